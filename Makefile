@@ -1,0 +1,56 @@
+# berth: build everything into build/, `make check` runs every test.
+CC ?= gcc
+PKGS := jansson libseccomp libcap
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
+	  -fstack-protector-strong -Isrc $(shell pkg-config --cflags $(PKGS))
+LDLIBS += $(shell pkg-config --libs $(PKGS))
+SAN ?=
+ifneq ($(SAN),)
+CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=$(SAN)
+endif
+B ?= build
+
+LIB_SRC := $(wildcard src/lib/*.c)
+LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
+RT_SRC := $(wildcard src/runtime/*.c)
+RT_OBJ := $(RT_SRC:src/%.c=$(B)/obj/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+
+all: $(B)/berth-runtime $(B)/libberth.a $(B)/rootfs/busybox.stamp
+
+$(B)/obj/%.o: src/%.c $(wildcard src/lib/*.h src/runtime/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libberth.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/berth-runtime: $(RT_OBJ) $(B)/libberth.a
+	$(CC) $(LDFLAGS) -o $@ $(RT_OBJ) $(B)/libberth.a $(LDLIBS)
+
+# A busybox-static root filesystem for the tests and the README's first command.
+$(B)/rootfs/busybox.stamp: scripts/mkrootfs.sh
+	scripts/mkrootfs.sh $(B)/rootfs/busybox
+	touch $@
+
+$(B)/tests/%: tests/unit/%.c $(B)/libberth.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libberth.a $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BIN)
+	@scripts/run-unit.sh $(UNIT_BIN)
+
+check: all unit
+	@scripts/run-e2e.sh
+
+clean:
+	rm -rf $(B)
+
+format:
+	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c
+
+.PHONY: all unit check clean format
