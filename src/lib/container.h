@@ -1,0 +1,53 @@
+/* The container lifecycle as runc defines it: create, start, state, kill,
+   delete, exec, pause, resume, update, ps.  The CLI calls these and nothing
+   below them. */
+#ifndef BERTH_CONTAINER_H
+#define BERTH_CONTAINER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+struct berth_create_opts
+{
+  const char *root;
+  const char *id;
+  const char *bundle;
+  const char *pid_file;
+  const char *console_socket;
+  int preserve_fds;
+  bool no_pivot;
+  bool systemd_cgroup;
+  /* Set by run: the console socket is one end of our own socketpair. */
+  int console_fd;
+};
+
+int berth_container_create (const struct berth_create_opts *o, pid_t *pid, berth_err_t *err);
+/* WARNING receives a failing poststart hook, which does not fail start. */
+int berth_container_start (const char *root, const char *id, berth_err_t *warning, berth_err_t *err);
+/* create + start; in the foreground waits and deletes, giving the exit
+   status as a shell would (128+signal). */
+int berth_container_run (const struct berth_create_opts *o, bool detach, int *exit_status, berth_err_t *err);
+int berth_container_kill (const char *root, const char *id, int sig, bool all, berth_err_t *err);
+int berth_container_delete (const char *root, const char *id, bool force, berth_err_t *warning, berth_err_t *err);
+int berth_container_state (const char *root, const char *id, json_t **out, berth_err_t *err);
+int berth_container_pause (const char *root, const char *id, bool pause, berth_err_t *err);
+int berth_container_update (const char *root, const char *id, json_t *resources, berth_err_t *err);
+int berth_container_pids (const char *root, const char *id, pid_t **pids, size_t *n, berth_err_t *err);
+
+struct berth_exec_request
+{
+  json_t *process; /* a runtime-spec process object */
+  bool detach;
+  const char *pid_file;
+  const char *console_socket;
+  int preserve_fds;
+};
+/* The container's own process object, for exec without --process. */
+int berth_container_process_template (const char *root, const char *id, json_t **out, berth_err_t *err);
+int berth_container_exec (const char *root, const char *id, const struct berth_exec_request *r, int *exit_status,
+                          berth_err_t *err);
+
+#endif

@@ -1,0 +1,31 @@
+#include <getopt.h>
+
+#include "lib/container.h"
+#include "runtime.h"
+
+int
+cmd_delete (int argc, char **argv)
+{
+  static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+  berth_err_t err = NULL, warning = NULL;
+  bool force = false;
+  int c;
+  while ((c = getopt_long_only (argc, argv, "fh", opts, NULL)) != -1)
+    switch (c)
+      {
+      case 'f':
+        force = true;
+        break;
+      case 'h':
+        print_help ("delete [--force] ID", "  -f, --force   kill a running container first; a missing one is not an error\n");
+        return 0;
+      default:
+        return usage_error ("delete", "unknown option");
+      }
+  if (argc - optind != 1)
+    return usage_error ("delete", "expects exactly one container id");
+  if (berth_container_delete (g.root, argv[optind], force, &warning, &err) < 0)
+    return report_error (&err);
+  report_warning (&warning);
+  return 0;
+}

@@ -1,0 +1,18 @@
+#include "lib/container.h"
+#include "runtime.h"
+
+int parse_create_options (const char *cmd, int argc, char **argv, struct berth_create_opts *o, bool *detach);
+
+int
+cmd_run (int argc, char **argv)
+{
+  struct berth_create_opts o;
+  berth_err_t err = NULL;
+  bool detach = false;
+  int status = 0;
+  if (parse_create_options ("run", argc, argv, &o, &detach) < 0)
+    return 1;
+  if (berth_container_run (&o, detach, &status, &err) < 0)
+    return report_error (&err);
+  return status;
+}
