@@ -19,7 +19,7 @@ RT_OBJ := $(RT_SRC:src/%.c=$(B)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-all: $(B)/berth-runtime $(B)/libberth.a $(B)/rootfs/busybox.stamp
+all: $(B)/berth-runtime $(B)/libberth.a $(B)/rootfs/busybox.stamp $(B)/tests/recvtty
 
 $(B)/obj/%.o: src/%.c $(wildcard src/lib/*.h src/runtime/*.h)
 	@mkdir -p $(dir $@)
@@ -36,6 +36,10 @@ $(B)/berth-runtime: $(RT_OBJ) $(B)/libberth.a
 $(B)/rootfs/busybox.stamp: scripts/mkrootfs.sh
 	scripts/mkrootfs.sh $(B)/rootfs/busybox
 	touch $@
+
+$(B)/tests/recvtty: tests/helpers/recvtty.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $<
 
 $(B)/tests/%: tests/unit/%.c $(B)/libberth.a
 	@mkdir -p $(dir $@)

@@ -347,8 +347,6 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
     return berth_error (err, 0, "%s: process: required to create a container", config_path);
   if (spec->process->args == NULL || spec->process->args[0] == NULL)
     return berth_error (err, 0, "%s: process.args: must name a command", config_path);
-  if (!berth_spec_has_namespace (spec, CLONE_NEWNS, NULL))
-    return berth_error (err, 0, "%s: linux.namespaces: berth needs a mount namespace", config_path);
   if (resolve_rootfs (bundle, spec->root_path, &rootfs, err) < 0)
     return berth_error_wrap (err, "%s", config_path);
   if (spec->process->terminal && o->console_socket == NULL && o->console_fd < 0)
@@ -407,6 +405,10 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
           }
       }
     }
+  /* Without a mount namespace of its own, setting up the rootfs would
+     rearrange the host's mounts: the container always gets one. */
+  if (!berth_spec_has_namespace (spec, CLONE_NEWNS, NULL))
+    clone_flags |= CLONE_NEWNS;
   c.new_userns = (clone_flags & CLONE_NEWUSER) != 0;
   c.new_mountns = (clone_flags & CLONE_NEWNS) != 0;
   /* pid and time namespaces apply to children only, and a joined user
@@ -854,7 +856,8 @@ berth_container_delete (const char *root, const char *id, bool force, berth_err_
   if (berth_state_lock (root, id, &lock, err) < 0)
     goto out;
   status = berth_state_status (root, st);
-  if (!force && (strcmp (status, "running") == 0 || strcmp (status, "paused") == 0))
+  /* The spec: deleting a container that is not stopped is an error. */
+  if (!force && strcmp (status, "stopped") != 0)
     {
       berth_error (err, 0, "cannot delete container `%s`: it is %s (use --force)", id, status);
       goto out;

@@ -473,6 +473,9 @@ berth_rootfs_finalize (struct berth_rootfs *r, berth_err_t *err)
 
   if (rootfd < 0)
     return berth_error (err, errno, "open /");
+  /* Before readonlyPaths makes /proc/sys read-only. */
+  if (apply_sysctls (s, err) < 0)
+    return -1;
   if (s->masked_paths && s->masked_paths[0])
     {
       /* A container-made /dev/null (a symlink to a sysctl, say) would turn
@@ -489,8 +492,6 @@ berth_rootfs_finalize (struct berth_rootfs *r, berth_err_t *err)
   for (size_t i = 0; s->readonly_paths && s->readonly_paths[i]; i++)
     if (readonly_path (rootfd, s->readonly_paths[i], r->userns, err) < 0)
       return berth_error_wrap (err, "linux.readonlyPaths[%zu]", i);
-  if (apply_sysctls (s, err) < 0)
-    return -1;
   if (s->rootfs_propagation)
     {
       static const struct

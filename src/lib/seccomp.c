@@ -103,6 +103,13 @@ berth_seccomp_build (json_t *sec, scmp_filter_ctx *out, berth_err_t *err)
   ctx = seccomp_init (def);
   if (ctx == NULL)
     return berth_error (err, ENOMEM, "seccomp_init");
+  /* libseccomp would set no_new_privs on load; whether the process gets it
+     is process.noNewPrivileges' decision alone. */
+  if (seccomp_attr_set (ctx, SCMP_FLTATR_CTL_NNP, 0) < 0)
+    {
+      seccomp_release (ctx);
+      return berth_error (err, EINVAL, "seccomp: clear the no_new_privs attribute");
+    }
 
   arr = json_object_get (sec, "architectures");
   if (arr && !json_is_array (arr))

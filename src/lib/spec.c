@@ -1066,12 +1066,61 @@ fail:
   return -1;
 }
 
+/* jansson stops at INT64_MAX, but the spec's uint64 fields (rlimits,
+   memory) may be written as 18446744073709551615.  Such numbers get a ".0"
+   so they parse as reals, which get_u64 accepts. */
+static char *
+widen_big_integers (const char *text, size_t len, size_t *out_len)
+{
+  char *out = xmalloc (len + len / 8 + 16);
+  size_t o = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < len;)
+    {
+      char ch = text[i];
+      if (in_string)
+        {
+          out[o++] = ch;
+          if (ch == '\\' && i + 1 < len)
+            out[o++] = text[++i];
+          else if (ch == '"')
+            in_string = false;
+          i++;
+          continue;
+        }
+      if (ch == '"')
+        in_string = true;
+      if (ch >= '0' && ch <= '9' && (i == 0 || strchr ("-+.eE0123456789", text[i - 1]) == NULL))
+        {
+          size_t j = i;
+          while (j < len && text[j] >= '0' && text[j] <= '9')
+            j++;
+          memcpy (out + o, text + i, j - i);
+          o += j - i;
+          if (j - i >= 19 && (j >= len || strchr (".eE", text[j]) == NULL)
+              && (j - i > 19 || memcmp (text + i, "9223372036854775807", 19) > 0))
+            {
+              out[o++] = '.';
+              out[o++] = '0';
+            }
+          i = j;
+          continue;
+        }
+      out[o++] = ch;
+      i++;
+    }
+  *out_len = o;
+  return out;
+}
+
 int
 berth_spec_load_string (const char *text, size_t len, const char *name, struct berth_spec **out,
                         berth_err_t *err)
 {
   json_error_t jerr;
-  json_t *root = json_loadb (text, len, JSON_REJECT_DUPLICATES, &jerr);
+  size_t wlen;
+  cleanup_free char *wide = widen_big_integers (text, len, &wlen);
+  json_t *root = json_loadb (wide, wlen, JSON_REJECT_DUPLICATES, &jerr);
   int ret;
   if (root == NULL)
     return berth_error (err, 0, "%s: line %d column %d: %s", name, jerr.line, jerr.column, jerr.text);

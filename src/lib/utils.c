@@ -281,8 +281,8 @@ fd_path (int fd, char buf[FD_PATH_MAX])
 /* Resolution without openat2: walk one component at a time with O_NOFOLLOW,
    expanding symlinks ourselves and clamping ".." and absolute targets at the
    root, which is what RESOLVE_IN_ROOT does in the kernel. */
-static int
-open_in_root_walk (int rootfd, const char *path, int flags, mode_t mode)
+int
+berth_open_in_root_walk (int rootfd, const char *path, int flags, mode_t mode)
 {
   char *work = NULL, *rest;
   int cur, depth = 0, links = 0;
@@ -452,14 +452,14 @@ open_in_root (int rootfd, const char *path, int flags, mode_t mode, berth_err_t 
       have_openat2 = 0;
     }
 walk:
-  fd = open_in_root_walk (rootfd, path, flags, mode);
+  fd = berth_open_in_root_walk (rootfd, path, flags, mode);
   if (fd < 0)
     return berth_error (err, errno, "open `%s` inside the root", path);
   return fd;
 }
 
-int
-mkdir_open_in_root (int rootfd, const char *path, bool is_file, berth_err_t *err)
+static int
+mkdir_open_in_root_depth (int rootfd, const char *path, bool is_file, int depth, berth_err_t *err)
 {
   cleanup_free char *copy = xstrdup (path);
   cleanup_free char *prefix = xcalloc (strlen (path) + 2, 1);
@@ -467,6 +467,8 @@ mkdir_open_in_root (int rootfd, const char *path, bool is_file, berth_err_t *err
   char *save = NULL, *comp, *next_comp;
   int fd;
 
+  if (depth > 40)
+    return berth_error (err, ELOOP, "create `%s` inside the root", path);
   fd = open_in_root (rootfd, path, O_PATH, 0, err);
   if (fd >= 0)
     return fd;
@@ -480,13 +482,29 @@ mkdir_open_in_root (int rootfd, const char *path, bool is_file, berth_err_t *err
   for (comp = strtok_r (copy, "/", &save); comp; comp = next_comp)
     {
       int next;
+      size_t plen = strlen (prefix);
       next_comp = strtok_r (NULL, "/", &save);
       strcat (prefix, "/");
       strcat (prefix, comp);
       next = open_in_root (rootfd, prefix, O_PATH, 0, err);
       if (next < 0 && (*err)->status == ENOENT)
         {
+          char target[4096];
+          ssize_t n;
           berth_error_release (err);
+          /* A dangling symlink: create what it points to, resolved inside
+             the root like everything else. */
+          n = readlinkat (parent, comp, target, sizeof (target) - 1);
+          if (n > 0)
+            {
+              cleanup_free char *redirected = NULL;
+              const char *rest = next_comp ? path + (size_t) (next_comp - copy) : "";
+              target[n] = '\0';
+              prefix[plen] = '\0';
+              redirected = target[0] == '/' ? xasprintf ("%s/%s", target, rest)
+                                            : xasprintf ("%s/%s/%s", prefix, target, rest);
+              return mkdir_open_in_root_depth (rootfd, redirected, is_file, depth + 1, err);
+            }
           /* PARENT is a directory already resolved inside the root, and COMP
              a single name: what is created cannot land outside. */
           if (next_comp == NULL && is_file)
@@ -507,6 +525,12 @@ mkdir_open_in_root (int rootfd, const char *path, bool is_file, berth_err_t *err
       parent = next;
     }
   return steal_fd (&parent);
+}
+
+int
+mkdir_open_in_root (int rootfd, const char *path, bool is_file, berth_err_t *err)
+{
+  return mkdir_open_in_root_depth (rootfd, path, is_file, 0, err);
 }
 
 unsigned long long

@@ -58,6 +58,8 @@ int rm_rf_at (int parentfd, const char *name, berth_err_t *err);
    absolute or relative, never leave ROOTFD.  Uses openat2(RESOLVE_IN_ROOT)
    and falls back to a component-by-component walk on old kernels. */
 int open_in_root (int rootfd, const char *path, int flags, mode_t mode, berth_err_t *err);
+/* The fallback alone (raw fd or -1 with errno), exported for the tests. */
+int berth_open_in_root_walk (int rootfd, const char *path, int flags, mode_t mode);
 /* Like open_in_root, creating missing directories on the way; the last
    component is created as a directory or (is_file) an empty file. */
 int mkdir_open_in_root (int rootfd, const char *path, bool is_file, berth_err_t *err);

@@ -1,0 +1,11 @@
+#!/bin/sh
+# Runs the bats suites; the last line is "e2e: N passed, N failed".
+top=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(id -u)" = 0 ] || { echo "e2e: the end-to-end tests need root" >&2; exit 1; }
+out=$(mktemp)
+bats --tap "$top"/tests/e2e/*.bats | tee "$out"
+pass=$(grep -c '^ok ' "$out")
+fail=$(grep -c '^not ok ' "$out")
+rm -f "$out"
+echo "e2e: $pass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,64 @@
+# Shared set-up for the end-to-end tests: every test gets its own state
+# root, bundle and scratch directory, and teardown removes whatever the test
+# left (containers, mounts, cgroups), pass or fail.
+
+TOP=$(cd "$BATS_TEST_DIRNAME/../.." && pwd)
+BERTH_RUNTIME=${BERTH_RUNTIME:-$TOP/build/berth-runtime}
+ROOTFS=$TOP/build/rootfs/busybox
+RECVTTY=$TOP/build/tests/recvtty
+
+setup() {
+  T=$(mktemp -d /tmp/berth-e2e.XXXXXX)
+  chmod 755 "$T" # a user-namespaced root must be able to reach its rootfs
+  STATE=$T/state
+  BUNDLE=$T/bundle
+  mkdir -p "$BUNDLE"
+  (cd "$BUNDLE" && "$BERTH_RUNTIME" spec)
+  # The shared rootfs stays read-only; tests that write make their own.
+  cfg ".root.path = \"$ROOTFS\" | .process.terminal = false | .process.args = [\"true\"]"
+}
+
+teardown() {
+  local id
+  for id in $("$BERTH_RUNTIME" --root "$STATE" list -q 2>/dev/null); do
+    "$BERTH_RUNTIME" --root "$STATE" delete --force "$id" >/dev/null 2>&1 || true
+  done
+  [ -n "${BG_PIDS:-}" ] && kill $BG_PIDS 2>/dev/null || true
+  # Nothing we mounted may stay behind.
+  grep -o " $T[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+
+# Runs berth-runtime against this test's state root.
+R() { (cd "$BUNDLE" && "$BERTH_RUNTIME" --root "$STATE" "$@"); }
+
+# Edits the bundle's config.json with a jq filter.
+cfg() {
+  jq "$1" "$BUNDLE/config.json" > "$BUNDLE/config.json.new" && mv "$BUNDLE/config.json.new" "$BUNDLE/config.json"
+}
+
+args() {
+  local a
+  a=$(printf '%s\n' "$@" | jq -R . | jq -s -c .)
+  cfg ".process.args = $a"
+}
+
+# A writable copy of the busybox rootfs for tests that change it.
+own_rootfs() {
+  cp -a "$ROOTFS" "$T/rootfs"
+  cfg ".root.path = \"$T/rootfs\" | .root.readonly = false"
+}
+
+cgroup_dir() { # controller id
+  echo "/sys/fs/cgroup/$1/berth/$2"
+}
+
+wait_status() { # id status
+  local i
+  for i in $(seq 50); do
+    [ "$(R state "$1" 2>/dev/null | jq -r .status)" = "$2" ] && return 0
+    sleep 0.1
+  done
+  echo "container $1 never became $2" >&2
+  return 1
+}

@@ -1,0 +1,345 @@
+#!/usr/bin/env bats
+# berth-runtime end to end: real containers from the busybox rootfs.
+
+load helpers
+
+@test "run: output and exit code reach the caller" {
+  args sh -c 'echo hello from $(hostname); exit 3'
+  run R run c1
+  [ "$status" -eq 3 ]
+  [ "$output" = "hello from berth" ]
+  # run deletes what it made
+  [ -z "$(R list -q)" ]
+  [ ! -e "$(cgroup_dir memory c1)" ]
+}
+
+@test "namespaces differ from the host's" {
+  args sh -c 'for n in pid net mnt ipc uts cgroup; do echo $n $(readlink /proc/self/ns/$n); done'
+  run R run c1
+  [ "$status" -eq 0 ]
+  for n in pid net mnt ipc uts cgroup; do
+    inside=$(echo "$output" | awk -v n=$n '$1 == n {print $2}')
+    [ -n "$inside" ]
+    [ "$inside" != "$(readlink /proc/self/ns/$n)" ]
+  done
+  # and the container is pid 1 of its own pid namespace
+  args sh -c 'echo $$'
+  run R run c2
+  [ "$output" = "1" ]
+}
+
+@test "capabilities: a non-root process keeps only its ambient set" {
+  cfg '.process.user = {"uid": 1000, "gid": 1000} | .process.capabilities = {"bounding":["CAP_KILL","CAP_CHOWN","CAP_NET_RAW"],"effective":["CAP_KILL","CAP_NET_RAW"],"permitted":["CAP_KILL","CAP_NET_RAW"],"inheritable":["CAP_NET_RAW"],"ambient":["CAP_NET_RAW"]}'
+  args sh -c 'grep -E "^Cap(Prm|Eff|Bnd|Amb)" /proc/self/status'
+  run R run c1
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q "CapPrm:.0000000000002000"
+  echo "$output" | grep -q "CapEff:.0000000000002000"
+  echo "$output" | grep -q "CapAmb:.0000000000002000"
+  echo "$output" | grep -q "CapBnd:.0000000000002021"
+}
+
+@test "capabilities are the spec's five sets" {
+  cfg '.process.capabilities = {"bounding":["CAP_KILL","CAP_CHOWN"],"effective":["CAP_KILL"],"permitted":["CAP_KILL","CAP_CHOWN"],"inheritable":[],"ambient":[]} | .process.noNewPrivileges = false'
+  args sh -c 'grep -E "^Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs" /proc/self/status'
+  run R run c1
+  [ "$status" -eq 0 ]
+  echo "$output" | grep -q "CapInh:.0000000000000000"
+  echo "$output" | grep -q "CapPrm:.0000000000000021"
+  # root's effective set after exec is its permitted set, as with runc
+  echo "$output" | grep -q "CapEff:.0000000000000021"
+  echo "$output" | grep -q "CapBnd:.0000000000000021"
+  echo "$output" | grep -q "NoNewPrivs:.0"
+}
+
+@test "an unknown capability is refused with the field named, and nothing is left" {
+  cfg '.process.capabilities.bounding += ["CAP_TEST"]'
+  run R create --bundle "$BUNDLE" c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *'process.capabilities.bounding[3]: unknown capability "CAP_TEST"'* ]]
+  [ ! -e "$STATE/c1" ]
+}
+
+@test "masked and read-only paths" {
+  cfg '.linux.maskedPaths += ["/etc/passwd"]'
+  args sh -c 'cat /etc/passwd | wc -c; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid && echo WROTE; true'
+  run R run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "0" ]
+  [ "${lines[1]}" = "0" ]
+  [[ "$output" != *WROTE* ]]
+  [[ "$output" == *"Read-only file system"* ]]
+}
+
+@test "cgroup limits are applied and visible inside" {
+  cfg '.linux.resources.memory = {"limit": 33554432} | .linux.resources.pids = {"limit": 42} | .linux.resources.cpu = {"shares": 512}'
+  args sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.shares'
+  run R run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "33554432" ]
+  [ "${lines[1]}" = "42" ]
+  [ "${lines[2]}" = "512" ]
+}
+
+@test "the pids limit stops a fork bomb" {
+  cfg '.linux.resources.pids = {"limit": 5}'
+  args sh -c 'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done 2>&1; wait'
+  run R run c1
+  [[ "$output" == *"Resource temporarily unavailable"* ]] || [[ "$output" == *"can't fork"* ]]
+}
+
+@test "seccomp denies what the profile denies" {
+  cfg '.linux.seccomp = {"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],"syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1},{"names":["getcwd"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}'
+  cfg '.mounts += [{"destination":"/tmp","type":"tmpfs","source":"tmpfs"}]'
+  args sh -c 'mkdir /tmp/x; echo mkdir=$?; touch /tmp/y && echo touch-ok'
+  run R run c1
+  [[ "$output" == *"Operation not permitted"* ]]
+  [[ "$output" == *"mkdir=1"* ]]
+  [[ "$output" == *"touch-ok"* ]]
+}
+
+@test "hooks run in the spec's order with the state on stdin" {
+  log=$T/hooks.log
+  h() { echo "{\"path\":\"/bin/sh\",\"args\":[\"sh\",\"-c\",\"read s; echo $1 \$(echo \\\"\$s\\\" | grep -o '\\\"status\\\":\\\"[a-z]*\\\"') >> $log\"]}"; }
+  cfg ".hooks = {\"prestart\":[$(h prestart)],\"createRuntime\":[$(h createRuntime)],\"createContainer\":[$(h createContainer)],\"startContainer\":[{\"path\":\"/bin/true\"}],\"poststart\":[$(h poststart)],\"poststop\":[$(h poststop)]}"
+  args sleep 1
+  R create --bundle "$BUNDLE" c1
+  R start c1
+  wait_status c1 stopped
+  R delete c1
+  run cat "$log"
+  [ "${lines[0]}" = 'prestart "status":"created"' ]
+  [ "${lines[1]}" = 'createRuntime "status":"created"' ]
+  [[ "${lines[2]}" == createContainer* ]]
+  [ "${lines[3]}" = 'poststart "status":"running"' ]
+  [ "${lines[4]}" = 'poststop "status":"stopped"' ]
+}
+
+@test "a failing hook fails create and leaves nothing" {
+  cfg '.hooks = {"prestart":[{"path":"/bin/false"}]}'
+  run R create --bundle "$BUNDLE" c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *'hooks.prestart[0]: `/bin/false` exited with status 1'* ]]
+  [ ! -e "$STATE/c1" ]
+  [ ! -e "$(cgroup_dir memory c1)" ]
+  ! pgrep -f "berth-runtime --root $STATE" >/dev/null
+}
+
+@test "a hook that times out is killed and reported" {
+  cfg '.hooks = {"createRuntime":[{"path":"/bin/sleep","args":["sleep","30"],"timeout":1}]}'
+  run R create --bundle "$BUNDLE" c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"did not finish within 1 s"* ]]
+  ! pgrep -x -f "sleep 30" >/dev/null
+}
+
+@test "lifecycle: create, state, start, kill, delete" {
+  args sleep 100
+  R create --bundle "$BUNDLE" --pid-file "$T/pid" c1
+  run R state c1
+  [ "$(echo "$output" | jq -r .status)" = created ]
+  pid=$(echo "$output" | jq -r .pid)
+  [ "$pid" = "$(cat "$T/pid")" ]
+  [ "$(echo "$output" | jq -r .bundle)" = "$BUNDLE" ]
+  # nothing runs before start
+  ! pgrep -f "^sleep 100" >/dev/null
+  R start c1
+  [ "$(R state c1 | jq -r .status)" = running ]
+  # the container's process is a host process with the pid berth reports
+  [ "$(cat /proc/$pid/cmdline | tr '\0' ' ')" = "sleep 100 " ]
+  run R start c1
+  [ "$status" -ne 0 ]
+  run R delete c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"use --force"* ]]
+  R kill c1 KILL
+  wait_status c1 stopped
+  [ -d "$(cgroup_dir memory c1)" ]
+  R delete c1
+  [ ! -e "$STATE/c1" ]
+  [ ! -e "$(cgroup_dir memory c1)" ]
+  [ ! -e "$(cgroup_dir pids c1)" ]
+  run R state c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"does not exist"* ]]
+}
+
+@test "kill takes names and numbers; delete --force of a missing container succeeds" {
+  args sh -c 'trap "echo got-usr1 > /dev/shm/x" USR1; trap "exit 7" TERM; while :; do sleep 0.1; done'
+  R run -d --bundle "$BUNDLE" c1
+  R kill c1 SIGUSR1
+  R kill c1 15
+  wait_status c1 stopped
+  run R kill c1 NOSUCHSIG
+  [ "$status" -ne 0 ]
+  R delete --force c1
+  R delete --force c1
+  R delete --force never-existed
+}
+
+@test "exec runs inside the container's namespaces and returns its status" {
+  args sleep 100
+  R run -d --bundle "$BUNDLE" c1
+  pid=$(R state c1 | jq -r .pid)
+  run R exec c1 sh -c 'echo $(readlink /proc/self/ns/pid) $(hostname); exit 5'
+  [ "$status" -eq 5 ]
+  [ "$output" = "$(readlink /proc/$pid/ns/pid) berth" ]
+  run R exec --env FOO=bar --cwd /etc c1 sh -c 'echo $FOO $(pwd)'
+  [ "$output" = "bar /etc" ]
+  echo '{"args":["sh","-c","id -u; id -g"],"cwd":"/","user":{"uid":65534,"gid":65534}}' > "$T/p.json"
+  run R exec --process "$T/p.json" c1
+  [ "${lines[0]}" = 65534 ]
+  [ "${lines[1]}" = 65534 ]
+  run R exec c1 /no/such/binary
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"/no/such/binary"* ]]
+  R exec -d --pid-file "$T/epid" c1 sleep 50
+  [ "$(cat /proc/$(cat "$T/epid")/cmdline | tr '\0' ' ')" = "sleep 50 " ]
+  run R ps --format json c1
+  [ "$(echo "$output" | jq length)" -eq 2 ]
+}
+
+@test "terminal: the pty master arrives over --console-socket" {
+  cfg '.process.terminal = true'
+  args sh -c 'tty; [ -t 0 ] && echo stdin-is-a-tty'
+  "$RECVTTY" "$T/tty.sock" > "$T/tty.out" &
+  BG_PIDS=$!
+  for i in $(seq 50); do [ -S "$T/tty.sock" ] && break; sleep 0.05; done
+  R create --bundle "$BUNDLE" --console-socket "$T/tty.sock" c1
+  R start c1
+  wait_status c1 stopped
+  for i in $(seq 50); do grep -q stdin-is-a-tty "$T/tty.out" && break; sleep 0.1; done
+  grep -q "recvtty: got a terminal" "$T/tty.out"
+  grep -q "/dev/pts/0" "$T/tty.out"
+  grep -q "stdin-is-a-tty" "$T/tty.out"
+  run R create --bundle "$BUNDLE" c2
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"--console-socket is required"* ]]
+}
+
+@test "pause and resume freeze the container" {
+  args sleep 100
+  R run -d --bundle "$BUNDLE" c1
+  pid=$(R state c1 | jq -r .pid)
+  R pause c1
+  [ "$(R state c1 | jq -r .status)" = paused ]
+  grep -q FROZEN "$(cgroup_dir freezer c1)/freezer.state"
+  R resume c1
+  [ "$(R state c1 | jq -r .status)" = running ]
+  run R resume c1
+  [ "$status" -ne 0 ]
+}
+
+@test "update changes the limits of a running container" {
+  cfg '.linux.resources.pids = {"limit": 10}'
+  args sleep 100
+  R run -d --bundle "$BUNDLE" c1
+  [ "$(cat "$(cgroup_dir pids c1)/pids.max")" = 10 ]
+  echo '{"pids":{"limit":20},"memory":{"limit":67108864}}' | R update --resources - c1
+  [ "$(cat "$(cgroup_dir pids c1)/pids.max")" = 20 ]
+  [ "$(cat "$(cgroup_dir memory c1)/memory.limit_in_bytes")" = 67108864 ]
+  R update --pids-limit 30 c1
+  [ "$(cat "$(cgroup_dir pids c1)/pids.max")" = 30 ]
+}
+
+@test "process settings: user, groups, umask, rlimits, oom score, no_new_privs, env, cwd" {
+  cfg '.process.user = {"uid": 1, "gid": 1, "additionalGids": [5, 65534], "umask": 63} | .process.rlimits = [{"type":"RLIMIT_NOFILE","soft":123,"hard":456}] | .process.oomScoreAdj = 321 | .process.noNewPrivileges = true | .process.env = ["A=b", "PATH=/bin"] | .process.cwd = "/etc"'
+  args sh -c 'id -u; id -g; id -G; umask; ulimit -n; ulimit -Hn; cat /proc/self/oom_score_adj; grep NoNewPrivs /proc/self/status; echo $A; pwd'
+  run R run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = 1 ]
+  [ "${lines[1]}" = 1 ]
+  [ "${lines[2]}" = "1 5 65534" ]
+  [ "${lines[3]}" = 0077 ]
+  [ "${lines[4]}" = 123 ]
+  [ "${lines[5]}" = 456 ]
+  [ "${lines[6]}" = 321 ]
+  [[ "${lines[7]}" == *1 ]]
+  [ "${lines[8]}" = b ]
+  [ "${lines[9]}" = /etc ]
+}
+
+@test "hostname, sysctl, devices and a read-only root" {
+  cfg '.hostname = "box" | .linux.sysctl = {"net.ipv4.ip_forward": "1", "kernel.shmmax": "12345678"} | .linux.devices = [{"type":"c","path":"/dev/mynull","major":1,"minor":3,"fileMode":384,"uid":1,"gid":2}]'
+  args sh -c 'hostname; cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmax; stat -c "%F %t:%T %a %u:%g" /dev/mynull; touch /newfile || echo ro'
+  run R run c1
+  [ "${lines[0]}" = box ]
+  [ "${lines[1]}" = 1 ]
+  [ "${lines[2]}" = 12345678 ]
+  [ "${lines[3]}" = "character special file 1:3 600 1:2" ]
+  [[ "$output" == *ro ]]
+  # the host's values did not change
+  [ "$(hostname)" != box ]
+}
+
+@test "a user namespace maps ids" {
+  own_rootfs
+  chown -R 100000:100000 "$T/rootfs"
+  cfg '.linux.namespaces += [{"type":"user"}] | .linux.uidMappings = [{"containerID":0,"hostID":100000,"size":65536}] | .linux.gidMappings = [{"containerID":0,"hostID":100000,"size":65536}]'
+  cfg 'del(.mounts[] | select(.destination == "/sys/fs/cgroup"))'
+  args sh -c 'cat /proc/self/uid_map; id -u'
+  run R run c1
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" =~ ^\ +0\ +100000\ +65536$ ]]
+  [ "${lines[1]}" = 0 ]
+}
+
+@test "joining another container's network namespace by path" {
+  args sleep 100
+  R run -d --bundle "$BUNDLE" a
+  pid=$(R state a | jq -r .pid)
+  cfg "(.linux.namespaces[] | select(.type == \"network\")) |= . + {\"path\": \"/proc/$pid/ns/net\"}"
+  args readlink /proc/self/ns/net
+  run R run b
+  [ "$output" = "$(readlink /proc/$pid/ns/net)" ]
+}
+
+@test "--preserve-fds passes exactly the fds asked for" {
+  echo preserved > "$T/f"
+  args sh -c 'cat <&3; cat <&4 && echo LEAKED; true'
+  run bash -c "exec 3<'$T/f' 4<'$T/f'; '$BERTH_RUNTIME' --root '$STATE' run --bundle '$BUNDLE' --preserve-fds 1 c1"
+  [ "${lines[0]}" = preserved ]
+  [[ "$output" != *LEAKED* ]]
+}
+
+@test "errors go to --log as JSON lines and to stderr" {
+  cfg '.process.args = "notalist"'
+  run R --log "$T/log.json" --log-format json create --bundle "$BUNDLE" c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"process.args: expected an array, got a string"* ]]
+  [ "$(tail -1 "$T/log.json" | jq -r .level)" = error ]
+  [[ "$(tail -1 "$T/log.json" | jq -r .msg)" == *"process.args: expected an array"* ]]
+  tail -1 "$T/log.json" | jq -e .time >/dev/null
+}
+
+@test "malformed config.json is reported with line and column" {
+  printf '{\n "ociVersion": "1.0.2",\n "process": {,\n}\n' > "$BUNDLE/config.json"
+  run R create --bundle "$BUNDLE" c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"config.json: line 3 column"* ]]
+}
+
+@test "a failure mid-create leaves no state, cgroup, mount or process" {
+  before=$(wc -l < /proc/self/mountinfo)
+  cfg '.mounts += [{"destination":"/data","type":"bind","source":"/nonexistent/source","options":["rbind"]}] | .linux.resources.pids = {"limit": 10}'
+  args sleep 100
+  run R create --bundle "$BUNDLE" c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *'mounts[7]: bind mount source `/nonexistent/source`'* ]]
+  [ ! -e "$STATE/c1" ]
+  [ ! -e "$(cgroup_dir pids c1)" ]
+  [ ! -e "$(cgroup_dir memory c1)" ]
+  [ "$(wc -l < /proc/self/mountinfo)" -eq "$before" ]
+  ! pgrep -f "berth-runtime --root $STATE" >/dev/null
+}
+
+@test "list and features" {
+  args sleep 100
+  R run -d --bundle "$BUNDLE" c1
+  run R list --format json
+  [ "$(echo "$output" | jq -r '.[0].id')" = c1 ]
+  [ "$(echo "$output" | jq -r '.[0].status')" = running ]
+  run R features
+  [ "$(echo "$output" | jq -r .ociVersionMax)" = 1.2.0 ]
+  echo "$output" | jq -e '.linux.seccomp.actions | index("SCMP_ACT_NOTIFY")' >/dev/null
+}

@@ -1,0 +1,99 @@
+/* cgroup path handling, the v2 device filter and seccomp compilation. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <linux/bpf.h>
+#include <string.h>
+
+#include "lib/cgroup.h"
+#include "lib/cgroup_bpf.h"
+#include "lib/seccomp.h"
+#include "lib/utils.h"
+
+static void
+cgroup_paths (void **state)
+{
+  char *p = NULL;
+  berth_err_t err = NULL;
+  assert_int_equal (berth_cgroup_resolve_path (NULL, "abc", false, &p, &err), 0);
+  assert_string_equal (p, "/berth/abc");
+  free (p);
+  assert_int_equal (berth_cgroup_resolve_path ("system.slice:berth:abc", "abc", true, &p, &err), 0);
+  assert_string_equal (p, "/system.slice/berth-abc.scope");
+  free (p);
+  assert_int_equal (berth_cgroup_resolve_path ("a-b-c.slice:p:n", "x", true, &p, &err), 0);
+  assert_string_equal (p, "/a.slice/a-b.slice/a-b-c.slice/p-n.scope");
+  free (p);
+  assert_int_equal (berth_cgroup_resolve_path ("/x/../../etc", "x", false, &p, &err), -1);
+  assert_non_null (strstr (err->msg, "must not contain"));
+  berth_error_release (&err);
+}
+
+static void
+device_filter_program (void **state)
+{
+  json_error_t jerr;
+  json_t *rules = json_loads ("[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":3,\"access\":\"rw\"}]", 0, &jerr);
+  const char *extra[] = { "c 136:* rwm" };
+  struct bpf_insn *prog = NULL;
+  berth_err_t err = NULL;
+  int n = berth_bpf_devices_program (rules, extra, 1, &prog, &err);
+  assert_true (n > 8);
+  /* The program ends in "deny" and every jump stays inside it. */
+  assert_int_equal (prog[n - 1].code, BPF_JMP | BPF_EXIT);
+  assert_int_equal (prog[n - 2].imm, 0);
+  for (int i = 0; i < n; i++)
+    if ((prog[i].code & 0x07) == BPF_JMP && (prog[i].code & 0xf0) == BPF_JNE)
+      assert_true (i + 1 + prog[i].off < n);
+  free (prog);
+  json_decref (rules);
+  rules = json_loads ("[{\"allow\":true,\"type\":\"x\"}]", 0, &jerr);
+  assert_int_equal (berth_bpf_devices_program (rules, NULL, 0, &prog, &err), -1);
+  assert_non_null (strstr (err->msg, "devices[0].type"));
+  berth_error_release (&err);
+  json_decref (rules);
+}
+
+static void
+seccomp_profiles (void **state)
+{
+  json_error_t jerr;
+  scmp_filter_ctx ctx = NULL;
+  berth_err_t err = NULL;
+  json_t *ok = json_loads ("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\"],"
+                           "\"syscalls\":[{\"names\":[\"getcwd\",\"no_such_call\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":1},"
+                           "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":0,\"value\":8,\"op\":\"SCMP_CMP_NE\"},"
+                           "{\"index\":0,\"value\":131072,\"op\":\"SCMP_CMP_NE\"}]}]}",
+                           0, &jerr);
+  json_t *bad_action = json_loads ("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_NOPE\"}]}", 0, &jerr);
+  json_t *bad_arch = json_loads ("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_VAX\"]}", 0, &jerr);
+  json_t *bad_op = json_loads ("{\"defaultAction\":\"SCMP_ACT_KILL\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\","
+                               "\"args\":[{\"index\":9,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}", 0, &jerr);
+  assert_int_equal (berth_seccomp_build (ok, &ctx, &err), 0);
+  seccomp_release (ctx);
+  assert_int_equal (berth_seccomp_build (bad_action, &ctx, &err), -1);
+  assert_string_equal (err->msg, "linux.seccomp.syscalls[0]: unknown seccomp action \"SCMP_ACT_NOPE\"");
+  berth_error_release (&err);
+  assert_int_equal (berth_seccomp_build (bad_arch, &ctx, &err), -1);
+  assert_non_null (strstr (err->msg, "architectures[0]"));
+  berth_error_release (&err);
+  assert_int_equal (berth_seccomp_build (bad_op, &ctx, &err), -1);
+  assert_non_null (strstr (err->msg, "args[0].index"));
+  berth_error_release (&err);
+  json_decref (ok);
+  json_decref (bad_action);
+  json_decref (bad_arch);
+  json_decref (bad_op);
+}
+
+int
+main (void)
+{
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test (cgroup_paths),
+    cmocka_unit_test (device_filter_program),
+    cmocka_unit_test (seccomp_profiles),
+  };
+  return cmocka_run_group_tests_name ("cgroup_seccomp", tests, NULL, NULL);
+}
