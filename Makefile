@@ -48,8 +48,19 @@ $(B)/tests/%: tests/unit/%.c $(B)/libberth.a
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
 
-check: all unit
+e2e: all
 	@scripts/run-e2e.sh
+
+# The OCI runtime-tools conformance suite (../shared/oci-validation).
+validate: all
+	@scripts/run-validation.sh
+
+# Every test: unit, end to end, OCI conformance.  The last line sums them.
+check: all
+	@scripts/check.sh
+
+demo: all
+	@scripts/demo.sh
 
 clean:
 	rm -rf $(B)
@@ -57,4 +68,4 @@ clean:
 format:
 	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c
 
-.PHONY: all unit check clean format
+.PHONY: all unit e2e validate check demo clean format

@@ -1,0 +1,12 @@
+#!/bin/sh
+# Installs the Debian 12 packages berth needs to build, run and test.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+PKGS="build-essential pkg-config libjansson-dev libseccomp-dev libcap-dev libcmocka-dev
+  busybox-static bats jq bc file procps util-linux"
+# crun and runc are only compared against in bench/.
+[ "${BERTH_BENCH:-}" ] && PKGS="$PKGS crun runc"
+missing=$(for p in $PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
+[ -z "$missing" ] && exit 0
+apt-get update -q
+apt-get install -y -q --no-install-recommends $missing
