@@ -186,7 +186,10 @@ container_init (struct init_ctx *c)
       berth_error (&err, errno, "domainname: setdomainname \"%s\"", s->domainname);
       child_fail (c->sync, &err);
     }
-  if (berth_rootfs_prepare (&rfs, &err) < 0)
+  /* Without a mount namespace of its own the container shares the host's:
+     no mount may be made there, so the rootfs is entered with chroot and
+     the spec's mounts are not performed (as runc does). */
+  if (c->new_mountns && berth_rootfs_prepare (&rfs, &err) < 0)
     child_fail (c->sync, &err);
 
   sync_send (c->sync, SYNC_MOUNTS_DONE, 0, NULL);
@@ -195,10 +198,18 @@ container_init (struct init_ctx *c)
   if (s->n_hooks[HOOK_CREATE_CONTAINER] && berth_run_hooks (s, HOOK_CREATE_CONTAINER, c->state_json, &err) < 0)
     child_fail (c->sync, &err);
 
-  if (berth_rootfs_pivot (&rfs, c->o->no_pivot, &err) < 0 || berth_rootfs_finalize (&rfs, &err) < 0)
+  if (!c->new_mountns)
+    {
+      if (chroot (c->rootfs) < 0 || chdir ("/") < 0)
+        {
+          berth_error (&err, errno, "chroot to `%s`", c->rootfs);
+          child_fail (c->sync, &err);
+        }
+    }
+  else if (berth_rootfs_pivot (&rfs, c->o->no_pivot, &err) < 0 || berth_rootfs_finalize (&rfs, &err) < 0)
     child_fail (c->sync, &err);
 
-  if (s->process->terminal)
+  if (s->process && s->process->terminal)
     {
       int master, slave;
       cleanup_free char *slave_path = NULL;
@@ -207,7 +218,7 @@ container_init (struct init_ctx *c)
         child_fail (c->sync, &err);
       close (master);
       close (c->console);
-      if (berth_mount_console (slave_path, &err) < 0 || berth_pty_become_tty (slave, &err) < 0)
+      if ((c->new_mountns && berth_mount_console (slave_path, &err) < 0) || berth_pty_become_tty (slave, &err) < 0)
         child_fail (c->sync, &err);
       if (slave > 2)
         close (slave);
@@ -230,6 +241,11 @@ container_init (struct init_ctx *c)
     if (read (conn, &b, 1) != 1)
       _exit (1);
   }
+  if (s->process == NULL)
+    {
+      berth_error (&err, 0, "process: not set in config.json, there is nothing to start");
+      goto fail_start;
+    }
   if (s->n_hooks[HOOK_START_CONTAINER] && berth_run_hooks (s, HOOK_START_CONTAINER, c->state_json, &err) < 0)
     goto fail_start;
   {
@@ -343,13 +359,12 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
   config_path = xasprintf ("%s/config.json", bundle);
   if (berth_spec_load_file (config_path, &spec, err) < 0)
     return -1;
-  if (spec->process == NULL)
-    return berth_error (err, 0, "%s: process: required to create a container", config_path);
-  if (spec->process->args == NULL || spec->process->args[0] == NULL)
+  /* process is optional until start (runtime-spec: start fails then). */
+  if (spec->process && (spec->process->args == NULL || spec->process->args[0] == NULL))
     return berth_error (err, 0, "%s: process.args: must name a command", config_path);
   if (resolve_rootfs (bundle, spec->root_path, &rootfs, err) < 0)
     return berth_error_wrap (err, "%s", config_path);
-  if (spec->process->terminal && o->console_socket == NULL && o->console_fd < 0)
+  if (spec->process && spec->process->terminal && o->console_socket == NULL && o->console_fd < 0)
     return berth_error (err, 0, "process.terminal is true: --console-socket is required");
 
   if (mkdir_p (o->root, 0700, err) < 0)
@@ -405,17 +420,13 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
           }
       }
     }
-  /* Without a mount namespace of its own, setting up the rootfs would
-     rearrange the host's mounts: the container always gets one. */
-  if (!berth_spec_has_namespace (spec, CLONE_NEWNS, NULL))
-    clone_flags |= CLONE_NEWNS;
   c.new_userns = (clone_flags & CLONE_NEWUSER) != 0;
   c.new_mountns = (clone_flags & CLONE_NEWNS) != 0;
   /* pid and time namespaces apply to children only, and a joined user
      namespace must come first: those go through an intermediate process. */
   intermediate = join_user >= 0 || join_pid >= 0 || join_time >= 0 || new_time;
 
-  if (spec->process->terminal)
+  if (spec->process && spec->process->terminal)
     {
       if (o->console_fd >= 0)
         console = fcntl (o->console_fd, F_DUPFD_CLOEXEC, 3);
@@ -515,7 +526,7 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
     goto fail;
   if (berth_cgroup_enter (cgroup, pid, err) < 0)
     goto fail;
-  if (spec->process->has_oom_score_adj)
+  if (spec->process && spec->process->has_oom_score_adj)
     {
       cleanup_free char *p = xasprintf ("/proc/%d/oom_score_adj", pid);
       cleanup_free char *v = xasprintf ("%d", spec->process->oom_score_adj);
@@ -662,7 +673,7 @@ do_start (const char *root, struct berth_state *st, berth_err_t *warning, berth_
       sj = berth_state_json (root, st, "running");
       text = json_dumps (sj, JSON_COMPACT);
       json_decref (sj);
-      berth_run_hooks (spec, HOOK_POSTSTART, text, warning);
+      berth_run_hooks_all (spec, HOOK_POSTSTART, text, warning);
       free (text);
     }
   return 0;
@@ -896,7 +907,7 @@ berth_container_delete (const char *root, const char *id, bool force, berth_err_
           char *text = json_dumps (sj, JSON_COMPACT);
           json_decref (sj);
           /* A failing poststop hook is a warning: the container goes. */
-          berth_run_hooks (spec, HOOK_POSTSTOP, text, warning ? warning : &e2);
+          berth_run_hooks_all (spec, HOOK_POSTSTOP, text, warning ? warning : &e2);
           free (text);
         }
       berth_error_release (&e2);

@@ -110,3 +110,22 @@ berth_run_hooks (struct berth_spec *spec, int kind, const char *state, berth_err
       return -1;
   return 0;
 }
+
+int
+berth_run_hooks_all (struct berth_spec *spec, int kind, const char *state, berth_err_t *err)
+{
+  int ret = 0;
+  for (size_t i = 0; i < spec->n_hooks[kind]; i++)
+    {
+      berth_err_t e = NULL;
+      if (run_hook (&spec->hooks[kind][i], berth_hook_kind_name (kind), i, state, &e) < 0)
+        {
+          if (*err == NULL)
+            *err = e;
+          else
+            berth_error_release (&e);
+          ret = -1;
+        }
+    }
+  return ret;
+}

@@ -10,4 +10,8 @@ const char *berth_hook_kind_name (int kind);
 /* Runs every hook of KIND in order with STATE (JSON text) on stdin. */
 int berth_run_hooks (struct berth_spec *spec, int kind, const char *state, berth_err_t *err);
 
+/* The same, but a failing hook does not stop the others (poststart and
+   poststop: failures are warnings); *err holds the first failure. */
+int berth_run_hooks_all (struct berth_spec *spec, int kind, const char *state, berth_err_t *err);
+
 #endif

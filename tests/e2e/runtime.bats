@@ -343,3 +343,39 @@ load helpers
   [ "$(echo "$output" | jq -r .ociVersionMax)" = 1.2.0 ]
   echo "$output" | jq -e '.linux.seccomp.actions | index("SCMP_ACT_NOTIFY")' >/dev/null
 }
+
+@test "without a process, create succeeds and start fails with the reason" {
+  cfg 'del(.process)'
+  R create --bundle "$BUNDLE" c1
+  [ "$(R state c1 | jq -r .status)" = created ]
+  run R start c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"process: not set in config.json"* ]]
+  wait_status c1 stopped
+  R delete c1
+}
+
+@test "a failing poststart or poststop hook is a warning and the others still run" {
+  log=$T/hooks.log
+  cfg ".hooks = {\"poststart\":[{\"path\":\"/bin/false\"},{\"path\":\"/bin/sh\",\"args\":[\"sh\",\"-c\",\"echo poststart2 >> $log\"]}],\"poststop\":[{\"path\":\"/bin/false\"},{\"path\":\"/bin/sh\",\"args\":[\"sh\",\"-c\",\"echo poststop2 >> $log\"]}]}"
+  R create --bundle "$BUNDLE" c1
+  run R start c1
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"warning: hooks.poststart[0]"* ]]
+  wait_status c1 stopped
+  run R delete c1
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"warning: hooks.poststop[0]"* ]]
+  [ "$(cat "$log" | tr '\n' ' ')" = "poststart2 poststop2 " ]
+  [ ! -e "$STATE/c1" ]
+}
+
+@test "without a mount namespace the container is chrooted and the host's mounts stay as they were" {
+  before=$(md5sum < /proc/self/mountinfo)
+  cfg '.linux.namespaces = [.linux.namespaces[] | select(.type != "mount")]'
+  args sh -c 'ls /bin/busybox && readlink /proc/1/ns/mnt 2>/dev/null; echo done'
+  run R run c1
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"/bin/busybox"* ]]
+  [ "$(md5sum < /proc/self/mountinfo)" = "$before" ]
+}
