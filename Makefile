@@ -29,8 +29,24 @@ $(B)/libberth.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# Linked statically where the static libraries exist (Debian's -dev
+# packages ship them): the runtime execs twice per container (the second
+# time from its sealed copy), and skipping the dynamic loader saves about a
+# third of a millisecond each time.  STATIC=0 links dynamically.
+STATIC ?= $(if $(SAN),0,1)
+ifeq ($(STATIC),1)
+RT_LDLIBS := -static $(shell pkg-config --static --libs $(PKGS))
+else
+RT_LDLIBS := $(LDLIBS)
+endif
+
+# The debug info goes to a side file: the binary is copied into a memfd on
+# every create/run/exec, and a smaller copy is a faster one.
 $(B)/berth-runtime: $(RT_OBJ) $(B)/libberth.a
-	$(CC) $(LDFLAGS) -o $@ $(RT_OBJ) $(B)/libberth.a $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@.full $(RT_OBJ) $(B)/libberth.a $(RT_LDLIBS)
+	objcopy --only-keep-debug $@.full $@.debug
+	objcopy --strip-all --add-gnu-debuglink=$@.debug $@.full $@
+	rm -f $@.full
 
 # A busybox-static root filesystem for the tests and the README's first command.
 $(B)/rootfs/busybox.stamp: scripts/mkrootfs.sh

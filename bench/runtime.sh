@@ -16,7 +16,7 @@ runtimes="berth"
 for r in crun runc; do command -v $r >/dev/null && runtimes="$runtimes $r"; done
 
 tmp=$(mktemp -d /tmp/berth-bench.XXXXXX)
-trap 'for r in $runtimes; do rm -rf "$tmp/root-$r"; done; rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/bundle"
 (cd "$tmp/bundle" && "$berth" spec)
 jq ".ociVersion = \"1.0.2\" | .root.path = \"$top/build/rootfs/busybox\" | .process.terminal = false | .process.args = [\"/bin/true\"]" \
@@ -25,11 +25,19 @@ jq ".ociVersion = \"1.0.2\" | .root.path = \"$top/build/rootfs/busybox\" | .proc
 cat > "$tmp/loop.sh" <<LOOP
 set -e
 umount -l /sys/fs/cgroup/unified 2>/dev/null || true
+# State roots on a tmpfs, as /run is on real hosts (here /run is on disk).
+mkdir -p $tmp/state && mount -t tmpfs tmpfs $tmp/state
+set -- $runtimes
 for i in \$(seq $N); do
-  for r in $runtimes; do
+  # Rotate the order: a runtime's teardown (network namespaces are freed
+  # asynchronously) slows whichever runs next, so every runtime follows
+  # every other equally often.
+  shift_by=\$(( i % \$# )); order="\$*"
+  for k in \$(seq \$shift_by); do order="\${order#* } \${order%% *}"; done
+  for r in \$order; do
     bin=\$r; [ \$r = berth ] && bin=$berth
     t0=\$(date +%s%N)
-    \$bin --root $tmp/root-\$r run --bundle $tmp/bundle bench-\$i >/dev/null
+    \$bin --root $tmp/state/\$r run --bundle $tmp/bundle bench-\$i >/dev/null
     t1=\$(date +%s%N)
     echo "\$r \$(( (t1 - t0) / 1000 ))"
   done

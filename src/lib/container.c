@@ -31,7 +31,8 @@
 enum
 {
   SYNC_PID = 1,     /* intermediate -> parent: the init's pid */
-  SYNC_GO,          /* parent -> init: maps written, cgroup joined */
+  SYNC_GO,          /* parent -> init: id maps written */
+  SYNC_CGROUP_DONE, /* parent -> init: in the container's cgroup */
   SYNC_MOUNTS_DONE, /* init -> parent: run prestart/createRuntime now */
   SYNC_HOOKS_DONE,  /* parent -> init */
   SYNC_READY,       /* init -> parent: waiting for start */
@@ -124,6 +125,7 @@ struct init_ctx
   int join_type[8];
   int n_join;
   bool new_userns, new_cgroupns, new_mountns;
+  bool in_cgroup;
   int clone_flags;
 };
 
@@ -139,6 +141,23 @@ hook_state (struct init_ctx *c, const char *status, pid_t pid, char **out)
   return 0;
 }
 
+/* Waits until the parent has put us in the container's cgroup, then
+   unshares the cgroup namespace so that cgroup becomes its root. */
+static int
+enter_cgroup (void *data, berth_err_t *err)
+{
+  struct init_ctx *c = data;
+  struct sync_msg m;
+  if (c->in_cgroup)
+    return 0;
+  if (expect (c->sync, SYNC_CGROUP_DONE, &m, err) < 0)
+    return -1;
+  c->in_cgroup = true;
+  if (c->new_cgroupns && unshare (CLONE_NEWCGROUP) < 0)
+    return berth_error (err, errno, "unshare the cgroup namespace");
+  return 0;
+}
+
 static void __attribute__ ((noreturn))
 container_init (struct init_ctx *c)
 {
@@ -146,7 +165,7 @@ container_init (struct init_ctx *c)
   struct berth_spec *s = c->spec;
   struct sync_msg m;
   struct berth_rootfs rfs = { .spec = s, .rootfs = c->rootfs, .userns = c->new_userns, .cgroupns = c->new_cgroupns,
-                              .cgroup = c->cgroup };
+                              .cgroup = c->cgroup, .before_cgroup_mount = enter_cgroup, .data = c };
   int conn;
 
   close (c->lock_fd);
@@ -169,13 +188,6 @@ container_init (struct init_ctx *c)
   for (int i = 0; i < c->n_join; i++)
     if (berth_ns_join (c->join_fd[i], c->join_type[i], &err) < 0)
       child_fail (c->sync, &err);
-  /* After the parent put us in the container's cgroup, so that it becomes
-     the namespace's root. */
-  if (c->new_cgroupns && unshare (CLONE_NEWCGROUP) < 0)
-    {
-      berth_error (&err, errno, "unshare the cgroup namespace");
-      child_fail (c->sync, &err);
-    }
   if (s->hostname && s->hostname[0] && sethostname (s->hostname, strlen (s->hostname)) < 0)
     {
       berth_error (&err, errno, "hostname: sethostname \"%s\"", s->hostname);
@@ -190,6 +202,8 @@ container_init (struct init_ctx *c)
      no mount may be made there, so the rootfs is entered with chroot and
      the spec's mounts are not performed (as runc does). */
   if (c->new_mountns && berth_rootfs_prepare (&rfs, &err) < 0)
+    child_fail (c->sync, &err);
+  if (enter_cgroup (c, &err) < 0)
     child_fail (c->sync, &err);
 
   sync_send (c->sync, SYNC_MOUNTS_DONE, 0, NULL);
@@ -524,6 +538,9 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
 
   if (c.new_userns && berth_write_id_maps (pid, spec, err) < 0)
     goto fail;
+  /* The init makes its mounts while we attach it to the cgroup: on v1 the
+     attach waits for an RCU grace period, milliseconds spent idle. */
+  sync_send (sync[0], SYNC_GO, 0, NULL);
   if (berth_cgroup_enter (cgroup, pid, err) < 0)
     goto fail;
   if (spec->process && spec->process->has_oom_score_adj)
@@ -536,7 +553,7 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
           goto fail;
         }
     }
-  sync_send (sync[0], SYNC_GO, 0, NULL);
+  sync_send (sync[0], SYNC_CGROUP_DONE, 0, NULL);
 
   if (expect (sync[0], SYNC_MOUNTS_DONE, &m, err) < 0)
     goto fail;

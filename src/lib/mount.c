@@ -107,7 +107,10 @@ mount_cgroup (struct berth_rootfs *r, int rootfd, struct berth_mount *m, berth_e
   struct berth_cgroup *cg = r->cgroup;
   unsigned long flags = m->flags & ~MS_RDONLY;
   char p[FD_PATH_MAX];
-  cleanup_close int fd = mkdir_open_in_root (rootfd, m->destination, false, err);
+  cleanup_close int fd = -1;
+  if (r->before_cgroup_mount && r->before_cgroup_mount (r->data, err) < 0)
+    return -1;
+  fd = mkdir_open_in_root (rootfd, m->destination, false, err);
   if (fd < 0)
     return -1;
   if (cg == NULL || cg->mode == CGROUP_V2)

@@ -17,6 +17,11 @@ struct berth_rootfs
   bool userns;              /* a new user namespace: mknod is impossible */
   bool cgroupns;            /* a new cgroup namespace */
   struct berth_cgroup *cgroup;
+  /* Called once before the cgroup file system is mounted: the init joins
+     its cgroup namespace there, so that the (slow, on v1) cgroup attach can
+     run in the parent while the other mounts are made. */
+  int (*before_cgroup_mount) (void *data, berth_err_t *err);
+  void *data;
 };
 
 /* Before pivot_root: propagation, rootfs bind, spec mounts, /dev. */

@@ -192,10 +192,7 @@ int
 write_file_atomic (const char *path, const void *data, size_t len, mode_t mode, berth_err_t *err)
 {
   cleanup_free char *tmp = xasprintf ("%s.tmp.%d", path, getpid ());
-  cleanup_free char *dir = xstrdup (path);
   cleanup_close int fd = -1;
-  cleanup_close int dfd = -1;
-  char *slash;
 
   fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0)
@@ -211,14 +208,6 @@ write_file_atomic (const char *path, const void *data, size_t len, mode_t mode, 
       int e = errno;
       unlink (tmp);
       return berth_error (err, e, "rename `%s` to `%s`", tmp, path);
-    }
-  slash = strrchr (dir, '/');
-  if (slash)
-    {
-      *(slash == dir ? slash + 1 : slash) = '\0';
-      dfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (dfd >= 0)
-        (void) fsync (dfd);
     }
   return 0;
 }

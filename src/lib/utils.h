@@ -47,8 +47,8 @@ int read_all_fd (int fd, const char *what, char **out, size_t *len, berth_err_t 
 int read_file_at (int dirfd, const char *path, char **out, size_t *len, berth_err_t *err);
 int write_file_at (int dirfd, const char *path, const void *data, size_t len, berth_err_t *err);
 int write_all (int fd, const void *data, size_t len);
-/* temp file + fsync + rename + fsync of the directory: readers see the old
-   or the new content, never a partial one. */
+/* temp file + fsync + rename: readers, and a crash, see the old or the new
+   content, never a partial one. */
 int write_file_atomic (const char *path, const void *data, size_t len, mode_t mode, berth_err_t *err);
 
 int mkdir_p (const char *path, mode_t mode, berth_err_t *err);

@@ -206,7 +206,7 @@ main (int argc, char **argv)
   for (size_t i = 0; i < ARRAY_SIZE (commands); i++)
     if (strcmp (argv[optind], commands[i].name) == 0)
       {
-        if (commands[i].enters_container)
+        if (commands[i].enters_container && !getenv ("BERTH_XX_NOCLONE"))
           {
             berth_err_t err = NULL;
             extern char **environ;
