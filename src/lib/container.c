@@ -716,6 +716,8 @@ berth_container_start (const char *root, const char *id, berth_err_t *warning, b
 
 /* --------------------------------------------------------------------- run */
 
+static int delete_loaded (const char *root, struct berth_state *st, bool force, berth_err_t *warning, berth_err_t *err);
+
 static volatile sig_atomic_t forward_pid;
 
 static void
@@ -754,6 +756,7 @@ berth_container_run (const struct berth_create_opts *o, bool detach, int *exit_s
   cleanup_close int console_child = -1;
   cleanup_close int master = -1;
   berth_err_t warning = NULL;
+  struct berth_state *st = NULL;
   pid_t pid;
   int ret;
 
@@ -780,19 +783,30 @@ berth_container_run (const struct berth_create_opts *o, bool detach, int *exit_s
     }
   if (!detach)
     install_forwarding (pid);
-  ret = berth_container_start (o->root, o->id, &warning, err);
+  if (berth_state_load (o->root, o->id, &st, err) < 0)
+    return -1;
+  {
+    cleanup_close int lock = -1;
+    ret = berth_state_lock (o->root, o->id, &lock, err);
+    if (ret == 0)
+      ret = do_start (o->root, st, &warning, err);
+  }
   berth_error_release (&warning);
   if (ret < 0)
     {
       berth_err_t e2 = NULL;
-      berth_container_delete (o->root, o->id, true, NULL, &e2);
+      delete_loaded (o->root, st, true, NULL, &e2);
       berth_error_release (&e2);
+      berth_state_free (st);
       if (!detach)
         reap (pid);
       return -1;
     }
   if (detach)
-    return 0;
+    {
+      berth_state_free (st);
+      return 0;
+    }
   {
     /* Only a terminal container sends a master over the socket. */
     struct pollfd p = { .fd = console_parent, .events = POLLIN };
@@ -804,13 +818,15 @@ berth_container_run (const struct berth_create_opts *o, bool detach, int *exit_s
   forward_pid = 0;
   {
     berth_err_t e2 = NULL;
-    if (berth_container_delete (o->root, o->id, true, NULL, &e2) < 0 && ret == 0)
+    if (delete_loaded (o->root, st, true, NULL, &e2) < 0 && ret == 0)
       {
         *err = e2;
-        return -1;
+        ret = -1;
       }
-    berth_error_release (&e2);
+    else
+      berth_error_release (&e2);
   }
+  berth_state_free (st);
   return ret;
 }
 
@@ -868,9 +884,7 @@ int
 berth_container_delete (const char *root, const char *id, bool force, berth_err_t *warning, berth_err_t *err)
 {
   struct berth_state *st = NULL;
-  cleanup_close int lock = -1;
-  const char *status;
-  int ret = -1;
+  int ret;
 
   if (berth_state_load (root, id, &st, err) < 0)
     {
@@ -881,6 +895,19 @@ berth_container_delete (const char *root, const char *id, bool force, berth_err_
         }
       return -1;
     }
+  ret = delete_loaded (root, st, force, warning, err);
+  berth_state_free (st);
+  return ret;
+}
+
+static int
+delete_loaded (const char *root, struct berth_state *st, bool force, berth_err_t *warning, berth_err_t *err)
+{
+  const char *id = st->id;
+  cleanup_close int lock = -1;
+  const char *status;
+  int ret = -1;
+
   if (berth_state_lock (root, id, &lock, err) < 0)
     goto out;
   status = berth_state_status (root, st);
@@ -937,7 +964,6 @@ berth_container_delete (const char *root, const char *id, bool force, berth_err_
     }
   ret = berth_state_remove (root, id, err);
 out:
-  berth_state_free (st);
   return ret;
 }
 

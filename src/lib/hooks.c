@@ -10,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cloned_binary.h"
 #include "utils.h"
+#include <sched.h>
 
 const char *
 berth_hook_kind_name (int kind)
@@ -21,8 +23,9 @@ berth_hook_kind_name (int kind)
 }
 
 static int
-run_hook (struct berth_hook *h, const char *kind, size_t idx, const char *state, berth_err_t *err)
+run_hook (struct berth_hook *h, int kind_id, size_t idx, const char *state, berth_err_t *err)
 {
+  const char *kind = berth_hook_kind_name (kind_id);
   int in[2];
   pid_t pid;
   int status;
@@ -40,6 +43,11 @@ run_hook (struct berth_hook *h, const char *kind, size_t idx, const char *state,
   if (pid == 0)
     {
       char *default_args[] = { h->path, NULL };
+      /* Hooks of the runtime namespace run in the host's mount namespace,
+         not in the private one the runtime may have moved to. */
+      if (kind_id != HOOK_CREATE_CONTAINER && kind_id != HOOK_START_CONTAINER && berth_host_mntns () >= 0
+          && setns (berth_host_mntns (), CLONE_NEWNS) < 0)
+        _exit (126);
       dup2 (in[0], 0);
       /* A hook's output must not end up in the container's stdout (which
          may be the caller's pipe): send it to our stderr. */
@@ -106,7 +114,7 @@ int
 berth_run_hooks (struct berth_spec *spec, int kind, const char *state, berth_err_t *err)
 {
   for (size_t i = 0; i < spec->n_hooks[kind]; i++)
-    if (run_hook (&spec->hooks[kind][i], berth_hook_kind_name (kind), i, state, err) < 0)
+    if (run_hook (&spec->hooks[kind][i], kind, i, state, err) < 0)
       return -1;
   return 0;
 }
@@ -118,7 +126,7 @@ berth_run_hooks_all (struct berth_spec *spec, int kind, const char *state, berth
   for (size_t i = 0; i < spec->n_hooks[kind]; i++)
     {
       berth_err_t e = NULL;
-      if (run_hook (&spec->hooks[kind][i], berth_hook_kind_name (kind), i, state, &e) < 0)
+      if (run_hook (&spec->hooks[kind][i], kind, i, state, &e) < 0)
         {
           if (*err == NULL)
             *err = e;

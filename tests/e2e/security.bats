@@ -4,18 +4,37 @@
 
 load helpers
 
-@test "CVE-2019-5736: the init runs from a sealed memfd, not the host binary" {
+@test "CVE-2019-5736: the runtime binary cannot be reopened for writing from the container" {
   args sleep 100
   R create --bundle "$BUNDLE" c1
   pid=$(R state c1 | jq -r .pid)
-  # The process waiting for start is berth-runtime code inside the
-  # container's namespaces: its executable must be the sealed copy.
-  [[ "$(readlink /proc/$pid/exe)" == /memfd:berth-runtime* ]]
-  run sh -c "echo overwritten > /proc/$pid/exe"
+  # The init waiting for start is berth-runtime code inside the container.
+  # The attack keeps its exe open, lets the runtime exec, then reopens the
+  # file for writing through the kept fd.
+  exec 9< "/proc/$pid/exe"
+  R start c1
+  [ "$(cat /proc/$pid/cmdline | tr '\0' ' ')" = "sleep 100 " ]
+  run sh -c 'echo overwritten >> /proc/self/fd/9'
+  exec 9<&-
   [ "$status" -ne 0 ]
+  [[ "$output" == *"Read-only file system"* ]] || [[ "$output" == *"Operation not permitted"* ]]
   cmp -s "$BERTH_RUNTIME" "$BERTH_RUNTIME"
-  # and the host binary is untouched
   "$BERTH_RUNTIME" --version | grep -q berth-runtime
+}
+
+@test "the runtime's private mount namespace never leaks mounts to the host" {
+  before=$(grep -c . /proc/self/mountinfo)
+  args true
+  R run c1
+  [ "$(grep -c . /proc/self/mountinfo)" -eq "$before" ]
+  ! grep -q "$(readlink -f "$BERTH_RUNTIME")" /proc/self/mountinfo
+}
+
+@test "runtime-namespace hooks run in the host's mount namespace" {
+  cfg ".hooks = {\"prestart\":[{\"path\":\"/bin/sh\",\"args\":[\"sh\",\"-c\",\"readlink /proc/self/ns/mnt > $T/prestart-ns\"]}],\"poststop\":[{\"path\":\"/bin/sh\",\"args\":[\"sh\",\"-c\",\"readlink /proc/self/ns/mnt > $T/poststop-ns\"]}]}"
+  R run c1
+  [ "$(cat "$T/prestart-ns")" = "$(readlink /proc/self/ns/mnt)" ]
+  [ "$(cat "$T/poststop-ns")" = "$(readlink /proc/self/ns/mnt)" ]
 }
 
 @test "CVE-2024-21626: no stray fd reaches the container, and a cwd through one is refused" {
