@@ -19,7 +19,7 @@ RT_OBJ := $(RT_SRC:src/%.c=$(B)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-all: $(B)/berth-runtime $(B)/libberth.a $(B)/rootfs/busybox.stamp $(B)/tests/recvtty
+all: $(B)/berth-runtime $(B)/libberth.a $(B)/rootfs/busybox.stamp $(B)/tests/recvtty $(B)/tests/seccomp-listener
 
 $(B)/obj/%.o: src/%.c $(wildcard src/lib/*.h src/runtime/*.h)
 	@mkdir -p $(dir $@)
@@ -56,6 +56,10 @@ $(B)/rootfs/busybox.stamp: scripts/mkrootfs.sh
 $(B)/tests/recvtty: tests/helpers/recvtty.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $<
+
+$(B)/tests/seccomp-listener: tests/helpers/seccomp-listener.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< -lseccomp
 
 $(B)/tests/%: tests/unit/%.c $(B)/libberth.a
 	@mkdir -p $(dir $@)

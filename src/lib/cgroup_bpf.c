@@ -97,7 +97,8 @@ berth_bpf_devices_program (json_t *rules, const char **extra, size_t n_extra, st
   p[len++] = INSN (BPF_LDX | BPF_MEM | BPF_W, BPF_REG_4, BPF_REG_1, 4, 0);
   p[len++] = INSN (BPF_LDX | BPF_MEM | BPF_W, BPF_REG_5, BPF_REG_1, 8, 0);
 
-  for (size_t k = n; k-- > 0;)
+  bool unconditional = false;
+  for (size_t k = n; k-- > 0 && !unconditional;)
     {
       struct rule *r = &rs[k];
       struct bpf_insn blk[8];
@@ -126,6 +127,9 @@ berth_bpf_devices_program (json_t *rules, const char **extra, size_t n_extra, st
           jumps[nj++] = bl;
           blk[bl++] = INSN (BPF_JMP | BPF_JNE | BPF_K, BPF_REG_5, 0, 0, (int32_t) r->minor);
         }
+      /* A rule that matches every device decides for all rules before it:
+         code after it would be unreachable, which the verifier refuses. */
+      unconditional = nj == 0;
       blk[bl++] = INSN (BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, r->allow ? 1 : 0);
       blk[bl++] = INSN (BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
       for (size_t j = 0; j < nj; j++)
@@ -138,8 +142,11 @@ berth_bpf_devices_program (json_t *rules, const char **extra, size_t n_extra, st
       memcpy (p + len, blk, bl * sizeof (*blk));
       len += bl;
     }
-  p[len++] = INSN (BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);
-  p[len++] = INSN (BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+  if (!unconditional)
+    {
+      p[len++] = INSN (BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);
+      p[len++] = INSN (BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+    }
   *out = p;
   return (int) len;
 }

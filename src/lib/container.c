@@ -264,7 +264,7 @@ container_init (struct init_ctx *c)
     goto fail_start;
   {
     struct berth_exec_opts eo = { .seccomp = s->seccomp, .preserve_fds = c->o->preserve_fds, .create_cwd = true,
-                                  .setgroups_ok = true };
+                                  .setgroups_ok = true, .notify_sock = conn };
     berth_process_exec (s->process, &eo, &err);
   }
 fail_start:
@@ -658,12 +658,64 @@ connect_start (const char *root, const char *id, int *out, berth_err_t *err)
   return 0;
 }
 
+/* runtime-spec: the listener gets the container process state (with the
+   fd named "seccompFd") and the notify fd itself over SCM_RIGHTS. */
+static int
+send_to_seccomp_listener (const char *root, struct berth_state *st, int notify_fd, berth_err_t *err)
+{
+  json_t *sec = json_object_get (json_object_get (st->config, "linux"), "seccomp");
+  const char *path = json_string_value (json_object_get (sec, "listenerPath"));
+  const char *meta = json_string_value (json_object_get (sec, "listenerMetadata"));
+  cleanup_close int sock = -1;
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  char cbuf[CMSG_SPACE (sizeof (int))];
+  struct iovec iov;
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof (cbuf) };
+  struct cmsghdr *c;
+  json_t *j;
+  char *text;
+  ssize_t n;
+
+  if (path == NULL || strlen (path) >= sizeof (addr.sun_path))
+    {
+      close (notify_fd);
+      return berth_error (err, 0, "linux.seccomp.listenerPath: missing or too long");
+    }
+  strcpy (addr.sun_path, path);
+  sock = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (sock < 0 || connect (sock, (struct sockaddr *) &addr, sizeof (addr)) < 0)
+    {
+      int e = errno;
+      close (notify_fd);
+      return berth_error (err, e, "linux.seccomp.listenerPath: connect to `%s`", path);
+    }
+  j = json_pack ("{s:s,s:[s],s:I,s:s,s:o}", "ociVersion", BERTH_OCI_VERSION, "fds", "seccompFd", "pid",
+                 (json_int_t) st->pid, "metadata", meta ? meta : "", "state", berth_state_json (root, st, "running"));
+  text = json_dumps (j, JSON_COMPACT);
+  json_decref (j);
+  iov.iov_base = text;
+  iov.iov_len = strlen (text);
+  memset (cbuf, 0, sizeof (cbuf));
+  c = CMSG_FIRSTHDR (&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN (sizeof (int));
+  memcpy (CMSG_DATA (c), &notify_fd, sizeof (int));
+  n = sendmsg (sock, &msg, MSG_NOSIGNAL);
+  free (text);
+  close (notify_fd);
+  if (n < 0)
+    return berth_error (err, errno, "linux.seccomp.listenerPath: send to `%s`", path);
+  return 0;
+}
+
 static int
 do_start (const char *root, struct berth_state *st, berth_err_t *warning, berth_err_t *err)
 {
   cleanup_close int fd = -1;
   cleanup_free char *reply = NULL;
   size_t len = 0;
+  int notify_fd = -1;
   const char *status = berth_state_status (root, st);
 
   if (strcmp (status, "created") != 0)
@@ -672,14 +724,36 @@ do_start (const char *root, struct berth_state *st, berth_err_t *warning, berth_
     return -1;
   if (write_all (fd, "s", 1) < 0)
     return berth_error (err, errno, "start `%s`", st->id);
-  /* EOF without a word means the exec succeeded (the socket is CLOEXEC). */
-  if (read_all_fd (fd, "start reply", &reply, &len, err) < 0)
-    return -1;
+  /* EOF without a word means the exec succeeded (the socket is CLOEXEC);
+     a seccomp listener fd may come first, as a one-byte "N" message. */
+  reply = xmalloc (4096);
+  for (;;)
+    {
+      int got = -1;
+      ssize_t n = berth_recv_msg (fd, reply + len, 4095 - len, &got, err);
+      if (n < 0)
+        return -1;
+      if (got >= 0)
+        {
+          if (notify_fd >= 0)
+            close (notify_fd);
+          notify_fd = got;
+          if (n == 1 && reply[len] == 'N')
+            continue;
+        }
+      if (n == 0 || len + (size_t) n >= 4095)
+        break;
+      len += (size_t) n;
+    }
   if (len > 0)
     {
+      if (notify_fd >= 0)
+        close (notify_fd);
       berth_error_decode (err, reply, len);
       return -1;
     }
+  if (notify_fd >= 0 && send_to_seccomp_listener (root, st, notify_fd, err) < 0)
+    return -1;
   if (st->config && json_object_get (st->config, "hooks"))
     {
       cleanup_spec struct berth_spec *spec = NULL;
@@ -1090,7 +1164,7 @@ berth_container_exec (const char *root, const char *id, const struct berth_exec_
   int sync[2] = { -1, -1 };
   pid_t child = -1, pid = -1;
   struct sync_msg m;
-  int ret = -1;
+  int ret = -1, notify_fd = -1;
   const char *status;
 
   for (size_t i = 0; i < ARRAY_SIZE (ns_fd); i++)
@@ -1215,7 +1289,7 @@ berth_container_exec (const char *root, const char *id, const struct berth_exec_
         }
       {
         struct berth_exec_opts eo = { .seccomp = spec->seccomp, .preserve_fds = r->preserve_fds,
-                                      .create_cwd = false, .setgroups_ok = true };
+                                      .create_cwd = false, .setgroups_ok = true, .notify_sock = sync[1] };
         berth_process_exec (proc, &eo, &e);
       }
       child_fail (sync[1], &e);
@@ -1226,17 +1300,43 @@ berth_container_exec (const char *root, const char *id, const struct berth_exec_
   if (expect (sync[0], SYNC_PID, &m, err) < 0)
     goto out;
   pid = m.value;
-  {
-    /* EOF: the process exec'd.  Otherwise its error. */
-    int t = sync_recv (sync[0], &m, err);
-    if (t != 0)
-      {
-        if (t > 0)
-          berth_error (err, EPROTO, "unexpected message %d from the exec process", t);
-        reap (pid);
-        goto out;
-      }
-  }
+  for (;;)
+    {
+      /* EOF: the process exec'd.  Before it, a seccomp listener fd ("N"),
+         or instead of it, an error. */
+      int got = -1;
+      ssize_t n = berth_recv_msg (sync[0], (char *) &m, sizeof (m), &got, err);
+      if (n == 1 && got >= 0 && ((char *) &m)[0] == 'N')
+        {
+          if (notify_fd >= 0)
+            close (notify_fd);
+          notify_fd = got;
+          continue;
+        }
+      if (got >= 0)
+        close (got);
+      if (n == 0)
+        break;
+      if (n > 0 && (size_t) n > offsetof (struct sync_msg, data) && m.type == SYNC_ERROR)
+        berth_error_decode (err, m.data, (size_t) n - offsetof (struct sync_msg, data));
+      else if (n > 0)
+        berth_error (err, EPROTO, "unexpected message from the exec process");
+      if (notify_fd >= 0)
+        close (notify_fd);
+      reap (pid);
+      goto out;
+    }
+  if (notify_fd >= 0)
+    {
+      struct berth_state tmp = *st;
+      tmp.pid = pid;
+      if (send_to_seccomp_listener (root, &tmp, notify_fd, err) < 0)
+        {
+          kill (pid, SIGKILL);
+          reap (pid);
+          goto out;
+        }
+    }
   if (r->pid_file && write_pid_file (r->pid_file, pid, err) < 0)
     {
       kill (pid, SIGKILL);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "seccomp.h"
+#include "terminal.h"
 #include "utils.h"
 
 #ifndef PR_CAP_AMBIENT
@@ -173,6 +174,7 @@ berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, be
 {
   scmp_filter_ctx filter = NULL;
   cleanup_free char *exe = NULL;
+  int notify_fd = -1;
   bool seccomp_loaded = false;
   int ret = -1;
 
@@ -202,7 +204,7 @@ berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, be
      user change below may take away: load it now (runc does the same). */
   if (filter && !p->no_new_privileges)
     {
-      if (berth_seccomp_load (filter, NULL, err) < 0)
+      if (berth_seccomp_load (filter, &notify_fd, err) < 0)
         goto out;
       seccomp_loaded = true;
     }
@@ -233,8 +235,21 @@ berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, be
   /* Look the command up before seccomp: the filter may deny stat. */
   if (berth_find_executable (p->args[0], p->env, &exe, err) < 0)
     goto out;
-  if (filter && !seccomp_loaded && berth_seccomp_load (filter, NULL, err) < 0)
+  if (filter && !seccomp_loaded && berth_seccomp_load (filter, &notify_fd, err) < 0)
     goto out;
+  /* The notify fd goes to whoever waits for our exec; it passes it on to
+     linux.seccomp.listenerPath with the container's state. */
+  if (notify_fd >= 0)
+    {
+      if (o->notify_sock < 0)
+        {
+          berth_error (err, 0, "linux.seccomp: SCMP_ACT_NOTIFY has nobody to hand the listener fd to");
+          goto out;
+        }
+      if (berth_send_fd (o->notify_sock, notify_fd, "N", err) < 0)
+        goto out;
+      close (notify_fd);
+    }
   /* Only stdio and the preserved fds reach the process (CVE-2024-21626). */
   if (close_fds_from (3 + o->preserve_fds, true, err) < 0)
     goto out;

@@ -110,6 +110,26 @@ berth_recv_fd (int sock, int *fd, berth_err_t *err)
   return 0;
 }
 
+ssize_t
+berth_recv_msg (int sock, char *buf, size_t len, int *fd, berth_err_t *err)
+{
+  char cbuf[CMSG_SPACE (sizeof (int))];
+  struct iovec iov = { .iov_base = buf, .iov_len = len };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof (cbuf) };
+  struct cmsghdr *c;
+  ssize_t n;
+  *fd = -1;
+  do
+    n = recvmsg (sock, &msg, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return berth_error (err, errno, "recvmsg");
+  for (c = CMSG_FIRSTHDR (&msg); c; c = CMSG_NXTHDR (&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN (sizeof (int)))
+      memcpy (fd, CMSG_DATA (c), sizeof (int));
+  return n;
+}
+
 static struct termios saved_termios;
 static bool termios_saved;
 

@@ -4,6 +4,7 @@
 #define BERTH_TERMINAL_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "error.h"
 
@@ -17,6 +18,9 @@ int berth_pty_become_tty (int slave, berth_err_t *err);
 
 int berth_send_fd (int sock, int fd, const char *name, berth_err_t *err);
 int berth_recv_fd (int sock, int *fd, berth_err_t *err);
+/* Reads one message: its bytes into BUF (returns their count, 0 at EOF) and
+   an fd it carries into *fd (-1 when none). */
+ssize_t berth_recv_msg (int sock, char *buf, size_t len, int *fd, berth_err_t *err);
 
 /* Copies between our stdio and MASTER until the container closes it:
    the foreground `run` of a terminal container without a console socket. */

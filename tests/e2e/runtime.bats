@@ -379,3 +379,25 @@ load helpers
   [[ "$output" == *"/bin/busybox"* ]]
   [ "$(md5sum < /proc/self/mountinfo)" = "$before" ]
 }
+
+@test "SCMP_ACT_NOTIFY: the listener gets the state and the fd, and decides the syscall" {
+  LISTENER=$TOP/build/tests/seccomp-listener
+  "$LISTENER" "$T/listener.sock" "$T/listener.state" &
+  BG_PIDS=$!
+  for i in $(seq 50); do [ -S "$T/listener.sock" ] && break; sleep 0.05; done
+  cfg ".linux.seccomp = {\"defaultAction\":\"SCMP_ACT_ALLOW\",\"listenerPath\":\"$T/listener.sock\",\"listenerMetadata\":\"meta-1\",\"syscalls\":[{\"names\":[\"mkdir\",\"mkdirat\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}"
+  cfg '.mounts += [{"destination":"/tmp","type":"tmpfs","source":"tmpfs"}] | .process.noNewPrivileges = true'
+  args sh -c 'mkdir /tmp/x; touch /tmp/y && echo touch-ok'
+  run R run c1
+  [[ "$output" == *"Invalid cross-device link"* ]]
+  [[ "$output" == *touch-ok* ]]
+  [ "$(head -1 "$T/listener.state" | jq -r '.fds[0]')" = seccompFd ]
+  [ "$(head -1 "$T/listener.state" | jq -r '.metadata')" = meta-1 ]
+  [ "$(head -1 "$T/listener.state" | jq -r '.state.id')" = c1 ]
+  # exec gets its own listener fd
+  args sleep 100
+  R run -d --bundle "$BUNDLE" c2
+  run R exec c2 mkdir /tmp/z
+  [[ "$output" == *"Invalid cross-device link"* ]]
+  [ "$(grep -c . "$T/listener.state")" -eq 3 ]
+}
