@@ -5,12 +5,17 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 log=$(mktemp)
 rc=0
-make -s unit 2>&1 | tee -a "$log" || rc=1
-scripts/run-e2e.sh 2>&1 | tee -a "$log" || rc=1
+# POSIX sh has no pipefail: each step's status goes through a file.
+step() {
+  { "$@"; echo $? > "$log.rc"; } 2>&1 | tee -a "$log"
+  [ "$(cat "$log.rc")" = 0 ] || rc=1
+}
+step make -s unit
+step scripts/run-e2e.sh
 if [ "${BERTH_SKIP_VALIDATION:-}" = 1 ]; then
   echo "validation: skipped (BERTH_SKIP_VALIDATION=1)"
 else
-  scripts/run-validation.sh 2>&1 | tee -a "$log" || rc=1
+  step scripts/run-validation.sh
 fi
 pass=0 fail=0
 for kind in unit e2e validation; do
@@ -22,7 +27,7 @@ for kind in unit e2e validation; do
   # its floor check (rc) counts against the run
   [ "$kind" = validation ] || fail=$((fail + ${f:-0}))
 done
-rm -f "$log"
+rm -f "$log" "$log.rc"
 [ $rc -eq 0 ] || [ $fail -gt 0 ] || fail=1
 echo "$pass passed, $fail failed"
 [ $rc -eq 0 ]

@@ -7,6 +7,9 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 suite=${OCI_VALIDATION:-$top/../shared/oci-validation/run-validation.sh}
 [ -x "$suite" ] || { echo "validation: $suite not found" >&2; exit 1; }
 out=${VALIDATION_OUT:-$(mktemp -d /tmp/berth-validation.XXXXXX)}
+# Bundles live under it: a user-namespaced container's root must be able
+# to reach its rootfs.
+chmod 755 "$out"
 # The suite's build cache lives outside the read-only shared folder.
 export RTT_HOME=${RTT_HOME:-/var/cache/oci-validation}
 "$suite" "$top/build/berth-runtime" "$out" > "$out.log" 2>&1
