@@ -1,6 +1,8 @@
 # berth: build everything into build/, `make check` runs every test.
 CC ?= gcc
-PKGS := jansson libseccomp libcap
+PKGS := jansson libseccomp libcap libarchive libcrypto
+# berth-runtime needs only these (it never touches images).
+RT_PKGS := jansson libseccomp libcap
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 	  -fstack-protector-strong -Isrc $(shell pkg-config --cflags $(PKGS))
@@ -16,12 +18,14 @@ LIB_SRC := $(wildcard src/lib/*.c)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
 RT_SRC := $(wildcard src/runtime/*.c)
 RT_OBJ := $(RT_SRC:src/%.c=$(B)/obj/%.o)
+CLI_SRC := $(wildcard src/cli/*.c)
+CLI_OBJ := $(CLI_SRC:src/%.c=$(B)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-all: $(B)/berth-runtime $(B)/libberth.a $(B)/rootfs/busybox.stamp $(B)/tests/recvtty $(B)/tests/seccomp-listener
+all: $(B)/berth-runtime $(B)/berth $(B)/images/busybox.tar $(B)/libberth.a $(B)/rootfs/busybox.stamp $(B)/tests/recvtty $(B)/tests/seccomp-listener
 
-$(B)/obj/%.o: src/%.c $(wildcard src/lib/*.h src/runtime/*.h)
+$(B)/obj/%.o: src/%.c $(wildcard src/lib/*.h src/runtime/*.h src/cli/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
@@ -35,9 +39,9 @@ $(B)/libberth.a: $(LIB_OBJ)
 # third of a millisecond each time.  STATIC=0 links dynamically.
 STATIC ?= $(if $(SAN),0,1)
 ifeq ($(STATIC),1)
-RT_LDLIBS := -static $(shell pkg-config --static --libs $(PKGS))
+RT_LDLIBS := -static $(shell pkg-config --static --libs $(RT_PKGS))
 else
-RT_LDLIBS := $(LDLIBS)
+RT_LDLIBS := $(shell pkg-config --libs $(RT_PKGS))
 endif
 
 # The debug info goes to a side file: the binary is copied into a memfd on
@@ -47,6 +51,15 @@ $(B)/berth-runtime: $(RT_OBJ) $(B)/libberth.a
 	objcopy --only-keep-debug $@.full $@.debug
 	objcopy --strip-all --add-gnu-debuglink=$@.debug $@.full $@
 	rm -f $@.full
+
+$(B)/berth: $(CLI_OBJ) $(B)/libberth.a
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libberth.a $(LDLIBS)
+
+# The built-in image's root filesystem, owned by root whoever builds it.
+$(B)/images/busybox.tar: $(B)/rootfs/busybox.stamp
+	@mkdir -p $(dir $@)
+	tar --numeric-owner --owner=0 --group=0 --sort=name --mtime=@0 -C $(B)/rootfs/busybox -cf $@.tmp .
+	mv $@.tmp $@
 
 # A busybox-static root filesystem for the tests and the README's first command.
 $(B)/rootfs/busybox.stamp: scripts/mkrootfs.sh

@@ -1,0 +1,38 @@
+/* berth, the engine's command line.  Each subcommand is a file that parses
+   its options and calls the library. */
+#ifndef BERTH_CLI_H
+#define BERTH_CLI_H
+
+#include <stdbool.h>
+
+#include "lib/error.h"
+#include "lib/store.h"
+
+struct cli_globals
+{
+  const char *root; /* the store and state root, /var/lib/berth */
+  bool debug;
+};
+
+extern struct cli_globals cli;
+
+int cli_error (berth_err_t *err);
+int cli_usage (const char *cmd, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+bool cli_help (int argc, char **argv, const char *usage, const char *options);
+int cli_open_store (struct berth_store **s);
+/* "3.1MB", "2 hours ago": what docker prints. */
+void cli_human_size (double bytes, char *buf, size_t len);
+void cli_human_ago (const char *rfc3339, char *buf, size_t len);
+
+int cmd_images (int argc, char **argv);
+int cmd_load (int argc, char **argv);
+int cmd_save (int argc, char **argv);
+int cmd_import (int argc, char **argv);
+int cmd_tag (int argc, char **argv);
+int cmd_rmi (int argc, char **argv);
+int cmd_image (int argc, char **argv);
+int cmd_image_inspect (int argc, char **argv);
+int cmd_image_prune (int argc, char **argv);
+int cmd_version (int argc, char **argv);
+
+#endif

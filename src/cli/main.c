@@ -1,0 +1,172 @@
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "lib/utils.h"
+
+struct cli_globals cli = { .root = BERTH_DEFAULT_STORE };
+
+static const struct
+{
+  const char *name;
+  int (*fn) (int, char **);
+  const char *help;
+} commands[] = {
+  { "images", cmd_images, "list images" },
+  { "image", cmd_image, "manage images (ls, inspect, rm, prune, load, save, import, tag)" },
+  { "load", cmd_load, "load images from a docker save or OCI archive" },
+  { "save", cmd_save, "save images to an archive" },
+  { "import", cmd_import, "import a root filesystem tarball as an image" },
+  { "tag", cmd_tag, "give an image another name" },
+  { "rmi", cmd_rmi, "remove images" },
+  { "version", cmd_version, "show the version" },
+};
+
+int
+cli_error (berth_err_t *err)
+{
+  fprintf (stderr, "berth: %s\n", err && *err ? (*err)->msg : "unknown error");
+  berth_error_release (err);
+  return 125;
+}
+
+int
+cli_usage (const char *cmd, const char *fmt, ...)
+{
+  va_list ap;
+  fprintf (stderr, "berth %s: ", cmd);
+  va_start (ap, fmt);
+  vfprintf (stderr, fmt, ap);
+  va_end (ap);
+  fprintf (stderr, "\nSee 'berth %s --help'.\n", cmd);
+  return 125;
+}
+
+bool
+cli_help (int argc, char **argv, const char *usage, const char *options)
+{
+  for (int i = 1; i < argc; i++)
+    if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0)
+      {
+        printf ("Usage: berth %s\n", usage);
+        if (options)
+          printf ("\nOptions:\n%s", options);
+        return true;
+      }
+  return false;
+}
+
+int
+cli_open_store (struct berth_store **s)
+{
+  berth_err_t err = NULL;
+  if (berth_store_open (cli.root, s, &err) < 0)
+    return cli_error (&err);
+  return 0;
+}
+
+void
+cli_human_size (double b, char *buf, size_t len)
+{
+  const char *units[] = { "B", "kB", "MB", "GB", "TB" };
+  int u = 0;
+  while (b >= 1000 && u < 4)
+    {
+      b /= 1000;
+      u++;
+    }
+  snprintf (buf, len, u == 0 ? "%.0f%s" : "%.3g%s", b, units[u]);
+}
+
+void
+cli_human_ago (const char *ts, char *buf, size_t len)
+{
+  struct tm tm = { 0 };
+  time_t t, now = time (NULL);
+  double d;
+  if (ts == NULL || strptime (ts, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+    {
+      snprintf (buf, len, "N/A");
+      return;
+    }
+  t = timegm (&tm);
+  d = difftime (now, t);
+  if (d < 60)
+    snprintf (buf, len, "%s", d < 2 ? "Less than a second ago" : "Less than a minute ago");
+  else if (d < 3600)
+    snprintf (buf, len, "%d minutes ago", (int) (d / 60));
+  else if (d < 86400)
+    snprintf (buf, len, "%d hours ago", (int) (d / 3600));
+  else if (d < 86400 * 60)
+    snprintf (buf, len, "%d days ago", (int) (d / 86400));
+  else
+    snprintf (buf, len, "%d months ago", (int) (d / (86400 * 30)));
+}
+
+int
+cmd_version (int argc, char **argv)
+{
+  (void) argc;
+  (void) argv;
+  printf ("berth version 0.1.0\n");
+  return 0;
+}
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "Usage: berth [--root DIR] COMMAND [options]\n\nCommands:\n");
+  for (size_t i = 0; i < ARRAY_SIZE (commands); i++)
+    fprintf (out, "  %-9s %s\n", commands[i].name, commands[i].help);
+  fprintf (out, "\nGlobal options:\n  --root DIR   store and state (default " BERTH_DEFAULT_STORE ")\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  static const struct option opts[] = { { "root", required_argument, NULL, 'r' }, { "debug", no_argument, NULL, 'D' },
+                                        { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'v' },
+                                        { NULL, 0, NULL, 0 } };
+  int c;
+  const char *env = getenv ("BERTH_ROOT");
+  if (env && *env)
+    cli.root = env;
+  while ((c = getopt_long (argc, argv, "+hvD", opts, NULL)) != -1)
+    switch (c)
+      {
+      case 'r':
+        cli.root = optarg;
+        break;
+      case 'D':
+        cli.debug = true;
+        break;
+      case 'v':
+        return cmd_version (0, NULL);
+      case 'h':
+        usage (stdout);
+        return 0;
+      default:
+        usage (stderr);
+        return 125;
+      }
+  if (optind >= argc)
+    {
+      usage (stderr);
+      return 125;
+    }
+  for (size_t i = 0; i < ARRAY_SIZE (commands); i++)
+    if (strcmp (argv[optind], commands[i].name) == 0)
+      {
+        argv += optind;
+        argc -= optind;
+        optind = 1;
+        return commands[i].fn (argc, argv);
+      }
+  fprintf (stderr, "berth: unknown command \"%s\"\n", argv[optind]);
+  usage (stderr);
+  return 125;
+}
