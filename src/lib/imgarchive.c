@@ -620,6 +620,17 @@ berth_image_import (struct berth_store *s, const char *path, const char *name, j
     strcpy (manifest_out, md);
   ret = 0;
 out:
+  if (ret < 0)
+    {
+      /* The blob and anything else stored for this import go again. */
+      berth_err_t e2 = NULL;
+      if (berth_store_lock (s, &e2) == 0)
+        {
+          berth_store_gc (s, NULL, &e2);
+          berth_store_unlock (s);
+        }
+      berth_error_release (&e2);
+    }
   json_decref (c);
   json_decref (m);
   json_decref (loaded);
