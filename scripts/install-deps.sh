@@ -3,10 +3,18 @@
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 PKGS="build-essential pkg-config libjansson-dev libseccomp-dev libcap-dev libcmocka-dev
-  libarchive-dev libssl-dev busybox-static bats jq bc file procps util-linux python3 skopeo"
+  libarchive-dev libssl-dev libcurl4-openssl-dev busybox-static bats jq bc file procps util-linux
+  python3 curl skopeo docker-registry apache2-utils"
 # crun and runc are only compared against in bench/.
 [ "${BERTH_BENCH:-}" ] && PKGS="$PKGS crun runc"
 missing=$(for p in $PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 [ -z "$missing" ] && exit 0
 apt-get update -q
 apt-get install -y -q --no-install-recommends $missing
+# The registry package starts a system-wide instance on :5000; the tests run
+# their own on free ports, so it is stopped and kept off.
+if [ -x /usr/bin/docker-registry ] && command -v systemctl >/dev/null; then
+  systemctl disable --now docker-registry >/dev/null 2>&1 || true
+fi
+pkill -x docker-registry 2>/dev/null || true
+exit 0

@@ -34,5 +34,9 @@ int cmd_image (int argc, char **argv);
 int cmd_image_inspect (int argc, char **argv);
 int cmd_image_prune (int argc, char **argv);
 int cmd_version (int argc, char **argv);
+int cmd_pull (int argc, char **argv);
+int cmd_push (int argc, char **argv);
+int cmd_login (int argc, char **argv);
+int cmd_logout (int argc, char **argv);
 
 #endif

@@ -142,7 +142,8 @@ cmd_image (int argc, char **argv)
     int (*fn) (int, char **);
   } sub[] = { { "ls", cmd_images },      { "list", cmd_images }, { "inspect", cmd_image_inspect },
               { "rm", cmd_rmi },         { "prune", cmd_image_prune }, { "load", cmd_load },
-              { "save", cmd_save },      { "import", cmd_import }, { "tag", cmd_tag } };
+              { "save", cmd_save },      { "import", cmd_import }, { "tag", cmd_tag },
+              { "pull", cmd_pull },      { "push", cmd_push } };
   if (argc < 2 || strcmp (argv[1], "--help") == 0)
     {
       printf ("Usage: berth image COMMAND\n\nCommands: ls inspect rm prune load save import tag\n");

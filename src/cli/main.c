@@ -16,6 +16,10 @@ static const struct
   int (*fn) (int, char **);
   const char *help;
 } commands[] = {
+  { "pull", cmd_pull, "pull an image from a registry" },
+  { "push", cmd_push, "push an image to a registry" },
+  { "login", cmd_login, "save credentials for a registry" },
+  { "logout", cmd_logout, "forget the credentials for a registry" },
   { "images", cmd_images, "list images" },
   { "image", cmd_image, "manage images (ls, inspect, rm, prune, load, save, import, tag)" },
   { "load", cmd_load, "load images from a docker save or OCI archive" },

@@ -1,0 +1,84 @@
+#!/usr/bin/env bats
+# Pull and push through a real registry (Debian's docker-registry on
+# 127.0.0.1), with and without authentication, and the failure cases.
+
+load helpers
+load registry
+
+BERTH=$TOP/build/berth
+B() { BERTH_AUTH_FILE=$T/auth.json "$BERTH" --root "$T/store" "$@"; }
+
+@test "push, then pull into an empty store, over plain http named insecure" {
+  start_registry
+  B tag busybox "$REG/test/busybox:1"
+  run B push --tls-verify=false "$REG/test/busybox:1"
+  [ "$status" -eq 0 ]
+  id=$(B image inspect busybox | jq -r '.[0].Id')
+  rm -rf "$T/store"
+  run B pull --tls-verify=false "$REG/test/busybox:1"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Pull complete"* ]]
+  [[ "$output" == *"Digest: sha256:"* ]]
+  [ "$(B image inspect "$REG/test/busybox:1" | jq -r '.[0].Id')" = "$id" ]
+  # by digest too
+  md=$(B image inspect "$REG/test/busybox:1" | jq -r '.[0].Manifest')
+  B rmi "$REG/test/busybox:1"
+  run B pull --tls-verify=false "$REG/test/busybox@$md"
+  [ "$status" -eq 0 ]
+  # pulling again finds every layer present
+  B pull --tls-verify=false "$REG/test/busybox:1" | grep -q "Already exists"
+}
+
+@test "plain http is refused unless the registry is named insecure" {
+  start_registry
+  run B pull "$REG/test/busybox:1"
+  [ "$status" -ne 0 ]
+  BERTH_INSECURE_REGISTRIES="$REG" B image inspect busybox >/dev/null
+  B tag busybox "$REG/x/y:z"
+  BERTH_INSECURE_REGISTRIES="$REG" B push "$REG/x/y:z"
+}
+
+@test "basic auth: push needs login, login is checked and saved 0600, logout forgets" {
+  start_registry htpasswd alice s3cret
+  B tag busybox "$REG/priv/busybox:1"
+  run B push --tls-verify=false "$REG/priv/busybox:1"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"authentication required"* ]]
+  run B login --tls-verify=false -u alice -p wrong "$REG"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"wrong user name or password"* ]]
+  [ ! -e "$T/auth.json" ]
+  echo s3cret | B login --tls-verify=false -u alice --password-stdin "$REG"
+  [ "$(stat -c %a "$T/auth.json")" = 600 ]
+  B push --tls-verify=false "$REG/priv/busybox:1"
+  B rmi "$REG/priv/busybox:1"
+  B pull --tls-verify=false "$REG/priv/busybox:1"
+  B logout "$REG"
+  run B pull --tls-verify=false "$REG/priv/busybox:1"
+  [ "$status" -ne 0 ]
+}
+
+@test "a missing image, a dead registry and a corrupted blob fail cleanly" {
+  start_registry
+  run B pull --tls-verify=false "$REG/none/such:1"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"manifest unknown"* ]]
+  B tag busybox "$REG/c/busybox:1"
+  B push --tls-verify=false "$REG/c/busybox:1"
+  md=$(B image inspect "$REG/c/busybox:1" | jq -r '.[0].Manifest')
+  layer=$(jq -r '.layers[0].digest' "$T/store/blobs/sha256/${md#sha256:}")
+  rm -rf "$T/store"
+  # corrupt the layer inside the registry's storage
+  data=$(find "$T/registry/data" -path "*blobs/sha256/*/${layer#sha256:}/data")
+  [ -f "$data" ]
+  printf 'X' | dd of="$data" bs=1 seek=100 conv=notrunc 2>/dev/null
+  run B pull --tls-verify=false "$REG/c/busybox:1"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"digest mismatch"* ]]
+  [ -z "$(ls -A "$T/store/blobs/sha256")" ]
+  [ -z "$(ls -A "$T/store/tmp")" ]
+  kill $REG_PID; wait $REG_PID 2>/dev/null || true
+  run B pull --tls-verify=false "$REG/c/busybox:1"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$REG"* ]]
+}
