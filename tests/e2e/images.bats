@@ -91,6 +91,16 @@ store_is_clean() {
   [ "$layer" = "sha256:$(sha256sum < "$T/rootfs.tar" | cut -d' ' -f1)" ]
 }
 
+@test "zstd-compressed layers unpack like gzip and plain ones" {
+  command -v zstd >/dev/null || skip "zstd is not installed"
+  python3 "$MKLAYER" ordinary "$T/rootfs.tar"
+  zstd -q "$T/rootfs.tar" -o "$T/rootfs.tar.zst"
+  B import "$T/rootfs.tar.zst" mine:zst
+  [ "$(B image inspect mine:zst | jq -r '.[0].RootFS.Layers[0]')" = "sha256:$(sha256sum < "$T/rootfs.tar" | cut -d' ' -f1)" ]
+  md=$(B image inspect mine:zst | jq -r '.[0].Manifest')
+  [ "$(jq -r '.layers[0].mediaType' "$T/store/blobs/sha256/${md#sha256:}")" = application/vnd.oci.image.layer.v1.tar+zstd ]
+}
+
 @test "whiteouts are written as overlayfs expects them" {
   python3 "$MKLAYER" whiteouts "$T/wh.tar"
   B import "$T/wh.tar" wh:1

@@ -82,3 +82,33 @@ B() { BERTH_AUTH_FILE=$T/auth.json "$BERTH" --root "$T/store" "$@"; }
   [ "$status" -ne 0 ]
   [[ "$output" == *"$REG"* ]]
 }
+
+@test "a manifest that lies about a layer's size is refused" {
+  start_registry
+  B tag busybox "$REG/l/busybox:1"
+  B push --tls-verify=false "$REG/l/busybox:1"
+  md=$(B image inspect "$REG/l/busybox:1" | jq -r '.[0].Manifest')
+  jq -c '.layers[0].size -= 1000' "$T/store/blobs/sha256/${md#sha256:}" > "$T/lying.json"
+  curl -sf -X PUT -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
+    --data-binary @"$T/lying.json" "http://$REG/v2/l/busybox/manifests/lies"
+  rm -rf "$T/store"
+  run B pull --tls-verify=false "$REG/l/busybox:lies"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"more than its"* ]] || [[ "$output" == *"descriptor says"* ]]
+  [ -z "$(ls -A "$T/store/blobs/sha256")" ]
+  [ -z "$(ls -A "$T/store/tmp")" ]
+}
+
+@test "a full disk fails the pull and leaves no partial blob" {
+  start_registry
+  B tag busybox "$REG/d/busybox:1"
+  B push --tls-verify=false "$REG/d/busybox:1"
+  mkdir -p "$T/small"
+  mount -t tmpfs -o size=1m tmpfs "$T/small"
+  run "$BERTH" --root "$T/small/store" pull --tls-verify=false "$REG/d/busybox:1"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"No space left on device"* ]]
+  [ -z "$(ls -A "$T/small/store/tmp")" ]
+  [ -z "$(ls -A "$T/small/store/blobs/sha256")" ]
+  umount "$T/small"
+}
