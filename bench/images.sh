@@ -3,12 +3,12 @@
 # image from a local registry, with berth and with skopeo copy + umoci
 # unpack, alternating, RUNS times each (default 3); prints medians and the
 # ratio berth/(skopeo+umoci).  The Debian image is built once with
-# debootstrap and cached in $BERTH_BENCH_CACHE (/var/cache/berth-bench).
+# debootstrap and cached in $BERTH_CACHE (/var/cache/berth).
 set -euo pipefail
 RUNS=${1:-3}
 top=$(cd "$(dirname "$0")/.." && pwd)
 berth=$top/build/berth
-cache=${BERTH_BENCH_CACHE:-/var/cache/berth-bench}
+cache=${BERTH_CACHE:-/var/cache/berth}
 [ "$(id -u)" = 0 ] || { echo "bench/images.sh: needs root" >&2; exit 1; }
 for t in skopeo umoci docker-registry debootstrap; do
   command -v $t >/dev/null || { echo "bench/images.sh: $t is missing (apt-get install $t)" >&2; exit 1; }
@@ -33,18 +33,11 @@ reg_pid=$!
 for i in $(seq 100); do curl -s -o /dev/null "http://$reg/v2/" && break; sleep 0.1; done
 
 # The images, pushed once with berth (gzip layers, as registries serve them).
-mkdir -p "$cache"
-if [ ! -s "$cache/debian-minbase.tar.gz" ]; then
-  echo "building the Debian minbase image (once; cached in $cache)..." >&2
-  debootstrap --variant=minbase bookworm "$tmp/debian" >/dev/null
-  tar --numeric-owner -C "$tmp/debian" -czf "$cache/debian-minbase.tar.gz.tmp" .
-  mv "$cache/debian-minbase.tar.gz.tmp" "$cache/debian-minbase.tar.gz"
-  rm -rf "$tmp/debian"
-fi
+debian=$("$top/scripts/debian-image.sh")
 gzip -c "$top/build/images/busybox.tar" > "$tmp/busybox.tar.gz"
 S="$berth --root $tmp/src"
 $S import "$tmp/busybox.tar.gz" "$reg/bench/busybox:1" >/dev/null
-$S import "$cache/debian-minbase.tar.gz" "$reg/bench/debian:12" >/dev/null
+$S import "$debian" "$reg/bench/debian:12" >/dev/null
 $S push --tls-verify=false "$reg/bench/busybox:1" >/dev/null
 $S push --tls-verify=false "$reg/bench/debian:12" >/dev/null
 

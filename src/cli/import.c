@@ -34,7 +34,7 @@ cmd_import (int argc, char **argv)
       char buf[65536];
       ssize_t n;
       int fd;
-      tmp = xasprintf ("%s/tmp/import.XXXXXX", cli.root);
+      tmp = xasprintf ("%s/tmp/import.%d.XXXXXX", cli.root, getpid ());
       fd = mkostemp (tmp, O_CLOEXEC);
       if (fd < 0)
         {

@@ -55,7 +55,7 @@ cmd_load (int argc, char **argv)
           berth_store_close (s);
           return cli_usage ("load", "requested load from stdin, but stdin is a terminal (use -i FILE)");
         }
-      tmp = xasprintf ("%s/tmp/load.XXXXXX", cli.root);
+      tmp = xasprintf ("%s/tmp/load.%d.XXXXXX", cli.root, getpid ());
       fd = mkostemp (tmp, O_CLOEXEC);
       if (fd < 0)
         {

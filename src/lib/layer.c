@@ -213,24 +213,34 @@ extract_entry (struct archive *a, struct archive_entry *e, int rootfd, struct di
       {
         const void *buf;
         size_t size;
-        la_int64_t off;
+        la_int64_t off, end = 0;
         int r;
+        mode_t um;
         if (remove_existing (parent, base, false, err) < 0)
           return -1;
-        fd = openat (parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        /* Created with its final mode and owner where possible: a layer has
+           thousands of files and every syscall saved shows. */
+        fd = openat (parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd < 0)
           return berth_error (err, errno, "layer entry \"%s\": create", path);
         while ((r = archive_read_data_block (a, &buf, &size, &off)) == ARCHIVE_OK)
           {
             if (pwrite (fd, buf, size, off) != (ssize_t) size)
               return berth_error (err, errno, "layer entry \"%s\": write", path);
+            end = off + (la_int64_t) size;
           }
         if (r != ARCHIVE_EOF)
           return berth_error (err, 0, "layer entry \"%s\": %s", path, archive_error_string (a));
-        if (ftruncate (fd, archive_entry_size (e)) < 0)
+        /* A sparse file's hole at the end is not a data block. */
+        if (end < archive_entry_size (e) && ftruncate (fd, archive_entry_size (e)) < 0)
           return berth_error (err, errno, "layer entry \"%s\": truncate", path);
-        if (fchown (fd, uid, gid) < 0 || fchmod (fd, mode) < 0)
-          return berth_error (err, errno, "layer entry \"%s\": set owner and mode", path);
+        if ((uid != geteuid () || gid != getegid ()) && fchown (fd, uid, gid) < 0)
+          return berth_error (err, errno, "layer entry \"%s\": chown", path);
+        um = umask (0);
+        umask (um);
+        /* chown clears set-id bits, and the umask may have masked some. */
+        if (((mode & um) || (mode & 06000)) && fchmod (fd, mode) < 0)
+          return berth_error (err, errno, "layer entry \"%s\": chmod", path);
         if (apply_xattrs (e, fd, path, err) < 0)
           return -1;
         if (futimens (fd, ts) < 0)

@@ -3,11 +3,36 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "utils.h"
+
+/* Work in progress is named <what>.<pid>.<random>: what a killed process
+   (^C, a crash) left behind is removed by the next one to open the store. */
+static void
+sweep_stale_tmp (const char *root)
+{
+  cleanup_free char *tmp = xasprintf ("%s/tmp", root);
+  cleanup_dir DIR *d = opendir (tmp);
+  struct dirent *de;
+  while (d && (de = readdir (d)))
+    {
+      const char *dot = strchr (de->d_name, '.');
+      char *end;
+      long pid;
+      berth_err_t e = NULL;
+      if (de->d_name[0] == '.' || dot == NULL)
+        continue;
+      pid = strtol (dot + 1, &end, 10);
+      if (pid <= 0 || *end != '.' || kill ((pid_t) pid, 0) == 0 || errno != ESRCH)
+        continue;
+      rm_rf_at (dirfd (d), de->d_name, &e);
+      berth_error_release (&e);
+    }
+}
 
 int
 berth_store_open (const char *root, struct berth_store **out, berth_err_t *err)
@@ -27,6 +52,7 @@ berth_store_open (const char *root, struct berth_store **out, berth_err_t *err)
           return berth_error_wrap (err, "image store `%s`", root);
         }
     }
+  sweep_stale_tmp (root);
   lock = xasprintf ("%s/store.lock", root);
   s->lock_fd = open (lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (s->lock_fd < 0)
@@ -84,7 +110,7 @@ berth_blob_exists (struct berth_store *s, const char *digest)
 char *
 berth_store_tmpdir (struct berth_store *s, const char *what, berth_err_t *err)
 {
-  char *p = xasprintf ("%s/tmp/%s.XXXXXX", s->root, what);
+  char *p = xasprintf ("%s/tmp/%s.%d.XXXXXX", s->root, what, getpid ());
   if (mkdtemp (p) == NULL)
     {
       berth_error (err, errno, "mkdtemp `%s`", p);
@@ -124,7 +150,7 @@ int
 berth_blob_put_fd (struct berth_store *s, int fd, const char *expect, int64_t size, char *digest_out,
                    berth_err_t *err)
 {
-  cleanup_free char *tmp = xasprintf ("%s/tmp/blob.XXXXXX", s->root);
+  cleanup_free char *tmp = xasprintf ("%s/tmp/blob.%d.XXXXXX", s->root, getpid ());
   cleanup_close int out = -1;
   struct berth_sha256 *h;
   char buf[65536];
@@ -182,7 +208,7 @@ fail:
 int
 berth_blob_put_mem (struct berth_store *s, const void *data, size_t len, char *digest_out, berth_err_t *err)
 {
-  cleanup_free char *tmp = xasprintf ("%s/tmp/blob.XXXXXX", s->root);
+  cleanup_free char *tmp = xasprintf ("%s/tmp/blob.%d.XXXXXX", s->root, getpid ());
   cleanup_close int out = mkostemp (tmp, O_CLOEXEC);
   struct berth_sha256 *h;
   if (out < 0)
@@ -238,7 +264,7 @@ berth_blob_writer_begin (struct berth_store *s, struct berth_blob_writer **w, be
 {
   struct berth_blob_writer *b = xcalloc (1, sizeof (*b));
   b->s = s;
-  b->tmp = xasprintf ("%s/tmp/blob.XXXXXX", s->root);
+  b->tmp = xasprintf ("%s/tmp/blob.%d.XXXXXX", s->root, getpid ());
   b->fd = mkostemp (b->tmp, O_CLOEXEC);
   if (b->fd < 0)
     {

@@ -112,3 +112,44 @@ B() { BERTH_AUTH_FILE=$T/auth.json "$BERTH" --root "$T/store" "$@"; }
   [ -z "$(ls -A "$T/small/store/blobs/sha256")" ]
   umount "$T/small"
 }
+
+# The large case: a Debian minbase image, built once and cached.
+push_debian() {
+  deb=$("$TOP/scripts/debian-image.sh") || skip "no Debian image (debootstrap failed)"
+  B import "$deb" "$REG/big/debian:12" >/dev/null
+  B push --tls-verify=false "$REG/big/debian:12"
+  rm -rf "$T/store"
+}
+
+@test "the large image: ^C mid-pull leaves nothing that looks complete, and the next pull finishes clean" {
+  start_registry
+  push_debian
+  B pull --tls-verify=false "$REG/big/debian:12" > "$T/pull.log" 2>&1 &
+  pid=$!
+  # interrupt while the layer streams or unpacks
+  for i in $(seq 100); do [ -n "$(ls -A "$T/store/tmp" 2>/dev/null)" ] && break; sleep 0.05; done
+  kill -INT $pid
+  wait $pid || true
+  [ -z "$(ls -A "$T/store/layers/sha256" 2>/dev/null)" ] || [ -s "$T/store/refs.json" ]
+  [ ! -s "$T/store/refs.json" ] || [ "$(jq '.refs | length' "$T/store/refs.json")" = 0 ]
+  run B pull --tls-verify=false "$REG/big/debian:12"
+  [ "$status" -eq 0 ]
+  [ -z "$(ls -A "$T/store/tmp")" ]
+  layer=$(B image inspect "$REG/big/debian:12" | jq -r '.[0].RootFS.Layers[0]')
+  [ -x "$T/store/layers/sha256/${layer#sha256:}/usr/bin/apt-get" ]
+  [ "$(du -sm "$T/store/layers/sha256/${layer#sha256:}" | cut -f1)" -gt 100 ]
+}
+
+@test "the registry going away mid-pull fails the pull and keeps nothing" {
+  start_registry
+  push_debian
+  B pull --tls-verify=false "$REG/big/debian:12" > "$T/pull.log" 2>&1 &
+  pid=$!
+  for i in $(seq 100); do [ -n "$(ls -A "$T/store/tmp" 2>/dev/null)" ] && break; sleep 0.05; done
+  kill $REG_PID
+  run wait $pid
+  [ "$status" -ne 0 ] || skip "the pull finished before the registry went away"
+  [ -z "$(ls -A "$T/store/tmp")" ]
+  [ -z "$(ls -A "$T/store/blobs/sha256")" ]
+  [ -z "$(ls -A "$T/store/layers/sha256")" ]
+}
