@@ -23,6 +23,21 @@ storage:
 http:
   addr: 127.0.0.1:$REG_PORT
 YML
+  if [ "${1:-}" = token ]; then
+    TOKEN_PORT=$(free_port)
+    openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=berth-test -days 1 \
+      -keyout "$T/registry/key.pem" -out "$T/registry/cert.pem" 2>/dev/null
+    python3 "$BATS_TEST_DIRNAME/token-server.py" "$TOKEN_PORT" "$T/registry/key.pem" "$T/registry/cert.pem" "$2" "$3" &
+    BG_PIDS="${BG_PIDS:-} $!"
+    cat >> "$T/registry/config.yml" <<YML
+auth:
+  token:
+    realm: http://127.0.0.1:$TOKEN_PORT/token
+    service: berth-test
+    issuer: berth-test-issuer
+    rootcertbundle: $T/registry/cert.pem
+YML
+  fi
   if [ "${1:-}" = htpasswd ]; then
     htpasswd -Bbn "$2" "$3" > "$T/registry/htpasswd"
     cat >> "$T/registry/config.yml" <<YML

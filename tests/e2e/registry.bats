@@ -159,3 +159,21 @@ push_debian() {
   [ -z "$(ls -A "$T/store/blobs/sha256")" ]
   [ -z "$(ls -A "$T/store/layers/sha256")" ]
 }
+
+@test "Bearer tokens: anonymous pull, push after login, through the realm flow" {
+  command -v openssl >/dev/null || skip "openssl is not installed"
+  start_registry token bob hunter2
+  B tag busybox "$REG/tok/busybox:1"
+  run B push --tls-verify=false "$REG/tok/busybox:1"
+  [ "$status" -ne 0 ]
+  B login --tls-verify=false -u bob -p hunter2 "$REG"
+  B push --tls-verify=false "$REG/tok/busybox:1"
+  B logout "$REG"
+  rm -rf "$T/store"
+  # anonymous: the token server grants pull
+  run B pull --tls-verify=false "$REG/tok/busybox:1"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Pull complete"* ]]
+  run B login --tls-verify=false -u bob -p wrong "$REG"
+  [ "$status" -ne 0 ]
+}
