@@ -20,7 +20,7 @@ fi
 pass=0 fail=0
 for kind in unit e2e validation; do
   line=$(grep "^$kind: [0-9]* passed, [0-9]* failed" "$log" | tail -1)
-  p=$(echo "$line" | sed -n 's/^[a-z]*: \([0-9]*\) passed.*/\1/p')
+  p=$(echo "$line" | sed -n 's/^[a-z0-9]*: \([0-9]*\) passed.*/\1/p')
   f=$(echo "$line" | sed -n 's/.*passed, \([0-9]*\) failed.*/\1/p')
   pass=$((pass + ${p:-0}))
   # validation failures below the floor are expected on this machine; only

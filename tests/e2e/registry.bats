@@ -177,3 +177,34 @@ push_debian() {
   run B login --tls-verify=false -u bob -p wrong "$REG"
   [ "$status" -ne 0 ]
 }
+
+@test "two pulls of the same image at once are safe" {
+  start_registry
+  B tag busybox "$REG/p/busybox:1"
+  B push --tls-verify=false "$REG/p/busybox:1"
+  rm -rf "$T/store"
+  B pull -q --tls-verify=false "$REG/p/busybox:1" > "$T/a.log" 2>&1 &
+  a=$!
+  B pull -q --tls-verify=false "$REG/p/busybox:1" > "$T/b.log" 2>&1 &
+  b=$!
+  wait $a
+  wait $b
+  [ "$(ls "$T/store/layers/sha256" | wc -l)" -eq 1 ]
+  [ -z "$(ls -A "$T/store/tmp")" ]
+  layer=$(B image inspect "$REG/p/busybox:1" | jq -r '.[0].RootFS.Layers[0]')
+  [ -x "$T/store/layers/sha256/${layer#sha256:}/bin/busybox" ]
+}
+
+@test "skopeo and berth exchange images through the registry" {
+  command -v skopeo >/dev/null || skip "skopeo is not installed"
+  start_registry
+  B save -o "$T/bb.tar" busybox
+  skopeo copy -q --dest-tls-verify=false "oci-archive:$T/bb.tar:latest" "docker://$REG/from/skopeo:1"
+  run B pull --tls-verify=false "$REG/from/skopeo:1"
+  [ "$status" -eq 0 ]
+  B tag busybox "$REG/from/berth:2"
+  B push --tls-verify=false "$REG/from/berth:2"
+  skopeo copy -q --src-tls-verify=false "docker://$REG/from/berth:2" "oci:$T/back:2"
+  [ "$(jq -r '.manifests | length' "$T/back/index.json")" = 1 ]
+  skopeo inspect --tls-verify=false "docker://$REG/from/berth:2" | jq -e '.Layers | length == 1' >/dev/null
+}
