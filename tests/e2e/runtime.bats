@@ -401,3 +401,26 @@ load helpers
   [[ "$output" == *"Invalid cross-device link"* ]]
   [ "$(grep -c . "$T/listener.state")" -eq 3 ]
 }
+
+@test "a time namespace with offsets" {
+  cfg '.linux.namespaces += [{"type":"time"}] | .linux.timeOffsets = {"boottime":{"secs":864000,"nanosecs":0},"monotonic":{"secs":3600}}'
+  args sh -c 'cut -d. -f1 /proc/uptime; readlink /proc/self/ns/time'
+  run R run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" -ge 864000 ]
+  [ "${lines[1]}" != "$(readlink /proc/self/ns/time)" ]
+}
+
+@test "--no-pivot moves the rootfs instead of pivot_root" {
+  args sh -c 'ls /bin/busybox && grep -c " / " /proc/self/mountinfo'
+  run R run --no-pivot c1
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == /bin/busybox ]]
+}
+
+@test "rlimits of unlimited (2^64-1) are accepted" {
+  cfg '.process.rlimits = [{"type":"RLIMIT_CORE","soft":18446744073709551615,"hard":18446744073709551615}]'
+  args sh -c 'ulimit -c'
+  run R run c1
+  [ "$output" = unlimited ]
+}
