@@ -6,6 +6,8 @@
 #include <time.h>
 
 #include "cli.h"
+#include "lib/cloned_binary.h"
+#include "lib/engine.h"
 #include "lib/utils.h"
 
 struct cli_globals cli = { .root = BERTH_DEFAULT_STORE };
@@ -16,6 +18,17 @@ static const struct
   int (*fn) (int, char **);
   const char *help;
 } commands[] = {
+  { "run", cmd_run, "create and start a container" },
+  { "create", cmd_create, "create a container" },
+  { "start", cmd_start, "start containers" },
+  { "ps", cmd_ps, "list containers" },
+  { "logs", cmd_logs, "show a container's output" },
+  { "exec", cmd_exec, "run a command in a running container" },
+  { "stop", cmd_stop, "stop containers (TERM, then KILL)" },
+  { "kill", cmd_kill, "send a signal to containers" },
+  { "rm", cmd_rm, "remove containers" },
+  { "wait", cmd_wait, "wait for containers to exit" },
+  { "inspect", cmd_inspect, "show containers or images as JSON" },
   { "pull", cmd_pull, "pull an image from a registry" },
   { "push", cmd_push, "push an image to a registry" },
   { "login", cmd_login, "save credentials for a registry" },
@@ -137,6 +150,7 @@ main (int argc, char **argv)
                                         { NULL, 0, NULL, 0 } };
   int c;
   const char *env = getenv ("BERTH_ROOT");
+  berth_host_mntns_init ();
   if (env && *env)
     cli.root = env;
   while ((c = getopt_long (argc, argv, "+hvD", opts, NULL)) != -1)
@@ -161,6 +175,18 @@ main (int argc, char **argv)
     {
       usage (stderr);
       return 125;
+    }
+  if (strcmp (argv[optind], "__monitor") == 0 && argc - optind == 5)
+    {
+      /* The per-container monitor (engine.c starts it).  It creates the
+         container, so it runs from a protected copy (CVE-2019-5736). */
+      struct berth_engine *e = NULL;
+      berth_err_t err = NULL;
+      extern char **environ;
+      if (berth_ensure_cloned_binary (argv, environ, true, &err) < 0 || berth_engine_open (cli.root, &e, &err) < 0)
+        return cli_error (&err);
+      return berth_monitor_main (e, argv[optind + 1], atoi (argv[optind + 3]), atoi (argv[optind + 2]),
+                                 strcmp (argv[optind + 4], "attach") == 0);
     }
   for (size_t i = 0; i < ARRAY_SIZE (commands); i++)
     if (strcmp (argv[optind], commands[i].name) == 0)

@@ -1,0 +1,115 @@
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "lib/engine.h"
+#include "lib/reference.h"
+#include "lib/utils.h"
+
+static void
+status_text (json_t *st, char *buf, size_t len)
+{
+  const char *s = json_string_value (json_object_get (st, "Status"));
+  char ago[64];
+  if (s && strcmp (s, "running") == 0)
+    {
+      cli_human_ago (json_string_value (json_object_get (st, "StartedAt")), ago, sizeof (ago));
+      /* "Up 3 minutes": docker's wording from "3 minutes ago". */
+      if (strstr (ago, " ago"))
+        *strstr (ago, " ago") = '\0';
+      snprintf (buf, len, "Up %s", ago);
+    }
+  else if (s && strcmp (s, "exited") == 0)
+    {
+      cli_human_ago (json_string_value (json_object_get (st, "FinishedAt")), ago, sizeof (ago));
+      snprintf (buf, len, "Exited (%lld) %s", (long long) json_integer_value (json_object_get (st, "ExitCode")), ago);
+    }
+  else
+    snprintf (buf, len, "Created");
+}
+
+int
+cmd_ps (int argc, char **argv)
+{
+  static const struct option opts[] = { { "all", no_argument, NULL, 'a' }, { "quiet", no_argument, NULL, 'q' },
+                                        { "format", required_argument, NULL, 'f' }, { "no-trunc", no_argument, NULL, 'N' },
+                                        { NULL, 0, NULL, 0 } };
+  struct berth_engine *e = NULL;
+  berth_err_t err = NULL;
+  json_t *list = NULL, *c, *out = json_array ();
+  bool all = false, quiet = false, notrunc = false;
+  const char *format = "table";
+  size_t i;
+  int o;
+  if (cli_help (argc, argv, "ps [-a] [-q] [--format table|json] [--no-trunc]", NULL))
+    return 0;
+  while ((o = getopt_long (argc, argv, "aqf:", opts, NULL)) != -1)
+    switch (o)
+      {
+      case 'a':
+        all = true;
+        break;
+      case 'q':
+        quiet = true;
+        break;
+      case 'f':
+        format = optarg;
+        break;
+      case 'N':
+        notrunc = true;
+        break;
+      default:
+        return cli_usage ("ps", "unknown option");
+      }
+  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_ctr_list (e, &list, &err) < 0)
+    {
+      berth_engine_close (e);
+      return cli_error (&err);
+    }
+  json_array_foreach (list, i, c)
+  {
+    const char *s = json_string_value (json_object_get (json_object_get (c, "State"), "Status"));
+    if (all || (s && strcmp (s, "running") == 0))
+      json_array_append (out, c);
+  }
+  if (strcmp (format, "json") == 0)
+    {
+      json_dumpf (out, stdout, JSON_COMPACT);
+      putchar ('\n');
+    }
+  else
+    {
+      if (!quiet)
+        printf ("%-12s   %-20s %-22s %-26s %-10s %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "ISOLATION", "NAMES");
+      json_array_foreach (out, i, c)
+      {
+        char st[96], cmdline[64] = "";
+        json_t *a;
+        size_t k;
+        cleanup_free char *img = berth_ref_familiar (json_string_value (json_object_get (c, "Image")) ?: "");
+        if (quiet)
+          {
+            printf ("%.*s\n", notrunc ? 64 : 12, json_string_value (json_object_get (c, "Id")));
+            continue;
+          }
+        json_array_foreach (json_object_get (c, "Args"), k, a)
+        {
+          strncat (cmdline, k ? " " : "\"", sizeof (cmdline) - strlen (cmdline) - 1);
+          strncat (cmdline, json_string_value (a) ?: "", sizeof (cmdline) - strlen (cmdline) - 1);
+        }
+        if (strlen (cmdline) > 19 && !notrunc)
+          strcpy (cmdline + 17, "…");
+        strncat (cmdline, "\"", sizeof (cmdline) - strlen (cmdline) - 1);
+        status_text (json_object_get (c, "State"), st, sizeof (st));
+        printf ("%-12.*s   %-20s %-22s %-26s %-10s %s\n", notrunc ? 64 : 12, json_string_value (json_object_get (c, "Id")),
+                img, cmdline, st, json_string_value (json_object_get (c, "Isolation")) ?: "process",
+                json_string_value (json_object_get (c, "Name")));
+      }
+    }
+  json_decref (out);
+  json_decref (list);
+  berth_engine_close (e);
+  return 0;
+}

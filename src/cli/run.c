@@ -1,0 +1,437 @@
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "lib/engine.h"
+#include "lib/utils.h"
+
+static const char run_options[] =
+  "  -d, --detach            run in the background and print the ID\n"
+  "  -i, --interactive       keep stdin open\n"
+  "  -t, --tty               allocate a pseudo-terminal\n"
+  "      --rm                remove the container when it exits\n"
+  "      --name NAME         name the container\n"
+  "  -e, --env K=V           set an environment variable (repeatable)\n"
+  "      --env-file FILE     read environment variables from FILE\n"
+  "  -w, --workdir DIR       working directory\n"
+  "  -u, --user USER[:GROUP] user (name or id)\n"
+  "      --entrypoint CMD    override the image's entrypoint\n"
+  "  -h, --hostname NAME     container host name\n"
+  "      --read-only         mount the root file system read-only\n"
+  "  -m, --memory BYTES      memory limit (k, m, g suffixes)\n"
+  "      --memory-swap BYTES memory plus swap limit (-1: unlimited)\n"
+  "      --cpus N            CPU quota (e.g. 1.5)\n"
+  "      --cpu-shares N      CPU weight\n"
+  "      --cpuset-cpus LIST  CPUs to run on\n"
+  "      --pids-limit N      process limit\n"
+  "      --ulimit NAME=S[:H] resource limit (repeatable)\n"
+  "      --cap-add CAP       add a capability (repeatable)\n"
+  "      --cap-drop CAP      drop a capability (repeatable)\n"
+  "      --privileged        every capability and device, no seccomp or masked paths\n"
+  "      --security-opt OPT  no-new-privileges, seccomp=FILE or seccomp=unconfined\n"
+  "      --device DEV        expose a host device (/dev/x[:/dev/y][:rwm])\n"
+  "      --sysctl K=V        a namespaced sysctl (repeatable)\n"
+  "      --tmpfs PATH[:OPT]  mount a tmpfs (repeatable)\n"
+  "  -v, --volume H:C[:ro]   bind-mount a host path (repeatable)\n"
+  "  -l, --label K=V         label (repeatable)\n"
+  "      --stop-signal SIG   signal for stop (default TERM)\n"
+  "      --stop-timeout N    seconds before stop kills (default 10)\n"
+  "      --isolation MODE    process or vm (hyperv)\n";
+
+static int64_t
+parse_bytes (const char *s, bool *ok)
+{
+  char *end;
+  double v = strtod (s, &end);
+  int64_t mul = 1;
+  *ok = end != s;
+  switch (*end)
+    {
+    case 'b': case 'B': end++; break;
+    case 'k': case 'K': mul = 1024; end++; break;
+    case 'm': case 'M': mul = 1024 * 1024; end++; break;
+    case 'g': case 'G': mul = 1024LL * 1024 * 1024; end++; break;
+    case '\0': break;
+    default: *ok = false;
+    }
+  if (*end == 'b' || *end == 'B')
+    end++;
+  if (*end != '\0')
+    *ok = false;
+  return (int64_t) (v * (double) mul);
+}
+
+static char *cid_for_signals;
+static struct berth_engine *eng_for_signals;
+
+static void
+forward (int sig)
+{
+  berth_err_t err = NULL;
+  if (cid_for_signals)
+    berth_ctr_kill (eng_for_signals, cid_for_signals, sig, &err);
+  berth_error_release (&err);
+}
+
+static struct termios saved;
+static bool raw_mode;
+
+static void
+restore_tty (void)
+{
+  if (raw_mode)
+    tcsetattr (0, TCSANOW, &saved);
+}
+
+/* Shared by create and run: options into a request. */
+int
+cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_request *r, bool *detach)
+{
+  static const struct option opts[] = {
+    { "detach", no_argument, NULL, 'd' },     { "interactive", no_argument, NULL, 'i' },
+    { "tty", no_argument, NULL, 't' },        { "rm", no_argument, NULL, 1 },
+    { "name", required_argument, NULL, 2 },   { "env", required_argument, NULL, 'e' },
+    { "env-file", required_argument, NULL, 3 }, { "workdir", required_argument, NULL, 'w' },
+    { "user", required_argument, NULL, 'u' }, { "entrypoint", required_argument, NULL, 4 },
+    { "hostname", required_argument, NULL, 'h' }, { "read-only", no_argument, NULL, 5 },
+    { "memory", required_argument, NULL, 'm' }, { "memory-swap", required_argument, NULL, 6 },
+    { "cpus", required_argument, NULL, 7 },   { "cpu-shares", required_argument, NULL, 8 },
+    { "cpuset-cpus", required_argument, NULL, 9 }, { "pids-limit", required_argument, NULL, 10 },
+    { "ulimit", required_argument, NULL, 11 }, { "cap-add", required_argument, NULL, 12 },
+    { "cap-drop", required_argument, NULL, 13 }, { "privileged", no_argument, NULL, 14 },
+    { "security-opt", required_argument, NULL, 15 }, { "device", required_argument, NULL, 16 },
+    { "sysctl", required_argument, NULL, 17 }, { "tmpfs", required_argument, NULL, 18 },
+    { "volume", required_argument, NULL, 'v' }, { "label", required_argument, NULL, 'l' },
+    { "stop-signal", required_argument, NULL, 19 }, { "stop-timeout", required_argument, NULL, 20 },
+    { "isolation", required_argument, NULL, 21 }, { "init", no_argument, NULL, 22 },
+    { "mount", required_argument, NULL, 23 }, { "help", no_argument, NULL, 24 },
+    { NULL, 0, NULL, 0 },
+  };
+  int c;
+  bool ok;
+  char *end;
+  memset (r, 0, sizeof (*r));
+  r->stop_timeout = -1;
+  r->run.cmd = json_array ();
+  r->run.env = json_array ();
+  r->run.cap_add = json_array ();
+  r->run.cap_drop = json_array ();
+  r->run.ulimits = json_array ();
+  r->run.tmpfs = json_array ();
+  r->run.volumes = json_array ();
+  r->run.devices = json_array ();
+  r->run.sysctls = json_object ();
+  r->labels = json_object ();
+  while ((c = getopt_long (argc, argv, "+dite:w:u:h:m:v:l:", opts, NULL)) != -1)
+    switch (c)
+      {
+      case 'd':
+        if (detach == NULL)
+          return cli_usage (cmd, "unknown option --detach"), -1;
+        *detach = true;
+        break;
+      case 'i':
+        r->interactive = r->run.interactive = true;
+        break;
+      case 't':
+        r->tty = r->run.tty = true;
+        break;
+      case 1:
+        r->auto_remove = true;
+        break;
+      case 2:
+        r->name = optarg;
+        break;
+      case 'e':
+        if (strchr (optarg, '=') == NULL)
+          {
+            const char *v = getenv (optarg);
+            if (v)
+              json_array_append_new (r->run.env, json_sprintf ("%s=%s", optarg, v));
+          }
+        else
+          json_array_append_new (r->run.env, json_string (optarg));
+        break;
+      case 3:
+        {
+          FILE *f = fopen (optarg, "re");
+          char line[8192];
+          if (f == NULL)
+            return cli_usage (cmd, "--env-file %s: %s", optarg, strerror (errno)), -1;
+          while (fgets (line, sizeof (line), f))
+            {
+              line[strcspn (line, "\r\n")] = '\0';
+              if (line[0] && line[0] != '#')
+                json_array_append_new (r->run.env, json_string (line));
+            }
+          fclose (f);
+        }
+        break;
+      case 'w':
+        r->run.workdir = optarg;
+        break;
+      case 'u':
+        r->run.user = optarg;
+        break;
+      case 4:
+        r->run.entrypoint = optarg;
+        break;
+      case 'h':
+        r->run.hostname = optarg;
+        break;
+      case 5:
+        r->run.read_only = true;
+        break;
+      case 'm':
+        r->run.memory = parse_bytes (optarg, &ok);
+        if (!ok || r->run.memory <= 0)
+          return cli_usage (cmd, "--memory: \"%s\" is not a size", optarg), -1;
+        break;
+      case 6:
+        r->run.memory_swap = strcmp (optarg, "-1") == 0 ? -1 : parse_bytes (optarg, &ok);
+        if (strcmp (optarg, "-1") != 0 && !ok)
+          return cli_usage (cmd, "--memory-swap: \"%s\" is not a size", optarg), -1;
+        break;
+      case 7:
+        r->run.cpus = strtod (optarg, &end);
+        if (*end || r->run.cpus <= 0)
+          return cli_usage (cmd, "--cpus: \"%s\" is not a number of CPUs", optarg), -1;
+        break;
+      case 8:
+        r->run.cpu_shares = strtol (optarg, &end, 10);
+        if (*end)
+          return cli_usage (cmd, "--cpu-shares: \"%s\" is not a number", optarg), -1;
+        break;
+      case 9:
+        r->run.cpuset_cpus = optarg;
+        break;
+      case 10:
+        r->run.pids_limit = strtol (optarg, &end, 10);
+        if (*end)
+          return cli_usage (cmd, "--pids-limit: \"%s\" is not a number", optarg), -1;
+        break;
+      case 11:
+        json_array_append_new (r->run.ulimits, json_string (optarg));
+        break;
+      case 12:
+        json_array_append_new (r->run.cap_add, json_string (optarg));
+        break;
+      case 13:
+        json_array_append_new (r->run.cap_drop, json_string (optarg));
+        break;
+      case 14:
+        r->run.privileged = true;
+        break;
+      case 15:
+        if (strcmp (optarg, "no-new-privileges") == 0 || strcmp (optarg, "no-new-privileges:true") == 0)
+          r->run.no_new_privileges = true;
+        else if (strncmp (optarg, "seccomp=", 8) == 0 || strncmp (optarg, "seccomp:", 8) == 0)
+          r->run.seccomp = optarg + 8;
+        else
+          return cli_usage (cmd, "--security-opt: \"%s\" is not supported", optarg), -1;
+        break;
+      case 16:
+        json_array_append_new (r->run.devices, json_string (optarg));
+        break;
+      case 17:
+        {
+          char *eq = strchr (optarg, '=');
+          if (eq == NULL)
+            return cli_usage (cmd, "--sysctl: \"%s\" is not KEY=VALUE", optarg), -1;
+          *eq = '\0';
+          json_object_set_new (r->run.sysctls, optarg, json_string (eq + 1));
+        }
+        break;
+      case 18:
+        json_array_append_new (r->run.tmpfs, json_string (optarg));
+        break;
+      case 'v':
+        json_array_append_new (r->run.volumes, json_string (optarg));
+        break;
+      case 'l':
+        {
+          char *eq = strchr (optarg, '=');
+          if (eq)
+            *eq = '\0';
+          json_object_set_new (r->labels, optarg, json_string (eq ? eq + 1 : ""));
+        }
+        break;
+      case 19:
+        r->stop_signal = optarg;
+        break;
+      case 20:
+        r->stop_timeout = (int) strtol (optarg, &end, 10);
+        if (*end || r->stop_timeout < 0)
+          return cli_usage (cmd, "--stop-timeout: \"%s\" is not seconds", optarg), -1;
+        break;
+      case 21:
+        r->isolation = optarg;
+        break;
+      case 22:
+      case 23:
+        return cli_usage (cmd, "--%s is not supported yet", c == 22 ? "init" : "mount"), -1;
+      case 24:
+        printf ("Usage: berth %s [options] IMAGE [COMMAND [ARG...]]\n\nOptions:\n%s", cmd, run_options);
+        exit (0);
+      default:
+        return cli_usage (cmd, "unknown option"), -1;
+      }
+  if (optind >= argc)
+    return cli_usage (cmd, "requires an image"), -1;
+  r->image = argv[optind];
+  for (int i = optind + 1; i < argc; i++)
+    json_array_append_new (r->run.cmd, json_string (argv[i]));
+  return 0;
+}
+
+static int
+start_error (berth_err_t *err)
+{
+  /* docker's codes: 126 cannot run the command, 127 not found. */
+  int code = 125;
+  if (*err && strstr ((*err)->msg, "exec"))
+    code = (*err)->status == ENOENT ? 127 : (*err)->status == EACCES ? 126 : 125;
+  fprintf (stderr, "berth: %s\n", (*err)->msg);
+  berth_error_release (err);
+  return code;
+}
+
+int
+cmd_run (int argc, char **argv)
+{
+  struct berth_create_request r;
+  struct berth_engine *e = NULL;
+  berth_err_t err = NULL;
+  char id[65];
+  bool detach = false;
+  int status_fd = -1, code = 0;
+  char buf[32];
+  ssize_t n;
+
+  if (cli_parse_create ("run", argc, argv, &r, &detach) < 0)
+    return 125;
+  if (berth_engine_open (cli.root, &e, &err) < 0)
+    return cli_error (&err);
+  if (berth_ctr_create (e, &r, id, &err) < 0)
+    {
+      berth_engine_close (e);
+      return cli_error (&err);
+    }
+  if (!detach && r.tty && isatty (0) && tcgetattr (0, &saved) == 0)
+    {
+      struct termios raw = saved;
+      cfmakeraw (&raw);
+      tcsetattr (0, TCSANOW, &raw);
+      raw_mode = true;
+      atexit (restore_tty);
+    }
+  if (berth_ctr_start (e, id, !detach, detach ? NULL : &status_fd, &err) < 0)
+    {
+      berth_err_t e2 = NULL;
+      restore_tty ();
+      if (r.auto_remove)
+        berth_ctr_remove (e, id, true, &e2);
+      berth_error_release (&e2);
+      berth_engine_close (e);
+      return start_error (&err);
+    }
+  if (detach)
+    {
+      printf ("%s\n", id);
+      berth_engine_close (e);
+      return 0;
+    }
+  cid_for_signals = id;
+  eng_for_signals = e;
+  if (!r.tty)
+    {
+      struct sigaction sa = { .sa_handler = forward, .sa_flags = SA_RESTART };
+      sigaction (SIGINT, &sa, NULL);
+      sigaction (SIGTERM, &sa, NULL);
+      sigaction (SIGHUP, &sa, NULL);
+      sigaction (SIGQUIT, &sa, NULL);
+    }
+  /* The monitor writes the exit code when the container is gone. */
+  do
+    n = read (status_fd, buf, sizeof (buf) - 1);
+  while (n < 0 && errno == EINTR);
+  restore_tty ();
+  if (n > 0)
+    {
+      buf[n] = '\0';
+      code = atoi (buf);
+    }
+  else if (berth_ctr_wait (e, id, &code, &err) < 0)
+    code = cli_error (&err);
+  berth_engine_close (e);
+  return code < 0 ? 125 : code;
+}
+
+int
+cmd_create (int argc, char **argv)
+{
+  struct berth_create_request r;
+  struct berth_engine *e = NULL;
+  berth_err_t err = NULL;
+  char id[65];
+  if (cli_parse_create ("create", argc, argv, &r, NULL) < 0)
+    return 125;
+  if (berth_engine_open (cli.root, &e, &err) < 0)
+    return cli_error (&err);
+  if (berth_ctr_create (e, &r, id, &err) < 0)
+    {
+      berth_engine_close (e);
+      return cli_error (&err);
+    }
+  printf ("%s\n", id);
+  berth_engine_close (e);
+  return 0;
+}
+
+int
+cmd_start (int argc, char **argv)
+{
+  struct berth_engine *e = NULL;
+  berth_err_t err = NULL;
+  bool attach = false;
+  int rc = 0;
+  int i = 1;
+  if (cli_help (argc, argv, "start [-a] CONTAINER...", "  -a, --attach   attach and wait for the exit code\n"))
+    return 0;
+  if (i < argc && (strcmp (argv[i], "-a") == 0 || strcmp (argv[i], "--attach") == 0))
+    {
+      attach = true;
+      i++;
+    }
+  if (i >= argc)
+    return cli_usage ("start", "requires at least one container");
+  if (berth_engine_open (cli.root, &e, &err) < 0)
+    return cli_error (&err);
+  for (; i < argc; i++)
+    {
+      char id[65];
+      int status_fd = -1;
+      if (berth_ctr_resolve (e, argv[i], id, &err) < 0 || berth_ctr_start (e, id, attach, attach ? &status_fd : NULL, &err) < 0)
+        {
+          rc = start_error (&err);
+          continue;
+        }
+      if (attach)
+        {
+          char buf[32];
+          ssize_t n = read (status_fd, buf, sizeof (buf) - 1);
+          rc = n > 0 ? (buf[n] = '\0', atoi (buf)) : 125;
+        }
+      else
+        printf ("%s\n", argv[i]);
+    }
+  berth_engine_close (e);
+  return rc;
+}
