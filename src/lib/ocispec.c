@@ -135,18 +135,22 @@ env_set (json_t *env, const char *kv)
   json_array_append_new (env, json_string (kv));
 }
 
-static bool
+/* 1: named explicitly, 2: through "ALL", 0: not at all. */
+static int
 has_cap (json_t *arr, const char *cap)
 {
   json_t *v;
   size_t i;
+  int r = 0;
   json_array_foreach (arr, i, v)
   {
     const char *s = json_string_value (v);
-    if (s && (strcasecmp (s, "ALL") == 0 || strcasecmp (s, cap) == 0 || strcasecmp (s, cap + 4) == 0))
-      return true;
+    if (s && (strcasecmp (s, cap) == 0 || strcasecmp (s, cap + 4) == 0))
+      return 1;
+    if (s && strcasecmp (s, "ALL") == 0)
+      r = 2;
   }
-  return false;
+  return r;
 }
 
 static int
@@ -176,7 +180,9 @@ build_caps (const struct berth_run_opts *o, json_t **out, berth_err_t *err)
         continue;
       for (size_t k = 0; k < ARRAY_SIZE (docker_caps); k++)
         dflt |= strcmp (docker_caps[k], name) == 0;
-      if (o->privileged || ((dflt || has_cap (o->cap_add, name)) && !has_cap (o->cap_drop, name)))
+      /* docker: an explicit --cap-add wins over --cap-drop ALL. */
+      int add = has_cap (o->cap_add, name), drop = has_cap (o->cap_drop, name);
+      if (o->privileged || add == 1 || ((dflt || add) && !drop))
         json_array_append_new (caps, json_string (name));
     }
   *out = json_pack ("{s:O,s:O,s:O,s:O}", "bounding", caps, "effective", caps, "permitted", caps, "inheritable", caps);

@@ -1,0 +1,151 @@
+#!/usr/bin/env bats
+# The engine: docker-style containers from images, in process isolation.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BERTH=$TOP/build/berth
+B() { "$BERTH" --root "$T/store" "$@"; }
+
+teardown_engine() {
+  local id
+  for id in $(B ps -aq --no-trunc 2>/dev/null); do B rm -f "$id" >/dev/null 2>&1 || true; done
+}
+
+teardown() {
+  teardown_engine
+  grep -o " $T[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+
+@test "run: output, exit codes as docker's, --rm leaves nothing" {
+  run B run --rm busybox sh -c 'echo hello; echo oops >&2; exit 3'
+  [ "$status" -eq 3 ]
+  [[ "$output" == *hello* ]]
+  [[ "$output" == *oops* ]]
+  [ -z "$(B ps -aq)" ]
+  [ -z "$(ls -A "$T/store/containers")" ]
+  [ -z "$(ls -A "$T/store/runtime")" ]
+  ! grep -q "$T/store" /proc/self/mountinfo
+  run -127 B run --rm busybox /no/such/command
+  run -126 B run --rm busybox /etc/passwd
+  run B run --rm --memory nonsense busybox true
+  [ "$status" -eq 125 ]
+  run B run --rm nosuchimage true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"no such image"* ]]
+}
+
+@test "the image config becomes the process: Cmd, Env, WorkingDir, User, hostname" {
+  run B run --rm -e FOO=bar -w /etc -u nobody -h myhost busybox sh -c 'echo $FOO $(pwd) $(id -u) $(hostname) $(cat /etc/hostname); echo $PATH'
+  [ "${lines[0]}" = "bar /etc 65534 myhost myhost" ]
+  [ "${lines[1]}" = /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin ]
+  # the image's Cmd (sh) when none is given, reading stdin
+  run sh -c "echo 'echo from-stdin' | '$BERTH' --root '$T/store' run --rm -i busybox"
+  [ "$output" = from-stdin ]
+  run B run --rm --entrypoint /bin/echo busybox a b
+  [ "$output" = "a b" ]
+}
+
+@test "docker's defaults: capabilities, seccomp, masked paths, read-only root" {
+  run B run --rm busybox sh -c 'grep -E "^Cap(Bnd|Eff)" /proc/self/status; grep Seccomp: /proc/self/status'
+  [[ "$output" == *"CapBnd:	00000000a80425fb"* ]]
+  [[ "$output" == *"Seccomp:	2"* ]]
+  run B run --rm busybox unshare -n true
+  [ "$status" -ne 0 ]
+  run B run --rm --cap-drop ALL --cap-add NET_RAW busybox grep CapBnd /proc/self/status
+  [[ "$output" == *"0000000000002000"* ]]
+  run B run --rm --read-only busybox touch /x
+  [ "$status" -ne 0 ]
+  run B run --rm --security-opt seccomp=unconfined busybox grep Seccomp: /proc/self/status
+  [[ "$output" == *"Seccomp:	0"* ]]
+}
+
+@test "limits land in the container's cgroup" {
+  run B run --rm --memory 32m --pids-limit 20 --cpus 0.5 busybox sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us'
+  [ "${lines[0]}" = 33554432 ]
+  [ "${lines[1]}" = 20 ]
+  [ "${lines[2]}" = 50000 ]
+}
+
+@test "-d, ps, logs, exec, inspect, stop, rm: the host sees the container's process" {
+  id=$(B run -d --name ticker busybox sh -c 'trap "echo bye; exit 0" TERM; i=0; while :; do echo tick $i; i=$((i+1)); sleep 0.1; done')
+  [ ${#id} -eq 64 ]
+  sleep 0.5
+  run B ps
+  [[ "$output" == *ticker* ]]
+  [[ "$output" == *"Up "* ]]
+  pid=$(B inspect ticker | jq -r '.[0].State.Pid')
+  # a host process, with the PID berth reports
+  [ "$(tr '\0' ' ' < /proc/$pid/cmdline)" = "sh -c trap \"echo bye; exit 0\" TERM; i=0; while :; do echo tick \$i; i=\$((i+1)); sleep 0.1; done " ]
+  run B logs --tail 1 ticker
+  [[ "$output" == "tick "* ]]
+  run B exec ticker sh -c 'echo $$ $(hostname)'
+  [ "$output" = "${lines[0]}" ]
+  [[ "$output" == *" ${id:0:12}" ]]
+  run B exec ticker sh -c 'exit 9'
+  [ "$status" -eq 9 ]
+  run B rm ticker
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"stop it first"* ]]
+  B stop ticker
+  [ "$(B inspect ticker | jq -r '.[0].State.ExitCode')" = 0 ]
+  run B logs ticker
+  [[ "$output" == *bye* ]]
+  grep -q '"stream":"stdout"' "$T/store/containers/$id/container.log"
+  [ "$(B wait ticker)" = 0 ]
+  B rm ticker
+  [ -z "$(B ps -aq)" ]
+  [ ! -e "$T/store/holds/$id" ]
+}
+
+@test "kill -9 of the monitor or the container: ps tells the truth, rm leaves nothing" {
+  id=$(B run -d busybox sleep 1000)
+  mon=$(B inspect "$id" | jq -r '.[0].MonitorPid')
+  kill -9 "$mon"
+  sleep 0.2
+  # the container outlives its monitor
+  [ "$(B inspect "$id" | jq -r '.[0].State.Status')" = running ]
+  pid=$(B inspect "$id" | jq -r '.[0].State.Pid')
+  kill -9 "$pid"
+  for i in $(seq 50); do [ "$(B inspect "$id" | jq -r '.[0].State.Status')" = exited ] && break; sleep 0.1; done
+  [ "$(B inspect "$id" | jq -r '.[0].State.Status')" = exited ]
+  B rm "$id"
+  [ -z "$(ls -A "$T/store/runtime")" ]
+  ! grep -q "$T/store" /proc/self/mountinfo
+  id=$(B run -d busybox sleep 1000)
+  kill -9 "$(B inspect "$id" | jq -r '.[0].State.Pid')"
+  [ "$(B wait "$id")" = 137 ]
+  B rm "$id"
+}
+
+@test "--isolation: process by default, vm refused until it exists, bad values named" {
+  run B run --rm --isolation=process busybox true
+  [ "$status" -eq 0 ]
+  run B run --rm --isolation=vm busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"VM isolation"* ]]
+  run B run --rm --isolation=hyperv busybox true
+  [ "$status" -eq 125 ]
+  run B run --rm --isolation=bogus busybox true
+  [[ "$output" == *"bogus"* ]]
+}
+
+@test "a bind-mounted host path, read-only where asked" {
+  mkdir -p "$T/data" && echo shared > "$T/data/f"
+  run B run --rm -v "$T/data:/data:ro" busybox sh -c 'cat /data/f; echo x > /data/g || echo ro'
+  [ "${lines[0]}" = shared ]
+  echo "$output" | grep -qx ro
+  B run --rm -v "$T/data:/data" busybox sh -c 'echo written > /data/g'
+  [ "$(cat "$T/data/g")" = written ]
+}
+
+@test "rmi refuses nothing a container holds until it is removed" {
+  id=$(B create busybox true)
+  B rmi busybox
+  # the layers stay for the container
+  [ -n "$(ls -A "$T/store/layers/sha256")" ]
+  B rm "$id"
+  B image prune -f >/dev/null
+  [ -z "$(ls -A "$T/store/layers/sha256")" ]
+}
