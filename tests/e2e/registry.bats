@@ -99,6 +99,33 @@ B() { BERTH_AUTH_FILE=$T/auth.json "$BERTH" --root "$T/store" "$@"; }
   [ -z "$(ls -A "$T/store/tmp")" ]
 }
 
+@test "a truncated layer (fewer bytes than the manifest says) is refused" {
+  start_registry
+  B tag busybox "$REG/t/busybox:1"
+  B push --tls-verify=false "$REG/t/busybox:1"
+  md=$(B image inspect "$REG/t/busybox:1" | jq -r '.[0].Manifest')
+  jq -c '.layers[0].size += 1000' "$T/store/blobs/sha256/${md#sha256:}" > "$T/long.json"
+  curl -sf -X PUT -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
+    --data-binary @"$T/long.json" "http://$REG/v2/t/busybox/manifests/short"
+  rm -rf "$T/store"
+  run B pull --tls-verify=false "$REG/t/busybox:short"
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"descriptor says"* ]]
+  [ -z "$(ls -A "$T/store/blobs/sha256")" ]
+}
+
+@test "on a terminal, pull draws a progress bar per layer" {
+  command -v script >/dev/null || skip "script is not installed"
+  start_registry
+  B tag busybox "$REG/tty/busybox:1"
+  B push --tls-verify=false "$REG/tty/busybox:1"
+  rm -rf "$T/store"
+  script -qec "BERTH_AUTH_FILE=$T/auth.json $BERTH --root $T/store pull --tls-verify=false $REG/tty/busybox:1" "$T/typescript" >/dev/null
+  grep -q "Downloading \[" "$T/typescript"
+  grep -q "Pull complete" "$T/typescript"
+  grep -q $'\033\[2K' "$T/typescript"
+}
+
 @test "a full disk fails the pull and leaves no partial blob" {
   start_registry
   B tag busybox "$REG/d/busybox:1"
