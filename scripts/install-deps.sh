@@ -4,7 +4,7 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 PKGS="build-essential pkg-config libjansson-dev libseccomp-dev libcap-dev libcmocka-dev
   libarchive-dev libssl-dev libcurl4-openssl-dev busybox-static bats jq bc file procps util-linux
-  python3 curl zstd openssl skopeo umoci docker-registry apache2-utils debootstrap"
+  python3 curl zstd openssl skopeo umoci docker-registry apache2-utils debootstrap docker.io"
 # crun and runc are only compared against in bench/.
 [ "${BERTH_BENCH:-}" ] && PKGS="$PKGS crun runc"
 missing=$(for p in $PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
@@ -17,4 +17,8 @@ if [ -x /usr/bin/docker-registry ] && command -v systemctl >/dev/null; then
   systemctl disable --now docker-registry >/dev/null 2>&1 || true
 fi
 pkill -x docker-registry 2>/dev/null || true
+# Likewise docker: the tests start their own dockerd with private state.
+if command -v systemctl >/dev/null; then
+  systemctl disable --now docker.socket docker containerd >/dev/null 2>&1 || true
+fi
 exit 0
