@@ -1,6 +1,7 @@
 #include "registry.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -159,7 +160,8 @@ struct sink
   const char *digest;
   const struct berth_registry_opts *o;
   berth_err_t err;
-  int fd; /* uploads */
+  int fd;      /* uploads */
+  int pipe_w;  /* a layer also streams into its unpacker (-1: none) */
 };
 
 static size_t
@@ -178,6 +180,13 @@ on_body (char *data, size_t size, size_t n, void *p)
         }
       if (berth_blob_writer_write (s->w, data, len, &s->err) < 0)
         return 0;
+      /* The unpacker may have given up (a hostile entry): the download
+         goes on, its error is reported when both are done. */
+      if (s->pipe_w >= 0 && write_all (s->pipe_w, data, len) < 0)
+        {
+          close (s->pipe_w);
+          s->pipe_w = -1;
+        }
       if (s->o->progress)
         s->o->progress (s->o->progress_data, s->digest, s->done, s->expect_size, false);
       return len;
@@ -533,8 +542,35 @@ select_platform (struct reg *r, json_t *index, const char *platform, char *diges
   return berth_error (err, 0, "registry %s: %s has no image for %s", r->domain, r->repo, platform ? platform : "linux/amd64");
 }
 
+/* A layer is unpacked while it downloads: the unpacker reads the bytes the
+   transfer writes to the blob, through a pipe, in a thread of its own. */
+struct unpacker
+{
+  pthread_t thread;
+  bool started;
+  int fd;
+  char *dir;
+  char diffid[BERTH_DIGEST_LEN + 1];
+  berth_err_t err;
+  int ret;
+};
+
+static void *
+unpack_thread (void *p)
+{
+  struct unpacker *u = p;
+  char buf[65536];
+  u->ret = berth_unpack_fd (u->fd, u->dir, u->diffid, NULL, &u->err);
+  /* Drain, so the writer never blocks on a reader that stopped. */
+  while (read (u->fd, buf, sizeof (buf)) > 0)
+    ;
+  close (u->fd);
+  return NULL;
+}
+
 struct transfer
 {
+  struct unpacker u;
   CURL *c;
   struct curl_slist *h;
   struct sink s;
@@ -542,6 +578,17 @@ struct transfer
   char *url;
   struct resp resp;
 };
+
+/* The unpacked layer goes under its diff_id (its content's digest);
+   berth_image_unpack then checks it against the config's diff_ids. */
+static int
+publish_streamed (struct berth_store *s, struct transfer *x, berth_err_t *err)
+{
+  cleanup_free char *final = berth_layer_path (s, x->u.diffid);
+  if (rename (x->u.dir, final) < 0 && errno != EEXIST && errno != ENOTEMPTY)
+    return berth_error (err, errno, "publish layer %s", x->u.diffid);
+  return 0;
+}
 
 /* Blobs download in parallel, each verified as it streams. */
 static int
@@ -575,10 +622,36 @@ fetch_blobs (struct reg *r, struct berth_store *s, json_t *descs, berth_err_t *e
           x->s.digest = x->digest;
           x->s.expect_size = json_integer_value (json_object_get (d, "size"));
           x->s.fd = -1;
+          x->s.pipe_w = -1;
           if (berth_blob_writer_begin (s, &x->s.w, err) < 0)
             {
               ret = -1;
               break;
+            }
+          if (next > 1) /* descriptor 0 is the config */
+            {
+              int pp[2];
+              x->u.dir = berth_store_tmpdir (s, "layer", err);
+              if (x->u.dir == NULL || pipe2 (pp, O_CLOEXEC) < 0)
+                {
+                  if (*err == NULL)
+                    berth_error (err, errno, "pipe");
+                  ret = -1;
+                  break;
+                }
+              chmod (x->u.dir, 0755);
+              fcntl (pp[1], F_SETPIPE_SZ, 1 << 20);
+              x->u.fd = pp[0];
+              x->s.pipe_w = pp[1];
+              if (pthread_create (&x->u.thread, NULL, unpack_thread, &x->u) != 0)
+                {
+                  close (pp[0]);
+                  close (pp[1]);
+                  x->s.pipe_w = -1;
+                  ret = berth_error (err, EAGAIN, "start an unpacker");
+                  break;
+                }
+              x->u.started = true;
             }
           x->h = auth_headers (r, NULL);
           x->c = easy (r, "GET", x->url, x->h, &x->s);
@@ -600,6 +673,16 @@ fetch_blobs (struct reg *r, struct berth_store *s, json_t *descs, berth_err_t *e
           curl_multi_remove_handle (multi, x->c);
           running--;
           done++;
+          if (x->s.pipe_w >= 0)
+            {
+              close (x->s.pipe_w);
+              x->s.pipe_w = -1;
+            }
+          if (x->u.started)
+            {
+              pthread_join (x->u.thread, NULL);
+              x->u.started = false;
+            }
           if (x->s.err)
             {
               *err = x->s.err;
@@ -615,6 +698,14 @@ fetch_blobs (struct reg *r, struct berth_store *s, json_t *descs, berth_err_t *e
               ret = berth_blob_writer_commit (x->s.w, x->digest, x->s.expect_size, NULL, err);
               if (ret < 0)
                 berth_error_wrap (err, "registry %s: blob %s", r->domain, x->digest);
+              else if (x->u.dir && x->u.ret < 0)
+                {
+                  *err = x->u.err;
+                  x->u.err = NULL;
+                  ret = berth_error_wrap (err, "layer %s", x->digest);
+                }
+              else if (x->u.dir)
+                ret = publish_streamed (s, x, err);
               if (ret == 0 && r->o->progress)
                 r->o->progress (r->o->progress_data, x->digest, x->s.done, x->s.expect_size, true);
             }
@@ -627,6 +718,18 @@ fetch_blobs (struct reg *r, struct berth_store *s, json_t *descs, berth_err_t *e
     }
   for (size_t i = 0; i < n; i++)
     {
+      if (t[i].s.pipe_w >= 0)
+        close (t[i].s.pipe_w);
+      if (t[i].u.started)
+        pthread_join (t[i].u.thread, NULL);
+      if (t[i].u.dir)
+        {
+          berth_err_t e2 = NULL;
+          rm_rf_at (AT_FDCWD, t[i].u.dir, &e2);
+          berth_error_release (&e2);
+          free (t[i].u.dir);
+        }
+      berth_error_release (&t[i].u.err);
       if (t[i].c)
         {
           curl_multi_remove_handle (multi, t[i].c);
