@@ -112,6 +112,9 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
     { "stop-signal", required_argument, NULL, 19 }, { "stop-timeout", required_argument, NULL, 20 },
     { "isolation", required_argument, NULL, 21 }, { "init", no_argument, NULL, 22 },
     { "mount", required_argument, NULL, 23 }, { "help", no_argument, NULL, 24 },
+    { "ipc", required_argument, NULL, 25 },   { "pid", required_argument, NULL, 26 },
+    { "network", required_argument, NULL, 27 }, { "net", required_argument, NULL, 27 },
+    { "publish", required_argument, NULL, 'p' }, { "shm-size", required_argument, NULL, 28 },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -129,7 +132,7 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
   r->run.devices = json_array ();
   r->run.sysctls = json_object ();
   r->labels = json_object ();
-  while ((c = getopt_long (argc, argv, "+dite:w:u:h:m:v:l:", opts, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "+dite:w:u:h:m:v:l:p:", opts, NULL)) != -1)
     switch (c)
       {
       case 'd':
@@ -274,6 +277,25 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
       case 21:
         r->isolation = optarg;
         break;
+      case 25:
+        /* Each container has its own IPC objects: sharing them is the kind
+           of piercing berth does not allow, in either isolation mode. */
+        if (strcmp (optarg, "private") != 0 && strcmp (optarg, "none") != 0)
+          return cli_usage (cmd, "--ipc=%s: berth does not share IPC namespaces or shared memory between containers "
+                            "or with the host (the isolation model keeps them per container)", optarg), -1;
+        break;
+      case 26:
+        return cli_usage (cmd, "--pid=%s: berth does not share PID namespaces (each container has its own process "
+                          "ID space)", optarg), -1;
+      case 27:
+        if (strcmp (optarg, "none") != 0)
+          return cli_usage (cmd, "--network=%s: only \"none\" is available until berth's networking lands "
+                            "(containers get a private network namespace with loopback)", optarg), -1;
+        break;
+      case 'p':
+        return cli_usage (cmd, "-p %s: port publishing needs berth's networking, which is not available yet", optarg), -1;
+      case 28:
+        return cli_usage (cmd, "--shm-size is not supported yet (/dev/shm is 64 MiB and private)"), -1;
       case 22:
       case 23:
         return cli_usage (cmd, "--%s is not supported yet", c == 22 ? "init" : "mount"), -1;

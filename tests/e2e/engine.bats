@@ -149,3 +149,54 @@ teardown() {
   B image prune -f >/dev/null
   [ -z "$(ls -A "$T/store/layers/sha256")" ]
 }
+
+@test "top shows the host PIDs, stats the cgroup, restart starts again, info tells the isolation" {
+  id=$(B run -d --name svc --memory 64m busybox sleep 1000)
+  pid=$(B inspect svc | jq -r '.[0].State.Pid')
+  run B top svc
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == *PID* ]]
+  echo "$output" | awk 'NR > 1 {print $2}' | grep -qx "$pid"
+  # the same process, seen by the host
+  pgrep -x sleep | grep -qx "$pid"
+  run B stats --no-stream --format json svc
+  [ "$(echo "$output" | jq '.[0].memory_limit')" = 67108864 ]
+  [ "$(echo "$output" | jq '.[0].pids')" -ge 1 ]
+  B restart svc
+  [ "$(B inspect svc | jq -r '.[0].State.Status')" = running ]
+  [ "$(B inspect svc | jq -r '.[0].State.Pid')" != "$pid" ]
+  run B info
+  [[ "$output" == *"Default Isolation: process"* ]]
+  [[ "$output" == *"VM accelerator: "* ]]
+  B rm -f svc
+}
+
+@test "sharing IPC or PID namespaces is refused with the reason" {
+  run B run --rm --ipc host busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"does not share IPC namespaces"* ]]
+  run B run --rm --ipc shareable busybox true
+  [ "$status" -eq 125 ]
+  run B run --rm --pid host busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"PID namespaces"* ]]
+  run B run --rm --pid container:x busybox true
+  [ "$status" -eq 125 ]
+  [ -z "$(B ps -aq)" ]
+}
+
+@test "load: 50 containers started with -d at once, then all removed; 200 run --rm in a row" {
+  for i in $(seq 50); do B run -d busybox sleep 1000 > "$T/id.$i" & done
+  wait
+  [ "$(B ps -q | wc -l)" -eq 50 ]
+  B rm -f $(B ps -aq) >/dev/null
+  [ -z "$(B ps -aq)" ]
+  [ -z "$(ls -A "$T/store/runtime")" ]
+  ! grep -q "$T/store" /proc/self/mountinfo
+  # no container cgroup is left behind
+  [ -z "$(ls -d /sys/fs/cgroup/memory/berth/*/ 2>/dev/null)" ]
+  for i in $(seq 200); do B run --rm busybox true || { echo "run $i failed"; false; }; done
+  [ -z "$(B ps -aq)" ]
+  [ -z "$(ls -A "$T/store/containers")" ]
+  [ -z "$(ls -A "$T/store/holds")" ]
+}

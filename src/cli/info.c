@@ -1,0 +1,75 @@
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "lib/cgroup.h"
+#include "lib/engine.h"
+#include "lib/image.h"
+
+int
+cmd_info (int argc, char **argv)
+{
+  struct berth_engine *e = NULL;
+  berth_err_t err = NULL;
+  json_t *list = NULL, *imgs = NULL;
+  struct utsname u;
+  const char *iso = getenv ("BERTH_ISOLATION");
+  int mode = berth_cgroup_mode ();
+  size_t running = 0, i;
+  json_t *c;
+  (void) argv;
+  if (argc > 1 && cli_help (argc, argv, "info", NULL))
+    return 0;
+  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_ctr_list (e, &list, &err) < 0)
+    {
+      berth_engine_close (e);
+      return cli_error (&err);
+    }
+  json_array_foreach (list, i, c) running
+      += strcmp (json_string_value (json_object_get (json_object_get (c, "State"), "Status")) ?: "", "running") == 0;
+  uname (&u);
+  if (berth_image_list (e->store, &imgs, &err) < 0)
+    berth_error_release (&err);
+  printf ("Containers: %zu\n Running: %zu\n Stopped: %zu\nImages: %zu\n", json_array_size (list), running,
+          json_array_size (list) - running, json_array_size (imgs));
+  printf ("Root Dir: %s\nCgroup Version: %s\n", cli.root, mode == CGROUP_V2 ? "2" : mode == CGROUP_HYBRID ? "1 (hybrid)" : "1");
+  printf ("Default Isolation: %s\nIsolations: process (vm: not available yet)\n", iso && *iso ? iso : "process");
+  printf ("VM accelerator: %s\n", access ("/dev/kvm", R_OK | W_OK) == 0 ? "kvm" : "tcg (software emulation, slow)");
+  printf ("Kernel Version: %s\nOperating System: %s\nCPUs: %ld\n", u.release, u.sysname, sysconf (_SC_NPROCESSORS_ONLN));
+  json_decref (list);
+  json_decref (imgs);
+  berth_engine_close (e);
+  return 0;
+}
+
+int
+cmd_restart (int argc, char **argv)
+{
+  struct berth_engine *e = NULL;
+  berth_err_t err = NULL;
+  int rc = 0;
+  if (cli_help (argc, argv, "restart CONTAINER...", NULL))
+    return 0;
+  if (argc < 2)
+    return cli_usage ("restart", "requires at least one container");
+  if (berth_engine_open (cli.root, &e, &err) < 0)
+    return cli_error (&err);
+  for (int i = 1; i < argc; i++)
+    {
+      char id[65];
+      if (berth_ctr_resolve (e, argv[i], id, &err) < 0 || berth_ctr_stop (e, id, -1, &err) < 0
+          || berth_ctr_start (e, id, false, NULL, &err) < 0)
+        {
+          fprintf (stderr, "berth: %s\n", err->msg);
+          berth_error_release (&err);
+          rc = 1;
+          continue;
+        }
+      printf ("%s\n", argv[i]);
+    }
+  berth_engine_close (e);
+  return rc;
+}
