@@ -30,6 +30,7 @@ static const struct
   { "wait", cmd_wait, "wait for containers to exit" },
   { "inspect", cmd_inspect, "show containers or images as JSON" },
   { "top", cmd_top, "a container's processes (host PIDs)" },
+  { "attach", cmd_attach, "attach to a running container (detach: ctrl-p ctrl-q)" },
   { "stats", cmd_stats, "a container's CPU, memory and process counts" },
   { "restart", cmd_restart, "stop and start containers" },
   { "info", cmd_info, "show what this host runs" },

@@ -10,6 +10,7 @@
 #include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -87,6 +88,44 @@ log_flush (struct logger *l)
       }
 }
 
+#define MAX_CLIENTS 16
+
+static void
+drop_client (int *clients, bool *reads, int *n, int fd)
+{
+  for (int i = 0; i < *n; i++)
+    if (clients[i] == fd)
+      {
+        close (fd);
+        --*n;
+        clients[i] = clients[*n];
+        reads[i] = reads[*n];
+        return;
+      }
+}
+
+static int
+attach_socket (const char *dir)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  cleanup_close int dfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (dfd < 0 || fd < 0)
+    {
+      if (fd >= 0)
+        close (fd);
+      return -1;
+    }
+  snprintf (addr.sun_path, sizeof (addr.sun_path), "/proc/self/fd/%d/attach.sock", dfd);
+  unlinkat (dfd, "attach.sock", 0);
+  if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0 || listen (fd, 4) < 0)
+    {
+      close (fd);
+      return -1;
+    }
+  return fd;
+}
+
 static void
 report (int fd, berth_err_t *err)
 {
@@ -109,6 +148,8 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
   bool tty, interactive, started = false;
   pid_t pid = -1;
   int status = 0, exit_code = 255;
+  int listen_fd = -1, clients[MAX_CLIENTS], n_clients = 0;
+  bool client_reads[MAX_CLIENTS];
   sigset_t mask;
 
   if (berth_ctr_load (e, id, &rec, &err) < 0)
@@ -219,12 +260,16 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
   close (ready_fd);
   ready_fd = -1;
 
+  /* `berth attach` connects here; through the directory fd, as the path
+     may be longer than a socket address holds. */
+  listen_fd = attach_socket (dir);
+
   /* Copy until the container is gone and its output drained. */
   {
     bool exited = false, stdin_open = attach && interactive;
     for (;;)
       {
-        struct pollfd p[4];
+        struct pollfd p[4 + MAX_CLIENTS];
         int np = 0, r;
         int srcs[3] = { tty ? master : out[0], tty ? -1 : errp[0], stdin_open ? cli_in : -1 };
         for (int k = 0; k < 3; k++)
@@ -233,6 +278,11 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
         p[np++] = (struct pollfd){ .fd = sfd, .events = POLLIN };
         if (np == 1 && exited)
           break;
+        if (listen_fd >= 0 && !exited)
+          p[np++] = (struct pollfd){ .fd = listen_fd, .events = POLLIN };
+        for (int k = 0; k < n_clients && !exited; k++)
+          if (client_reads[k])
+            p[np++] = (struct pollfd){ .fd = clients[k], .events = POLLIN };
         r = poll (p, (nfds_t) np, exited ? 200 : -1);
         if (r < 0 && errno == EINTR)
           continue;
@@ -244,6 +294,36 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
             ssize_t n;
             if (!p[k].revents)
               continue;
+            if (p[k].fd == listen_fd)
+              {
+                int c = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
+                if (c >= 0 && n_clients < MAX_CLIENTS)
+                  {
+                    client_reads[n_clients] = true;
+                    clients[n_clients++] = c;
+                  }
+                else if (c >= 0)
+                  close (c);
+                continue;
+              }
+            {
+              int ci = -1;
+              for (int m = 0; m < n_clients; m++)
+                if (clients[m] == p[k].fd)
+                  ci = m;
+              if (ci >= 0)
+                {
+                  n = read (p[k].fd, buf, sizeof (buf));
+                  /* The client closed its input: it still gets output. */
+                  if (n <= 0)
+                    client_reads[ci] = false;
+                  else if (tty && master >= 0)
+                    (void) write_all (master, buf, (size_t) n);
+                  else if (in[1] >= 0)
+                    (void) write_all (in[1], buf, (size_t) n);
+                  continue;
+                }
+            }
             if (p[k].fd == sfd)
               {
                 struct signalfd_siginfo si;
@@ -294,6 +374,9 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
               log_data (&log, stream, buf, (size_t) n);
               if (attach)
                 (void) write_all (stream == 2 ? cli_err : cli_out, buf, (size_t) n);
+              for (int m = 0; m < n_clients; m++)
+                if (send (clients[m], buf, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN)
+                  drop_client (clients, client_reads, &n_clients, clients[m--]);
             }
           }
       }
@@ -302,6 +385,14 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
   }
   log_flush (&log);
   exit_code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+  if (listen_fd >= 0)
+    {
+      cleanup_free char *sp = xasprintf ("%s/attach.sock", dir);
+      close (listen_fd);
+      unlink (sp);
+    }
+  for (int m = 0; m < n_clients; m++)
+    close (clients[m]);
   goto finish;
 
 fail_start:

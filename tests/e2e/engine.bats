@@ -200,3 +200,16 @@ teardown() {
   [ -z "$(ls -A "$T/store/containers")" ]
   [ -z "$(ls -A "$T/store/holds")" ]
 }
+
+@test "attach sees the output and feeds stdin; ctrl-p ctrl-q detaches and the container lives on" {
+  id=$(B run -d -i --name cat busybox sh -c 'while read l; do echo "got $l"; done')
+  run sh -c "printf 'one\n' | timeout 2 '$BERTH' --root '$T/store' attach cat"
+  [[ "$output" == *"got one"* ]]
+  run sh -c "printf 'two\n\020\021' | '$BERTH' --root '$T/store' attach cat"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"read escape sequence"* ]]
+  [ "$(B inspect cat | jq -r '.[0].State.Status')" = running ]
+  for i in $(seq 20); do B logs cat | grep -q "got two" && break; sleep 0.1; done
+  B logs cat | grep -q "got two"
+  B rm -f cat
+}
