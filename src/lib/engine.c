@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "builtin.h"
+#include "cloned_binary.h"
 #include "container.h"
 #include "image.h"
 #include "layer.h"
@@ -478,8 +479,17 @@ berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *statu
         }
       snprintf (rs, sizeof (rs), "%d", ready[1]);
       snprintf (ss, sizeof (ss), "%d", status[1]);
-      execl ("/proc/self/exe", "berth", "--root", e->root, "__monitor", id, rs, ss, attach ? "attach" : "detach",
-             (char *) NULL);
+      {
+        /* Straight into the protected copy (the monitor creates the
+           container, CVE-2019-5736): one exec instead of two. */
+        char *args[] = { (char *) "berth", (char *) "--root", e->root, (char *) "__monitor", (char *) id, rs, ss,
+                         (char *) (attach ? "attach" : "detach"), NULL };
+        extern char **environ;
+        berth_err_t e2 = NULL;
+        if (berth_ensure_cloned_binary (args, environ, true, &e2) == 0)
+          execv ("/proc/self/exe", args);
+        berth_error_release (&e2);
+      }
       _exit (127);
     }
   waitpid (pid, NULL, 0);
