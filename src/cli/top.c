@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,7 @@ cmd_top (int argc, char **argv)
       fprintf (stderr, "berth: container %s is not running\n", argv[1]);
       return 1;
     }
-  if (pipe (pfd) < 0)
+  if (pipe2 (pfd, O_CLOEXEC) < 0)
     return 125;
   child = fork ();
   if (child == 0)

@@ -320,10 +320,8 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
   json_object_set_new (rec, "State", json_pack ("{s:s,s:b,s:i,s:i,s:s,s:s}", "Status", "created", "Running", 0, "Pid", 0,
                                                 "ExitCode", 0, "StartedAt", "", "FinishedAt", ""));
   json_object_set_new (rec, "LogPath", json_sprintf ("%s/container.log", dir));
-  if (mkdir_p (holds, 0700, err) < 0)
-    goto fail;
   hold = xasprintf ("%s/%s", holds, id);
-  if (write_file_atomic (hold, md, strlen (md), 0600, err) < 0 || berth_ctr_save (e, id, rec, err) < 0)
+  if (berth_store_hold (e->store, id, md, err) < 0 || berth_ctr_save (e, id, rec, err) < 0)
     goto fail;
   strcpy (id_out, id);
   ret = 0;
@@ -472,7 +470,7 @@ berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *statu
         fcntl (status[1], F_SETFD, 0);
       if (!attach)
         {
-          int null = open ("/dev/null", O_RDWR);
+          int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
           dup2 (null, 0);
           dup2 (null, 1);
           dup2 (null, 2);

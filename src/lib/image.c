@@ -438,3 +438,25 @@ out:
   berth_store_unlock (s);
   return ret;
 }
+
+int
+berth_store_hold (struct berth_store *s, const char *name, const char *manifest, berth_err_t *err)
+{
+  cleanup_free char *holds = xasprintf ("%s/holds", s->root);
+  cleanup_free char *hold = xasprintf ("%s/%s", holds, name);
+  if (mkdir_p (holds, 0700, err) < 0)
+    return -1;
+  return write_file_atomic (hold, manifest, strlen (manifest), 0600, err);
+}
+
+void
+berth_store_collect (struct berth_store *s)
+{
+  berth_err_t err = NULL;
+  if (berth_store_lock (s, &err) == 0)
+    {
+      berth_store_gc (s, NULL, &err);
+      berth_store_unlock (s);
+    }
+  berth_error_release (&err);
+}

@@ -57,6 +57,10 @@ int berth_image_resolve (struct berth_store *s, const char *name, char *manifest
 /* Removes a reference (or, given an ID, every reference to that image) and
    collects what nothing uses any more. */
 int berth_image_remove (struct berth_store *s, const char *name, bool force, json_t **removed, berth_err_t *err);
+/* Keeps MANIFEST alive without a name: holds/<name>. */
+int berth_store_hold (struct berth_store *s, const char *name, const char *manifest, berth_err_t *err);
+/* After a failed load, import or pull: collect what it left, best effort. */
+void berth_store_collect (struct berth_store *s);
 /* Deletes blobs and layers that no reference (nor a hold) reaches. */
 int berth_store_gc (struct berth_store *s, int64_t *freed, berth_err_t *err);
 

@@ -94,9 +94,8 @@ finish_image (struct berth_store *s, const char *manifest, json_t *names, json_t
         return -1;
       /* Untagged images need a hold, or the next gc would take them. */
       {
-        cleanup_free char *holds = xasprintf ("%s/holds", s->root);
-        cleanup_free char *hold = xasprintf ("%s/untagged-%s", holds, berth_digest_hex (manifest));
-        if (mkdir_p (holds, 0700, err) < 0 || write_file_atomic (hold, manifest, strlen (manifest), 0600, err) < 0)
+        cleanup_free char *hold = xasprintf ("untagged-%s", berth_digest_hex (manifest));
+        if (berth_store_hold (s, hold, manifest, err) < 0)
           {
             berth_image_free (img);
             return -1;
@@ -396,13 +395,7 @@ out:
   if (ret < 0)
     {
       /* What this load stored but nothing names goes again. */
-      berth_err_t e2 = NULL;
-      if (berth_store_lock (s, &e2) == 0)
-        {
-          berth_store_gc (s, NULL, &e2);
-          berth_store_unlock (s);
-        }
-      berth_error_release (&e2);
+      berth_store_collect (s);
     }
   json_decref (index);
   json_decref (manifest);
@@ -623,13 +616,7 @@ out:
   if (ret < 0)
     {
       /* The blob and anything else stored for this import go again. */
-      berth_err_t e2 = NULL;
-      if (berth_store_lock (s, &e2) == 0)
-        {
-          berth_store_gc (s, NULL, &e2);
-          berth_store_unlock (s);
-        }
-      berth_error_release (&e2);
+      berth_store_collect (s);
     }
   json_decref (c);
   json_decref (m);

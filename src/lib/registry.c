@@ -820,10 +820,9 @@ berth_registry_pull (struct berth_store *s, const char *name, const struct berth
       if (berth_image_tag (s, canon, md, err) < 0)
         {
           /* name@digest cannot be a tag: hold it instead. */
-          cleanup_free char *holds = xasprintf ("%s/holds", s->root);
-          cleanup_free char *hold = xasprintf ("%s/pulled-%s", holds, berth_digest_hex (md));
+          cleanup_free char *hold = xasprintf ("pulled-%s", berth_digest_hex (md));
           berth_error_release (err);
-          if (mkdir_p (holds, 0700, err) < 0 || write_file_atomic (hold, md, strlen (md), 0600, err) < 0)
+          if (berth_store_hold (s, hold, md, err) < 0)
             goto out;
         }
     }
@@ -833,13 +832,7 @@ berth_registry_pull (struct berth_store *s, const char *name, const struct berth
 out:
   if (ret < 0)
     {
-      berth_err_t e2 = NULL;
-      if (berth_store_lock (s, &e2) == 0)
-        {
-          berth_store_gc (s, NULL, &e2);
-          berth_store_unlock (s);
-        }
-      berth_error_release (&e2);
+      berth_store_collect (s);
     }
   json_decref (m);
   json_decref (descs);
