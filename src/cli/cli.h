@@ -48,6 +48,7 @@ int cmd_inspect (int argc, char **argv);
 int cmd_exec (int argc, char **argv);
 int cmd_top (int argc, char **argv);
 int cmd_attach (int argc, char **argv);
+int cmd_volume (int argc, char **argv);
 int cmd_stats (int argc, char **argv);
 int cmd_info (int argc, char **argv);
 int cmd_restart (int argc, char **argv);

@@ -34,6 +34,7 @@ static const struct
   { "stats", cmd_stats, "a container's CPU, memory and process counts" },
   { "restart", cmd_restart, "stop and start containers" },
   { "info", cmd_info, "show what this host runs" },
+  { "volume", cmd_volume, "manage named volumes (create, ls, inspect, rm, prune)" },
   { "pull", cmd_pull, "pull an image from a registry" },
   { "push", cmd_push, "push an image to a registry" },
   { "login", cmd_login, "save credentials for a registry" },

@@ -296,9 +296,46 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
         return cli_usage (cmd, "-p %s: port publishing needs berth's networking, which is not available yet", optarg), -1;
       case 28:
         return cli_usage (cmd, "--shm-size is not supported yet (/dev/shm is 64 MiB and private)"), -1;
-      case 22:
       case 23:
-        return cli_usage (cmd, "--%s is not supported yet", c == 22 ? "init" : "mount"), -1;
+        {
+          /* type=bind|volume|tmpfs,source=S,target=T[,readonly] */
+          cleanup_free char *copy = xstrdup (optarg);
+          const char *type = "volume", *src = NULL, *dst = NULL;
+          bool ro = false;
+          char *save = NULL;
+          for (char *kv = strtok_r (copy, ",", &save); kv; kv = strtok_r (NULL, ",", &save))
+            {
+              char *eq = strchr (kv, '=');
+              if (eq)
+                *eq++ = '\0';
+              if (strcmp (kv, "type") == 0 && eq)
+                type = eq;
+              else if ((strcmp (kv, "source") == 0 || strcmp (kv, "src") == 0) && eq)
+                src = eq;
+              else if ((strcmp (kv, "target") == 0 || strcmp (kv, "destination") == 0 || strcmp (kv, "dst") == 0) && eq)
+                dst = eq;
+              else if (strcmp (kv, "readonly") == 0 || strcmp (kv, "ro") == 0)
+                ro = eq == NULL || strcmp (eq, "true") == 0 || strcmp (eq, "1") == 0;
+              else
+                return cli_usage (cmd, "--mount: unknown field \"%s\"", kv), -1;
+            }
+          if (dst == NULL || dst[0] != '/')
+            return cli_usage (cmd, "--mount: target= must be an absolute path"), -1;
+          if (strcmp (type, "tmpfs") == 0)
+            json_array_append_new (r->run.tmpfs, json_string (dst));
+          else if (strcmp (type, "bind") == 0 || strcmp (type, "volume") == 0)
+            {
+              if (strcmp (type, "bind") == 0 && (src == NULL || src[0] != '/'))
+                return cli_usage (cmd, "--mount type=bind: source= must be an absolute host path"), -1;
+              json_array_append_new (r->run.volumes, src ? json_sprintf ("%s:%s%s", src, dst, ro ? ":ro" : "")
+                                                         : json_sprintf ("%s%s", dst, ""));
+            }
+          else
+            return cli_usage (cmd, "--mount: type \"%s\" is not bind, volume or tmpfs", type), -1;
+        }
+        break;
+      case 22:
+        return cli_usage (cmd, "--init is not supported yet"), -1;
       case 24:
         printf ("Usage: berth %s [options] IMAGE [COMMAND [ARG...]]\n\nOptions:\n%s", cmd, run_options);
         exit (0);

@@ -48,10 +48,16 @@ do_kill (struct berth_engine *e, const char *id, void *data, berth_err_t *err)
   return berth_ctr_kill (e, id, *(int *) data, err);
 }
 
+struct rm_opts
+{
+  bool force, volumes;
+};
+
 static int
 do_rm (struct berth_engine *e, const char *id, void *data, berth_err_t *err)
 {
-  return berth_ctr_remove (e, id, *(bool *) data, err);
+  struct rm_opts *o = data;
+  return berth_ctr_remove_volumes (e, id, o->force, o->volumes, err);
 }
 
 static int
@@ -97,16 +103,19 @@ cmd_rm (int argc, char **argv)
 {
   static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { "volumes", no_argument, NULL, 'v' },
                                         { NULL, 0, NULL, 0 } };
-  bool force = false;
+  struct rm_opts o = { 0 };
   int c;
-  if (cli_help (argc, argv, "rm [-f] CONTAINER...", "  -f, --force   stop a running container first\n"))
+  if (cli_help (argc, argv, "rm [-f] [-v] CONTAINER...",
+                "  -f, --force     stop a running container first\n  -v, --volumes   remove its anonymous volumes too\n"))
     return 0;
   while ((c = getopt_long (argc, argv, "fv", opts, NULL)) != -1)
     if (c == 'f')
-      force = true;
-    else if (c != 'v')
+      o.force = true;
+    else if (c == 'v')
+      o.volumes = true;
+    else
       return cli_usage ("rm", "unknown option");
-  return each ("rm", argc, argv, optind, do_rm, &force, true);
+  return each ("rm", argc, argv, optind, do_rm, &o, true);
 }
 
 int

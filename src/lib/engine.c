@@ -19,6 +19,7 @@
 #include "layer.h"
 #include "reference.h"
 #include "state.h"
+#include "volume.h"
 #include "utils.h"
 
 int
@@ -226,6 +227,74 @@ valid_name (const char *n)
   return true;
 }
 
+/* -v NAME:/path and -v /path name volumes (created as needed, the second
+   anonymous), as do the image's Volumes; they become binds of the
+   volumes' directories.  SEEDS gets (data dir, path) pairs to fill from
+   the image, ANON the anonymous volumes made. */
+static int
+resolve_volumes (struct berth_engine *e, json_t *image_config, json_t *in, json_t **out, json_t *seeds, json_t *anon,
+                 berth_err_t *err)
+{
+  json_t *v, *iv = json_object_get (json_object_get (image_config, "config"), "Volumes");
+  size_t i;
+  const char *path;
+  *out = json_array ();
+  json_array_foreach (in, i, v)
+  {
+    cleanup_free char *copy = xstrdup (json_string_value (v) ?: "");
+    char *colon = strchr (copy, ':');
+    json_t *vol = NULL;
+    const char *name = NULL, *target = copy, *mode = NULL;
+    if (copy[0] == '/' && colon)
+      {
+        json_array_append (*out, v); /* a host path */
+        continue;
+      }
+    if (colon)
+      {
+        *colon = '\0';
+        name = copy;
+        target = colon + 1;
+        if ((colon = strchr ((char *) target, ':')))
+          {
+            *colon = '\0';
+            mode = colon + 1;
+          }
+      }
+    if (target[0] != '/')
+      return berth_error (err, 0, "-v: \"%s\": the container path must be absolute", json_string_value (v));
+    if (berth_volume_create (e->root, name, NULL, name == NULL, &vol, err) < 0)
+      return -1;
+    if (name == NULL)
+      json_array_append (anon, json_object_get (vol, "Name"));
+    json_array_append_new (*out, json_sprintf ("%s:%s%s%s", json_string_value (json_object_get (vol, "Mountpoint")), target,
+                                                mode ? ":" : "", mode ? mode : ""));
+    json_array_append_new (seeds, json_pack ("[O,s]", json_object_get (vol, "Mountpoint"), target));
+    json_decref (vol);
+  }
+  json_object_foreach (iv, path, v)
+  {
+    bool covered = false;
+    json_t *o, *vol = NULL;
+    size_t k;
+    json_array_foreach (*out, k, o)
+    {
+      const char *t = strchr (json_string_value (o), ':');
+      size_t pl = strlen (path);
+      covered |= t && strncmp (t + 1, path, pl) == 0 && (t[1 + pl] == '\0' || t[1 + pl] == ':');
+    }
+    if (covered || path[0] != '/')
+      continue;
+    if (berth_volume_create (e->root, NULL, NULL, true, &vol, err) < 0)
+      return -1;
+    json_array_append (anon, json_object_get (vol, "Name"));
+    json_array_append_new (*out, json_sprintf ("%s:%s", json_string_value (json_object_get (vol, "Mountpoint")), path));
+    json_array_append_new (seeds, json_pack ("[O,s]", json_object_get (vol, "Mountpoint"), path));
+    json_decref (vol);
+  }
+  return 0;
+}
+
 int
 berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, char *id_out, berth_err_t *err)
 {
@@ -238,7 +307,7 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
   cleanup_free char *holds = xasprintf ("%s/holds", e->root);
   cleanup_free char *created = timestamp_rfc3339 ();
   struct berth_image *img = NULL;
-  json_t *spec = NULL, *rec = NULL;
+  json_t *spec = NULL, *rec = NULL, *seeds = json_array (), *anon = json_array ();
   const char *isolation = r->isolation;
   bool imported;
   int ret = -1;
@@ -296,7 +365,19 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
                    "ImageID", img->config_digest, "Manifest", md, "Isolation", isolation, "AutoRemove", r->auto_remove);
   if (berth_ctr_mount_rootfs (e, id, rec, err) < 0)
     goto fail;
-  ret = berth_ocispec_build (img->config, &r->run, id, rootfs, etc, &spec, err);
+  {
+    struct berth_run_opts run = r->run;
+    json_t *vols = NULL, *seed;
+    size_t k;
+    ret = resolve_volumes (e, img->config, r->run.volumes, &vols, seeds, anon, err);
+    json_array_foreach (seeds, k, seed) if (ret == 0)
+      ret = berth_volume_seed (json_string_value (json_array_get (seed, 0)), rootfs,
+                               json_string_value (json_array_get (seed, 1)), err);
+    run.volumes = vols;
+    if (ret == 0)
+      ret = berth_ocispec_build (img->config, &run, id, rootfs, etc, &spec, err);
+    json_decref (vols);
+  }
   umount2 (rootfs, MNT_DETACH);
   if (ret < 0)
     goto fail;
@@ -320,6 +401,7 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
   json_object_set_new (rec, "State", json_pack ("{s:s,s:b,s:i,s:i,s:s,s:s}", "Status", "created", "Running", 0, "Pid", 0,
                                                 "ExitCode", 0, "StartedAt", "", "FinishedAt", ""));
   json_object_set_new (rec, "LogPath", json_sprintf ("%s/container.log", dir));
+  json_object_set (rec, "AnonymousVolumes", anon);
   hold = xasprintf ("%s/%s", holds, id);
   if (berth_store_hold (e->store, id, md, err) < 0 || berth_ctr_save (e, id, rec, err) < 0)
     goto fail;
@@ -334,8 +416,20 @@ fail:
     berth_error_release (&e2);
     if (hold)
       unlink (hold);
+    /* Anonymous volumes made for this container go with it. */
+    {
+      json_t *v;
+      size_t k;
+      json_array_foreach (anon, k, v)
+      {
+        berth_volume_remove (e->root, json_string_value (v), true, &e2);
+        berth_error_release (&e2);
+      }
+    }
   }
 out:
+  json_decref (seeds);
+  json_decref (anon);
   json_decref (spec);
   json_decref (rec);
   berth_image_free (img);
@@ -606,7 +700,13 @@ berth_ctr_stop (struct berth_engine *e, const char *id, int timeout, berth_err_t
 int
 berth_ctr_remove (struct berth_engine *e, const char *id, bool force, berth_err_t *err)
 {
-  json_t *rec = NULL;
+  return berth_ctr_remove_volumes (e, id, force, false, err);
+}
+
+int
+berth_ctr_remove_volumes (struct berth_engine *e, const char *id, bool force, bool volumes, berth_err_t *err)
+{
+  json_t *rec = NULL, *anon;
   const char *st;
   cleanup_free char *dir = berth_ctr_dir (e, id);
   cleanup_free char *hold = xasprintf ("%s/holds/%s", e->root, id);
@@ -626,11 +726,26 @@ berth_ctr_remove (struct berth_engine *e, const char *id, bool force, berth_err_
           return -1;
         }
     }
+  anon = json_incref (json_object_get (rec, "AnonymousVolumes"));
+  volumes |= json_is_true (json_object_get (rec, "AutoRemove")); /* --rm takes them too */
   json_decref (rec);
-  if (berth_ctr_cleanup (e, id, err) < 0)
-    return -1;
-  if (rm_rf_at (AT_FDCWD, dir, err) < 0)
-    return -1;
+  if (berth_ctr_cleanup (e, id, err) < 0 || rm_rf_at (AT_FDCWD, dir, err) < 0)
+    {
+      json_decref (anon);
+      return -1;
+    }
   unlink (hold);
+  if (volumes)
+    {
+      json_t *v;
+      size_t k;
+      json_array_foreach (anon, k, v)
+      {
+        berth_err_t e2 = NULL;
+        berth_volume_remove (e->root, json_string_value (v), false, &e2);
+        berth_error_release (&e2);
+      }
+    }
+  json_decref (anon);
   return 0;
 }

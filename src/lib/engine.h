@@ -63,6 +63,8 @@ int berth_ctr_stop (struct berth_engine *e, const char *id, int timeout, berth_e
 /* Waits until the container has exited; its exit code. */
 int berth_ctr_wait (struct berth_engine *e, const char *id, int *exit_code, berth_err_t *err);
 int berth_ctr_remove (struct berth_engine *e, const char *id, bool force, berth_err_t *err);
+/* With VOLUMES (rm -v), the container's anonymous volumes go too. */
+int berth_ctr_remove_volumes (struct berth_engine *e, const char *id, bool force, bool volumes, berth_err_t *err);
 
 /* Rootfs overlay and cleanup after the container's process is gone; run by
    the monitor, and by refresh when the monitor died. */

@@ -298,6 +298,16 @@ add_devices (json_t *spec, json_t *devices, berth_err_t *err)
   return 0;
 }
 
+static int
+path_depth (const char *p)
+{
+  int d = 0;
+  for (; p && *p; p++)
+    if (*p == '/' && p[1] && p[1] != '/')
+      d++;
+  return d;
+}
+
 int
 berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const char *id, const char *rootfs,
                      const char *etc, json_t **out, berth_err_t *err)
@@ -453,6 +463,22 @@ berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const
                                               "options", "rbind", mode && strcmp (mode, "ro") == 0 ? "ro" : "rw"));
   }
 
+  /* Parents before children, as docker orders them: a volume on /etc must
+     not hide the /etc/hostname mounted before it. */
+  {
+    size_t n = json_array_size (mounts);
+    for (size_t a = 1; a < n; a++)
+      for (size_t b = a; b > 0; b--)
+        {
+          json_t *x = json_array_get (mounts, b - 1), *y = json_array_get (mounts, b);
+          if (path_depth (json_string_value (json_object_get (x, "destination")))
+              <= path_depth (json_string_value (json_object_get (y, "destination"))))
+            break;
+          json_incref (x);
+          json_array_set (mounts, b - 1, y);
+          json_array_set_new (mounts, b, x);
+        }
+  }
   json_object_set_new (lin, "resources", json_pack ("{s:[{s:b,s:s}]}", "devices", "allow", 0, "access", "rwm"));
   if (parse_size_limits (spec, o, err) < 0 || add_devices (spec, o->devices, err) < 0)
     {

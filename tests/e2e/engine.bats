@@ -213,3 +213,28 @@ teardown() {
   B logs cat | grep -q "got two"
   B rm -f cat
 }
+
+@test "named volumes: seeded from the image, kept across containers, refused while in use; --mount; rm -v" {
+  B volume create data
+  run B run --rm -v data:/etc busybox sh -c 'cat /etc/passwd | head -1; echo kept > /etc/mine; cat /etc/hostname'
+  [ "${lines[0]}" = "root:x:0:0:root:/root:/bin/sh" ]
+  [ "$(cat "$T/store/volumes/data/_data/mine")" = kept ]
+  # the per-container /etc/hostname stays mounted over the volume
+  [[ "${lines[1]}" =~ ^[0-9a-f]{12}$ ]]
+  run B run --rm --mount type=volume,source=data,target=/d,readonly busybox sh -c 'cat /d/mine; touch /d/x 2>/dev/null || echo ro'
+  [ "${lines[0]}" = kept ]
+  [ "${lines[1]}" = ro ]
+  id=$(B create -v data:/d -v /anon busybox true)
+  run B volume rm data
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"in use by container ${id:0:12}"* ]]
+  [ "$(B volume ls -q | wc -l)" -eq 2 ]
+  B rm -v "$id"
+  [ "$(B volume ls -q)" = data ]
+  B volume rm data
+  [ -z "$(B volume ls -q)" ]
+  run B run --rm --mount type=bind,source=relative,target=/x busybox true
+  [ "$status" -eq 125 ]
+  B run --rm -v /anon2 busybox true
+  [ -z "$(B volume ls -q)" ]
+}
