@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "cloned_binary.h"
 #include "hooks.h"
 #include "mount.h"
 #include "ns.h"
@@ -125,6 +126,7 @@ struct init_ctx
   int join_type[8];
   int n_join;
   bool new_userns, new_cgroupns, new_mountns;
+  bool host_mountns; /* no mount namespace in the spec at all */
   bool in_cgroup;
   int clone_flags;
 };
@@ -214,6 +216,13 @@ container_init (struct init_ctx *c)
 
   if (!c->new_mountns)
     {
+      /* Sharing the host's mount namespace means the host's, not the
+         private one the runtime re-executed in (cloned_binary.c). */
+      if (c->host_mountns && berth_host_mntns () >= 0 && setns (berth_host_mntns (), CLONE_NEWNS) < 0)
+        {
+          berth_error (&err, errno, "join the host's mount namespace");
+          child_fail (c->sync, &err);
+        }
       if (chroot (c->rootfs) < 0 || chdir ("/") < 0)
         {
           berth_error (&err, errno, "chroot to `%s`", c->rootfs);
@@ -436,6 +445,7 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
     }
   c.new_userns = (clone_flags & CLONE_NEWUSER) != 0;
   c.new_mountns = (clone_flags & CLONE_NEWNS) != 0;
+  c.host_mountns = !berth_spec_has_namespace (spec, CLONE_NEWNS, NULL);
   /* pid and time namespaces apply to children only, and a joined user
      namespace must come first: those go through an intermediate process. */
   intermediate = join_user >= 0 || join_pid >= 0 || join_time >= 0 || new_time;
@@ -461,7 +471,8 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
       berth_error (err, errno, "socketpair");
       goto fail;
     }
-  hook_state (&(struct init_ctx){ .spec = spec, .o = o }, "creating", 0, &creating_state);
+  if (spec->n_hooks[HOOK_CREATE_CONTAINER] || spec->n_hooks[HOOK_START_CONTAINER])
+    hook_state (&(struct init_ctx){ .spec = spec, .o = o }, "creating", 0, &creating_state);
 
   c.spec = spec;
   c.o = o;

@@ -128,37 +128,6 @@ main_usage (FILE *out)
                 "  -h, --help            print this help\n");
 }
 
-/* A container without a mount namespace of its own shares the runtime's:
-   then the runtime must stay in the host's (the memfd copy protects it). */
-static bool
-shares_host_mountns (int argc, char **argv)
-{
-  const char *bundle = ".";
-  cleanup_free char *path = NULL;
-  json_t *j, *ns, *v;
-  size_t i;
-  bool has_mount = false;
-
-  for (int k = 0; k < argc - 1; k++)
-    if (strcmp (argv[k], "--bundle") == 0 || strcmp (argv[k], "-bundle") == 0 || strcmp (argv[k], "-b") == 0)
-      bundle = argv[k + 1];
-    else if (str_has_prefix (argv[k], "--bundle="))
-      bundle = argv[k] + 9;
-  for (int k = 0; k < argc; k++)
-    if (strcmp (argv[k], "exec") == 0)
-      return false;
-  path = xasprintf ("%s/config.json", bundle);
-  j = json_load_file (path, 0, NULL);
-  if (j == NULL)
-    return false; /* create reports the real error */
-  ns = json_object_get (json_object_get (j, "linux"), "namespaces");
-  json_array_foreach (ns, i, v)
-  if (json_is_string (json_object_get (v, "type")) && strcmp (json_string_value (json_object_get (v, "type")), "mount") == 0)
-    has_mount = true;
-  json_decref (j);
-  return !has_mount;
-}
-
 int
 main (int argc, char **argv)
 {
@@ -242,7 +211,7 @@ main (int argc, char **argv)
           {
             berth_err_t err = NULL;
             extern char **environ;
-            if (berth_ensure_cloned_binary (argv, environ, !shares_host_mountns (argc, argv), &err) < 0)
+            if (berth_ensure_cloned_binary (argv, environ, true, &err) < 0)
               return report_error (&err);
           }
         argv += optind;
