@@ -238,3 +238,13 @@ teardown() {
   B run --rm -v /anon2 busybox true
   [ -z "$(B volume ls -q)" ]
 }
+
+@test "run -it: a real terminal in the container, and its exit code" {
+  command -v script >/dev/null || skip "script is not installed"
+  run sh -c "(sleep 1; printf 'echo hi-from-tty; tty\n'; sleep 1; printf 'exit 4\n') | \
+    script -qec \"BERTH_ROOT=$T/store $BERTH run --rm -it busybox sh\" '$T/typescript' >/dev/null"
+  [ "$status" -eq 4 ]
+  grep -q "hi-from-tty" "$T/typescript"
+  grep -q "/dev/pts/0" "$T/typescript"
+  [ -z "$(B ps -aq)" ]
+}
