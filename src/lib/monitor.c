@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
@@ -20,7 +21,14 @@
 #include "terminal.h"
 #include "utils.h"
 
-#define LOG_MAX (10 << 20) /* rotate past 10 MiB, keeping one old file */
+/* Rotate past 10 MiB ($BERTH_LOG_MAX_SIZE to change), keeping one old file. */
+static off_t
+log_max (void)
+{
+  const char *v = getenv ("BERTH_LOG_MAX_SIZE");
+  long long n = v ? atoll (v) : 0;
+  return n > 0 ? (off_t) n : (off_t) (10 << 20);
+}
 
 struct logger
 {
@@ -39,7 +47,7 @@ log_write_line (struct logger *l, const char *stream, const char *data, size_t l
   char *text = json_dumps (j, JSON_COMPACT);
   size_t n = strlen (text);
   json_decref (j);
-  if (l->size + (off_t) n + 1 > LOG_MAX)
+  if (l->size + (off_t) n + 1 > log_max ())
     {
       cleanup_free char *old = xasprintf ("%s.1", l->path);
       close (l->fd);

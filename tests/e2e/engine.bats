@@ -248,3 +248,13 @@ teardown() {
   grep -q "/dev/pts/0" "$T/typescript"
   [ -z "$(B ps -aq)" ]
 }
+
+@test "the json-file log rotates by size and logs still reads it" {
+  BERTH_LOG_MAX_SIZE=4096 B run --name chatty busybox sh -c 'for i in $(seq 400); do echo "line $i padding padding padding"; done' >/dev/null
+  id=$(B inspect chatty | jq -r '.[0].Id')
+  [ -s "$T/store/containers/$id/container.log.1" ]
+  [ "$(stat -c %s "$T/store/containers/$id/container.log")" -le 4096 ]
+  B logs --tail 1 chatty | grep -q "line 400 "
+  head -1 "$T/store/containers/$id/container.log" | jq -e '.stream == "stdout" and (.time | length > 0)' >/dev/null
+  B rm chatty
+}
