@@ -78,18 +78,6 @@ berth_ctr_save (struct berth_engine *e, const char *id, json_t *rec, berth_err_t
   return r;
 }
 
-static void
-random_id (char *out)
-{
-  unsigned char b[32];
-  int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || read (fd, b, sizeof (b)) != (ssize_t) sizeof (b))
-    abort ();
-  close (fd);
-  for (int i = 0; i < 32; i++)
-    sprintf (out + 2 * i, "%02x", b[i]);
-}
-
 static char *
 random_name (void)
 {
@@ -331,7 +319,7 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
     name = r->name ? xstrdup (r->name) : random_name ();
   while (!r->name && name_taken (e, name) && (free (name), 1));
 
-  random_id (id);
+  random_hex (id, 32);
   dir = berth_ctr_dir (e, id);
   rootfs = xasprintf ("%s/rootfs", dir);
   etc = xasprintf ("%s/etc", dir);

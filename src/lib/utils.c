@@ -666,6 +666,18 @@ timestamp_rfc3339 (void)
   return xasprintf ("%s.%09ldZ", buf, ts.tv_nsec);
 }
 
+void
+random_hex (char *out, size_t n)
+{
+  unsigned char b[64];
+  int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (n > sizeof (b) || fd < 0 || read (fd, b, n) != (ssize_t) n)
+    abort ();
+  close (fd);
+  for (size_t i = 0; i < n; i++)
+    sprintf (out + 2 * i, "%02x", b[i]);
+}
+
 bool
 str_has_prefix (const char *s, const char *prefix)
 {

@@ -79,6 +79,8 @@ int parse_signal (const char *s, int *sig);
 const char *signal_name (int sig);
 
 char *timestamp_rfc3339 (void);
+/* 2*N lowercase hex digits from the kernel's random pool into OUT. */
+void random_hex (char *out, size_t n);
 bool str_has_prefix (const char *s, const char *prefix);
 
 #endif

@@ -56,13 +56,7 @@ berth_volume_create (const char *root, const char *name, json_t *labels, bool an
   int r;
   if (name == NULL)
     {
-      unsigned char b[32];
-      int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
-      if (fd < 0 || read (fd, b, sizeof (b)) != (ssize_t) sizeof (b))
-        abort ();
-      close (fd);
-      for (int i = 0; i < 32; i++)
-        sprintf (gen + 2 * i, "%02x", b[i]);
+      random_hex (gen, 32);
       name = gen;
     }
   if (berth_volume_get (root, name, out, err) == 0)
