@@ -80,6 +80,15 @@ forward (int sig)
   berth_error_release (&err);
 }
 
+static pid_t monitor_pid;
+
+static void
+winch (int sig)
+{
+  if (monitor_pid > 0)
+    kill (monitor_pid, sig);
+}
+
 static struct termios saved;
 static bool raw_mode;
 
@@ -409,6 +418,17 @@ cmd_run (int argc, char **argv)
     }
   cid_for_signals = id;
   eng_for_signals = e;
+  if (r.tty)
+    {
+      /* Terminal size changes go to the monitor, which holds the pty. */
+      json_t *rec = NULL;
+      if (berth_ctr_load (e, id, &rec, &err) == 0)
+        monitor_pid = (pid_t) json_integer_value (json_object_get (rec, "MonitorPid"));
+      berth_error_release (&err);
+      json_decref (rec);
+      struct sigaction sa = { .sa_handler = winch, .sa_flags = SA_RESTART };
+      sigaction (SIGWINCH, &sa, NULL);
+    }
   if (!r.tty)
     {
       struct sigaction sa = { .sa_handler = forward, .sa_flags = SA_RESTART };
@@ -422,6 +442,13 @@ cmd_run (int argc, char **argv)
     n = read (status_fd, buf, sizeof (buf) - 1);
   while (n < 0 && errno == EINTR);
   restore_tty ();
+  if (n > 0 && strncmp (buf, "detached", 8) == 0)
+    {
+      /* ctrl-p ctrl-q: the container runs on. */
+      fprintf (stderr, "\r\n");
+      berth_engine_close (e);
+      return 0;
+    }
   if (n > 0)
     {
       buf[n] = '\0';

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -157,6 +158,7 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
   pid_t pid = -1;
   int status = 0, exit_code = 255;
   int listen_fd = -1, clients[MAX_CLIENTS], n_clients = 0;
+  bool prev_ctrl_p = false;
   bool client_reads[MAX_CLIENTS];
   sigset_t mask;
 
@@ -184,6 +186,8 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
 
   sigemptyset (&mask);
   sigaddset (&mask, SIGCHLD);
+  /* The attached CLI sends SIGWINCH when its terminal changes size. */
+  sigaddset (&mask, SIGWINCH);
   sigprocmask (SIG_BLOCK, &mask, NULL);
   sfd = signalfd (-1, &mask, SFD_CLOEXEC);
   /* The container must not die with us if our session goes away. */
@@ -240,6 +244,11 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
         cons[1] = -1;
         if (berth_recv_fd (cons[0], &master, &err) < 0)
           goto fail_start;
+        {
+          struct winsize ws;
+          if (cli_in >= 0 && ioctl (cli_in, TIOCGWINSZ, &ws) == 0)
+            ioctl (master, TIOCSWINSZ, &ws);
+        }
       }
     if (berth_container_start (e->runtime_root, id, &warning, &err) < 0)
       {
@@ -335,7 +344,13 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
             if (p[k].fd == sfd)
               {
                 struct signalfd_siginfo si;
-                (void) !read (sfd, &si, sizeof (si));
+                if (read (sfd, &si, sizeof (si)) == (ssize_t) sizeof (si) && si.ssi_signo == SIGWINCH)
+                  {
+                    struct winsize ws;
+                    if (tty && master >= 0 && cli_in >= 0 && ioctl (cli_in, TIOCGWINSZ, &ws) == 0)
+                      ioctl (master, TIOCSWINSZ, &ws);
+                    continue;
+                  }
                 if (waitpid (pid, &status, WNOHANG) == pid)
                   exited = true;
                 continue;
@@ -355,7 +370,36 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
                       }
                   }
                 else
-                  (void) write_all (tty ? master : in[1], buf, (size_t) n);
+                  {
+                    /* ctrl-p ctrl-q: the CLI lets go, the container runs on. */
+                    ssize_t upto = n;
+                    bool detach = false;
+                    for (ssize_t q = 0; tty && q < n; q++)
+                      {
+                        if (prev_ctrl_p && buf[q] == 0x11)
+                          {
+                            upto = q > 0 ? q - 1 : 0;
+                            detach = true;
+                            break;
+                          }
+                        prev_ctrl_p = buf[q] == 0x10;
+                      }
+                    if (upto > 0)
+                      (void) write_all (tty ? master : in[1], buf, (size_t) upto);
+                    if (detach)
+                      {
+                        if (status_fd >= 0)
+                          {
+                            (void) write_all (status_fd, "detached\n", 9);
+                            close (status_fd);
+                            status_fd = -1;
+                          }
+                        stdin_open = false;
+                        attach = false;
+                        close (cli_in);
+                        cli_in = -1;
+                      }
+                  }
                 continue;
               }
             if (n <= 0)

@@ -258,3 +258,19 @@ teardown() {
   head -1 "$T/store/containers/$id/container.log" | jq -e '.stream == "stdout" and (.time | length > 0)' >/dev/null
   B rm chatty
 }
+
+@test "run -it: ctrl-p ctrl-q detaches and the container runs on" {
+  command -v script >/dev/null || skip "script is not installed"
+  run sh -c "(sleep 1; printf 'echo before-detach\n'; sleep 1; printf '\020\021'; sleep 1) | \
+    script -qec \"BERTH_ROOT=$T/store $BERTH run -it --name keep busybox sh\" '$T/typescript' >/dev/null"
+  [ "$status" -eq 0 ]
+  grep -q before-detach "$T/typescript"
+  [ "$(B inspect keep | jq -r '.[0].State.Status')" = running ]
+  B rm -f keep
+}
+
+@test "run -it: the container's terminal takes the caller's size" {
+  command -v script >/dev/null || skip "script is not installed"
+  script -qec "stty cols 123 rows 45; BERTH_ROOT=$T/store $BERTH run --rm -it busybox stty size" "$T/typescript" >/dev/null
+  tr -d '\r' < "$T/typescript" | grep -qx "45 123"
+}
