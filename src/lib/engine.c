@@ -529,9 +529,12 @@ berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *statu
   if (berth_ctr_refresh (e, id, &rec, err) < 0)
     return -1;
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
-  json_decref (rec);
   if (st && strcmp (st, "running") == 0)
-    return berth_error (err, 0, "container %.12s is already running", id);
+    {
+      json_decref (rec);
+      return berth_error (err, 0, "container %.12s is already running", id);
+    }
+  json_decref (rec);
   if (pipe2 (ready, O_CLOEXEC) < 0 || (attach && pipe2 (status, O_CLOEXEC) < 0))
     return berth_error (err, errno, "pipe");
   pid = fork ();
@@ -600,12 +603,14 @@ berth_ctr_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *er
 {
   json_t *rec = NULL;
   const char *st;
+  bool running;
   int ret;
   if (berth_ctr_refresh (e, id, &rec, err) < 0)
     return -1;
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
+  running = st && strcmp (st, "running") == 0;
   json_decref (rec);
-  if (st == NULL || strcmp (st, "running") != 0)
+  if (!running)
     return berth_error (err, 0, "container %.12s is not running", id);
   ret = berth_container_kill (e->runtime_root, id, sig, false, err);
   return ret;

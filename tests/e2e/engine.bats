@@ -4,7 +4,7 @@
 load helpers
 bats_require_minimum_version 1.5.0
 
-BERTH=$TOP/build/berth
+BERTH=${BERTH:-$TOP/build/berth}
 B() { "$BERTH" --root "$T/store" "$@"; }
 
 teardown_engine() {
@@ -189,12 +189,13 @@ teardown() {
   for i in $(seq 50); do B run -d busybox sleep 1000 > "$T/id.$i" & done
   wait
   [ "$(B ps -q | wc -l)" -eq 50 ]
+  ids=$(cat "$T"/id.*)
   B rm -f $(B ps -aq) >/dev/null
   [ -z "$(B ps -aq)" ]
   [ -z "$(ls -A "$T/store/runtime")" ]
   ! grep -q "$T/store" /proc/self/mountinfo
-  # no container cgroup is left behind
-  [ -z "$(ls -d /sys/fs/cgroup/memory/berth/*/ 2>/dev/null)" ]
+  # none of their cgroups is left behind
+  for id in $ids; do [ ! -e "/sys/fs/cgroup/memory/berth/$id" ] && [ ! -e "/sys/fs/cgroup/pids/berth/$id" ]; done
   for i in $(seq 200); do B run --rm busybox true || { echo "run $i failed"; false; }; done
   [ -z "$(B ps -aq)" ]
   [ -z "$(ls -A "$T/store/containers")" ]
@@ -273,4 +274,17 @@ teardown() {
   command -v script >/dev/null || skip "script is not installed"
   script -qec "stty cols 123 rows 45; BERTH_ROOT=$T/store $BERTH run --rm -it busybox stty size" "$T/typescript" >/dev/null
   tr -d '\r' < "$T/typescript" | grep -qx "45 123"
+}
+
+@test "a signal to a foreground berth run reaches the container" {
+  "$BERTH" --root "$T/store" run --name sig busybox sh -c 'trap "echo got-term; exit 42" TERM; while :; do sleep 0.1; done' > "$T/out" 2>&1 &
+  cli=$!
+  for i in $(seq 50); do [ "$(B inspect sig 2>/dev/null | jq -r '.[0].State.Status')" = running ] && break; sleep 0.1; done
+  sleep 0.3
+  kill -TERM $cli
+  st=0
+  wait $cli || st=$?
+  [ "$st" -eq 42 ]
+  grep -q got-term "$T/out"
+  B rm sig
 }
