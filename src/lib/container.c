@@ -396,7 +396,7 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
   if (mkdir (dir, 0711) < 0)
     {
       if (errno == EEXIST)
-        return berth_error (err, EEXIST, "container `%s` already exists", o->id);
+        return berth_error_code (err, EEXIST, "container `%s` already exists", o->id);
       return berth_error (err, errno, "mkdir `%s`", dir);
     }
   dir_made = true;
@@ -924,7 +924,7 @@ signal_process (struct berth_state *st, int sig, berth_err_t *err)
   if (pidfd < 0)
     {
       if (errno == ESRCH)
-        return berth_error (err, ESRCH, "container `%s` is not running", st->id);
+        return berth_error_code (err, ESRCH, "container `%s` is not running", st->id);
       if (kill (st->pid, sig) < 0)
         return berth_error (err, errno, "kill %d", st->pid);
       return 0;
@@ -932,7 +932,7 @@ signal_process (struct berth_state *st, int sig, berth_err_t *err)
   /* The pidfd pins the process: checking the start time now rules out a
      recycled pid for the signal that follows. */
   if (process_start_time (st->pid) != st->start_time)
-    return berth_error (err, ESRCH, "container `%s` is not running", st->id);
+    return berth_error_code (err, ESRCH, "container `%s` is not running", st->id);
   if (syscall (SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
     return berth_error (err, errno, "send signal %d to `%s`", sig, st->id);
   return 0;
@@ -948,7 +948,7 @@ berth_container_kill (const char *root, const char *id, int sig, bool all, berth
   if (!berth_state_alive (st))
     {
       berth_state_free (st);
-      return berth_error (err, ESRCH, "container `%s` is not running", id);
+      return berth_error_code (err, ESRCH, "container `%s` is not running", id);
     }
   if (all && st->cgroup)
     {
@@ -1236,7 +1236,7 @@ berth_container_exec (const char *root, const char *id, const struct berth_exec_
     }
   if (process_start_time (st->pid) != st->start_time)
     {
-      berth_error (err, ESRCH, "container `%s` is not running", id);
+      berth_error_code (err, ESRCH, "container `%s` is not running", id);
       goto out;
     }
   if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0)

@@ -63,7 +63,7 @@ berth_ctr_load (struct berth_engine *e, const char *id, json_t **out, berth_err_
   json_error_t jerr;
   *out = json_load_file (p, 0, &jerr);
   if (*out == NULL)
-    return access (p, F_OK) < 0 ? berth_error (err, ENOENT, "no such container: %s", id)
+    return access (p, F_OK) < 0 ? berth_error_code (err, ENOENT, "no such container: %s", id)
                                 : berth_error (err, 0, "%s: line %d: %s", p, jerr.line, jerr.text);
   return 0;
 }
@@ -153,7 +153,7 @@ berth_ctr_resolve (struct berth_engine *e, const char *ref, char *id_out, berth_
     return 0;
   if (matches > 1)
     return berth_error (err, 0, "multiple containers match \"%s\": use more of the ID", ref);
-  return berth_error (err, ENOENT, "no such container: %s", ref);
+  return berth_error_code (err, ENOENT, "no such container: %s", ref);
 }
 
 static int
@@ -311,7 +311,7 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
   if (r->name && !valid_name (r->name))
     return berth_error (err, 0, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", r->name);
   if (r->name && name_taken (e, r->name))
-    return berth_error (err, EEXIST, "the container name \"%s\" is already in use", r->name);
+    return berth_error_code (err, EEXIST, "the container name \"%s\" is already in use", r->name);
   if (berth_builtin_ensure (e->store, r->image, &imported, err) < 0 || berth_image_resolve (e->store, r->image, md, err) < 0
       || berth_image_unpack (e->store, md, err) < 0 || berth_image_load (e->store, md, &img, err) < 0)
     return -1;

@@ -1,6 +1,7 @@
 #include "error.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,19 @@ berth_error (berth_err_t *err, int errno_, const char *fmt, ...)
   ret = berth_verror (err, errno_, fmt, ap);
   va_end (ap);
   return ret;
+}
+
+int
+berth_error_code (berth_err_t *err, int status, const char *fmt, ...)
+{
+  va_list ap;
+  bool fresh = err && *err == NULL;
+  va_start (ap, fmt);
+  berth_verror (err, 0, fmt, ap);
+  va_end (ap);
+  if (fresh && *err)
+    (*err)->status = status;
+  return -1;
 }
 
 int

@@ -21,6 +21,10 @@ int berth_error (berth_err_t *err, int errno_, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 int berth_verror (berth_err_t *err, int errno_, const char *fmt, va_list ap);
 
+/* Like berth_error, with STATUS recorded for callers to test but not
+   spelled out in the message ("no such image: x", not "...: No such file"). */
+int berth_error_code (berth_err_t *err, int status, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+
 /* Prepends "context: " to an existing error; returns -1. */
 int berth_error_wrap (berth_err_t *err, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 

@@ -250,14 +250,14 @@ berth_image_resolve (struct berth_store *s, const char *name, char *manifest_dig
       else
         {
           cleanup_free char *fam = berth_ref_familiar (canon);
-          ret = berth_error (err, ENOENT, "no such image: %s", fam);
+          ret = berth_error_code (err, ENOENT, "no such image: %s", fam);
         }
       berth_ref_free (r);
     }
   else if (*err && strspn (name, "0123456789abcdef") == strlen (name))
     {
       berth_error_release (err);
-      ret = berth_error (err, ENOENT, "no such image: %s", name);
+      ret = berth_error_code (err, ENOENT, "no such image: %s", name);
     }
   json_decref (refs);
   return ret;

@@ -40,7 +40,7 @@ berth_state_lock (const char *root, const char *id, int *fd, berth_err_t *err)
   if (f < 0)
     {
       if (errno == ENOENT)
-        return berth_error (err, ENOENT, "container `%s` does not exist", id);
+        return berth_error_code (err, ENOENT, "container `%s` does not exist", id);
       return berth_error (err, errno, "open `%s`", dir);
     }
   if (flock (f, LOCK_EX) < 0)
@@ -104,7 +104,7 @@ berth_state_load (const char *root, const char *id, struct berth_state **out, be
   if (j == NULL)
     {
       if (access (path, F_OK) < 0)
-        return berth_error (err, ENOENT, "container `%s` does not exist", id);
+        return berth_error_code (err, ENOENT, "container `%s` does not exist", id);
       return berth_error (err, 0, "%s: line %d: %s", path, jerr.line, jerr.text);
     }
   st = xcalloc (1, sizeof (*st));

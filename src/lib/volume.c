@@ -38,7 +38,7 @@ berth_volume_get (const char *root, const char *name, json_t **out, berth_err_t 
   p = xasprintf ("%s/volumes/%s/volume.json", root, name);
   *out = json_load_file (p, 0, &jerr);
   if (*out == NULL)
-    return access (p, F_OK) < 0 ? berth_error (err, ENOENT, "no such volume: %s", name)
+    return access (p, F_OK) < 0 ? berth_error_code (err, ENOENT, "no such volume: %s", name)
                                 : berth_error (err, 0, "%s: %s", p, jerr.text);
   return 0;
 }
