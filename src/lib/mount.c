@@ -396,21 +396,31 @@ berth_rootfs_pivot (struct berth_rootfs *r, bool no_pivot, berth_err_t *err)
   return 0;
 }
 
+/* Masked and read-only paths that the rootfs lacks are nothing to do:
+   1 with *fd open, 0 when absent, -1 on error. */
+static int
+open_if_present (int rootfd, const char *path, int *fd, berth_err_t *err)
+{
+  *fd = open_in_root (rootfd, path, O_PATH, 0, err);
+  if (*fd >= 0)
+    return 1;
+  if ((*err)->status == ENOENT || (*err)->status == ELOOP)
+    {
+      berth_error_release (err);
+      return 0;
+    }
+  return -1;
+}
+
 static int
 mask_path (int rootfd, int nullfd, const char *path, berth_err_t *err)
 {
   char p[FD_PATH_MAX], np[FD_PATH_MAX];
   struct stat st;
-  cleanup_close int fd = open_in_root (rootfd, path, O_PATH, 0, err);
-  if (fd < 0)
-    {
-      if ((*err)->status == ENOENT || (*err)->status == ELOOP)
-        {
-          berth_error_release (err);
-          return 0;
-        }
-      return -1;
-    }
+  cleanup_close int fd = -1;
+  int r = open_if_present (rootfd, path, &fd, err);
+  if (r <= 0)
+    return r;
   if (fstat (fd, &st) < 0)
     return berth_error (err, errno, "stat `%s`", path);
   if (S_ISDIR (st.st_mode))
@@ -428,16 +438,10 @@ static int
 readonly_path (int rootfd, const char *path, bool userns, berth_err_t *err)
 {
   char p[FD_PATH_MAX];
-  cleanup_close int fd = open_in_root (rootfd, path, O_PATH, 0, err);
-  if (fd < 0)
-    {
-      if ((*err)->status == ENOENT || (*err)->status == ELOOP)
-        {
-          berth_error_release (err);
-          return 0;
-        }
-      return -1;
-    }
+  cleanup_close int fd = -1;
+  int r = open_if_present (rootfd, path, &fd, err);
+  if (r <= 0)
+    return r;
   if (mount (fd_path (fd, p), p, NULL, MS_BIND | MS_REC, NULL) < 0)
     return berth_error (err, errno, "bind `%s`", path);
   return remount_bind (rootfd, path, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, userns, err);
