@@ -287,6 +287,17 @@ fail_start:
 
 /* ------------------------------------------------------------------ create */
 
+static void
+close_joins (struct init_ctx *c, int user, int pid, int time_ns)
+{
+  int extra[3] = { user, pid, time_ns };
+  for (int i = 0; i < c->n_join; i++)
+    close (c->join_fd[i]);
+  for (int i = 0; i < 3; i++)
+    if (extra[i] >= 0)
+      close (extra[i]);
+}
+
 static int
 resolve_rootfs (const char *bundle, const char *root_path, char **out, berth_err_t *err)
 {
@@ -598,14 +609,7 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
     goto fail;
 
   close (sync[0]);
-  for (int i = 0; i < c.n_join; i++)
-    close (c.join_fd[i]);
-  if (join_user >= 0)
-    close (join_user);
-  if (join_pid >= 0)
-    close (join_pid);
-  if (join_time >= 0)
-    close (join_time);
+  close_joins (&c, join_user, join_pid, join_time);
   berth_cgroup_free (cgroup);
   if (pid_out)
     *pid_out = pid;
@@ -622,14 +626,7 @@ fail:
     close (sync[0]);
   if (sync[1] >= 0)
     close (sync[1]);
-  for (int i = 0; i < c.n_join; i++)
-    close (c.join_fd[i]);
-  if (join_user >= 0)
-    close (join_user);
-  if (join_pid >= 0)
-    close (join_pid);
-  if (join_time >= 0)
-    close (join_time);
+  close_joins (&c, join_user, join_pid, join_time);
   if (cgroup)
     {
       berth_err_t e2 = NULL;

@@ -347,17 +347,24 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
     if (write_etc (dir, r->run.hostname ? r->run.hostname : shortid, err) < 0)
       goto fail;
   }
-  /* The rootfs is mounted only while the container runs; resolving the
-     user needs it now, so mount it for the spec and release it again. */
   rec = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "Id", id, "Name", name, "Created", created, "Image", r->image,
                    "ImageID", img->config_digest, "Manifest", md, "Isolation", isolation, "AutoRemove", r->auto_remove);
-  if (berth_ctr_mount_rootfs (e, id, rec, err) < 0)
-    goto fail;
   {
     struct berth_run_opts run = r->run;
     json_t *vols = NULL, *seed;
+    const char *user = r->run.user ? r->run.user
+                                   : json_string_value (json_object_get (json_object_get (img->config, "config"), "User"));
+    bool mounted = false;
     size_t k;
     ret = resolve_volumes (e, img->config, r->run.volumes, &vols, seeds, anon, err);
+    /* The rootfs is mounted only while the container runs.  A user given
+       by name and volumes to fill need the image's files now: only then is
+       it mounted for the spec and released again (start is a hot path). */
+    if (ret == 0 && ((user && user[0] && strspn (user, "0123456789:") != strlen (user)) || json_array_size (seeds)))
+      {
+        ret = berth_ctr_mount_rootfs (e, id, rec, err);
+        mounted = ret == 0;
+      }
     json_array_foreach (seeds, k, seed) if (ret == 0)
       ret = berth_volume_seed (json_string_value (json_array_get (seed, 0)), rootfs,
                                json_string_value (json_array_get (seed, 1)), err);
@@ -365,8 +372,9 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
     if (ret == 0)
       ret = berth_ocispec_build (img->config, &run, id, rootfs, etc, &spec, err);
     json_decref (vols);
+    if (mounted)
+      umount2 (rootfs, MNT_DETACH);
   }
-  umount2 (rootfs, MNT_DETACH);
   if (ret < 0)
     goto fail;
   ret = -1;
