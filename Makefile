@@ -18,12 +18,20 @@ LIB_SRC := $(wildcard src/lib/*.c)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
 RT_SRC := $(wildcard src/runtime/*.c)
 RT_OBJ := $(RT_SRC:src/%.c=$(B)/obj/%.o)
+AGENT_SRC := $(wildcard src/agent/*.c)
+AGENT_OBJ := $(AGENT_SRC:src/%.c=$(B)/obj/%.o)
 CLI_SRC := $(wildcard src/cli/*.c)
 CLI_OBJ := $(CLI_SRC:src/%.c=$(B)/obj/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 
-all: $(B)/berth-runtime $(B)/berth $(B)/images/busybox.tar $(B)/libberth.a $(B)/rootfs/busybox.stamp $(B)/tests/recvtty $(B)/tests/seccomp-listener
+# VM isolation's guest: Debian's cloud kernel as unpacked by
+# scripts/guest-kernel.sh (install-deps.sh runs it).  Without it, make
+# builds everything else and berth says what is missing when asked for a VM.
+GUEST_KERNEL_DIR ?= $(lastword $(sort $(wildcard /var/cache/berth/guest-kernel/*-cloud-amd64)))
+VM_TARGETS := $(B)/berth-agent $(if $(GUEST_KERNEL_DIR),$(B)/vm/vmlinuz $(B)/vm/initrd.img)
+
+all: $(B)/berth-runtime $(B)/berth $(B)/images/busybox.tar $(B)/libberth.a $(B)/rootfs/busybox.stamp $(B)/tests/recvtty $(B)/tests/seccomp-listener $(VM_TARGETS)
 
 $(B)/obj/%.o: src/%.c $(wildcard src/lib/*.h src/runtime/*.h src/cli/*.h)
 	@mkdir -p $(dir $@)
@@ -51,6 +59,19 @@ $(B)/berth-runtime: $(RT_OBJ) $(B)/libberth.a
 	objcopy --only-keep-debug $@.full $@.debug
 	objcopy --strip-all --add-gnu-debuglink=$@.debug $@.full $@
 	rm -f $@.full
+
+# The guest's PID 1: always static, there is no libc in the initramfs.
+$(B)/berth-agent: $(AGENT_OBJ) $(B)/libberth.a
+	$(CC) -o $@ $(AGENT_OBJ) $(B)/libberth.a -static $(shell pkg-config --static --libs $(RT_PKGS))
+	strip $@
+
+$(B)/vm/vmlinuz: $(GUEST_KERNEL_DIR)/vmlinuz
+	@mkdir -p $(dir $@)
+	cp $< $@
+
+$(B)/vm/initrd.img: $(B)/berth-agent scripts/mkinitramfs.sh
+	@mkdir -p $(dir $@)
+	scripts/mkinitramfs.sh $(B)/berth-agent $@ $(GUEST_KERNEL_DIR)/modules
 
 $(B)/berth: $(CLI_OBJ) $(B)/libberth.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libberth.a $(LDLIBS)

@@ -26,6 +26,7 @@
 #include "state.h"
 #include "terminal.h"
 #include "utils.h"
+#include "vm.h"
 
 /* ------------------------------------------------------- parent <-> child */
 
@@ -359,6 +360,72 @@ reap (pid_t pid)
     ;
 }
 
+/* The VM backend's create: the same state directory, lock and state
+   file, with the VM shim standing in for the init process. */
+static int
+vm_create (const struct berth_create_opts *o, const char *bundle, struct berth_spec *spec, pid_t *pid_out,
+           berth_err_t *err)
+{
+  cleanup_free char *dir = NULL;
+  cleanup_close int dirfd = -1;
+  cleanup_close int mark = -1;
+  struct berth_state st = { 0 };
+  json_t *vm = NULL;
+  pid_t pid = -1;
+  int ret;
+
+  if (mkdir_p (o->root, 0700, err) < 0)
+    return -1;
+  dir = berth_state_dir (o->root, o->id);
+  if (mkdir (dir, 0711) < 0)
+    {
+      if (errno == EEXIST)
+        return berth_error_code (err, EEXIST, "container `%s` already exists", o->id);
+      return berth_error (err, errno, "mkdir `%s`", dir);
+    }
+  if (berth_state_lock (o->root, o->id, &dirfd, err) < 0)
+    goto fail;
+  /* "created" until the shim has started the container. */
+  mark = openat (dirfd, "start", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (mark < 0)
+    {
+      berth_error (err, errno, "create `%s/start`", dir);
+      goto fail;
+    }
+  if (berth_vm_create (o, bundle, dir, spec->json, &pid, &vm, err) < 0)
+    goto fail;
+  st.id = (char *) o->id;
+  st.pid = pid;
+  st.start_time = process_start_time (pid);
+  st.bundle = (char *) bundle;
+  st.rootfs = (char *) "";
+  st.created = timestamp_rfc3339 ();
+  st.owner = (char *) "root";
+  st.config = spec->json;
+  st.vm = vm;
+  ret = berth_state_save (o->root, &st, err);
+  free (st.created);
+  json_decref (vm);
+  if (ret < 0 || (o->pid_file && write_pid_file (o->pid_file, pid, err) < 0))
+    goto fail;
+  if (pid_out)
+    *pid_out = pid;
+  return 0;
+
+fail:
+  if (pid > 0)
+    {
+      kill (pid, SIGKILL);
+      reap (pid);
+    }
+  {
+    berth_err_t e2 = NULL;
+    berth_state_remove (o->root, o->id, &e2);
+    berth_error_release (&e2);
+  }
+  return -1;
+}
+
 int
 berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth_err_t *err)
 {
@@ -396,6 +463,8 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
   /* process is optional until start (runtime-spec: start fails then). */
   if (spec->process && (spec->process->args == NULL || spec->process->args[0] == NULL))
     return berth_error (err, 0, "%s: process.args: must name a command", config_path);
+  if (berth_vm_wanted (spec->json, o->isolation))
+    return vm_create (o, bundle, spec, pid_out, err);
   if (resolve_rootfs (bundle, spec->root_path, &rootfs, err) < 0)
     return berth_error_wrap (err, "%s", config_path);
   if (spec->process && spec->process->terminal && o->console_socket == NULL && o->console_fd < 0)
@@ -728,6 +797,8 @@ do_start (const char *root, struct berth_state *st, berth_err_t *warning, berth_
 
   if (strcmp (status, "created") != 0)
     return berth_error (err, 0, "cannot start container `%s`: it is %s, not created", st->id, status);
+  if (st->vm)
+    return berth_vm_start (root, st->id, err);
   if (connect_start (root, st->id, &fd, err) < 0)
     return -1;
   if (write_all (fd, "s", 1) < 0)
@@ -947,7 +1018,9 @@ berth_container_kill (const char *root, const char *id, int sig, bool all, berth
       berth_state_free (st);
       return berth_error_code (err, ESRCH, "container `%s` is not running", id);
     }
-  if (all && st->cgroup)
+  if (st->vm)
+    ret = berth_vm_kill (root, id, sig, all, err);
+  else if (all && st->cgroup)
     {
       pid_t *pids = NULL;
       size_t n = 0;
@@ -1190,6 +1263,11 @@ berth_container_exec (const char *root, const char *id, const struct berth_exec_
     goto out;
   if (berth_process_from_json (r->process, "process", &proc, err) < 0)
     goto out;
+  if (st->vm)
+    {
+      ret = berth_vm_exec (root, id, r, exit_status, err);
+      goto out;
+    }
   if (proc->args == NULL || proc->args[0] == NULL)
     {
       berth_error (err, 0, "process.args: must name a command");
@@ -1197,7 +1275,13 @@ berth_container_exec (const char *root, const char *id, const struct berth_exec_
     }
   if (proc->terminal)
     {
-      if (r->console_socket)
+      if (r->console_fd > 0)
+        {
+          console = fcntl (r->console_fd, F_DUPFD_CLOEXEC, 3);
+          if (console < 0)
+            berth_error (err, errno, "dup the console socket");
+        }
+      else if (r->console_socket)
         console = berth_console_socket_connect (r->console_socket, err);
       else if (r->detach)
         berth_error (err, 0, "process.terminal is true: --console-socket is required with --detach");
@@ -1353,6 +1437,8 @@ berth_container_exec (const char *root, const char *id, const struct berth_exec_
     }
   if (r->detach)
     {
+      if (r->pid_out)
+        *r->pid_out = pid;
       ret = 0;
       goto out;
     }

@@ -22,6 +22,9 @@ struct berth_create_opts
   bool systemd_cgroup;
   /* Set by run: the console socket is one end of our own socketpair. */
   int console_fd;
+  /* "vm" (or "hyperv") runs the container in its own VM (vm.h); NULL:
+     the bundle's berth.isolation annotation decides, else process. */
+  const char *isolation;
 };
 
 int berth_container_create (const struct berth_create_opts *o, pid_t *pid, berth_err_t *err);
@@ -44,6 +47,10 @@ struct berth_exec_request
   const char *pid_file;
   const char *console_socket;
   int preserve_fds;
+  /* > 0: the pty master goes to this socket (the VM agent's own). */
+  int console_fd;
+  /* With detach: receives the exec process's pid. */
+  pid_t *pid_out;
 };
 /* The container's own process object, for exec without --process. */
 int berth_container_process_template (const char *root, const char *id, json_t **out, berth_err_t *err);

@@ -67,6 +67,8 @@ berth_state_save (const char *root, struct berth_state *st, berth_err_t *err)
     return berth_error (err, 0, "encode the state of `%s`", st->id);
   if (st->cgroup)
     json_object_set_new (j, "cgroup", berth_cgroup_to_json (st->cgroup));
+  if (st->vm)
+    json_object_set (j, "vm", st->vm);
   text = json_dumps (j, JSON_COMPACT);
   json_decref (j);
   ret = write_file_atomic (path, text, strlen (text), 0600, err);
@@ -85,6 +87,7 @@ berth_state_free (struct berth_state *st)
   free (st->created);
   free (st->owner);
   json_decref (st->config);
+  json_decref (st->vm);
   berth_cgroup_free (st->cgroup);
   free (st);
 }
@@ -117,6 +120,7 @@ berth_state_load (const char *root, const char *id, struct berth_state **out, be
   st->owner = xstrdup (json_string_value (json_object_get (j, "owner")) ?: "");
   st->config = json_incref (json_object_get (j, "config"));
   st->systemd_cgroup = json_is_true (json_object_get (j, "systemd_cgroup"));
+  st->vm = json_incref (json_object_get (j, "vm"));
   cg = json_object_get (j, "cgroup");
   if (cg && berth_cgroup_from_json (cg, &st->cgroup, err) < 0)
     {

@@ -25,6 +25,8 @@ struct berth_state
   json_t *config; /* the spec as created: hooks and exec need it later */
   struct berth_cgroup *cgroup;
   bool systemd_cgroup;
+  /* VM isolation ({pid, accel, kernel, ...} of vm.c); NULL: process. */
+  json_t *vm;
 };
 
 int berth_validate_id (const char *id, berth_err_t *err);

@@ -32,6 +32,7 @@ parse_create_options (const char *cmd, int argc, char **argv, struct berth_creat
   o->bundle = ".";
   o->console_fd = -1;
   o->systemd_cgroup = g.systemd_cgroup;
+  o->isolation = g.isolation;
   while ((c = getopt_long_only (argc, argv, "b:dh", opts, NULL)) != -1)
     switch (c)
       {

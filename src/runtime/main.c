@@ -124,6 +124,8 @@ main_usage (FILE *out)
                 "  --log-format FORMAT   text or json (default text)\n"
                 "  --debug               log debug messages\n"
                 "  --systemd-cgroup      cgroupsPath is slice:prefix:name\n"
+                "  --isolation MODE      process or vm (hyperv); default: the bundle's\n"
+                "                        berth.isolation annotation, else process\n"
                 "  -v, --version         print the version\n"
                 "  -h, --help            print this help\n");
 }
@@ -135,7 +137,7 @@ main (int argc, char **argv)
     { "root", required_argument, NULL, 'r' },      { "log", required_argument, NULL, 'l' },
     { "log-format", required_argument, NULL, 'f' }, { "debug", no_argument, NULL, 'd' },
     { "systemd-cgroup", no_argument, NULL, 's' },  { "rootless", required_argument, NULL, 'R' },
-    { "criu", required_argument, NULL, 'C' },      { "version", no_argument, NULL, 'v' },
+    { "criu", required_argument, NULL, 'C' },      { "isolation", required_argument, NULL, 'I' },      { "version", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
   };
   int c;
@@ -169,6 +171,14 @@ main (int argc, char **argv)
           break;
         case 's':
           g.systemd_cgroup = true;
+          break;
+        case 'I':
+          if (strcmp (optarg, "process") != 0 && strcmp (optarg, "vm") != 0 && strcmp (optarg, "hyperv") != 0)
+            {
+              fprintf (stderr, "berth-runtime: --isolation: \"%s\" is not process or vm (hyperv)\n", optarg);
+              return 1;
+            }
+          g.isolation = strcmp (optarg, "process") == 0 ? NULL : "vm";
           break;
         case 'R':
         case 'C':

@@ -1,0 +1,892 @@
+/* berth-agent: PID 1 of a VM-isolated container's guest.  It mounts the
+   guest's own /proc, /sys, /dev and cgroup2, loads the modules the
+   initramfs carries, and serves the host over the virtio-serial port
+   named berth.agent (docs/agent-protocol.md).  The container itself is
+   made by the same runtime library as on the host, so inside the VM it
+   still gets its namespaces, cgroup, capabilities and seccomp filter. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/agent_proto.h"
+#include "lib/container.h"
+#include "lib/terminal.h"
+#include "lib/utils.h"
+
+#define STATE_ROOT "/run/berth/state"
+#define BUNDLE "/run/berth/bundle"
+#define CTR_ID "ctr"
+#define MAX_PROCS 64
+
+struct proc
+{
+  bool used;
+  uint32_t sid;
+  pid_t pid;
+  int in, out, err, master;
+  bool exited, tty;
+  int status;
+  long long exited_at;
+};
+
+static struct proc procs[MAX_PROCS];
+static int port = -1;
+static pid_t init_pid = -1;
+static bool created, started;
+
+static void
+logmsg (const char *fmt, ...)
+{
+  /* The serial console: the host keeps it in the container's console log. */
+  va_list ap;
+  va_start (ap, fmt);
+  fputs ("berth-agent: ", stderr);
+  vfprintf (stderr, fmt, ap);
+  fputc ('\n', stderr);
+  va_end (ap);
+}
+
+static long long
+now_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static void
+send_json (uint8_t type, uint32_t sid, json_t *j)
+{
+  berth_err_t err = NULL;
+  if (berth_frame_write_json (port, type, sid, j, &err) < 0)
+    {
+      logmsg ("%s", err->msg);
+      berth_error_release (&err);
+    }
+}
+
+static void
+send_error (uint32_t sid, berth_err_t *err)
+{
+  send_json (BERTH_F_ERROR, sid,
+             json_pack ("{s:s,s:i}", "message", (*err)->msg ? (*err)->msg : "error", "errno", (*err)->status));
+  berth_error_release (err);
+}
+
+static void
+send_ok (uint32_t sid, json_t *j)
+{
+  send_json (BERTH_F_OK, sid, j ? j : json_object ());
+}
+
+/* ------------------------------------------------------------- boot */
+
+static void
+mount_or_log (const char *src, const char *dst, const char *type, unsigned long flags, const char *data)
+{
+  mkdir (dst, 0755);
+  if (mount (src, dst, type, flags, data) < 0 && errno != EBUSY)
+    logmsg ("mount %s on %s: %s", type, dst, strerror (errno));
+}
+
+static void
+load_modules (void)
+{
+  /* /lib/modules/order lists the initramfs's modules in dependency order;
+     a kernel with the drivers built in has none. */
+  FILE *f = fopen ("/lib/modules/order", "re");
+  char line[256];
+  if (f == NULL)
+    return;
+  while (fgets (line, sizeof (line), f))
+    {
+      char path[300];
+      int fd;
+      line[strcspn (line, "\n")] = 0;
+      if (!*line)
+        continue;
+      snprintf (path, sizeof (path), "/lib/modules/%s", line);
+      fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      if (syscall (SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+        logmsg ("load %s: %s", line, strerror (errno));
+      close (fd);
+    }
+  fclose (f);
+}
+
+static int
+open_port (void)
+{
+  /* The port's name, not its number, says which one is ours. */
+  for (int tries = 0; tries < 500; tries++)
+    {
+      DIR *d = opendir ("/sys/class/virtio-ports");
+      struct dirent *de;
+      while (d && (de = readdir (d)))
+        {
+          char p[300], name[64] = "";
+          int fd;
+          ssize_t n;
+          if (de->d_name[0] == '.')
+            continue;
+          snprintf (p, sizeof (p), "/sys/class/virtio-ports/%s/name", de->d_name);
+          fd = open (p, O_RDONLY | O_CLOEXEC);
+          if (fd < 0)
+            continue;
+          n = read (fd, name, sizeof (name) - 1);
+          close (fd);
+          if (n > 0 && strncmp (name, "berth.agent", 11) == 0)
+            {
+              snprintf (p, sizeof (p), "/dev/%s", de->d_name);
+              fd = open (p, O_RDWR | O_CLOEXEC);
+              if (fd >= 0)
+                {
+                  closedir (d);
+                  return fd;
+                }
+            }
+        }
+      if (d)
+        closedir (d);
+      usleep (10000);
+    }
+  return -1;
+}
+
+/* The initramfs is rootfs, which pivot_root cannot leave, and a chroot
+   is no wall for a container root with CAP_SYS_CHROOT.  So PID 1 first
+   moves itself onto a tmpfs mounted over / and re-executes from there. */
+static void
+switch_root (char **argv)
+{
+  int in, out;
+  char buf[65536];
+  ssize_t n;
+  if (getenv ("BERTH_AGENT_ROOT"))
+    return;
+  load_modules ();
+  mkdir ("/newroot", 0755);
+  if (mount ("tmpfs", "/newroot", "tmpfs", 0, "mode=0755") < 0)
+    {
+      logmsg ("mount the root tmpfs: %s", strerror (errno));
+      return;
+    }
+  in = open ("/init", O_RDONLY | O_CLOEXEC);
+  out = open ("/newroot/init", O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+  while (in >= 0 && out >= 0 && (n = read (in, buf, sizeof (buf))) > 0)
+    if (write_all (out, buf, (size_t) n) < 0)
+      break;
+  if (in >= 0)
+    close (in);
+  if (out < 0 || close (out) < 0)
+    {
+      logmsg ("copy the agent: %s", strerror (errno));
+      return;
+    }
+  /* What stays behind in rootfs is memory nobody can reach: free it. */
+  unlink ("/init");
+  {
+    DIR *d = opendir ("/lib/modules");
+    struct dirent *de;
+    while (d && (de = readdir (d)))
+      if (de->d_name[0] != '.')
+        unlinkat (dirfd (d), de->d_name, 0);
+    if (d)
+      closedir (d);
+  }
+  if (chdir ("/newroot") < 0 || mount (".", "/", NULL, MS_MOVE, NULL) < 0 || chroot (".") < 0 || chdir ("/") < 0)
+    {
+      logmsg ("switch to the root tmpfs: %s", strerror (errno));
+      return;
+    }
+  setenv ("BERTH_AGENT_ROOT", "tmpfs", 1);
+  execv ("/init", argv);
+  logmsg ("re-exec the agent: %s", strerror (errno));
+}
+
+static void
+boot (char **argv)
+{
+  switch_root (argv);
+  mount_or_log ("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount_or_log ("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  mount_or_log ("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
+  mount_or_log ("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
+  mount_or_log ("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+  {
+    /* Controllers for the container's cgroup, below the root. */
+    int fd = open ("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
+    const char *c[] = { "+cpu", "+cpuset", "+memory", "+pids", "+io" };
+    for (size_t i = 0; fd >= 0 && i < ARRAY_SIZE (c); i++)
+      if (write (fd, c[i], strlen (c[i])) < 0)
+        logmsg ("enable %s: %s", c[i], strerror (errno));
+    if (fd >= 0)
+      close (fd);
+  }
+  mkdir ("/run/berth", 0700);
+  sethostname ("berth-vm", 8);
+}
+
+/* ------------------------------------------------------------ procs */
+
+static struct proc *
+proc_new (uint32_t sid)
+{
+  for (int i = 0; i < MAX_PROCS; i++)
+    if (!procs[i].used)
+      {
+        procs[i] = (struct proc){ .used = true, .sid = sid, .pid = -1, .in = -1, .out = -1, .err = -1, .master = -1 };
+        return &procs[i];
+      }
+  return NULL;
+}
+
+static struct proc *
+proc_by_sid (uint32_t sid)
+{
+  for (int i = 0; i < MAX_PROCS; i++)
+    if (procs[i].used && procs[i].sid == sid)
+      return &procs[i];
+  return NULL;
+}
+
+static void
+closep (int *fd)
+{
+  if (*fd >= 0)
+    close (*fd);
+  *fd = -1;
+}
+
+static void
+proc_free (struct proc *p)
+{
+  closep (&p->in);
+  closep (&p->out);
+  closep (&p->err);
+  closep (&p->master);
+  p->used = false;
+}
+
+/* Stdio for a new process: pipes, or a console socketpair for a tty.  The
+   child's ends become our 0/1/2 for the runtime to hand on. */
+static int
+stdio_prepare (struct proc *p, bool tty, int child_fds[3], int cons[2], berth_err_t *err)
+{
+  int in[2], out[2], er[2];
+  cons[0] = cons[1] = -1;
+  if (tty)
+    {
+      if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, cons) < 0)
+        return berth_error (err, errno, "socketpair");
+      child_fds[0] = child_fds[1] = child_fds[2] = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      p->tty = true;
+      return 0;
+    }
+  if (pipe2 (in, O_CLOEXEC) < 0 || pipe2 (out, O_CLOEXEC) < 0 || pipe2 (er, O_CLOEXEC) < 0)
+    return berth_error (err, errno, "pipe");
+  p->in = in[1];
+  p->out = out[0];
+  p->err = er[0];
+  child_fds[0] = in[0];
+  child_fds[1] = out[1];
+  child_fds[2] = er[1];
+  return 0;
+}
+
+static void
+stdio_install (const int child_fds[3])
+{
+  for (int i = 0; i < 3; i++)
+    dup2 (child_fds[i], i);
+}
+
+static void
+stdio_restore (int child_fds[3])
+{
+  int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+  for (int i = 0; i < 3; i++)
+    dup2 (null, i);
+  close (null);
+  if (child_fds[0] == child_fds[1])
+    close (child_fds[0]);
+  else
+    for (int i = 0; i < 3; i++)
+      close (child_fds[i]);
+}
+
+/* -------------------------------------------------------- requests */
+
+static int
+write_files (json_t *files, berth_err_t *err)
+{
+  const char *k;
+  json_t *v;
+  if (mkdir_p ("/run/berth/files", 0755, err) < 0)
+    return -1;
+  json_object_foreach (files, k, v)
+  {
+    cleanup_free char *p = NULL;
+    if (!json_is_string (v) || strchr (k, '/') || k[0] == '.' || !*k)
+      return berth_error (err, EINVAL, "create: files: bad entry `%s`", k);
+    p = xasprintf ("/run/berth/files/%s", k);
+    if (write_file_at (AT_FDCWD, p, json_string_value (v), json_string_length (v), err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+static int
+mount_rootfs (json_t *req, berth_err_t *err)
+{
+  const char *dev = json_string_value (json_object_get (req, "rootfs_device"));
+  const char *fstype = json_string_value (json_object_get (req, "rootfs_fstype"));
+  if (dev == NULL || fstype == NULL)
+    return berth_error (err, EINVAL, "create: rootfs_device and rootfs_fstype are required");
+  if (mkdir_p ("/run/berth/lower", 0755, err) < 0 || mkdir_p (BUNDLE "/rootfs", 0755, err) < 0)
+    return -1;
+  if (mount (dev, "/run/berth/lower", fstype, MS_RDONLY, NULL) < 0)
+    return berth_error (err, errno, "mount the image (%s, %s)", dev, fstype);
+  /* The writable layer lives in guest memory: it goes with the VM. */
+  if (mkdir_p ("/run/berth/rw", 0755, err) < 0)
+    return -1;
+  if (mount ("tmpfs", "/run/berth/rw", "tmpfs", 0, "mode=0755") < 0)
+    return berth_error (err, errno, "mount the writable layer");
+  if (mkdir_p ("/run/berth/rw/upper", 0755, err) < 0 || mkdir_p ("/run/berth/rw/work", 0755, err) < 0)
+    return -1;
+  if (mount ("overlay", BUNDLE "/rootfs", "overlay", 0,
+             "lowerdir=/run/berth/lower,upperdir=/run/berth/rw/upper,workdir=/run/berth/rw/work")
+      < 0)
+    return berth_error (err, errno, "mount the container's overlay");
+  return 0;
+}
+
+static void
+do_create (uint32_t sid, json_t *req)
+{
+  berth_err_t err = NULL;
+  json_t *config = json_object_get (req, "config");
+  struct proc *p;
+  int child_fds[3] = { -1, -1, -1 }, cons[2] = { -1, -1 };
+  char *text;
+  pid_t pid = -1;
+  if (created)
+    {
+      berth_error (&err, EEXIST, "create: the container exists already");
+      return send_error (sid, &err);
+    }
+  if (!json_is_object (config))
+    {
+      berth_error (&err, EINVAL, "create: config must be an object");
+      return send_error (sid, &err);
+    }
+  if (write_files (json_object_get (req, "files"), &err) < 0 || mount_rootfs (req, &err) < 0)
+    return send_error (sid, &err);
+  json_object_set_new (json_object_get (config, "root") ? json_object_get (config, "root") : config, "path",
+                       json_string ("rootfs"));
+  text = json_dumps (config, JSON_INDENT (1));
+  if (write_file_at (AT_FDCWD, BUNDLE "/config.json", text, strlen (text), &err) < 0)
+    {
+      free (text);
+      return send_error (sid, &err);
+    }
+  free (text);
+  p = proc_new (0);
+  if (stdio_prepare (p, json_is_true (json_object_get (json_object_get (config, "process"), "terminal")), child_fds,
+                     cons, &err)
+      < 0)
+    {
+      proc_free (p);
+      return send_error (sid, &err);
+    }
+  stdio_install (child_fds);
+  {
+    struct berth_create_opts o = { .root = STATE_ROOT, .id = CTR_ID, .bundle = BUNDLE, .console_fd = cons[1] };
+    int r = berth_container_create (&o, &pid, &err);
+    stdio_restore (child_fds);
+    closep (&cons[1]);
+    if (r == 0 && p->tty && berth_recv_fd (cons[0], &p->master, &err) < 0)
+      r = -1;
+    closep (&cons[0]);
+    if (r < 0)
+      {
+        if (pid > 0)
+          kill (pid, SIGKILL);
+        proc_free (p);
+        return send_error (sid, &err);
+      }
+  }
+  p->pid = init_pid = pid;
+  created = true;
+  send_ok (sid, json_pack ("{s:i}", "pid", pid));
+}
+
+static void
+do_start (uint32_t sid)
+{
+  berth_err_t err = NULL, warning = NULL;
+  if (!created || started)
+    {
+      berth_error (&err, EINVAL, "start: the container is %s", created ? "started already" : "not created");
+      return send_error (sid, &err);
+    }
+  if (berth_container_start (STATE_ROOT, CTR_ID, &warning, &err) < 0)
+    {
+      berth_error_release (&warning);
+      return send_error (sid, &err);
+    }
+  berth_error_release (&warning);
+  started = true;
+  send_ok (sid, NULL);
+}
+
+static void
+do_exec (uint32_t sid, json_t *req)
+{
+  berth_err_t err = NULL;
+  json_t *process = json_object_get (req, "process");
+  struct proc *p;
+  int child_fds[3], cons[2];
+  pid_t pid = -1;
+  int status = 0, r;
+  if (!started || !json_is_object (process) || proc_by_sid (sid))
+    {
+      berth_error (&err, EINVAL, "exec: %s", !started ? "the container is not running" : "bad request");
+      return send_error (sid, &err);
+    }
+  p = proc_new (sid);
+  if (p == NULL)
+    {
+      berth_error (&err, EMFILE, "exec: too many processes");
+      return send_error (sid, &err);
+    }
+  if (stdio_prepare (p, json_is_true (json_object_get (process, "terminal")), child_fds, cons, &err) < 0)
+    {
+      proc_free (p);
+      return send_error (sid, &err);
+    }
+  stdio_install (child_fds);
+  {
+    struct berth_exec_request x = { .process = process, .detach = true, .console_fd = cons[1], .pid_out = &pid };
+    r = berth_container_exec (STATE_ROOT, CTR_ID, &x, &status, &err);
+  }
+  stdio_restore (child_fds);
+  closep (&cons[1]);
+  if (r == 0 && p->tty && berth_recv_fd (cons[0], &p->master, &err) < 0)
+    r = -1;
+  closep (&cons[0]);
+  if (r < 0)
+    {
+      if (pid > 0)
+        kill (pid, SIGKILL);
+      proc_free (p);
+      return send_error (sid, &err);
+    }
+  p->pid = pid;
+  send_ok (sid, json_pack ("{s:i}", "pid", pid));
+}
+
+static void
+do_signal (uint32_t sid, json_t *req)
+{
+  berth_err_t err = NULL;
+  json_t *s = json_object_get (req, "signal");
+  int sig = (int) json_integer_value (s);
+  if (!json_is_integer (s) || sig < 1 || sig > 64)
+    {
+      berth_error (&err, EINVAL, "signal: bad signal number");
+      return send_error (sid, &err);
+    }
+  /* "own": the session's own process (an exec), else the container. */
+  if (json_is_true (json_object_get (req, "own")))
+    {
+      struct proc *p = proc_by_sid (sid);
+      if (p == NULL || p->exited || kill (p->pid, sig) < 0)
+        {
+          berth_error (&err, ESRCH, "signal: no such process");
+          return send_error (sid, &err);
+        }
+      return send_ok (sid, NULL);
+    }
+  if (!created)
+    {
+      berth_error (&err, ESRCH, "signal: the container is not running");
+      return send_error (sid, &err);
+    }
+  if (berth_container_kill (STATE_ROOT, CTR_ID, sig, json_is_true (json_object_get (req, "all")), &err) < 0)
+    return send_error (sid, &err);
+  send_ok (sid, NULL);
+}
+
+static void
+do_resize (uint32_t sid, json_t *req)
+{
+  struct proc *p = proc_by_sid (sid);
+  struct winsize ws = { .ws_row = (unsigned short) json_integer_value (json_object_get (req, "rows")),
+                        .ws_col = (unsigned short) json_integer_value (json_object_get (req, "cols")) };
+  if (p && p->master >= 0)
+    ioctl (p->master, TIOCSWINSZ, &ws);
+}
+
+/* `ps -ef` from /proc, for the processes of the container's cgroup: the
+   guest has no ps of its own. */
+static void
+do_ps (uint32_t sid)
+{
+  berth_err_t err = NULL;
+  pid_t *pids = NULL;
+  size_t n = 0;
+  json_t *lines = json_array ();
+  struct sysinfo si;
+  long hz = sysconf (_SC_CLK_TCK);
+  time_t boot;
+  if (berth_container_pids (STATE_ROOT, CTR_ID, &pids, &n, &err) < 0)
+    {
+      json_decref (lines);
+      return send_error (sid, &err);
+    }
+  sysinfo (&si);
+  boot = time (NULL) - si.uptime;
+  json_array_append_new (lines, json_string ("UID        PID  PPID  C STIME TTY          TIME CMD"));
+  for (size_t i = 0; i < n; i++)
+    {
+      char path[64], sbuf[1024] = "", cmd[512] = "", *rp, tty[16] = "?";
+      unsigned long long ut = 0, st = 0, start = 0;
+      int ppid = 0, tty_nr = 0, fd;
+      ssize_t len;
+      struct stat sb;
+      char stime[16], tm[64], line[700];
+      snprintf (path, sizeof (path), "/proc/%d/stat", pids[i]);
+      fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      len = read (fd, sbuf, sizeof (sbuf) - 1);
+      close (fd);
+      if (len <= 0 || (rp = strrchr (sbuf, ')')) == NULL)
+        continue;
+      sscanf (rp + 2, "%*c %d %*d %*d %d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu", &ppid,
+              &tty_nr, &ut, &st, &start);
+      snprintf (path, sizeof (path), "/proc/%d/cmdline", pids[i]);
+      fd = open (path, O_RDONLY | O_CLOEXEC);
+      len = fd >= 0 ? read (fd, cmd, sizeof (cmd) - 1) : -1;
+      if (fd >= 0)
+        close (fd);
+      if (len > 0)
+        {
+          for (ssize_t k = 0; k < len - 1; k++)
+            if (cmd[k] == 0)
+              cmd[k] = ' ';
+        }
+      else
+        {
+          char *l = strchr (sbuf, '(');
+          snprintf (cmd, sizeof (cmd), "[%.*s]", l ? (int) (rp - l - 1) : 0, l ? l + 1 : "");
+        }
+      snprintf (path, sizeof (path), "/proc/%d", pids[i]);
+      if (stat (path, &sb) < 0)
+        continue;
+      if (tty_nr)
+        snprintf (tty, sizeof (tty), "pts/%d", (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00));
+      {
+        time_t t = boot + (time_t) (start / (unsigned long long) hz);
+        struct tm tmv;
+        unsigned long long cpu = (ut + st) / (unsigned long long) hz;
+        gmtime_r (&t, &tmv);
+        strftime (stime, sizeof (stime), "%H:%M", &tmv);
+        snprintf (tm, sizeof (tm), "%02llu:%02llu:%02llu", cpu / 3600, cpu / 60 % 60, cpu % 60);
+      }
+      snprintf (line, sizeof (line), "%-8u %5d %5d  0 %s %-8s %8s %s", sb.st_uid, pids[i], ppid, stime, tty, tm, cmd);
+      json_array_append_new (lines, json_string (line));
+    }
+  free (pids);
+  send_ok (sid, json_pack ("{s:o}", "lines", lines));
+}
+
+static long long
+read_ll (const char *path, const char *key)
+{
+  char buf[4096];
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  ssize_t n;
+  if (fd < 0)
+    return -1;
+  n = read (fd, buf, sizeof (buf) - 1);
+  close (fd);
+  if (n <= 0)
+    return -1;
+  buf[n] = 0;
+  if (key)
+    {
+      char *p = strstr (buf, key);
+      return p ? atoll (p + strlen (key)) : -1;
+    }
+  return strncmp (buf, "max", 3) == 0 ? -1 : atoll (buf);
+}
+
+static void
+do_stats (uint32_t sid)
+{
+  berth_err_t err = NULL;
+  json_t *state = NULL;
+  struct sysinfo si;
+  char cg[512] = "";
+  /* The container's cgroup: the one its init is in. */
+  if (berth_container_state (STATE_ROOT, CTR_ID, &state, &err) < 0)
+    return send_error (sid, &err);
+  {
+    char p[64], line[512];
+    FILE *f;
+    snprintf (p, sizeof (p), "/proc/%d/cgroup", (int) json_integer_value (json_object_get (state, "pid")));
+    f = fopen (p, "re");
+    if (f && fgets (line, sizeof (line), f) && strncmp (line, "0::", 3) == 0)
+      {
+        line[strcspn (line, "\n")] = 0;
+        snprintf (cg, sizeof (cg), "/sys/fs/cgroup%.400s", line + 3);
+      }
+    if (f)
+      fclose (f);
+  }
+  json_decref (state);
+  sysinfo (&si);
+  {
+    cleanup_free char *mem = xasprintf ("%s/memory.current", cg);
+    cleanup_free char *max = xasprintf ("%s/memory.max", cg);
+    cleanup_free char *cpu = xasprintf ("%s/cpu.stat", cg);
+    cleanup_free char *pids = xasprintf ("%s/pids.current", cg);
+    long long limit = read_ll (max, NULL);
+    send_ok (sid, json_pack ("{s:I,s:I,s:I,s:I,s:I}", "memory", (json_int_t) read_ll (mem, NULL), "memory_limit",
+                             (json_int_t) (limit > 0 ? limit : (long long) si.totalram * si.mem_unit), "cpu_ns",
+                             (json_int_t) (read_ll (cpu, "usage_usec ") * 1000), "pids",
+                             (json_int_t) read_ll (pids, NULL), "guest_memory_used",
+                             (json_int_t) ((si.totalram - si.freeram) * si.mem_unit)));
+  }
+}
+
+static void
+handle_frame (struct berth_frame *f)
+{
+  berth_err_t err = NULL;
+  json_t *j = NULL;
+  struct proc *p;
+  switch (f->type)
+    {
+    case BERTH_F_STDIN:
+      p = proc_by_sid (f->sid);
+      if (p && (p->tty ? p->master : p->in) >= 0)
+        (void) write_all (p->tty ? p->master : p->in, f->data, f->len);
+      return;
+    case BERTH_F_STDIN_CLOSE:
+      p = proc_by_sid (f->sid);
+      if (p && p->tty && p->master >= 0)
+        (void) write_all (p->master, "\x04", 1);
+      else if (p)
+        closep (&p->in);
+      return;
+    case BERTH_F_START:
+      return do_start (f->sid);
+    case BERTH_F_PS:
+      return do_ps (f->sid);
+    case BERTH_F_STATS:
+      return do_stats (f->sid);
+    case BERTH_F_SHUTDOWN:
+      sync ();
+      reboot (RB_POWER_OFF);
+      return;
+    default:
+      break;
+    }
+  if (berth_frame_json (f, &j, &err) < 0)
+    return send_error (f->sid, &err);
+  switch (f->type)
+    {
+    case BERTH_F_CREATE:
+      do_create (f->sid, j);
+      break;
+    case BERTH_F_EXEC:
+      do_exec (f->sid, j);
+      break;
+    case BERTH_F_SIGNAL:
+      do_signal (f->sid, j);
+      break;
+    case BERTH_F_RESIZE:
+      do_resize (f->sid, j);
+      break;
+    default:
+      berth_error (&err, EPROTO, "unexpected %s frame", berth_frame_type_name (f->type));
+      send_error (f->sid, &err);
+    }
+  json_decref (j);
+}
+
+/* A process is done when it has exited and its output is drained (or
+   something it left behind still holds the pipe: then after a grace). */
+static void
+maybe_finish (struct proc *p)
+{
+  if (!p->exited || ((p->out >= 0 || p->err >= 0 || p->master >= 0) && now_ms () - p->exited_at < 300))
+    return;
+  {
+    int code = WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
+    send_json (BERTH_F_EXIT, p->sid, json_pack ("{s:i}", "code", code));
+  }
+  proc_free (p);
+}
+
+int
+main (int argc, char **argv)
+{
+  sigset_t mask;
+  int sfd;
+  struct berth_frame_reader rd = { 0 };
+  struct utsname un;
+  struct sysinfo si;
+
+  if (getpid () != 1)
+    {
+      fprintf (stderr, "berth-agent: runs as the guest's init (PID 1), inside a berth VM\n");
+      return 1;
+    }
+  (void) argc;
+  boot (argv);
+  sigemptyset (&mask);
+  sigaddset (&mask, SIGCHLD);
+  sigprocmask (SIG_BLOCK, &mask, NULL);
+  sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  signal (SIGPIPE, SIG_IGN);
+  port = open_port ();
+  if (port < 0)
+    {
+      logmsg ("no berth.agent virtio port: powering off");
+      reboot (RB_POWER_OFF);
+    }
+  uname (&un);
+  sysinfo (&si);
+  send_json (BERTH_F_READY, 0,
+             json_pack ("{s:s,s:I}", "kernel", un.release, "uptime_ms", (json_int_t) si.uptime * 1000));
+
+  for (;;)
+    {
+      struct pollfd pf[2 + 3 * MAX_PROCS];
+      struct proc *owner[2 + 3 * MAX_PROCS];
+      int np = 0, timeout = -1;
+      pf[np] = (struct pollfd){ .fd = port, .events = POLLIN };
+      owner[np++] = NULL;
+      pf[np] = (struct pollfd){ .fd = sfd, .events = POLLIN };
+      owner[np++] = NULL;
+      for (int i = 0; i < MAX_PROCS; i++)
+        {
+          struct proc *p = &procs[i];
+          int fds[3] = { p->out, p->err, p->master };
+          if (!p->used)
+            continue;
+          for (int k = 0; k < 3; k++)
+            if (fds[k] >= 0)
+              {
+                pf[np] = (struct pollfd){ .fd = fds[k], .events = POLLIN };
+                owner[np++] = p;
+              }
+          if (p->exited)
+            timeout = 100;
+        }
+      if (poll (pf, (nfds_t) np, timeout) < 0 && errno != EINTR)
+        {
+          logmsg ("poll: %s", strerror (errno));
+          break;
+        }
+      for (int k = 2; k < np; k++)
+        {
+          struct proc *p = owner[k];
+          char buf[65536];
+          ssize_t n;
+          if (!pf[k].revents || !p->used)
+            continue;
+          n = read (pf[k].fd, buf, sizeof (buf));
+          if (n <= 0)
+            {
+              if (pf[k].fd == p->out)
+                closep (&p->out);
+              else if (pf[k].fd == p->err)
+                closep (&p->err);
+              else
+                closep (&p->master);
+              continue;
+            }
+          {
+            berth_err_t err = NULL;
+            if (berth_frame_write (port, pf[k].fd == p->err ? BERTH_F_STDERR : BERTH_F_STDOUT, p->sid, buf, (size_t) n,
+                                   &err)
+                < 0)
+              berth_error_release (&err);
+          }
+        }
+      if (pf[1].revents)
+        {
+          struct signalfd_siginfo si2;
+          while (read (sfd, &si2, sizeof (si2)) > 0)
+            ;
+          for (;;)
+            {
+              int status;
+              pid_t w = waitpid (-1, &status, WNOHANG);
+              if (w <= 0)
+                break;
+              for (int i = 0; i < MAX_PROCS; i++)
+                if (procs[i].used && procs[i].pid == w)
+                  {
+                    procs[i].exited = true;
+                    procs[i].status = status;
+                    procs[i].exited_at = now_ms ();
+                  }
+            }
+        }
+      if (pf[0].revents)
+        {
+          berth_err_t err = NULL;
+          struct berth_frame f;
+          int r = berth_frame_fill (&rd, port, &err);
+          if (r < 0 && err->status != EAGAIN)
+            {
+              logmsg ("%s", err->msg);
+              berth_error_release (&err);
+              usleep (10000);
+            }
+          berth_error_release (&err);
+          /* A virtio port reads 0 while the host side is not connected. */
+          if (r == 0)
+            usleep (10000);
+          while (r > 0 && (r = berth_frame_next (&rd, &f, &err)) == 1)
+            handle_frame (&f);
+          if (r < 0)
+            {
+              logmsg ("%s: resetting the channel", err->msg);
+              berth_error_release (&err);
+              rd.len = rd.consumed = 0;
+            }
+        }
+      for (int i = 0; i < MAX_PROCS; i++)
+        if (procs[i].used)
+          maybe_finish (&procs[i]);
+    }
+  reboot (RB_POWER_OFF);
+  return 0;
+}

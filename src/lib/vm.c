@@ -1,0 +1,1519 @@
+/* VM isolation backend (vm.h): the VM shim and its clients. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_proto.h"
+#include "terminal.h"
+#include "utils.h"
+#include "vm.h"
+
+#define SHIM_SOCK "vm.sock"
+#define CREATED_MARK "start" /* berth_state_status: "created" while it exists */
+#define MAX_CLIENTS 32
+/* The guest's own memory beyond the container's limit: kernel and agent. */
+#define GUEST_BASE_MIB 128
+#define DEFAULT_MEM_MIB 256
+
+const char *
+berth_vm_accel_why (const char **why)
+{
+  const char *force = getenv ("BERTH_VM_ACCEL");
+  int fd;
+  if (force && (strcmp (force, "kvm") == 0 || strcmp (force, "tcg") == 0))
+    {
+      *why = "chosen by BERTH_VM_ACCEL";
+      return force;
+    }
+  fd = open ("/dev/kvm", O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    {
+      *why = errno == ENOENT ? "no /dev/kvm" : "/dev/kvm cannot be opened";
+      return "tcg";
+    }
+  close (fd);
+  /* A /dev/kvm served by another hypervisor flavour (PVM, for nested
+     guests without hardware virtualisation) hangs QEMU's KVM guests. */
+  if (access ("/sys/module/kvm_intel", F_OK) < 0 && access ("/sys/module/kvm_amd", F_OK) < 0)
+    {
+      *why = access ("/sys/module/kvm_pvm", F_OK) == 0 ? "/dev/kvm is kvm_pvm, which QEMU cannot drive"
+                                                        : "/dev/kvm has neither kvm_intel nor kvm_amd behind it";
+      return "tcg";
+    }
+  *why = "/dev/kvm is usable";
+  return "kvm";
+}
+
+const char *
+berth_vm_accel (void)
+{
+  const char *why;
+  return berth_vm_accel_why (&why);
+}
+
+char *
+berth_vm_dir (void)
+{
+  char exe[PATH_MAX];
+  ssize_t n;
+  const char *env = getenv ("BERTH_VM_DIR");
+  if (env && *env)
+    return xstrdup (env);
+  n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
+  if (n > 0)
+    {
+      char *slash, *p;
+      exe[n] = 0;
+      slash = strrchr (exe, '/');
+      if (slash)
+        {
+          *slash = 0;
+          p = xasprintf ("%s/vm", exe);
+          if (access (p, F_OK) == 0)
+            return p;
+          free (p);
+        }
+    }
+  return xstrdup ("/usr/lib/berth/vm");
+}
+
+int
+berth_vm_default_kernel (char **kernel, char **initrd, berth_err_t *err)
+{
+  cleanup_free char *dir = berth_vm_dir ();
+  *kernel = xasprintf ("%s/vmlinuz", dir);
+  *initrd = xasprintf ("%s/initrd.img", dir);
+  if (access (*kernel, R_OK) < 0 || access (*initrd, R_OK) < 0)
+    return berth_error (err, ENOENT,
+                        "VM isolation needs a guest kernel and initramfs in %s (vmlinuz, initrd.img): "
+                        "run scripts/install-deps.sh and make, or set BERTH_VM_DIR",
+                        dir);
+  return 0;
+}
+
+bool
+berth_vm_wanted (json_t *config, const char *isolation)
+{
+  const char *a = json_string_value (json_object_get (json_object_get (config, "annotations"),
+                                                      BERTH_ANNOTATION_ISOLATION));
+  const char *mode = isolation ? isolation : a;
+  return mode && (strcmp (mode, "vm") == 0 || strcmp (mode, "hyperv") == 0);
+}
+
+/* ------------------------------------------------------------ helpers */
+
+static int
+run_argv (char *const argv[], berth_err_t *err)
+{
+  int status;
+  pid_t pid = fork ();
+  if (pid < 0)
+    return berth_error (err, errno, "fork");
+  if (pid == 0)
+    {
+      int null = open ("/dev/null", O_RDWR);
+      dup2 (null, 0);
+      dup2 (null, 1);
+      execvp (argv[0], argv);
+      _exit (127);
+    }
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return berth_error (err, errno, "waitpid");
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return berth_error (err, 0, "%s failed (status %d)%s", argv[0], WIFEXITED (status) ? WEXITSTATUS (status) : -1,
+                        WIFEXITED (status) && WEXITSTATUS (status) == 127 ? ": not installed?" : "");
+  return 0;
+}
+
+int
+berth_vm_build_image (const char *dir, const char *path, berth_err_t *err)
+{
+  char suffix[9];
+  cleanup_free char *tmp = NULL;
+  random_hex (suffix, 4);
+  tmp = xasprintf ("%s.%d.%s", path, (int) getpid (), suffix);
+  {
+    /* Uncompressed: a block image read by one guest at a time boots
+       faster than a smaller one the guest must decompress. */
+    char *argv[] = { (char *) "mkfs.erofs", (char *) "--quiet", (char *) "-T0", tmp, (char *) dir, NULL };
+    if (run_argv (argv, err) < 0)
+      {
+        unlink (tmp);
+        return berth_error_wrap (err, "build the VM image of `%s`", dir);
+      }
+  }
+  {
+    int fd = open (tmp, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0)
+      {
+        fsync (fd);
+        close (fd);
+      }
+  }
+  if (rename (tmp, path) < 0)
+    {
+      int e = errno;
+      unlink (tmp);
+      return berth_error (err, e, "rename `%s`", tmp);
+    }
+  return 0;
+}
+
+static int
+open_regular (const char *path, const char *what, berth_err_t *err)
+{
+  struct stat sb;
+  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return berth_error (err, errno, "%s `%s`", what, path);
+  if (fstat (fd, &sb) < 0 || !S_ISREG (sb.st_mode))
+    {
+      close (fd);
+      return berth_error (err, EINVAL, "%s `%s` is not a regular file", what, path);
+    }
+  return fd;
+}
+
+/* The spec the guest's runtime gets: host paths it cannot see are
+   replaced by what the VM carries (small files travel in the create
+   request), and anything that would reach back into the host refused. */
+static int
+guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, berth_err_t *err)
+{
+  json_t *c = json_deep_copy (config), *mounts, *m, *nss, *ns;
+  size_t i;
+  *files = json_object ();
+  json_object_del (c, "hooks");
+  nss = json_object_get (json_object_get (c, "linux"), "namespaces");
+  json_array_foreach (nss, i, ns)
+  {
+    if (json_object_get (ns, "path"))
+      {
+        json_decref (c);
+        return berth_error (err, EINVAL,
+                            "linux.namespaces[%zu]: joining a host namespace (%s) is not possible in VM isolation",
+                            i, json_string_value (json_object_get (ns, "type")) ?: "?");
+      }
+  }
+  mounts = json_object_get (c, "mounts");
+  json_array_foreach (mounts, i, m)
+  {
+    const char *type = json_string_value (json_object_get (m, "type"));
+    const char *src = json_string_value (json_object_get (m, "source"));
+    json_t *opts = json_object_get (m, "options");
+    bool bind = type && strcmp (type, "bind") == 0;
+    size_t k;
+    json_t *o;
+    json_array_foreach (opts, k, o)
+    {
+      if (json_is_string (o) && (strcmp (json_string_value (o), "bind") == 0 || strcmp (json_string_value (o), "rbind") == 0))
+        bind = true;
+    }
+    if (!bind)
+      continue;
+    {
+      cleanup_free char *path = src && src[0] != '/' ? xasprintf ("%s/%s", bundle, src) : xstrdup (src ? src : "");
+      cleanup_free char *data = NULL;
+      cleanup_close int fd = -1;
+      struct stat sb;
+      size_t len = 0;
+      char key[32];
+      if (stat (path, &sb) < 0 || !S_ISREG (sb.st_mode) || sb.st_size > 65536)
+        {
+          json_decref (c);
+          return berth_error (err, ENOTSUP,
+                              "mounts[%zu]: `%s`: VM isolation carries only small files into the guest yet; "
+                              "bind mounts of directories, sockets and devices need process isolation",
+                              i, path);
+        }
+      fd = open_regular (path, "mount source", err);
+      if (fd < 0 || read_all_fd (fd, path, &data, &len, err) < 0)
+        {
+          json_decref (c);
+          return -1;
+        }
+      snprintf (key, sizeof (key), "f%zu", i);
+      json_object_set_new (*files, key, json_stringn (data, len));
+      json_object_set_new (m, "source", json_sprintf ("/run/berth/files/%s", key));
+    }
+  }
+  *out = c;
+  return 0;
+}
+
+static int
+host_cpus (void)
+{
+  long n = sysconf (_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (int) n : 1;
+}
+
+/* Size of the VM from the spec's resources: the container's memory limit
+   plus the guest's own, CPUs rounded up from the quota. */
+static void
+vm_size (json_t *config, long *mem_mib, int *cpus)
+{
+  json_t *res = json_object_get (json_object_get (config, "linux"), "resources");
+  json_int_t limit = json_integer_value (json_object_get (json_object_get (res, "memory"), "limit"));
+  json_int_t quota = json_integer_value (json_object_get (json_object_get (res, "cpu"), "quota"));
+  json_int_t period = json_integer_value (json_object_get (json_object_get (res, "cpu"), "period"));
+  *mem_mib = DEFAULT_MEM_MIB;
+  if (limit > 0)
+    {
+      long need = (long) ((limit + (1 << 20) - 1) >> 20) + GUEST_BASE_MIB;
+      *mem_mib = need < 192 ? 192 : need;
+    }
+  *cpus = 1;
+  if (quota > 0 && period > 0)
+    *cpus = (int) ((quota + period - 1) / period);
+  if (*cpus > host_cpus ())
+    *cpus = host_cpus ();
+  if (*cpus < 1)
+    *cpus = 1;
+}
+
+static long
+tsc_khz (void)
+{
+  /* The cloud kernel's early TSC calibration hangs under TCG unless the
+     frequency is given: the host's is as good as any. */
+  FILE *f = fopen ("/proc/cpuinfo", "re");
+  char line[256];
+  double mhz = 0;
+  while (f && fgets (line, sizeof (line), f))
+    if (sscanf (line, "cpu MHz : %lf", &mhz) == 1)
+      break;
+  if (f)
+    fclose (f);
+  return mhz > 0 ? (long) (mhz * 1000) : 2000000;
+}
+
+static const char *
+qemu_binary (void)
+{
+  const char *q = getenv ("BERTH_QEMU");
+  return q && *q ? q : "qemu-system-x86_64";
+}
+
+/* A short, safe token of the id for QEMU's -name (its option syntax
+   treats commas specially). */
+static void
+safe_name (const char *id, char *out, size_t n)
+{
+  size_t j = 0;
+  for (size_t i = 0; id[i] && j + 1 < n; i++)
+    if ((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') || (id[i] >= '0' && id[i] <= '9')
+        || id[i] == '-' || id[i] == '_')
+      out[j++] = id[i];
+  out[j] = 0;
+}
+
+/* QEMU's argv.  Every resource is an fd we opened (agent socket 3, root
+   image 4, kernel 5, initrd 6): nothing from the spec becomes a path or an
+   option QEMU parses, except the validated numbers. */
+static char **
+qemu_argv (const char *id, const char *accel, long mem_mib, int cpus)
+{
+  char **a = xcalloc (64, sizeof (char *));
+  int n = 0;
+  char tok[16];
+  bool kvm = strcmp (accel, "kvm") == 0;
+  safe_name (id, tok, 13);
+  a[n++] = xstrdup (qemu_binary ());
+  a[n++] = xstrdup ("-name");
+  a[n++] = xasprintf ("berth-%s,process=berth-vm-%.6s", tok, tok);
+  a[n++] = xstrdup ("-machine");
+  a[n++] = xstrdup ("microvm");
+  a[n++] = xstrdup ("-accel");
+  /* TCG's translation cache is the bulk of QEMU's own memory: bounded. */
+  a[n++] = xstrdup (kvm ? "kvm" : "tcg,tb-size=32");
+  a[n++] = xstrdup ("-cpu");
+  a[n++] = xstrdup (kvm ? "host" : "max");
+  a[n++] = xstrdup ("-m");
+  a[n++] = xasprintf ("%ldM", mem_mib);
+  a[n++] = xstrdup ("-smp");
+  a[n++] = xasprintf ("%d", cpus);
+  a[n++] = xstrdup ("-nodefaults");
+  a[n++] = xstrdup ("-no-user-config");
+  a[n++] = xstrdup ("-display");
+  a[n++] = xstrdup ("none");
+  a[n++] = xstrdup ("-no-reboot");
+  a[n++] = xstrdup ("-serial");
+  a[n++] = xstrdup ("stdio");
+  a[n++] = xstrdup ("-kernel");
+  a[n++] = xstrdup ("/proc/self/fd/5");
+  a[n++] = xstrdup ("-initrd");
+  a[n++] = xstrdup ("/proc/self/fd/6");
+  a[n++] = xstrdup ("-append");
+  a[n++] = xasprintf ("console=ttyS0 quiet panic=-1 reboot=t i8042.nokbd i8042.noaux pci=off tsc=reliable "
+                      "no_timer_check random.trust_cpu=on rdinit=/init%s",
+                      kvm ? "" : "");
+  if (!kvm)
+    {
+      char *o = a[n - 1];
+      a[n - 1] = xasprintf ("%s tsc_early_khz=%ld", o, tsc_khz ());
+      free (o);
+    }
+  a[n++] = xstrdup ("-chardev");
+  a[n++] = xstrdup ("socket,id=agent,fd=3");
+  a[n++] = xstrdup ("-device");
+  a[n++] = xstrdup ("virtio-serial-device");
+  a[n++] = xstrdup ("-device");
+  a[n++] = xstrdup ("virtserialport,chardev=agent,name=berth.agent");
+  a[n++] = xstrdup ("-add-fd");
+  a[n++] = xstrdup ("fd=4,set=1,opaque=rootfs");
+  a[n++] = xstrdup ("-drive");
+  a[n++] = xstrdup ("file=/dev/fdset/1,if=none,id=root,format=raw,readonly=on");
+  a[n++] = xstrdup ("-device");
+  a[n++] = xstrdup ("virtio-blk-device,drive=root");
+  a[n++] = xstrdup ("-sandbox");
+  a[n++] = xstrdup ("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+  return a;
+}
+
+/* ------------------------------------------------------------- shim */
+
+struct client
+{
+  int fd;
+  uint32_t sid;
+  uint8_t pending; /* the request awaiting OK/ERROR */
+  bool exec;       /* an exec session: EXIT closes it */
+  struct berth_frame_reader rd;
+};
+
+struct shim
+{
+  const char *dir;
+  int dirfd;
+  int agent;
+  struct berth_frame_reader ard;
+  pid_t qemu;
+  int qemu_status;
+  bool qemu_gone;
+  int tty_slave; /* -1 without a terminal */
+  bool stdin_open;
+  int listen;
+  struct client clients[MAX_CLIENTS];
+  int n_clients;
+  uint32_t next_sid;
+  int exit_code;
+  bool exited;
+  int sfd;
+};
+
+static void
+shim_reason (struct shim *s, const char *fmt, ...)
+{
+  va_list ap;
+  char buf[512];
+  berth_err_t e = NULL;
+  va_start (ap, fmt);
+  vsnprintf (buf, sizeof (buf), fmt, ap);
+  va_end (ap);
+  write_file_at (s->dirfd, "exit-reason", buf, strlen (buf), &e);
+  berth_error_release (&e);
+}
+
+/* The guest's last words, if it panicked. */
+static void
+panic_line (struct shim *s, char *out, size_t n)
+{
+  cleanup_free char *data = NULL;
+  size_t len = 0;
+  berth_err_t e = NULL;
+  char *p;
+  out[0] = 0;
+  if (read_file_at (s->dirfd, "console.log", &data, &len, &e) < 0)
+    {
+      berth_error_release (&e);
+      return;
+    }
+  p = data ? strstr (data, "Kernel panic") : NULL;
+  if (p)
+    snprintf (out, n, "%.*s", (int) strcspn (p, "\r\n"), p);
+}
+
+/* The console's last line: why QEMU or the guest gave up at start. */
+static void
+console_tail (struct shim *s, char *out, size_t n)
+{
+  cleanup_free char *data = NULL;
+  size_t len = 0;
+  berth_err_t e = NULL;
+  out[0] = 0;
+  if (read_file_at (s->dirfd, "console.log", &data, &len, &e) < 0 || len == 0)
+    {
+      berth_error_release (&e);
+      return;
+    }
+  while (len > 0 && (data[len - 1] == '\n' || data[len - 1] == '\r'))
+    data[--len] = 0;
+  {
+    char *l = memrchr (data, '\n', len);
+    snprintf (out, n, "%s", l ? l + 1 : data);
+    for (char *c = out; *c; c++)
+      if ((unsigned char) *c < 0x20 || *c == 0x7f)
+        *c = '?';
+  }
+}
+
+static void
+qemu_exited (struct shim *s, int status)
+{
+  char pl[256];
+  s->qemu_gone = true;
+  s->qemu_status = status;
+  if (s->exited)
+    return;
+  panic_line (s, pl, sizeof (pl));
+  if (pl[0])
+    shim_reason (s, "the guest kernel panicked: %s", pl);
+  else if (WIFSIGNALED (status))
+    shim_reason (s, "the VM process (qemu) was killed by signal %d before the container exited", WTERMSIG (status));
+  else
+    shim_reason (s, "the VM stopped (qemu exited with status %d) before the container exited", WEXITSTATUS (status));
+}
+
+static int
+wait_qemu (struct shim *s, int timeout_ms)
+{
+  for (int waited = 0; !s->qemu_gone; waited += 10)
+    {
+      int status;
+      pid_t w = waitpid (s->qemu, &status, WNOHANG);
+      if (w == s->qemu)
+        {
+          qemu_exited (s, status);
+          break;
+        }
+      if (waited >= timeout_ms)
+        return -1;
+      usleep (10000);
+    }
+  return 0;
+}
+
+static void
+kill_qemu (struct shim *s)
+{
+  if (!s->qemu_gone)
+    {
+      kill (s->qemu, SIGKILL);
+      wait_qemu (s, 10000);
+    }
+}
+
+/* Waits for one frame from the agent during boot and create. */
+static int
+shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms, berth_err_t *err)
+{
+  long long deadline;
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  deadline = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 + timeout_ms;
+  for (;;)
+    {
+      struct pollfd p = { .fd = s->agent, .events = POLLIN };
+      int r = berth_frame_next (&s->ard, f, err);
+      long long now;
+      if (r < 0)
+        return -1;
+      if (r == 1)
+        {
+          /* The console of the container may speak before create is done. */
+          if (f->sid == sid && (f->type == BERTH_F_READY || f->type == BERTH_F_OK || f->type == BERTH_F_ERROR))
+            return 0;
+          continue;
+        }
+      clock_gettime (CLOCK_MONOTONIC, &ts);
+      now = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+      if (now >= deadline)
+        return berth_error (err, ETIMEDOUT, "the VM did not answer within %d s (see %s/console.log)",
+                            timeout_ms / 1000, s->dir);
+      r = poll (&p, 1, 100 < deadline - now ? 100 : (int) (deadline - now));
+      if (r < 0 && errno != EINTR)
+        return berth_error (err, errno, "poll");
+      if (r > 0)
+        {
+          r = berth_frame_fill (&s->ard, s->agent, err);
+          if (r < 0)
+            return -1;
+          if (r == 0)
+            return berth_error (err, EPIPE, "the VM closed the agent channel");
+        }
+      {
+        int status;
+        if (waitpid (s->qemu, &status, WNOHANG) == s->qemu)
+          {
+            char pl[256];
+            s->qemu_gone = true;
+            panic_line (s, pl, sizeof (pl));
+            if (!pl[0])
+              console_tail (s, pl, sizeof (pl));
+            return berth_error (err, ECHILD, "the VM stopped while starting: %s", pl[0] ? pl : "qemu exited");
+          }
+      }
+    }
+}
+
+static int
+reply_error (const struct berth_frame *f, berth_err_t *err)
+{
+  json_t *j = NULL;
+  const char *msg;
+  int e;
+  if (berth_frame_json (f, &j, err) < 0)
+    return -1;
+  msg = json_string_value (json_object_get (j, "message"));
+  e = (int) json_integer_value (json_object_get (j, "errno"));
+  if (e < 0 || e > 4095)
+    e = EPROTO;
+  /* The guest's words, bounded and marked as such. */
+  berth_error (err, 0, "in the VM: %.1000s", msg ? msg : "unknown error");
+  (*err)->status = e;
+  json_decref (j);
+  return -1;
+}
+
+static void
+client_drop (struct shim *s, int k)
+{
+  struct client *c = &s->clients[k];
+  if (c->exec && !s->exited)
+    {
+      /* The exec's caller went away: so does its process. */
+      berth_err_t e = NULL;
+      berth_frame_write_json (s->agent, BERTH_F_SIGNAL, c->sid, json_pack ("{s:i,s:b}", "signal", SIGKILL, "own", 1),
+                              &e);
+      berth_error_release (&e);
+    }
+  close (c->fd);
+  berth_frame_reader_free (&c->rd);
+  s->clients[k] = s->clients[--s->n_clients];
+}
+
+static struct client *
+client_by_sid (struct shim *s, uint32_t sid)
+{
+  for (int k = 0; k < s->n_clients; k++)
+    if (s->clients[k].sid == sid)
+      return &s->clients[k];
+  return NULL;
+}
+
+static void
+to_client (struct shim *s, struct client *c, const struct berth_frame *f)
+{
+  berth_err_t e = NULL;
+  if (berth_frame_write (c->fd, f->type, 0, f->data, f->len, &e) < 0)
+    berth_error_release (&e);
+}
+
+static void
+shim_agent_frame (struct shim *s, struct berth_frame *f)
+{
+  berth_err_t e = NULL;
+  if (f->sid == 0)
+    {
+      switch (f->type)
+        {
+        case BERTH_F_STDOUT:
+        case BERTH_F_STDERR:
+          (void) write_all (s->tty_slave >= 0 ? s->tty_slave : (f->type == BERTH_F_STDOUT ? 1 : 2), f->data, f->len);
+          return;
+        case BERTH_F_EXIT:
+          if (berth_frame_exit_code (f, &s->exit_code, &e) < 0)
+            {
+              shim_reason (s, "%s", e->msg);
+              berth_error_release (&e);
+              s->exit_code = 255;
+            }
+          s->exited = true;
+          return;
+        default:
+          return;
+        }
+    }
+  {
+    struct client *c = client_by_sid (s, f->sid);
+    if (c == NULL)
+      return;
+    if ((f->type == BERTH_F_OK || f->type == BERTH_F_ERROR) && c->pending == BERTH_F_START && f->type == BERTH_F_OK)
+      unlinkat (s->dirfd, CREATED_MARK, 0);
+    to_client (s, c, f);
+  }
+}
+
+static void
+shim_client_frame (struct shim *s, struct client *c, struct berth_frame *f)
+{
+  berth_err_t e = NULL;
+  switch (f->type)
+    {
+    case BERTH_F_START:
+    case BERTH_F_EXEC:
+    case BERTH_F_STDIN:
+    case BERTH_F_STDIN_CLOSE:
+    case BERTH_F_RESIZE:
+    case BERTH_F_SIGNAL:
+    case BERTH_F_PS:
+    case BERTH_F_STATS:
+      break;
+    default:
+      berth_frame_write_json (c->fd, BERTH_F_ERROR, 0,
+                              json_pack ("{s:s,s:i}", "message", "request not allowed", "errno", EPERM), &e);
+      berth_error_release (&e);
+      return;
+    }
+  if (f->type != BERTH_F_STDIN && f->type != BERTH_F_STDIN_CLOSE && f->type != BERTH_F_RESIZE)
+    c->pending = f->type;
+  if (f->type == BERTH_F_EXEC)
+    c->exec = true;
+  if (berth_frame_write (s->agent, f->type, c->sid, f->data, f->len, &e) < 0)
+    berth_error_release (&e);
+}
+
+static void
+shim_send_size (struct shim *s)
+{
+  struct winsize ws;
+  berth_err_t e = NULL;
+  if (s->tty_slave >= 0 && ioctl (s->tty_slave, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col)
+    berth_frame_write_json (s->agent, BERTH_F_RESIZE, 0, json_pack ("{s:i,s:i}", "rows", ws.ws_row, "cols", ws.ws_col),
+                            &e);
+  berth_error_release (&e);
+}
+
+static int __attribute__ ((noreturn))
+shim_loop (struct shim *s)
+{
+  for (;;)
+    {
+      struct pollfd p[4 + MAX_CLIENTS];
+      int np = 0, in_fd = s->tty_slave >= 0 ? s->tty_slave : 0;
+      if (s->exited || s->qemu_gone)
+        break;
+      p[np++] = (struct pollfd){ .fd = s->agent, .events = POLLIN };
+      p[np++] = (struct pollfd){ .fd = s->sfd, .events = POLLIN };
+      p[np++] = (struct pollfd){ .fd = s->listen, .events = POLLIN };
+      p[np++] = (struct pollfd){ .fd = s->stdin_open ? in_fd : -1, .events = POLLIN };
+      for (int k = 0; k < s->n_clients; k++)
+        p[np++] = (struct pollfd){ .fd = s->clients[k].fd, .events = POLLIN };
+      if (poll (p, (nfds_t) np, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;
+        }
+      if (p[0].revents)
+        {
+          berth_err_t e = NULL;
+          struct berth_frame f;
+          int r = berth_frame_fill (&s->ard, s->agent, &e);
+          while (r > 0 && (r = berth_frame_next (&s->ard, &f, &e)) == 1)
+            shim_agent_frame (s, &f);
+          if (r < 0 || (p[0].revents & POLLHUP && r == 0))
+            {
+              /* A guest that breaks the protocol is stopped, not trusted. */
+              if (r < 0)
+                shim_reason (s, "the VM broke the agent protocol: %s", e->msg);
+              berth_error_release (&e);
+              kill_qemu (s);
+              s->exit_code = 255;
+              break;
+            }
+        }
+      if (p[1].revents)
+        {
+          struct signalfd_siginfo si;
+          while (read (s->sfd, &si, sizeof (si)) == (ssize_t) sizeof (si))
+            {
+              if (si.ssi_signo == SIGWINCH)
+                shim_send_size (s);
+              else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT || si.ssi_signo == SIGHUP)
+                {
+                  shim_reason (s, "the VM shim was stopped by signal %d", si.ssi_signo);
+                  kill_qemu (s);
+                  s->exit_code = 128 + (int) si.ssi_signo;
+                }
+              else if (si.ssi_signo == SIGCHLD)
+                {
+                  int status;
+                  if (waitpid (s->qemu, &status, WNOHANG) == s->qemu)
+                    {
+                      qemu_exited (s, status);
+                      s->exit_code = WIFSIGNALED (status) ? 128 + WTERMSIG (status) : 255;
+                    }
+                }
+            }
+        }
+      if (p[2].revents)
+        {
+          int c = accept4 (s->listen, NULL, NULL, SOCK_CLOEXEC);
+          if (c >= 0 && s->n_clients < MAX_CLIENTS)
+            s->clients[s->n_clients++] = (struct client){ .fd = c, .sid = ++s->next_sid };
+          else if (c >= 0)
+            close (c);
+        }
+      if (p[3].revents)
+        {
+          char buf[32768];
+          ssize_t n = read (in_fd, buf, sizeof (buf));
+          berth_err_t e = NULL;
+          if (n <= 0)
+            {
+              s->stdin_open = false;
+              berth_frame_write (s->agent, BERTH_F_STDIN_CLOSE, 0, "{}", 2, &e);
+            }
+          else
+            berth_frame_write (s->agent, BERTH_F_STDIN, 0, buf, (size_t) n, &e);
+          berth_error_release (&e);
+        }
+      for (int k = 4; k < np; k++)
+        {
+          struct client *c = NULL;
+          berth_err_t e = NULL;
+          struct berth_frame f;
+          int r, ci = -1;
+          if (!p[k].revents)
+            continue;
+          for (int m = 0; m < s->n_clients; m++)
+            if (s->clients[m].fd == p[k].fd)
+              ci = m;
+          if (ci < 0)
+            continue;
+          c = &s->clients[ci];
+          r = berth_frame_fill (&c->rd, c->fd, &e);
+          if (r > 0)
+            {
+              int nr;
+              while ((nr = berth_frame_next (&c->rd, &f, &e)) == 1)
+                shim_client_frame (s, c, &f);
+              if (nr < 0)
+                r = -1;
+            }
+          berth_error_release (&e);
+          /* EOF or garbage: the client is done. */
+          if (r <= 0)
+            client_drop (s, ci);
+        }
+    }
+  {
+    berth_err_t e = NULL;
+    /* The container is done: power the guest off, then make sure. */
+    if (!s->qemu_gone)
+      {
+        berth_frame_write (s->agent, BERTH_F_SHUTDOWN, 0, "{}", 2, &e);
+        berth_error_release (&e);
+        if (wait_qemu (s, 5000) < 0)
+          kill_qemu (s);
+      }
+    for (int k = 0; k < s->n_clients; k++)
+      close (s->clients[k].fd);
+    unlinkat (s->dirfd, SHIM_SOCK, 0);
+    _exit (s->exit_code & 0xff);
+  }
+}
+
+static int
+listen_at (int dirfd, const char *name, berth_err_t *err)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return berth_error (err, errno, "socket");
+  snprintf (addr.sun_path, sizeof (addr.sun_path), "/proc/self/fd/%d/%s", dirfd, name);
+  unlinkat (dirfd, name, 0);
+  if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0 || listen (fd, 16) < 0)
+    {
+      int e = errno;
+      close (fd);
+      return berth_error (err, e, "listen on `%s`", name);
+    }
+  return fd;
+}
+
+/* The shim's whole life; REPORT gets "ok <qemu pid> <guest kernel>" or an
+   encoded error, then the shim serves until the container is gone. */
+static void __attribute__ ((noreturn))
+shim_main (struct shim *s, int report, char **argv, json_t *create_req, int console_fd, bool tty, const char *accel)
+{
+  berth_err_t err = NULL;
+  struct berth_frame f;
+  sigset_t mask;
+  pid_t q;
+  int cons_log, agent_peer = s->agent;
+  char kernel[128] = "";
+
+  setsid ();
+  sigemptyset (&mask);
+  sigaddset (&mask, SIGCHLD);
+  sigaddset (&mask, SIGWINCH);
+  sigaddset (&mask, SIGTERM);
+  sigaddset (&mask, SIGINT);
+  sigaddset (&mask, SIGHUP);
+  sigprocmask (SIG_BLOCK, &mask, NULL);
+  signal (SIGPIPE, SIG_IGN);
+  s->sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  cons_log = openat (s->dirfd, "console.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+  q = fork ();
+  if (q < 0)
+    {
+      berth_error (&err, errno, "fork qemu");
+      goto fail;
+    }
+  if (q == 0)
+    {
+      /* QEMU goes with us whatever kills us. */
+      int null = open ("/dev/null", O_RDONLY);
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid () == 1)
+        _exit (1);
+      sigprocmask (SIG_UNBLOCK, &mask, NULL);
+      dup2 (null, 0);
+      dup2 (cons_log >= 0 ? cons_log : null, 1);
+      dup2 (cons_log >= 0 ? cons_log : null, 2);
+      execvp (argv[0], argv);
+      fprintf (stderr, "exec %s: %s\n", argv[0], strerror (errno));
+      _exit (127);
+    }
+  s->qemu = q;
+  (void) agent_peer;
+  if (shim_expect (s, 0, &f, strcmp (accel, "kvm") == 0 ? 30000 : 120000, &err) < 0)
+    goto fail;
+  if (f.type != BERTH_F_READY)
+    {
+      berth_error (&err, EPROTO, "the VM's agent did not say ready");
+      goto fail;
+    }
+  {
+    json_t *j = NULL;
+    if (berth_frame_json (&f, &j, &err) < 0)
+      goto fail;
+    snprintf (kernel, sizeof (kernel), "%.100s", json_string_value (json_object_get (j, "kernel")) ?: "?");
+    for (char *c = kernel; *c; c++)
+      if (*c <= ' ' || *c > '~')
+        *c = '?';
+    json_decref (j);
+  }
+  if (tty)
+    {
+      int m, sl;
+      cleanup_free char *name = NULL;
+      if (berth_pty_open (&m, &sl, &name, 0, 0, &err) < 0)
+        goto fail;
+      {
+        struct termios t;
+        /* The guest's pty does the line discipline; ours passes bytes. */
+        if (tcgetattr (sl, &t) == 0)
+          {
+            cfmakeraw (&t);
+            tcsetattr (sl, TCSANOW, &t);
+          }
+      }
+      ioctl (sl, TIOCSCTTY, 0);
+      if (berth_send_fd (console_fd, m, "console", &err) < 0)
+        goto fail;
+      close (m);
+      s->tty_slave = sl;
+    }
+  if (berth_frame_write_json (s->agent, BERTH_F_CREATE, 0, create_req, &err) < 0)
+    goto fail;
+  create_req = NULL;
+  if (shim_expect (s, 0, &f, 60000, &err) < 0)
+    goto fail;
+  if (f.type == BERTH_F_ERROR)
+    {
+      reply_error (&f, &err);
+      goto fail;
+    }
+  s->listen = listen_at (s->dirfd, SHIM_SOCK, &err);
+  if (s->listen < 0)
+    goto fail;
+  {
+    char msg[256];
+    int n = snprintf (msg, sizeof (msg), "ok %d %s", (int) q, kernel);
+    (void) write_all (report, msg, (size_t) n);
+    close (report);
+  }
+  s->stdin_open = true;
+  shim_send_size (s);
+  shim_loop (s);
+
+fail:
+  {
+    char buf[4096];
+    int n = berth_error_encode (err, buf, sizeof (buf));
+    (void) write_all (report, buf, (size_t) n);
+  }
+  json_decref (create_req);
+  if (s->qemu > 0)
+    kill_qemu (s);
+  _exit (1);
+}
+
+int
+berth_vm_create (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config, pid_t *pid_out,
+                 json_t **vm_out, berth_err_t *err)
+{
+  json_t *annotations = json_object_get (config, "annotations");
+  const char *image = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_IMAGE));
+  const char *akernel = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_KERNEL));
+  const char *ainitrd = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_INITRD));
+  cleanup_free char *kernel = NULL, *initrd = NULL, *built = NULL;
+  cleanup_close int dirfd = -1, agent_host = -1, agent_qemu = -1, rootfd = -1, kfd = -1, ifd = -1, console = -1;
+  json_t *guest = NULL, *files = NULL, *req;
+  const char *accel = berth_vm_accel ();
+  long mem;
+  int cpus, rep[2] = { -1, -1 };
+  bool tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
+  char **argv;
+  pid_t shim;
+
+  if (berth_vm_default_kernel (&kernel, &initrd, err) < 0 && akernel == NULL)
+    return -1;
+  berth_error_release (err);
+  if (akernel)
+    {
+      free (kernel);
+      kernel = xstrdup (akernel);
+      if (ainitrd)
+        {
+          free (initrd);
+          initrd = xstrdup (ainitrd);
+        }
+    }
+  if (json_object_get (config, "process") == NULL)
+    return berth_error (err, EINVAL, "VM isolation needs process in config.json at create");
+  dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0)
+    return berth_error (err, errno, "open `%s`", dir);
+  if (guest_config (config, bundle, &guest, &files, err) < 0)
+    return -1;
+  if (image == NULL)
+    {
+      /* A bundle from Docker or containerd: its rootfs becomes this
+         container's own image. */
+      const char *rp = json_string_value (json_object_get (json_object_get (config, "root"), "path"));
+      cleanup_free char *rootfs = rp && rp[0] == '/' ? xstrdup (rp) : xasprintf ("%s/%s", bundle, rp ? rp : "rootfs");
+      built = xasprintf ("%s/rootfs.erofs", dir);
+      if (berth_vm_build_image (rootfs, built, err) < 0)
+        goto fail;
+      image = built;
+    }
+  if ((rootfd = open_regular (image, "VM image", err)) < 0 || (kfd = open_regular (kernel, "guest kernel", err)) < 0
+      || (ifd = open_regular (initrd, "guest initramfs", err)) < 0)
+    goto fail;
+  if (tty)
+    {
+      if (o->console_fd >= 0)
+        console = fcntl (o->console_fd, F_DUPFD_CLOEXEC, 3);
+      else if (o->console_socket)
+        console = berth_console_socket_connect (o->console_socket, err);
+      else
+        berth_error (err, EINVAL, "process.terminal is true: --console-socket is required");
+      if (console < 0)
+        goto fail;
+    }
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, rep) < 0)
+    {
+      berth_error (err, errno, "socketpair");
+      goto fail;
+    }
+  {
+    int sp[2];
+    if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+      {
+        berth_error (err, errno, "socketpair");
+        goto fail;
+      }
+    agent_host = sp[0];
+    agent_qemu = sp[1];
+  }
+  vm_size (config, &mem, &cpus);
+  req = json_pack ("{s:O,s:O,s:s,s:s}", "config", guest, "files", files, "rootfs_device", "/dev/vda", "rootfs_fstype",
+                   "erofs");
+  argv = qemu_argv (o->id, accel, mem, cpus);
+  shim = fork ();
+  if (shim < 0)
+    {
+      berth_error (err, errno, "fork the VM shim");
+      strv_free (argv);
+      json_decref (req);
+      goto fail;
+    }
+  if (shim == 0)
+    {
+      struct shim s = { .dir = dir, .tty_slave = -1, .listen = -1 };
+      berth_err_t e = NULL;
+      close (rep[0]);
+      /* Fixed fds for QEMU (3-6) and for us above them; nothing else of
+         our caller's (its log, its sockets) stays open here. */
+      int src[8] = { agent_qemu, rootfd, kfd, ifd, agent_host, rep[1], dirfd, console };
+      /* Above every target first, so that no dup2 overwrites a source. */
+      for (int i = 0; i < 8; i++)
+        if (src[i] >= 0 && (src[i] = fcntl (src[i], F_DUPFD_CLOEXEC, 64)) < 0)
+          _exit (1);
+      for (int i = 0; i < 8; i++)
+        if (src[i] >= 0 && dup2 (src[i], 3 + i) < 0)
+          _exit (1);
+      close_fds_from (console >= 0 ? 11 : 10, false, &e);
+      for (int fd = 3; fd <= 6; fd++)
+        fcntl (fd, F_SETFD, 0);
+      s.agent = 7;
+      s.dirfd = 9;
+      for (int fd = 7; fd <= 10; fd++)
+        fcntl (fd, F_SETFD, FD_CLOEXEC);
+      shim_main (&s, 8, argv, req, console >= 0 ? 10 : -1, tty, accel);
+    }
+  strv_free (argv);
+  json_decref (req);
+  close (rep[1]);
+  rep[1] = -1;
+  {
+    char buf[4096];
+    ssize_t n;
+    size_t len = 0;
+    while ((n = read (rep[0], buf + len, sizeof (buf) - 1 - len)) > 0 || (n < 0 && errno == EINTR))
+      if (n > 0)
+        len += (size_t) n;
+    buf[len] = 0;
+    if (len > 3 && strncmp (buf, "ok ", 3) == 0)
+      {
+        char *sp = strchr (buf + 3, ' ');
+        *vm_out = json_pack ("{s:i,s:s,s:s,s:s,s:I,s:i}", "pid", atoi (buf + 3), "accel", accel, "kernel", kernel,
+                             "guest_kernel", sp ? sp + 1 : "", "memory_mib", (json_int_t) mem, "cpus", cpus);
+        *pid_out = shim;
+      }
+    else
+      {
+        int status;
+        if (len > 0)
+          berth_error_decode (err, buf, len);
+        else
+          berth_error (err, EPROTO, "the VM shim died while starting the VM");
+        waitpid (shim, &status, 0);
+        goto fail;
+      }
+  }
+  close (rep[0]);
+  json_decref (guest);
+  json_decref (files);
+  return 0;
+
+fail:
+  if (rep[0] >= 0)
+    close (rep[0]);
+  if (rep[1] >= 0)
+    close (rep[1]);
+  json_decref (guest);
+  json_decref (files);
+  if (built)
+    unlink (built);
+  return -1;
+}
+
+/* ------------------------------------------------------------ clients */
+
+static int
+shim_connect (const char *root, const char *id, berth_err_t *err)
+{
+  cleanup_free char *dir = berth_state_dir (root, id);
+  cleanup_close int dfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd;
+  if (dfd < 0)
+    return berth_error_code (err, ENOENT, "container `%s` does not exist", id);
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return berth_error (err, errno, "socket");
+  snprintf (addr.sun_path, sizeof (addr.sun_path), "/proc/self/fd/%d/" SHIM_SOCK, dfd);
+  if (connect (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0)
+    {
+      close (fd);
+      return berth_error_code (err, ESRCH, "container `%s` is not running (its VM is gone)", id);
+    }
+  return fd;
+}
+
+/* One request, one reply (OK's JSON in *reply when wanted). */
+static int
+shim_request (const char *root, const char *id, uint8_t type, json_t *req, json_t **reply, berth_err_t *err)
+{
+  cleanup_close int fd = shim_connect (root, id, err);
+  struct berth_frame_reader rd = { 0 };
+  struct berth_frame f;
+  int r, ret = -1;
+  if (fd < 0)
+    {
+      json_decref (req);
+      return -1;
+    }
+  if (berth_frame_write_json (fd, type, 0, req, err) < 0)
+    return -1;
+  for (;;)
+    {
+      r = berth_frame_next (&rd, &f, err);
+      if (r < 0)
+        break;
+      if (r == 1)
+        {
+          if (f.type == BERTH_F_ERROR)
+            reply_error (&f, err);
+          else if (f.type == BERTH_F_OK)
+            ret = reply ? berth_frame_json (&f, reply, err) : 0;
+          else
+            continue;
+          break;
+        }
+      r = berth_frame_fill (&rd, fd, err);
+      if (r < 0)
+        break;
+      if (r == 0)
+        {
+          berth_error_code (err, ESRCH, "container `%s`: the VM went away", id);
+          break;
+        }
+    }
+  berth_frame_reader_free (&rd);
+  return ret;
+}
+
+int
+berth_vm_start (const char *root, const char *id, berth_err_t *err)
+{
+  return shim_request (root, id, BERTH_F_START, NULL, NULL, err);
+}
+
+int
+berth_vm_kill (const char *root, const char *id, int sig, bool all, berth_err_t *err)
+{
+  return shim_request (root, id, BERTH_F_SIGNAL, json_pack ("{s:i,s:b}", "signal", sig, "all", all), NULL, err);
+}
+
+int
+berth_vm_ps (const char *root, const char *id, char ***lines, berth_err_t *err)
+{
+  cleanup_close int fd = shim_connect (root, id, err);
+  struct berth_frame_reader rd = { 0 };
+  struct berth_frame f;
+  int r, ret = -1;
+  if (fd < 0 || berth_frame_write (fd, BERTH_F_PS, 0, "{}", 2, err) < 0)
+    return -1;
+  for (;;)
+    {
+      r = berth_frame_next (&rd, &f, err);
+      if (r < 0)
+        break;
+      if (r == 1 && f.type == BERTH_F_ERROR)
+        {
+          reply_error (&f, err);
+          break;
+        }
+      if (r == 1 && f.type == BERTH_F_OK)
+        {
+          ret = berth_frame_ps_lines (&f, lines, err);
+          break;
+        }
+      if (r == 1)
+        continue;
+      r = berth_frame_fill (&rd, fd, err);
+      if (r <= 0)
+        {
+          if (r == 0)
+            berth_error_code (err, ESRCH, "container `%s`: the VM went away", id);
+          break;
+        }
+    }
+  berth_frame_reader_free (&rd);
+  return ret;
+}
+
+int
+berth_vm_stats (const char *root, const char *id, json_t **out, berth_err_t *err)
+{
+  static const char *const keys[] = { "memory", "memory_limit", "cpu_ns", "pids", "guest_memory_used" };
+  if (shim_request (root, id, BERTH_F_STATS, NULL, out, err) < 0)
+    return -1;
+  for (size_t i = 0; i < ARRAY_SIZE (keys); i++)
+    if (!json_is_integer (json_object_get (*out, keys[i])))
+      {
+        json_decref (*out);
+        *out = NULL;
+        return berth_error (err, EPROTO, "agent protocol: stats reply: %s must be an integer", keys[i]);
+      }
+  return 0;
+}
+
+char *
+berth_vm_exit_reason (const char *root, const char *id)
+{
+  cleanup_free char *p = xasprintf ("%s/%s/exit-reason", root, id);
+  char *data = NULL;
+  size_t len = 0;
+  berth_err_t e = NULL;
+  if (read_file_at (AT_FDCWD, p, &data, &len, &e) < 0)
+    {
+      berth_error_release (&e);
+      return NULL;
+    }
+  return data;
+}
+
+/* Relays one exec session between our stdio (or a pty slave) and the
+   shim.  Returns the process's exit code. */
+static int
+exec_relay (int fd, int tty_slave, bool raw_stdin, int *code, berth_err_t *err)
+{
+  struct berth_frame_reader rd = { 0 };
+  struct berth_frame f;
+  sigset_t mask, old;
+  int sfd, in_fd = tty_slave >= 0 ? tty_slave : 0, out_fd = tty_slave >= 0 ? tty_slave : 1;
+  int err_fd = tty_slave >= 0 ? tty_slave : 2;
+  bool stdin_open = true, done = false;
+  struct termios saved;
+  bool restore = false;
+  int ret = -1;
+
+  sigemptyset (&mask);
+  sigaddset (&mask, SIGWINCH);
+  sigaddset (&mask, SIGINT);
+  sigaddset (&mask, SIGTERM);
+  sigaddset (&mask, SIGHUP);
+  sigaddset (&mask, SIGQUIT);
+  sigprocmask (SIG_BLOCK, &mask, &old);
+  sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (raw_stdin && isatty (0) && tcgetattr (0, &saved) == 0)
+    {
+      struct termios t = saved;
+      cfmakeraw (&t);
+      tcsetattr (0, TCSANOW, &t);
+      restore = true;
+    }
+  {
+    struct winsize ws;
+    int szfd = tty_slave >= 0 ? tty_slave : (raw_stdin ? 0 : -1);
+    if (szfd >= 0 && ioctl (szfd, TIOCGWINSZ, &ws) == 0 && ws.ws_row)
+      berth_frame_write_json (fd, BERTH_F_RESIZE, 0, json_pack ("{s:i,s:i}", "rows", ws.ws_row, "cols", ws.ws_col),
+                              err);
+    berth_error_release (err);
+  }
+  while (!done)
+    {
+      struct pollfd p[3] = { { .fd = fd, .events = POLLIN },
+                             { .fd = sfd, .events = POLLIN },
+                             { .fd = stdin_open ? in_fd : -1, .events = POLLIN } };
+      int r;
+      if (poll (p, 3, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          berth_error (err, errno, "poll");
+          break;
+        }
+      if (p[1].revents)
+        {
+          struct signalfd_siginfo si;
+          while (read (sfd, &si, sizeof (si)) == (ssize_t) sizeof (si))
+            {
+              struct winsize ws;
+              int szfd = tty_slave >= 0 ? tty_slave : 0;
+              if (si.ssi_signo == SIGWINCH && ioctl (szfd, TIOCGWINSZ, &ws) == 0)
+                berth_frame_write_json (fd, BERTH_F_RESIZE, 0,
+                                        json_pack ("{s:i,s:i}", "rows", ws.ws_row, "cols", ws.ws_col), err);
+              else if (si.ssi_signo != SIGWINCH)
+                berth_frame_write_json (fd, BERTH_F_SIGNAL, 0,
+                                        json_pack ("{s:i,s:b}", "signal", (int) si.ssi_signo, "own", 1), err);
+              berth_error_release (err);
+            }
+        }
+      if (p[2].revents)
+        {
+          char buf[32768];
+          ssize_t n = read (in_fd, buf, sizeof (buf));
+          if (n <= 0)
+            {
+              stdin_open = false;
+              berth_frame_write (fd, BERTH_F_STDIN_CLOSE, 0, "{}", 2, err);
+            }
+          else
+            berth_frame_write (fd, BERTH_F_STDIN, 0, buf, (size_t) n, err);
+          berth_error_release (err);
+        }
+      if (p[0].revents)
+        {
+          r = berth_frame_fill (&rd, fd, err);
+          if (r <= 0)
+            {
+              if (r == 0)
+                berth_error_code (err, ESRCH, "the VM went away during exec");
+              break;
+            }
+          while ((r = berth_frame_next (&rd, &f, err)) == 1)
+            {
+              if (f.type == BERTH_F_STDOUT || f.type == BERTH_F_STDERR)
+                (void) write_all (f.type == BERTH_F_STDOUT ? out_fd : err_fd, f.data, f.len);
+              else if (f.type == BERTH_F_EXIT)
+                {
+                  if (berth_frame_exit_code (&f, code, err) == 0)
+                    ret = 0;
+                  done = true;
+                  break;
+                }
+            }
+          if (r < 0)
+            break;
+        }
+    }
+  if (restore)
+    tcsetattr (0, TCSANOW, &saved);
+  close (sfd);
+  sigprocmask (SIG_SETMASK, &old, NULL);
+  berth_frame_reader_free (&rd);
+  return ret;
+}
+
+int
+berth_vm_exec (const char *root, const char *id, const struct berth_exec_request *r, int *exit_status,
+               berth_err_t *err)
+{
+  cleanup_close int fd = -1;
+  cleanup_close int console = -1;
+  struct berth_frame_reader rd = { 0 };
+  struct berth_frame f;
+  bool tty = json_is_true (json_object_get (r->process, "terminal"));
+  int slave = -1, rr;
+  pid_t relay;
+
+  *exit_status = 0;
+  if (tty && (r->console_socket || r->console_fd > 0))
+    {
+      int m;
+      cleanup_free char *name = NULL;
+      console = r->console_fd > 0 ? fcntl (r->console_fd, F_DUPFD_CLOEXEC, 3)
+                                  : berth_console_socket_connect (r->console_socket, err);
+      if (console < 0 || berth_pty_open (&m, &slave, &name, 0, 0, err) < 0)
+        return -1;
+      {
+        struct termios t;
+        if (tcgetattr (slave, &t) == 0)
+          {
+            cfmakeraw (&t);
+            tcsetattr (slave, TCSANOW, &t);
+          }
+      }
+      rr = berth_send_fd (console, m, "console", err);
+      close (m);
+      if (rr < 0)
+        {
+          close (slave);
+          return -1;
+        }
+    }
+  else if (tty && r->detach)
+    return berth_error (err, 0, "process.terminal is true: --console-socket is required with --detach");
+  fd = shim_connect (root, id, err);
+  if (fd < 0 || berth_frame_write_json (fd, BERTH_F_EXEC, 0, json_pack ("{s:O}", "process", r->process), err) < 0)
+    goto fail;
+  for (;;)
+    {
+      rr = berth_frame_next (&rd, &f, err);
+      if (rr < 0)
+        goto fail;
+      if (rr == 1 && f.type == BERTH_F_ERROR)
+        {
+          reply_error (&f, err);
+          goto fail;
+        }
+      if (rr == 1 && f.type == BERTH_F_OK)
+        break;
+      if (rr == 1)
+        continue;
+      rr = berth_frame_fill (&rd, fd, err);
+      if (rr <= 0)
+        {
+          if (rr == 0)
+            berth_error_code (err, ESRCH, "container `%s`: the VM went away", id);
+          goto fail;
+        }
+    }
+  berth_frame_reader_free (&rd);
+  if (!r->detach)
+    {
+      int code = 0;
+      if (slave >= 0)
+        {
+          /* A pty of ours for the caller's console: relay from a child
+             whose controlling terminal it is, so resizes reach us. */
+          relay = fork ();
+          if (relay == 0)
+            {
+              berth_err_t e = NULL;
+              setsid ();
+              ioctl (slave, TIOCSCTTY, 0);
+              _exit (exec_relay (fd, slave, false, &code, &e) < 0 ? 255 : code);
+            }
+          close (slave);
+          return relay < 0 ? berth_error (err, errno, "fork") : (waitpid (relay, exit_status, 0), *exit_status = WEXITSTATUS (*exit_status), 0);
+        }
+      if (exec_relay (fd, -1, tty, &code, err) < 0)
+        return -1;
+      *exit_status = code;
+      return 0;
+    }
+  /* Detached: a relay process stands for the exec's process on the host
+     (the caller's pid file names it). */
+  relay = fork ();
+  if (relay < 0)
+    {
+      berth_error (err, errno, "fork");
+      goto fail;
+    }
+  if (relay == 0)
+    {
+      berth_err_t e = NULL;
+      int code = 255;
+      setsid ();
+      if (slave >= 0)
+        ioctl (slave, TIOCSCTTY, 0);
+      exec_relay (fd, slave, false, &code, &e);
+      _exit (code);
+    }
+  if (slave >= 0)
+    close (slave);
+  if (r->pid_out)
+    *r->pid_out = relay;
+  if (r->pid_file)
+    {
+      char buf[16];
+      int n = snprintf (buf, sizeof (buf), "%d", relay);
+      if (write_file_atomic (r->pid_file, buf, (size_t) n, 0644, err) < 0)
+        return -1;
+    }
+  return 0;
+
+fail:
+  berth_frame_reader_free (&rd);
+  if (slave >= 0)
+    close (slave);
+  return -1;
+}
