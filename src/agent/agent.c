@@ -421,7 +421,8 @@ do_create (uint32_t sid, json_t *req)
     }
   stdio_install (child_fds);
   {
-    struct berth_create_opts o = { .root = STATE_ROOT, .id = CTR_ID, .bundle = BUNDLE, .console_fd = cons[1] };
+    struct berth_create_opts o
+        = { .root = STATE_ROOT, .id = CTR_ID, .bundle = BUNDLE, .console_fd = cons[1], .isolation = "process" };
     int r = berth_container_create (&o, &pid, &err);
     stdio_restore (child_fds);
     closep (&cons[1]);

@@ -8,6 +8,8 @@
 #include "lib/cgroup.h"
 #include "lib/engine.h"
 #include "lib/image.h"
+#include "lib/utils.h"
+#include "lib/vm.h"
 
 int
 cmd_info (int argc, char **argv)
@@ -16,7 +18,7 @@ cmd_info (int argc, char **argv)
   berth_err_t err = NULL;
   json_t *list = NULL, *imgs = NULL;
   struct utsname u;
-  const char *iso = getenv ("BERTH_ISOLATION");
+  const char *iso = berth_default_isolation ();
   int mode = berth_cgroup_mode ();
   size_t running = 0, i;
   json_t *c;
@@ -36,8 +38,16 @@ cmd_info (int argc, char **argv)
   printf ("Containers: %zu\n Running: %zu\n Stopped: %zu\nImages: %zu\n", json_array_size (list), running,
           json_array_size (list) - running, json_array_size (imgs));
   printf ("Root Dir: %s\nCgroup Version: %s\n", cli.root, mode == CGROUP_V2 ? "2" : mode == CGROUP_HYBRID ? "1 (hybrid)" : "1");
-  printf ("Default Isolation: %s\nIsolations: process (vm: not available yet)\n", iso && *iso ? iso : "process");
-  printf ("VM accelerator: %s\n", access ("/dev/kvm", R_OK | W_OK) == 0 ? "kvm" : "tcg (software emulation, slow)");
+  {
+    const char *why, *accel = berth_vm_accel_why (&why);
+    cleanup_free char *k = NULL, *i2 = NULL;
+    berth_err_t e2 = NULL;
+    bool have = berth_vm_default_kernel (&k, &i2, &e2) == 0;
+    berth_error_release (&e2);
+    printf ("Default Isolation: %s\nIsolations: process, vm%s\n", iso, have ? "" : " (no guest kernel installed)");
+    printf ("VM Accelerator: %s (%s)\n", strcmp (accel, "kvm") == 0 ? "kvm" : "tcg, software emulation: slow", why);
+    printf ("VM Guest Kernel: %s\n", k);
+  }
   printf ("Kernel Version: %s\nOperating System: %s\nCPUs: %ld\n", u.release, u.sysname, sysconf (_SC_NPROCESSORS_ONLN));
   json_decref (list);
   json_decref (imgs);

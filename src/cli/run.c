@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "lib/engine.h"
+#include "lib/vm.h"
 #include "lib/utils.h"
 
 static const char run_options[] =
@@ -43,7 +44,8 @@ static const char run_options[] =
   "  -l, --label K=V         label (repeatable)\n"
   "      --stop-signal SIG   signal for stop (default TERM)\n"
   "      --stop-timeout N    seconds before stop kills (default 10)\n"
-  "      --isolation MODE    process or vm (hyperv)\n";
+  "      --isolation MODE    process or vm (hyperv)\n"
+  "      --kernel PATH       vm: guest kernel file, or a directory with vmlinuz and initrd.img\n";
 
 static int64_t
 parse_bytes (const char *s, bool *ok)
@@ -99,6 +101,24 @@ restore_tty (void)
     tcsetattr (0, TCSANOW, &saved);
 }
 
+/* VM isolation without KVM works, slowly: say so once per container. */
+static void
+cli_warn_isolation (struct berth_engine *e, const char *id)
+{
+  json_t *rec = NULL;
+  berth_err_t err = NULL;
+  const char *why;
+  if (berth_ctr_load (e, id, &rec, &err) < 0)
+    {
+      berth_error_release (&err);
+      return;
+    }
+  if (strcmp (json_string_value (json_object_get (rec, "Isolation")) ?: "", "vm") == 0
+      && strcmp (berth_vm_accel_why (&why), "tcg") == 0)
+    fprintf (stderr, "berth: warning: VM isolation runs under TCG software emulation (%s): it is slow\n", why);
+  json_decref (rec);
+}
+
 /* Shared by create and run: options into a request. */
 int
 cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_request *r, bool *detach)
@@ -124,6 +144,7 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
     { "ipc", required_argument, NULL, 25 },   { "pid", required_argument, NULL, 26 },
     { "network", required_argument, NULL, 27 }, { "net", required_argument, NULL, 27 },
     { "publish", required_argument, NULL, 'p' }, { "shm-size", required_argument, NULL, 28 },
+    { "kernel", required_argument, NULL, 29 },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -286,6 +307,9 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
       case 21:
         r->isolation = optarg;
         break;
+      case 29:
+        r->kernel = optarg;
+        break;
       case 25:
         /* Each container has its own IPC objects: sharing them is the kind
            of piercing berth does not allow, in either isolation mode. */
@@ -392,6 +416,7 @@ cmd_run (int argc, char **argv)
       berth_engine_close (e);
       return cli_error (&err);
     }
+  cli_warn_isolation (e, id);
   if (!detach && r.tty && isatty (0) && tcgetattr (0, &saved) == 0)
     {
       struct termios raw = saved;
@@ -476,6 +501,7 @@ cmd_create (int argc, char **argv)
       berth_engine_close (e);
       return cli_error (&err);
     }
+  cli_warn_isolation (e, id);
   printf ("%s\n", id);
   berth_engine_close (e);
   return 0;

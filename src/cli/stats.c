@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "lib/cgroup.h"
+#include "lib/vm.h"
 #include "lib/engine.h"
 #include "lib/state.h"
 #include "lib/utils.h"
@@ -80,8 +81,30 @@ cmd_stats (int argc, char **argv)
       struct berth_state *st = NULL;
       json_t *s1, *s2, *rec = NULL;
       double cpu;
-      if (berth_ctr_resolve (e, argv[i], id, &err) < 0 || berth_ctr_load (e, id, &rec, &err) < 0
-          || berth_state_load (e->runtime_root, id, &st, &err) < 0 || st->cgroup == NULL)
+      if (berth_ctr_resolve (e, argv[i], id, &err) == 0 && berth_ctr_load (e, id, &rec, &err) == 0
+          && strcmp (json_string_value (json_object_get (rec, "Isolation")) ?: "", "vm") == 0)
+        {
+          /* The guest measures its container's cgroup. */
+          json_t *a = NULL, *b = NULL;
+          if (berth_vm_stats (e->runtime_root, id, &a, &err) < 0 || (usleep (200000), berth_vm_stats (e->runtime_root, id, &b, &err)) < 0)
+            {
+              fprintf (stderr, "berth: %s\n", err->msg);
+              berth_error_release (&err);
+              json_decref (a);
+              json_decref (rec);
+              continue;
+            }
+          cpu = 100.0 * (double) (json_integer_value (json_object_get (b, "cpu_ns")) - json_integer_value (json_object_get (a, "cpu_ns"))) / 200e6;
+          s2 = json_pack ("{s:O,s:O,s:O,s:f,s:s,s:O,s:O}", "memory_usage", json_object_get (b, "memory"), "memory_limit",
+                          json_object_get (b, "memory_limit"), "pids", json_object_get (b, "pids"), "cpu_percent", cpu, "id", id,
+                          "name", json_object_get (rec, "Name"), "guest_memory_used", json_object_get (b, "guest_memory_used"));
+          json_array_append_new (out, s2);
+          json_decref (a);
+          json_decref (b);
+          json_decref (rec);
+          continue;
+        }
+      if (err || berth_state_load (e->runtime_root, id, &st, &err) < 0 || st->cgroup == NULL)
         {
           if (err == NULL)
             berth_error (&err, 0, "container %s has no cgroup", argv[i]);

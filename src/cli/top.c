@@ -10,6 +10,7 @@
 #include "lib/container.h"
 #include "lib/engine.h"
 #include "lib/utils.h"
+#include "lib/vm.h"
 
 /* `docker top`: the container's processes as ps(1) shows them, with host
    PIDs in process isolation. */
@@ -31,8 +32,41 @@ cmd_top (int argc, char **argv)
     return 0;
   if (argc < 2)
     return cli_usage ("top", "requires a container");
-  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_ctr_resolve (e, argv[1], id, &err) < 0
-      || berth_container_pids (e->runtime_root, id, &pids, &n, &err) < 0)
+  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_ctr_resolve (e, argv[1], id, &err) < 0)
+    {
+      berth_engine_close (e);
+      return cli_error (&err);
+    }
+  {
+    /* A VM container's processes exist only in its guest: the guest's
+       view, with the guest's PIDs (as docker top of a Hyper-V isolated
+       container shows). */
+    json_t *rec = NULL;
+    bool vm = berth_ctr_load (e, id, &rec, &err) == 0
+              && strcmp (json_string_value (json_object_get (rec, "Isolation")) ?: "", "vm") == 0;
+    json_decref (rec);
+    berth_error_release (&err);
+    if (vm)
+      {
+        char **lines = NULL;
+        if (argc > 2)
+          {
+            berth_engine_close (e);
+            return cli_usage ("top", "ps options are not available for a VM-isolated container (the guest has no ps)");
+          }
+        if (berth_vm_ps (e->runtime_root, id, &lines, &err) < 0)
+          {
+            berth_engine_close (e);
+            return cli_error (&err);
+          }
+        for (char **l = lines; *l; l++)
+          printf ("%s\n", *l);
+        strv_free (lines);
+        berth_engine_close (e);
+        return 0;
+      }
+  }
+  if (berth_container_pids (e->runtime_root, id, &pids, &n, &err) < 0)
     {
       berth_engine_close (e);
       return cli_error (&err);

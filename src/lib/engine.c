@@ -14,6 +14,7 @@
 
 #include "builtin.h"
 #include "cloned_binary.h"
+#include "vm.h"
 #include "container.h"
 #include "image.h"
 #include "layer.h"
@@ -283,6 +284,125 @@ resolve_volumes (struct berth_engine *e, json_t *image_config, json_t *in, json_
   return 0;
 }
 
+const char *
+berth_default_isolation (void)
+{
+  static char mode[16];
+  const char *path = getenv ("BERTH_CONFIG") && *getenv ("BERTH_CONFIG") ? getenv ("BERTH_CONFIG")
+                                                                         : "/etc/berth/config.json";
+  json_t *j = json_load_file (path, 0, NULL);
+  const char *v = json_string_value (json_object_get (j, "isolation"));
+  if (v && (strcmp (v, "process") == 0 || strcmp (v, "vm") == 0 || strcmp (v, "hyperv") == 0))
+    snprintf (mode, sizeof (mode), "%s", v);
+  json_decref (j);
+  if (mode[0])
+    return mode;
+  v = getenv ("BERTH_ISOLATION");
+  return v && *v ? v : "process";
+}
+
+/* The image as a read-only erofs block image for its VMs, built once and
+   kept beside the store: <root>/vm-images/<config digest>.erofs. */
+static int
+vm_image (struct berth_engine *e, struct berth_image *img, const char *md, char **out, berth_err_t *err)
+{
+  const char *hex = strchr (img->config_digest, ':') ? strchr (img->config_digest, ':') + 1 : img->config_digest;
+  cleanup_free char *dir = xasprintf ("%s/vm-images", e->root);
+  cleanup_free char *path = xasprintf ("%s/%s.erofs", dir, hex);
+  cleanup_free char *mnt = NULL;
+  cleanup_free char *lower = xstrdup ("");
+  int ret;
+  (void) md;
+  if (access (path, F_OK) == 0)
+    {
+      *out = steal_pointer (&path);
+      return 0;
+    }
+  if (mkdir_p (dir, 0700, err) < 0)
+    return -1;
+  if (img->n_layers == 1)
+    {
+      cleanup_free char *p = berth_layer_path (e->store, img->layers[0].diffid);
+      ret = berth_vm_build_image (p, path, err);
+    }
+  else
+    {
+      /* The layers merged by a read-only overlay (whiteouts applied). */
+      char suffix[9];
+      random_hex (suffix, 4);
+      mnt = xasprintf ("%s/.mnt.%d.%s", dir, (int) getpid (), suffix);
+      for (size_t i = img->n_layers; i-- > 0;)
+        {
+          cleanup_free char *p = berth_layer_path (e->store, img->layers[i].diffid);
+          char *n = xasprintf ("%s%s%s", lower, lower[0] ? ":" : "", p);
+          free (lower);
+          lower = n;
+        }
+      if (mkdir (mnt, 0700) < 0)
+        return berth_error (err, errno, "mkdir `%s`", mnt);
+      {
+        cleanup_free char *data = xasprintf ("lowerdir=%s", lower);
+        if (mount ("overlay", mnt, "overlay", MS_RDONLY, data) < 0)
+          {
+            ret = berth_error (err, errno, "mount the image's layers for its VM image");
+            rmdir (mnt);
+            return ret;
+          }
+      }
+      ret = berth_vm_build_image (mnt, path, err);
+      umount2 (mnt, MNT_DETACH);
+      rmdir (mnt);
+    }
+  if (ret < 0)
+    return -1;
+  *out = steal_pointer (&path);
+  return 0;
+}
+
+static int
+vm_annotate (struct berth_engine *e, struct berth_image *img, const char *md, const char *kernel, json_t *spec,
+             berth_err_t *err)
+{
+  cleanup_free char *image = NULL;
+  json_t *an = json_object_get (spec, "annotations");
+  struct stat sb;
+  if (an == NULL)
+    {
+      an = json_object ();
+      json_object_set_new (spec, "annotations", an);
+    }
+  if (kernel)
+    {
+      if (stat (kernel, &sb) < 0)
+        return berth_error (err, errno, "--kernel `%s`", kernel);
+      if (S_ISDIR (sb.st_mode))
+        {
+          cleanup_free char *k = xasprintf ("%s/vmlinuz", kernel);
+          cleanup_free char *i = xasprintf ("%s/initrd.img", kernel);
+          if (access (k, R_OK) < 0)
+            return berth_error (err, errno, "--kernel `%s`: no vmlinuz in it", kernel);
+          json_object_set_new (an, BERTH_ANNOTATION_VM_KERNEL, json_string (k));
+          if (access (i, R_OK) == 0)
+            json_object_set_new (an, BERTH_ANNOTATION_VM_INITRD, json_string (i));
+        }
+      else if (S_ISREG (sb.st_mode))
+        json_object_set_new (an, BERTH_ANNOTATION_VM_KERNEL, json_string (kernel));
+      else
+        return berth_error (err, EINVAL, "--kernel `%s`: not a file or a directory", kernel);
+    }
+  else
+    {
+      cleanup_free char *k = NULL, *i = NULL;
+      if (berth_vm_default_kernel (&k, &i, err) < 0)
+        return -1;
+    }
+  if (vm_image (e, img, md, &image, err) < 0)
+    return -1;
+  json_object_set_new (an, BERTH_ANNOTATION_ISOLATION, json_string ("vm"));
+  json_object_set_new (an, BERTH_ANNOTATION_VM_IMAGE, json_string (image));
+  return 0;
+}
+
 int
 berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, char *id_out, berth_err_t *err)
 {
@@ -301,13 +421,13 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
   int ret = -1;
 
   if (isolation == NULL)
-    isolation = getenv ("BERTH_ISOLATION") && *getenv ("BERTH_ISOLATION") ? getenv ("BERTH_ISOLATION") : "process";
+    isolation = berth_default_isolation ();
   if (strcmp (isolation, "hyperv") == 0)
     isolation = "vm";
   if (strcmp (isolation, "process") != 0 && strcmp (isolation, "vm") != 0)
     return berth_error (err, 0, "--isolation: \"%s\" is not process or vm (hyperv)", isolation);
-  if (strcmp (isolation, "vm") == 0)
-    return berth_error (err, ENOTSUP, "--isolation=vm: VM isolation is not available in this build of berth yet");
+  if (r->kernel && strcmp (isolation, "vm") != 0)
+    return berth_error (err, 0, "--kernel: only a VM-isolated container has a kernel of its own (--isolation=vm)");
   if (r->name && !valid_name (r->name))
     return berth_error (err, 0, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", r->name);
   if (r->name && name_taken (e, r->name))
@@ -375,6 +495,8 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
     if (mounted)
       umount2 (rootfs, MNT_DETACH);
   }
+  if (ret == 0 && strcmp (isolation, "vm") == 0)
+    ret = vm_annotate (e, img, md, r->kernel, spec, err);
   if (ret < 0)
     goto fail;
   ret = -1;

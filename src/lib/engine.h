@@ -28,6 +28,10 @@ struct berth_engine
   struct berth_store *store;
 };
 
+/* The host default isolation: /etc/berth/config.json's "isolation"
+   (BERTH_CONFIG names another file), then $BERTH_ISOLATION, then process. */
+const char *berth_default_isolation (void);
+
 int berth_engine_open (const char *root, struct berth_engine **out, berth_err_t *err);
 void berth_engine_close (struct berth_engine *e);
 
@@ -36,6 +40,7 @@ struct berth_create_request
   const char *image;
   const char *name; /* NULL: a generated one */
   const char *isolation; /* "process" or "vm"; NULL: the host default */
+  const char *kernel;    /* vm: a guest kernel file, or a directory with vmlinuz and initrd.img */
   bool auto_remove;
   bool interactive, tty;
   json_t *labels;

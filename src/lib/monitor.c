@@ -19,6 +19,8 @@
 
 #include "container.h"
 #include "engine.h"
+#include "state.h"
+#include "vm.h"
 #include "terminal.h"
 #include "utils.h"
 
@@ -154,7 +156,7 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
   struct logger log = { 0 };
   int out[2] = { -1, -1 }, errp[2] = { -1, -1 }, in[2] = { -1, -1 }, cons[2] = { -1, -1 };
   int cli_in = -1, cli_out = -1, cli_err = -1, master = -1, null, sfd;
-  bool tty, interactive, started = false;
+  bool tty, interactive, started = false, vm;
   pid_t pid = -1;
   int status = 0, exit_code = 255;
   int listen_fd = -1, clients[MAX_CLIENTS], n_clients = 0;
@@ -168,6 +170,8 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
       return 1;
     }
   tty = json_is_true (json_object_get (json_object_get (rec, "Config"), "Tty"));
+  vm = json_is_string (json_object_get (rec, "Isolation"))
+       && strcmp (json_string_value (json_object_get (rec, "Isolation")), "vm") == 0;
   interactive = json_is_true (json_object_get (json_object_get (rec, "Config"), "OpenStdin"));
   log.path = xasprintf ("%s/container.log", dir);
   log.fd = open (log.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -194,7 +198,8 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
   signal (SIGHUP, SIG_IGN);
   signal (SIGPIPE, SIG_IGN);
 
-  if (berth_ctr_mount_rootfs (e, id, rec, &err) < 0)
+  /* A VM container's root reaches its guest as a block image. */
+  if (!vm && berth_ctr_mount_rootfs (e, id, rec, &err) < 0)
     goto fail_start;
   if (tty)
     {
@@ -268,6 +273,21 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
     json_object_set_new (st, "StartedAt", json_string (now));
     json_object_set_new (st, "FinishedAt", json_string (""));
     json_object_del (st, "Error");
+    if (vm)
+      {
+        /* What the runtime knows of the VM, in docker-style names. */
+        struct berth_state *rs = NULL;
+        berth_err_t e2 = NULL;
+        if (berth_state_load (e->runtime_root, id, &rs, &e2) == 0 && rs->vm)
+          json_object_set_new (
+              rec, "VM",
+              json_pack ("{s:O,s:O,s:O,s:O,s:O,s:O}", "Pid", json_object_get (rs->vm, "pid"), "Accelerator",
+                         json_object_get (rs->vm, "accel"), "Kernel", json_object_get (rs->vm, "kernel"), "GuestKernel",
+                         json_object_get (rs->vm, "guest_kernel"), "MemoryMiB", json_object_get (rs->vm, "memory_mib"),
+                         "CPUs", json_object_get (rs->vm, "cpus")));
+        berth_state_free (rs);
+        berth_error_release (&e2);
+      }
     json_object_set_new (rec, "MonitorPid", json_integer (getpid ()));
     json_object_set_new (rec, "MonitorStart", json_integer ((json_int_t) process_start_time (getpid ())));
     if (berth_ctr_save (e, id, rec, &err) < 0)
@@ -437,6 +457,16 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
   }
   log_flush (&log);
   exit_code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+  if (vm)
+    {
+      /* The VM ended on its own (killed, panicked): say why. */
+      cleanup_free char *why = berth_vm_exit_reason (e->runtime_root, id);
+      if (why)
+        json_object_set_new (json_object_get (rec, "State"), "Error", json_string (why));
+      else if (WIFSIGNALED (status))
+        json_object_set_new (json_object_get (rec, "State"), "Error",
+                             json_sprintf ("the VM shim was killed by signal %d", WTERMSIG (status)));
+    }
   if (listen_fd >= 0)
     {
       cleanup_free char *sp = xasprintf ("%s/attach.sock", dir);

@@ -201,6 +201,14 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
   size_t i;
   *files = json_object ();
   json_object_del (c, "hooks");
+  {
+    /* Inside the VM the container is an ordinary process-isolated one. */
+    json_t *an = json_object_get (c, "annotations");
+    json_object_del (an, BERTH_ANNOTATION_ISOLATION);
+    json_object_del (an, BERTH_ANNOTATION_VM_IMAGE);
+    json_object_del (an, BERTH_ANNOTATION_VM_KERNEL);
+    json_object_del (an, BERTH_ANNOTATION_VM_INITRD);
+  }
   nss = json_object_get (json_object_get (c, "linux"), "namespaces");
   json_array_foreach (nss, i, ns)
   {
@@ -363,8 +371,8 @@ qemu_argv (const char *id, const char *accel, long mem_mib, int cpus)
   a[n++] = xstrdup ("/proc/self/fd/6");
   a[n++] = xstrdup ("-append");
   a[n++] = xasprintf ("console=ttyS0 quiet panic=-1 reboot=t i8042.nokbd i8042.noaux pci=off tsc=reliable "
-                      "no_timer_check random.trust_cpu=on rdinit=/init%s",
-                      kvm ? "" : "");
+                      "no_timer_check random.trust_cpu=on rdinit=/init%s%s",
+                      getenv ("BERTH_VM_APPEND") ? " " : "", getenv ("BERTH_VM_APPEND") ?: "");
   if (!kvm)
     {
       char *o = a[n - 1];
@@ -383,6 +391,9 @@ qemu_argv (const char *id, const char *accel, long mem_mib, int cpus)
   a[n++] = xstrdup ("file=/dev/fdset/1,if=none,id=root,format=raw,readonly=on");
   a[n++] = xstrdup ("-device");
   a[n++] = xstrdup ("virtio-blk-device,drive=root");
+  /* The guest hands pages it frees back to the host. */
+  a[n++] = xstrdup ("-device");
+  a[n++] = xstrdup ("virtio-balloon-device,free-page-reporting=on");
   a[n++] = xstrdup ("-sandbox");
   a[n++] = xstrdup ("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
   return a;
