@@ -25,6 +25,9 @@ struct berth_create_opts
   /* "vm" (or "hyperv") runs the container in its own VM (vm.h); NULL:
      the bundle's berth.isolation annotation decides, else process. */
   const char *isolation;
+  /* vm: the shim stops the VM when its parent (the engine's monitor)
+     dies, as the container's stand-in must not outlive its watcher. */
+  bool die_with_parent;
 };
 
 int berth_container_create (const struct berth_create_opts *o, pid_t *pid, berth_err_t *err);

@@ -225,7 +225,8 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
       dup2 (errp[1], 2);
     }
   {
-    struct berth_create_opts co = { .root = e->runtime_root, .id = id, .bundle = dir, .console_fd = cons[1] };
+    struct berth_create_opts co
+        = { .root = e->runtime_root, .id = id, .bundle = dir, .console_fd = cons[1], .die_with_parent = true };
     berth_err_t warning = NULL;
     if (berth_container_create (&co, &pid, &err) < 0)
       goto fail_start;

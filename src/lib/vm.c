@@ -998,7 +998,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   int cpus, rep[2] = { -1, -1 };
   bool tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
   char **argv;
-  pid_t shim;
+  pid_t shim, parent;
 
   if (berth_vm_default_kernel (&kernel, &initrd, err) < 0 && akernel == NULL)
     return -1;
@@ -1064,6 +1064,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   req = json_pack ("{s:O,s:O,s:s,s:s}", "config", guest, "files", files, "rootfs_device", "/dev/vda", "rootfs_fstype",
                    "erofs");
   argv = qemu_argv (o->id, accel, mem, cpus);
+  parent = getpid ();
   shim = fork ();
   if (shim < 0)
     {
@@ -1077,6 +1078,8 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
       struct shim s = { .dir = dir, .tty_slave = -1, .listen = -1 };
       berth_err_t e = NULL;
       close (rep[0]);
+      if (o->die_with_parent && (prctl (PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid () != parent))
+        _exit (1);
       /* Fixed fds for QEMU (3-6) and for us above them; nothing else of
          our caller's (its log, its sockets) stays open here. */
       int src[8] = { agent_qemu, rootfd, kfd, ifd, agent_host, rep[1], dirfd, console };
