@@ -1,0 +1,190 @@
+#!/usr/bin/env bats
+# VM isolation: the same images and commands, each container in its own
+# QEMU guest with its own kernel.  Runs under TCG here (no usable KVM), so
+# every boot costs a few seconds: the tests share VMs where they can.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BERTH=${BERTH:-$TOP/build/berth}
+B() { "$BERTH" --root "$T/store" "$@"; }
+
+setup() {
+  T=$(mktemp -d /tmp/berth-vm.XXXXXX)
+  chmod 755 "$T"
+  STATE=$T/state
+  BUNDLE=$T/bundle
+}
+
+teardown() {
+  local id
+  for id in $(B ps -aq --no-trunc 2>/dev/null); do B rm -f "$id" >/dev/null 2>&1 || true; done
+  for id in $("$BERTH_RUNTIME" --root "$STATE" list -q 2>/dev/null); do
+    "$BERTH_RUNTIME" --root "$STATE" delete --force "$id" >/dev/null 2>&1 || true
+  done
+  grep -o " $T[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+
+# No QEMU of this test's containers may be left.
+no_vm_left() {
+  local p
+  for p in $(pgrep -f qemu-system); do
+    ! ls -l /proc/$p/fd 2>/dev/null | grep -q "$T"
+  done
+  [ -z "$(ls -A "$T/store/runtime" 2>/dev/null)" ]
+}
+
+vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
+
+@test "vm: run --rm has the guest's kernel, the exit code, and leaves nothing" {
+  run B run --rm --isolation=vm busybox sh -c 'uname -r; echo err >&2; exit 3'
+  [ "$status" -eq 3 ]
+  guest=$(basename "$(ls -d /var/cache/berth/guest-kernel/*-cloud-amd64 | tail -1)")
+  [[ "$output" == *"$guest"* ]]
+  [[ "$output" != *"$(uname -r)"* ]]
+  [[ "$output" == *err* ]]
+  [[ "$output" == *"TCG software emulation"* ]] || [ -c /dev/kvm ]
+  [ -z "$(B ps -aq)" ]
+  [ -z "$(ls -A "$T/store/runtime")" ]
+  [ -z "$(ls -A "$T/store/containers")" ]
+  # hyperv is docker's name for the same thing; 127 for a missing command.
+  run -127 B run --rm --isolation=hyperv busybox /no/such/command
+}
+
+@test "vm: -d, logs, exec, top from the guest, and the host sees only the VM process" {
+  B run -d --isolation=vm --name v1 busybox sh -c 'echo started; exec sleep 1001'
+  [ "$(B inspect v1 | jq -r '.[0].Isolation')" = vm ]
+  [[ "$(B ps)" == *" vm "*v1* ]]
+  accel=$(B inspect v1 | jq -r '.[0].VM.Accelerator')
+  [ "$accel" = tcg ] || [ "$accel" = kvm ]
+  run B logs v1
+  [ "$output" = started ]
+  run B exec v1 uname -r
+  [ "$status" -eq 0 ]
+  [ "$output" != "$(uname -r)" ]
+  [ "$output" = "$(B inspect v1 | jq -r '.[0].VM.GuestKernel')" ]
+  run -7 B exec v1 sh -c 'exit 7'
+  run -127 B exec v1 nosuchcommand
+  run B exec v1 sh -c 'echo $$; cat /proc/1/cmdline | tr "\0" " "'
+  # top: the guest's processes with the guest's PIDs.
+  run B top v1
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == *PID*CMD* ]]
+  [[ "$output" == *"sleep 1001"* ]]
+  # The host: no sleep, one VM process named for the container.
+  ! pgrep -fx "sleep 1001"
+  vp=$(vm_pid v1)
+  [ "$(cat /proc/$vp/comm)" = "berth-vm-$(B inspect v1 | jq -r '.[0].Id' | cut -c1-6)" ]
+  grep -q qemu-system /proc/$vp/cmdline
+  run B stats --no-stream --format json v1
+  [ "$(echo "$output" | jq '.[0].pids')" -ge 1 ]
+  B stop -t 1 v1
+  [ "$(B inspect v1 | jq -r '.[0].State.Status')" = exited ]
+  ! kill -0 "$vp" 2>/dev/null
+  B rm v1
+  no_vm_left
+}
+
+@test "vm: the same test in process isolation finds the sleep at the PID top gave" {
+  B run -d --name p1 busybox sleep 1002
+  run B top p1
+  pid=$(echo "$output" | awk '/sleep 1002/ {print $2}')
+  [ -n "$pid" ]
+  [ "$(pgrep -fx 'sleep 1002')" = "$pid" ]
+  B rm -f p1
+}
+
+@test "vm: run -it gets a real tty in the guest with the terminal's size" {
+  command -v script
+  run -5 bash -c "printf 'tty; stty size; exit 5\n' | timeout 120 script -qec 'stty cols 91 rows 33; $BERTH --root $T/store run -it --rm --isolation=vm busybox sh' /dev/null"
+  [[ "$output" == *"/dev/pts/"* ]]
+  [[ "$output" == *"33 91"* ]]
+  # exec -it likewise, in a running VM.
+  B run -d --isolation=vm --name t1 busybox sleep 1007
+  run -6 bash -c "printf 'stty size; exit 6\n' | timeout 60 script -qec 'stty cols 77 rows 22; $BERTH --root $T/store exec -it t1 sh' /dev/null"
+  [[ "$output" == *"22 77"* ]]
+}
+
+@test "vm: --memory sizes the VM and the guest cgroup; --cpus the VM's CPUs" {
+  B run -d --isolation=vm --memory 64m --cpus 1 --name m1 busybox sleep 1003
+  [ "$(B inspect m1 | jq '.[0].VM.MemoryMiB')" -eq 192 ]
+  [ "$(B inspect m1 | jq '.[0].VM.CPUs')" -eq 1 ]
+  run B exec m1 cat /sys/fs/cgroup/memory.max
+  [ "$output" = 67108864 ]
+  run B exec m1 sh -c 'grep MemTotal /proc/meminfo'
+  kb=$(echo "$output" | awk '{print $2}')
+  [ "$kb" -gt 150000 ] && [ "$kb" -lt 200000 ]
+  B rm -f m1
+  no_vm_left
+}
+
+@test "vm: kill -9 of the VM process leaves an exited container with the reason" {
+  B run -d --isolation=vm --name k1 busybox sleep 1004
+  vp=$(vm_pid k1)
+  kill -9 "$vp"
+  for i in $(seq 50); do [ "$(B inspect k1 | jq -r '.[0].State.Status')" = exited ] && break; sleep 0.1; done
+  [ "$(B inspect k1 | jq -r '.[0].State.Status')" = exited ]
+  [[ "$(B inspect k1 | jq -r '.[0].State.Error')" == *"killed by signal 9"* ]]
+  [ -z "$(ls -A "$T/store/runtime")" ]
+  B rm k1
+  no_vm_left
+}
+
+@test "vm: kill -9 of the monitor takes the VM down; a guest panic is reported" {
+  B run -d --isolation=vm --name k2 busybox sleep 1005
+  vp=$(vm_pid k2)
+  kill -9 "$(B inspect k2 | jq -r '.[0].MonitorPid')"
+  for i in $(seq 50); do kill -0 "$vp" 2>/dev/null || break; sleep 0.1; done
+  ! kill -0 "$vp" 2>/dev/null
+  [[ "$(B ps -a)" == *Exited*k2* ]]
+  B rm k2
+  run B run --isolation=vm --privileged --name k3 busybox sh -c 'echo c > /proc/sysrq-trigger; sleep 10'
+  [ "$status" -eq 255 ]
+  [[ "$(B inspect k3 | jq -r '.[0].State.Error')" == *"guest kernel panicked"* ]]
+  B rm k3
+  no_vm_left
+}
+
+@test "vm: what cannot cross into a VM is refused with the reason" {
+  mkdir "$T/dir"
+  run B run --rm --isolation=vm -v "$T/dir:/data" busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"VM isolation"* ]]
+  run B run --rm --kernel /nonexistent busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"--isolation=vm"* ]]
+  run B run --rm --isolation=vm --kernel /nonexistent busybox true
+  [ "$status" -eq 125 ]
+  [[ "$output" == *"/nonexistent"* ]]
+  run B run --rm --isolation=bogus busybox true
+  [ "$status" -eq 125 ]
+  [ -z "$(B ps -aq)" ]
+  no_vm_left
+}
+
+@test "vm: berth-runtime --isolation=vm runs an OCI bundle with runc's semantics" {
+  mkdir -p "$BUNDLE"
+  cp -a "$ROOTFS" "$BUNDLE/rootfs"
+  (cd "$BUNDLE" && "$BERTH_RUNTIME" spec)
+  cfg '.process.terminal = false | .process.args = ["sleep", "1006"]'
+  R() { (cd "$BUNDLE" && "$BERTH_RUNTIME" --root "$STATE" "$@"); }
+  R --isolation=vm create rt1
+  [ "$(R state rt1 | jq -r .status)" = created ]
+  R start rt1
+  [ "$(R state rt1 | jq -r .status)" = running ]
+  run R exec rt1 uname -r
+  [ "$output" != "$(uname -r)" ]
+  run -3 R exec rt1 sh -c 'exit 3'
+  ! pgrep -fx "sleep 1006"
+  R kill rt1 KILL
+  for i in $(seq 50); do [ "$(R state rt1 | jq -r .status)" = stopped ] && break; sleep 0.1; done
+  [ "$(R state rt1 | jq -r .status)" = stopped ]
+  R delete rt1
+  [ -z "$(ls -A "$STATE")" ]
+  # The annotation asks for the same.
+  cfg '.annotations = {"berth.isolation": "vm"} | .process.args = ["sh", "-c", "uname -r; exit 4"]'
+  run -4 R run rt2
+  [ "$output" != "$(uname -r)" ]
+  [ -z "$(ls -A "$STATE")" ]
+}
