@@ -29,7 +29,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 # scripts/guest-kernel.sh (install-deps.sh runs it).  Without it, make
 # builds everything else and berth says what is missing when asked for a VM.
 GUEST_KERNEL_DIR ?= $(lastword $(sort $(wildcard /var/cache/berth/guest-kernel/*-cloud-amd64)))
-VM_TARGETS := $(B)/berth-agent $(if $(GUEST_KERNEL_DIR),$(B)/vm/vmlinuz $(B)/vm/initrd.img)
+VM_TARGETS := $(B)/berth-agent $(if $(GUEST_KERNEL_DIR),$(B)/vm/vmlinux $(B)/vm/initrd.img)
 
 all: $(B)/berth-runtime $(B)/berth $(B)/images/busybox.tar $(B)/libberth.a $(B)/rootfs/busybox.stamp $(B)/tests/recvtty $(B)/tests/seccomp-listener $(VM_TARGETS)
 
@@ -68,6 +68,10 @@ $(B)/berth-agent: $(AGENT_OBJ) $(B)/libberth.a
 $(B)/vm/vmlinuz: $(GUEST_KERNEL_DIR)/vmlinuz
 	@mkdir -p $(dir $@)
 	cp $< $@
+
+# Uncompressed, booted through PVH: no self-decompression in the guest.
+$(B)/vm/vmlinux: $(B)/vm/vmlinuz scripts/vmlinux.sh
+	scripts/vmlinux.sh $< $@
 
 $(B)/vm/initrd.img: $(B)/berth-agent scripts/mkinitramfs.sh
 	@mkdir -p $(dir $@)

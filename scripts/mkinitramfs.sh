@@ -10,7 +10,7 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/lib/modules" "$tmp/dev" "$tmp/proc" "$tmp/sys" "$tmp/run" "$tmp/tmp"
 cp "$agent" "$tmp/init"
 if [ -n "$mods" ]; then
-  for m in virtio_ring virtio virtio_mmio virtio_blk virtio_console virtio_balloon libcrc32c erofs overlay; do
+  for m in virtio_ring virtio virtio_mmio virtio_blk virtio_console libcrc32c erofs overlay; do
     f=$(find "$mods" -name "$m.ko" | head -1)
     [ -n "$f" ] || continue
     cp "$f" "$tmp/lib/modules/"

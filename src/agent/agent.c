@@ -176,6 +176,16 @@ open_port (void)
 /* The initramfs is rootfs, which pivot_root cannot leave, and a chroot
    is no wall for a container root with CAP_SYS_CHROOT.  So PID 1 first
    moves itself onto a tmpfs mounted over / and re-executes from there. */
+static long long boot_start_ms;
+
+static long long
+boottime_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_BOOTTIME, &ts);
+  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
 static void
 switch_root (char **argv)
 {
@@ -220,6 +230,11 @@ switch_root (char **argv)
       return;
     }
   setenv ("BERTH_AGENT_ROOT", "tmpfs", 1);
+  {
+    char t[32];
+    snprintf (t, sizeof (t), "%lld", boot_start_ms);
+    setenv ("BERTH_AGENT_T0", t, 1);
+  }
   execv ("/init", argv);
   logmsg ("re-exec the agent: %s", strerror (errno));
 }
@@ -710,7 +725,7 @@ handle_frame (struct berth_frame *f)
     case BERTH_F_STATS:
       return do_stats (f->sid);
     case BERTH_F_SHUTDOWN:
-      sync ();
+      /* Nothing to sync: the image is read-only, the rest is memory. */
       reboot (RB_POWER_OFF);
       return;
     default:
@@ -768,6 +783,7 @@ main (int argc, char **argv)
       return 1;
     }
   (void) argc;
+  boot_start_ms = getenv ("BERTH_AGENT_T0") ? atoll (getenv ("BERTH_AGENT_T0")) : boottime_ms ();
   boot (argv);
   sigemptyset (&mask);
   sigaddset (&mask, SIGCHLD);
@@ -781,9 +797,11 @@ main (int argc, char **argv)
       reboot (RB_POWER_OFF);
     }
   uname (&un);
-  sysinfo (&si);
+  (void) si;
+  /* Boot timing as the guest saw it: kernel until our start, then ours. */
   send_json (BERTH_F_READY, 0,
-             json_pack ("{s:s,s:I}", "kernel", un.release, "uptime_ms", (json_int_t) si.uptime * 1000));
+             json_pack ("{s:s,s:I,s:I}", "kernel", un.release, "uptime_ms", (json_int_t) boottime_ms (), "agent_start_ms",
+                        (json_int_t) boot_start_ms));
 
   for (;;)
     {

@@ -377,10 +377,15 @@ vm_annotate (struct berth_engine *e, struct berth_image *img, const char *md, co
         return berth_error (err, errno, "--kernel `%s`", kernel);
       if (S_ISDIR (sb.st_mode))
         {
-          cleanup_free char *k = xasprintf ("%s/vmlinuz", kernel);
+          cleanup_free char *k = xasprintf ("%s/vmlinux", kernel);
           cleanup_free char *i = xasprintf ("%s/initrd.img", kernel);
           if (access (k, R_OK) < 0)
-            return berth_error (err, errno, "--kernel `%s`: no vmlinuz in it", kernel);
+            {
+              free (k);
+              k = xasprintf ("%s/vmlinuz", kernel);
+            }
+          if (access (k, R_OK) < 0)
+            return berth_error (err, errno, "--kernel `%s`: no vmlinux or vmlinuz in it", kernel);
           json_object_set_new (an, BERTH_ANNOTATION_VM_KERNEL, json_string (k));
           if (access (i, R_OK) == 0)
             json_object_set_new (an, BERTH_ANNOTATION_VM_INITRD, json_string (i));

@@ -282,7 +282,8 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
         if (berth_state_load (e->runtime_root, id, &rs, &e2) == 0 && rs->vm)
           json_object_set_new (
               rec, "VM",
-              json_pack ("{s:O,s:O,s:O,s:O,s:O,s:O}", "Pid", json_object_get (rs->vm, "pid"), "Accelerator",
+              json_pack ("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "GuestBootMs", json_object_get (rs->vm, "guest_boot_ms"), "Pid",
+                         json_object_get (rs->vm, "pid"), "Accelerator",
                          json_object_get (rs->vm, "accel"), "Kernel", json_object_get (rs->vm, "kernel"), "GuestKernel",
                          json_object_get (rs->vm, "guest_kernel"), "MemoryMiB", json_object_get (rs->vm, "memory_mib"),
                          "CPUs", json_object_get (rs->vm, "cpus")));

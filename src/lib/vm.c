@@ -97,11 +97,17 @@ int
 berth_vm_default_kernel (char **kernel, char **initrd, berth_err_t *err)
 {
   cleanup_free char *dir = berth_vm_dir ();
-  *kernel = xasprintf ("%s/vmlinuz", dir);
+  /* The uncompressed kernel boots faster; the bzImage does as well. */
+  *kernel = xasprintf ("%s/vmlinux", dir);
+  if (access (*kernel, R_OK) < 0)
+    {
+      free (*kernel);
+      *kernel = xasprintf ("%s/vmlinuz", dir);
+    }
   *initrd = xasprintf ("%s/initrd.img", dir);
   if (access (*kernel, R_OK) < 0 || access (*initrd, R_OK) < 0)
     return berth_error (err, ENOENT,
-                        "VM isolation needs a guest kernel and initramfs in %s (vmlinuz, initrd.img): "
+                        "VM isolation needs a guest kernel and initramfs in %s (vmlinux or vmlinuz, initrd.img): "
                         "run scripts/install-deps.sh and make, or set BERTH_VM_DIR",
                         dir);
   return 0;
@@ -391,9 +397,6 @@ qemu_argv (const char *id, const char *accel, long mem_mib, int cpus)
   a[n++] = xstrdup ("file=/dev/fdset/1,if=none,id=root,format=raw,readonly=on");
   a[n++] = xstrdup ("-device");
   a[n++] = xstrdup ("virtio-blk-device,drive=root");
-  /* The guest hands pages it frees back to the host. */
-  a[n++] = xstrdup ("-device");
-  a[n++] = xstrdup ("virtio-balloon-device,free-page-reporting=on");
   a[n++] = xstrdup ("-sandbox");
   a[n++] = xstrdup ("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
   return a;
@@ -873,6 +876,7 @@ shim_main (struct shim *s, int report, char **argv, json_t *create_req, int cons
   pid_t q;
   int cons_log, agent_peer = s->agent;
   char kernel[128] = "";
+  json_int_t boot_ms = 0;
 
   setsid ();
   sigemptyset (&mask);
@@ -909,6 +913,11 @@ shim_main (struct shim *s, int report, char **argv, json_t *create_req, int cons
     }
   s->qemu = q;
   (void) agent_peer;
+  /* The request waits in the channel while the guest boots: the agent
+     finds it the moment it opens its port. */
+  if (berth_frame_write_json (s->agent, BERTH_F_CREATE, 0, create_req, &err) < 0)
+    goto fail;
+  create_req = NULL;
   if (shim_expect (s, 0, &f, strcmp (accel, "kvm") == 0 ? 30000 : 120000, &err) < 0)
     goto fail;
   if (f.type != BERTH_F_READY)
@@ -921,6 +930,7 @@ shim_main (struct shim *s, int report, char **argv, json_t *create_req, int cons
     if (berth_frame_json (&f, &j, &err) < 0)
       goto fail;
     snprintf (kernel, sizeof (kernel), "%.100s", json_string_value (json_object_get (j, "kernel")) ?: "?");
+    boot_ms = json_integer_value (json_object_get (j, "uptime_ms"));
     for (char *c = kernel; *c; c++)
       if (*c <= ' ' || *c > '~')
         *c = '?';
@@ -947,9 +957,6 @@ shim_main (struct shim *s, int report, char **argv, json_t *create_req, int cons
       close (m);
       s->tty_slave = sl;
     }
-  if (berth_frame_write_json (s->agent, BERTH_F_CREATE, 0, create_req, &err) < 0)
-    goto fail;
-  create_req = NULL;
   if (shim_expect (s, 0, &f, 60000, &err) < 0)
     goto fail;
   if (f.type == BERTH_F_ERROR)
@@ -962,7 +969,7 @@ shim_main (struct shim *s, int report, char **argv, json_t *create_req, int cons
     goto fail;
   {
     char msg[256];
-    int n = snprintf (msg, sizeof (msg), "ok %d %s", (int) q, kernel);
+    int n = snprintf (msg, sizeof (msg), "ok %d %lld %s", (int) q, (long long) boot_ms, kernel);
     (void) write_all (report, msg, (size_t) n);
     close (report);
   }
@@ -1114,8 +1121,10 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     if (len > 3 && strncmp (buf, "ok ", 3) == 0)
       {
         char *sp = strchr (buf + 3, ' ');
-        *vm_out = json_pack ("{s:i,s:s,s:s,s:s,s:I,s:i}", "pid", atoi (buf + 3), "accel", accel, "kernel", kernel,
-                             "guest_kernel", sp ? sp + 1 : "", "memory_mib", (json_int_t) mem, "cpus", cpus);
+        char *sp2 = sp ? strchr (sp + 1, ' ') : NULL;
+        *vm_out = json_pack ("{s:i,s:s,s:s,s:s,s:I,s:i,s:I}", "pid", atoi (buf + 3), "accel", accel, "kernel", kernel,
+                             "guest_kernel", sp2 ? sp2 + 1 : "", "memory_mib", (json_int_t) mem, "cpus", cpus,
+                             "guest_boot_ms", (json_int_t) (sp ? atoll (sp + 1) : 0));
         *pid_out = shim;
       }
     else

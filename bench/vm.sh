@@ -1,0 +1,89 @@
+#!/bin/bash
+# bench/vm.sh [N]: VM isolation's cost, in one run, alternating N times
+# (default 5):
+#   vm       berth run --rm --isolation=vm busybox true
+#   bare     QEMU booting the same kernel, same machine and accelerator,
+#            with an initramfs whose init powers off at once (the floor)
+#   process  berth run --rm busybox true
+# then the host memory of one idle VM container (PSS of QEMU and of the
+# VM shim) against what its guest itself uses.  Prints medians and ratios;
+# with a minimal kernel built (make guest-kernel: build/vm-min/), the
+# same for it.
+set -euo pipefail
+N=${1:-5}
+top=$(cd "$(dirname "$0")/.." && pwd)
+berth=$top/build/berth
+[ "$(id -u)" = 0 ] || { echo "bench/vm.sh: needs root" >&2; exit 1; }
+tmp=$(mktemp -d /tmp/berth-bench-vm.XXXXXX)
+B() { "$berth" --root "$tmp/store" "$@"; }
+cleanup() {
+  for id in $(B ps -aq 2>/dev/null); do B rm -f "$id" >/dev/null 2>&1 || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+accel=$(B info | sed -n 's/^VM Accelerator: \([a-z]*\).*/\1/p')
+echo "accelerator: $accel   ($(B info | sed -n 's/^VM Accelerator: //p'))"
+# The floor's init: a static binary that powers the guest off.
+cat > "$tmp/off.c" <<'EOF'
+#include <sys/reboot.h>
+#include <unistd.h>
+int main (void) { reboot (RB_POWER_OFF); return 0; }
+EOF
+gcc -static -O2 -o "$tmp/init" "$tmp/off.c"
+(cd "$tmp" && echo init | cpio --quiet -o -H newc > off.cpio)
+tsc=$(awk -F': ' '/^cpu MHz/ {printf "%d", $2 * 1000; exit}' /proc/cpuinfo)
+bare() { # kernel
+  local a=(-accel tcg,tb-size=32 -cpu max)
+  local extra="tsc_early_khz=$tsc"
+  [ "$accel" = kvm ] && a=(-accel kvm -cpu host) && extra=""
+  qemu-system-x86_64 -machine microvm "${a[@]}" -m 256M -smp 1 -nodefaults -no-user-config -display none -no-reboot \
+    -serial null -kernel "$1" -initrd "$tmp/off.cpio" \
+    -append "console=ttyS0 quiet panic=-1 reboot=t i8042.nokbd i8042.noaux pci=off tsc=reliable no_timer_check $extra" \
+    >/dev/null 2>&1
+}
+ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+
+kernels="default:$(B info | sed -n 's/^VM Guest Kernel: //p')"
+[ -f "$top/build/vm-min/vmlinux" ] && kernels="$kernels minimal:$top/build/vm-min/vmlinux"
+B run --rm busybox true >/dev/null # the image in the store
+for kv in $kernels; do
+  name=${kv%%:*} kernel=${kv#*:}
+  kflag=()
+  [ "$name" = default ] || kflag=(--kernel "$(dirname "$kernel")")
+  B run --rm --isolation=vm "${kflag[@]}" busybox true 2>/dev/null # its erofs image, built once
+  : > "$tmp/vm" ; : > "$tmp/bare" ; : > "$tmp/process"
+  for i in $(seq "$N"); do
+    order="vm bare process"
+    [ $((i % 2)) = 0 ] && order="process bare vm"
+    for e in $order; do
+      t0=$(date +%s%N)
+      case $e in
+        vm) B run --rm --isolation=vm "${kflag[@]}" busybox true 2>/dev/null ;;
+        bare) bare "$kernel" ;;
+        process) B run --rm busybox true ;;
+      esac
+      ms "$t0" >> "$tmp/$e"
+    done
+  done
+  vm=$(median < "$tmp/vm") bare=$(median < "$tmp/bare") proc=$(median < "$tmp/process")
+  echo "kernel $name ($kernel), $N runs each, medians:"
+  echo "  berth run --rm --isolation=vm busybox true   ${vm} ms"
+  echo "  bare QEMU boot to poweroff (the floor)       ${bare} ms"
+  echo "  berth run --rm busybox true (process)        ${proc} ms"
+  echo "  ratio vm/bare:    $(echo "scale=2; $vm / $bare" | bc)   (goal <= 1.3)"
+  echo "  ratio vm/process: $(echo "scale=1; $vm / $proc" | bc)"
+
+  # Memory of one idle VM container, after its boot settles.
+  B run -d --isolation=vm "${kflag[@]}" --name idle busybox sleep 1000 >/dev/null 2>&1
+  sleep 5
+  qpid=$(B inspect idle | jq '.[0].VM.Pid')
+  spid=$(B inspect idle | jq '.[0].State.Pid')
+  pss() { awk '/^Pss:/ {s += $2} END {print s}' "/proc/$1/smaps_rollup"; }
+  qk=$(pss "$qpid") sk=$(pss "$spid")
+  guest=$(B stats --no-stream --format json idle | jq '.[0].guest_memory_used / 1024 | floor')
+  echo "  idle VM container: QEMU PSS $((qk / 1024)) MiB, shim PSS $((sk / 1024)) MiB; the guest uses $((guest / 1024)) MiB"
+  echo "  host memory beyond the guest's own use: $(( (qk + sk - guest) / 1024 )) MiB   (goal <= 40)"
+  B rm -f idle >/dev/null
+done
