@@ -58,6 +58,7 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   [[ "$(B ps)" == *" vm "*v1* ]]
   accel=$(B inspect v1 | jq -r '.[0].VM.Accelerator')
   [ "$accel" = tcg ] || [ "$accel" = kvm ]
+  for i in $(seq 50); do [ "$(B logs v1)" = started ] && break; sleep 0.1; done
   run B logs v1
   [ "$output" = started ]
   run B exec v1 uname -r
