@@ -16,6 +16,12 @@ if [ -n "$mods" ]; then
     cp "$f" "$tmp/lib/modules/"
     echo "$m.ko" >> "$tmp/lib/modules/order"
   done
+  # Loaded only for containers with shared directories.
+  mkdir -p "$tmp/lib/modules/lazy"
+  for m in fuse virtiofs; do
+    f=$(find "$mods" -name "$m.ko" | head -1)
+    [ -n "$f" ] && cp "$f" "$tmp/lib/modules/lazy/"
+  done
 fi
 (cd "$tmp" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$out.tmp"
 mv "$out.tmp" "$out"

@@ -186,12 +186,49 @@ boottime_ms (void)
   return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
+static int
+copy_file (const char *from, const char *to, mode_t mode)
+{
+  int in = open (from, O_RDONLY | O_CLOEXEC), out = -1, ret = -1;
+  char buf[65536];
+  ssize_t n;
+  if (in < 0)
+    return -1;
+  out = open (to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+  while (out >= 0 && (n = read (in, buf, sizeof (buf))) > 0)
+    if (write_all (out, buf, (size_t) n) < 0)
+      break;
+  close (in);
+  if (out >= 0 && close (out) == 0)
+    ret = 0;
+  unlink (from); /* rootfs memory nobody could reach again */
+  return ret;
+}
+
+/* Modules only some containers need (virtiofs for shared directories):
+   loaded when asked, to keep them off every boot. */
+static int
+load_lazy_module (const char *name, berth_err_t *err)
+{
+  char path[128];
+  int fd;
+  snprintf (path, sizeof (path), "/lib/modules/lazy/%s.ko", name);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ENOENT ? 0 : berth_error (err, errno, "open %s", path); /* built in, or none */
+  if (syscall (SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
+    {
+      int e = errno;
+      close (fd);
+      return berth_error (err, e, "load the %s module", name);
+    }
+  close (fd);
+  return 0;
+}
+
 static void
 switch_root (char **argv)
 {
-  int in, out;
-  char buf[65536];
-  ssize_t n;
   if (getenv ("BERTH_AGENT_ROOT"))
     return;
   load_modules ();
@@ -201,20 +238,29 @@ switch_root (char **argv)
       logmsg ("mount the root tmpfs: %s", strerror (errno));
       return;
     }
-  in = open ("/init", O_RDONLY | O_CLOEXEC);
-  out = open ("/newroot/init", O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
-  while (in >= 0 && out >= 0 && (n = read (in, buf, sizeof (buf))) > 0)
-    if (write_all (out, buf, (size_t) n) < 0)
-      break;
-  if (in >= 0)
-    close (in);
-  if (out < 0 || close (out) < 0)
+  {
+    DIR *d = opendir ("/lib/modules/lazy");
+    struct dirent *de;
+    mkdir ("/newroot/lib", 0755);
+    mkdir ("/newroot/lib/modules", 0755);
+    mkdir ("/newroot/lib/modules/lazy", 0755);
+    while (d && (de = readdir (d)))
+      if (de->d_name[0] != '.')
+        {
+          char from[300], to[320];
+          snprintf (from, sizeof (from), "/lib/modules/lazy/%s", de->d_name);
+          snprintf (to, sizeof (to), "/newroot%s", from);
+          copy_file (from, to, 0644);
+        }
+    if (d)
+      closedir (d);
+  }
+  if (copy_file ("/init", "/newroot/init", 0755) < 0)
     {
       logmsg ("copy the agent: %s", strerror (errno));
       return;
     }
   /* What stays behind in rootfs is memory nobody can reach: free it. */
-  unlink ("/init");
   {
     DIR *d = opendir ("/lib/modules");
     struct dirent *de;
@@ -393,6 +439,15 @@ mount_rootfs (json_t *req, berth_err_t *err)
              "lowerdir=/run/berth/lower,upperdir=/run/berth/rw/upper,workdir=/run/berth/rw/work")
       < 0)
     return berth_error (err, errno, "mount the container's overlay");
+  if (json_is_true (json_object_get (req, "shared")))
+    {
+      /* The host's shared directories, one subdirectory per mount. */
+      if (load_lazy_module ("fuse", err) < 0 || load_lazy_module ("virtiofs", err) < 0
+          || mkdir_p ("/run/berth/share", 0755, err) < 0)
+        return -1;
+      if (mount ("berth", "/run/berth/share", "virtiofs", MS_NOSUID | MS_NODEV, NULL) < 0)
+        return berth_error (err, errno, "mount the shared directories (virtiofs)");
+    }
   return 0;
 }
 

@@ -516,7 +516,8 @@ finish:
         int n = snprintf (code, sizeof (code), "%d\n", started ? exit_code : -1);
         (void) write_all (status_fd, code, (size_t) n);
       }
-    if (started && json_is_true (json_object_get (rec, "AutoRemove")))
+    /* --rm: whether it ran or could not start, nothing is left (as docker). */
+    if (json_is_true (json_object_get (rec, "AutoRemove")))
       {
         berth_ctr_remove (e, id, true, &e2);
         berth_error_release (&e2);

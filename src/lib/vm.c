@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +14,13 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/mount.h>
 
 #include "agent_proto.h"
 #include "terminal.h"
@@ -201,11 +204,12 @@ open_regular (const char *path, const char *what, berth_err_t *err)
    replaced by what the VM carries (small files travel in the create
    request), and anything that would reach back into the host refused. */
 static int
-guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, berth_err_t *err)
+guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, json_t **shares, berth_err_t *err)
 {
   json_t *c = json_deep_copy (config), *mounts, *m, *nss, *ns;
   size_t i;
   *files = json_object ();
+  *shares = json_array ();
   json_object_del (c, "hooks");
   {
     /* Inside the VM the container is an ordinary process-isolated one. */
@@ -249,13 +253,37 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
       struct stat sb;
       size_t len = 0;
       char key[32];
-      if (stat (path, &sb) < 0 || !S_ISREG (sb.st_mode) || sb.st_size > 65536)
+      if (stat (path, &sb) < 0)
+        {
+          json_decref (c);
+          return berth_error (err, errno, "mounts[%zu]: bind mount source `%s`", i, path);
+        }
+      if (S_ISDIR (sb.st_mode))
+        {
+          /* Directories (volumes, -v) reach the guest through virtiofs:
+             the host side binds them into the shared tree, read-only
+             there when asked, so the guest cannot write whatever it does. */
+          bool ro = false;
+          json_array_foreach (opts, k, o)
+          {
+            if (json_is_string (o) && strcmp (json_string_value (o), "ro") == 0)
+              ro = true;
+          }
+          json_array_append_new (*shares, json_pack ("{s:s,s:b}", "source", path, "ro", ro));
+          json_object_set_new (m, "source", json_sprintf ("/run/berth/share/m%zu", json_array_size (*shares) - 1));
+          continue;
+        }
+      if (!S_ISREG (sb.st_mode) || sb.st_size > 65536)
         {
           json_decref (c);
           return berth_error (err, ENOTSUP,
-                              "mounts[%zu]: `%s`: VM isolation carries only small files into the guest yet; "
-                              "bind mounts of directories, sockets and devices need process isolation",
-                              i, path);
+                              "mounts[%zu]: `%s`: a %s cannot cross into a VM; VM isolation carries directories "
+                              "and small files (use process isolation for sockets, FIFOs and devices)",
+                              i, path,
+                              S_ISSOCK (sb.st_mode)  ? "unix socket"
+                              : S_ISFIFO (sb.st_mode) ? "FIFO"
+                              : S_ISREG (sb.st_mode)  ? "file over 64 KiB"
+                                                      : "device");
         }
       fd = open_regular (path, "mount source", err);
       if (fd < 0 || read_all_fd (fd, path, &data, &len, err) < 0)
@@ -343,7 +371,7 @@ safe_name (const char *id, char *out, size_t n)
    image 4, kernel 5, initrd 6): nothing from the spec becomes a path or an
    option QEMU parses, except the validated numbers. */
 static char **
-qemu_argv (const char *id, const char *accel, long mem_mib, int cpus)
+qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs)
 {
   char **a = xcalloc (64, sizeof (char *));
   int n = 0;
@@ -354,7 +382,16 @@ qemu_argv (const char *id, const char *accel, long mem_mib, int cpus)
   a[n++] = xstrdup ("-name");
   a[n++] = xasprintf ("berth-%s,process=berth-vm-%.6s", tok, tok);
   a[n++] = xstrdup ("-machine");
-  a[n++] = xstrdup ("microvm");
+  /* virtiofs needs guest memory the file server can map, and modern
+     virtio-mmio. */
+  a[n++] = xstrdup (fs ? "microvm,memory-backend=mem" : "microvm");
+  if (fs)
+    {
+      a[n++] = xstrdup ("-object");
+      a[n++] = xasprintf ("memory-backend-memfd,id=mem,size=%ldM,share=on", mem_mib);
+      a[n++] = xstrdup ("-global");
+      a[n++] = xstrdup ("virtio-mmio.force-legacy=false");
+    }
   a[n++] = xstrdup ("-accel");
   /* TCG's translation cache is the bulk of QEMU's own memory: bounded. */
   a[n++] = xstrdup (kvm ? "kvm" : "tcg,tb-size=32");
@@ -397,6 +434,13 @@ qemu_argv (const char *id, const char *accel, long mem_mib, int cpus)
   a[n++] = xstrdup ("file=/dev/fdset/1,if=none,id=root,format=raw,readonly=on");
   a[n++] = xstrdup ("-device");
   a[n++] = xstrdup ("virtio-blk-device,drive=root");
+  if (fs)
+    {
+      a[n++] = xstrdup ("-chardev");
+      a[n++] = xstrdup ("socket,id=vfs,fd=11");
+      a[n++] = xstrdup ("-device");
+      a[n++] = xstrdup ("vhost-user-fs-device,chardev=vfs,tag=berth");
+    }
   a[n++] = xstrdup ("-sandbox");
   a[n++] = xstrdup ("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
   return a;
@@ -420,6 +464,7 @@ struct shim
   int agent;
   struct berth_frame_reader ard;
   pid_t qemu;
+  pid_t virtiofsd;
   int qemu_status;
   bool qemu_gone;
   int tty_slave; /* -1 without a terminal */
@@ -526,6 +571,18 @@ wait_qemu (struct shim *s, int timeout_ms)
 }
 
 static void
+stop_virtiofsd (struct shim *s)
+{
+  if (s->virtiofsd > 0)
+    {
+      kill (s->virtiofsd, SIGKILL);
+      waitpid (s->virtiofsd, NULL, 0);
+      s->virtiofsd = 0;
+      unlinkat (s->dirfd, "share", AT_REMOVEDIR);
+    }
+}
+
+static void
 kill_qemu (struct shim *s)
 {
   if (!s->qemu_gone)
@@ -575,6 +632,13 @@ shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms
         }
       {
         int status;
+        if (s->virtiofsd > 0 && waitpid (s->virtiofsd, &status, WNOHANG) == s->virtiofsd)
+          {
+            char pl[256];
+            s->virtiofsd = 0;
+            console_tail (s, pl, sizeof (pl));
+            return berth_error (err, ECHILD, "the VM's file server (virtiofsd) exited while starting: %s", pl);
+          }
         if (waitpid (s->qemu, &status, WNOHANG) == s->qemu)
           {
             char pl[256];
@@ -771,6 +835,15 @@ shim_loop (struct shim *s)
               else if (si.ssi_signo == SIGCHLD)
                 {
                   int status;
+                  /* QEMU hangs rather than exits when its file server
+                     goes: the shim ends the VM itself. */
+                  if (s->virtiofsd > 0 && waitpid (s->virtiofsd, &status, WNOHANG) == s->virtiofsd)
+                    {
+                      s->virtiofsd = 0;
+                      shim_reason (s, "the VM's file server (virtiofsd) exited");
+                      kill_qemu (s);
+                      s->exit_code = 255;
+                    }
                   if (waitpid (s->qemu, &status, WNOHANG) == s->qemu)
                     {
                       qemu_exited (s, status);
@@ -842,6 +915,7 @@ shim_loop (struct shim *s)
       }
     for (int k = 0; k < s->n_clients; k++)
       close (s->clients[k].fd);
+    stop_virtiofsd (s);
     unlinkat (s->dirfd, SHIM_SOCK, 0);
     _exit (s->exit_code & 0xff);
   }
@@ -867,8 +941,83 @@ listen_at (int dirfd, const char *name, berth_err_t *err)
 
 /* The shim's whole life; REPORT gets "ok <qemu pid> <guest kernel>" or an
    encoded error, then the shim serves until the container is gone. */
+static const char *
+virtiofsd_binary (void)
+{
+  const char *v = getenv ("BERTH_VIRTIOFSD");
+  return v && *v ? v : "/usr/lib/qemu/virtiofsd";
+}
+
+/* The file server for the container's shared directories.  Its mounts
+   live in a mount namespace of its own: when it dies, they go with it. */
+static int
+start_virtiofsd (struct shim *s, json_t *shares, int listen_fd, pid_t *out, berth_err_t *err)
+{
+  pid_t pid = fork ();
+  if (pid < 0)
+    return berth_error (err, errno, "fork virtiofsd");
+  if (pid == 0)
+    {
+      json_t *sh;
+      size_t i;
+      char share[PATH_MAX];
+      int null = open ("/dev/null", O_RDWR);
+      /* Its complaints go to the console log, beside the guest's. */
+      int log = openat (s->dirfd, "console.log", O_WRONLY | O_APPEND | O_CLOEXEC);
+      berth_err_t e = NULL;
+      prctl (PR_SET_PDEATHSIG, SIGKILL);
+      /* By name: an fd of the old mount namespace cannot be a mount
+         point in the new one. */
+      snprintf (share, sizeof (share), "%s/share", s->dir);
+      if (log >= 0)
+        dup2 (log, 2);
+      if (unshare (CLONE_NEWNS) < 0 || mount ("", "/", NULL, MS_REC | MS_SLAVE, NULL) < 0
+          || mount ("tmpfs", share, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+        {
+          fprintf (stderr, "berth: virtiofsd's mounts: %s\n", strerror (errno));
+          _exit (126);
+        }
+      json_array_foreach (shares, i, sh)
+      {
+        char dst[PATH_MAX + 32];
+        snprintf (dst, sizeof (dst), "%s/m%zu", share, i);
+        if (mkdir (dst, 0755) < 0
+            || mount (json_string_value (json_object_get (sh, "source")), dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+          {
+            fprintf (stderr, "berth: share %s: %s\n", json_string_value (json_object_get (sh, "source")),
+                     strerror (errno));
+            _exit (126);
+          }
+        if (json_is_true (json_object_get (sh, "ro")))
+          {
+            struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+            if (syscall (SYS_mount_setattr, AT_FDCWD, dst, AT_RECURSIVE, &attr, sizeof (attr)) < 0
+                && mount (NULL, dst, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
+              _exit (126);
+          }
+      }
+      if (dup2 (listen_fd, 3) < 0)
+        _exit (126);
+      dup2 (null, 0);
+      dup2 (null, 1);
+      if (log < 0)
+        dup2 (null, 2);
+      close_fds_from (4, false, &e);
+      {
+        char src[PATH_MAX + 16];
+        snprintf (src, sizeof (src), "source=%s", share);
+        execl (virtiofsd_binary (), "virtiofsd", "--fd=3", "-o", src, "-o", "cache=auto", "-o", "sandbox=namespace",
+               "-o", "no_posix_lock", "-o", "no_xattr", "--thread-pool-size=2", (char *) NULL);
+      }
+      _exit (127);
+    }
+  *out = pid;
+  return 0;
+}
+
 static void __attribute__ ((noreturn))
-shim_main (struct shim *s, int report, char **argv, json_t *create_req, int console_fd, bool tty, const char *accel)
+shim_main (struct shim *s, int report, char **argv, json_t *create_req, int console_fd, bool tty, const char *accel,
+           json_t *shares)
 {
   berth_err_t err = NULL;
   struct berth_frame f;
@@ -889,6 +1038,17 @@ shim_main (struct shim *s, int report, char **argv, json_t *create_req, int cons
   signal (SIGPIPE, SIG_IGN);
   s->sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   cons_log = openat (s->dirfd, "console.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (json_array_size (shares) > 0)
+    {
+      if (mkdirat (s->dirfd, "share", 0700) < 0 && errno != EEXIST)
+        {
+          berth_error (&err, errno, "mkdir `%s/share`", s->dir);
+          goto fail;
+        }
+      if (start_virtiofsd (s, shares, 12, &s->virtiofsd, &err) < 0)
+        goto fail;
+      close (12);
+    }
 
   q = fork ();
   if (q < 0)
@@ -904,6 +1064,11 @@ shim_main (struct shim *s, int report, char **argv, json_t *create_req, int cons
       if (getppid () == 1)
         _exit (1);
       sigprocmask (SIG_UNBLOCK, &mask, NULL);
+      /* QEMU's own: the agent channel, images, kernel, initrd (3-6) and
+         the file server's socket (11). */
+      for (int fd = 3; fd <= 6; fd++)
+        fcntl (fd, F_SETFD, 0);
+      fcntl (11, F_SETFD, 0);
       dup2 (null, 0);
       dup2 (cons_log >= 0 ? cons_log : null, 1);
       dup2 (cons_log >= 0 ? cons_log : null, 2);
@@ -986,7 +1151,36 @@ fail:
   json_decref (create_req);
   if (s->qemu > 0)
     kill_qemu (s);
+  stop_virtiofsd (s);
   _exit (1);
+}
+
+/* virtiofsd wants a listening socket; QEMU gets the connected end.  The
+   name exists only until we have connected: nobody else can. */
+static int
+vfs_sockets (int dirfd, int out[2], berth_err_t *err)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int l = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), c = -1;
+  if (l < 0)
+    return berth_error (err, errno, "socket");
+  snprintf (addr.sun_path, sizeof (addr.sun_path), "/proc/self/fd/%d/vfs.sock", dirfd);
+  unlinkat (dirfd, "vfs.sock", 0);
+  if (bind (l, (struct sockaddr *) &addr, sizeof (addr)) < 0 || listen (l, 1) < 0
+      || (c = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0
+      || connect (c, (struct sockaddr *) &addr, sizeof (addr)) < 0)
+    {
+      int e = errno;
+      close (l);
+      if (c >= 0)
+        close (c);
+      unlinkat (dirfd, "vfs.sock", 0);
+      return berth_error (err, e, "the virtiofs socket");
+    }
+  unlinkat (dirfd, "vfs.sock", 0);
+  out[0] = c;
+  out[1] = l;
+  return 0;
 }
 
 int
@@ -999,7 +1193,8 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   const char *ainitrd = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_INITRD));
   cleanup_free char *kernel = NULL, *initrd = NULL, *built = NULL;
   cleanup_close int dirfd = -1, agent_host = -1, agent_qemu = -1, rootfd = -1, kfd = -1, ifd = -1, console = -1;
-  json_t *guest = NULL, *files = NULL, *req;
+  json_t *guest = NULL, *files = NULL, *shares = NULL, *req;
+  int vfs[2] = { -1, -1 };
   const char *accel = berth_vm_accel ();
   long mem;
   int cpus, rep[2] = { -1, -1 };
@@ -1025,7 +1220,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
     return berth_error (err, errno, "open `%s`", dir);
-  if (guest_config (config, bundle, &guest, &files, err) < 0)
+  if (guest_config (config, bundle, &guest, &files, &shares, err) < 0)
     return -1;
   if (image == NULL)
     {
@@ -1067,10 +1262,12 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     agent_host = sp[0];
     agent_qemu = sp[1];
   }
+  if (json_array_size (shares) > 0 && vfs_sockets (dirfd, vfs, err) < 0)
+    goto fail;
   vm_size (config, &mem, &cpus);
-  req = json_pack ("{s:O,s:O,s:s,s:s}", "config", guest, "files", files, "rootfs_device", "/dev/vda", "rootfs_fstype",
-                   "erofs");
-  argv = qemu_argv (o->id, accel, mem, cpus);
+  req = json_pack ("{s:O,s:O,s:s,s:s,s:b}", "config", guest, "files", files, "rootfs_device", "/dev/vda",
+                   "rootfs_fstype", "erofs", "shared", json_array_size (shares) > 0);
+  argv = qemu_argv (o->id, accel, mem, cpus, json_array_size (shares) > 0);
   parent = getpid ();
   shim = fork ();
   if (shim < 0)
@@ -1089,22 +1286,20 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
         _exit (1);
       /* Fixed fds for QEMU (3-6) and for us above them; nothing else of
          our caller's (its log, its sockets) stays open here. */
-      int src[8] = { agent_qemu, rootfd, kfd, ifd, agent_host, rep[1], dirfd, console };
-      /* Above every target first, so that no dup2 overwrites a source. */
-      for (int i = 0; i < 8; i++)
-        if (src[i] >= 0 && (src[i] = fcntl (src[i], F_DUPFD_CLOEXEC, 64)) < 0)
+      int src[10] = { agent_qemu, rootfd, kfd, ifd, agent_host, rep[1], dirfd, console, vfs[0], vfs[1] };
+      int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+      /* Above every target first, so that no dup2 overwrites a source;
+         absent ones hold /dev/null, so the numbers stay fixed. */
+      for (int i = 0; i < 10; i++)
+        if ((src[i] = fcntl (src[i] >= 0 ? src[i] : null, F_DUPFD_CLOEXEC, 64)) < 0)
           _exit (1);
-      for (int i = 0; i < 8; i++)
-        if (src[i] >= 0 && dup2 (src[i], 3 + i) < 0)
+      for (int i = 0; i < 10; i++)
+        if (dup3 (src[i], 3 + i, O_CLOEXEC) < 0)
           _exit (1);
-      close_fds_from (console >= 0 ? 11 : 10, false, &e);
-      for (int fd = 3; fd <= 6; fd++)
-        fcntl (fd, F_SETFD, 0);
+      close_fds_from (13, false, &e);
       s.agent = 7;
       s.dirfd = 9;
-      for (int fd = 7; fd <= 10; fd++)
-        fcntl (fd, F_SETFD, FD_CLOEXEC);
-      shim_main (&s, 8, argv, req, console >= 0 ? 10 : -1, tty, accel);
+      shim_main (&s, 8, argv, req, console >= 0 ? 10 : -1, tty, accel, shares);
     }
   strv_free (argv);
   json_decref (req);
@@ -1139,8 +1334,12 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
       }
   }
   close (rep[0]);
+  for (int i = 0; i < 2; i++)
+    if (vfs[i] >= 0)
+      close (vfs[i]);
   json_decref (guest);
   json_decref (files);
+  json_decref (shares);
   return 0;
 
 fail:
@@ -1148,8 +1347,12 @@ fail:
     close (rep[0]);
   if (rep[1] >= 0)
     close (rep[1]);
+  for (int i = 0; i < 2; i++)
+    if (vfs[i] >= 0)
+      close (vfs[i]);
   json_decref (guest);
   json_decref (files);
+  json_decref (shares);
   if (built)
     unlink (built);
   return -1;

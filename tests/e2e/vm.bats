@@ -147,11 +147,33 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   no_vm_left
 }
 
+@test "vm: volumes cross into the VM through virtiofs, read-only enforced by the host" {
+  mkdir "$T/dir" && echo hostdata > "$T/dir/f"
+  run B run --rm --isolation=vm -v "$T/dir:/data" busybox sh -c 'cat /data/f; echo fromguest > /data/g'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *hostdata* ]]
+  [ "$(cat "$T/dir/g")" = fromguest ]
+  # :ro holds even for a privileged container that remounts its side rw.
+  run B run --rm --isolation=vm --privileged -v "$T/dir:/data:ro" busybox sh -c 'mount -o remount,rw /data; echo x > /data/h && echo wrote'
+  [[ "$output" != *wrote* ]]
+  [ ! -e "$T/dir/h" ]
+  # A named volume, seeded from the image as in process mode.
+  run B run --rm --isolation=vm -v vol1:/etc busybox sh -c 'cat /etc/hostname >/dev/null; echo kept > /etc/kept'
+  [ "$status" -eq 0 ]
+  run B run --rm -v vol1:/etc busybox cat /etc/kept
+  [ "$output" = kept ]
+  B volume rm vol1
+  # The file server's mounts live and die with it.
+  ! grep -q "$T/store/runtime" /proc/self/mountinfo
+  ! pgrep -f "source=$T/store" >/dev/null
+  no_vm_left
+}
+
 @test "vm: what cannot cross into a VM is refused with the reason" {
-  mkdir "$T/dir"
-  run B run --rm --isolation=vm -v "$T/dir:/data" busybox true
+  python3 -c "import socket; s = socket.socket(socket.AF_UNIX); s.bind('$T/sock')"
+  run B run --rm --isolation=vm -v "$T/sock:/sock" busybox true
   [ "$status" -eq 125 ]
-  [[ "$output" == *"VM isolation"* ]]
+  [[ "$output" == *"unix socket cannot cross into a VM"* ]]
   run B run --rm --kernel /nonexistent busybox true
   [ "$status" -eq 125 ]
   [[ "$output" == *"--isolation=vm"* ]]
