@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
+#include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -48,6 +49,19 @@ struct proc
 };
 
 static struct proc procs[MAX_PROCS];
+
+/* Mapped host sockets: we listen in their place; each connection becomes
+   a session the host completes to the real socket. */
+static int sock_listen[BERTH_MAX_SOCKETS];
+static int n_socks;
+#define MAX_CONNS 64
+static struct
+{
+  bool used, rd_done, wr_done;
+  uint32_t sid;
+  int fd;
+} conns[MAX_CONNS];
+static uint32_t next_conn_sid = BERTH_SID_GUEST;
 static int port = -1;
 static pid_t init_pid = -1;
 static bool created, started;
@@ -451,6 +465,85 @@ mount_rootfs (json_t *req, berth_err_t *err)
   return 0;
 }
 
+static int
+make_sockets (json_t *list, berth_err_t *err)
+{
+  json_t *v;
+  size_t i;
+  if (list == NULL)
+    return 0;
+  if (!json_is_array (list) || json_array_size (list) > BERTH_MAX_SOCKETS)
+    return berth_error (err, EINVAL, "create: sockets must be an array of at most %d", BERTH_MAX_SOCKETS);
+  if (json_array_size (list) && mkdir_p ("/run/berth/sockets", 0755, err) < 0)
+    return -1;
+  json_array_foreach (list, i, v)
+  {
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+      return berth_error (err, errno, "socket");
+    snprintf (addr.sun_path, sizeof (addr.sun_path), "/run/berth/sockets/s%zu", i);
+    if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0 || listen (fd, 64) < 0
+        || chmod (addr.sun_path, (mode_t) json_integer_value (json_object_get (v, "mode")) & 0777) < 0)
+      {
+        close (fd);
+        return berth_error (err, errno, "listen on %s", addr.sun_path);
+      }
+    sock_listen[n_socks++] = fd;
+  }
+  return 0;
+}
+
+static void
+conn_done (int k)
+{
+  if (conns[k].rd_done && conns[k].wr_done)
+    {
+      close (conns[k].fd);
+      conns[k].used = false;
+    }
+}
+
+static void
+socket_frame (struct berth_frame *f)
+{
+  for (int k = 0; k < MAX_CONNS; k++)
+    if (conns[k].used && conns[k].sid == f->sid)
+      {
+        if (f->type == BERTH_F_DATA && !conns[k].wr_done)
+          {
+            if (write_all (conns[k].fd, f->data, f->len) < 0)
+              conns[k].wr_done = true;
+          }
+        else if (f->type == BERTH_F_CLOSE)
+          {
+            shutdown (conns[k].fd, SHUT_WR);
+            conns[k].wr_done = true;
+            /* Refused by the host before any byte: nothing more to read. */
+            conn_done (k);
+          }
+        return;
+      }
+}
+
+static void
+socket_accept (int idx)
+{
+  int fd = accept4 (sock_listen[idx], NULL, NULL, SOCK_CLOEXEC);
+  if (fd < 0)
+    return;
+  for (int k = 0; k < MAX_CONNS; k++)
+    if (!conns[k].used)
+      {
+        conns[k] = (typeof (conns[k])){ .used = true, .sid = next_conn_sid++, .fd = fd };
+        if (next_conn_sid < BERTH_SID_GUEST)
+          next_conn_sid = BERTH_SID_GUEST;
+        send_json (BERTH_F_CONNECT, conns[k].sid, json_pack ("{s:i}", "socket", idx));
+        return;
+      }
+  close (fd);
+}
+
 static void
 do_create (uint32_t sid, json_t *req)
 {
@@ -470,7 +563,8 @@ do_create (uint32_t sid, json_t *req)
       berth_error (&err, EINVAL, "create: config must be an object");
       return send_error (sid, &err);
     }
-  if (write_files (json_object_get (req, "files"), &err) < 0 || mount_rootfs (req, &err) < 0)
+  if (write_files (json_object_get (req, "files"), &err) < 0 || mount_rootfs (req, &err) < 0
+      || make_sockets (json_object_get (req, "sockets"), &err) < 0)
     return send_error (sid, &err);
   json_object_set_new (json_object_get (config, "root") ? json_object_get (config, "root") : config, "path",
                        json_string ("rootfs"));
@@ -759,6 +853,8 @@ handle_frame (struct berth_frame *f)
   berth_err_t err = NULL;
   json_t *j = NULL;
   struct proc *p;
+  if (f->sid >= BERTH_SID_GUEST)
+    return socket_frame (f);
   switch (f->type)
     {
     case BERTH_F_STDIN:
@@ -860,9 +956,9 @@ main (int argc, char **argv)
 
   for (;;)
     {
-      struct pollfd pf[2 + 3 * MAX_PROCS];
+      struct pollfd pf[2 + 3 * MAX_PROCS + BERTH_MAX_SOCKETS + MAX_CONNS];
       struct proc *owner[2 + 3 * MAX_PROCS];
-      int np = 0, timeout = -1;
+      int np = 0, timeout = -1, nsock;
       pf[np] = (struct pollfd){ .fd = port, .events = POLLIN };
       owner[np++] = NULL;
       pf[np] = (struct pollfd){ .fd = sfd, .events = POLLIN };
@@ -882,12 +978,38 @@ main (int argc, char **argv)
           if (p->exited)
             timeout = 100;
         }
+      nsock = np;
+      for (int i = 0; i < n_socks; i++)
+        pf[np++] = (struct pollfd){ .fd = sock_listen[i], .events = POLLIN };
+      for (int k = 0; k < MAX_CONNS; k++)
+        pf[np++] = (struct pollfd){ .fd = conns[k].used && !conns[k].rd_done ? conns[k].fd : -1, .events = POLLIN };
       if (poll (pf, (nfds_t) np, timeout) < 0 && errno != EINTR)
         {
           logmsg ("poll: %s", strerror (errno));
           break;
         }
-      for (int k = 2; k < np; k++)
+      for (int i = 0; i < n_socks; i++)
+        if (pf[nsock + i].revents)
+          socket_accept (i);
+      for (int k = 0; k < MAX_CONNS; k++)
+        {
+          char buf[65536];
+          ssize_t n;
+          berth_err_t err = NULL;
+          if (!pf[nsock + n_socks + k].revents || !conns[k].used)
+            continue;
+          n = read (conns[k].fd, buf, sizeof (buf));
+          if (n > 0)
+            berth_frame_write (port, BERTH_F_DATA, conns[k].sid, buf, (size_t) n, &err);
+          else
+            {
+              berth_frame_write (port, BERTH_F_CLOSE, conns[k].sid, "{}", 2, &err);
+              conns[k].rd_done = true;
+              conn_done (k);
+            }
+          berth_error_release (&err);
+        }
+      for (int k = 2; k < nsock; k++)
         {
           struct proc *p = owner[k];
           char buf[65536];

@@ -29,6 +29,9 @@
 /* Caps on what a JSON payload from the guest may hold. */
 #define BERTH_PS_MAX_LINES 4096
 #define BERTH_PS_MAX_LINE 4096
+/* Socket connections the guest opens take session ids from here up. */
+#define BERTH_SID_GUEST 0x80000000u
+#define BERTH_MAX_SOCKETS 16
 
 enum berth_frame_type
 {
@@ -48,7 +51,10 @@ enum berth_frame_type
   BERTH_F_STDOUT,      /* g->h raw */
   BERTH_F_STDERR,      /* g->h raw */
   BERTH_F_EXIT,        /* g->h {code} */
-  BERTH_F_MAX_TYPE = BERTH_F_EXIT,
+  BERTH_F_CONNECT,     /* g->h {socket}: a container process connected to mapped socket N */
+  BERTH_F_DATA,        /* either way, raw: bytes of a socket connection */
+  BERTH_F_CLOSE,       /* either way {}: that side of the connection is done */
+  BERTH_F_MAX_TYPE = BERTH_F_CLOSE,
 };
 
 struct berth_frame

@@ -204,12 +204,14 @@ open_regular (const char *path, const char *what, berth_err_t *err)
    replaced by what the VM carries (small files travel in the create
    request), and anything that would reach back into the host refused. */
 static int
-guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, json_t **shares, berth_err_t *err)
+guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, json_t **shares, json_t **sockets,
+              berth_err_t *err)
 {
   json_t *c = json_deep_copy (config), *mounts, *m, *nss, *ns;
   size_t i;
   *files = json_object ();
   *shares = json_array ();
+  *sockets = json_array ();
   json_object_del (c, "hooks");
   {
     /* Inside the VM the container is an ordinary process-isolated one. */
@@ -273,14 +275,22 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
           json_object_set_new (m, "source", json_sprintf ("/run/berth/share/m%zu", json_array_size (*shares) - 1));
           continue;
         }
+      if (S_ISSOCK (sb.st_mode) && json_array_size (*sockets) < BERTH_MAX_SOCKETS)
+        {
+          /* A host unix socket: the agent listens in its place and each
+             connection is carried over the agent channel to the host. */
+          json_array_append_new (*sockets, json_pack ("{s:s,s:i}", "source", path, "mode", (int) (sb.st_mode & 07777)));
+          json_object_set_new (m, "source", json_sprintf ("/run/berth/sockets/s%zu", json_array_size (*sockets) - 1));
+          continue;
+        }
       if (!S_ISREG (sb.st_mode) || sb.st_size > 65536)
         {
           json_decref (c);
           return berth_error (err, ENOTSUP,
-                              "mounts[%zu]: `%s`: a %s cannot cross into a VM; VM isolation carries directories "
-                              "and small files (use process isolation for sockets, FIFOs and devices)",
+                              "mounts[%zu]: `%s`: a %s cannot cross into a VM; VM isolation carries directories, "
+                              "unix sockets and small files (use process isolation for FIFOs and devices)",
                               i, path,
-                              S_ISSOCK (sb.st_mode)  ? "unix socket"
+                              S_ISSOCK (sb.st_mode)  ? "17th unix socket"
                               : S_ISFIFO (sb.st_mode) ? "FIFO"
                               : S_ISREG (sb.st_mode)  ? "file over 64 KiB"
                                                       : "device");
@@ -465,6 +475,13 @@ struct shim
   struct berth_frame_reader ard;
   pid_t qemu;
   pid_t virtiofsd;
+  json_t *sockets; /* [{source, mode}] */
+  struct
+  {
+    uint32_t sid;
+    int fd;
+  } conns[64];
+  int n_conns;
   int qemu_status;
   bool qemu_gone;
   int tty_slave; /* -1 without a terminal */
@@ -705,6 +722,80 @@ to_client (struct shim *s, struct client *c, const struct berth_frame *f)
     berth_error_release (&e);
 }
 
+static int
+conn_index (struct shim *s, uint32_t sid)
+{
+  for (int k = 0; k < s->n_conns; k++)
+    if (s->conns[k].sid == sid)
+      return k;
+  return -1;
+}
+
+static void
+conn_drop (struct shim *s, int k)
+{
+  close (s->conns[k].fd);
+  s->conns[k] = s->conns[--s->n_conns];
+}
+
+/* A connection to a mapped socket, opened by a process in the guest.
+   The guest names only the socket's index: the host path is ours. */
+static void
+shim_socket_frame (struct shim *s, struct berth_frame *f)
+{
+  berth_err_t e = NULL;
+  int k = conn_index (s, f->sid);
+  if (f->type == BERTH_F_CONNECT)
+    {
+      json_t *j = NULL;
+      json_t *sock;
+      struct sockaddr_un addr = { .sun_family = AF_UNIX };
+      int fd = -1;
+      if (k >= 0 || berth_frame_json (f, &j, &e) < 0)
+        goto refuse;
+      {
+        json_t *idx = json_object_get (j, "socket");
+        sock = json_is_integer (idx) && json_integer_value (idx) >= 0
+                   ? json_array_get (s->sockets, (size_t) json_integer_value (idx))
+                   : NULL;
+      }
+      json_decref (j);
+      if (sock == NULL || s->n_conns >= (int) ARRAY_SIZE (s->conns))
+        goto refuse;
+      if (snprintf (addr.sun_path, sizeof (addr.sun_path), "%s", json_string_value (json_object_get (sock, "source")))
+          >= (int) sizeof (addr.sun_path))
+        goto refuse;
+      fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0)
+        {
+          if (fd >= 0)
+            close (fd);
+          goto refuse;
+        }
+      s->conns[s->n_conns].sid = f->sid;
+      s->conns[s->n_conns++].fd = fd;
+      return;
+    refuse:
+      berth_error_release (&e);
+      berth_frame_write (s->agent, BERTH_F_CLOSE, f->sid, "{}", 2, &e);
+      berth_error_release (&e);
+      return;
+    }
+  if (k < 0)
+    return;
+  if (f->type == BERTH_F_DATA)
+    {
+      if (write_all (s->conns[k].fd, f->data, f->len) < 0)
+        {
+          conn_drop (s, k);
+          berth_frame_write (s->agent, BERTH_F_CLOSE, f->sid, "{}", 2, &e);
+          berth_error_release (&e);
+        }
+    }
+  else if (f->type == BERTH_F_CLOSE)
+    shutdown (s->conns[k].fd, SHUT_WR);
+}
+
 static void
 shim_agent_frame (struct shim *s, struct berth_frame *f)
 {
@@ -730,6 +821,8 @@ shim_agent_frame (struct shim *s, struct berth_frame *f)
           return;
         }
     }
+  if (f->sid >= BERTH_SID_GUEST)
+    return shim_socket_frame (s, f);
   {
     struct client *c = client_by_sid (s, f->sid);
     if (c == NULL)
@@ -785,8 +878,8 @@ shim_loop (struct shim *s)
 {
   for (;;)
     {
-      struct pollfd p[4 + MAX_CLIENTS];
-      int np = 0, in_fd = s->tty_slave >= 0 ? s->tty_slave : 0;
+      struct pollfd p[4 + MAX_CLIENTS + 64];
+      int np = 0, nc, in_fd = s->tty_slave >= 0 ? s->tty_slave : 0;
       if (s->exited || s->qemu_gone)
         break;
       p[np++] = (struct pollfd){ .fd = s->agent, .events = POLLIN };
@@ -795,6 +888,9 @@ shim_loop (struct shim *s)
       p[np++] = (struct pollfd){ .fd = s->stdin_open ? in_fd : -1, .events = POLLIN };
       for (int k = 0; k < s->n_clients; k++)
         p[np++] = (struct pollfd){ .fd = s->clients[k].fd, .events = POLLIN };
+      nc = np;
+      for (int k = 0; k < s->n_conns; k++)
+        p[np++] = (struct pollfd){ .fd = s->conns[k].fd, .events = POLLIN };
       if (poll (p, (nfds_t) np, -1) < 0)
         {
           if (errno == EINTR)
@@ -874,7 +970,31 @@ shim_loop (struct shim *s)
             berth_frame_write (s->agent, BERTH_F_STDIN, 0, buf, (size_t) n, &e);
           berth_error_release (&e);
         }
-      for (int k = 4; k < np; k++)
+      for (int k = nc; k < np; k++)
+        {
+          char buf[65536];
+          ssize_t n;
+          int ci = -1;
+          berth_err_t e = NULL;
+          if (!p[k].revents)
+            continue;
+          for (int m = 0; m < s->n_conns; m++)
+            if (s->conns[m].fd == p[k].fd)
+              ci = m;
+          if (ci < 0)
+            continue;
+          n = read (p[k].fd, buf, sizeof (buf));
+          if (n > 0)
+            berth_frame_write (s->agent, BERTH_F_DATA, s->conns[ci].sid, buf, (size_t) n, &e);
+          else
+            {
+              /* The host side is done: so is the connection. */
+              berth_frame_write (s->agent, BERTH_F_CLOSE, s->conns[ci].sid, "{}", 2, &e);
+              conn_drop (s, ci);
+            }
+          berth_error_release (&e);
+        }
+      for (int k = 4; k < nc; k++)
         {
           struct client *c = NULL;
           berth_err_t e = NULL;
@@ -1193,7 +1313,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   const char *ainitrd = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_INITRD));
   cleanup_free char *kernel = NULL, *initrd = NULL, *built = NULL;
   cleanup_close int dirfd = -1, agent_host = -1, agent_qemu = -1, rootfd = -1, kfd = -1, ifd = -1, console = -1;
-  json_t *guest = NULL, *files = NULL, *shares = NULL, *req;
+  json_t *guest = NULL, *files = NULL, *shares = NULL, *sockets = NULL, *req;
   int vfs[2] = { -1, -1 };
   const char *accel = berth_vm_accel ();
   long mem;
@@ -1220,7 +1340,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
     return berth_error (err, errno, "open `%s`", dir);
-  if (guest_config (config, bundle, &guest, &files, &shares, err) < 0)
+  if (guest_config (config, bundle, &guest, &files, &shares, &sockets, err) < 0)
     return -1;
   if (image == NULL)
     {
@@ -1265,8 +1385,15 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   if (json_array_size (shares) > 0 && vfs_sockets (dirfd, vfs, err) < 0)
     goto fail;
   vm_size (config, &mem, &cpus);
-  req = json_pack ("{s:O,s:O,s:s,s:s,s:b}", "config", guest, "files", files, "rootfs_device", "/dev/vda",
-                   "rootfs_fstype", "erofs", "shared", json_array_size (shares) > 0);
+  req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[]}", "config", guest, "files", files, "rootfs_device", "/dev/vda",
+                   "rootfs_fstype", "erofs", "shared", json_array_size (shares) > 0, "sockets");
+  {
+    /* The guest learns each socket's mode, never its host path. */
+    json_t *sk;
+    size_t k;
+    json_array_foreach (sockets, k, sk)
+      json_array_append_new (json_object_get (req, "sockets"), json_pack ("{s:O}", "mode", json_object_get (sk, "mode")));
+  }
   argv = qemu_argv (o->id, accel, mem, cpus, json_array_size (shares) > 0);
   parent = getpid ();
   shim = fork ();
@@ -1279,7 +1406,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     }
   if (shim == 0)
     {
-      struct shim s = { .dir = dir, .tty_slave = -1, .listen = -1 };
+      struct shim s = { .dir = dir, .tty_slave = -1, .listen = -1, .sockets = sockets };
       berth_err_t e = NULL;
       close (rep[0]);
       if (o->die_with_parent && (prctl (PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid () != parent))
@@ -1340,6 +1467,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   json_decref (guest);
   json_decref (files);
   json_decref (shares);
+  json_decref (sockets);
   return 0;
 
 fail:
@@ -1353,6 +1481,7 @@ fail:
   json_decref (guest);
   json_decref (files);
   json_decref (shares);
+  json_decref (sockets);
   if (built)
     unlink (built);
   return -1;
