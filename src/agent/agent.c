@@ -425,8 +425,14 @@ write_files (json_t *files, berth_err_t *err)
     if (!json_is_string (v) || strchr (k, '/') || k[0] == '.' || !*k)
       return berth_error (err, EINVAL, "create: files: bad entry `%s`", k);
     p = xasprintf ("/run/berth/files/%s", k);
-    if (write_file_at (AT_FDCWD, p, json_string_value (v), json_string_length (v), err) < 0)
-      return -1;
+    {
+      cleanup_free unsigned char *data = NULL;
+      size_t len = 0;
+      if (base64_decode (json_string_value (v), json_string_length (v), &data, &len) < 0)
+        return berth_error (err, EINVAL, "create: files: `%s` is not base64", k);
+      if (write_file_at (AT_FDCWD, p, data, len, err) < 0)
+        return -1;
+    }
   }
   return 0;
 }

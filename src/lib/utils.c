@@ -683,3 +683,55 @@ str_has_prefix (const char *s, const char *prefix)
 {
   return strncmp (s, prefix, strlen (prefix)) == 0;
 }
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+char *
+base64_encode (const void *data, size_t len)
+{
+  const unsigned char *p = data;
+  char *out = xmalloc ((len + 2) / 3 * 4 + 1), *o = out;
+  for (size_t i = 0; i < len; i += 3)
+    {
+      unsigned v = (unsigned) p[i] << 16 | (i + 1 < len ? (unsigned) p[i + 1] << 8 : 0) | (i + 2 < len ? p[i + 2] : 0);
+      *o++ = b64[v >> 18 & 63];
+      *o++ = b64[v >> 12 & 63];
+      *o++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
+      *o++ = i + 2 < len ? b64[v & 63] : '=';
+    }
+  *o = 0;
+  return out;
+}
+
+int
+base64_decode (const char *in, size_t n, unsigned char **out, size_t *out_len)
+{
+  unsigned char *o;
+  size_t k = 0;
+  if (n % 4 != 0)
+    return -1;
+  o = xmalloc (n / 4 * 3 + 1);
+  for (size_t i = 0; i < n; i += 4)
+    {
+      int v[4];
+      for (int j = 0; j < 4; j++)
+        {
+          const char *c = in[i + j] == '=' ? NULL : strchr (b64, in[i + j]);
+          /* Padding only at the very end, and only as "x=" or "xx==". */
+          if (in[i + j] == 0 || (c == NULL && (in[i + j] != '=' || i + 4 != n || j < 2 || (j == 2 && in[i + 3] != '='))))
+            {
+              free (o);
+              return -1;
+            }
+          v[j] = c ? (int) (c - b64) : -1;
+        }
+      o[k++] = (unsigned char) (v[0] << 2 | v[1] >> 4);
+      if (v[2] >= 0)
+        o[k++] = (unsigned char) ((v[1] & 15) << 4 | v[2] >> 2);
+      if (v[3] >= 0)
+        o[k++] = (unsigned char) ((v[2] & 3) << 6 | v[3]);
+    }
+  *out = o;
+  *out_len = k;
+  return 0;
+}

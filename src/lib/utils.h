@@ -83,4 +83,9 @@ char *timestamp_rfc3339 (void);
 void random_hex (char *out, size_t n);
 bool str_has_prefix (const char *s, const char *prefix);
 
+/* Standard base64 (RFC 4648) with padding; decode returns -1 on anything
+   else.  Binary file contents travel in JSON this way. */
+char *base64_encode (const void *data, size_t len);
+int base64_decode (const char *in, size_t in_len, unsigned char **out, size_t *out_len);
+
 #endif

@@ -302,7 +302,11 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
           return -1;
         }
       snprintf (key, sizeof (key), "f%zu", i);
-      json_object_set_new (*files, key, json_stringn (data, len));
+      {
+        /* Any bytes: base64 keeps the JSON valid. */
+        cleanup_free char *enc = base64_encode (data, len);
+        json_object_set_new (*files, key, json_string (enc));
+      }
       json_object_set_new (m, "source", json_sprintf ("/run/berth/files/%s", key));
     }
   }

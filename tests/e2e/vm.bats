@@ -154,6 +154,10 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   [ "$status" -eq 0 ]
   [[ "$output" == *hostdata* ]]
   [ "$(cat "$T/dir/g")" = fromguest ]
+  # A small file of any bytes is copied in.
+  head -c 3000 /dev/urandom > "$T/bin.dat"
+  run B run --rm --isolation=vm -v "$T/bin.dat:/bin.dat:ro" busybox md5sum /bin.dat
+  [[ "$output" == *"$(md5sum < "$T/bin.dat" | cut -d' ' -f1)"* ]]
   # :ro holds even for a privileged container that remounts its side rw.
   run B run --rm --isolation=vm --privileged -v "$T/dir:/data:ro" busybox sh -c 'mount -o remount,rw /data; echo x > /data/h && echo wrote'
   [[ "$output" != *wrote* ]]

@@ -279,13 +279,42 @@ fuzz (void **state)
     }
 }
 
+/* Files cross into the guest as base64: round trips, and refusals. */
+static void
+base64 (void **state)
+{
+  static const char *const bad[] = { "A", "AB=C", "A===", "====", "AB\x01=", "AAAA=AAA", "AB=A" };
+  unsigned char buf[300], *out = NULL;
+  size_t n = 0;
+  (void) state;
+  for (size_t len = 0; len < sizeof (buf); len++)
+    {
+      char *e;
+      for (size_t i = 0; i < len; i++)
+        buf[i] = (unsigned char) (i * 7 + len);
+      e = base64_encode (buf, len);
+      assert_int_equal (base64_decode (e, strlen (e), &out, &n), 0);
+      assert_int_equal (n, len);
+      assert_memory_equal (out, buf, len);
+      free (out);
+      free (e);
+    }
+  assert_int_equal (base64_decode ("aGk=", 4, &out, &n), 0);
+  assert_int_equal (n, 2);
+  assert_memory_equal (out, "hi", 2);
+  free (out);
+  for (size_t i = 0; i < ARRAY_SIZE (bad); i++)
+    if (base64_decode (bad[i], strlen (bad[i]), &out, &n) == 0)
+      fail_msg ("\"%s\" decoded", bad[i]);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (good_frames_parse),     cmocka_unit_test (bad_headers_are_refused),
     cmocka_unit_test (bad_payloads_are_refused), cmocka_unit_test (reader_over_a_socket),
-    cmocka_unit_test (fuzz),
+    cmocka_unit_test (fuzz),                  cmocka_unit_test (base64),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
