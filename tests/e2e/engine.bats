@@ -141,6 +141,7 @@ teardown() {
 @test "a bind-mounted host path, read-only where asked" {
   mkdir -p "$T/data" && echo shared > "$T/data/f"
   run B run --rm -v "$T/data:/data:ro" busybox sh -c 'cat /data/f; echo x > /data/g || echo ro'
+  echo "output: $output" # shown when the test fails
   [ "${lines[0]}" = shared ]
   echo "$output" | grep -qx ro
   B run --rm -v "$T/data:/data" busybox sh -c 'echo written > /data/g'
