@@ -925,9 +925,72 @@ maybe_finish (struct proc *p)
   proc_free (p);
 }
 
+/* berth-init: the same binary as a container's PID 1 (run --init), as
+   docker's tini: it forwards signals to the command, reaps every orphan,
+   and exits with the command's status (128+N for a signal). */
+static int
+init_main (int argc, char **argv)
+{
+  sigset_t all, old;
+  pid_t child;
+  int first = 1;
+  if (argc > 1 && strcmp (argv[1], "--") == 0)
+    first = 2;
+  if (first >= argc)
+    {
+      fprintf (stderr, "berth-init: usage: berth-init [--] COMMAND [ARG...]\n");
+      return 2;
+    }
+  sigfillset (&all);
+  sigprocmask (SIG_BLOCK, &all, &old);
+  child = fork ();
+  if (child < 0)
+    {
+      perror ("berth-init: fork");
+      return 1;
+    }
+  if (child == 0)
+    {
+      sigprocmask (SIG_SETMASK, &old, NULL);
+      /* The command gets the terminal's foreground, as it would alone. */
+      setpgid (0, 0);
+      tcsetpgrp (0, getpid ());
+      execvp (argv[first], argv + first);
+      fprintf (stderr, "berth-init: exec %s: %s\n", argv[first], strerror (errno));
+      _exit (errno == ENOENT ? 127 : 126);
+    }
+  setpgid (child, child);
+  for (;;)
+    {
+      siginfo_t si;
+      int sig = sigwaitinfo (&all, &si);
+      if (sig < 0)
+        continue;
+      if (sig != SIGCHLD)
+        {
+          kill (child, sig);
+          continue;
+        }
+      for (;;)
+        {
+          int status;
+          pid_t w = waitpid (-1, &status, WNOHANG);
+          if (w <= 0)
+            break;
+          if (w == child)
+            return WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+        }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
+  {
+    const char *base = strrchr (argv[0], '/') ? strrchr (argv[0], '/') + 1 : argv[0];
+    if (strcmp (base, "berth-init") == 0)
+      return init_main (argc, argv);
+  }
   sigset_t mask;
   int sfd;
   struct berth_frame_reader rd = { 0 };

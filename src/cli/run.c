@@ -44,6 +44,7 @@ static const char run_options[] =
   "  -l, --label K=V         label (repeatable)\n"
   "      --stop-signal SIG   signal for stop (default TERM)\n"
   "      --stop-timeout N    seconds before stop kills (default 10)\n"
+  "      --init              run an init as PID 1 that forwards signals and reaps orphans\n"
   "      --isolation MODE    process or vm (hyperv)\n"
   "      --kernel PATH       vm: guest kernel file, or a directory with vmlinuz and initrd.img\n";
 
@@ -368,7 +369,8 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
         }
         break;
       case 22:
-        return cli_usage (cmd, "--init is not supported yet"), -1;
+        r->init = true;
+        break;
       case 24:
         printf ("Usage: berth %s [options] IMAGE [COMMAND [ARG...]]\n\nOptions:\n%s", cmd, run_options);
         exit (0);

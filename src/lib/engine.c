@@ -284,6 +284,46 @@ resolve_volumes (struct berth_engine *e, json_t *image_config, json_t *in, json_
   return 0;
 }
 
+/* --init: berth-agent, static, is also berth-init; it is mounted read-only
+   at /sbin/berth-init and runs the command.  In a VM the guest's own copy
+   (its /init) is mounted instead. */
+static int
+add_init (json_t *spec, bool vm, berth_err_t *err)
+{
+  json_t *proc = json_object_get (spec, "process");
+  json_t *args = json_array ();
+  const char *src = "/init";
+  cleanup_free char *host = NULL;
+  if (!vm)
+    {
+      char exe[PATH_MAX];
+      ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
+      char *slash;
+      if (n <= 0)
+        return berth_error (err, errno, "readlink /proc/self/exe");
+      exe[n] = 0;
+      slash = strrchr (exe, '/');
+      *slash = 0;
+      host = xasprintf ("%s/berth-agent", exe);
+      if (access (host, X_OK) < 0)
+        {
+          free (host);
+          host = xstrdup ("/usr/lib/berth/berth-agent");
+        }
+      if (access (host, X_OK) < 0)
+        return berth_error (err, errno, "--init: berth-agent (berth-init) is not installed beside berth");
+      src = host;
+    }
+  json_array_append_new (args, json_string ("/sbin/berth-init"));
+  json_array_append_new (args, json_string ("--"));
+  json_array_extend (args, json_object_get (proc, "args"));
+  json_object_set_new (proc, "args", args);
+  json_array_append_new (json_object_get (spec, "mounts"),
+                         json_pack ("{s:s,s:s,s:s,s:[sss]}", "destination", "/sbin/berth-init", "type", "bind", "source",
+                                    src, "options", "bind", "ro", "nosuid"));
+  return 0;
+}
+
 const char *
 berth_default_isolation (void)
 {
@@ -500,6 +540,8 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
     if (mounted)
       umount2 (rootfs, MNT_DETACH);
   }
+  if (ret == 0 && r->init)
+    ret = add_init (spec, strcmp (isolation, "vm") == 0, err);
   if (ret == 0 && strcmp (isolation, "vm") == 0)
     ret = vm_annotate (e, img, md, r->kernel, spec, err);
   if (ret < 0)

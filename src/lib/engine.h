@@ -42,6 +42,7 @@ struct berth_create_request
   const char *isolation; /* "process" or "vm"; NULL: the host default */
   const char *kernel;    /* vm: a guest kernel file, or a directory with vmlinuz and initrd.img */
   bool auto_remove;
+  bool init; /* --init: berth-init as PID 1 */
   bool interactive, tty;
   json_t *labels;
   int stop_timeout; /* seconds, -1: default 10 */

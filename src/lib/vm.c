@@ -248,6 +248,10 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
     }
     if (!bind)
       continue;
+    /* --init in a VM: the guest's own agent binary, already there. */
+    if (src && strcmp (src, "/init") == 0
+        && strcmp (json_string_value (json_object_get (m, "destination")) ?: "", "/sbin/berth-init") == 0)
+      continue;
     {
       cleanup_free char *path = src && src[0] != '/' ? xasprintf ("%s/%s", bundle, src) : xstrdup (src ? src : "");
       cleanup_free char *data = NULL;

@@ -296,3 +296,24 @@ teardown() {
   grep -q got-term "$T/out"
   B rm sig
 }
+
+@test "--init: berth-init is PID 1, forwards signals to the command, reaps orphans, passes the exit code" {
+  run B run --rm --init busybox sh -c 'cat /proc/1/cmdline | tr "\0" " "; exit 3'
+  [ "$status" -eq 3 ]
+  [[ "$output" == "/sbin/berth-init -- sh -c"* ]]
+  # sleep as PID 1 ignores TERM; under berth-init it gets it and dies.
+  B run -d --init --name i1 busybox sleep 1000
+  t0=$(date +%s)
+  B stop -t 20 i1
+  [ $(( $(date +%s) - t0 )) -lt 10 ]
+  [ "$(B inspect i1 | jq '.[0].State.ExitCode')" -eq 143 ]
+  # An orphan's zombie is reaped by PID 1 (with sleep as PID 1 it stays).
+  for init in "" --init; do
+    B run -d $init --name z1 busybox sh -c '(sleep 0.1 &); exec sleep 1000'
+    sleep 1
+    zombies=$(B exec z1 ps -o stat | grep -c '^Z' || true)
+    B rm -f z1
+    [ "$init" = --init ] && [ "$zombies" -eq 0 ]
+    [ "$init" = --init ] || [ "$zombies" -eq 1 ]
+  done
+}

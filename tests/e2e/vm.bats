@@ -109,7 +109,7 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
 }
 
 @test "vm: --memory sizes the VM and the guest cgroup; --cpus the VM's CPUs" {
-  B run -d --isolation=vm --memory 64m --cpus 1 --name m1 busybox sleep 1003
+  B run -d --isolation=vm --init --memory 64m --cpus 1 --name m1 busybox sleep 1003
   [ "$(B inspect m1 | jq '.[0].VM.MemoryMiB')" -eq 192 ]
   [ "$(B inspect m1 | jq '.[0].VM.CPUs')" -eq 1 ]
   run B exec m1 cat /sys/fs/cgroup/memory.max
@@ -117,6 +117,9 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   run B exec m1 sh -c 'grep MemTotal /proc/meminfo'
   kb=$(echo "$output" | awk '{print $2}')
   [ "$kb" -gt 150000 ] && [ "$kb" -lt 200000 ]
+  # --init in the VM: the guest's agent binary as berth-init forwards TERM.
+  B stop -t 30 m1
+  [ "$(B inspect m1 | jq '.[0].State.ExitCode')" -eq 143 ]
   B rm -f m1
   no_vm_left
 }
