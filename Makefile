@@ -77,6 +77,12 @@ $(B)/vm/initrd.img: $(B)/berth-agent scripts/mkinitramfs.sh
 	@mkdir -p $(dir $@)
 	scripts/mkinitramfs.sh $(B)/berth-agent $@ $(GUEST_KERNEL_DIR)/modules
 
+# A minimal guest kernel (about 20 minutes on 2 cores; CI does not build
+# it): berth run --isolation=vm --kernel build/vm-min ...
+guest-kernel: $(B)/vm-min/vmlinux
+$(B)/vm-min/vmlinux: vm/guest-kernel.config scripts/build-guest-kernel.sh $(B)/berth-agent
+	scripts/build-guest-kernel.sh $(B)/vm-min
+
 $(B)/berth: $(CLI_OBJ) $(B)/libberth.a
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libberth.a $(LDLIBS)
 
@@ -131,4 +137,4 @@ clean:
 format:
 	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c
 
-.PHONY: all unit e2e validate check demo clean format
+.PHONY: guest-kernel all unit e2e validate check demo clean format

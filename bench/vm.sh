@@ -37,7 +37,9 @@ bare() { # kernel
   local a=(-accel tcg,tb-size=32 -cpu max)
   local extra="tsc_early_khz=$tsc"
   [ "$accel" = kvm ] && a=(-accel kvm -cpu host) && extra=""
-  qemu-system-x86_64 -machine microvm "${a[@]}" -m 256M -smp 1 -nodefaults -no-user-config -display none -no-reboot \
+  local machine=microvm
+  [ -e "$(dirname "$1")/no-acpi" ] && machine=microvm,acpi=off
+  qemu-system-x86_64 -machine "$machine" "${a[@]}" -m 256M -smp 1 -nodefaults -no-user-config -display none -no-reboot \
     -serial null -kernel "$1" -initrd "$tmp/off.cpio" \
     -append "console=ttyS0 quiet panic=-1 reboot=t i8042.nokbd i8042.noaux pci=off tsc=reliable no_timer_check $extra" \
     >/dev/null 2>&1

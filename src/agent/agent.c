@@ -882,8 +882,10 @@ handle_frame (struct berth_frame *f)
     case BERTH_F_STATS:
       return do_stats (f->sid);
     case BERTH_F_SHUTDOWN:
-      /* Nothing to sync: the image is read-only, the rest is memory. */
-      reboot (RB_POWER_OFF);
+      /* Nothing to sync: the image is read-only, the rest is memory.  A
+         reboot is a triple fault (reboot=t) that QEMU, run with
+         -no-reboot, takes as its exit: no ACPI needed. */
+      reboot (RB_AUTOBOOT);
       return;
     default:
       break;

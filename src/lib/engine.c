@@ -429,6 +429,11 @@ vm_annotate (struct berth_engine *e, struct berth_image *img, const char *md, co
           json_object_set_new (an, BERTH_ANNOTATION_VM_KERNEL, json_string (k));
           if (access (i, R_OK) == 0)
             json_object_set_new (an, BERTH_ANNOTATION_VM_INITRD, json_string (i));
+          {
+            cleanup_free char *na = xasprintf ("%s/no-acpi", kernel);
+            if (access (na, F_OK) == 0)
+              json_object_set_new (an, BERTH_ANNOTATION_VM_ACPI, json_string ("off"));
+          }
         }
       else if (S_ISREG (sb.st_mode))
         json_object_set_new (an, BERTH_ANNOTATION_VM_KERNEL, json_string (kernel));

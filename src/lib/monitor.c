@@ -489,7 +489,8 @@ fail_start:
     /* The error goes to whoever started us; the record says it too. */
     cleanup_free char *msg = xstrdup (err && err->msg ? err->msg : "unknown error");
     int es = err ? err->status : 0;
-    report (ready_fd, &err);
+    /* Reported at the end: a --rm container is gone by the time the
+       caller hears why it did not start. */
     st = json_object_get (rec, "State");
     json_object_set_new (st, "Error", json_string (msg));
     exit_code = es == ENOENT && strstr (msg, "exec") ? 127 : (es == EACCES && strstr (msg, "exec") ? 126 : 125);
@@ -510,17 +511,20 @@ finish:
     json_object_del (rec, "MonitorPid");
     berth_ctr_save (e, id, rec, &e2);
     berth_error_release (&e2);
+    /* --rm: whether it ran or could not start, nothing is left (as
+       docker), and the caller hears the outcome only after that. */
+    if (json_is_true (json_object_get (rec, "AutoRemove")))
+      {
+        berth_ctr_remove (e, id, true, &e2);
+        berth_error_release (&e2);
+      }
+    if (!started)
+      report (ready_fd, &err);
     if (status_fd >= 0)
       {
         char code[16];
         int n = snprintf (code, sizeof (code), "%d\n", started ? exit_code : -1);
         (void) write_all (status_fd, code, (size_t) n);
-      }
-    /* --rm: whether it ran or could not start, nothing is left (as docker). */
-    if (json_is_true (json_object_get (rec, "AutoRemove")))
-      {
-        berth_ctr_remove (e, id, true, &e2);
-        berth_error_release (&e2);
       }
   }
   json_decref (rec);

@@ -220,6 +220,7 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
     json_object_del (an, BERTH_ANNOTATION_VM_IMAGE);
     json_object_del (an, BERTH_ANNOTATION_VM_KERNEL);
     json_object_del (an, BERTH_ANNOTATION_VM_INITRD);
+    json_object_del (an, BERTH_ANNOTATION_VM_ACPI);
   }
   nss = json_object_get (json_object_get (c, "linux"), "namespaces");
   json_array_foreach (nss, i, ns)
@@ -389,7 +390,7 @@ safe_name (const char *id, char *out, size_t n)
    image 4, kernel 5, initrd 6): nothing from the spec becomes a path or an
    option QEMU parses, except the validated numbers. */
 static char **
-qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs)
+qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs, bool acpi)
 {
   char **a = xcalloc (64, sizeof (char *));
   int n = 0;
@@ -402,7 +403,7 @@ qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs)
   a[n++] = xstrdup ("-machine");
   /* virtiofs needs guest memory the file server can map, and modern
      virtio-mmio. */
-  a[n++] = xstrdup (fs ? "microvm,memory-backend=mem" : "microvm");
+  a[n++] = xasprintf ("microvm%s%s", acpi ? "" : ",acpi=off", fs ? ",memory-backend=mem" : "");
   if (fs)
     {
       a[n++] = xstrdup ("-object");
@@ -1038,7 +1039,10 @@ shim_loop (struct shim *s)
       {
         berth_frame_write (s->agent, BERTH_F_SHUTDOWN, 0, "{}", 2, &e);
         berth_error_release (&e);
-        if (wait_qemu (s, 5000) < 0)
+        /* Nothing in the guest outlives it (the image is read-only, the
+           writable layer memory, shared files written through): a guest
+           that halts instead of powering off is not waited for long. */
+        if (wait_qemu (s, 1000) < 0)
           kill_qemu (s);
       }
     for (int k = 0; k < s->n_clients; k++)
@@ -1402,7 +1406,8 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     json_array_foreach (sockets, k, sk)
       json_array_append_new (json_object_get (req, "sockets"), json_pack ("{s:O}", "mode", json_object_get (sk, "mode")));
   }
-  argv = qemu_argv (o->id, accel, mem, cpus, json_array_size (shares) > 0);
+  argv = qemu_argv (o->id, accel, mem, cpus, json_array_size (shares) > 0,
+                    strcmp (json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_ACPI)) ?: "", "off") != 0);
   parent = getpid ();
   shim = fork ();
   if (shim < 0)
@@ -1645,10 +1650,13 @@ berth_vm_exit_reason (const char *root, const char *id)
 /* Relays one exec session between our stdio (or a pty slave) and the
    shim.  Returns the process's exit code. */
 static int
-exec_relay (int fd, int tty_slave, bool raw_stdin, int *code, berth_err_t *err)
+exec_relay (int fd, struct berth_frame_reader *rdp, int tty_slave, bool raw_stdin, int *code, berth_err_t *err)
 {
-  struct berth_frame_reader rd = { 0 };
+  /* What came with the reply to exec (output, even the exit) is already
+     in the reader: consume it before reading more. */
+  struct berth_frame_reader rd = *rdp;
   struct berth_frame f;
+  bool pending = true;
   sigset_t mask, old;
   int sfd, in_fd = tty_slave >= 0 ? tty_slave : 0, out_fd = tty_slave >= 0 ? tty_slave : 1;
   int err_fd = tty_slave >= 0 ? tty_slave : 2;
@@ -1686,7 +1694,7 @@ exec_relay (int fd, int tty_slave, bool raw_stdin, int *code, berth_err_t *err)
                              { .fd = sfd, .events = POLLIN },
                              { .fd = stdin_open ? in_fd : -1, .events = POLLIN } };
       int r;
-      if (poll (p, 3, -1) < 0)
+      if (poll (p, 3, pending ? 0 : -1) < 0)
         {
           if (errno == EINTR)
             continue;
@@ -1722,15 +1730,19 @@ exec_relay (int fd, int tty_slave, bool raw_stdin, int *code, berth_err_t *err)
             berth_frame_write (fd, BERTH_F_STDIN, 0, buf, (size_t) n, err);
           berth_error_release (err);
         }
-      if (p[0].revents)
+      if (p[0].revents || pending)
         {
-          r = berth_frame_fill (&rd, fd, err);
-          if (r <= 0)
+          if (!pending)
             {
-              if (r == 0)
-                berth_error_code (err, ESRCH, "the VM went away during exec");
-              break;
+              r = berth_frame_fill (&rd, fd, err);
+              if (r <= 0)
+                {
+                  if (r == 0)
+                    berth_error_code (err, ESRCH, "the VM went away during exec");
+                  break;
+                }
             }
+          pending = false;
           while ((r = berth_frame_next (&rd, &f, err)) == 1)
             {
               if (f.type == BERTH_F_STDOUT || f.type == BERTH_F_STDERR)
@@ -1819,7 +1831,6 @@ berth_vm_exec (const char *root, const char *id, const struct berth_exec_request
           goto fail;
         }
     }
-  berth_frame_reader_free (&rd);
   if (!r->detach)
     {
       int code = 0;
@@ -1833,12 +1844,17 @@ berth_vm_exec (const char *root, const char *id, const struct berth_exec_request
               berth_err_t e = NULL;
               setsid ();
               ioctl (slave, TIOCSCTTY, 0);
-              _exit (exec_relay (fd, slave, false, &code, &e) < 0 ? 255 : code);
+              _exit (exec_relay (fd, &rd, slave, false, &code, &e) < 0 ? 255 : code);
             }
           close (slave);
-          return relay < 0 ? berth_error (err, errno, "fork") : (waitpid (relay, exit_status, 0), *exit_status = WEXITSTATUS (*exit_status), 0);
+          berth_frame_reader_free (&rd);
+          if (relay < 0)
+            return berth_error (err, errno, "fork");
+          waitpid (relay, exit_status, 0);
+          *exit_status = WEXITSTATUS (*exit_status);
+          return 0;
         }
-      if (exec_relay (fd, -1, tty, &code, err) < 0)
+      if (exec_relay (fd, &rd, -1, tty, &code, err) < 0)
         return -1;
       *exit_status = code;
       return 0;
@@ -1858,11 +1874,12 @@ berth_vm_exec (const char *root, const char *id, const struct berth_exec_request
       setsid ();
       if (slave >= 0)
         ioctl (slave, TIOCSCTTY, 0);
-      exec_relay (fd, slave, false, &code, &e);
+      exec_relay (fd, &rd, slave, false, &code, &e);
       _exit (code);
     }
   if (slave >= 0)
     close (slave);
+  berth_frame_reader_free (&rd);
   if (r->pid_out)
     *r->pid_out = relay;
   if (r->pid_file)

@@ -26,6 +26,9 @@
 #define BERTH_ANNOTATION_VM_IMAGE "berth.vm.image"
 #define BERTH_ANNOTATION_VM_KERNEL "berth.vm.kernel"
 #define BERTH_ANNOTATION_VM_INITRD "berth.vm.initrd"
+/* "off": the kernel has no ACPI; QEMU passes the devices on its command
+   line (a kernel directory with a `no-acpi` file asks for this). */
+#define BERTH_ANNOTATION_VM_ACPI "berth.vm.acpi"
 
 /* "kvm" when /dev/kvm is usable by QEMU (real hardware KVM), else "tcg". */
 const char *berth_vm_accel (void);

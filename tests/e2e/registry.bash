@@ -29,6 +29,11 @@ YML
       -keyout "$T/registry/key.pem" -out "$T/registry/cert.pem" 2>/dev/null
     python3 "$BATS_TEST_DIRNAME/token-server.py" "$TOKEN_PORT" "$T/registry/key.pem" "$T/registry/cert.pem" "$2" "$3" &
     BG_PIDS="${BG_PIDS:-} $!"
+    # Up before the registry sends anyone to it.
+    for i in $(seq 100); do
+      curl -s -o /dev/null "http://127.0.0.1:$TOKEN_PORT/" && break
+      sleep 0.1
+    done
     cat >> "$T/registry/config.yml" <<YML
 auth:
   token:
