@@ -24,11 +24,12 @@ trap cleanup EXIT
 
 accel=$(B info | sed -n 's/^VM Accelerator: \([a-z]*\).*/\1/p')
 echo "accelerator: $accel   ($(B info | sed -n 's/^VM Accelerator: //p'))"
-# The floor's init: a static binary that powers the guest off.
+# The floor's init: a static binary that ends the guest at once (a reboot,
+# which reboot=t and -no-reboot make QEMU's exit, as berth's agent does).
 cat > "$tmp/off.c" <<'EOF'
 #include <sys/reboot.h>
 #include <unistd.h>
-int main (void) { reboot (RB_POWER_OFF); return 0; }
+int main (void) { reboot (RB_AUTOBOOT); return 0; }
 EOF
 gcc -static -O2 -o "$tmp/init" "$tmp/off.c"
 (cd "$tmp" && echo init | cpio --quiet -o -H newc > off.cpio)
@@ -39,7 +40,7 @@ bare() { # kernel
   [ "$accel" = kvm ] && a=(-accel kvm -cpu host) && extra=""
   local machine=microvm
   [ -e "$(dirname "$1")/no-acpi" ] && machine=microvm,acpi=off
-  qemu-system-x86_64 -machine "$machine" "${a[@]}" -m 256M -smp 1 -nodefaults -no-user-config -display none -no-reboot \
+  timeout 120 qemu-system-x86_64 -machine "$machine" "${a[@]}" -m 256M -smp 1 -nodefaults -no-user-config -display none -no-reboot \
     -serial null -kernel "$1" -initrd "$tmp/off.cpio" \
     -append "console=ttyS0 quiet panic=-1 reboot=t i8042.nokbd i8042.noaux pci=off tsc=reliable no_timer_check $extra" \
     >/dev/null 2>&1

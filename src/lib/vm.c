@@ -366,6 +366,16 @@ tsc_khz (void)
   return mhz > 0 ? (long) (mhz * 1000) : 2000000;
 }
 
+/* The CPU model TCG emulates: BERTH_VM_CPU when it is a plain model name. */
+static const char *
+tcg_cpu (void)
+{
+  const char *c = getenv ("BERTH_VM_CPU");
+  if (c && *c && strspn (c, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == strlen (c))
+    return c;
+  return "max";
+}
+
 static const char *
 qemu_binary (void)
 {
@@ -415,7 +425,7 @@ qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs, b
   /* TCG's translation cache is the bulk of QEMU's own memory: bounded. */
   a[n++] = xstrdup (kvm ? "kvm" : "tcg,tb-size=32");
   a[n++] = xstrdup ("-cpu");
-  a[n++] = xstrdup (kvm ? "host" : "max");
+  a[n++] = xstrdup (kvm ? "host" : tcg_cpu ());
   a[n++] = xstrdup ("-m");
   a[n++] = xasprintf ("%ldM", mem_mib);
   a[n++] = xstrdup ("-smp");
