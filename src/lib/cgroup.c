@@ -462,7 +462,8 @@ apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
       size_t i;
       if (need_dir (cg, "blkio", "linux.resources.blockIO", &dir, err) < 0)
         return -1;
-      if (res_int (o, "weight", &v))
+      /* 0 is "unset" to Docker, which always sends it, and to runc. */
+      if (res_int (o, "weight", &v) && v != 0)
         {
           const char *f = cg_file_exists (dir, "blkio.weight") ? "blkio.weight" : "blkio.bfq.weight";
           if (!cg_file_exists (dir, f))
@@ -470,7 +471,8 @@ apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
           if (cg_writef (dir, f, err, "%lld", (long long) v) < 0)
             return -1;
         }
-      if (res_int (o, "leafWeight", &v) && cg_writef (dir, "blkio.leaf_weight", err, "%lld", (long long) v) < 0)
+      if (res_int (o, "leafWeight", &v) && v != 0
+          && cg_writef (dir, "blkio.leaf_weight", err, "%lld", (long long) v) < 0)
         return -1;
       wd = json_object_get (o, "weightDevice");
       json_array_foreach (wd, i, d)
@@ -622,7 +624,7 @@ apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
     {
       json_t *wd, *d;
       size_t i;
-      if (res_int (o, "weight", &v))
+      if (res_int (o, "weight", &v) && v != 0)
         {
           const char *f = cg_file_exists (dir, "io.bfq.weight") ? "io.bfq.weight" : "io.weight";
           if (cg_writef (dir, f, err, "%lld", (long long) v) < 0)

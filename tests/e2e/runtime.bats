@@ -424,3 +424,9 @@ load helpers
   run R run c1
   [ "$output" = unlimited ]
 }
+
+@test "a blockIO weight of 0 means unset, as Docker sends it and runc takes it" {
+  cfg '.linux.resources.blockIO = {"weight": 0, "leafWeight": 0}'
+  run R run w0
+  [ "$status" -eq 0 ]
+}
