@@ -798,7 +798,16 @@ do_start (const char *root, struct berth_state *st, berth_err_t *warning, berth_
   if (strcmp (status, "created") != 0)
     return berth_error (err, 0, "cannot start container `%s`: it is %s, not created", st->id, status);
   if (st->vm)
-    return berth_vm_start (root, st->id, err);
+    {
+      /* As with runc, a container that failed to start is gone when start
+         returns: containerd's shim counts on the exit coming first. */
+      if (berth_vm_start (root, st->id, err) < 0)
+        {
+          wait_gone (st->pid, 5000);
+          return -1;
+        }
+      return 0;
+    }
   if (connect_start (root, st->id, &fd, err) < 0)
     return -1;
   if (write_all (fd, "s", 1) < 0)

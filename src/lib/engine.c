@@ -307,6 +307,16 @@ add_init (json_t *spec, bool vm, berth_err_t *err)
       host = xasprintf ("%s/berth-agent", exe);
       if (access (host, X_OK) < 0)
         {
+          /* Beside the VM directory (BERTH_VM_DIR), where make puts it. */
+          cleanup_free char *vmdir = berth_vm_dir ();
+          char *slash2 = strrchr (vmdir, '/');
+          free (host);
+          if (slash2)
+            *slash2 = 0;
+          host = xasprintf ("%s/berth-agent", vmdir);
+        }
+      if (access (host, X_OK) < 0)
+        {
           free (host);
           host = xstrdup ("/usr/lib/berth/berth-agent");
         }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bats
+# berth-runtime under Docker (Debian's docker.io): dockerd with two extra
+# runtimes, berth (process isolation) and berth-vm (runtimeArgs
+# --isolation=vm), its state in this test's directory, no network of its
+# own (berth's networking is not there yet).
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BERTH=${BERTH:-$TOP/build/berth}
+
+setup_file() {
+  command -v dockerd >/dev/null || skip "dockerd (docker.io) is not installed"
+  export DT
+  DT=$(mktemp -d /tmp/berth-docker.XXXXXX)
+  cat > "$DT/daemon.json" <<EOF
+{"runtimes": {"berth": {"path": "$BERTH_RUNTIME"},
+              "berth-vm": {"path": "$BERTH_RUNTIME", "runtimeArgs": ["--isolation=vm"]}}}
+EOF
+  dockerd --config-file "$DT/daemon.json" --data-root "$DT/data" --exec-root "$DT/exec" --pidfile "$DT/pid" \
+    -H "unix://$DT/sock" --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs > "$DT/log" 2>&1 3>&- &
+  for i in $(seq 150); do docker -H "unix://$DT/sock" version >/dev/null 2>&1 && break; sleep 0.2; done
+  "$BERTH" --root "$DT/berth" save --format docker -o "$DT/busybox.tar" busybox
+  docker -H "unix://$DT/sock" load -q -i "$DT/busybox.tar"
+}
+
+teardown_file() {
+  [ -n "${DT:-}" ] || return 0
+  docker -H "unix://$DT/sock" rm -f $(docker -H "unix://$DT/sock" ps -aq) >/dev/null 2>&1 || true
+  [ -s "$DT/pid" ] && kill "$(cat "$DT/pid")" 2>/dev/null
+  for i in $(seq 100); do [ -e "$DT/pid" ] || break; sleep 0.1; done
+  grep -o " $DT[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$DT"
+}
+
+setup() { :; }
+teardown() { :; }
+
+dk() { docker -H "unix://$DT/sock" "$@"; }
+
+@test "docker: run, exit code, exec, logs, stop through berth-runtime in both isolation modes" {
+  for rt in berth berth-vm; do
+    run dk run --rm --runtime "$rt" busybox sh -c 'echo hello; uname -r; exit 3'
+    [ "$status" -eq 3 ]
+    [ "${lines[0]}" = hello ]
+    if [ "$rt" = berth-vm ]; then [ "${lines[1]}" != "$(uname -r)" ]; else [ "${lines[1]}" = "$(uname -r)" ]; fi
+    dk run -d --name "c-$rt" --runtime "$rt" busybox sh -c 'echo started; exec sleep 1000'
+    for i in $(seq 50); do [ "$(dk logs "c-$rt")" = started ] && break; sleep 0.1; done
+    [ "$(dk logs "c-$rt")" = started ]
+    run dk exec "c-$rt" sh -c 'echo in; exit 7'
+    [ "$status" -eq 7 ]
+    [ "$output" = in ]
+    run dk top "c-$rt"
+    [ "$status" -eq 0 ]
+    dk stop -t 1 "c-$rt"
+    [ "$(dk inspect -f '{{.State.Status}}' "c-$rt")" = exited ]
+    dk rm "c-$rt"
+  done
+  # Nothing of berth's is left behind.
+  [ -z "$(ls -A "$DT/exec/runtime-runc/moby" 2>/dev/null)" ] || [ -z "$(ls "$DT/exec/runtime-runc/moby")" ]
+  ! pgrep -f "berth-vm-" >/dev/null || ! ls -l /proc/$(pgrep -f "berth-vm-" | head -1)/fd 2>/dev/null | grep -q "$DT"
+}
+
+@test "docker: berth-runtime's error reaches the docker CLI" {
+  run dk run --rm --runtime berth busybox /no/such/command
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"/no/such/command"* ]]
+  run dk run --rm --runtime berth-vm busybox /no/such/command
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"/no/such/command"* ]]
+}
