@@ -96,10 +96,25 @@ berth_vm_dir (void)
   return xstrdup ("/usr/lib/berth/vm");
 }
 
+/* The host configuration's guest kernel: "vm": {"kernel": DIR} in
+   /etc/berth/config.json (or $BERTH_CONFIG), a directory like build/vm. */
+static char *
+configured_kernel_dir (void)
+{
+  const char *path = getenv ("BERTH_CONFIG") && *getenv ("BERTH_CONFIG") ? getenv ("BERTH_CONFIG")
+                                                                         : "/etc/berth/config.json";
+  json_t *j = json_load_file (path, 0, NULL);
+  const char *k = json_string_value (json_object_get (json_object_get (j, "vm"), "kernel"));
+  char *out = k && *k ? xstrdup (k) : NULL;
+  json_decref (j);
+  return out;
+}
+
 int
 berth_vm_default_kernel (char **kernel, char **initrd, berth_err_t *err)
 {
-  cleanup_free char *dir = berth_vm_dir ();
+  cleanup_free char *conf = configured_kernel_dir ();
+  cleanup_free char *dir = conf ? xstrdup (conf) : berth_vm_dir ();
   /* The uncompressed kernel boots faster; the bzImage does as well. */
   *kernel = xasprintf ("%s/vmlinux", dir);
   if (access (*kernel, R_OK) < 0)
@@ -1416,8 +1431,19 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     json_array_foreach (sockets, k, sk)
       json_array_append_new (json_object_get (req, "sockets"), json_pack ("{s:O}", "mode", json_object_get (sk, "mode")));
   }
-  argv = qemu_argv (o->id, accel, mem, cpus, json_array_size (shares) > 0,
-                    strcmp (json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_ACPI)) ?: "", "off") != 0);
+  {
+    /* A kernel without ACPI says so with a no-acpi file beside it. */
+    cleanup_free char *kdir = xstrdup (kernel);
+    cleanup_free char *marker = NULL;
+    bool acpi = strcmp (json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_ACPI)) ?: "", "off") != 0;
+    char *slash = strrchr (kdir, '/');
+    if (slash)
+      *slash = 0;
+    marker = xasprintf ("%s/no-acpi", slash ? kdir : ".");
+    if (access (marker, F_OK) == 0)
+      acpi = false;
+    argv = qemu_argv (o->id, accel, mem, cpus, json_array_size (shares) > 0, acpi);
+  }
   parent = getpid ();
   shim = fork ();
   if (shim < 0)

@@ -109,7 +109,11 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
 }
 
 @test "vm: --memory sizes the VM and the guest cgroup; --cpus the VM's CPUs" {
-  B run -d --isolation=vm --init --memory 64m --cpus 1 --name m1 busybox sleep 1003
+  # The guest kernel from the host configuration.
+  mkdir "$T/k" && ln -s "$TOP/build/vm/vmlinux" "$TOP/build/vm/initrd.img" "$T/k/"
+  echo "{\"vm\": {\"kernel\": \"$T/k\"}}" > "$T/config.json"
+  BERTH_CONFIG=$T/config.json B run -d --isolation=vm --init --memory 64m --cpus 1 --name m1 busybox sleep 1003
+  [ "$(B inspect m1 | jq -r '.[0].VM.Kernel')" = "$T/k/vmlinux" ]
   [ "$(B inspect m1 | jq '.[0].VM.MemoryMiB')" -eq 192 ]
   [ "$(B inspect m1 | jq '.[0].VM.CPUs')" -eq 1 ]
   run B exec m1 cat /sys/fs/cgroup/memory.max
