@@ -51,6 +51,14 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   [ -z "$(ls -A "$T/store/containers")" ]
   # hyperv is docker's name for the same thing; 127 for a missing command.
   run -127 B run --rm --isolation=hyperv busybox /no/such/command
+  # wait gives the exit code; attach feeds stdin and shows the output.
+  B run -d --isolation=vm --name w1 busybox sh -c 'sleep 1; exit 6'
+  run B wait w1
+  [ "$output" = 6 ]
+  B run -d -i --isolation=vm --name a1 busybox sh -c 'while read l; do echo "got $l"; done'
+  run sh -c "printf 'one\n' | timeout 5 '$BERTH' --root '$T/store' attach a1"
+  [[ "$output" == *"got one"* ]]
+  B rm -f w1 a1
 }
 
 @test "vm: -d, logs, exec, top from the guest, and the host sees only the VM process" {
