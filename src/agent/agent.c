@@ -210,7 +210,7 @@ copy_file (const char *from, const char *to, mode_t mode)
     return -1;
   out = open (to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   while (out >= 0 && (n = read (in, buf, sizeof (buf))) > 0)
-    if (write_all (out, buf, (size_t) n) < 0)
+    if (write_all (out, buf, (size_t)n) < 0)
       break;
   close (in);
   if (out >= 0 && close (out) == 0)
@@ -489,8 +489,8 @@ make_sockets (json_t *list, berth_err_t *err)
     if (fd < 0)
       return berth_error (err, errno, "socket");
     snprintf (addr.sun_path, sizeof (addr.sun_path), "/run/berth/sockets/s%zu", i);
-    if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0 || listen (fd, 64) < 0
-        || chmod (addr.sun_path, (mode_t) json_integer_value (json_object_get (v, "mode")) & 0777) < 0)
+    if (bind (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0 || listen (fd, 64) < 0
+        || chmod (addr.sun_path, (mode_t)json_integer_value (json_object_get (v, "mode")) & 0777) < 0)
       {
         close (fd);
         return berth_error (err, errno, "listen on %s", addr.sun_path);
@@ -682,7 +682,7 @@ do_signal (uint32_t sid, json_t *req)
 {
   berth_err_t err = NULL;
   json_t *s = json_object_get (req, "signal");
-  int sig = (int) json_integer_value (s);
+  int sig = (int)json_integer_value (s);
   if (!json_is_integer (s) || sig < 1 || sig > 64)
     {
       berth_error (&err, EINVAL, "signal: bad signal number");
@@ -713,8 +713,8 @@ static void
 do_resize (uint32_t sid, json_t *req)
 {
   struct proc *p = proc_by_sid (sid);
-  struct winsize ws = { .ws_row = (unsigned short) json_integer_value (json_object_get (req, "rows")),
-                        .ws_col = (unsigned short) json_integer_value (json_object_get (req, "cols")) };
+  struct winsize ws = { .ws_row = (unsigned short)json_integer_value (json_object_get (req, "rows")),
+                        .ws_col = (unsigned short)json_integer_value (json_object_get (req, "cols")) };
   if (p && p->master >= 0)
     ioctl (p->master, TIOCSWINSZ, &ws);
 }
@@ -771,7 +771,7 @@ do_ps (uint32_t sid)
       else
         {
           char *l = strchr (sbuf, '(');
-          snprintf (cmd, sizeof (cmd), "[%.*s]", l ? (int) (rp - l - 1) : 0, l ? l + 1 : "");
+          snprintf (cmd, sizeof (cmd), "[%.*s]", l ? (int)(rp - l - 1) : 0, l ? l + 1 : "");
         }
       snprintf (path, sizeof (path), "/proc/%d", pids[i]);
       if (stat (path, &sb) < 0)
@@ -779,9 +779,9 @@ do_ps (uint32_t sid)
       if (tty_nr)
         snprintf (tty, sizeof (tty), "pts/%d", (tty_nr & 0xff) | ((tty_nr >> 12) & 0xfff00));
       {
-        time_t t = boot + (time_t) (start / (unsigned long long) hz);
+        time_t t = boot + (time_t)(start / (unsigned long long)hz);
         struct tm tmv;
-        unsigned long long cpu = (ut + st) / (unsigned long long) hz;
+        unsigned long long cpu = (ut + st) / (unsigned long long)hz;
         gmtime_r (&t, &tmv);
         strftime (stime, sizeof (stime), "%H:%M", &tmv);
         snprintf (tm, sizeof (tm), "%02llu:%02llu:%02llu", cpu / 3600, cpu / 60 % 60, cpu % 60);
@@ -827,7 +827,7 @@ do_stats (uint32_t sid)
   {
     char p[64], line[512];
     FILE *f;
-    snprintf (p, sizeof (p), "/proc/%d/cgroup", (int) json_integer_value (json_object_get (state, "pid")));
+    snprintf (p, sizeof (p), "/proc/%d/cgroup", (int)json_integer_value (json_object_get (state, "pid")));
     f = fopen (p, "re");
     if (f && fgets (line, sizeof (line), f) && strncmp (line, "0::", 3) == 0)
       {
@@ -845,11 +845,11 @@ do_stats (uint32_t sid)
     cleanup_free char *cpu = xasprintf ("%s/cpu.stat", cg);
     cleanup_free char *pids = xasprintf ("%s/pids.current", cg);
     long long limit = read_ll (max, NULL);
-    send_ok (sid, json_pack ("{s:I,s:I,s:I,s:I,s:I}", "memory", (json_int_t) read_ll (mem, NULL), "memory_limit",
-                             (json_int_t) (limit > 0 ? limit : (long long) si.totalram * si.mem_unit), "cpu_ns",
-                             (json_int_t) (read_ll (cpu, "usage_usec ") * 1000), "pids",
-                             (json_int_t) read_ll (pids, NULL), "guest_memory_used",
-                             (json_int_t) ((si.totalram - si.freeram) * si.mem_unit)));
+    send_ok (sid,
+             json_pack ("{s:I,s:I,s:I,s:I,s:I}", "memory", (json_int_t)read_ll (mem, NULL), "memory_limit",
+                        (json_int_t)(limit > 0 ? limit : (long long)si.totalram * si.mem_unit), "cpu_ns",
+                        (json_int_t)(read_ll (cpu, "usage_usec ") * 1000), "pids", (json_int_t)read_ll (pids, NULL),
+                        "guest_memory_used", (json_int_t)((si.totalram - si.freeram) * si.mem_unit)));
   }
 }
 
@@ -866,12 +866,12 @@ handle_frame (struct berth_frame *f)
     case BERTH_F_STDIN:
       p = proc_by_sid (f->sid);
       if (p && (p->tty ? p->master : p->in) >= 0)
-        (void) write_all (p->tty ? p->master : p->in, f->data, f->len);
+        (void)write_all (p->tty ? p->master : p->in, f->data, f->len);
       return;
     case BERTH_F_STDIN_CLOSE:
       p = proc_by_sid (f->sid);
       if (p && p->tty && p->master >= 0)
-        (void) write_all (p->master, "\x04", 1);
+        (void)write_all (p->master, "\x04", 1);
       else if (p)
         closep (&p->in);
       return;
@@ -1004,7 +1004,7 @@ main (int argc, char **argv)
       fprintf (stderr, "berth-agent: runs as the guest's init (PID 1), inside a berth VM\n");
       return 1;
     }
-  (void) argc;
+  (void)argc;
   boot_start_ms = getenv ("BERTH_AGENT_T0") ? atoll (getenv ("BERTH_AGENT_T0")) : boottime_ms ();
   boot (argv);
   sigemptyset (&mask);
@@ -1019,11 +1019,11 @@ main (int argc, char **argv)
       reboot (RB_POWER_OFF);
     }
   uname (&un);
-  (void) si;
+  (void)si;
   /* Boot timing as the guest saw it: kernel until our start, then ours. */
   send_json (BERTH_F_READY, 0,
-             json_pack ("{s:s,s:I,s:I}", "kernel", un.release, "uptime_ms", (json_int_t) boottime_ms (), "agent_start_ms",
-                        (json_int_t) boot_start_ms));
+             json_pack ("{s:s,s:I,s:I}", "kernel", un.release, "uptime_ms", (json_int_t)boottime_ms (),
+                        "agent_start_ms", (json_int_t)boot_start_ms));
 
   for (;;)
     {
@@ -1054,7 +1054,7 @@ main (int argc, char **argv)
         pf[np++] = (struct pollfd){ .fd = sock_listen[i], .events = POLLIN };
       for (int k = 0; k < MAX_CONNS; k++)
         pf[np++] = (struct pollfd){ .fd = conns[k].used && !conns[k].rd_done ? conns[k].fd : -1, .events = POLLIN };
-      if (poll (pf, (nfds_t) np, timeout) < 0 && errno != EINTR)
+      if (poll (pf, (nfds_t)np, timeout) < 0 && errno != EINTR)
         {
           logmsg ("poll: %s", strerror (errno));
           break;
@@ -1071,7 +1071,7 @@ main (int argc, char **argv)
             continue;
           n = read (conns[k].fd, buf, sizeof (buf));
           if (n > 0)
-            berth_frame_write (port, BERTH_F_DATA, conns[k].sid, buf, (size_t) n, &err);
+            berth_frame_write (port, BERTH_F_DATA, conns[k].sid, buf, (size_t)n, &err);
           else
             {
               berth_frame_write (port, BERTH_F_CLOSE, conns[k].sid, "{}", 2, &err);
@@ -1100,7 +1100,7 @@ main (int argc, char **argv)
             }
           {
             berth_err_t err = NULL;
-            if (berth_frame_write (port, pf[k].fd == p->err ? BERTH_F_STDERR : BERTH_F_STDOUT, p->sid, buf, (size_t) n,
+            if (berth_frame_write (port, pf[k].fd == p->err ? BERTH_F_STDERR : BERTH_F_STDOUT, p->sid, buf, (size_t)n,
                                    &err)
                 < 0)
               berth_error_release (&err);

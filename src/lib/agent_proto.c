@@ -11,12 +11,12 @@
 #include "utils.h"
 
 static const char *const names[] = {
-  [BERTH_F_READY] = "ready",   [BERTH_F_CREATE] = "create", [BERTH_F_START] = "start",
-  [BERTH_F_EXEC] = "exec",     [BERTH_F_STDIN] = "stdin",   [BERTH_F_STDIN_CLOSE] = "stdin-close",
-  [BERTH_F_RESIZE] = "resize", [BERTH_F_SIGNAL] = "signal", [BERTH_F_PS] = "ps",
+  [BERTH_F_READY] = "ready",   [BERTH_F_CREATE] = "create",     [BERTH_F_START] = "start",
+  [BERTH_F_EXEC] = "exec",     [BERTH_F_STDIN] = "stdin",       [BERTH_F_STDIN_CLOSE] = "stdin-close",
+  [BERTH_F_RESIZE] = "resize", [BERTH_F_SIGNAL] = "signal",     [BERTH_F_PS] = "ps",
   [BERTH_F_STATS] = "stats",   [BERTH_F_SHUTDOWN] = "shutdown", [BERTH_F_OK] = "ok",
-  [BERTH_F_ERROR] = "error",   [BERTH_F_STDOUT] = "stdout", [BERTH_F_STDERR] = "stderr",
-  [BERTH_F_EXIT] = "exit",     [BERTH_F_CONNECT] = "connect", [BERTH_F_DATA] = "data",
+  [BERTH_F_ERROR] = "error",   [BERTH_F_STDOUT] = "stdout",     [BERTH_F_STDERR] = "stderr",
+  [BERTH_F_EXIT] = "exit",     [BERTH_F_CONNECT] = "connect",   [BERTH_F_DATA] = "data",
   [BERTH_F_CLOSE] = "close",
 };
 
@@ -31,16 +31,16 @@ berth_frame_type_name (uint8_t type)
 static uint32_t
 le32 (const uint8_t *p)
 {
-  return (uint32_t) p[0] | (uint32_t) p[1] << 8 | (uint32_t) p[2] << 16 | (uint32_t) p[3] << 24;
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static void
 put_le32 (uint8_t *p, uint32_t v)
 {
-  p[0] = (uint8_t) v;
-  p[1] = (uint8_t) (v >> 8);
-  p[2] = (uint8_t) (v >> 16);
-  p[3] = (uint8_t) (v >> 24);
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
 }
 
 int
@@ -100,7 +100,7 @@ berth_frame_fill (struct berth_frame_reader *r, int fd, berth_err_t *err)
     return berth_error (err, errno, "read from the agent channel");
   if (n == 0)
     return 0;
-  r->len += (size_t) n;
+  r->len += (size_t)n;
   return 1;
 }
 
@@ -125,13 +125,13 @@ int
 berth_frame_write (int fd, uint8_t type, uint32_t sid, const void *data, size_t len, berth_err_t *err)
 {
   uint8_t hdr[BERTH_FRAME_HDR] = { BERTH_FRAME_MAGIC, type, 0, 0 };
-  struct iovec iov[2] = { { hdr, sizeof (hdr) }, { (void *) data, len } };
+  struct iovec iov[2] = { { hdr, sizeof (hdr) }, { (void *)data, len } };
   size_t total = sizeof (hdr) + len, done = 0;
   if (len > BERTH_FRAME_MAX)
     return berth_error (err, EMSGSIZE, "agent protocol: %s frame of %zu bytes is too big", berth_frame_type_name (type),
                         len);
   put_le32 (hdr + 4, sid);
-  put_le32 (hdr + 8, (uint32_t) len);
+  put_le32 (hdr + 8, (uint32_t)len);
   /* One writev for the common case; the rest of a short write by hand. */
   while (done < total)
     {
@@ -143,16 +143,16 @@ berth_frame_write (int fd, uint8_t type, uint32_t sid, const void *data, size_t 
       if (len > 0)
         {
           size_t off = done > sizeof (hdr) ? done - sizeof (hdr) : 0;
-          v[nv++] = (struct iovec){ (uint8_t *) data + off, len - off };
+          v[nv++] = (struct iovec){ (uint8_t *)data + off, len - off };
         }
       n = writev (fd, v, nv);
       if (n < 0 && errno == EINTR)
         continue;
       if (n < 0)
         return berth_error (err, errno, "write %s frame", berth_frame_type_name (type));
-      done += (size_t) n;
+      done += (size_t)n;
     }
-  (void) iov;
+  (void)iov;
   return 0;
 }
 
@@ -177,13 +177,14 @@ berth_frame_json (const struct berth_frame *f, json_t **out, berth_err_t *err)
   json_t *j;
   if (f->len == 0)
     return berth_error (err, EPROTO, "agent protocol: empty %s frame", berth_frame_type_name (f->type));
-  j = json_loadb ((const char *) f->data, f->len, JSON_REJECT_DUPLICATES, &je);
+  j = json_loadb ((const char *)f->data, f->len, JSON_REJECT_DUPLICATES, &je);
   if (j == NULL)
     return berth_error (err, EPROTO, "agent protocol: %s frame: %s", berth_frame_type_name (f->type), je.text);
   if (!json_is_object (j))
     {
       json_decref (j);
-      return berth_error (err, EPROTO, "agent protocol: %s frame is not a JSON object", berth_frame_type_name (f->type));
+      return berth_error (err, EPROTO, "agent protocol: %s frame is not a JSON object",
+                          berth_frame_type_name (f->type));
     }
   *out = j;
   return 0;
@@ -203,7 +204,7 @@ berth_frame_exit_code (const struct berth_frame *f, int *code, berth_err_t *err)
       json_decref (j);
       return berth_error (err, EPROTO, "agent protocol: exit frame: code must be an integer 0-255");
     }
-  *code = (int) json_integer_value (c);
+  *code = (int)json_integer_value (c);
   json_decref (j);
   return 0;
 }
@@ -237,7 +238,7 @@ berth_frame_ps_lines (const struct berth_frame *f, char ***out, berth_err_t *err
     lines[i] = xstrdup (s);
     /* What reaches the user's terminal carries no control sequences. */
     for (char *p = lines[i]; *p; p++)
-      if ((unsigned char) *p < 0x20 || *p == 0x7f)
+      if ((unsigned char)*p < 0x20 || *p == 0x7f)
         *p = '?';
   }
   json_decref (j);

@@ -56,7 +56,7 @@ berth_vm_accel_why (const char **why)
   if (access ("/sys/module/kvm_intel", F_OK) < 0 && access ("/sys/module/kvm_amd", F_OK) < 0)
     {
       *why = access ("/sys/module/kvm_pvm", F_OK) == 0 ? "/dev/kvm is kvm_pvm, which QEMU cannot drive"
-                                                        : "/dev/kvm has neither kvm_intel nor kvm_amd behind it";
+                                                       : "/dev/kvm has neither kvm_intel nor kvm_amd behind it";
       return "tcg";
     }
   *why = "/dev/kvm is usable";
@@ -101,8 +101,8 @@ berth_vm_dir (void)
 static char *
 configured_kernel_dir (void)
 {
-  const char *path = getenv ("BERTH_CONFIG") && *getenv ("BERTH_CONFIG") ? getenv ("BERTH_CONFIG")
-                                                                         : "/etc/berth/config.json";
+  const char *path
+      = getenv ("BERTH_CONFIG") && *getenv ("BERTH_CONFIG") ? getenv ("BERTH_CONFIG") : "/etc/berth/config.json";
   json_t *j = json_load_file (path, 0, NULL);
   const char *k = json_string_value (json_object_get (json_object_get (j, "vm"), "kernel"));
   char *out = k && *k ? xstrdup (k) : NULL;
@@ -134,8 +134,8 @@ berth_vm_default_kernel (char **kernel, char **initrd, berth_err_t *err)
 bool
 berth_vm_wanted (json_t *config, const char *isolation)
 {
-  const char *a = json_string_value (json_object_get (json_object_get (config, "annotations"),
-                                                      BERTH_ANNOTATION_ISOLATION));
+  const char *a
+      = json_string_value (json_object_get (json_object_get (config, "annotations"), BERTH_ANNOTATION_ISOLATION));
   const char *mode = isolation ? isolation : a;
   return mode && (strcmp (mode, "vm") == 0 || strcmp (mode, "hyperv") == 0);
 }
@@ -172,11 +172,11 @@ berth_vm_build_image (const char *dir, const char *path, berth_err_t *err)
   char suffix[9];
   cleanup_free char *tmp = NULL;
   random_hex (suffix, 4);
-  tmp = xasprintf ("%s.%d.%s", path, (int) getpid (), suffix);
+  tmp = xasprintf ("%s.%d.%s", path, (int)getpid (), suffix);
   {
     /* Uncompressed: a block image read by one guest at a time boots
        faster than a smaller one the guest must decompress. */
-    char *argv[] = { (char *) "mkfs.erofs", (char *) "--quiet", (char *) "-T0", tmp, (char *) dir, NULL };
+    char *argv[] = { (char *)"mkfs.erofs", (char *)"--quiet", (char *)"-T0", tmp, (char *)dir, NULL };
     if (run_argv (argv, err) < 0)
       {
         unlink (tmp);
@@ -244,8 +244,8 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
       {
         json_decref (c);
         return berth_error (err, EINVAL,
-                            "linux.namespaces[%zu]: joining a host namespace (%s) is not possible in VM isolation",
-                            i, json_string_value (json_object_get (ns, "type")) ?: "?");
+                            "linux.namespaces[%zu]: joining a host namespace (%s) is not possible in VM isolation", i,
+                            json_string_value (json_object_get (ns, "type")) ?: "?");
       }
   }
   mounts = json_object_get (c, "mounts");
@@ -259,7 +259,8 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
     json_t *o;
     json_array_foreach (opts, k, o)
     {
-      if (json_is_string (o) && (strcmp (json_string_value (o), "bind") == 0 || strcmp (json_string_value (o), "rbind") == 0))
+      if (json_is_string (o)
+          && (strcmp (json_string_value (o), "bind") == 0 || strcmp (json_string_value (o), "rbind") == 0))
         bind = true;
     }
     if (!bind)
@@ -299,7 +300,7 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
         {
           /* A host unix socket: the agent listens in its place and each
              connection is carried over the agent channel to the host. */
-          json_array_append_new (*sockets, json_pack ("{s:s,s:i}", "source", path, "mode", (int) (sb.st_mode & 07777)));
+          json_array_append_new (*sockets, json_pack ("{s:s,s:i}", "source", path, "mode", (int)(sb.st_mode & 07777)));
           json_object_set_new (m, "source", json_sprintf ("/run/berth/sockets/s%zu", json_array_size (*sockets) - 1));
           continue;
         }
@@ -310,7 +311,7 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
                               "mounts[%zu]: `%s`: a %s cannot cross into a VM; VM isolation carries directories, "
                               "unix sockets and small files (use process isolation for FIFOs and devices)",
                               i, path,
-                              S_ISSOCK (sb.st_mode)  ? "17th unix socket"
+                              S_ISSOCK (sb.st_mode)   ? "17th unix socket"
                               : S_ISFIFO (sb.st_mode) ? "FIFO"
                               : S_ISREG (sb.st_mode)  ? "file over 64 KiB"
                                                       : "device");
@@ -338,7 +339,7 @@ static int
 host_cpus (void)
 {
   long n = sysconf (_SC_NPROCESSORS_ONLN);
-  return n > 0 ? (int) n : 1;
+  return n > 0 ? (int)n : 1;
 }
 
 /* Size of the VM from the spec's resources: the container's memory limit
@@ -353,12 +354,12 @@ vm_size (json_t *config, long *mem_mib, int *cpus)
   *mem_mib = DEFAULT_MEM_MIB;
   if (limit > 0)
     {
-      long need = (long) ((limit + (1 << 20) - 1) >> 20) + GUEST_BASE_MIB;
+      long need = (long)((limit + (1 << 20) - 1) >> 20) + GUEST_BASE_MIB;
       *mem_mib = need < 192 ? 192 : need;
     }
   *cpus = 1;
   if (quota > 0 && period > 0)
-    *cpus = (int) ((quota + period - 1) / period);
+    *cpus = (int)((quota + period - 1) / period);
   if (*cpus > host_cpus ())
     *cpus = host_cpus ();
   if (*cpus < 1)
@@ -378,7 +379,7 @@ tsc_khz (void)
       break;
   if (f)
     fclose (f);
-  return mhz > 0 ? (long) (mhz * 1000) : 2000000;
+  return mhz > 0 ? (long)(mhz * 1000) : 2000000;
 }
 
 /* The CPU model TCG emulates: BERTH_VM_CPU when it is a plain model name. */
@@ -558,7 +559,7 @@ panic_line (struct shim *s, char *out, size_t n)
     }
   p = data ? strstr (data, "Kernel panic") : NULL;
   if (p)
-    snprintf (out, n, "%.*s", (int) strcspn (p, "\r\n"), p);
+    snprintf (out, n, "%.*s", (int)strcspn (p, "\r\n"), p);
 }
 
 /* The console's last line: why QEMU or the guest gave up at start. */
@@ -580,7 +581,7 @@ console_tail (struct shim *s, char *out, size_t n)
     char *l = memrchr (data, '\n', len);
     snprintf (out, n, "%s", l ? l + 1 : data);
     for (char *c = out; *c; c++)
-      if ((unsigned char) *c < 0x20 || *c == 0x7f)
+      if ((unsigned char)*c < 0x20 || *c == 0x7f)
         *c = '?';
   }
 }
@@ -668,9 +669,9 @@ shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms
       clock_gettime (CLOCK_MONOTONIC, &ts);
       now = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
       if (now >= deadline)
-        return berth_error (err, ETIMEDOUT, "the VM did not answer within %d s (see %s/console.log)",
-                            timeout_ms / 1000, s->dir);
-      r = poll (&p, 1, 100 < deadline - now ? 100 : (int) (deadline - now));
+        return berth_error (err, ETIMEDOUT, "the VM did not answer within %d s (see %s/console.log)", timeout_ms / 1000,
+                            s->dir);
+      r = poll (&p, 1, 100 < deadline - now ? 100 : (int)(deadline - now));
       if (r < 0 && errno != EINTR)
         return berth_error (err, errno, "poll");
       if (r > 0)
@@ -712,7 +713,7 @@ reply_error (const struct berth_frame *f, berth_err_t *err)
   if (berth_frame_json (f, &j, err) < 0)
     return -1;
   msg = json_string_value (json_object_get (j, "message"));
-  e = (int) json_integer_value (json_object_get (j, "errno"));
+  e = (int)json_integer_value (json_object_get (j, "errno"));
   if (e < 0 || e > 4095)
     e = EPROTO;
   /* The guest's words, bounded and marked as such. */
@@ -790,17 +791,17 @@ shim_socket_frame (struct shim *s, struct berth_frame *f)
       {
         json_t *idx = json_object_get (j, "socket");
         sock = json_is_integer (idx) && json_integer_value (idx) >= 0
-                   ? json_array_get (s->sockets, (size_t) json_integer_value (idx))
+                   ? json_array_get (s->sockets, (size_t)json_integer_value (idx))
                    : NULL;
       }
       json_decref (j);
-      if (sock == NULL || s->n_conns >= (int) ARRAY_SIZE (s->conns))
+      if (sock == NULL || s->n_conns >= (int)ARRAY_SIZE (s->conns))
         goto refuse;
       if (snprintf (addr.sun_path, sizeof (addr.sun_path), "%s", json_string_value (json_object_get (sock, "source")))
-          >= (int) sizeof (addr.sun_path))
+          >= (int)sizeof (addr.sun_path))
         goto refuse;
       fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-      if (fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0)
+      if (fd < 0 || connect (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0)
         {
           if (fd >= 0)
             close (fd);
@@ -840,7 +841,7 @@ shim_agent_frame (struct shim *s, struct berth_frame *f)
         {
         case BERTH_F_STDOUT:
         case BERTH_F_STDERR:
-          (void) write_all (s->tty_slave >= 0 ? s->tty_slave : (f->type == BERTH_F_STDOUT ? 1 : 2), f->data, f->len);
+          (void)write_all (s->tty_slave >= 0 ? s->tty_slave : (f->type == BERTH_F_STDOUT ? 1 : 2), f->data, f->len);
           return;
         case BERTH_F_EXIT:
           if (berth_frame_exit_code (f, &s->exit_code, &e) < 0)
@@ -907,8 +908,7 @@ shim_send_size (struct shim *s)
   berth_error_release (&e);
 }
 
-static int __attribute__ ((noreturn))
-shim_loop (struct shim *s)
+static int __attribute__ ((noreturn)) shim_loop (struct shim *s)
 {
   for (;;)
     {
@@ -925,7 +925,7 @@ shim_loop (struct shim *s)
       nc = np;
       for (int k = 0; k < s->n_conns; k++)
         p[np++] = (struct pollfd){ .fd = s->conns[k].fd, .events = POLLIN };
-      if (poll (p, (nfds_t) np, -1) < 0)
+      if (poll (p, (nfds_t)np, -1) < 0)
         {
           if (errno == EINTR)
             continue;
@@ -952,7 +952,7 @@ shim_loop (struct shim *s)
       if (p[1].revents)
         {
           struct signalfd_siginfo si;
-          while (read (s->sfd, &si, sizeof (si)) == (ssize_t) sizeof (si))
+          while (read (s->sfd, &si, sizeof (si)) == (ssize_t)sizeof (si))
             {
               if (si.ssi_signo == SIGWINCH)
                 shim_send_size (s);
@@ -960,7 +960,7 @@ shim_loop (struct shim *s)
                 {
                   shim_reason (s, "the VM shim was stopped by signal %d", si.ssi_signo);
                   kill_qemu (s);
-                  s->exit_code = 128 + (int) si.ssi_signo;
+                  s->exit_code = 128 + (int)si.ssi_signo;
                 }
               else if (si.ssi_signo == SIGCHLD)
                 {
@@ -1001,7 +1001,7 @@ shim_loop (struct shim *s)
               berth_frame_write (s->agent, BERTH_F_STDIN_CLOSE, 0, "{}", 2, &e);
             }
           else
-            berth_frame_write (s->agent, BERTH_F_STDIN, 0, buf, (size_t) n, &e);
+            berth_frame_write (s->agent, BERTH_F_STDIN, 0, buf, (size_t)n, &e);
           berth_error_release (&e);
         }
       for (int k = nc; k < np; k++)
@@ -1019,7 +1019,7 @@ shim_loop (struct shim *s)
             continue;
           n = read (p[k].fd, buf, sizeof (buf));
           if (n > 0)
-            berth_frame_write (s->agent, BERTH_F_DATA, s->conns[ci].sid, buf, (size_t) n, &e);
+            berth_frame_write (s->agent, BERTH_F_DATA, s->conns[ci].sid, buf, (size_t)n, &e);
           else
             {
               /* The host side is done: so is the connection. */
@@ -1087,7 +1087,7 @@ listen_at (int dirfd, const char *name, berth_err_t *err)
     return berth_error (err, errno, "socket");
   snprintf (addr.sun_path, sizeof (addr.sun_path), "/proc/self/fd/%d/%s", dirfd, name);
   unlinkat (dirfd, name, 0);
-  if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0 || listen (fd, 16) < 0)
+  if (bind (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0 || listen (fd, 16) < 0)
     {
       int e = errno;
       close (fd);
@@ -1164,7 +1164,7 @@ start_virtiofsd (struct shim *s, json_t *shares, int listen_fd, pid_t *out, bert
         char src[PATH_MAX + 16];
         snprintf (src, sizeof (src), "source=%s", share);
         execl (virtiofsd_binary (), "virtiofsd", "--fd=3", "-o", src, "-o", "cache=auto", "-o", "sandbox=namespace",
-               "-o", "no_posix_lock", "-o", "no_xattr", "--thread-pool-size=2", (char *) NULL);
+               "-o", "no_posix_lock", "-o", "no_xattr", "--thread-pool-size=2", (char *)NULL);
       }
       _exit (127);
     }
@@ -1172,9 +1172,8 @@ start_virtiofsd (struct shim *s, json_t *shares, int listen_fd, pid_t *out, bert
   return 0;
 }
 
-static void __attribute__ ((noreturn))
-shim_main (struct shim *s, int report, char **argv, json_t *create_req, int console_fd, bool tty, const char *accel,
-           json_t *shares)
+static void __attribute__ ((noreturn)) shim_main (struct shim *s, int report, char **argv, json_t *create_req,
+                                                  int console_fd, bool tty, const char *accel, json_t *shares)
 {
   berth_err_t err = NULL;
   struct berth_frame f;
@@ -1234,7 +1233,7 @@ shim_main (struct shim *s, int report, char **argv, json_t *create_req, int cons
       _exit (127);
     }
   s->qemu = q;
-  (void) agent_peer;
+  (void)agent_peer;
   /* The request waits in the channel while the guest boots: the agent
      finds it the moment it opens its port. */
   if (berth_frame_write_json (s->agent, BERTH_F_CREATE, 0, create_req, &err) < 0)
@@ -1291,8 +1290,8 @@ shim_main (struct shim *s, int report, char **argv, json_t *create_req, int cons
     goto fail;
   {
     char msg[256];
-    int n = snprintf (msg, sizeof (msg), "ok %d %lld %s", (int) q, (long long) boot_ms, kernel);
-    (void) write_all (report, msg, (size_t) n);
+    int n = snprintf (msg, sizeof (msg), "ok %d %lld %s", (int)q, (long long)boot_ms, kernel);
+    (void)write_all (report, msg, (size_t)n);
     close (report);
   }
   s->stdin_open = true;
@@ -1303,7 +1302,7 @@ fail:
   {
     char buf[4096];
     int n = berth_error_encode (err, buf, sizeof (buf));
-    (void) write_all (report, buf, (size_t) n);
+    (void)write_all (report, buf, (size_t)n);
   }
   json_decref (create_req);
   if (s->qemu > 0)
@@ -1323,9 +1322,9 @@ vfs_sockets (int dirfd, int out[2], berth_err_t *err)
     return berth_error (err, errno, "socket");
   snprintf (addr.sun_path, sizeof (addr.sun_path), "/proc/self/fd/%d/vfs.sock", dirfd);
   unlinkat (dirfd, "vfs.sock", 0);
-  if (bind (l, (struct sockaddr *) &addr, sizeof (addr)) < 0 || listen (l, 1) < 0
+  if (bind (l, (struct sockaddr *)&addr, sizeof (addr)) < 0 || listen (l, 1) < 0
       || (c = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0
-      || connect (c, (struct sockaddr *) &addr, sizeof (addr)) < 0)
+      || connect (c, (struct sockaddr *)&addr, sizeof (addr)) < 0)
     {
       int e = errno;
       close (l);
@@ -1428,8 +1427,8 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     /* The guest learns each socket's mode, never its host path. */
     json_t *sk;
     size_t k;
-    json_array_foreach (sockets, k, sk)
-      json_array_append_new (json_object_get (req, "sockets"), json_pack ("{s:O}", "mode", json_object_get (sk, "mode")));
+    json_array_foreach (sockets, k, sk) json_array_append_new (
+        json_object_get (req, "sockets"), json_pack ("{s:O}", "mode", json_object_get (sk, "mode")));
   }
   {
     /* A kernel without ACPI says so with a no-acpi file beside it. */
@@ -1487,15 +1486,15 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     size_t len = 0;
     while ((n = read (rep[0], buf + len, sizeof (buf) - 1 - len)) > 0 || (n < 0 && errno == EINTR))
       if (n > 0)
-        len += (size_t) n;
+        len += (size_t)n;
     buf[len] = 0;
     if (len > 3 && strncmp (buf, "ok ", 3) == 0)
       {
         char *sp = strchr (buf + 3, ' ');
         char *sp2 = sp ? strchr (sp + 1, ' ') : NULL;
         *vm_out = json_pack ("{s:i,s:s,s:s,s:s,s:I,s:i,s:I}", "pid", atoi (buf + 3), "accel", accel, "kernel", kernel,
-                             "guest_kernel", sp2 ? sp2 + 1 : "", "memory_mib", (json_int_t) mem, "cpus", cpus,
-                             "guest_boot_ms", (json_int_t) (sp ? atoll (sp + 1) : 0));
+                             "guest_kernel", sp2 ? sp2 + 1 : "", "memory_mib", (json_int_t)mem, "cpus", cpus,
+                             "guest_boot_ms", (json_int_t)(sp ? atoll (sp + 1) : 0));
         *pid_out = shim;
       }
     else
@@ -1551,7 +1550,7 @@ shim_connect (const char *root, const char *id, berth_err_t *err)
   if (fd < 0)
     return berth_error (err, errno, "socket");
   snprintf (addr.sun_path, sizeof (addr.sun_path), "/proc/self/fd/%d/" SHIM_SOCK, dfd);
-  if (connect (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0)
+  if (connect (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0)
     {
       close (fd);
       return berth_error_code (err, ESRCH, "container `%s` is not running (its VM is gone)", id);
@@ -1740,7 +1739,7 @@ exec_relay (int fd, struct berth_frame_reader *rdp, int tty_slave, bool raw_stdi
       if (p[1].revents)
         {
           struct signalfd_siginfo si;
-          while (read (sfd, &si, sizeof (si)) == (ssize_t) sizeof (si))
+          while (read (sfd, &si, sizeof (si)) == (ssize_t)sizeof (si))
             {
               struct winsize ws;
               int szfd = tty_slave >= 0 ? tty_slave : 0;
@@ -1749,7 +1748,7 @@ exec_relay (int fd, struct berth_frame_reader *rdp, int tty_slave, bool raw_stdi
                                         json_pack ("{s:i,s:i}", "rows", ws.ws_row, "cols", ws.ws_col), err);
               else if (si.ssi_signo != SIGWINCH)
                 berth_frame_write_json (fd, BERTH_F_SIGNAL, 0,
-                                        json_pack ("{s:i,s:b}", "signal", (int) si.ssi_signo, "own", 1), err);
+                                        json_pack ("{s:i,s:b}", "signal", (int)si.ssi_signo, "own", 1), err);
               berth_error_release (err);
             }
         }
@@ -1763,7 +1762,7 @@ exec_relay (int fd, struct berth_frame_reader *rdp, int tty_slave, bool raw_stdi
               berth_frame_write (fd, BERTH_F_STDIN_CLOSE, 0, "{}", 2, err);
             }
           else
-            berth_frame_write (fd, BERTH_F_STDIN, 0, buf, (size_t) n, err);
+            berth_frame_write (fd, BERTH_F_STDIN, 0, buf, (size_t)n, err);
           berth_error_release (err);
         }
       if (p[0].revents || pending)
@@ -1782,7 +1781,7 @@ exec_relay (int fd, struct berth_frame_reader *rdp, int tty_slave, bool raw_stdi
           while ((r = berth_frame_next (&rd, &f, err)) == 1)
             {
               if (f.type == BERTH_F_STDOUT || f.type == BERTH_F_STDERR)
-                (void) write_all (f.type == BERTH_F_STDOUT ? out_fd : err_fd, f.data, f.len);
+                (void)write_all (f.type == BERTH_F_STDOUT ? out_fd : err_fd, f.data, f.len);
               else if (f.type == BERTH_F_EXIT)
                 {
                   if (berth_frame_exit_code (&f, code, err) == 0)
@@ -1804,8 +1803,7 @@ exec_relay (int fd, struct berth_frame_reader *rdp, int tty_slave, bool raw_stdi
 }
 
 int
-berth_vm_exec (const char *root, const char *id, const struct berth_exec_request *r, int *exit_status,
-               berth_err_t *err)
+berth_vm_exec (const char *root, const char *id, const struct berth_exec_request *r, int *exit_status, berth_err_t *err)
 {
   cleanup_close int fd = -1;
   cleanup_close int console = -1;
@@ -1922,7 +1920,7 @@ berth_vm_exec (const char *root, const char *id, const struct berth_exec_request
     {
       char buf[16];
       int n = snprintf (buf, sizeof (buf), "%d", relay);
-      if (write_file_atomic (r->pid_file, buf, (size_t) n, 0644, err) < 0)
+      if (write_file_atomic (r->pid_file, buf, (size_t)n, 0644, err) < 0)
         return -1;
     }
   return 0;

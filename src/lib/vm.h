@@ -43,9 +43,9 @@ int berth_vm_default_kernel (char **kernel, char **initrd, berth_err_t *err);
 bool berth_vm_wanted (json_t *config, const char *isolation);
 
 /* Creates the container in a new VM; DIR is its (locked) state directory.
-   *VM receives what the state records ({pid, accel, kernel, ...}). */
-int berth_vm_create (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config,
-                     pid_t *pid, json_t **vm, berth_err_t *err);
+ *VM receives what the state records ({pid, accel, kernel, ...}). */
+int berth_vm_create (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config, pid_t *pid,
+                     json_t **vm, berth_err_t *err);
 int berth_vm_start (const char *root, const char *id, berth_err_t *err);
 int berth_vm_kill (const char *root, const char *id, int sig, bool all, berth_err_t *err);
 int berth_vm_exec (const char *root, const char *id, const struct berth_exec_request *r, int *exit_status,

@@ -18,7 +18,7 @@ main (int argc, char **argv)
     return fprintf (stderr, "usage: unixcat PATH\n"), 2;
   strcpy (a.sun_path, argv[1]);
   fd = socket (AF_UNIX, SOCK_STREAM, 0);
-  if (fd < 0 || connect (fd, (struct sockaddr *) &a, sizeof (a)) < 0)
+  if (fd < 0 || connect (fd, (struct sockaddr *)&a, sizeof (a)) < 0)
     return perror ("unixcat: connect"), 1;
   for (;;)
     {
@@ -34,7 +34,7 @@ main (int argc, char **argv)
               shutdown (fd, SHUT_WR);
               in_open = 0;
             }
-          else if (write (fd, buf, (size_t) n) != n)
+          else if (write (fd, buf, (size_t)n) != n)
             return 1;
         }
       if (p[1].revents)
@@ -42,7 +42,7 @@ main (int argc, char **argv)
           n = read (fd, buf, sizeof (buf));
           if (n <= 0)
             return 0;
-          if (write (1, buf, (size_t) n) != n)
+          if (write (1, buf, (size_t)n) != n)
             return 1;
         }
     }

@@ -37,7 +37,7 @@ good_frames_parse (void **state)
   size_t used = 0, n = frame (buf, BERTH_F_EXIT, 7, "{\"code\":42}", 11);
   berth_err_t err = NULL;
   int code = -1;
-  (void) state;
+  (void)state;
   /* Partial input asks for more, at every cut. */
   for (size_t cut = 0; cut < n; cut++)
     assert_int_equal (berth_frame_parse (buf, cut, &f, &used, &err), 0);
@@ -64,7 +64,7 @@ static void
 bad_headers_are_refused (void **state)
 {
   uint8_t buf[64];
-  (void) state;
+  (void)state;
   frame (buf, BERTH_F_OK, 0, NULL, 0);
   buf[0] = 'X';
   expect_refused (buf, 12, "magic");
@@ -86,8 +86,8 @@ bad_headers_are_refused (void **state)
 static void
 bad_payloads_are_refused (void **state)
 {
-  static const char *const exits[] = { "{\"code\":256}", "{\"code\":-1}", "{\"code\":\"0\"}", "{}", "[1]", "{\"code\":1",
-                                       "{\"code\":1,\"code\":2}", "nul\x01l" };
+  static const char *const exits[] = { "{\"code\":256}", "{\"code\":-1}",           "{\"code\":\"0\"}", "{}", "[1]",
+                                       "{\"code\":1",    "{\"code\":1,\"code\":2}", "nul\x01l" };
   static const char *const ps[] = { "{\"lines\":[]}", "{\"lines\":\"x\"}", "{\"lines\":[1]}", "{}" };
   uint8_t buf[256];
   struct berth_frame f;
@@ -95,10 +95,10 @@ bad_payloads_are_refused (void **state)
   berth_err_t err = NULL;
   int code;
   char **lines = NULL;
-  (void) state;
+  (void)state;
   for (size_t i = 0; i < ARRAY_SIZE (exits); i++)
     {
-      size_t n = frame (buf, BERTH_F_EXIT, 0, exits[i], (uint32_t) strlen (exits[i]));
+      size_t n = frame (buf, BERTH_F_EXIT, 0, exits[i], (uint32_t)strlen (exits[i]));
       assert_int_equal (berth_frame_parse (buf, n, &f, &used, &err), 1);
       if (berth_frame_exit_code (&f, &code, &err) == 0)
         fail_msg ("exit payload %s accepted", exits[i]);
@@ -106,7 +106,7 @@ bad_payloads_are_refused (void **state)
     }
   for (size_t i = 0; i < ARRAY_SIZE (ps); i++)
     {
-      size_t n = frame (buf, BERTH_F_OK, 0, ps[i], (uint32_t) strlen (ps[i]));
+      size_t n = frame (buf, BERTH_F_OK, 0, ps[i], (uint32_t)strlen (ps[i]));
       assert_int_equal (berth_frame_parse (buf, n, &f, &used, &err), 1);
       if (berth_frame_ps_lines (&f, &lines, &err) == 0)
         fail_msg ("ps payload %s accepted", ps[i]);
@@ -115,7 +115,7 @@ bad_payloads_are_refused (void **state)
   /* Control characters in a process listing never reach a terminal. */
   {
     const char *p = "{\"lines\":[\"PID CMD\",\"1 \\u001b[2Jevil\\u0007\"]}";
-    size_t n = frame (buf, BERTH_F_OK, 0, p, (uint32_t) strlen (p));
+    size_t n = frame (buf, BERTH_F_OK, 0, p, (uint32_t)strlen (p));
     assert_int_equal (berth_frame_parse (buf, n, &f, &used, &err), 1);
     assert_int_equal (berth_frame_ps_lines (&f, &lines, &err), 0);
     assert_string_equal (lines[1], "1 ?[2Jevil?");
@@ -132,7 +132,7 @@ reader_over_a_socket (void **state)
   berth_err_t err = NULL;
   char *big = xmalloc (300000);
   int got = 0;
-  (void) state;
+  (void)state;
   memset (big, 'x', 300000);
   assert_int_equal (socketpair (AF_UNIX, SOCK_STREAM, 0, sp), 0);
   if (fork () == 0)
@@ -188,7 +188,7 @@ check_accepted (const uint8_t *buf, size_t n)
         }
       assert_true (f.type >= 1 && f.type <= BERTH_F_MAX_TYPE);
       assert_true (f.len <= BERTH_FRAME_MAX);
-      assert_true (used == 12 + (size_t) f.len && off + used <= n);
+      assert_true (used == 12 + (size_t)f.len && off + used <= n);
       assert_ptr_equal (f.data, buf + off + 12);
       {
         json_t *j = NULL;
@@ -207,7 +207,7 @@ check_accepted (const uint8_t *buf, size_t n)
           {
             for (char **l = lines; *l; l++)
               for (char *c = *l; *c; c++)
-                assert_true ((unsigned char) *c >= 0x20 && *c != 0x7f);
+                assert_true ((unsigned char)*c >= 0x20 && *c != 0x7f);
             strv_free (lines);
           }
         berth_error_release (&err);
@@ -219,12 +219,13 @@ check_accepted (const uint8_t *buf, size_t n)
 static void
 fuzz (void **state)
 {
-  static const char *const seeds[] = { "{\"code\":0}", "{\"lines\":[\"a\",\"b\"]}", "{\"kernel\":\"6.1\",\"uptime_ms\":1}",
-                                       "{\"message\":\"x\",\"errno\":2}", "raw stdout bytes" };
+  static const char *const seeds[]
+      = { "{\"code\":0}", "{\"lines\":[\"a\",\"b\"]}", "{\"kernel\":\"6.1\",\"uptime_ms\":1}",
+          "{\"message\":\"x\",\"errno\":2}", "raw stdout bytes" };
   uint8_t buf[4096];
-  unsigned seed = getenv ("BERTH_FUZZ_SEED") ? (unsigned) atoi (getenv ("BERTH_FUZZ_SEED")) : 12345;
+  unsigned seed = getenv ("BERTH_FUZZ_SEED") ? (unsigned)atoi (getenv ("BERTH_FUZZ_SEED")) : 12345;
   int iters = getenv ("BERTH_FUZZ_ITERS") ? atoi (getenv ("BERTH_FUZZ_ITERS")) : 200000;
-  (void) state;
+  (void)state;
   srand (seed);
   for (int it = 0; it < iters; it++)
     {
@@ -232,13 +233,13 @@ fuzz (void **state)
       if (it % 3 == 0)
         {
           /* Random bytes, often starting with a plausible header. */
-          n = (size_t) (rand () % 200);
+          n = (size_t)(rand () % 200);
           for (size_t i = 0; i < n; i++)
-            buf[i] = (uint8_t) rand ();
+            buf[i] = (uint8_t)rand ();
           if (n > 12 && rand () % 2)
             {
               buf[0] = 'B';
-              buf[1] = (uint8_t) (1 + rand () % BERTH_F_MAX_TYPE);
+              buf[1] = (uint8_t)(1 + rand () % BERTH_F_MAX_TYPE);
               buf[2] = buf[3] = 0;
             }
         }
@@ -249,23 +250,23 @@ fuzz (void **state)
           for (int k = rand () % 4 + 1; k > 0 && n < 3000; k--)
             {
               const char *p = seeds[rand () % ARRAY_SIZE (seeds)];
-              n += frame (buf + n, (uint8_t) (1 + rand () % BERTH_F_MAX_TYPE), (uint32_t) rand (), p,
-                          (uint32_t) strlen (p));
+              n += frame (buf + n, (uint8_t)(1 + rand () % BERTH_F_MAX_TYPE), (uint32_t)rand (), p,
+                          (uint32_t)strlen (p));
             }
           for (int m = rand () % 4; m > 0; m--)
             {
               switch (rand () % 4)
                 {
                 case 0:
-                  buf[rand () % n] = (uint8_t) rand ();
+                  buf[rand () % n] = (uint8_t)rand ();
                   break;
                 case 1:
-                  n = (size_t) (rand () % (int) n) + 1;
+                  n = (size_t)(rand () % (int)n) + 1;
                   break;
                 case 2:
                   {
                     /* Forge a length: sometimes past the buffer. */
-                    uint32_t l = (uint32_t) rand () % 5000;
+                    uint32_t l = (uint32_t)rand () % 5000;
                     if (n >= 12)
                       memcpy (buf + 8, &l, 4);
                   }
@@ -286,12 +287,12 @@ base64 (void **state)
   static const char *const bad[] = { "A", "AB=C", "A===", "====", "AB\x01=", "AAAA=AAA", "AB=A" };
   unsigned char buf[300], *out = NULL;
   size_t n = 0;
-  (void) state;
+  (void)state;
   for (size_t len = 0; len < sizeof (buf); len++)
     {
       char *e;
       for (size_t i = 0; i < len; i++)
-        buf[i] = (unsigned char) (i * 7 + len);
+        buf[i] = (unsigned char)(i * 7 + len);
       e = base64_encode (buf, len);
       assert_int_equal (base64_decode (e, strlen (e), &out, &n), 0);
       assert_int_equal (n, len);
@@ -312,9 +313,12 @@ int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (good_frames_parse),     cmocka_unit_test (bad_headers_are_refused),
-    cmocka_unit_test (bad_payloads_are_refused), cmocka_unit_test (reader_over_a_socket),
-    cmocka_unit_test (fuzz),                  cmocka_unit_test (base64),
+    cmocka_unit_test (good_frames_parse),
+    cmocka_unit_test (bad_headers_are_refused),
+    cmocka_unit_test (bad_payloads_are_refused),
+    cmocka_unit_test (reader_over_a_socket),
+    cmocka_unit_test (fuzz),
+    cmocka_unit_test (base64),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }
