@@ -317,3 +317,23 @@ teardown() {
     [ "$init" = --init ] || [ "$zombies" -eq 1 ]
   done
 }
+
+@test "after a host reboot (monitor and container gone, /run wiped) ps shows the container exited, and rm works" {
+  id=$(B run -d --name rb busybox sleep 1000)
+  mon=$(B inspect rb | jq '.[0].MonitorPid')
+  pid=$(B inspect rb | jq '.[0].State.Pid')
+  # What a reboot does to berth's world: every process gone, the runtime's
+  # state (on /run, a tmpfs) gone, the container's mount gone.
+  kill -9 "$mon" "$pid"
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  rm -rf "$T/store/runtime/$id"
+  umount -l "$T/store/containers/$id/rootfs" 2>/dev/null || true
+  for d in /sys/fs/cgroup/*/berth/"$id" /sys/fs/cgroup/berth/"$id"; do [ -d "$d" ] && rmdir "$d"; done
+  ! ls -d /sys/fs/cgroup/*/berth/"$id" 2>/dev/null
+  run B ps -a
+  [[ "$output" == *Exited*rb* ]]
+  [ "$(B inspect rb | jq -r '.[0].State.Running')" = false ]
+  B rm rb
+  [ -z "$(B ps -aq)" ]
+  ! grep -q "$T/store/containers" /proc/self/mountinfo
+}
