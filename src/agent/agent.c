@@ -66,15 +66,19 @@ static int port = -1;
 static pid_t init_pid = -1;
 static bool created, started;
 
+/* The serial console, kept apart from fds 0-2, which carry each new
+   container's stdio while the runtime creates it. */
+static int console_fd = 2;
+
 static void
 logmsg (const char *fmt, ...)
 {
-  /* The serial console: the host keeps it in the container's console log. */
+  /* The host keeps the console in the container's console log. */
   va_list ap;
   va_start (ap, fmt);
-  fputs ("berth-agent: ", stderr);
-  vfprintf (stderr, fmt, ap);
-  fputc ('\n', stderr);
+  dprintf (console_fd, "berth-agent: ");
+  vdprintf (console_fd, fmt, ap);
+  dprintf (console_fd, "\n");
   va_end (ap);
 }
 
@@ -1005,6 +1009,11 @@ main (int argc, char **argv)
       return 1;
     }
   (void)argc;
+  {
+    int c = fcntl (2, F_DUPFD_CLOEXEC, 10);
+    if (c >= 0)
+      console_fd = c;
+  }
   boot_start_ms = getenv ("BERTH_AGENT_T0") ? atoll (getenv ("BERTH_AGENT_T0")) : boottime_ms ();
   boot (argv);
   sigemptyset (&mask);
