@@ -121,6 +121,8 @@ cmd_image_prune (int argc, char **argv)
       json_decref (refs);
     }
   r = berth_store_gc (s, &freed, &err);
+  if (r == 0)
+    r = berth_image_prune_vm_images (s, &err);
   berth_store_unlock (s);
   if (r < 0)
     goto fail;

@@ -47,6 +47,16 @@ cmd_rmi (int argc, char **argv)
       }
       json_decref (removed);
     }
+  {
+    /* The VM block images of what is gone go with it. */
+    berth_err_t err = NULL;
+    if (berth_image_prune_vm_images (s, &err) < 0)
+      {
+        fprintf (stderr, "berth: %s\n", err->msg);
+        berth_error_release (&err);
+        rc = 1;
+      }
+  }
   berth_store_close (s);
   return rc;
 }

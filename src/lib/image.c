@@ -460,3 +460,59 @@ berth_store_collect (struct berth_store *s)
     }
   berth_error_release (&err);
 }
+
+int
+berth_image_prune_vm_images (struct berth_store *s, berth_err_t *err)
+{
+  cleanup_free char *dir = xasprintf ("%s/vm-images", s->root);
+  cleanup_dir DIR *d = opendir (dir);
+  json_t *list = NULL;
+  struct dirent *de;
+  if (d == NULL)
+    return errno == ENOENT ? 0 : berth_error (err, errno, "open `%s`", dir);
+  if (berth_image_list (s, &list, err) < 0)
+    return -1;
+  {
+    /* Images held by containers (their names may be gone) stay too. */
+    cleanup_free char *holds = xasprintf ("%s/holds", s->root);
+    cleanup_dir DIR *hd = opendir (holds);
+    struct dirent *he;
+    while (hd && (he = readdir (hd)))
+      {
+        cleanup_free char *md = NULL;
+        size_t len = 0;
+        struct berth_image *img = NULL;
+        berth_err_t e2 = NULL;
+        if (he->d_name[0] == '.' || read_file_at (dirfd (hd), he->d_name, &md, &len, &e2) < 0
+            || berth_image_load (s, md, &img, &e2) < 0)
+          {
+            berth_error_release (&e2);
+            continue;
+          }
+        json_array_append_new (list, json_pack ("{s:s}", "id", img->config_digest));
+        berth_image_free (img);
+      }
+  }
+  while ((de = readdir (d)))
+    {
+      size_t n = strlen (de->d_name), i;
+      json_t *img;
+      bool used = false;
+      if (n != 64 + 6 || strcmp (de->d_name + 64, ".erofs") != 0)
+        continue;
+      json_array_foreach (list, i, img)
+      {
+        const char *id = json_string_value (json_object_get (img, "id"));
+        const char *hex = id && strchr (id, ':') ? strchr (id, ':') + 1 : id;
+        if (hex && strncmp (hex, de->d_name, 64) == 0)
+          used = true;
+      }
+      if (!used && unlinkat (dirfd (d), de->d_name, 0) < 0 && errno != ENOENT)
+        {
+          json_decref (list);
+          return berth_error (err, errno, "remove `%s/%s`", dir, de->d_name);
+        }
+    }
+  json_decref (list);
+  return 0;
+}

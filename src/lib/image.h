@@ -66,5 +66,8 @@ int berth_store_gc (struct berth_store *s, int64_t *freed, berth_err_t *err);
 
 /* { "ref": ..., "id": ..., "manifest": ..., "created": ..., "size": ... } for each reference. */
 int berth_image_list (struct berth_store *s, json_t **out, berth_err_t *err);
+/* Deletes the VM block images (<root>/vm-images/<config hex>.erofs) of
+   images that are gone; after rmi and prune. */
+int berth_image_prune_vm_images (struct berth_store *s, berth_err_t *err);
 
 #endif

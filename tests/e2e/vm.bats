@@ -218,6 +218,16 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   [ "$status" -eq 125 ]
   [ -z "$(B ps -aq)" ]
   no_vm_left
+  # The image's VM block image lives as long as the image (or a container
+  # holding it) does.
+  id=$(B create --isolation=vm busybox true 2>/dev/null)
+  [ "$(ls "$T/store/vm-images" | wc -l)" -eq 1 ]
+  B image prune -a -f
+  [ "$(ls "$T/store/vm-images" | wc -l)" -eq 1 ]
+  B rm "$id"
+  B tag busybox again:1
+  B rmi busybox again:1
+  [ -z "$(ls "$T/store/vm-images")" ]
 }
 
 @test "vm: berth-runtime --isolation=vm runs an OCI bundle with runc's semantics" {
