@@ -1209,6 +1209,15 @@ berth_container_pids (const char *root, const char *id, pid_t **pids, size_t *n,
     return -1;
   if (!berth_state_alive (st))
     ret = 0;
+  else if (st->vm)
+    {
+      /* On the host a VM container is its shim and the VM process. */
+      *pids = xmalloc (2 * sizeof (pid_t));
+      (*pids)[0] = st->pid;
+      (*pids)[1] = (pid_t) json_integer_value (json_object_get (st->vm, "pid"));
+      *n = (*pids)[1] > 0 ? 2 : 1;
+      ret = 0;
+    }
   else if (st->cgroup)
     ret = berth_cgroup_pids (st->cgroup, pids, n, err);
   else

@@ -52,6 +52,8 @@ dk() { docker -H "unix://$DT/sock" "$@"; }
     [ "$output" = in ]
     run dk top "c-$rt"
     [ "$status" -eq 0 ]
+    # The host's truth: the sleep itself in process mode, the VM in VM mode.
+    if [ "$rt" = berth-vm ]; then [[ "$output" == *qemu-system* ]]; else [[ "$output" == *"sleep 1000"* ]]; fi
     dk stop -t 1 "c-$rt"
     [ "$(dk inspect -f '{{.State.Status}}' "c-$rt")" = exited ]
     dk rm "c-$rt"
