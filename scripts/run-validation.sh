@@ -7,7 +7,12 @@ MIN_PASS=${BERTH_VALIDATION_MIN:-40}
 top=$(cd "$(dirname "$0")/.." && pwd)
 suite=${OCI_VALIDATION:-$top/../shared/oci-validation/run-validation.sh}
 [ -x "$suite" ] || { echo "validation: $suite not found" >&2; exit 1; }
-out=${VALIDATION_OUT:-$(mktemp -d /tmp/berth-validation.XXXXXX)}
+out=${VALIDATION_OUT:-}
+if [ -z "$out" ]; then
+  # A directory of our own goes when we do (VALIDATION_OUT keeps one).
+  out=$(mktemp -d /tmp/berth-validation.XXXXXX)
+  trap 'rm -rf "$out" "$out.log"' EXIT
+fi
 # Bundles live under it: a user-namespaced container's root must be able
 # to reach its rootfs.
 chmod 755 "$out"
