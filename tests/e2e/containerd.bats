@@ -1,0 +1,74 @@
+#!/usr/bin/env bats
+# berth-runtime under containerd (Debian's containerd, as docker.io brings
+# it): `ctr run --runc-binary`, the runc-v2 shim driving berth-runtime, in
+# process isolation and, through the berth.isolation annotation, in VM
+# isolation.  containerd's state lives in this test's directory.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BERTH=${BERTH:-$TOP/build/berth}
+
+setup_file() {
+  command -v containerd >/dev/null || skip "containerd is not installed"
+  export CT
+  CT=$(mktemp -d /tmp/berth-containerd.XXXXXX)
+  cat > "$CT/config.toml" <<EOF
+version = 2
+root = "$CT/root"
+state = "$CT/state"
+[grpc]
+  address = "$CT/sock"
+EOF
+  containerd --config "$CT/config.toml" > "$CT/log" 2>&1 3>&- &
+  echo $! > "$CT/pid"
+  for i in $(seq 100); do ctr -a "$CT/sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+  "$BERTH" --root "$CT/berth" save --format docker -o "$CT/busybox.tar" busybox
+  ctr -a "$CT/sock" image import "$CT/busybox.tar" >/dev/null
+}
+
+teardown_file() {
+  [ -n "${CT:-}" ] || return 0
+  for t in $(ctr -a "$CT/sock" task ls -q 2>/dev/null); do ctr -a "$CT/sock" task kill -s KILL "$t" 2>/dev/null; done
+  sleep 1
+  for t in $(ctr -a "$CT/sock" task ls -q 2>/dev/null); do ctr -a "$CT/sock" task rm -f "$t" >/dev/null 2>&1; done
+  for c in $(ctr -a "$CT/sock" container ls -q 2>/dev/null); do ctr -a "$CT/sock" container rm "$c" >/dev/null 2>&1; done
+  kill "$(cat "$CT/pid")" 2>/dev/null
+  sleep 1
+  pkill -f "containerd-shim-runc-v2.*$CT" 2>/dev/null || true
+  grep -o " $CT[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$CT"
+}
+
+setup() { :; }
+teardown() { :; }
+
+c() { ctr -a "$CT/sock" "$@"; }
+IMG=docker.io/library/busybox:latest
+
+@test "containerd: ctr run --runc-binary berth-runtime, output and exit codes, in both isolation modes" {
+  run c run --rm --runc-binary "$BERTH_RUNTIME" "$IMG" p1 sh -c 'echo hello; uname -r; exit 3'
+  [ "$status" -eq 3 ]
+  [ "${lines[0]}" = hello ]
+  [ "${lines[1]}" = "$(uname -r)" ]
+  run c run --rm --runc-binary "$BERTH_RUNTIME" --annotation berth.isolation=vm "$IMG" v1 sh -c 'echo hello; uname -r; exit 4'
+  [ "$status" -eq 4 ]
+  [ "${lines[0]}" = hello ]
+  [ "${lines[1]}" != "$(uname -r)" ]
+}
+
+@test "containerd: a VM task runs detached, execs inside the guest, and goes with kill and rm" {
+  c run -d --runc-binary "$BERTH_RUNTIME" --annotation berth.isolation=vm "$IMG" v2 sleep 1000
+  [[ "$(c task ls)" == *v2*RUNNING* ]]
+  ! pgrep -fx "sleep 1000"
+  run c task exec --exec-id e1 v2 sh -c 'uname -r; exit 5'
+  [ "$status" -eq 5 ]
+  [ "$output" != "$(uname -r)" ]
+  c task kill -s KILL v2
+  for i in $(seq 50); do [[ "$(c task ls)" == *v2*STOPPED* ]] && break; sleep 0.1; done
+  [[ "$(c task ls)" == *v2*STOPPED* ]]
+  c task rm v2
+  c container rm v2
+  [ -z "$(c task ls -q)" ]
+  ! pgrep -f "berth-vm-v2" >/dev/null
+}
