@@ -100,6 +100,18 @@ change_user (struct berth_process *p, const struct berth_exec_opts *o, berth_err
   return 0;
 }
 
+/* Why a command cannot run, worded as runc words it ("no such file or
+   directory", "permission denied", lowercase): Docker and containerd pick
+   the exit code (127, 126) by matching those words in the runtime's error. */
+static int
+exec_error (berth_err_t *err, int e, const char *argv0)
+{
+  char reason[128];
+  snprintf (reason, sizeof (reason), "%s", strerror (e));
+  if (reason[0] >= 'A' && reason[0] <= 'Z')
+    reason[0] = (char) (reason[0] - 'A' + 'a');
+  return berth_error_code (err, e, "exec `%s`: %s", argv0, reason);
+}
 int
 berth_find_executable (const char *argv0, char *const *env, char **out, berth_err_t *err)
 {
@@ -114,9 +126,9 @@ berth_find_executable (const char *argv0, char *const *env, char **out, berth_er
     {
       struct stat st;
       if (stat (argv0, &st) < 0)
-        return berth_error (err, errno, "exec `%s`", argv0);
+        return exec_error (err, errno, argv0);
       if (S_ISDIR (st.st_mode))
-        return berth_error (err, EACCES, "exec `%s`: is a directory", argv0);
+        return berth_error_code (err, EACCES, "exec `%s`: is a directory", argv0);
       *out = xstrdup (argv0);
       return 0;
     }
@@ -139,8 +151,8 @@ berth_find_executable (const char *argv0, char *const *env, char **out, berth_er
         }
     }
   if (last_errno == EACCES)
-    return berth_error (err, EACCES, "exec `%s`", argv0);
-  return berth_error (err, ENOENT, "executable file `%s` not found in $PATH", argv0);
+    return exec_error (err, EACCES, argv0);
+  return berth_error_code (err, ENOENT, "exec `%s`: executable file not found in $PATH", argv0);
 }
 
 static int
@@ -254,7 +266,7 @@ berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, be
   if (close_fds_from (3 + o->preserve_fds, true, err) < 0)
     goto out;
   execve (exe, p->args, p->env ? p->env : (char *[]){ NULL });
-  berth_error (err, errno, "exec `%s`", p->args[0]);
+  exec_error (err, errno, p->args[0]);
 out:
   if (filter)
     seccomp_release (filter);

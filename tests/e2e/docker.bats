@@ -63,11 +63,10 @@ dk() { docker -H "unix://$DT/sock" "$@"; }
   ! pgrep -f "berth-vm-" >/dev/null || ! ls -l /proc/$(pgrep -f "berth-vm-" | head -1)/fd 2>/dev/null | grep -q "$DT"
 }
 
-@test "docker: berth-runtime's error reaches the docker CLI" {
-  run dk run --rm --runtime berth busybox /no/such/command
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"/no/such/command"* ]]
-  run dk run --rm --runtime berth-vm busybox /no/such/command
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"/no/such/command"* ]]
+@test "docker: berth-runtime's error reaches the docker CLI, with docker's 127 and 126" {
+  for rt in berth berth-vm; do
+    run -127 dk run --rm --runtime "$rt" busybox /no/such/command
+    [[ "$output" == *"/no/such/command"* ]]
+  done
+  run -126 dk run --rm --runtime berth busybox /etc/passwd
 }
