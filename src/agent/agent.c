@@ -414,6 +414,26 @@ stdio_restore (int child_fds[3])
       close (child_fds[i]);
 }
 
+/* After create or exec (R its result): our 0-2 back, the pty master
+   taken from the console socket; on failure the process is killed and
+   the request answered with the error. */
+static int
+stdio_finish (struct proc *p, int child_fds[3], int cons[2], int r, pid_t pid, uint32_t sid, berth_err_t *err)
+{
+  stdio_restore (child_fds);
+  closep (&cons[1]);
+  if (r == 0 && p->tty && berth_recv_fd (cons[0], &p->master, err) < 0)
+    r = -1;
+  closep (&cons[0]);
+  if (r == 0)
+    return 0;
+  if (pid > 0)
+    kill (pid, SIGKILL);
+  proc_free (p);
+  send_error (sid, err);
+  return -1;
+}
+
 /* -------------------------------------------------------- requests */
 
 static int
@@ -598,18 +618,8 @@ do_create (uint32_t sid, json_t *req)
     struct berth_create_opts o
         = { .root = STATE_ROOT, .id = CTR_ID, .bundle = BUNDLE, .console_fd = cons[1], .isolation = "process" };
     int r = berth_container_create (&o, &pid, &err);
-    stdio_restore (child_fds);
-    closep (&cons[1]);
-    if (r == 0 && p->tty && berth_recv_fd (cons[0], &p->master, &err) < 0)
-      r = -1;
-    closep (&cons[0]);
-    if (r < 0)
-      {
-        if (pid > 0)
-          kill (pid, SIGKILL);
-        proc_free (p);
-        return send_error (sid, &err);
-      }
+    if (stdio_finish (p, child_fds, cons, r, pid, sid, &err) < 0)
+      return;
   }
   p->pid = init_pid = pid;
   created = true;
@@ -665,18 +675,8 @@ do_exec (uint32_t sid, json_t *req)
     struct berth_exec_request x = { .process = process, .detach = true, .console_fd = cons[1], .pid_out = &pid };
     r = berth_container_exec (STATE_ROOT, CTR_ID, &x, &status, &err);
   }
-  stdio_restore (child_fds);
-  closep (&cons[1]);
-  if (r == 0 && p->tty && berth_recv_fd (cons[0], &p->master, &err) < 0)
-    r = -1;
-  closep (&cons[0]);
-  if (r < 0)
-    {
-      if (pid > 0)
-        kill (pid, SIGKILL);
-      proc_free (p);
-      return send_error (sid, &err);
-    }
+  if (stdio_finish (p, child_fds, cons, r, pid, sid, &err) < 0)
+    return;
   p->pid = pid;
   send_ok (sid, json_pack ("{s:i}", "pid", pid));
 }

@@ -360,6 +360,23 @@ reap (pid_t pid)
     ;
 }
 
+/* The container's state directory, new: an existing one means the id is
+   taken. */
+static int
+make_state_dir (const struct berth_create_opts *o, char **dir, berth_err_t *err)
+{
+  if (mkdir_p (o->root, 0700, err) < 0)
+    return -1;
+  *dir = berth_state_dir (o->root, o->id);
+  if (mkdir (*dir, 0711) < 0)
+    {
+      if (errno == EEXIST)
+        return berth_error_code (err, EEXIST, "container `%s` already exists", o->id);
+      return berth_error (err, errno, "mkdir `%s`", *dir);
+    }
+  return 0;
+}
+
 /* The VM backend's create: the same state directory, lock and state
    file, with the VM shim standing in for the init process. */
 static int
@@ -374,15 +391,8 @@ vm_create (const struct berth_create_opts *o, const char *bundle, struct berth_s
   pid_t pid = -1;
   int ret;
 
-  if (mkdir_p (o->root, 0700, err) < 0)
+  if (make_state_dir (o, &dir, err) < 0)
     return -1;
-  dir = berth_state_dir (o->root, o->id);
-  if (mkdir (dir, 0711) < 0)
-    {
-      if (errno == EEXIST)
-        return berth_error_code (err, EEXIST, "container `%s` already exists", o->id);
-      return berth_error (err, errno, "mkdir `%s`", dir);
-    }
   if (berth_state_lock (o->root, o->id, &dirfd, err) < 0)
     goto fail;
   /* "created" until the shim has started the container. */
@@ -470,15 +480,8 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
   if (spec->process && spec->process->terminal && o->console_socket == NULL && o->console_fd < 0)
     return berth_error (err, 0, "process.terminal is true: --console-socket is required");
 
-  if (mkdir_p (o->root, 0700, err) < 0)
+  if (make_state_dir (o, &dir, err) < 0)
     return -1;
-  dir = berth_state_dir (o->root, o->id);
-  if (mkdir (dir, 0711) < 0)
-    {
-      if (errno == EEXIST)
-        return berth_error_code (err, EEXIST, "container `%s` already exists", o->id);
-      return berth_error (err, errno, "mkdir `%s`", dir);
-    }
   dir_made = true;
   if (berth_state_lock (o->root, o->id, &dirfd, err) < 0)
     goto fail;

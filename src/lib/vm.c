@@ -151,7 +151,7 @@ run_argv (char *const argv[], berth_err_t *err)
     return berth_error (err, errno, "fork");
   if (pid == 0)
     {
-      int null = open ("/dev/null", O_RDWR);
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
       dup2 (null, 0);
       dup2 (null, 1);
       execvp (argv[0], argv);
@@ -1098,6 +1098,19 @@ listen_at (int dirfd, const char *name, berth_err_t *err)
 
 /* The shim's whole life; REPORT gets "ok <qemu pid> <guest kernel>" or an
    encoded error, then the shim serves until the container is gone. */
+/* The guest's pty does the line discipline; a host-side one of ours
+   only passes bytes. */
+static void
+make_raw (int tty)
+{
+  struct termios t;
+  if (tcgetattr (tty, &t) == 0)
+    {
+      cfmakeraw (&t);
+      tcsetattr (tty, TCSANOW, &t);
+    }
+}
+
 static const char *
 virtiofsd_binary (void)
 {
@@ -1118,7 +1131,7 @@ start_virtiofsd (struct shim *s, json_t *shares, int listen_fd, pid_t *out, bert
       json_t *sh;
       size_t i;
       char share[PATH_MAX];
-      int null = open ("/dev/null", O_RDWR);
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
       /* Its complaints go to the console log, beside the guest's. */
       int log = openat (s->dirfd, "console.log", O_WRONLY | O_APPEND | O_CLOEXEC);
       berth_err_t e = NULL;
@@ -1215,7 +1228,7 @@ static void __attribute__ ((noreturn)) shim_main (struct shim *s, int report, ch
   if (q == 0)
     {
       /* QEMU goes with us whatever kills us. */
-      int null = open ("/dev/null", O_RDONLY);
+      int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
       prctl (PR_SET_PDEATHSIG, SIGKILL);
       if (getppid () == 1)
         _exit (1);
@@ -1263,15 +1276,7 @@ static void __attribute__ ((noreturn)) shim_main (struct shim *s, int report, ch
       cleanup_free char *name = NULL;
       if (berth_pty_open (&m, &sl, &name, 0, 0, &err) < 0)
         goto fail;
-      {
-        struct termios t;
-        /* The guest's pty does the line discipline; ours passes bytes. */
-        if (tcgetattr (sl, &t) == 0)
-          {
-            cfmakeraw (&t);
-            tcsetattr (sl, TCSANOW, &t);
-          }
-      }
+      make_raw (sl);
       ioctl (sl, TIOCSCTTY, 0);
       if (berth_send_fd (console_fd, m, "console", &err) < 0)
         goto fail;
@@ -1558,14 +1563,53 @@ shim_connect (const char *root, const char *id, berth_err_t *err)
   return fd;
 }
 
-/* One request, one reply (OK's JSON in *reply when wanted). */
+/* Reads until the reply (OK or ERROR) to the request just sent: 0 with *F
+   the OK frame.  Frames that came after it stay in RD. */
 static int
-shim_request (const char *root, const char *id, uint8_t type, json_t *req, json_t **reply, berth_err_t *err)
+await_reply (int fd, struct berth_frame_reader *rd, const char *id, struct berth_frame *f, berth_err_t *err)
+{
+  for (;;)
+    {
+      int r = berth_frame_next (rd, f, err);
+      if (r < 0)
+        return -1;
+      if (r == 1 && f->type == BERTH_F_ERROR)
+        return reply_error (f, err);
+      if (r == 1 && f->type == BERTH_F_OK)
+        return 0;
+      if (r == 1)
+        continue;
+      r = berth_frame_fill (rd, fd, err);
+      if (r < 0)
+        return -1;
+      if (r == 0)
+        return berth_error_code (err, ESRCH, "container `%s`: the VM went away", id);
+    }
+}
+
+typedef int (*reply_parser) (const struct berth_frame *f, void *out, berth_err_t *err);
+
+static int
+parse_json (const struct berth_frame *f, void *out, berth_err_t *err)
+{
+  return berth_frame_json (f, out, err);
+}
+
+static int
+parse_ps (const struct berth_frame *f, void *out, berth_err_t *err)
+{
+  return berth_frame_ps_lines (f, out, err);
+}
+
+/* One request, one reply, given to PARSE when there is one. */
+static int
+shim_request (const char *root, const char *id, uint8_t type, json_t *req, reply_parser parse, void *out,
+              berth_err_t *err)
 {
   cleanup_close int fd = shim_connect (root, id, err);
   struct berth_frame_reader rd = { 0 };
   struct berth_frame f;
-  int r, ret = -1;
+  int ret = -1;
   if (fd < 0)
     {
       json_decref (req);
@@ -1573,30 +1617,8 @@ shim_request (const char *root, const char *id, uint8_t type, json_t *req, json_
     }
   if (berth_frame_write_json (fd, type, 0, req, err) < 0)
     return -1;
-  for (;;)
-    {
-      r = berth_frame_next (&rd, &f, err);
-      if (r < 0)
-        break;
-      if (r == 1)
-        {
-          if (f.type == BERTH_F_ERROR)
-            reply_error (&f, err);
-          else if (f.type == BERTH_F_OK)
-            ret = reply ? berth_frame_json (&f, reply, err) : 0;
-          else
-            continue;
-          break;
-        }
-      r = berth_frame_fill (&rd, fd, err);
-      if (r < 0)
-        break;
-      if (r == 0)
-        {
-          berth_error_code (err, ESRCH, "container `%s`: the VM went away", id);
-          break;
-        }
-    }
+  if (await_reply (fd, &rd, id, &f, err) == 0)
+    ret = parse ? parse (&f, out, err) : 0;
   berth_frame_reader_free (&rd);
   return ret;
 }
@@ -1604,58 +1626,26 @@ shim_request (const char *root, const char *id, uint8_t type, json_t *req, json_
 int
 berth_vm_start (const char *root, const char *id, berth_err_t *err)
 {
-  return shim_request (root, id, BERTH_F_START, NULL, NULL, err);
+  return shim_request (root, id, BERTH_F_START, NULL, NULL, NULL, err);
 }
 
 int
 berth_vm_kill (const char *root, const char *id, int sig, bool all, berth_err_t *err)
 {
-  return shim_request (root, id, BERTH_F_SIGNAL, json_pack ("{s:i,s:b}", "signal", sig, "all", all), NULL, err);
+  return shim_request (root, id, BERTH_F_SIGNAL, json_pack ("{s:i,s:b}", "signal", sig, "all", all), NULL, NULL, err);
 }
 
 int
 berth_vm_ps (const char *root, const char *id, char ***lines, berth_err_t *err)
 {
-  cleanup_close int fd = shim_connect (root, id, err);
-  struct berth_frame_reader rd = { 0 };
-  struct berth_frame f;
-  int r, ret = -1;
-  if (fd < 0 || berth_frame_write (fd, BERTH_F_PS, 0, "{}", 2, err) < 0)
-    return -1;
-  for (;;)
-    {
-      r = berth_frame_next (&rd, &f, err);
-      if (r < 0)
-        break;
-      if (r == 1 && f.type == BERTH_F_ERROR)
-        {
-          reply_error (&f, err);
-          break;
-        }
-      if (r == 1 && f.type == BERTH_F_OK)
-        {
-          ret = berth_frame_ps_lines (&f, lines, err);
-          break;
-        }
-      if (r == 1)
-        continue;
-      r = berth_frame_fill (&rd, fd, err);
-      if (r <= 0)
-        {
-          if (r == 0)
-            berth_error_code (err, ESRCH, "container `%s`: the VM went away", id);
-          break;
-        }
-    }
-  berth_frame_reader_free (&rd);
-  return ret;
+  return shim_request (root, id, BERTH_F_PS, NULL, parse_ps, lines, err);
 }
 
 int
 berth_vm_stats (const char *root, const char *id, json_t **out, berth_err_t *err)
 {
   static const char *const keys[] = { "memory", "memory_limit", "cpu_ns", "pids", "guest_memory_used" };
-  if (shim_request (root, id, BERTH_F_STATS, NULL, out, err) < 0)
+  if (shim_request (root, id, BERTH_F_STATS, NULL, parse_json, out, err) < 0)
     return -1;
   for (size_t i = 0; i < ARRAY_SIZE (keys); i++)
     if (!json_is_integer (json_object_get (*out, keys[i])))
@@ -1822,14 +1812,7 @@ berth_vm_exec (const char *root, const char *id, const struct berth_exec_request
                                   : berth_console_socket_connect (r->console_socket, err);
       if (console < 0 || berth_pty_open (&m, &slave, &name, 0, 0, err) < 0)
         return -1;
-      {
-        struct termios t;
-        if (tcgetattr (slave, &t) == 0)
-          {
-            cfmakeraw (&t);
-            tcsetattr (slave, TCSANOW, &t);
-          }
-      }
+      make_raw (slave);
       rr = berth_send_fd (console, m, "console", err);
       close (m);
       if (rr < 0)
@@ -1841,30 +1824,9 @@ berth_vm_exec (const char *root, const char *id, const struct berth_exec_request
   else if (tty && r->detach)
     return berth_error (err, 0, "process.terminal is true: --console-socket is required with --detach");
   fd = shim_connect (root, id, err);
-  if (fd < 0 || berth_frame_write_json (fd, BERTH_F_EXEC, 0, json_pack ("{s:O}", "process", r->process), err) < 0)
+  if (fd < 0 || berth_frame_write_json (fd, BERTH_F_EXEC, 0, json_pack ("{s:O}", "process", r->process), err) < 0
+      || await_reply (fd, &rd, id, &f, err) < 0)
     goto fail;
-  for (;;)
-    {
-      rr = berth_frame_next (&rd, &f, err);
-      if (rr < 0)
-        goto fail;
-      if (rr == 1 && f.type == BERTH_F_ERROR)
-        {
-          reply_error (&f, err);
-          goto fail;
-        }
-      if (rr == 1 && f.type == BERTH_F_OK)
-        break;
-      if (rr == 1)
-        continue;
-      rr = berth_frame_fill (&rd, fd, err);
-      if (rr <= 0)
-        {
-          if (rr == 0)
-            berth_error_code (err, ESRCH, "container `%s`: the VM went away", id);
-          goto fail;
-        }
-    }
   if (!r->detach)
     {
       int code = 0;
