@@ -1,6 +1,6 @@
 # berth: build everything into build/, `make check` runs every test.
 CC ?= gcc
-PKGS := jansson libseccomp libcap libarchive libcrypto libcurl
+PKGS := jansson libseccomp libcap libarchive libcrypto libcurl libmnl libnftables
 # berth-runtime needs only these (it never touches images).
 RT_PKGS := jansson libseccomp libcap
 CFLAGS ?= -O2 -g

@@ -47,6 +47,8 @@ int cmd_wait (int argc, char **argv);
 int cmd_inspect (int argc, char **argv);
 int cmd_exec (int argc, char **argv);
 int cmd_top (int argc, char **argv);
+int cmd_network (int argc, char **argv);
+int cmd_port (int argc, char **argv);
 int cmd_attach (int argc, char **argv);
 int cmd_volume (int argc, char **argv);
 int cmd_stats (int argc, char **argv);

@@ -35,6 +35,8 @@ static const struct
   { "restart", cmd_restart, "stop and start containers" },
   { "info", cmd_info, "show what this host runs" },
   { "volume", cmd_volume, "manage named volumes (create, ls, inspect, rm, prune)" },
+  { "network", cmd_network, "manage networks (create, ls, inspect, rm, connect, disconnect)" },
+  { "port", cmd_port, "list a container's published ports" },
   { "pull", cmd_pull, "pull an image from a registry" },
   { "push", cmd_push, "push an image to a registry" },
   { "login", cmd_login, "save credentials for a registry" },

@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -10,6 +11,7 @@
 
 #include "cli.h"
 #include "lib/engine.h"
+#include "lib/net.h"
 #include "lib/vm.h"
 #include "lib/utils.h"
 
@@ -46,7 +48,14 @@ static const char run_options[] =
   "      --stop-timeout N    seconds before stop kills (default 10)\n"
   "      --init              run an init as PID 1 that forwards signals and reaps orphans\n"
   "      --isolation MODE    process or vm (hyperv)\n"
-  "      --kernel PATH       vm: guest kernel file, or a directory with vmlinuz and initrd.img\n";
+  "      --kernel PATH       vm: guest kernel file, or a directory with vmlinuz and initrd.img\n"
+  "      --network NET       bridge (default), none, host, container:NAME|ID or a user network\n"
+  "      --ip ADDR           the container's IPv4 address on its network\n"
+  "      --network-alias N   another name on a user network (repeatable)\n"
+  "  -p, --publish SPEC      [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], ranges too (repeatable)\n"
+  "  -P, --publish-all       publish every exposed port on a free host port\n"
+  "      --expose PORT       expose a port or range (repeatable)\n"
+  "      --add-host NAME:IP  an /etc/hosts entry (repeatable)\n";
 
 static int64_t
 parse_bytes (const char *s, bool *ok)
@@ -146,6 +155,9 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
     { "network", required_argument, NULL, 27 }, { "net", required_argument, NULL, 27 },
     { "publish", required_argument, NULL, 'p' }, { "shm-size", required_argument, NULL, 28 },
     { "kernel", required_argument, NULL, 29 },
+    { "publish-all", no_argument, NULL, 'P' }, { "expose", required_argument, NULL, 30 },
+    { "ip", required_argument, NULL, 31 },    { "network-alias", required_argument, NULL, 32 },
+    { "add-host", required_argument, NULL, 33 },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -163,7 +175,11 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
   r->run.devices = json_array ();
   r->run.sysctls = json_object ();
   r->labels = json_object ();
-  while ((c = getopt_long (argc, argv, "+dite:w:u:h:m:v:l:p:", opts, NULL)) != -1)
+  r->publish = json_object ();
+  r->expose = json_object ();
+  r->aliases = json_array ();
+  r->add_hosts = json_array ();
+  while ((c = getopt_long (argc, argv, "+dite:w:u:h:m:v:l:p:P", opts, NULL)) != -1)
     switch (c)
       {
       case 'd':
@@ -322,12 +338,40 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
         return cli_usage (cmd, "--pid=%s: berth does not share PID namespaces (each container has its own process "
                           "ID space)", optarg), -1;
       case 27:
-        if (strcmp (optarg, "none") != 0)
-          return cli_usage (cmd, "--network=%s: only \"none\" is available until berth's networking lands "
-                            "(containers get a private network namespace with loopback)", optarg), -1;
+        r->network = optarg;
         break;
       case 'p':
-        return cli_usage (cmd, "-p %s: port publishing needs berth's networking, which is not available yet", optarg), -1;
+        {
+          berth_err_t err = NULL;
+          if (berth_net_parse_publish (optarg, r->publish, &err) < 0)
+            return cli_error (&err), -1;
+        }
+        break;
+      case 'P':
+        r->publish_all = true;
+        break;
+      case 30:
+        {
+          berth_err_t err = NULL;
+          if (berth_net_parse_expose (optarg, r->expose, &err) < 0)
+            return cli_error (&err), -1;
+        }
+        break;
+      case 31:
+        r->ip = optarg;
+        break;
+      case 32:
+        json_array_append_new (r->aliases, json_string (optarg));
+        break;
+      case 33:
+        {
+          const char *colon = strchr (optarg, ':');
+          struct in_addr a;
+          if (colon == NULL || colon == optarg || inet_pton (AF_INET, colon + 1, &a) != 1)
+            return cli_usage (cmd, "--add-host %s: use NAME:IPv4", optarg), -1;
+          json_array_append_new (r->add_hosts, json_string (optarg));
+        }
+        break;
       case 28:
         return cli_usage (cmd, "--shm-size is not supported yet (/dev/shm is 64 MiB and private)"), -1;
       case 23:

@@ -21,6 +21,7 @@
 #include "reference.h"
 #include "state.h"
 #include "volume.h"
+#include "engine_net.h"
 #include "utils.h"
 
 int
@@ -155,39 +156,6 @@ berth_ctr_resolve (struct berth_engine *e, const char *ref, char *id_out, berth_
   if (matches > 1)
     return berth_error (err, 0, "multiple containers match \"%s\": use more of the ID", ref);
   return berth_error_code (err, ENOENT, "no such container: %s", ref);
-}
-
-static int
-write_etc (const char *dir, const char *hostname, berth_err_t *err)
-{
-  cleanup_free char *etc = xasprintf ("%s/etc", dir);
-  cleanup_free char *hn = xasprintf ("%s/hostname", etc);
-  cleanup_free char *hosts = xasprintf ("%s/hosts", etc);
-  cleanup_free char *resolv = xasprintf ("%s/resolv.conf", etc);
-  cleanup_free char *hn_text = xasprintf ("%s\n", hostname);
-  cleanup_free char *hosts_text = xasprintf ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                                             "127.0.1.1\t%s\n",
-                                             hostname);
-  cleanup_free char *host_resolv = NULL;
-  if (mkdir (etc, 0755) < 0 && errno != EEXIST)
-    return berth_error (err, errno, "mkdir `%s`", etc);
-  /* The host's resolvers, unless they are local stubs a container's own
-     network namespace cannot reach. */
-  if (read_file_at (AT_FDCWD, "/etc/resolv.conf", &host_resolv, NULL, err) < 0)
-    {
-      berth_error_release (err);
-      host_resolv = xstrdup ("");
-    }
-  if (strstr (host_resolv, "127.0.0.") || host_resolv[0] == '\0')
-    {
-      free (host_resolv);
-      host_resolv = xstrdup ("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
-    }
-  if (write_file_at (AT_FDCWD, hn, hn_text, strlen (hn_text), err) < 0
-      || write_file_at (AT_FDCWD, hosts, hosts_text, strlen (hosts_text), err) < 0
-      || write_file_at (AT_FDCWD, resolv, host_resolv, strlen (host_resolv), err) < 0)
-    return -1;
-  return 0;
 }
 
 static bool
@@ -472,10 +440,12 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
   cleanup_free char *rootfs = NULL;
   cleanup_free char *etc = NULL;
   cleanup_free char *hold = NULL;
+  cleanup_free char *run_hostname = NULL;
   cleanup_free char *holds = xasprintf ("%s/holds", e->root);
   cleanup_free char *created = timestamp_rfc3339 ();
   struct berth_image *img = NULL;
   json_t *spec = NULL, *rec = NULL, *seeds = json_array (), *anon = json_array ();
+  struct berth_ctr_net net = { 0 };
   const char *isolation = r->isolation;
   bool imported;
   int ret = -1;
@@ -524,8 +494,17 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
     char shortid[13];
     memcpy (shortid, id, 12);
     shortid[12] = '\0';
-    if (write_etc (dir, r->run.hostname ? r->run.hostname : shortid, err) < 0)
+    char hostbuf[256] = "";
+    const char *hostname = r->run.hostname ? r->run.hostname : shortid;
+    if (berth_ctr_net_prepare (e, r, isolation, img->config, id, &net, err) < 0)
       goto fail;
+    /* --network=host: the host's name too, as docker does. */
+    if (!r->run.hostname && net.netns && net.netns[0] == '\0' && gethostname (hostbuf, sizeof (hostbuf) - 1) == 0)
+      hostname = hostbuf;
+    if (berth_ctr_net_write_etc (dir, hostname, &net, r->add_hosts, err) < 0)
+      goto fail;
+    if (hostname == hostbuf)
+      run_hostname = xstrdup (hostbuf);
   }
   rec = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "Id", id, "Name", name, "Created", created, "Image", r->image,
                    "ImageID", img->config_digest, "Manifest", md, "Isolation", isolation, "AutoRemove", r->auto_remove);
@@ -549,12 +528,16 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
       ret = berth_volume_seed (json_string_value (json_array_get (seed, 0)), rootfs,
                                json_string_value (json_array_get (seed, 1)), err);
     run.volumes = vols;
+    if (run_hostname)
+      run.hostname = run_hostname;
     if (ret == 0)
       ret = berth_ocispec_build (img->config, &run, id, rootfs, etc, &spec, err);
     json_decref (vols);
     if (mounted)
       umount2 (rootfs, MNT_DETACH);
   }
+  if (ret == 0)
+    berth_ctr_net_spec (spec, &net);
   if (ret == 0 && r->init)
     ret = add_init (spec, strcmp (isolation, "vm") == 0, err);
   if (ret == 0 && strcmp (isolation, "vm") == 0)
@@ -581,6 +564,7 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
   json_object_set_new (rec, "State", json_pack ("{s:s,s:b,s:i,s:i,s:s,s:s}", "Status", "created", "Running", 0, "Pid", 0,
                                                 "ExitCode", 0, "StartedAt", "", "FinishedAt", ""));
   json_object_set_new (rec, "LogPath", json_sprintf ("%s/container.log", dir));
+  berth_ctr_net_record (rec, &net);
   json_object_set (rec, "AnonymousVolumes", anon);
   hold = xasprintf ("%s/%s", holds, id);
   if (berth_store_hold (e->store, id, md, err) < 0 || berth_ctr_save (e, id, rec, err) < 0)
@@ -596,6 +580,7 @@ fail:
     berth_error_release (&e2);
     if (hold)
       unlink (hold);
+    berth_ctr_net_release (e, id, net.networks);
     /* Anonymous volumes made for this container go with it. */
     {
       json_t *v;
@@ -608,6 +593,7 @@ fail:
     }
   }
 out:
+  berth_ctr_net_free (&net);
   json_decref (seeds);
   json_decref (anon);
   json_decref (spec);
@@ -645,14 +631,21 @@ berth_ctr_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, ber
 }
 
 int
-berth_ctr_cleanup (struct berth_engine *e, const char *id, berth_err_t *err)
+berth_ctr_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
 {
   cleanup_free char *dir = berth_ctr_dir (e, id);
   cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
   berth_err_t e2 = NULL;
-  /* The runtime's side (cgroup, state) first, then our mount. */
+  json_t *own = NULL;
+  /* The runtime's side (cgroup, state) first, then the network, then our
+     mount. */
   berth_container_delete (e->runtime_root, id, true, NULL, &e2);
   berth_error_release (&e2);
+  if (rec == NULL && berth_ctr_load (e, id, &own, &e2) == 0)
+    rec = own;
+  berth_error_release (&e2);
+  berth_ctr_net_stop (e, id, rec);
+  json_decref (own);
   if (umount2 (rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
     return berth_error (err, errno, "unmount `%s`", rootfs);
   return 0;
@@ -695,7 +688,7 @@ berth_ctr_refresh (struct berth_engine *e, const char *id, json_t **out, berth_e
           json_object_set_new (st, "ExitCode", json_integer (255));
           json_object_set_new (st, "FinishedAt", json_string (now));
           json_object_set_new (st, "Error", json_string ("the container's monitor died; exit status unknown"));
-          berth_ctr_cleanup (e, id, &e2);
+          berth_ctr_cleanup (e, id, rec, &e2);
           berth_error_release (&e2);
           if (berth_ctr_save (e, id, rec, err) < 0)
             {
@@ -913,12 +906,15 @@ berth_ctr_remove_volumes (struct berth_engine *e, const char *id, bool force, bo
     }
   anon = json_incref (json_object_get (rec, "AnonymousVolumes"));
   volumes |= json_is_true (json_object_get (rec, "AutoRemove")); /* --rm takes them too */
-  json_decref (rec);
-  if (berth_ctr_cleanup (e, id, err) < 0 || rm_rf_at (AT_FDCWD, dir, err) < 0)
+  if (berth_ctr_cleanup (e, id, rec, err) < 0 || rm_rf_at (AT_FDCWD, dir, err) < 0)
     {
+      json_decref (rec);
       json_decref (anon);
       return -1;
     }
+  /* Its addresses are free again once its directory is gone. */
+  berth_ctr_net_release (e, id, json_object_get (json_object_get (rec, "NetworkSettings"), "Networks"));
+  json_decref (rec);
   unlink (hold);
   if (volumes)
     {

@@ -46,6 +46,16 @@ struct berth_create_request
   bool interactive, tty;
   json_t *labels;
   int stop_timeout; /* seconds, -1: default 10 */
+  /* --network: NULL or "bridge", "none", "host", "container:ID" or a
+     user network's name; -p as PortBindings, -P, --expose, --ip and
+     --network-alias. */
+  const char *network;
+  json_t *publish;
+  bool publish_all;
+  json_t *expose;
+  const char *ip;
+  json_t *aliases;
+  json_t *add_hosts; /* "name:ip" */
   const char *stop_signal;
   struct berth_run_opts run;
 };
@@ -75,7 +85,15 @@ int berth_ctr_remove_volumes (struct berth_engine *e, const char *id, bool force
 /* Rootfs overlay and cleanup after the container's process is gone; run by
    the monitor, and by refresh when the monitor died. */
 int berth_ctr_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
-int berth_ctr_cleanup (struct berth_engine *e, const char *id, berth_err_t *err);
+/* REC: the record in the caller's hands (its NetworkSettings.Ports are
+   cleared), or NULL to read it. */
+int berth_ctr_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
+
+/* Networking of a created container: connect it to one more network, or
+   disconnect it (live when it runs in process isolation). */
+int berth_ctr_connect (struct berth_engine *e, const char *id, const char *network, const char *ip, json_t *aliases,
+                       berth_err_t *err);
+int berth_ctr_disconnect (struct berth_engine *e, const char *id, const char *network, berth_err_t *err);
 
 /* The monitor's main (berth __monitor ID ...). */
 int berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int ready_fd, bool attach);

@@ -19,6 +19,7 @@
 
 #include "container.h"
 #include "engine.h"
+#include "engine_net.h"
 #include "state.h"
 #include "vm.h"
 #include "terminal.h"
@@ -162,6 +163,7 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
   int listen_fd = -1, clients[MAX_CLIENTS], n_clients = 0;
   bool prev_ctrl_p = false;
   bool client_reads[MAX_CLIENTS];
+  struct berth_net_ports held = { .n = 0 };
   sigset_t mask;
 
   if (berth_ctr_load (e, id, &rec, &err) < 0)
@@ -198,8 +200,9 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
   signal (SIGHUP, SIG_IGN);
   signal (SIGPIPE, SIG_IGN);
 
-  /* A VM container's root reaches its guest as a block image. */
-  if (!vm && berth_ctr_mount_rootfs (e, id, rec, &err) < 0)
+  /* The network first: a taken host port fails before anything runs.  A
+     VM container's root reaches its guest as a block image. */
+  if (berth_ctr_net_start (e, id, rec, &held, &err) < 0 || (!vm && berth_ctr_mount_rootfs (e, id, rec, &err) < 0))
     goto fail_start;
   if (tty)
     {
@@ -499,7 +502,8 @@ finish:
   {
     berth_err_t e2 = NULL;
     cleanup_free char *now = timestamp_rfc3339 ();
-    berth_ctr_cleanup (e, id, &e2);
+    berth_ctr_cleanup (e, id, rec, &e2);
+    berth_net_ports_release (&held);
     berth_error_release (&e2);
     st = json_object_get (rec, "State");
     json_object_set_new (st, "Status", json_string (started ? "exited" : "created"));
