@@ -33,9 +33,10 @@ if [ -n "$mods" ]; then
     unsign "$tmp/lib/modules/$m.ko"
     echo "$m.ko" >> "$tmp/lib/modules/order"
   done
-  # Loaded only for containers with shared directories.
+  # Loaded only for containers with shared directories (fuse, virtiofs) or a
+  # network (virtio_net).
   mkdir -p "$tmp/lib/modules/lazy"
-  for m in fuse virtiofs; do
+  for m in fuse virtiofs failover net_failover virtio_net; do
     f=$(find "$mods" -name "$m.ko" | head -1)
     [ -n "$f" ] && cp "$f" "$tmp/lib/modules/lazy/" && unsign "$tmp/lib/modules/lazy/$m.ko"
   done

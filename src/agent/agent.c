@@ -31,6 +31,7 @@
 #include "lib/container.h"
 #include "lib/terminal.h"
 #include "lib/utils.h"
+#include "lib/netdev.h"
 
 #define STATE_ROOT "/run/berth/state"
 #define BUNDLE "/run/berth/bundle"
@@ -574,6 +575,32 @@ socket_accept (int idx)
   close (fd);
 }
 
+/* The NIC the host adopted from the container's network namespace: the
+   same MAC, address and gateway the container would have had there. */
+static int
+setup_network (json_t *list, berth_err_t *err)
+{
+  json_t *iface;
+  size_t i;
+  if (berth_netdev_up ("lo", err) < 0)
+    return -1;
+  if (json_array_size (list) == 0)
+    return 0;
+  if (!json_is_array (list) || json_array_size (list) > 1)
+    return berth_error (err, EINVAL, "create: network must be a list of at most one interface");
+  if (load_lazy_module ("failover", err) < 0 || load_lazy_module ("net_failover", err) < 0
+      || load_lazy_module ("virtio_net", err) < 0)
+    return -1;
+  json_array_foreach (list, i, iface)
+  {
+    char name[24];
+    snprintf (name, sizeof (name), "eth%u", (unsigned) i);
+    if (!json_is_object (iface) || berth_netdev_configure (name, iface, err) < 0)
+      return berth_error_wrap (err, "the guest's network");
+  }
+  return 0;
+}
+
 static void
 do_create (uint32_t sid, json_t *req)
 {
@@ -594,7 +621,8 @@ do_create (uint32_t sid, json_t *req)
       return send_error (sid, &err);
     }
   if (write_files (json_object_get (req, "files"), &err) < 0 || mount_rootfs (req, &err) < 0
-      || make_sockets (json_object_get (req, "sockets"), &err) < 0)
+      || make_sockets (json_object_get (req, "sockets"), &err) < 0
+      || setup_network (json_object_get (req, "network"), &err) < 0)
     return send_error (sid, &err);
   json_object_set_new (json_object_get (config, "root") ? json_object_get (config, "root") : config, "path",
                        json_string ("rootfs"));

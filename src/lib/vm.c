@@ -26,6 +26,7 @@
 #include "terminal.h"
 #include "utils.h"
 #include "vm.h"
+#include "netdev.h"
 
 #define SHIM_SOCK "vm.sock"
 #define CREATED_MARK "start" /* berth_state_status: "created" while it exists */
@@ -220,7 +221,7 @@ open_regular (const char *path, const char *what, berth_err_t *err)
    request), and anything that would reach back into the host refused. */
 static int
 guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, json_t **shares, json_t **sockets,
-              berth_err_t *err)
+              char **netns, berth_err_t *err)
 {
   json_t *c = json_deep_copy (config), *mounts, *m, *nss, *ns;
   size_t i;
@@ -238,10 +239,24 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
     json_object_del (an, BERTH_ANNOTATION_VM_ACPI);
   }
   nss = json_object_get (json_object_get (c, "linux"), "namespaces");
+  *netns = NULL;
   json_array_foreach (nss, i, ns)
   {
+    const char *type = json_string_value (json_object_get (ns, "type")) ?: "";
+    if (json_object_get (ns, "path") && strcmp (type, "network") == 0 && *netns == NULL)
+      {
+        /* The namespace made for the container (by berth, Docker or
+           containerd) is the VM's network: the guest's container lives in
+           the guest's own, where the adopted NIC is. */
+        *netns = xstrdup (json_string_value (json_object_get (ns, "path")) ?: "");
+        json_array_remove (nss, i);
+        i--;
+        continue;
+      }
     if (json_object_get (ns, "path"))
       {
+        free (*netns);
+        *netns = NULL;
         json_decref (c);
         return berth_error (err, EINVAL,
                             "linux.namespaces[%zu]: joining a host namespace (%s) is not possible in VM isolation", i,
@@ -416,9 +431,9 @@ safe_name (const char *id, char *out, size_t n)
    image 4, kernel 5, initrd 6): nothing from the spec becomes a path or an
    option QEMU parses, except the validated numbers. */
 static char **
-qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs, bool acpi)
+qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs, bool acpi, const char *mac)
 {
-  char **a = xcalloc (64, sizeof (char *));
+  char **a = xcalloc (80, sizeof (char *));
   int n = 0;
   char tok[16];
   bool kvm = strcmp (accel, "kvm") == 0;
@@ -485,6 +500,13 @@ qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs, b
       a[n++] = xstrdup ("socket,id=vfs,fd=11");
       a[n++] = xstrdup ("-device");
       a[n++] = xstrdup ("vhost-user-fs-device,chardev=vfs,tag=berth");
+    }
+  if (mac)
+    {
+      a[n++] = xstrdup ("-netdev");
+      a[n++] = xstrdup ("tap,id=net0,fd=13");
+      a[n++] = xstrdup ("-device");
+      a[n++] = xasprintf ("virtio-net-device,netdev=net0,mac=%s", mac);
     }
   a[n++] = xstrdup ("-sandbox");
   a[n++] = xstrdup ("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
@@ -1233,11 +1255,12 @@ static void __attribute__ ((noreturn)) shim_main (struct shim *s, int report, ch
       if (getppid () == 1)
         _exit (1);
       sigprocmask (SIG_UNBLOCK, &mask, NULL);
-      /* QEMU's own: the agent channel, images, kernel, initrd (3-6) and
-         the file server's socket (11). */
+      /* QEMU's own: the agent channel, images, kernel, initrd (3-6), the
+         file server's socket (11) and the tap (13). */
       for (int fd = 3; fd <= 6; fd++)
         fcntl (fd, F_SETFD, 0);
       fcntl (11, F_SETFD, 0);
+      fcntl (13, F_SETFD, 0); /* the tap, when the VM has a network */
       dup2 (null, 0);
       dup2 (cons_log >= 0 ? cons_log : null, 1);
       dup2 (cons_log >= 0 ? cons_log : null, 2);
@@ -1353,8 +1376,9 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   const char *akernel = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_KERNEL));
   const char *ainitrd = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_INITRD));
   cleanup_free char *kernel = NULL, *initrd = NULL, *built = NULL;
-  cleanup_close int dirfd = -1, agent_host = -1, agent_qemu = -1, rootfd = -1, kfd = -1, ifd = -1, console = -1;
-  json_t *guest = NULL, *files = NULL, *shares = NULL, *sockets = NULL, *req;
+  cleanup_close int dirfd = -1, agent_host = -1, agent_qemu = -1, rootfd = -1, kfd = -1, ifd = -1, console = -1, tap = -1;
+  cleanup_free char *netns = NULL;
+  json_t *guest = NULL, *files = NULL, *shares = NULL, *sockets = NULL, *ifaces = NULL, *req;
   int vfs[2] = { -1, -1 };
   const char *accel = berth_vm_accel ();
   long mem;
@@ -1381,8 +1405,13 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
     return berth_error (err, errno, "open `%s`", dir);
-  if (guest_config (config, bundle, &guest, &files, &shares, &sockets, err) < 0)
+  if (guest_config (config, bundle, &guest, &files, &shares, &sockets, &netns, err) < 0)
     return -1;
+  if (netns && berth_netdev_adopt (netns, &ifaces, &tap, err) < 0)
+    {
+      berth_error_wrap (err, "hand the container's network to its VM");
+      goto fail;
+    }
   if (image == NULL)
     {
       /* A bundle from Docker or containerd: its rootfs becomes this
@@ -1426,8 +1455,9 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   if (json_array_size (shares) > 0 && vfs_sockets (dirfd, vfs, err) < 0)
     goto fail;
   vm_size (config, &mem, &cpus);
-  req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[]}", "config", guest, "files", files, "rootfs_device", "/dev/vda",
-                   "rootfs_fstype", "erofs", "shared", json_array_size (shares) > 0, "sockets");
+  req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[],s:o}", "config", guest, "files", files, "rootfs_device", "/dev/vda",
+                   "rootfs_fstype", "erofs", "shared", json_array_size (shares) > 0, "sockets", "network",
+                   ifaces ? json_incref (ifaces) : json_array ());
   {
     /* The guest learns each socket's mode, never its host path. */
     json_t *sk;
@@ -1446,7 +1476,8 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     marker = xasprintf ("%s/no-acpi", slash ? kdir : ".");
     if (access (marker, F_OK) == 0)
       acpi = false;
-    argv = qemu_argv (o->id, accel, mem, cpus, json_array_size (shares) > 0, acpi);
+    argv = qemu_argv (o->id, accel, mem, cpus, json_array_size (shares) > 0, acpi,
+                      tap >= 0 ? json_string_value (json_object_get (json_array_get (ifaces, 0), "mac")) : NULL);
   }
   parent = getpid ();
   shim = fork ();
@@ -1466,17 +1497,17 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
         _exit (1);
       /* Fixed fds for QEMU (3-6) and for us above them; nothing else of
          our caller's (its log, its sockets) stays open here. */
-      int src[10] = { agent_qemu, rootfd, kfd, ifd, agent_host, rep[1], dirfd, console, vfs[0], vfs[1] };
+      int src[11] = { agent_qemu, rootfd, kfd, ifd, agent_host, rep[1], dirfd, console, vfs[0], vfs[1], tap };
       int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
       /* Above every target first, so that no dup2 overwrites a source;
          absent ones hold /dev/null, so the numbers stay fixed. */
-      for (int i = 0; i < 10; i++)
+      for (int i = 0; i < 11; i++)
         if ((src[i] = fcntl (src[i] >= 0 ? src[i] : null, F_DUPFD_CLOEXEC, 64)) < 0)
           _exit (1);
-      for (int i = 0; i < 10; i++)
+      for (int i = 0; i < 11; i++)
         if (dup3 (src[i], 3 + i, O_CLOEXEC) < 0)
           _exit (1);
-      close_fds_from (13, false, &e);
+      close_fds_from (14, false, &e);
       s.agent = 7;
       s.dirfd = 9;
       shim_main (&s, 8, argv, req, console >= 0 ? 10 : -1, tty, accel, shares);
@@ -1521,6 +1552,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   json_decref (files);
   json_decref (shares);
   json_decref (sockets);
+  json_decref (ifaces);
   return 0;
 
 fail:
@@ -1535,6 +1567,7 @@ fail:
   json_decref (files);
   json_decref (shares);
   json_decref (sockets);
+  json_decref (ifaces);
   if (built)
     unlink (built);
   return -1;
