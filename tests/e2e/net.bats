@@ -1,0 +1,261 @@
+#!/usr/bin/env bats
+# Networking in both isolation modes, checked from a client "host" of the
+# test's own: a network namespace joined to this machine by a veth pair
+# (10.199.N.2 there, 10.199.N.1 here).  No traffic leaves the machine.
+
+load helpers
+bats_require_minimum_version 1.5.0
+
+BERTH=${BERTH:-$TOP/build/berth}
+B() { "$BERTH" --root "$T/store" "$@"; }
+
+setup() {
+  T=$(mktemp -d /tmp/berth-net.XXXXXX)
+  chmod 755 "$T"
+  N=$((RANDOM % 200 + 20))
+  CNS=bcl$N
+  CLIENT_IP=10.199.$N.2
+  HOST_IP=10.199.$N.1
+  # What the machine had before: every test must leave it so.
+  ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort > "$T/links.before"
+  nft list ruleset > "$T/nft.before"
+}
+
+teardown() {
+  local id
+  for id in $(B ps -aq --no-trunc 2>/dev/null); do B rm -f "$id" >/dev/null 2>&1 || true; done
+  for n in $(B network ls -q 2>/dev/null); do B network rm "$n" >/dev/null 2>&1 || true; done
+  ip netns del "$CNS" 2>/dev/null || true
+  ip link del "bch$N" 2>/dev/null || true
+  grep -o " $T[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+
+client() {
+  ip netns add "$CNS"
+  ip link add "bch$N" type veth peer name eth0 netns "$CNS"
+  ip addr add "$HOST_IP/24" dev "bch$N"
+  ip link set "bch$N" up
+  ip -n "$CNS" addr add "$CLIENT_IP/24" dev eth0
+  ip -n "$CNS" link set eth0 up
+  ip -n "$CNS" link set lo up
+  ip -n "$CNS" route add default via "$HOST_IP"
+}
+
+# GET URL from the client namespace (or from here with CNS=""), retrying
+# while a server in a VM comes up.
+get() { # url [tries]
+  local i
+  for i in $(seq "${2:-20}"); do
+    if ${CNS:+ip netns exec "$CNS"} python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode(), end="")' "$1" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}
+
+udp() { # host port message
+  local i
+  for i in $(seq 20); do
+    if ip netns exec "$CNS" python3 -c 'import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(1)
+s.sendto(sys.argv[3].encode(), (sys.argv[1], int(sys.argv[2])))
+print(s.recv(4096).decode())' "$@" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}
+
+# Refused (or silently dropped): nothing answers from the client's side.
+unreachable() { # url
+  ! ip netns exec "$CNS" python3 -c 'import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=2).read()' "$1" 2>/dev/null
+}
+
+serve() { # text
+  echo "mkdir -p /www && echo $1 > /www/index.html && exec httpd -f -p 80 -h /www"
+}
+
+# Nothing of berth's is left in the kernel, and no address is leased.
+left_as_before() {
+  ip -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -v "^bch$N$" | sort > "$T/links.after"
+  diff "$T/links.before" "$T/links.after"
+  nft list ruleset > "$T/nft.after"
+  diff "$T/nft.before" "$T/nft.after"
+  [ -z "$(ls -A "$T/store/netns" 2>/dev/null)" ]
+  [ -z "$(cat "$T"/store/networks/*.ipam/* 2>/dev/null)" ]
+  ! pgrep -f "dnsmasq.*$T" >/dev/null
+}
+
+@test "net: a published TCP port answers another host and 127.0.0.1; an unpublished one does not" {
+  client
+  id=$(B run -d -p 18080:80 busybox sh -c "$(serve process-web)")
+  ip=$(B inspect "$id" | jq -r '.[0].NetworkSettings.Networks.bridge.IPAddress')
+  [[ "$ip" == 10.* ]]
+  run get "http://$HOST_IP:18080/"
+  [ "$output" = process-web ]
+  CNS="" run get "http://127.0.0.1:18080/"
+  [ "$output" = process-web ]
+  # The container's own address is not a way in, nor any other port.
+  unreachable "http://$ip:80/"
+  unreachable "http://$HOST_IP:18081/"
+  run B port "$id"
+  [ "$output" = "80/tcp -> 0.0.0.0:18080" ]
+  # Taken: an error at run, before anything starts; nothing is left of it.
+  run B run --name second -p 18080:80 busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"18080"*"already in use"* ]]
+  [ "$(B inspect second | jq -r '.[0].State.Status')" = created ]
+  [ "$(B inspect second | jq -r '.[0].State.Pid')" = 0 ]
+  B rm second
+  # Its own hosts file names it at its address.
+  run B exec "$id" cat /etc/hosts
+  [[ "$output" == *"$ip"* ]]
+  B rm -f "$id"
+  left_as_before
+}
+
+@test "net: UDP, a chosen free port, ranges and -P" {
+  client
+  id=$(B run -d -v "$TOP/build/tests:/t:ro" -p 15353:53/udp -p 80 -p 18090-18091:90-91 --expose 7000 -P busybox \
+    /t/udpecho 53)
+  run udp "$HOST_IP" 15353 ping-udp
+  [ "$output" = "echo: ping-udp" ]
+  run B port "$id"
+  [[ "$output" == *"53/udp -> 0.0.0.0:15353"* ]]
+  [[ "$output" == *"90/tcp -> 0.0.0.0:18090"* ]]
+  [[ "$output" == *"91/tcp -> 0.0.0.0:18091"* ]]
+  [[ "$output" == *"7000/tcp -> 0.0.0.0:"* ]]
+  hp=$(B port "$id" 80)
+  [[ "$hp" == 0.0.0.0:* ]]
+  [ "${hp#0.0.0.0:}" -gt 1024 ]
+  run B port "$id" 81
+  [ "$status" -ne 0 ]
+  # The chosen ports are held: nothing else on the host can take them.
+  run python3 -c "import socket; s = socket.socket(); s.bind(('0.0.0.0', ${hp#0.0.0.0:}))"
+  [ "$status" -ne 0 ]
+  run B run --rm -p 1.2.3.4.5:80:80 busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"not an IPv4 address"* ]]
+  run B run --rm -p 80-82:90-91 busybox true
+  [[ "$output" == *"ranges differ"* ]]
+  run B run --rm --network none -p 80 busybox true
+  [[ "$output" == *"no ports of its own"* ]]
+  B rm -f "$id"
+  left_as_before
+}
+
+@test "net: user networks: containers reach each other by name; connect, disconnect, rm" {
+  B network create appnet
+  run B network create appnet
+  [[ "$output" == *"already exists"* ]]
+  run B network create --subnet 10.199.0.0/16 clash
+  [ "$status" -ne 0 ]
+  B network create --subnet 10.198.7.0/24 other
+  B run -d --name web --network appnet --network-alias www busybox sh -c "$(serve by-name)"
+  run B run --rm --network appnet busybox sh -c 'wget -qO- http://web/ && wget -qO- http://www/'
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = by-name ]
+  [ "${lines[1]}" = by-name ]
+  # Another network does not resolve it.
+  run B run --rm --network other busybox wget -T 2 -qO- http://web/
+  [ "$status" -ne 0 ]
+  [ "$(B network inspect appnet | jq -r '.[0].Containers | map(.Name) | .[0]')" = web ]
+  run B network rm appnet
+  [[ "$output" == *"attached"* ]]
+  # Live connect: a second interface on the other network.
+  B network connect --ip 10.198.7.50 other web
+  run B exec web ip -4 -o addr show eth1
+  [[ "$output" == *"10.198.7.50/24"* ]]
+  run B run --rm --network other busybox wget -qO- http://web/
+  [ "$output" = by-name ]
+  B network disconnect other web
+  run B exec web ip link show eth1
+  [ "$status" -ne 0 ]
+  B rm -f web
+  B network rm appnet other
+  left_as_before
+}
+
+@test "net: a pod: --network container: shares localhost; none and host; IPC and PID stay private" {
+  B run -d --name pod busybox sh -c "$(serve via-localhost)"
+  run B run --rm --network container:pod busybox wget -qO- http://127.0.0.1/
+  [ "$output" = via-localhost ]
+  [ "$(B inspect pod | jq -r '.[0].NetworkSettings.Networks.bridge.IPAddress')" != null ]
+  run B run --rm --network none busybox ip -o link
+  [ "${#lines[@]}" -eq 1 ]
+  [[ "$output" == *"lo:"* ]]
+  run B run --rm --network host busybox cat /proc/net/dev
+  [[ "$output" == *"$(ip -o link show | awk -F': ' 'NR==2{print $2}' | sed 's/@.*//')"* ]]
+  run B run --rm --ipc container:pod busybox true
+  [[ "$output" == *"does not share IPC"* ]]
+  run B run --rm --pid container:pod busybox true
+  [[ "$output" == *"does not share PID"* ]]
+  run B run --rm --network container:nosuch busybox true
+  [[ "$output" == *"no such container"* ]]
+  B stop -t 0 pod
+  run B run --rm --network container:pod busybox true
+  [[ "$output" == *"not running"* ]]
+  B rm -f pod
+  left_as_before
+}
+
+@test "net: kill -9 of the monitor and the container: berth notices and undoes the network; leases reconcile" {
+  id=$(B run -d -p 18100:80 busybox sleep 600)
+  mon=$(B inspect "$id" | jq -r '.[0].MonitorPid')
+  pid=$(B inspect "$id" | jq -r '.[0].State.Pid')
+  kill -9 "$mon" "$pid"
+  sleep 0.5
+  B ps -a >/dev/null
+  [ "$(B inspect "$id" | jq -r '.[0].State.Status')" = exited ]
+  [ -z "$(ls -A "$T/store/netns")" ]
+  ! nft list map ip berth ports_any 2>/dev/null | grep -q 18100
+  # A lease whose container vanished (its directory gone in a crash) is
+  # taken back by the next allocation, not handed out twice.
+  rm -rf "$T/store/containers/$id"
+  id2=$(B create busybox true)
+  [ "$(ls "$T/store/networks/bridge.ipam" | wc -l)" -eq 1 ]
+  [ "$(cat "$T"/store/networks/bridge.ipam/*)" = "$id2" ]
+  B rm "$id2"
+  left_as_before
+}
+
+@test "net: VM containers: same addressing, published TCP and UDP from another host, names, one NIC" {
+  [ -e "$TOP/build/vm/initrd.img" ] || skip "no guest kernel"
+  export BERTH_VM_DIR=$TOP/build/vm
+  client
+  run B run --rm --isolation=vm --network host busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"cannot share the host's"* ]]
+  B network create vmnet
+  id=$(B run -d --isolation=vm --name vweb --network vmnet -p 18200:80 -p 15400:53/udp -v "$TOP/build/tests:/t:ro" \
+    busybox sh -c "/t/udpecho 53 & $(serve from-the-vm)" 2>/dev/null)
+  ip=$(B inspect "$id" | jq -r '.[0].NetworkSettings.Networks.vmnet.IPAddress')
+  [ "$ip" = "$(B exec vweb ip -4 -o addr show eth0 | awk '{print $4}' | cut -d/ -f1)" ]
+  [ "$(B inspect "$id" | jq -r '.[0].NetworkSettings.Networks.vmnet.MacAddress')" = \
+    "$(B exec vweb cat /sys/class/net/eth0/address)" ]
+  run get "http://$HOST_IP:18200/" 60
+  [ "$output" = from-the-vm ]
+  CNS="" run get "http://127.0.0.1:18200/"
+  [ "$output" = from-the-vm ]
+  run udp "$HOST_IP" 15400 to-the-vm
+  [ "$output" = "echo: to-the-vm" ]
+  unreachable "http://$ip:80/"
+  # A process container finds the VM by name, the VM's own kernel answers.
+  run B run --rm --network vmnet busybox wget -qO- http://vweb/
+  [ "$output" = from-the-vm ]
+  # The host sees QEMU, never the guest's servers.
+  ! pgrep -f "httpd -f -p 80 -h /www" >/dev/null
+  ! pgrep -x udpecho >/dev/null
+  B network create vm2
+  run B network connect vm2 vweb
+  [[ "$output" == *"fixed at boot"* ]]
+  B network rm vm2
+  B rm -f vweb
+  B network rm vmnet
+  left_as_before
+}
