@@ -580,11 +580,11 @@ berth_net_parse_publish (const char *spec, json_t *bindings, berth_err_t *err)
   else
     proto = (char *) "tcp";
   /* IP:HOST:CTR, HOST:CTR or CTR; the IP may be empty ("::80" style). */
-  for (char *p = copy, *c; n < 3; p = c + 1)
+  for (char *p = copy, *c;; p = c + 1)
     {
       parts[n++] = p;
       c = strchr (p, ':');
-      if (c == NULL)
+      if (c == NULL || n == 3)
         break;
       *c = 0;
     }

@@ -1,0 +1,79 @@
+#!/bin/bash
+# bench/net.sh: request latency and TCP throughput through a published port,
+# for a process container, a VM container and a plain host process, all
+# serving the same files with the same server (busybox httpd), measured in
+# one run from a client network namespace joined to the host by a veth
+# pair (10.199.251.2 -> 10.199.251.1).  Prints the ratios to the host.
+#   BENCH_REQUESTS (200)  small requests per target
+#   BENCH_MIB (32)        size of the large file
+#   BERTH_VM_DIR          as for berth; the VM runs with KVM when the host
+#                         has it, else TCG (said in the output)
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+B="$top/build/berth"
+N=${BENCH_REQUESTS:-200}
+MIB=${BENCH_MIB:-32}
+T=$(mktemp -d /tmp/berth-bench-net.XXXXXX)
+NS=bbench$$
+HOSTPID=
+export BERTH_VM_DIR=${BERTH_VM_DIR:-$top/build/vm}
+b() { "$B" --root "$T/store" "$@"; }
+cleanup() {
+  for id in $(b ps -aq 2>/dev/null); do b rm -f "$id" >/dev/null 2>&1 || true; done
+  [ -n "$HOSTPID" ] && kill "$HOSTPID" 2>/dev/null || true
+  ip netns del "$NS" 2>/dev/null || true
+  ip link del "bbh$$" 2>/dev/null || true
+  rm -rf "$T"
+}
+trap cleanup EXIT
+
+ip netns add "$NS"
+ip link add "bbh$$" type veth peer name eth0 netns "$NS"
+ip addr add 10.199.251.1/24 dev "bbh$$"
+ip link set "bbh$$" up
+ip -n "$NS" addr add 10.199.251.2/24 dev eth0
+ip -n "$NS" link set eth0 up
+ip -n "$NS" link set lo up
+
+# The same files everywhere: a small page and MIB MiB of zeros.
+serve="mkdir -p /www && echo small > /www/small && dd if=/dev/zero of=/www/big bs=1M count=$MIB 2>/dev/null && exec httpd -f -p 80 -h /www"
+mkdir -p "$T/www"
+echo small > "$T/www/small"
+dd if=/dev/zero of="$T/www/big" bs=1M count="$MIB" 2>/dev/null
+busybox httpd -f -p 19300 -h "$T/www" &
+HOSTPID=$!
+b run -d -p 19301:80 busybox sh -c "$serve" >/dev/null
+b run -d --isolation=vm -p 19302:80 busybox sh -c "$serve" >/dev/null 2>"$T/vm.err"
+accel=$(b inspect "$(b ps -q | head -1)" | jq -r '.[0].VM.Accelerator // empty')
+[ -n "$accel" ] || accel=$(b ps -q | xargs -n1 "$B" --root "$T/store" inspect | jq -r '.[0].VM.Accelerator // empty' | head -1)
+
+ip netns exec "$NS" python3 - "$N" "$MIB" "${accel:-?}" <<'PY'
+import sys, time, urllib.request, statistics
+n, mib, accel = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+targets = [("host process", 19300), ("process container", 19301), ("VM container (%s)" % accel, 19302)]
+def get(port, path, timeout=10):
+    return urllib.request.urlopen("http://10.199.251.1:%d/%s" % (port, path), timeout=timeout).read()
+res = {}
+for name, port in targets:
+    deadline = time.time() + 120
+    while True:  # a VM under TCG takes a while to serve
+        try:
+            if len(get(port, "big", 60)) == mib << 20: break
+        except Exception:
+            pass
+        if time.time() > deadline: sys.exit("%s on port %d never answered" % (name, port))
+        time.sleep(0.5)
+    lat = []
+    for _ in range(n):
+        t = time.perf_counter(); get(port, "small"); lat.append((time.perf_counter() - t) * 1000)
+    best = 0.0
+    for _ in range(3):
+        t = time.perf_counter(); get(port, "big", 120); best = max(best, mib / (time.perf_counter() - t))
+    res[name] = (statistics.median(lat), best)
+host_lat, host_tp = res["host process"]
+print("%-24s %12s %14s %10s %10s" % ("server", "latency ms", "MiB/s", "lat ratio", "tput ratio"))
+for name, _ in targets:
+    l, t = res[name]
+    print("%-24s %12.3f %14.1f %9.2fx %9.2fx" % (name, l, t, l / host_lat, host_tp / t))
+print("(median of %d requests for a small file; best of 3 downloads of %d MiB; ratios: container/host latency, host/container throughput)" % (n, mib))
+PY
