@@ -34,9 +34,9 @@ if [ -n "$mods" ]; then
     echo "$m.ko" >> "$tmp/lib/modules/order"
   done
   # Loaded only for containers with shared directories (fuse, virtiofs) or a
-  # network (virtio_net).
+  # network (virtio_net), or pod members (loop).
   mkdir -p "$tmp/lib/modules/lazy"
-  for m in fuse virtiofs failover net_failover virtio_net; do
+  for m in fuse virtiofs failover net_failover virtio_net loop; do
     f=$(find "$mods" -name "$m.ko" | head -1)
     [ -n "$f" ] && cp "$f" "$tmp/lib/modules/lazy/" && unsign "$tmp/lib/modules/lazy/$m.ko"
   done

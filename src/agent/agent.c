@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <linux/loop.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/signalfd.h>
@@ -438,18 +439,18 @@ stdio_finish (struct proc *p, int child_fds[3], int cons[2], int r, pid_t pid, u
 /* -------------------------------------------------------- requests */
 
 static int
-write_files (json_t *files, berth_err_t *err)
+write_files (json_t *files, const char *dir, berth_err_t *err)
 {
   const char *k;
   json_t *v;
-  if (mkdir_p ("/run/berth/files", 0755, err) < 0)
+  if (mkdir_p (dir, 0755, err) < 0)
     return -1;
   json_object_foreach (files, k, v)
   {
     cleanup_free char *p = NULL;
     if (!json_is_string (v) || strchr (k, '/') || k[0] == '.' || !*k)
       return berth_error (err, EINVAL, "create: files: bad entry `%s`", k);
-    p = xasprintf ("/run/berth/files/%s", k);
+    p = xasprintf ("%s/%s", dir, k);
     {
       cleanup_free unsigned char *data = NULL;
       size_t len = 0;
@@ -575,6 +576,260 @@ socket_accept (int idx)
   close (fd);
 }
 
+/* ------------------------------------------------------ pod members */
+
+/* Containers that joined this VM's pod (berth.vm.pod): each arrives on
+   its own session as a create request followed by its root image (erofs)
+   in stdin frames; it runs beside the pod's container, in the guest's
+   network namespace, with its own namespaces, cgroup and PID space. */
+#define MAX_MEMBERS 16
+static struct member
+{
+  bool used, loading;
+  uint32_t sid;
+  char id[16];
+  int image_fd;
+  long long size, got;
+  json_t *req;
+} members[MAX_MEMBERS];
+static int next_member = 1;
+
+static struct member *
+member_by_sid (uint32_t sid)
+{
+  for (int i = 0; i < MAX_MEMBERS; i++)
+    if (members[i].used && members[i].sid == sid)
+      return &members[i];
+  return NULL;
+}
+
+/* The container a request names ("container": a member), else the pod's
+   own; NULL (and an error) for a name we do not know. */
+static const char *
+target_id (json_t *req, berth_err_t *err)
+{
+  json_t *c = json_object_get (req, "container");
+  if (c == NULL)
+    return CTR_ID;
+  for (int i = 0; json_is_string (c) && i < MAX_MEMBERS; i++)
+    if (members[i].used && !members[i].loading && strcmp (members[i].id, json_string_value (c)) == 0)
+      return members[i].id;
+  berth_error (err, ESRCH, "no such container in this VM");
+  return NULL;
+}
+
+static void
+member_free (struct member *m)
+{
+  cleanup_free char *dir = xasprintf ("/run/berth/members/%s", m->id);
+  cleanup_free char *rootfs = xasprintf ("%s/bundle/rootfs", dir);
+  cleanup_free char *lower = xasprintf ("%s/lower", dir);
+  berth_err_t err = NULL;
+  if (m->image_fd >= 0)
+    close (m->image_fd);
+  if (!m->loading)
+    berth_container_delete (STATE_ROOT, m->id, true, NULL, &err);
+  berth_error_release (&err);
+  umount2 (rootfs, MNT_DETACH);
+  umount2 (lower, MNT_DETACH); /* the loop device clears itself */
+  rm_rf_at (AT_FDCWD, dir, &err);
+  berth_error_release (&err);
+  json_decref (m->req);
+  memset (m, 0, sizeof (*m));
+}
+
+static void
+member_fail (struct member *m, berth_err_t *err)
+{
+  send_error (m->sid, err);
+  member_free (m);
+}
+
+static void
+member_begin (uint32_t sid, json_t *req)
+{
+  berth_err_t err = NULL;
+  struct member *m = NULL;
+  json_t *size = json_object_get (req, "image_size");
+  struct sysinfo si;
+  cleanup_free char *dir = NULL, *img = NULL;
+  if (!created || !json_is_true (json_object_get (req, "member")) || member_by_sid (sid) || proc_by_sid (sid))
+    {
+      berth_error (&err, EINVAL, "create: %s", !created ? "the pod's container is not there" : "bad member request");
+      return send_error (sid, &err);
+    }
+  sysinfo (&si);
+  /* The image lives in guest memory: it must leave room for the rest. */
+  if (!json_is_integer (size) || json_integer_value (size) <= 0
+      || (unsigned long long) json_integer_value (size) > (unsigned long long) si.freeram * si.mem_unit / 2)
+    {
+      berth_error (&err, ENOMEM, "create: a pod member's image must fit in half of the VM's free memory");
+      return send_error (sid, &err);
+    }
+  for (int i = 0; i < MAX_MEMBERS && m == NULL; i++)
+    if (!members[i].used)
+      m = &members[i];
+  if (m == NULL)
+    {
+      berth_error (&err, EMFILE, "create: this VM has %d pod members already", MAX_MEMBERS);
+      return send_error (sid, &err);
+    }
+  *m = (struct member){ .used = true, .loading = true, .sid = sid, .image_fd = -1, .size = json_integer_value (size),
+                        .req = json_incref (req) };
+  snprintf (m->id, sizeof (m->id), "m%d", next_member++);
+  dir = xasprintf ("/run/berth/members/%s", m->id);
+  img = xasprintf ("%s/image.erofs", dir);
+  if (mkdir_p (dir, 0700, &err) < 0)
+    return member_fail (m, &err);
+  m->image_fd = open (img, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (m->image_fd < 0)
+    {
+      berth_error (&err, errno, "create `%s`", img);
+      return member_fail (m, &err);
+    }
+}
+
+/* The image, read-only through a loop device (which clears itself when
+   the mount goes). */
+static int
+loop_mount (const char *file, const char *target, berth_err_t *err)
+{
+  cleanup_close int ctl = -1, dev = -1, ffd = -1;
+  char path[32];
+  int nr;
+  struct loop_config cfg;
+  ctl = open ("/dev/loop-control", O_RDWR | O_CLOEXEC);
+  if (ctl < 0 && load_lazy_module ("loop", err) < 0)
+    return -1;
+  /* devtmpfs makes the node a moment after the module registers it. */
+  for (int i = 0; ctl < 0 && i < 100; i++)
+    {
+      ctl = open ("/dev/loop-control", O_RDWR | O_CLOEXEC);
+      if (ctl < 0)
+        usleep (10000);
+    }
+  if (ctl < 0)
+    return berth_error (err, errno, "open /dev/loop-control");
+  nr = ioctl (ctl, LOOP_CTL_GET_FREE);
+  if (nr < 0)
+    return berth_error (err, errno, "find a free loop device");
+  snprintf (path, sizeof (path), "/dev/loop%d", nr);
+  dev = open (path, O_RDWR | O_CLOEXEC);
+  ffd = open (file, O_RDONLY | O_CLOEXEC);
+  if (dev < 0 || ffd < 0)
+    return berth_error (err, errno, "open %s", dev < 0 ? path : file);
+  memset (&cfg, 0, sizeof (cfg));
+  cfg.fd = (unsigned) ffd;
+  cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
+  if (ioctl (dev, LOOP_CONFIGURE, &cfg) < 0)
+    return berth_error (err, errno, "attach %s to %s", file, path);
+  if (mount (path, target, "erofs", MS_RDONLY, NULL) < 0)
+    return berth_error (err, errno, "mount the pod member's image");
+  return 0;
+}
+
+static void
+member_create (struct member *m)
+{
+  berth_err_t err = NULL;
+  cleanup_free char *dir = xasprintf ("/run/berth/members/%s", m->id);
+  cleanup_free char *img = xasprintf ("%s/image.erofs", dir);
+  cleanup_free char *lower = xasprintf ("%s/lower", dir);
+  cleanup_free char *upper = xasprintf ("%s/upper", dir);
+  cleanup_free char *work = xasprintf ("%s/work", dir);
+  cleanup_free char *bundle = xasprintf ("%s/bundle", dir);
+  cleanup_free char *rootfs = xasprintf ("%s/bundle/rootfs", dir);
+  cleanup_free char *files = xasprintf ("%s/files", dir);
+  cleanup_free char *cfgpath = xasprintf ("%s/bundle/config.json", dir);
+  cleanup_free char *ovl = NULL;
+  json_t *config = json_object_get (m->req, "config"), *mounts, *mt;
+  struct proc *p;
+  int child_fds[3] = { -1, -1, -1 }, cons[2] = { -1, -1 }, r;
+  pid_t pid = -1;
+  size_t i;
+  char *text;
+  close (m->image_fd);
+  m->image_fd = -1;
+  if (!json_is_object (config))
+    {
+      berth_error (&err, EINVAL, "create: config must be an object");
+      return member_fail (m, &err);
+    }
+  if (mkdir_p (lower, 0755, &err) < 0 || mkdir_p (upper, 0755, &err) < 0 || mkdir_p (work, 0755, &err) < 0
+      || mkdir_p (rootfs, 0755, &err) < 0 || loop_mount (img, lower, &err) < 0)
+    return member_fail (m, &err);
+  ovl = xasprintf ("lowerdir=%s,upperdir=%s,workdir=%s", lower, upper, work);
+  if (mount ("overlay", rootfs, "overlay", 0, ovl) < 0)
+    {
+      berth_error (&err, errno, "mount the pod member's overlay");
+      return member_fail (m, &err);
+    }
+  unlink (img); /* the loop device holds it */
+  if (write_files (json_object_get (m->req, "files"), files, &err) < 0)
+    return member_fail (m, &err);
+  /* Its small files (hosts, hostname, ...) are its own, not the pod's. */
+  mounts = json_object_get (config, "mounts");
+  json_array_foreach (mounts, i, mt)
+  {
+    const char *src = json_string_value (json_object_get (mt, "source"));
+    if (src && str_has_prefix (src, "/run/berth/files/"))
+      json_object_set_new (mt, "source", json_sprintf ("%s/%s", files, src + strlen ("/run/berth/files/")));
+  }
+  json_object_set_new (json_object_get (config, "root") ? json_object_get (config, "root") : config, "path",
+                       json_string ("rootfs"));
+  text = json_dumps (config, JSON_INDENT (1));
+  r = write_file_at (AT_FDCWD, cfgpath, text, strlen (text), &err);
+  free (text);
+  if (r < 0)
+    return member_fail (m, &err);
+  p = proc_new (m->sid);
+  if (p == NULL)
+    {
+      berth_error (&err, EMFILE, "create: too many processes");
+      return member_fail (m, &err);
+    }
+  if (stdio_prepare (p, json_is_true (json_object_get (json_object_get (config, "process"), "terminal")), child_fds,
+                     cons, &err)
+      < 0)
+    {
+      proc_free (p);
+      return member_fail (m, &err);
+    }
+  stdio_install (child_fds);
+  {
+    struct berth_create_opts o
+        = { .root = STATE_ROOT, .id = m->id, .bundle = bundle, .console_fd = cons[1], .isolation = "process" };
+    r = berth_container_create (&o, &pid, &err);
+    m->loading = false;
+    if (stdio_finish (p, child_fds, cons, r, pid, m->sid, &err) < 0)
+      {
+        member_free (m); /* stdio_finish answered */
+        return;
+      }
+  }
+  p->pid = pid;
+  send_ok (m->sid, json_pack ("{s:i,s:s}", "pid", pid, "id", m->id));
+}
+
+static void
+member_data (struct member *m, const void *data, size_t len)
+{
+  berth_err_t err = NULL;
+  if (m->got + (long long) len > m->size)
+    {
+      berth_error (&err, EPROTO, "create: more image bytes than announced");
+      return member_fail (m, &err);
+    }
+  if (write_all (m->image_fd, data, len) < 0)
+    {
+      berth_error (&err, errno, "write the pod member's image");
+      return member_fail (m, &err);
+    }
+  m->got += (long long) len;
+  if (m->got == m->size)
+    member_create (m);
+}
+
 /* The NIC the host adopted from the container's network namespace: the
    same MAC, address and gateway the container would have had there. */
 static int
@@ -610,6 +865,8 @@ do_create (uint32_t sid, json_t *req)
   int child_fds[3] = { -1, -1, -1 }, cons[2] = { -1, -1 };
   char *text;
   pid_t pid = -1;
+  if (sid != 0)
+    return member_begin (sid, req);
   if (created)
     {
       berth_error (&err, EEXIST, "create: the container exists already");
@@ -620,7 +877,7 @@ do_create (uint32_t sid, json_t *req)
       berth_error (&err, EINVAL, "create: config must be an object");
       return send_error (sid, &err);
     }
-  if (write_files (json_object_get (req, "files"), &err) < 0 || mount_rootfs (req, &err) < 0
+  if (write_files (json_object_get (req, "files"), "/run/berth/files", &err) < 0 || mount_rootfs (req, &err) < 0
       || make_sockets (json_object_get (req, "sockets"), &err) < 0
       || setup_network (json_object_get (req, "network"), &err) < 0)
     return send_error (sid, &err);
@@ -655,9 +912,23 @@ do_create (uint32_t sid, json_t *req)
 }
 
 static void
-do_start (uint32_t sid)
+do_start (uint32_t sid, json_t *req)
 {
   berth_err_t err = NULL, warning = NULL;
+  const char *id = target_id (req, &err);
+  if (id == NULL)
+    return send_error (sid, &err);
+  if (strcmp (id, CTR_ID) != 0)
+    {
+      /* A pod member: started when its host side says so. */
+      if (berth_container_start (STATE_ROOT, id, &warning, &err) < 0)
+        {
+          berth_error_release (&warning);
+          return send_error (sid, &err);
+        }
+      berth_error_release (&warning);
+      return send_ok (sid, NULL);
+    }
   if (!created || started)
     {
       berth_error (&err, EINVAL, "start: the container is %s", created ? "started already" : "not created");
@@ -682,6 +953,9 @@ do_exec (uint32_t sid, json_t *req)
   int child_fds[3], cons[2];
   pid_t pid = -1;
   int status = 0, r;
+  const char *id = target_id (req, &err);
+  if (id == NULL)
+    return send_error (sid, &err);
   if (!started || !json_is_object (process) || proc_by_sid (sid))
     {
       berth_error (&err, EINVAL, "exec: %s", !started ? "the container is not running" : "bad request");
@@ -701,7 +975,7 @@ do_exec (uint32_t sid, json_t *req)
   stdio_install (child_fds);
   {
     struct berth_exec_request x = { .process = process, .detach = true, .console_fd = cons[1], .pid_out = &pid };
-    r = berth_container_exec (STATE_ROOT, CTR_ID, &x, &status, &err);
+    r = berth_container_exec (STATE_ROOT, id, &x, &status, &err);
   }
   if (stdio_finish (p, child_fds, cons, r, pid, sid, &err) < 0)
     return;
@@ -715,6 +989,9 @@ do_signal (uint32_t sid, json_t *req)
   berth_err_t err = NULL;
   json_t *s = json_object_get (req, "signal");
   int sig = (int)json_integer_value (s);
+  const char *id = target_id (req, &err);
+  if (id == NULL)
+    return send_error (sid, &err);
   if (!json_is_integer (s) || sig < 1 || sig > 64)
     {
       berth_error (&err, EINVAL, "signal: bad signal number");
@@ -724,6 +1001,13 @@ do_signal (uint32_t sid, json_t *req)
   if (json_is_true (json_object_get (req, "own")))
     {
       struct proc *p = proc_by_sid (sid);
+      struct member *m = member_by_sid (sid);
+      if (m && m->loading)
+        {
+          /* Its host side went away before the image was all here. */
+          member_free (m);
+          return send_ok (sid, NULL);
+        }
       if (p == NULL || p->exited || kill (p->pid, sig) < 0)
         {
           berth_error (&err, ESRCH, "signal: no such process");
@@ -736,7 +1020,7 @@ do_signal (uint32_t sid, json_t *req)
       berth_error (&err, ESRCH, "signal: the container is not running");
       return send_error (sid, &err);
     }
-  if (berth_container_kill (STATE_ROOT, CTR_ID, sig, json_is_true (json_object_get (req, "all")), &err) < 0)
+  if (berth_container_kill (STATE_ROOT, id, sig, json_is_true (json_object_get (req, "all")), &err) < 0)
     return send_error (sid, &err);
   send_ok (sid, NULL);
 }
@@ -754,7 +1038,7 @@ do_resize (uint32_t sid, json_t *req)
 /* `ps -ef` from /proc, for the processes of the container's cgroup: the
    guest has no ps of its own. */
 static void
-do_ps (uint32_t sid)
+do_ps (uint32_t sid, json_t *req)
 {
   berth_err_t err = NULL;
   pid_t *pids = NULL;
@@ -763,7 +1047,13 @@ do_ps (uint32_t sid)
   struct sysinfo si;
   long hz = sysconf (_SC_CLK_TCK);
   time_t boot;
-  if (berth_container_pids (STATE_ROOT, CTR_ID, &pids, &n, &err) < 0)
+  const char *id = target_id (req, &err);
+  if (id == NULL)
+    {
+      json_decref (lines);
+      return send_error (sid, &err);
+    }
+  if (berth_container_pids (STATE_ROOT, id, &pids, &n, &err) < 0)
     {
       json_decref (lines);
       return send_error (sid, &err);
@@ -847,14 +1137,15 @@ read_ll (const char *path, const char *key)
 }
 
 static void
-do_stats (uint32_t sid)
+do_stats (uint32_t sid, json_t *req)
 {
   berth_err_t err = NULL;
   json_t *state = NULL;
   struct sysinfo si;
   char cg[512] = "";
+  const char *id = target_id (req, &err);
   /* The container's cgroup: the one its init is in. */
-  if (berth_container_state (STATE_ROOT, CTR_ID, &state, &err) < 0)
+  if (id == NULL || berth_container_state (STATE_ROOT, id, &state, &err) < 0)
     return send_error (sid, &err);
   {
     char p[64], line[512];
@@ -896,6 +1187,11 @@ handle_frame (struct berth_frame *f)
   switch (f->type)
     {
     case BERTH_F_STDIN:
+      {
+        struct member *m = member_by_sid (f->sid);
+        if (m && m->loading)
+          return member_data (m, f->data, f->len);
+      }
       p = proc_by_sid (f->sid);
       if (p && (p->tty ? p->master : p->in) >= 0)
         (void)write_all (p->tty ? p->master : p->in, f->data, f->len);
@@ -908,11 +1204,19 @@ handle_frame (struct berth_frame *f)
         closep (&p->in);
       return;
     case BERTH_F_START:
-      return do_start (f->sid);
     case BERTH_F_PS:
-      return do_ps (f->sid);
     case BERTH_F_STATS:
-      return do_stats (f->sid);
+      /* A body names a pod member; none means the pod's own container. */
+      if (f->len > 0 && berth_frame_json (f, &j, &err) < 0)
+        return send_error (f->sid, &err);
+      if (f->type == BERTH_F_START)
+        do_start (f->sid, j);
+      else if (f->type == BERTH_F_PS)
+        do_ps (f->sid, j);
+      else
+        do_stats (f->sid, j);
+      json_decref (j);
+      return;
     case BERTH_F_SHUTDOWN:
       /* Nothing to sync: the image is read-only, the rest is memory.  A
          reboot is a triple fault (reboot=t) that QEMU, run with
@@ -954,9 +1258,13 @@ maybe_finish (struct proc *p)
     return;
   {
     int code = WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
+    struct member *m = p->sid ? member_by_sid (p->sid) : NULL;
     send_json (BERTH_F_EXIT, p->sid, json_pack ("{s:i}", "code", code));
+    proc_free (p);
+    /* A pod member whose init is gone: its container goes too. */
+    if (m && !m->loading)
+      member_free (m);
   }
-  proc_free (p);
 }
 
 /* berth-init: the same binary as a container's PID 1 (run --init), as

@@ -450,6 +450,18 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
   bool imported;
   int ret = -1;
 
+  if (isolation == NULL && r->network && str_has_prefix (r->network, "container:"))
+    {
+      /* Joining a VM container's network means joining its VM. */
+      char other[65];
+      json_t *orec = NULL;
+      berth_err_t e2 = NULL;
+      if (berth_ctr_resolve (e, r->network + 10, other, &e2) == 0 && berth_ctr_load (e, other, &orec, &e2) == 0
+          && strcmp (json_string_value (json_object_get (orec, "Isolation")) ?: "", "vm") == 0)
+        isolation = "vm";
+      json_decref (orec);
+      berth_error_release (&e2);
+    }
   if (isolation == NULL)
     isolation = berth_default_isolation ();
   if (strcmp (isolation, "hyperv") == 0)
@@ -542,6 +554,8 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
     ret = add_init (spec, strcmp (isolation, "vm") == 0, err);
   if (ret == 0 && strcmp (isolation, "vm") == 0)
     ret = vm_annotate (e, img, md, r->kernel, spec, err);
+  if (ret == 0 && net.pod)
+    json_object_set_new (json_object_get (spec, "annotations"), BERTH_ANNOTATION_VM_POD, json_string (net.pod));
   if (ret < 0)
     goto fail;
   ret = -1;

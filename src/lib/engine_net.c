@@ -23,6 +23,7 @@ berth_ctr_net_free (struct berth_ctr_net *n)
   free (n->share_etc);
   free (n->ip);
   free (n->dns);
+  free (n->pod);
   json_decref (n->networks);
   json_decref (n->bindings);
   json_decref (n->exposed);
@@ -117,13 +118,12 @@ berth_ctr_net_prepare (struct berth_engine *e, const struct berth_create_request
         return -1;
       omode = json_string_value (json_object_get (json_object_get (orec, "HostConfig"), "NetworkMode")) ?: "none";
       oiso = json_string_value (json_object_get (orec, "Isolation")) ?: "process";
-      if (vm || strcmp (oiso, "vm") == 0)
-        ret = berth_error (err, 0,
-                           "--network=%s: %s; a pod of VM-isolated containers (one VM per pod) is not available yet",
-                           mode,
-                           vm && strcmp (oiso, "vm") == 0 ? "both containers are VM-isolated"
-                           : vm ? "a VM-isolated container cannot join a process container's network namespace"
-                                : "a process container cannot join the network of a VM-isolated one");
+      if (vm != (strcmp (oiso, "vm") == 0))
+        ret = berth_error (err, 0, "--network=%s: %s", mode,
+                           vm ? "a VM-isolated container cannot join a process container's network namespace (its "
+                                "kernel is its own)"
+                              : "a process container cannot join the network of a VM-isolated one: run it with "
+                                "--isolation=vm and it joins that VM");
       else if (str_has_prefix (omode, "container:"))
         ret = berth_error (err, 0, "--network=%s: that container shares another's network (%s): join that one", mode,
                            omode);
@@ -135,6 +135,10 @@ berth_ctr_net_prepare (struct berth_engine *e, const struct berth_create_request
           n->mode = xasprintf ("container:%s", other);
           n->netns = strcmp (omode, "host") == 0 ? xstrdup ("") : berth_net_netns_path (e->root, other);
           n->share_etc = berth_ctr_dir (e, other);
+          /* Both VM-isolated: one VM per pod, the new container runs in
+             the other's VM. */
+          if (vm)
+            n->pod = xstrdup (other);
         }
       json_decref (orec);
       return ret;

@@ -20,6 +20,7 @@ struct berth_ctr_net
   json_t *bindings;   /* HostConfig.PortBindings */
   json_t *exposed;    /* Config.ExposedPorts */
   bool publish_all;
+  char *pod;          /* VM isolation, container:<id>: the VM container whose VM it joins */
 };
 
 /* Checks the request, leases addresses for container ID (whose directory

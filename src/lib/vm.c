@@ -237,6 +237,7 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
     json_object_del (an, BERTH_ANNOTATION_VM_KERNEL);
     json_object_del (an, BERTH_ANNOTATION_VM_INITRD);
     json_object_del (an, BERTH_ANNOTATION_VM_ACPI);
+    json_object_del (an, BERTH_ANNOTATION_VM_POD);
   }
   nss = json_object_get (json_object_get (c, "linux"), "namespaces");
   *netns = NULL;
@@ -896,6 +897,7 @@ shim_client_frame (struct shim *s, struct client *c, struct berth_frame *f)
   berth_err_t e = NULL;
   switch (f->type)
     {
+    case BERTH_F_CREATE: /* a pod member */
     case BERTH_F_START:
     case BERTH_F_EXEC:
     case BERTH_F_STDIN:
@@ -913,7 +915,8 @@ shim_client_frame (struct shim *s, struct client *c, struct berth_frame *f)
     }
   if (f->type != BERTH_F_STDIN && f->type != BERTH_F_STDIN_CLOSE && f->type != BERTH_F_RESIZE)
     c->pending = f->type;
-  if (f->type == BERTH_F_EXEC)
+  /* An exec or a pod member: its process goes with its client. */
+  if (f->type == BERTH_F_EXEC || f->type == BERTH_F_CREATE)
     c->exec = true;
   if (berth_frame_write (s->agent, f->type, c->sid, f->data, f->len, &e) < 0)
     berth_error_release (&e);
@@ -1367,6 +1370,20 @@ vfs_sockets (int dirfd, int out[2], berth_err_t *err)
   return 0;
 }
 
+/* A bundle from Docker or containerd: its rootfs becomes this container's
+   own image, in its state directory. */
+static int
+bundle_image (json_t *config, const char *bundle, const char *dir, char **built, berth_err_t *err)
+{
+  const char *rp = json_string_value (json_object_get (json_object_get (config, "root"), "path"));
+  cleanup_free char *rootfs = rp && rp[0] == '/' ? xstrdup (rp) : xasprintf ("%s/%s", bundle, rp ? rp : "rootfs");
+  *built = xasprintf ("%s/rootfs.erofs", dir);
+  return berth_vm_build_image (rootfs, *built, err);
+}
+
+static int vm_create_member (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config,
+                             const char *pod, pid_t *pid_out, json_t **vm_out, berth_err_t *err);
+
 int
 berth_vm_create (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config, pid_t *pid_out,
                  json_t **vm_out, berth_err_t *err)
@@ -1402,6 +1419,16 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     }
   if (json_object_get (config, "process") == NULL)
     return berth_error (err, EINVAL, "VM isolation needs process in config.json at create");
+  {
+    const char *pod = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_POD));
+    const char *ctype = json_string_value (json_object_get (annotations, "io.kubernetes.cri.container-type"));
+    const char *sandbox = json_string_value (json_object_get (annotations, "io.kubernetes.cri.sandbox-id"));
+    /* Kubernetes: an app container joins its pod sandbox's VM. */
+    if (pod == NULL && ctype && strcmp (ctype, "container") == 0 && sandbox)
+      pod = sandbox;
+    if (pod)
+      return vm_create_member (o, bundle, dir, config, pod, pid_out, vm_out, err);
+  }
   dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
     return berth_error (err, errno, "open `%s`", dir);
@@ -1414,12 +1441,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     }
   if (image == NULL)
     {
-      /* A bundle from Docker or containerd: its rootfs becomes this
-         container's own image. */
-      const char *rp = json_string_value (json_object_get (json_object_get (config, "root"), "path"));
-      cleanup_free char *rootfs = rp && rp[0] == '/' ? xstrdup (rp) : xasprintf ("%s/%s", bundle, rp ? rp : "rootfs");
-      built = xasprintf ("%s/rootfs.erofs", dir);
-      if (berth_vm_build_image (rootfs, built, err) < 0)
+      if (bundle_image (config, bundle, dir, &built, err) < 0)
         goto fail;
       image = built;
     }
@@ -1596,6 +1618,34 @@ shim_connect (const char *root, const char *id, berth_err_t *err)
   return fd;
 }
 
+/* Where requests for ID go: its own shim, or, for a pod member, the shim
+   of the pod's VM with the member's name in the guest (*MEMBER). */
+static int
+member_connect (const char *root, const char *id, char **member, berth_err_t *err)
+{
+  struct berth_state *st = NULL;
+  const char *pod;
+  int fd;
+  *member = NULL;
+  if (berth_state_load (root, id, &st, err) < 0)
+    return -1;
+  pod = json_string_value (json_object_get (st->vm, "pod"));
+  if (pod == NULL)
+    {
+      berth_state_free (st);
+      return shim_connect (root, id, err);
+    }
+  *member = xstrdup (json_string_value (json_object_get (st->vm, "member")) ?: "");
+  fd = shim_connect (root, pod, err);
+  berth_state_free (st);
+  if (fd < 0)
+    {
+      free (*member);
+      *member = NULL;
+    }
+  return fd;
+}
+
 /* Reads until the reply (OK or ERROR) to the request just sent: 0 with *F
    the OK frame.  Frames that came after it stay in RD. */
 static int
@@ -1639,7 +1689,8 @@ static int
 shim_request (const char *root, const char *id, uint8_t type, json_t *req, reply_parser parse, void *out,
               berth_err_t *err)
 {
-  cleanup_close int fd = shim_connect (root, id, err);
+  cleanup_free char *member = NULL;
+  cleanup_close int fd = member_connect (root, id, &member, err);
   struct berth_frame_reader rd = { 0 };
   struct berth_frame f;
   int ret = -1;
@@ -1647,6 +1698,12 @@ shim_request (const char *root, const char *id, uint8_t type, json_t *req, reply
     {
       json_decref (req);
       return -1;
+    }
+  if (member)
+    {
+      if (req == NULL)
+        req = json_object ();
+      json_object_set_new (req, "container", json_string (member));
     }
   if (berth_frame_write_json (fd, type, 0, req, err) < 0)
     return -1;
@@ -1659,7 +1716,13 @@ shim_request (const char *root, const char *id, uint8_t type, json_t *req, reply
 int
 berth_vm_start (const char *root, const char *id, berth_err_t *err)
 {
-  return shim_request (root, id, BERTH_F_START, NULL, NULL, NULL, err);
+  cleanup_free char *mark = NULL;
+  if (shim_request (root, id, BERTH_F_START, NULL, NULL, NULL, err) < 0)
+    return -1;
+  /* A pod member's shim is the pod's: the mark is ours to clear. */
+  mark = xasprintf ("%s/%s/" CREATED_MARK, root, id);
+  unlink (mark);
+  return 0;
 }
 
 int
@@ -1825,6 +1888,40 @@ exec_relay (int fd, struct berth_frame_reader *rdp, int tty_slave, bool raw_stdi
   return ret;
 }
 
+/* A process that stands on the host for one in the guest: it carries
+   the session's stdio (on SLAVE, a pty, when there is one) and exits with
+   its exit code. */
+static pid_t
+spawn_relay (int fd, struct berth_frame_reader *rd, int slave, bool die_with_parent, berth_err_t *err)
+{
+  pid_t relay = fork ();
+  if (relay < 0)
+    return berth_error (err, errno, "fork");
+  if (relay == 0)
+    {
+      berth_err_t e = NULL;
+      int code = 255;
+      setsid ();
+      if (die_with_parent)
+        prctl (PR_SET_PDEATHSIG, SIGKILL);
+      /* Nothing of the caller's but stdio: not its locks (the container's
+         state lock is held around create), not its pipes. */
+      fd = fcntl (fd, F_DUPFD_CLOEXEC, 64);
+      slave = slave >= 0 ? fcntl (slave, F_DUPFD_CLOEXEC, 64) : -1;
+      if (fd < 0 || dup3 (fd, 3, O_CLOEXEC) < 0 || (slave >= 0 && dup3 (slave, 4, O_CLOEXEC) < 0))
+        _exit (255);
+      fd = 3;
+      slave = slave >= 0 ? 4 : -1;
+      close_fds_from (5, false, &e);
+      berth_error_release (&e);
+      if (slave >= 0)
+        ioctl (slave, TIOCSCTTY, 0);
+      exec_relay (fd, rd, slave, false, &code, &e);
+      _exit (code);
+    }
+  return relay;
+}
+
 int
 berth_vm_exec (const char *root, const char *id, const struct berth_exec_request *r, int *exit_status, berth_err_t *err)
 {
@@ -1856,10 +1953,16 @@ berth_vm_exec (const char *root, const char *id, const struct berth_exec_request
     }
   else if (tty && r->detach)
     return berth_error (err, 0, "process.terminal is true: --console-socket is required with --detach");
-  fd = shim_connect (root, id, err);
-  if (fd < 0 || berth_frame_write_json (fd, BERTH_F_EXEC, 0, json_pack ("{s:O}", "process", r->process), err) < 0
-      || await_reply (fd, &rd, id, &f, err) < 0)
-    goto fail;
+  {
+    cleanup_free char *member = NULL;
+    fd = member_connect (root, id, &member, err);
+    if (fd < 0
+        || berth_frame_write_json (fd, BERTH_F_EXEC, 0, json_pack ("{s:O,s:s*}", "process", r->process, "container", member),
+                                   err)
+               < 0
+        || await_reply (fd, &rd, id, &f, err) < 0)
+      goto fail;
+  }
   if (!r->detach)
     {
       int code = 0;
@@ -1890,22 +1993,9 @@ berth_vm_exec (const char *root, const char *id, const struct berth_exec_request
     }
   /* Detached: a relay process stands for the exec's process on the host
      (the caller's pid file names it). */
-  relay = fork ();
+  relay = spawn_relay (fd, &rd, slave, false, err);
   if (relay < 0)
-    {
-      berth_error (err, errno, "fork");
-      goto fail;
-    }
-  if (relay == 0)
-    {
-      berth_err_t e = NULL;
-      int code = 255;
-      setsid ();
-      if (slave >= 0)
-        ioctl (slave, TIOCSCTTY, 0);
-      exec_relay (fd, &rd, slave, false, &code, &e);
-      _exit (code);
-    }
+    goto fail;
   if (slave >= 0)
     close (slave);
   berth_frame_reader_free (&rd);
@@ -1925,4 +2015,129 @@ fail:
   if (slave >= 0)
     close (slave);
   return -1;
+}
+
+/* ------------------------------------------------------ pod members */
+
+/* A container that joins a running VM container's VM (one VM per pod, as
+   Kata and Hyper-V isolated pods): its image is streamed to the guest
+   over the pod's agent channel, the agent makes it a second container
+   there, in the guest's network namespace, and a relay process (the
+   member's pid on the host) carries its stdio and exit code. */
+static int
+vm_create_member (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config,
+                  const char *pod, pid_t *pid_out, json_t **vm_out, berth_err_t *err)
+{
+  json_t *annotations = json_object_get (config, "annotations");
+  const char *image = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_IMAGE));
+  json_t *guest = NULL, *files = NULL, *shares = NULL, *sockets = NULL, *reply = NULL, *req;
+  cleanup_free char *netns = NULL, *built = NULL;
+  cleanup_close int fd = -1, img = -1, console = -1;
+  struct berth_frame_reader rd = { 0 };
+  struct berth_frame f;
+  struct berth_state *pst = NULL;
+  bool tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
+  int slave = -1, ret = -1;
+  struct stat sb;
+  pid_t relay;
+
+  if (berth_state_load (o->root, pod, &pst, err) < 0)
+    return berth_error_wrap (err, "the pod's VM container");
+  if (pst->vm == NULL || json_object_get (pst->vm, "pod"))
+    {
+      berth_error (err, EINVAL, "container `%s` does not run a VM of its own: it cannot take pod members", pod);
+      goto out;
+    }
+  if (guest_config (config, bundle, &guest, &files, &shares, &sockets, &netns, err) < 0)
+    goto out;
+  if (json_array_size (shares) > 0 || json_array_size (sockets) > 0)
+    {
+      berth_error (err, EINVAL, "a pod member runs in the VM of `%s`, whose devices are fixed at boot: it cannot bring "
+                                "directories or sockets of its own (give them to the pod's first container)", pod);
+      goto out;
+    }
+  if (image == NULL)
+    {
+      if (bundle_image (config, bundle, dir, &built, err) < 0)
+        goto out;
+      image = built;
+    }
+  if ((img = open_regular (image, "VM image", err)) < 0)
+    goto out;
+  if (fstat (img, &sb) < 0)
+    {
+      berth_error (err, errno, "stat `%s`", image);
+      goto out;
+    }
+  if (tty)
+    {
+      int m;
+      cleanup_free char *name = NULL;
+      if (o->console_fd >= 0)
+        console = fcntl (o->console_fd, F_DUPFD_CLOEXEC, 3);
+      else if (o->console_socket)
+        console = berth_console_socket_connect (o->console_socket, err);
+      else
+        berth_error (err, EINVAL, "process.terminal is true: --console-socket is required");
+      if (console < 0 || berth_pty_open (&m, &slave, &name, 0, 0, err) < 0)
+        goto out;
+      make_raw (slave);
+      ret = berth_send_fd (console, m, "console", err);
+      close (m);
+      if (ret < 0)
+        goto out;
+      ret = -1;
+    }
+  fd = shim_connect (o->root, pod, err);
+  if (fd < 0)
+    goto out;
+  req = json_pack ("{s:O,s:O,s:I,s:b}", "config", guest, "files", files, "image_size", (json_int_t) sb.st_size, "member",
+                   1);
+  if (berth_frame_write_json (fd, BERTH_F_CREATE, 0, req, err) < 0)
+    goto out;
+  for (;;)
+    {
+      char buf[65536];
+      ssize_t n = read (img, buf, sizeof (buf));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          berth_error (err, errno, "read `%s`", image);
+          goto out;
+        }
+      if (n == 0)
+        break;
+      if (berth_frame_write (fd, BERTH_F_STDIN, 0, buf, (size_t) n, err) < 0)
+        goto out;
+    }
+  if (await_reply (fd, &rd, o->id, &f, err) < 0 || berth_frame_json (&f, &reply, err) < 0)
+    goto out;
+  if (!json_is_string (json_object_get (reply, "id")) || strlen (json_string_value (json_object_get (reply, "id"))) > 32)
+    {
+      berth_error (err, EPROTO, "agent protocol: the reply to a pod member's create has no id");
+      goto out;
+    }
+  relay = spawn_relay (fd, &rd, slave, o->die_with_parent, err);
+  if (relay < 0)
+    goto out;
+  *pid_out = relay;
+  /* The pod's VM (its QEMU pid, kernel, size), and which member we are. */
+  *vm_out = json_deep_copy (pst->vm);
+  json_object_set_new (*vm_out, "pod", json_string (pod));
+  json_object_set (*vm_out, "member", json_object_get (reply, "id"));
+  ret = 0;
+out:
+  if (slave >= 0)
+    close (slave);
+  berth_frame_reader_free (&rd);
+  berth_state_free (pst);
+  json_decref (reply);
+  json_decref (guest);
+  json_decref (files);
+  json_decref (shares);
+  json_decref (sockets);
+  if (ret < 0 && built)
+    unlink (built);
+  return ret;
 }

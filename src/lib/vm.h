@@ -29,6 +29,11 @@
 /* "off": the kernel has no ACPI; QEMU passes the devices on its command
    line (a kernel directory with a `no-acpi` file asks for this). */
 #define BERTH_ANNOTATION_VM_ACPI "berth.vm.acpi"
+/* A pod member: the ID (in the same state root) of the VM container whose
+   VM, and so whose network, this container shares.  containerd's CRI
+   annotations (io.kubernetes.cri.container-type "container" and
+   io.kubernetes.cri.sandbox-id) say the same for Kubernetes pods. */
+#define BERTH_ANNOTATION_VM_POD "berth.vm.pod"
 
 /* "kvm" when /dev/kvm is usable by QEMU (real hardware KVM), else "tcg". */
 const char *berth_vm_accel (void);

@@ -248,6 +248,27 @@ left_as_before() {
   # A process container finds the VM by name, the VM's own kernel answers.
   run B run --rm --network vmnet busybox wget -qO- http://vweb/
   [ "$output" = from-the-vm ]
+  # A pod in one VM: a container joining vweb's network joins its VM (its
+  # isolation follows), talks to it over localhost, and top shows each
+  # one's own processes.
+  B run -d --name side --network container:vweb busybox sleep 600
+  [ "$(B inspect side | jq -r '.[0].Isolation')" = vm ]
+  [ "$(B inspect side | jq -r '.[0].VM.Pid')" = "$(B inspect vweb | jq -r '.[0].VM.Pid')" ]
+  [ "$(B exec side cat /proc/sys/kernel/random/boot_id)" = "$(B exec vweb cat /proc/sys/kernel/random/boot_id)" ]
+  run B exec side wget -qO- http://127.0.0.1/
+  [ "$output" = from-the-vm ]
+  run B top side
+  [[ "$output" == *"sleep 600"* ]]
+  [[ "$output" != *httpd* ]]
+  run B top vweb
+  [[ "$output" == *httpd* ]]
+  [[ "$output" != *"sleep 600"* ]]
+  run B run --rm --network container:vweb busybox sh -c 'wget -qO- http://127.0.0.1/; exit 7'
+  [ "$status" -eq 7 ]
+  [[ "$output" == *from-the-vm* ]]
+  run B run --rm --isolation=process --network container:vweb busybox true
+  [[ "$output" == *"run it with --isolation=vm"* ]]
+  B rm -f side
   # The host sees QEMU, never the guest's servers.
   ! pgrep -f "httpd -f -p 80 -h /www" >/dev/null
   ! pgrep -x udpecho >/dev/null
