@@ -775,6 +775,21 @@ member_create (struct member *m)
     if (src && str_has_prefix (src, "/run/berth/files/"))
       json_object_set_new (mt, "source", json_sprintf ("%s/%s", files, src + strlen ("/run/berth/files/")));
   }
+  {
+    /* The pod's network is the namespace of its first container, here. */
+    json_t *nss = json_object_get (json_object_get (config, "linux"), "namespaces"), *ns;
+    json_array_foreach (nss, i, ns)
+    {
+      if (strcmp (json_string_value (json_object_get (ns, "type")) ?: "", "network") == 0)
+        {
+          json_array_remove (nss, i);
+          break;
+        }
+    }
+    if (json_is_array (nss))
+      json_array_append_new (nss, json_pack ("{s:s,s:o}", "type", "network", "path",
+                                             json_sprintf ("/proc/%d/ns/net", (int) init_pid)));
+  }
   json_object_set_new (json_object_get (config, "root") ? json_object_get (config, "root") : config, "path",
                        json_string ("rootfs"));
   text = json_dumps (config, JSON_INDENT (1));

@@ -72,3 +72,23 @@ IMG=docker.io/library/busybox:latest
   [ -z "$(c task ls -q)" ]
   ! pgrep -f "berth-vm-v2" >/dev/null
 }
+
+@test "containerd: a Kubernetes-style pod: the CRI annotations put the app container in its sandbox's VM" {
+  cri() { echo "--annotation io.kubernetes.cri.container-type=$1 --annotation io.kubernetes.cri.sandbox-id=pod1"; }
+  # shellcheck disable=SC2046
+  c run -d --runc-binary "$BERTH_RUNTIME" --annotation berth.isolation=vm $(cri sandbox) "$IMG" pod1 sleep 1000
+  sandbox_boot=$(c task exec --exec-id b1 pod1 cat /proc/sys/kernel/random/boot_id)
+  # shellcheck disable=SC2046
+  run c run --rm --runc-binary "$BERTH_RUNTIME" --annotation berth.isolation=vm $(cri container) "$IMG" app1 \
+    sh -c 'cat /proc/sys/kernel/random/boot_id; exit 9'
+  [ "$status" -eq 9 ]
+  [ "$output" = "$sandbox_boot" ]
+  # One VM for the pod: the app container never had a QEMU of its own.
+  [ "$(pgrep -fc "process=berth-vm-pod1")" -eq 1 ]
+  ! pgrep -f "process=berth-vm-app1" >/dev/null
+  c task kill -s KILL pod1
+  for i in $(seq 50); do [[ "$(c task ls)" == *pod1*STOPPED* ]] && break; sleep 0.1; done
+  c task rm pod1
+  c container rm pod1
+  ! pgrep -f "process=berth-vm-pod1" >/dev/null
+}
