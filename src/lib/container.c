@@ -377,6 +377,112 @@ make_state_dir (const struct berth_create_opts *o, char **dir, berth_err_t *err)
   return 0;
 }
 
+static int holder_fd = -1;
+
+/* A VM container's prestart and createRuntime hooks run on the host
+   before its VM starts.  Docker wires the network in one: libnetwork's
+   setkey moves the interfaces into the network namespace of the pid it is
+   given.  A holder process stands for the VM there: in the spec's
+   namespace, or in a new one when the spec asks for a new one, which the
+   VM then takes (*HOLDER, until the VM has taken its interfaces over). */
+static int
+vm_prestart_hooks (const struct berth_create_opts *o, struct berth_spec *spec, pid_t *holder_out, berth_err_t *err)
+{
+  cleanup_free char *hs = NULL;
+  const char *nspath = NULL;
+  int p[2] = { -1, -1 }, r;
+  bool netns;
+  pid_t holder = -1;
+  *holder_out = -1;
+  if (!spec->n_hooks[HOOK_PRESTART] && !spec->n_hooks[HOOK_CREATE_RUNTIME])
+    return 0;
+  netns = berth_spec_has_namespace (spec, CLONE_NEWNET, &nspath);
+  if (netns)
+    {
+      if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p) < 0)
+        return berth_error (err, errno, "socketpair");
+      holder = fork ();
+      if (holder < 0)
+        {
+          close (p[0]);
+          close (p[1]);
+          return berth_error (err, errno, "fork");
+        }
+      if (holder == 0)
+        {
+          char c;
+          int fd = nspath ? open (nspath, O_RDONLY | O_CLOEXEC) : -1;
+          close (p[1]);
+          if (nspath ? (fd < 0 || setns (fd, CLONE_NEWNET) < 0) : unshare (CLONE_NEWNET) < 0)
+            _exit (1);
+          /* In the namespace now; then until our caller lets go. */
+          if (write (p[0], "r", 1) != 1)
+            _exit (1);
+          while (read (p[0], &c, 1) < 0 && errno == EINTR)
+            ;
+          _exit (0);
+        }
+      close (p[0]);
+      {
+        char c;
+        ssize_t n;
+        while ((n = read (p[1], &c, 1)) < 0 && errno == EINTR)
+          ;
+        if (n != 1)
+          {
+            close (p[1]);
+            reap (holder);
+            return berth_error (err, 0, "could not make the network namespace for the prestart hooks");
+          }
+      }
+    }
+  /* Without a network namespace of its own the container has the host's:
+     so has the pid the hooks see. */
+  hook_state (&(struct init_ctx){ .spec = spec, .o = o }, "created", holder > 0 ? holder : getpid (), &hs);
+  r = berth_run_hooks (spec, HOOK_PRESTART, hs, err) < 0 || berth_run_hooks (spec, HOOK_CREATE_RUNTIME, hs, err) < 0
+          ? -1
+          : 0;
+  if (holder > 0 && (r < 0 || nspath))
+    {
+      close (p[1]);
+      reap (holder);
+      return r;
+    }
+  if (holder > 0)
+    {
+      /* The new namespace, for the VM to take: the holder keeps it until
+         then (closing p[1] lets it go). */
+      json_t *nss = json_object_get (json_object_get (spec->json, "linux"), "namespaces"), *ns;
+      size_t i;
+      json_array_foreach (nss, i, ns)
+      {
+        if (strcmp (json_string_value (json_object_get (ns, "type")) ?: "", "network") == 0)
+          json_object_set_new (ns, "path", json_sprintf ("/proc/%d/ns/net", (int) holder));
+      }
+      *holder_out = holder;
+      /* Kept open (CLOEXEC) in the holder's stead until the caller reaps it. */
+      holder_fd = p[1];
+    }
+  return r;
+}
+
+static void
+vm_holder_release (struct berth_spec *spec, pid_t holder)
+{
+  json_t *nss = json_object_get (json_object_get (spec->json, "linux"), "namespaces"), *ns;
+  size_t i;
+  if (holder <= 0)
+    return;
+  json_array_foreach (nss, i, ns)
+  {
+    if (strcmp (json_string_value (json_object_get (ns, "type")) ?: "", "network") == 0)
+      json_object_del (ns, "path");
+  }
+  close (holder_fd);
+  holder_fd = -1;
+  reap (holder);
+}
+
 /* The VM backend's create: the same state directory, lock and state
    file, with the VM shim standing in for the init process. */
 static int
@@ -402,8 +508,15 @@ vm_create (const struct berth_create_opts *o, const char *bundle, struct berth_s
       berth_error (err, errno, "create `%s/start`", dir);
       goto fail;
     }
-  if (berth_vm_create (o, bundle, dir, spec->json, &pid, &vm, err) < 0)
-    goto fail;
+  {
+    pid_t holder = -1;
+    int r = vm_prestart_hooks (o, spec, &holder, err);
+    if (r == 0)
+      r = berth_vm_create (o, bundle, dir, spec->json, &pid, &vm, err);
+    vm_holder_release (spec, holder);
+    if (r < 0)
+      goto fail;
+  }
   st.id = (char *) o->id;
   st.pid = pid;
   st.start_time = process_start_time (pid);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # berth-runtime under Docker (Debian's docker.io): dockerd with two extra
 # runtimes, berth (process isolation) and berth-vm (runtimeArgs
-# --isolation=vm), its state in this test's directory, no network of its
-# own (berth's networking is not there yet).
+# --isolation=vm), its state in this test's directory, no default bridge
+# and no iptables rules of its own (a user network of the test's where a
+# network is needed).
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -27,6 +28,7 @@ EOF
 teardown_file() {
   [ -n "${DT:-}" ] || return 0
   docker -H "unix://$DT/sock" rm -f $(docker -H "unix://$DT/sock" ps -aq) >/dev/null 2>&1 || true
+  docker -H "unix://$DT/sock" network rm dnet >/dev/null 2>&1 || true
   [ -s "$DT/pid" ] && kill "$(cat "$DT/pid")" 2>/dev/null
   for i in $(seq 100); do [ -e "$DT/pid" ] || break; sleep 0.1; done
   grep -o " $DT[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
@@ -69,4 +71,27 @@ dk() { docker -H "unix://$DT/sock" "$@"; }
     [[ "$output" == *"/no/such/command"* ]]
   done
   run -126 dk run --rm --runtime berth busybox /etc/passwd
+}
+
+@test "docker: a VM container on a Docker network has the address Docker gave it and serves on it" {
+  dk network create --subnet 10.197.5.0/24 dnet >/dev/null
+  dk run -d --name nweb --network dnet --runtime berth-vm busybox \
+    sh -c 'mkdir /www; echo docker-vm > /www/index.html; exec httpd -f -p 80 -h /www'
+  ip=$(dk inspect -f '{{.NetworkSettings.Networks.dnet.IPAddress}}' nweb)
+  mac=$(dk inspect -f '{{.NetworkSettings.Networks.dnet.MacAddress}}' nweb)
+  [[ "$ip" == 10.197.5.* ]]
+  run dk exec nweb ip -4 -o addr show eth0
+  [[ "$output" == *"$ip/24"* ]]
+  [ "$(dk exec nweb cat /sys/class/net/eth0/address)" = "$mac" ]
+  for i in $(seq 40); do
+    out=$(python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode(), end="")' "http://$ip/" 2>/dev/null) && break
+    sleep 0.5
+  done
+  [ "$out" = docker-vm ]
+  # A process container on the same network reaches it too.
+  run dk run --rm --network dnet --runtime berth busybox wget -qO- "http://$ip/"
+  [ "$output" = docker-vm ]
+  dk rm -f nweb >/dev/null
+  dk network rm dnet >/dev/null
 }
