@@ -186,9 +186,30 @@ config_path (void)
   return c && *c ? c : "/etc/berth/config.json";
 }
 
+/* berth0 for the host's berth (/var/lib/berth); another state root gets
+   a bridge of its own, so that two roots never share one bridge under two
+   address allocators. */
+static void
+default_bridge (const char *root, char out[16])
+{
+  char real[4096];
+  uint32_t h = 2166136261u;
+  if (realpath (root, real) == NULL)
+    snprintf (real, sizeof (real), "%s", root);
+  if (strcmp (real, "/var/lib/berth") == 0)
+    {
+      strcpy (out, "berth0");
+      return;
+    }
+  for (const char *c = real; *c; c++)
+    h = (h ^ (uint8_t) *c) * 16777619u;
+  snprintf (out, 16, "berth-%06x", h & 0xffffff);
+}
+
 int
 berth_net_get (const char *root, const char *name, json_t **out, berth_err_t *err)
 {
+  char bridge[16];
   cleanup_close int lock = -1;
   json_t *cfg, *net;
   const char *want;
@@ -211,13 +232,14 @@ berth_net_get (const char *root, const char *name, json_t **out, berth_err_t *er
   if (load_net (root, name, out, &e2) == 0)
     return 0;
   berth_error_release (&e2);
+  default_bridge (root, bridge);
   cfg = json_load_file (config_path (), 0, NULL);
   want = json_string_value (json_object_get (json_object_get (cfg, "network"), "subnet"));
   if (want)
     {
       int r = berth_net_parse_cidr (want, &sub, &prefix, err);
       if (r == 0)
-        r = subnet_free (root, name, sub, prefix, "berth0", err);
+        r = subnet_free (root, name, sub, prefix, bridge, err);
       json_decref (cfg);
       if (r < 0)
         return berth_error_wrap (err, "%s: network.subnet", config_path ());
@@ -228,7 +250,7 @@ berth_net_get (const char *root, const char *name, json_t **out, berth_err_t *er
       for (int second = 88; second > 60; second--)
         {
           sub = htonl ((10u << 24) | ((uint32_t) second << 16));
-          if (subnet_free (root, name, sub, 16, "berth0", &e2) == 0)
+          if (subnet_free (root, name, sub, 16, bridge, &e2) == 0)
             break;
           if (e2->status != EEXIST || second == 61)
             {
@@ -240,7 +262,7 @@ berth_net_get (const char *root, const char *name, json_t **out, berth_err_t *er
         }
     }
   gw = htonl (ntohl (sub) + 1);
-  net = net_record (name, sub, prefix, gw, "berth0", false, NULL);
+  net = net_record (name, sub, prefix, gw, bridge, false, NULL);
   if (save_net (root, net, err) < 0)
     {
       json_decref (net);
