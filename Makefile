@@ -31,7 +31,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 GUEST_KERNEL_DIR ?= $(lastword $(sort $(wildcard /var/cache/berth/guest-kernel/*-cloud-amd64)))
 VM_TARGETS := $(B)/berth-agent $(if $(GUEST_KERNEL_DIR),$(B)/vm/vmlinux $(B)/vm/initrd.img)
 
-all: $(B)/berth-runtime $(B)/berth $(B)/images/busybox.tar $(B)/libberth.a $(B)/rootfs/busybox.stamp $(B)/tests/recvtty $(B)/tests/seccomp-listener $(B)/tests/unixcat $(B)/tests/udpecho $(VM_TARGETS)
+all: $(B)/berth-runtime $(B)/berth $(B)/images/busybox.tar $(B)/libberth.a $(B)/rootfs/busybox.stamp $(B)/tests/recvtty $(B)/tests/seccomp-listener $(B)/tests/unixcat $(B)/tests/udpecho $(B)/bench/tinyhttpd $(VM_TARGETS)
 
 $(B)/obj/%.o: src/%.c $(wildcard src/lib/*.h src/runtime/*.h src/cli/*.h)
 	@mkdir -p $(dir $@)
@@ -103,6 +103,10 @@ $(B)/tests/recvtty: tests/helpers/recvtty.c
 
 # Static: they run inside containers and VMs.
 $(B)/tests/unixcat: tests/helpers/unixcat.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -static -o $@ $<
+
+$(B)/bench/tinyhttpd: bench/tinyhttpd.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -static -o $@ $<
 

@@ -1,9 +1,11 @@
 #!/bin/bash
 # bench/net.sh: request latency and TCP throughput through a published port,
 # for a process container, a VM container and a plain host process, all
-# serving the same files with the same server (busybox httpd), measured in
-# one run from a client network namespace joined to the host by a veth
-# pair (10.199.251.2 -> 10.199.251.1).  Prints the ratios to the host.
+# serving the same files with the same servers, measured in one run from a
+# client network namespace joined to the host by a veth pair
+# (10.199.251.2 -> 10.199.251.1).  Prints the ratios to the host, for two
+# servers: busybox httpd (forks per connection, as many servers do) and
+# bench/tinyhttpd (never forks: the network path alone).
 #   BENCH_REQUESTS (200)  small requests per target
 #   BENCH_MIB (32)        size of the large file
 #   BERTH_VM_DIR          as for berth; the VM runs with KVM when the host
@@ -20,7 +22,7 @@ export BERTH_VM_DIR=${BERTH_VM_DIR:-$top/build/vm}
 b() { "$B" --root "$T/store" "$@"; }
 cleanup() {
   for id in $(b ps -aq 2>/dev/null); do b rm -f "$id" >/dev/null 2>&1 || true; done
-  [ -n "$HOSTPID" ] && kill "$HOSTPID" 2>/dev/null || true
+  [ -n "$HOSTPID" ] && kill $HOSTPID 2>/dev/null || true
   ip netns del "$NS" 2>/dev/null || true
   ip link del "bbh$$" 2>/dev/null || true
   rm -rf "$T"
@@ -36,26 +38,26 @@ ip -n "$NS" link set eth0 up
 ip -n "$NS" link set lo up
 
 # The same files everywhere: a small page and MIB MiB of zeros.
-serve="mkdir -p /www && echo small > /www/small && dd if=/dev/zero of=/www/big bs=1M count=$MIB 2>/dev/null && exec httpd -f -p 80 -h /www"
+serve="mkdir -p /www && echo small > /www/small && dd if=/dev/zero of=/www/big bs=1M count=$MIB 2>/dev/null && { /b/tinyhttpd 81 /www & exec httpd -f -p 80 -h /www; }"
 mkdir -p "$T/www"
 echo small > "$T/www/small"
 dd if=/dev/zero of="$T/www/big" bs=1M count="$MIB" 2>/dev/null
 busybox httpd -f -p 19300 -h "$T/www" &
 HOSTPID=$!
-b run -d -p 19301:80 busybox sh -c "$serve" >/dev/null
-b run -d --isolation=vm -p 19302:80 busybox sh -c "$serve" >/dev/null 2>"$T/vm.err"
+"$top/build/bench/tinyhttpd" 19310 "$T/www" &
+HOSTPID="$HOSTPID $!"
+b run -d -v "$top/build/bench:/b:ro" -p 19301:80 -p 19311:81 busybox sh -c "$serve" >/dev/null
+b run -d -v "$top/build/bench:/b:ro" --isolation=vm -p 19302:80 -p 19312:81 busybox sh -c "$serve" >/dev/null 2>"$T/vm.err"
 accel=$(b inspect "$(b ps -q | head -1)" | jq -r '.[0].VM.Accelerator // empty')
 [ -n "$accel" ] || accel=$(b ps -q | xargs -n1 "$B" --root "$T/store" inspect | jq -r '.[0].VM.Accelerator // empty' | head -1)
 
 ip netns exec "$NS" python3 - "$N" "$MIB" "${accel:-?}" <<'PY'
 import sys, time, urllib.request, statistics
 n, mib, accel = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-targets = [("host process", 19300), ("process container", 19301), ("VM container (%s)" % accel, 19302)]
 def get(port, path, timeout=10):
     return urllib.request.urlopen("http://10.199.251.1:%d/%s" % (port, path), timeout=timeout).read()
-res = {}
-for name, port in targets:
-    deadline = time.time() + 120
+def measure(port, name):
+    deadline = time.time() + 180
     while True:  # a VM under TCG takes a while to serve
         try:
             if len(get(port, "big", 60)) == mib << 20: break
@@ -69,11 +71,15 @@ for name, port in targets:
     best = 0.0
     for _ in range(3):
         t = time.perf_counter(); get(port, "big", 120); best = max(best, mib / (time.perf_counter() - t))
-    res[name] = (statistics.median(lat), best)
-host_lat, host_tp = res["host process"]
-print("%-24s %12s %14s %10s %10s" % ("server", "latency ms", "MiB/s", "lat ratio", "tput ratio"))
-for name, _ in targets:
-    l, t = res[name]
-    print("%-24s %12.3f %14.1f %9.2fx %9.2fx" % (name, l, t, l / host_lat, host_tp / t))
+    return statistics.median(lat), best
+for server, base in (("busybox httpd (fork per connection)", 19300), ("tinyhttpd (no fork)", 19310)):
+    targets = [("host process", base), ("process container", base + 1), ("VM container (%s)" % accel, base + 2)]
+    res = {name: measure(port, name) for name, port in targets}
+    host_lat, host_tp = res["host process"]
+    print("\n%s" % server)
+    print("%-24s %12s %14s %10s %10s" % ("server", "latency ms", "MiB/s", "lat ratio", "tput ratio"))
+    for name, _ in targets:
+        l, t = res[name]
+        print("%-24s %12.3f %14.1f %9.2fx %9.2fx" % (name, l, t, l / host_lat, host_tp / t))
 print("(median of %d requests for a small file; best of 3 downloads of %d MiB; ratios: container/host latency, host/container throughput)" % (n, mib))
 PY

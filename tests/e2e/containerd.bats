@@ -34,6 +34,8 @@ teardown_file() {
   for t in $(ctr -a "$CT/sock" task ls -q 2>/dev/null); do ctr -a "$CT/sock" task rm -f "$t" >/dev/null 2>&1; done
   for c in $(ctr -a "$CT/sock" container ls -q 2>/dev/null); do ctr -a "$CT/sock" container rm "$c" >/dev/null 2>&1; done
   kill "$(cat "$CT/pid")" 2>/dev/null
+  # A failed pod test's network namespace.
+  for n in $(ip netns list | grep -o '^bpod[0-9]*'); do ip netns del "$n"; ip link del "bph${n#bpod}" 2>/dev/null; done
   sleep 1
   pkill -f "containerd-shim-runc-v2.*$CT" 2>/dev/null || true
   grep -o " $CT[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
@@ -75,14 +77,36 @@ IMG=docker.io/library/busybox:latest
 
 @test "containerd: a Kubernetes-style pod: the CRI annotations put the app container in its sandbox's VM" {
   cri() { echo "--annotation io.kubernetes.cri.container-type=$1 --annotation io.kubernetes.cri.sandbox-id=pod1"; }
+  # The pod's network namespace as CNI leaves it: loopback up, an eth0
+  # with the pod's address.
+  N=$((RANDOM % 200 + 20))
+  ip netns add "bpod$N"
+  ip link add "bph$N" type veth peer name eth0 netns "bpod$N"
+  ip addr add "10.195.$N.1/24" dev "bph$N"
+  ip link set "bph$N" up
+  ip -n "bpod$N" addr add "10.195.$N.2/24" dev eth0
+  ip -n "bpod$N" link set eth0 up
+  ip -n "bpod$N" link set lo up
   # shellcheck disable=SC2046
-  c run -d --runc-binary "$BERTH_RUNTIME" --annotation berth.isolation=vm $(cri sandbox) "$IMG" pod1 sleep 1000
+  c run -d --runc-binary "$BERTH_RUNTIME" --annotation berth.isolation=vm $(cri sandbox) \
+    --with-ns "network:/var/run/netns/bpod$N" "$IMG" pod1 \
+    sh -c 'mkdir /www; echo from-the-sandbox > /www/index.html; exec httpd -f -p 80 -h /www'
   sandbox_boot=$(c task exec --exec-id b1 pod1 cat /proc/sys/kernel/random/boot_id)
+  # The app container: the same kernel instance, the sandbox's localhost.
   # shellcheck disable=SC2046
   run c run --rm --runc-binary "$BERTH_RUNTIME" --annotation berth.isolation=vm $(cri container) "$IMG" app1 \
-    sh -c 'cat /proc/sys/kernel/random/boot_id; exit 9'
+    sh -c 'cat /proc/sys/kernel/random/boot_id; wget -qO- http://127.0.0.1/; exit 9'
   [ "$status" -eq 9 ]
-  [ "$output" = "$sandbox_boot" ]
+  [ "${lines[0]}" = "$sandbox_boot" ]
+  [ "${lines[1]}" = from-the-sandbox ]
+  # And the pod's address, from the host: the VM took over the namespace.
+  out=
+  for i in $(seq 40); do
+    out=$(python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode(), end="")' "http://10.195.$N.2/" 2>/dev/null) && break
+    sleep 0.5
+  done
+  [ "$out" = from-the-sandbox ]
   # One VM for the pod: the app container never had a QEMU of its own.
   [ "$(pgrep -fc "process=berth-vm-pod1")" -eq 1 ]
   ! pgrep -f "process=berth-vm-app1" >/dev/null
@@ -91,4 +115,6 @@ IMG=docker.io/library/busybox:latest
   c task rm pod1
   c container rm pod1
   ! pgrep -f "process=berth-vm-pod1" >/dev/null
+  ip netns del "bpod$N"
+  ip link del "bph$N" 2>/dev/null || true
 }

@@ -28,7 +28,8 @@ EOF
 teardown_file() {
   [ -n "${DT:-}" ] || return 0
   docker -H "unix://$DT/sock" rm -f $(docker -H "unix://$DT/sock" ps -aq) >/dev/null 2>&1 || true
-  docker -H "unix://$DT/sock" network rm dnet >/dev/null 2>&1 || true
+  docker -H "unix://$DT/sock" network rm dnet pnet >/dev/null 2>&1 || true
+  for n in $(ip netns list | grep -o '^dcl[0-9]*'); do ip netns del "$n"; ip link del "dch${n#dcl}" 2>/dev/null; done
   [ -s "$DT/pid" ] && kill "$(cat "$DT/pid")" 2>/dev/null
   for i in $(seq 100); do [ -e "$DT/pid" ] || break; sleep 0.1; done
   grep -o " $DT[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
@@ -94,4 +95,33 @@ print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode(), end="")' "
   [ "$output" = docker-vm ]
   dk rm -f nweb >/dev/null
   dk network rm dnet >/dev/null
+}
+
+@test "docker: run -p: a published port answers a client namespace, in both isolation modes" {
+  dk network create --subnet 10.197.6.0/24 pnet >/dev/null
+  N=$((RANDOM % 200 + 20))
+  ip netns add "dcl$N"
+  ip link add "dch$N" type veth peer name eth0 netns "dcl$N"
+  ip addr add "10.196.$N.1/24" dev "dch$N"
+  ip link set "dch$N" up
+  ip -n "dcl$N" addr add "10.196.$N.2/24" dev eth0
+  ip -n "dcl$N" link set eth0 up
+  port=18400
+  for rt in berth berth-vm; do
+    port=$((port + 1))
+    dk run -d --name "p-$rt" --network pnet -p "$port:80" --runtime "$rt" busybox \
+      sh -c "mkdir /www; echo published-$rt > /www/index.html; exec httpd -f -p 80 -h /www"
+    out=
+    for i in $(seq 60); do
+      out=$(ip netns exec "dcl$N" python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode(), end="")' "http://10.196.$N.1:$port/" 2>/dev/null) \
+        && break
+      sleep 0.5
+    done
+    [ "$out" = "published-$rt" ]
+    dk rm -f "p-$rt" >/dev/null
+  done
+  ip netns del "dcl$N"
+  ip link del "dch$N" 2>/dev/null || true
+  dk network rm pnet >/dev/null
 }
