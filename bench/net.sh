@@ -42,21 +42,25 @@ serve="mkdir -p /www && echo small > /www/small && dd if=/dev/zero of=/www/big b
 mkdir -p "$T/www"
 echo small > "$T/www/small"
 dd if=/dev/zero of="$T/www/big" bs=1M count="$MIB" 2>/dev/null
-busybox httpd -f -p 19300 -h "$T/www" &
-HOSTPID=$!
-"$top/build/bench/tinyhttpd" 19310 "$T/www" &
-HOSTPID="$HOSTPID $!"
-b run -d -v "$top/build/bench:/b:ro" -p 19301:80 -p 19311:81 busybox sh -c "$serve" >/dev/null
-b run -d -v "$top/build/bench:/b:ro" --isolation=vm -p 19302:80 -p 19312:81 busybox sh -c "$serve" >/dev/null 2>"$T/vm.err"
-accel=$(b inspect "$(b ps -q | head -1)" | jq -r '.[0].VM.Accelerator // empty')
-[ -n "$accel" ] || accel=$(b ps -q | xargs -n1 "$B" --root "$T/store" inspect | jq -r '.[0].VM.Accelerator // empty' | head -1)
+# An image of busybox and tinyhttpd: no volume, so the VM is the plain one
+# every VM container gets.
+mkdir -p "$T/img"
+cp -a "$top/build/rootfs/busybox/." "$T/img/"
+mkdir -p "$T/img/b"
+cp "$top/build/bench/tinyhttpd" "$T/img/b/"
+tar -C "$T/img" -cf "$T/img.tar" .
+b import "$T/img.tar" bench-net >/dev/null
 
-ip netns exec "$NS" python3 - "$N" "$MIB" "${accel:-?}" <<'PY'
-import sys, time, urllib.request, statistics
-n, mib, accel = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+# One target at a time, the others stopped: a VM's emulated CPU must not
+# steal the host's two cores from the host process it is compared with.
+measure() { # name port-of-httpd port-of-tinyhttpd
+  ip netns exec "$NS" python3 - "$N" "$MIB" "$@" >> "$T/results" <<'PY'
+import sys, time, json, urllib.request, statistics
+n, mib, name, p1, p2 = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 def get(port, path, timeout=10):
     return urllib.request.urlopen("http://10.199.251.1:%d/%s" % (port, path), timeout=timeout).read()
-def measure(port, name):
+out = {"name": name}
+for server, port in (("httpd", p1), ("tinyhttpd", p2)):
     deadline = time.time() + 180
     while True:  # a VM under TCG takes a while to serve
         try:
@@ -71,15 +75,35 @@ def measure(port, name):
     best = 0.0
     for _ in range(3):
         t = time.perf_counter(); get(port, "big", 120); best = max(best, mib / (time.perf_counter() - t))
-    return statistics.median(lat), best
-for server, base in (("busybox httpd (fork per connection)", 19300), ("tinyhttpd (no fork)", 19310)):
-    targets = [("host process", base), ("process container", base + 1), ("VM container (%s)" % accel, base + 2)]
-    res = {name: measure(port, name) for name, port in targets}
-    host_lat, host_tp = res["host process"]
-    print("\n%s" % server)
-    print("%-24s %12s %14s %10s %10s" % ("server", "latency ms", "MiB/s", "lat ratio", "tput ratio"))
-    for name, _ in targets:
-        l, t = res[name]
-        print("%-24s %12.3f %14.1f %9.2fx %9.2fx" % (name, l, t, l / host_lat, host_tp / t))
+    out[server] = [statistics.median(lat), best]
+print(json.dumps(out))
+PY
+}
+busybox httpd -f -p 19300 -h "$T/www" &
+HOSTPID=$!
+"$top/build/bench/tinyhttpd" 19310 "$T/www" &
+HOSTPID="$HOSTPID $!"
+measure "host process" 19300 19310
+kill $HOSTPID
+HOSTPID=
+id=$(b run -d -p 19301:80 -p 19311:81 bench-net sh -c "$serve")
+measure "process container" 19301 19311
+b rm -f "$id" >/dev/null
+id=$(b run -d --isolation=vm -p 19302:80 -p 19312:81 bench-net sh -c "$serve" 2>/dev/null)
+accel=$(b inspect "$id" | jq -r '.[0].VM.Accelerator')
+measure "VM container ($accel)" 19302 19312
+b rm -f "$id" >/dev/null
+
+python3 - "$N" "$MIB" "$T/results" <<'PY'
+import sys, json
+n, mib = int(sys.argv[1]), int(sys.argv[2])
+rows = [json.loads(l) for l in open(sys.argv[3])]
+for server, title in (("httpd", "busybox httpd (forks per connection)"), ("tinyhttpd", "tinyhttpd (no fork)")):
+    host_lat, host_tp = rows[0][server]
+    print("\n%s" % title)
+    print("%-24s %12s %10s %10s %10s" % ("server", "latency ms", "MiB/s", "lat ratio", "tput ratio"))
+    for r in rows:
+        l, t = r[server]
+        print("%-24s %12.3f %10.1f %9.2fx %9.2fx" % (r["name"], l, t, l / host_lat, host_tp / t))
 print("(median of %d requests for a small file; best of 3 downloads of %d MiB; ratios: container/host latency, host/container throughput)" % (n, mib))
 PY
