@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -750,6 +751,17 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
   sync_send (sync[0], SYNC_GO, 0, NULL);
   if (berth_cgroup_enter (cgroup, pid, err) < 0)
     goto fail;
+  /* Rlimits from here, as runc sets them: raising a hard limit needs
+     CAP_SYS_RESOURCE, which the spec may not leave the container. */
+  for (size_t i = 0; spec->process && i < spec->process->n_rlimits; i++)
+    {
+      struct rlimit rl = { .rlim_cur = spec->process->rlimits[i].soft, .rlim_max = spec->process->rlimits[i].hard };
+      if (prlimit (pid, spec->process->rlimits[i].resource, &rl, NULL) < 0)
+        {
+          berth_error (err, errno, "process.rlimits[%zu]: prlimit", i);
+          goto fail;
+        }
+    }
   if (spec->process && spec->process->has_oom_score_adj)
     {
       cleanup_free char *p = xasprintf ("/proc/%d/oom_score_adj", pid);
