@@ -251,6 +251,15 @@ container_init (struct init_ctx *c)
   else if (c->console >= 0)
     close (c->console);
 
+  /* A command that is not there fails create, as runc's does (callers
+     such as podman tell 127 from 126 by the failing step). */
+  if (s->process && s->process->args && s->process->args[0]
+      && (s->process->args[0][0] == '/' || strchr (s->process->args[0], '/') == NULL))
+    {
+      cleanup_free char *exe = NULL;
+      if (berth_find_executable (s->process->args[0], s->process->env, &exe, &err) < 0)
+        child_fail (c->sync, &err);
+    }
   sync_send (c->sync, SYNC_READY, 0, NULL);
   close (c->sync);
 

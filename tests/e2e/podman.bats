@@ -59,9 +59,14 @@ LIMITS="--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --network none"
   [ -z "$(pm ps -aq)" ]
 }
 
-@test "podman: berth-runtime's error reaches the podman CLI" {
+@test "podman: berth-runtime's error reaches the podman CLI, with podman's 127 and 126" {
   # shellcheck disable=SC2086
-  run pm run --rm $LIMITS busybox /no/such/command
-  [ "$status" -ne 0 ]
+  run -127 pm run --rm $LIMITS busybox /no/such/command
   [[ "$output" == *"berth-runtime"*"/no/such/command"*"no such file or directory"* ]]
+  # shellcheck disable=SC2086
+  run -127 pm run --rm $LIMITS busybox nosuchcommand
+  [[ "$output" == *"executable file not found in \$PATH"* ]]
+  # shellcheck disable=SC2086
+  run -126 pm run --rm $LIMITS busybox /etc/passwd
+  [[ "$output" == *"permission denied"* ]]
 }
