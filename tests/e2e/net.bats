@@ -153,9 +153,14 @@ left_as_before() {
   B network create appnet
   run B network create appnet
   [[ "$output" == *"already exists"* ]]
-  run B network create --subnet 10.199.0.0/16 clash
+  # A subnet a host route or another network covers is refused, named.
+  client
+  run B network create --subnet "10.199.$N.0/24" clash
   [ "$status" -ne 0 ]
+  [[ "$output" == *"overlaps the host's route 10.199.$N.0/24"* ]]
   B network create --subnet 10.198.7.0/24 other
+  run B network create --subnet 10.198.0.0/16 clash
+  [[ "$output" == *"overlaps the network \"other\""* ]]
   B run -d --name web --network appnet --network-alias www busybox sh -c "$(serve by-name)"
   run B run --rm --network appnet busybox sh -c 'wget -qO- http://web/ && wget -qO- http://www/'
   [ "$status" -eq 0 ]
