@@ -4,7 +4,8 @@
 # script's own, state in a temporary directory) and the bare
 # `berth-runtime run` of the same container, alternating, N times each
 # (default 20); prints medians and ratios.  Every engine runs with no
-# network (berth's networking is not there yet) and the same busybox image;
+# network and the same busybox image; berth-bridge is berth on its default
+# bridge network (namespace, veth, address, nft elements), for its cost;
 # podman keeps the host's rlimits (this host gives root no CAP_SYS_RESOURCE).
 #
 # crun refuses this host's hybrid cgroups while the cgroup2 mount has
@@ -24,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$berth" --root "$tmp/berth" save --format docker -o "$tmp/busybox.tar" busybox
-engines="berth runtime"
+engines="berth berth-bridge runtime"
 if command -v podman >/dev/null; then
   P="podman --root $tmp/podman --runroot $tmp/podman-run --storage-driver vfs --cgroup-manager cgroupfs --events-backend none"
   $P load -q -i "$tmp/busybox.tar" >/dev/null
@@ -54,7 +55,8 @@ for i in \$(seq $N); do
   for e in \$order; do
     t0=\$(date +%s%N)
     case \$e in
-      berth) $berth --root $tmp/berth run --rm busybox true ;;
+      berth) $berth --root $tmp/berth run --rm --network none busybox true ;;
+      berth-bridge) $berth --root $tmp/berth run --rm busybox true ;;
       runtime) $top/build/berth-runtime --root $tmp/rt run --bundle $tmp/bundle r\$i ;;
       podman-crun) ${P:-false} run --rm --network none --runtime crun busybox true ;;
       podman-runc) ${P:-false} run --rm --network none --runtime runc busybox true ;;
