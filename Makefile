@@ -6,7 +6,8 @@ RT_PKGS := jansson libseccomp libcap
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 	  -fstack-protector-strong -Isrc $(shell pkg-config --cflags $(PKGS))
-LDLIBS += $(shell pkg-config --libs $(PKGS))
+# libcurl is loaded only when a registry is reached (src/lib/curl_dl.c).
+LDLIBS += $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)))
 SAN ?=
 ifneq ($(SAN),)
 CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer

@@ -6,7 +6,8 @@
 # (default 20); prints medians and ratios.  Every engine runs with no
 # network and the same busybox image; berth-bridge is berth on its default
 # bridge network (namespace, veth, address, nft elements), for its cost;
-# podman keeps the host's rlimits (this host gives root no CAP_SYS_RESOURCE).
+# podman gets rlimits below the host's hard ones (its default 1048576 needs
+# CAP_SYS_RESOURCE, which this host does not give root).
 #
 # crun refuses this host's hybrid cgroups while the cgroup2 mount has
 # controllers: everything runs in one private mount namespace with
@@ -48,6 +49,7 @@ jq ".ociVersion = \"1.0.2\" | .root.path = \"$top/build/rootfs/busybox\" | .proc
 cat > "$tmp/loop.sh" <<LOOP
 set -e
 umount -l /sys/fs/cgroup/unified 2>/dev/null || true
+PL="--ulimit nofile=4096:4096 --ulimit nproc=4096:4096"
 set -- $engines
 for i in \$(seq $N); do
   order="\$*"
@@ -58,8 +60,8 @@ for i in \$(seq $N); do
       berth) $berth --root $tmp/berth run --rm --network none busybox true ;;
       berth-bridge) $berth --root $tmp/berth run --rm busybox true ;;
       runtime) $top/build/berth-runtime --root $tmp/rt run --bundle $tmp/bundle r\$i ;;
-      podman-crun) ${P:-false} run --rm --network none --runtime crun busybox true ;;
-      podman-runc) ${P:-false} run --rm --network none --runtime runc busybox true ;;
+      podman-crun) ${P:-false} run --rm --network none --runtime crun \$PL busybox true ;;
+      podman-runc) ${P:-false} run --rm --network none --runtime runc \$PL busybox true ;;
       docker) ${D:-false} run --rm --network none busybox true ;;
     esac > /dev/null
     echo "\$e \$(( (\$(date +%s%N) - t0) / 1000 ))"

@@ -1,6 +1,6 @@
 #include "registry.h"
 
-#include <curl/curl.h>
+#include "curl_dl.h"
 #include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -761,7 +761,11 @@ berth_registry_pull (struct berth_store *s, const char *name, const struct berth
 
   if (berth_ref_parse (name, &ref, err) < 0)
     return -1;
-  curl_global_init (CURL_GLOBAL_DEFAULT);
+  if (berth_curl_load (err) < 0)
+    {
+      berth_ref_free (ref);
+      return -1;
+    }
   reg_init (&r, ref, o, "pull");
   if (fetch_manifest (&r, s, ref->digest ? ref->digest : ref->tag, ref->digest, md, &m, err) < 0)
     goto out;
@@ -910,7 +914,12 @@ berth_registry_push (struct berth_store *s, const char *local, const char *remot
       berth_image_free (img);
       return -1;
     }
-  curl_global_init (CURL_GLOBAL_DEFAULT);
+  if (berth_curl_load (err) < 0)
+    {
+      berth_image_free (img);
+      berth_ref_free (ref);
+      return -1;
+    }
   reg_init (&r, ref, o, "pull,push");
   for (size_t i = 0; i < img->n_layers; i++)
     if (push_blob (&r, s, img->layers[i].digest, err) < 0)
@@ -953,7 +962,8 @@ berth_registry_login (const char *registry, const char *user, const char *passwo
   char *text;
   int ret = -1;
 
-  curl_global_init (CURL_GLOBAL_DEFAULT);
+  if (berth_curl_load (err) < 0)
+    return -1;
   reg_init (&r, &ref, o, "pull");
   free (r.user);
   free (r.password);
