@@ -74,7 +74,6 @@ berth_ctr_net_prepare (struct berth_engine *e, const struct berth_create_request
   bool vm = strcmp (isolation, "vm") == 0;
   json_t *ex = json_object_get (json_object_get (image_config, "config"), "ExposedPorts"), *v;
   const char *key;
-  size_t i;
   memset (n, 0, sizeof (*n));
   if (strcmp (mode, "default") == 0)
     mode = BERTH_NET_DEFAULT;
@@ -172,7 +171,6 @@ berth_ctr_net_prepare (struct berth_engine *e, const struct berth_create_request
       if (json_object_get (n->bindings, key) == NULL)
         json_object_set_new (n->bindings, key, json_pack ("[{s:s,s:s}]", "HostIp", "", "HostPort", ""));
     }
-  (void) i;
   return 0;
 }
 

@@ -756,10 +756,9 @@ nft_ensure_table (berth_err_t *err)
 
 /* The elements of one binding, for add and delete alike. */
 static char *
-port_element (const char *map_only, const char *hostip, int hport, const char *proto, const char *ip, int cport)
+port_element (const char *hostip, int hport, const char *proto, const char *ip, int cport)
 {
   bool any = hostip == NULL || hostip[0] == 0 || strcmp (hostip, "0.0.0.0") == 0;
-  (void) map_only;
   if (ip == NULL)
     return any ? xasprintf ("ports_any { %s . %d }", proto, hport)
                : xasprintf ("ports_ip { %s . %s . %d }", hostip, proto, hport);
@@ -1209,7 +1208,7 @@ publish (json_t *ports, const char *ip, bool add, berth_err_t *err)
     {
       const char *hip = json_string_value (json_object_get (b, "HostIp"));
       int hport = atoi (json_string_value (json_object_get (b, "HostPort")) ?: "0");
-      cleanup_free char *el = port_element (NULL, hip, hport, proto, add ? ip : NULL, cport);
+      cleanup_free char *el = port_element (hip, hport, proto, add ? ip : NULL, cport);
       cleanup_free char *cmd = xasprintf ("%s element " NFT_TABLE " %s", add ? "add" : "delete", el);
       berth_err_t e2 = NULL;
       if (hport <= 0)
