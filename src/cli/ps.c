@@ -30,6 +30,27 @@ status_text (json_t *st, char *buf, size_t len)
     snprintf (buf, len, "Created");
 }
 
+/* "0.0.0.0:8080->80/tcp, ...", as docker's PORTS column. */
+static char *
+ports_text (json_t *c)
+{
+  json_t *ports = json_object_get (json_object_get (c, "NetworkSettings"), "Ports"), *list, *b;
+  const char *key;
+  char *out = xstrdup ("");
+  json_object_foreach (ports, key, list)
+  {
+    size_t i;
+    json_array_foreach (list, i, b)
+    {
+      char *n = xasprintf ("%s%s%s:%s->%s", out, out[0] ? ", " : "", json_string_value (json_object_get (b, "HostIp")) ?: "",
+                           json_string_value (json_object_get (b, "HostPort")) ?: "", key);
+      free (out);
+      out = n;
+    }
+  }
+  return out;
+}
+
 int
 cmd_ps (int argc, char **argv)
 {
@@ -82,13 +103,15 @@ cmd_ps (int argc, char **argv)
   else
     {
       if (!quiet)
-        printf ("%-12s   %-20s %-22s %-26s %-10s %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "ISOLATION", "NAMES");
+        printf ("%-12s   %-20s %-22s %-26s %-10s %-24s %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "ISOLATION",
+                "PORTS", "NAMES");
       json_array_foreach (out, i, c)
       {
         char st[96], cmdline[64] = "";
         json_t *a;
         size_t k;
         cleanup_free char *img = berth_ref_familiar (json_string_value (json_object_get (c, "Image")) ?: "");
+        cleanup_free char *ports = ports_text (c);
         if (quiet)
           {
             printf ("%.*s\n", notrunc ? 64 : 12, json_string_value (json_object_get (c, "Id")));
@@ -103,8 +126,9 @@ cmd_ps (int argc, char **argv)
           strcpy (cmdline + 17, "…");
         strncat (cmdline, "\"", sizeof (cmdline) - strlen (cmdline) - 1);
         status_text (json_object_get (c, "State"), st, sizeof (st));
-        printf ("%-12.*s   %-20s %-22s %-26s %-10s %s\n", notrunc ? 64 : 12, json_string_value (json_object_get (c, "Id")),
-                img, cmdline, st, json_string_value (json_object_get (c, "Isolation")) ?: "process",
+        printf ("%-12.*s   %-20s %-22s %-26s %-10s %-24s %s\n", notrunc ? 64 : 12,
+                json_string_value (json_object_get (c, "Id")), img, cmdline, st,
+                json_string_value (json_object_get (c, "Isolation")) ?: "process", ports,
                 json_string_value (json_object_get (c, "Name")));
       }
     }

@@ -105,6 +105,7 @@ left_as_before() {
   unreachable "http://$HOST_IP:18081/"
   run B port "$id"
   [ "$output" = "80/tcp -> 0.0.0.0:18080" ]
+  [[ "$(B ps)" == *"0.0.0.0:18080->80/tcp"* ]]
   # Taken: an error at run, before anything starts; nothing is left of it.
   run B run --name second -p 18080:80 busybox true
   [ "$status" -ne 0 ]
