@@ -168,21 +168,6 @@ name_taken (struct berth_engine *e, const char *name)
   return taken;
 }
 
-static bool
-valid_name (const char *n)
-{
-  size_t len = strlen (n);
-  if (len == 0 || len > 128)
-    return false;
-  for (size_t i = 0; i < len; i++)
-    {
-      char c = n[i];
-      bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || (i > 0 && strchr ("_.-", c));
-      if (!ok)
-        return false;
-    }
-  return true;
-}
 
 /* -v NAME:/path and -v /path name volumes (created as needed, the second
    anonymous), as do the image's Volumes; they become binds of the
@@ -470,7 +455,7 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
     return berth_error (err, 0, "--isolation: \"%s\" is not process or vm (hyperv)", isolation);
   if (r->kernel && strcmp (isolation, "vm") != 0)
     return berth_error (err, 0, "--kernel: only a VM-isolated container has a kernel of its own (--isolation=vm)");
-  if (r->name && !valid_name (r->name))
+  if (r->name && !berth_name_valid (r->name, 1, 128))
     return berth_error (err, 0, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", r->name);
   if (r->name && name_taken (e, r->name))
     return berth_error_code (err, EEXIST, "the container name \"%s\" is already in use", r->name);

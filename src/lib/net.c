@@ -272,18 +272,6 @@ berth_net_get (const char *root, const char *name, json_t **out, berth_err_t *er
   return 0;
 }
 
-static bool
-valid_net_name (const char *n)
-{
-  size_t len = strlen (n);
-  if (len == 0 || len > 64)
-    return false;
-  for (size_t i = 0; i < len; i++)
-    if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') || (n[i] >= '0' && n[i] <= '9')
-          || (i > 0 && strchr ("_.-", n[i]))))
-      return false;
-  return true;
-}
 
 int
 berth_net_create (const char *root, const char *name, const char *subnet, const char *gateway, bool internal,
@@ -295,7 +283,7 @@ berth_net_create (const char *root, const char *name, const char *subnet, const 
   int prefix = 24;
   berth_err_t e2 = NULL;
   char bridge[16];
-  if (!valid_net_name (name))
+  if (!berth_name_valid (name, 1, 64))
     return berth_error (err, 0, "invalid network name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", name);
   if (strcmp (name, "none") == 0 || strcmp (name, "host") == 0 || strcmp (name, BERTH_NET_DEFAULT) == 0)
     return berth_error (err, 0, "\"%s\" is a predefined network and cannot be created", name);
@@ -799,35 +787,22 @@ dns_start (const char *root, json_t *net, berth_err_t *err)
   cleanup_free char *a_pid = xasprintf ("--pid-file=%s/pid", dir);
   cleanup_free char *a_hosts = xasprintf ("--hostsdir=%s", hosts);
   cleanup_free char *a_listen = xasprintf ("--listen-address=%s", json_string_value (json_object_get (net, "Gateway")));
-  pid_t pid;
-  int status;
   if (dns_pid (root, name) > 0)
     return 0;
   if (mkdir_p (hosts, 0700, err) < 0)
     return -1;
-  pid = fork ();
-  if (pid < 0)
-    return berth_error (err, errno, "fork");
-  if (pid == 0)
-    {
-      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-      dup2 (null, 0);
-      dup2 (null, 1);
-      /* Names of the network's containers; anything else goes to the
-         host's resolvers.  Root, as netavark's aardvark-dns: the hosts
-         files live under berth's private root. */
-      execlp ("dnsmasq", "dnsmasq", "--conf-file=/dev/null", "--no-hosts", "--bind-interfaces", "--except-interface=lo",
-              a_listen, a_hosts, a_pid, "--user=root", "--group=root", "--no-negcache", "--domain-needed",
-              "--local-service", "--cache-size=0", (char *) NULL);
-      _exit (127);
-    }
-  /* dnsmasq returns once its daemon listens (or says why it cannot). */
-  if (waitpid (pid, &status, 0) < 0)
-    return berth_error (err, errno, "wait for dnsmasq");
-  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    return berth_error (err, 0, "dnsmasq for network %s failed (exit %d%s): name resolution needs it", name,
-                        WIFEXITED (status) ? WEXITSTATUS (status) : -1,
-                        WIFEXITED (status) && WEXITSTATUS (status) == 127 ? ", not installed" : "");
+  {
+    /* Names of the network's containers; anything else goes to the host's
+       resolvers.  Root, as netavark's aardvark-dns: the hosts files live
+       under berth's private root.  dnsmasq returns once its daemon
+       listens (or says why it cannot). */
+    char *argv[] = { (char *) "dnsmasq", (char *) "--conf-file=/dev/null", (char *) "--no-hosts",
+                     (char *) "--bind-interfaces", (char *) "--except-interface=lo", a_listen, a_hosts, a_pid,
+                     (char *) "--user=root", (char *) "--group=root", (char *) "--no-negcache",
+                     (char *) "--domain-needed", (char *) "--local-service", (char *) "--cache-size=0", NULL };
+    if (berth_run_argv (argv, err) < 0)
+      return berth_error_wrap (err, "name resolution for network %s", name);
+  }
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "netdev.h"
 #include "utils.h"
 
 struct berth_nl
@@ -22,31 +23,41 @@ struct berth_nl
   unsigned int seq, portid;
 };
 
+static int
+socket_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
+{
+  (void) arg;
+  (void) text_out;
+  *fd_out = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  return *fd_out < 0 ? berth_error (err, errno, "netlink socket") : 0;
+}
+
 int
 berth_nl_open (int netns_fd, struct berth_nl **out, berth_err_t *err)
 {
   struct berth_nl *nl = xcalloc (1, sizeof (*nl));
-  cleanup_close int orig = -1;
-  int saved = 0;
+  int fd = -1;
+  /* A netlink socket acts in the namespace it was made in: one for a
+     container's namespace is made there by a helper process. */
   if (netns_fd >= 0)
     {
-      orig = open ("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
-      if (orig < 0 || setns (netns_fd, CLONE_NEWNET) < 0)
+      cleanup_free char *unused = NULL;
+      if (berth_netns_call (netns_fd, socket_cb, NULL, &fd, &unused, err) < 0)
         {
           free (nl);
-          return berth_error (err, errno, "enter the container's network namespace");
+          return berth_error_wrap (err, "the container's network namespace");
         }
+      nl->sock = mnl_socket_fdopen (fd);
     }
-  nl->sock = mnl_socket_open2 (NETLINK_ROUTE, SOCK_CLOEXEC);
-  saved = errno;
-  /* A netlink socket stays in the namespace it was made in. */
-  if (orig >= 0 && setns (orig, CLONE_NEWNET) < 0)
-    abort (); /* half in a container's namespace: nothing safe to do */
+  else
+    nl->sock = mnl_socket_open2 (NETLINK_ROUTE, SOCK_CLOEXEC);
   if (nl->sock == NULL || mnl_socket_bind (nl->sock, 0, MNL_SOCKET_AUTOPID) < 0)
     {
-      int e = nl->sock ? errno : saved;
+      int e = errno;
       if (nl->sock)
         mnl_socket_close (nl->sock);
+      else if (fd >= 0)
+        close (fd);
       free (nl);
       return berth_error (err, e, "netlink socket");
     }

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/syscall.h>
 #include <time.h>
 
@@ -734,4 +735,42 @@ base64_decode (const char *in, size_t n, unsigned char **out, size_t *out_len)
   *out = o;
   *out_len = k;
   return 0;
+}
+
+int
+berth_run_argv (char *const argv[], berth_err_t *err)
+{
+  int status;
+  pid_t pid = fork ();
+  if (pid < 0)
+    return berth_error (err, errno, "fork");
+  if (pid == 0)
+    {
+      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+      dup2 (null, 0);
+      dup2 (null, 1);
+      execvp (argv[0], argv);
+      _exit (127);
+    }
+  while (waitpid (pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return berth_error (err, errno, "waitpid");
+  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    return berth_error (err, 0, "%s failed (status %d)%s", argv[0], WIFEXITED (status) ? WEXITSTATUS (status) : -1,
+                        WIFEXITED (status) && WEXITSTATUS (status) == 127 ? ": not installed?" : "");
+  return 0;
+}
+
+
+bool
+berth_name_valid (const char *n, size_t min, size_t max)
+{
+  size_t len = strlen (n);
+  if (len < min || len > max)
+    return false;
+  for (size_t i = 0; i < len; i++)
+    if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') || (n[i] >= '0' && n[i] <= '9')
+          || (i > 0 && strchr ("_.-", n[i]))))
+      return false;
+  return true;
 }

@@ -74,6 +74,9 @@ unsigned long long process_start_time (pid_t pid);
 
 /* Closes (or marks close-on-exec) every fd >= from. */
 int close_fds_from (int from, bool cloexec_only, berth_err_t *err);
+/* Runs ARGV (found on $PATH) with stdin and stdout on /dev/null and waits
+   for it; a non-zero exit is an error naming the program. */
+int berth_run_argv (char *const argv[], berth_err_t *err);
 
 int parse_signal (const char *s, int *sig);
 const char *signal_name (int sig);
@@ -82,6 +85,9 @@ char *timestamp_rfc3339 (void);
 /* 2*N lowercase hex digits from the kernel's random pool into OUT. */
 void random_hex (char *out, size_t n);
 bool str_has_prefix (const char *s, const char *prefix);
+/* Docker's rule for container, volume and network names:
+   [a-zA-Z0-9][a-zA-Z0-9_.-]*, MIN to MAX characters. */
+bool berth_name_valid (const char *n, size_t min, size_t max);
 
 /* Standard base64 (RFC 4648) with padding; decode returns -1 on anything
    else.  Binary file contents travel in JSON this way. */

@@ -143,30 +143,6 @@ berth_vm_wanted (json_t *config, const char *isolation)
 
 /* ------------------------------------------------------------ helpers */
 
-static int
-run_argv (char *const argv[], berth_err_t *err)
-{
-  int status;
-  pid_t pid = fork ();
-  if (pid < 0)
-    return berth_error (err, errno, "fork");
-  if (pid == 0)
-    {
-      int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
-      dup2 (null, 0);
-      dup2 (null, 1);
-      execvp (argv[0], argv);
-      _exit (127);
-    }
-  while (waitpid (pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return berth_error (err, errno, "waitpid");
-  if (!WIFEXITED (status) || WEXITSTATUS (status) != 0)
-    return berth_error (err, 0, "%s failed (status %d)%s", argv[0], WIFEXITED (status) ? WEXITSTATUS (status) : -1,
-                        WIFEXITED (status) && WEXITSTATUS (status) == 127 ? ": not installed?" : "");
-  return 0;
-}
-
 int
 berth_vm_build_image (const char *dir, const char *path, berth_err_t *err)
 {
@@ -178,7 +154,7 @@ berth_vm_build_image (const char *dir, const char *path, berth_err_t *err)
     /* Uncompressed: a block image read by one guest at a time boots
        faster than a smaller one the guest must decompress. */
     char *argv[] = { (char *)"mkfs.erofs", (char *)"--quiet", (char *)"-T0", tmp, (char *)dir, NULL };
-    if (run_argv (argv, err) < 0)
+    if (berth_run_argv (argv, err) < 0)
       {
         unlink (tmp);
         return berth_error_wrap (err, "build the VM image of `%s`", dir);

@@ -10,16 +10,11 @@
 
 #include "utils.h"
 
+
 bool
 berth_volume_name_valid (const char *n)
 {
-  size_t len = strlen (n);
-  if (len < 2 || len > 128 || n[0] == '.' || n[0] == '-' || n[0] == '_')
-    return false;
-  for (size_t i = 0; i < len; i++)
-    if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') || (n[i] >= '0' && n[i] <= '9') || strchr ("_.-", n[i])))
-      return false;
-  return true;
+  return berth_name_valid (n, 2, 128);
 }
 
 static char *
