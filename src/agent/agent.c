@@ -576,6 +576,51 @@ socket_accept (int idx)
   close (fd);
 }
 
+/* The container ID from BUNDLE (its config.json written here, with the
+   root at BUNDLE/rootfs), its stdio on session SID's process.  On failure
+   the error has been sent to SID. */
+static int
+guest_create (uint32_t sid, const char *id, const char *bundle, json_t *config, pid_t *pid)
+{
+  berth_err_t err = NULL;
+  cleanup_free char *path = xasprintf ("%s/config.json", bundle);
+  int child_fds[3] = { -1, -1, -1 }, cons[2] = { -1, -1 }, r;
+  struct proc *p;
+  char *text;
+  *pid = -1;
+  json_object_set_new (json_object_get (config, "root") ? json_object_get (config, "root") : config, "path",
+                       json_string ("rootfs"));
+  text = json_dumps (config, JSON_INDENT (1));
+  r = write_file_at (AT_FDCWD, path, text, strlen (text), &err);
+  free (text);
+  p = r < 0 ? NULL : proc_new (sid);
+  if (r == 0 && p == NULL)
+    berth_error (&err, EMFILE, "create: too many processes");
+  if (p == NULL)
+    {
+      send_error (sid, &err);
+      return -1;
+    }
+  if (stdio_prepare (p, json_is_true (json_object_get (json_object_get (config, "process"), "terminal")), child_fds,
+                     cons, &err)
+      < 0)
+    {
+      proc_free (p);
+      send_error (sid, &err);
+      return -1;
+    }
+  stdio_install (child_fds);
+  {
+    struct berth_create_opts o
+        = { .root = STATE_ROOT, .id = id, .bundle = bundle, .console_fd = cons[1], .isolation = "process" };
+    r = berth_container_create (&o, pid, &err);
+  }
+  if (stdio_finish (p, child_fds, cons, r, *pid, sid, &err) < 0)
+    return -1;
+  p->pid = *pid;
+  return 0;
+}
+
 /* ------------------------------------------------------ pod members */
 
 /* Containers that joined this VM's pod (berth.vm.pod): each arrives on
@@ -740,14 +785,10 @@ member_create (struct member *m)
   cleanup_free char *bundle = xasprintf ("%s/bundle", dir);
   cleanup_free char *rootfs = xasprintf ("%s/bundle/rootfs", dir);
   cleanup_free char *files = xasprintf ("%s/files", dir);
-  cleanup_free char *cfgpath = xasprintf ("%s/bundle/config.json", dir);
   cleanup_free char *ovl = NULL;
   json_t *config = json_object_get (m->req, "config"), *mounts, *mt;
-  struct proc *p;
-  int child_fds[3] = { -1, -1, -1 }, cons[2] = { -1, -1 }, r;
   pid_t pid = -1;
   size_t i;
-  char *text;
   close (m->image_fd);
   m->image_fd = -1;
   if (!json_is_object (config))
@@ -790,39 +831,12 @@ member_create (struct member *m)
       json_array_append_new (nss, json_pack ("{s:s,s:o}", "type", "network", "path",
                                              json_sprintf ("/proc/%d/ns/net", (int) init_pid)));
   }
-  json_object_set_new (json_object_get (config, "root") ? json_object_get (config, "root") : config, "path",
-                       json_string ("rootfs"));
-  text = json_dumps (config, JSON_INDENT (1));
-  r = write_file_at (AT_FDCWD, cfgpath, text, strlen (text), &err);
-  free (text);
-  if (r < 0)
-    return member_fail (m, &err);
-  p = proc_new (m->sid);
-  if (p == NULL)
+  m->loading = false;
+  if (guest_create (m->sid, m->id, bundle, config, &pid) < 0)
     {
-      berth_error (&err, EMFILE, "create: too many processes");
-      return member_fail (m, &err);
+      member_free (m); /* guest_create answered */
+      return;
     }
-  if (stdio_prepare (p, json_is_true (json_object_get (json_object_get (config, "process"), "terminal")), child_fds,
-                     cons, &err)
-      < 0)
-    {
-      proc_free (p);
-      return member_fail (m, &err);
-    }
-  stdio_install (child_fds);
-  {
-    struct berth_create_opts o
-        = { .root = STATE_ROOT, .id = m->id, .bundle = bundle, .console_fd = cons[1], .isolation = "process" };
-    r = berth_container_create (&o, &pid, &err);
-    m->loading = false;
-    if (stdio_finish (p, child_fds, cons, r, pid, m->sid, &err) < 0)
-      {
-        member_free (m); /* stdio_finish answered */
-        return;
-      }
-  }
-  p->pid = pid;
   send_ok (m->sid, json_pack ("{s:i,s:s}", "pid", pid, "id", m->id));
 }
 
@@ -876,9 +890,6 @@ do_create (uint32_t sid, json_t *req)
 {
   berth_err_t err = NULL;
   json_t *config = json_object_get (req, "config");
-  struct proc *p;
-  int child_fds[3] = { -1, -1, -1 }, cons[2] = { -1, -1 };
-  char *text;
   pid_t pid = -1;
   if (sid != 0)
     return member_begin (sid, req);
@@ -896,32 +907,9 @@ do_create (uint32_t sid, json_t *req)
       || make_sockets (json_object_get (req, "sockets"), &err) < 0
       || setup_network (json_object_get (req, "network"), &err) < 0)
     return send_error (sid, &err);
-  json_object_set_new (json_object_get (config, "root") ? json_object_get (config, "root") : config, "path",
-                       json_string ("rootfs"));
-  text = json_dumps (config, JSON_INDENT (1));
-  if (write_file_at (AT_FDCWD, BUNDLE "/config.json", text, strlen (text), &err) < 0)
-    {
-      free (text);
-      return send_error (sid, &err);
-    }
-  free (text);
-  p = proc_new (0);
-  if (stdio_prepare (p, json_is_true (json_object_get (json_object_get (config, "process"), "terminal")), child_fds,
-                     cons, &err)
-      < 0)
-    {
-      proc_free (p);
-      return send_error (sid, &err);
-    }
-  stdio_install (child_fds);
-  {
-    struct berth_create_opts o
-        = { .root = STATE_ROOT, .id = CTR_ID, .bundle = BUNDLE, .console_fd = cons[1], .isolation = "process" };
-    int r = berth_container_create (&o, &pid, &err);
-    if (stdio_finish (p, child_fds, cons, r, pid, sid, &err) < 0)
-      return;
-  }
-  p->pid = init_pid = pid;
+  if (guest_create (0, CTR_ID, BUNDLE, config, &pid) < 0)
+    return;
+  init_pid = pid;
   created = true;
   send_ok (sid, json_pack ("{s:i}", "pid", pid));
 }

@@ -1112,6 +1112,42 @@ make_raw (int tty)
     }
 }
 
+/* Where a terminal's pty master goes: the caller's fd (CONSOLE_FD >= 0)
+   or its --console-socket. */
+static int
+console_connect (int console_fd, const char *console_socket, berth_err_t *err)
+{
+  int fd;
+  if (console_fd >= 0)
+    {
+      fd = fcntl (console_fd, F_DUPFD_CLOEXEC, 3);
+      return fd < 0 ? berth_error (err, errno, "dup the console fd") : fd;
+    }
+  if (console_socket)
+    return berth_console_socket_connect (console_socket, err);
+  return berth_error (err, EINVAL, "process.terminal is true: --console-socket is required");
+}
+
+/* A host pty for a guest terminal: the master goes to CONSOLE, *SLAVE
+   (raw: the guest's pty does the line discipline) to the relay. */
+static int
+console_pty (int console, int *slave, berth_err_t *err)
+{
+  cleanup_free char *name = NULL;
+  int m, r;
+  if (berth_pty_open (&m, slave, &name, 0, 0, err) < 0)
+    return -1;
+  make_raw (*slave);
+  r = berth_send_fd (console, m, "console", err);
+  close (m);
+  if (r < 0)
+    {
+      close (*slave);
+      *slave = -1;
+    }
+  return r;
+}
+
 static const char *
 virtiofsd_binary (void)
 {
@@ -1274,16 +1310,9 @@ static void __attribute__ ((noreturn)) shim_main (struct shim *s, int report, ch
   }
   if (tty)
     {
-      int m, sl;
-      cleanup_free char *name = NULL;
-      if (berth_pty_open (&m, &sl, &name, 0, 0, &err) < 0)
+      if (console_pty (console_fd, &s->tty_slave, &err) < 0)
         goto fail;
-      make_raw (sl);
-      ioctl (sl, TIOCSCTTY, 0);
-      if (berth_send_fd (console_fd, m, "console", &err) < 0)
-        goto fail;
-      close (m);
-      s->tty_slave = sl;
+      ioctl (s->tty_slave, TIOCSCTTY, 0);
     }
   if (shim_expect (s, 0, &f, 60000, &err) < 0)
     goto fail;
@@ -1424,17 +1453,8 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   if ((rootfd = open_regular (image, "VM image", err)) < 0 || (kfd = open_regular (kernel, "guest kernel", err)) < 0
       || (ifd = open_regular (initrd, "guest initramfs", err)) < 0)
     goto fail;
-  if (tty)
-    {
-      if (o->console_fd >= 0)
-        console = fcntl (o->console_fd, F_DUPFD_CLOEXEC, 3);
-      else if (o->console_socket)
-        console = berth_console_socket_connect (o->console_socket, err);
-      else
-        berth_error (err, EINVAL, "process.terminal is true: --console-socket is required");
-      if (console < 0)
-        goto fail;
-    }
+  if (tty && (console = console_connect (o->console_fd, o->console_socket, err)) < 0)
+    goto fail;
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, rep) < 0)
     {
       berth_error (err, errno, "socketpair");
@@ -1906,26 +1926,16 @@ berth_vm_exec (const char *root, const char *id, const struct berth_exec_request
   struct berth_frame_reader rd = { 0 };
   struct berth_frame f;
   bool tty = json_is_true (json_object_get (r->process, "terminal"));
-  int slave = -1, rr;
+  int slave = -1;
   pid_t relay;
 
   *exit_status = 0;
   if (tty && (r->console_socket || r->console_fd > 0))
     {
-      int m;
-      cleanup_free char *name = NULL;
-      console = r->console_fd > 0 ? fcntl (r->console_fd, F_DUPFD_CLOEXEC, 3)
-                                  : berth_console_socket_connect (r->console_socket, err);
-      if (console < 0 || berth_pty_open (&m, &slave, &name, 0, 0, err) < 0)
+      /* An exec request's console_fd is 0 when there is none. */
+      console = console_connect (r->console_fd > 0 ? r->console_fd : -1, r->console_socket, err);
+      if (console < 0 || console_pty (console, &slave, err) < 0)
         return -1;
-      make_raw (slave);
-      rr = berth_send_fd (console, m, "console", err);
-      close (m);
-      if (rr < 0)
-        {
-          close (slave);
-          return -1;
-        }
     }
   else if (tty && r->detach)
     return berth_error (err, 0, "process.terminal is true: --console-socket is required with --detach");
@@ -2045,25 +2055,9 @@ vm_create_member (const struct berth_create_opts *o, const char *bundle, const c
       berth_error (err, errno, "stat `%s`", image);
       goto out;
     }
-  if (tty)
-    {
-      int m;
-      cleanup_free char *name = NULL;
-      if (o->console_fd >= 0)
-        console = fcntl (o->console_fd, F_DUPFD_CLOEXEC, 3);
-      else if (o->console_socket)
-        console = berth_console_socket_connect (o->console_socket, err);
-      else
-        berth_error (err, EINVAL, "process.terminal is true: --console-socket is required");
-      if (console < 0 || berth_pty_open (&m, &slave, &name, 0, 0, err) < 0)
-        goto out;
-      make_raw (slave);
-      ret = berth_send_fd (console, m, "console", err);
-      close (m);
-      if (ret < 0)
-        goto out;
-      ret = -1;
-    }
+  if (tty
+      && ((console = console_connect (o->console_fd, o->console_socket, err)) < 0 || console_pty (console, &slave, err) < 0))
+    goto out;
   fd = shim_connect (o->root, pod, err);
   if (fd < 0)
     goto out;
