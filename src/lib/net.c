@@ -684,8 +684,9 @@ berth_net_ports_release (struct berth_net_ports *held)
 
 /* ------------------------------------------------------------- nft */
 
+/* One command; *OUT (when asked) gets what nft printed. */
 static int
-nft_run (const char *cmd, bool quiet_missing, berth_err_t *err)
+nft_run_out (const char *cmd, bool quiet_missing, char **out, berth_err_t *err)
 {
   struct nft_ctx *ctx = nft_ctx_new (NFT_CTX_DEFAULT);
   int r;
@@ -703,8 +704,16 @@ nft_run (const char *cmd, bool quiet_missing, berth_err_t *err)
         *nl = 0;
       berth_error (err, 0, "nftables: %s (%s)", line, cmd);
     }
+  if (r == 0 && out)
+    *out = xstrdup (nft_ctx_get_output_buffer (ctx) ?: "");
   nft_ctx_free (ctx);
   return r == 0 ? 0 : -1;
+}
+
+static int
+nft_run (const char *cmd, bool quiet_missing, berth_err_t *err)
+{
+  return nft_run_out (cmd, quiet_missing, NULL, err);
 }
 
 static int
@@ -1045,27 +1054,13 @@ table_down_if_unused (const char *root)
     users += count_dir (ad);
   }
   json_decref (all);
-  /* Other berth roots on this host may still publish through it. */
+  /* Only an empty table goes: another berth root on this host may still
+     have bridges in it. */
   if (users == 0)
     {
-      if (nft_run ("list map " NFT_TABLE " ports_any", true, &e2) == 0)
-        {
-          /* Only an empty table goes: it may serve another root's containers. */
-          struct nft_ctx *ctx = nft_ctx_new (NFT_CTX_DEFAULT);
-          if (ctx)
-            {
-              const char *out;
-              bool empty;
-              nft_ctx_buffer_output (ctx);
-              nft_ctx_buffer_error (ctx);
-              nft_run_cmd_from_buffer (ctx, "list set " NFT_TABLE " bridges");
-              out = nft_ctx_get_output_buffer (ctx);
-              empty = out && strstr (out, "elements") == NULL;
-              nft_ctx_free (ctx);
-              if (empty)
-                nft_run ("delete table " NFT_TABLE, true, &e2);
-            }
-        }
+      cleanup_free char *bridges = NULL;
+      if (nft_run_out ("list set " NFT_TABLE " bridges", true, &bridges, &e2) == 0 && strstr (bridges, "elements") == NULL)
+        nft_run ("delete table " NFT_TABLE, true, &e2);
       berth_error_release (&e2);
     }
 }
@@ -1281,7 +1276,8 @@ berth_net_setup (const char *root, const char *id, const char *ctr_name, json_t 
   {
     json_t *net = NULL, *ep = json_object_get (networks, json_string_value (v));
     int r;
-    if (berth_net_get (root, json_string_value (v), &net, err) < 0)
+    /* Loaded, never made: we hold the lock that making one takes. */
+    if (load_net (root, json_string_value (v), &net, err) < 0)
       goto fail;
     r = endpoint_add (root, host, nsfd, id, ctr_name, net, ep, (int) i, err);
     json_decref (net);
@@ -1334,7 +1330,7 @@ berth_net_teardown (const char *root, const char *id, json_t *networks, json_t *
   json_array_foreach (order, i, v)
   {
     json_t *net = NULL;
-    if (berth_net_get (root, json_string_value (v), &net, &e2) == 0)
+    if (load_net (root, json_string_value (v), &net, &e2) == 0)
       endpoint_remove (root, host, id, net, (int) i);
     berth_error_release (&e2);
     json_decref (net);
@@ -1362,11 +1358,7 @@ berth_net_connect_live (const char *root, const char *id, const char *ctr_name, 
   r = lock < 0 || berth_nl_open (-1, &host, err) < 0 ? -1
                                                       : endpoint_add (root, host, nsfd, id, ctr_name, net, network, index, err);
   if (r < 0)
-    {
-      berth_err_t e2 = NULL;
-      endpoint_remove (root, host, id, net, index);
-      berth_error_release (&e2);
-    }
+    endpoint_remove (root, host, id, net, index);
   json_decref (net);
   return r;
 }
@@ -1380,7 +1372,7 @@ berth_net_disconnect_live (const char *root, const char *id, const char *name, j
   json_t *net = NULL;
   berth_err_t e2 = NULL;
   (void) network;
-  if (lock < 0 || berth_net_get (root, name, &net, err) < 0)
+  if (lock < 0 || load_net (root, name, &net, err) < 0)
     return -1;
   if (berth_nl_open (-1, &host, &e2) < 0)
     berth_error_release (&e2);
