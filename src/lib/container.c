@@ -387,8 +387,6 @@ make_state_dir (const struct berth_create_opts *o, char **dir, berth_err_t *err)
   return 0;
 }
 
-static int holder_fd = -1;
-
 /* A VM container's prestart and createRuntime hooks run on the host
    before its VM starts.  Docker wires the network in one: libnetwork's
    setkey moves the interfaces into the network namespace of the pid it is
@@ -396,7 +394,8 @@ static int holder_fd = -1;
    namespace, or in a new one when the spec asks for a new one, which the
    VM then takes (*HOLDER, until the VM has taken its interfaces over). */
 static int
-vm_prestart_hooks (const struct berth_create_opts *o, struct berth_spec *spec, pid_t *holder_out, berth_err_t *err)
+vm_prestart_hooks (const struct berth_create_opts *o, struct berth_spec *spec, pid_t *holder_out, int *holder_fd,
+                   berth_err_t *err)
 {
   cleanup_free char *hs = NULL;
   const char *nspath = NULL;
@@ -470,14 +469,15 @@ vm_prestart_hooks (const struct berth_create_opts *o, struct berth_spec *spec, p
           json_object_set_new (ns, "path", json_sprintf ("/proc/%d/ns/net", (int) holder));
       }
       *holder_out = holder;
-      /* Kept open (CLOEXEC) in the holder's stead until the caller reaps it. */
-      holder_fd = p[1];
+      /* Closing it lets the holder go: the caller does, once the VM has
+         taken the namespace over. */
+      *holder_fd = p[1];
     }
   return r;
 }
 
 static void
-vm_holder_release (struct berth_spec *spec, pid_t holder)
+vm_holder_release (struct berth_spec *spec, pid_t holder, int holder_fd)
 {
   json_t *nss = json_object_get (json_object_get (spec->json, "linux"), "namespaces"), *ns;
   size_t i;
@@ -489,7 +489,6 @@ vm_holder_release (struct berth_spec *spec, pid_t holder)
       json_object_del (ns, "path");
   }
   close (holder_fd);
-  holder_fd = -1;
   reap (holder);
 }
 
@@ -520,10 +519,11 @@ vm_create (const struct berth_create_opts *o, const char *bundle, struct berth_s
     }
   {
     pid_t holder = -1;
-    int r = vm_prestart_hooks (o, spec, &holder, err);
+    int holder_fd = -1;
+    int r = vm_prestart_hooks (o, spec, &holder, &holder_fd, err);
     if (r == 0)
       r = berth_vm_create (o, bundle, dir, spec->json, &pid, &vm, err);
-    vm_holder_release (spec, holder);
+    vm_holder_release (spec, holder, holder_fd);
     if (r < 0)
       goto fail;
   }
