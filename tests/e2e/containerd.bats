@@ -80,13 +80,7 @@ IMG=docker.io/library/busybox:latest
   # The pod's network namespace as CNI leaves it: loopback up, an eth0
   # with the pod's address.
   N=$((RANDOM % 200 + 20))
-  ip netns add "bpod$N"
-  ip link add "bph$N" type veth peer name eth0 netns "bpod$N"
-  ip addr add "10.195.$N.1/24" dev "bph$N"
-  ip link set "bph$N" up
-  ip -n "bpod$N" addr add "10.195.$N.2/24" dev eth0
-  ip -n "bpod$N" link set eth0 up
-  ip -n "bpod$N" link set lo up
+  veth_ns "bpod$N" "bph$N" "10.195.$N.1" "10.195.$N.2"
   # shellcheck disable=SC2046
   c run -d --runc-binary "$BERTH_RUNTIME" --annotation berth.isolation=vm $(cri sandbox) \
     --with-ns "network:/var/run/netns/bpod$N" "$IMG" pod1 \
@@ -100,13 +94,8 @@ IMG=docker.io/library/busybox:latest
   [ "${lines[0]}" = "$sandbox_boot" ]
   [ "${lines[1]}" = from-the-sandbox ]
   # And the pod's address, from the host: the VM took over the namespace.
-  out=
-  for i in $(seq 40); do
-    out=$(python3 -c 'import sys, urllib.request
-print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode(), end="")' "http://10.195.$N.2/" 2>/dev/null) && break
-    sleep 0.5
-  done
-  [ "$out" = from-the-sandbox ]
+  run http_get "http://10.195.$N.2/" 40
+  [ "$output" = from-the-sandbox ]
   # One VM for the pod: the app container never had a QEMU of its own.
   [ "$(pgrep -fc "process=berth-vm-pod1")" -eq 1 ]
   ! pgrep -f "process=berth-vm-app1" >/dev/null

@@ -84,12 +84,8 @@ dk() { docker -H "unix://$DT/sock" "$@"; }
   run dk exec nweb ip -4 -o addr show eth0
   [[ "$output" == *"$ip/24"* ]]
   [ "$(dk exec nweb cat /sys/class/net/eth0/address)" = "$mac" ]
-  for i in $(seq 40); do
-    out=$(python3 -c 'import sys, urllib.request
-print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode(), end="")' "http://$ip/" 2>/dev/null) && break
-    sleep 0.5
-  done
-  [ "$out" = docker-vm ]
+  run http_get "http://$ip/" 40
+  [ "$output" = docker-vm ]
   # A process container on the same network reaches it too.
   run dk run --rm --network dnet --runtime berth busybox wget -qO- "http://$ip/"
   [ "$output" = docker-vm ]
@@ -100,25 +96,14 @@ print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode(), end="")' "
 @test "docker: run -p: a published port answers a client namespace, in both isolation modes" {
   dk network create --subnet 10.197.6.0/24 pnet >/dev/null
   N=$((RANDOM % 200 + 20))
-  ip netns add "dcl$N"
-  ip link add "dch$N" type veth peer name eth0 netns "dcl$N"
-  ip addr add "10.196.$N.1/24" dev "dch$N"
-  ip link set "dch$N" up
-  ip -n "dcl$N" addr add "10.196.$N.2/24" dev eth0
-  ip -n "dcl$N" link set eth0 up
+  veth_ns "dcl$N" "dch$N" "10.196.$N.1" "10.196.$N.2"
   port=18400
   for rt in berth berth-vm; do
     port=$((port + 1))
     dk run -d --name "p-$rt" --network pnet -p "$port:80" --runtime "$rt" busybox \
       sh -c "mkdir /www; echo published-$rt > /www/index.html; exec httpd -f -p 80 -h /www"
-    out=
-    for i in $(seq 60); do
-      out=$(ip netns exec "dcl$N" python3 -c 'import sys, urllib.request
-print(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode(), end="")' "http://10.196.$N.1:$port/" 2>/dev/null) \
-        && break
-      sleep 0.5
-    done
-    [ "$out" = "published-$rt" ]
+    run http_get "http://10.196.$N.1:$port/" 60 "dcl$N"
+    [ "$output" = "published-$rt" ]
     dk rm -f "p-$rt" >/dev/null
   done
   ip netns del "dcl$N"

@@ -62,3 +62,30 @@ wait_status() { # id status
   echo "container $1 never became $2" >&2
   return 1
 }
+
+# A network namespace NS joined to this machine by a veth pair: HOSTIF here
+# with HOST_IP/24, eth0 there with PEER_IP/24 and a default route back.
+veth_ns() { # ns hostif host_ip peer_ip
+  ip netns add "$1"
+  ip link add "$2" type veth peer name eth0 netns "$1"
+  ip addr add "$3/24" dev "$2"
+  ip link set "$2" up
+  ip -n "$1" addr add "$4/24" dev eth0
+  ip -n "$1" link set eth0 up
+  ip -n "$1" link set lo up
+  ip -n "$1" route add default via "$3"
+}
+
+# The body at URL, fetched from namespace NS (here when empty), retried
+# TRIES times half a second apart while a server (in a VM, slowly) comes up.
+http_get() { # url [tries] [ns]
+  local i
+  for i in $(seq "${2:-20}"); do
+    if ${3:+ip netns exec "$3"} python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode(), end="")' "$1" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  return 1
+}

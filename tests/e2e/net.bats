@@ -31,30 +31,10 @@ teardown() {
   rm -rf "$T"
 }
 
-client() {
-  ip netns add "$CNS"
-  ip link add "bch$N" type veth peer name eth0 netns "$CNS"
-  ip addr add "$HOST_IP/24" dev "bch$N"
-  ip link set "bch$N" up
-  ip -n "$CNS" addr add "$CLIENT_IP/24" dev eth0
-  ip -n "$CNS" link set eth0 up
-  ip -n "$CNS" link set lo up
-  ip -n "$CNS" route add default via "$HOST_IP"
-}
+client() { veth_ns "$CNS" "bch$N" "$HOST_IP" "$CLIENT_IP"; }
 
-# GET URL from the client namespace (or from here with CNS=""), retrying
-# while a server in a VM comes up.
-get() { # url [tries]
-  local i
-  for i in $(seq "${2:-20}"); do
-    if ${CNS:+ip netns exec "$CNS"} python3 -c 'import sys, urllib.request
-print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode(), end="")' "$1" 2>/dev/null; then
-      return 0
-    fi
-    sleep 0.5
-  done
-  return 1
-}
+# GET URL from the client namespace (or from here with CNS="").
+get() { http_get "$1" "${2:-20}" "$CNS"; }
 
 udp() { # host port message
   local i
