@@ -6,8 +6,14 @@ RT_PKGS := jansson libseccomp libcap
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 	  -fstack-protector-strong -Isrc $(shell pkg-config --cflags $(PKGS))
-# libcurl is loaded only when a registry is reached (src/lib/curl_dl.c).
-LDLIBS += $(shell pkg-config --libs $(filter-out libcurl,$(PKGS)))
+# Loaded on first use, not linked (src/lib/dl.h says why); the sonames
+# come from the -dev packages' links so that the build names what it was
+# compiled against.
+DL_PKGS := libarchive libcrypto libcurl libnftables
+dl_soname = $(shell objdump -p $(shell pkg-config --variable=libdir $(1))/$(1).so | awk '/SONAME/ {print $$2}')
+DL_DEFS := $(foreach p,$(DL_PKGS),-DBERTH_SONAME_$(shell echo $(p:lib%=%) | tr a-z A-Z)='"$(call dl_soname,$(p))"')
+CFLAGS += $(DL_DEFS)
+LDLIBS += $(shell pkg-config --libs $(filter-out $(DL_PKGS),$(PKGS)))
 SAN ?=
 ifneq ($(SAN),)
 CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer

@@ -1,62 +1,71 @@
-/* libcurl, loaded when a registry is first reached rather than at every
-   start of berth: its dependencies (TLS, Kerberos, LDAP, HTTP/2, ...) are
-   about 30 shared libraries, some 7 ms of dynamic loading per exec, and
-   `berth run` execs twice.  registry.c includes this instead of
-   <curl/curl.h>; the calls go through the table berth_curl_load fills. */
+/* libcurl, loaded when a registry is first reached (dl.h says why; its
+   own dependencies, TLS, Kerberos, LDAP, HTTP/2, ..., are about 30 more
+   shared libraries).  Include this instead of <curl/curl.h>. */
 #ifndef BERTH_CURL_DL_H
 #define BERTH_CURL_DL_H
 
+/* Plain functions instead of curl's type-checking macros, so that the
+   names below can be redirected. */
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
 
 #include "error.h"
 
+#define BERTH_CURL_FUNCS(X)                                                                                            \
+  X (curl_easy_cleanup)                                                                                                \
+  X (curl_easy_escape)                                                                                                 \
+  X (curl_easy_getinfo)                                                                                                \
+  X (curl_easy_init)                                                                                                   \
+  X (curl_easy_perform)                                                                                                \
+  X (curl_easy_setopt)                                                                                                 \
+  X (curl_easy_strerror)                                                                                               \
+  X (curl_free)                                                                                                        \
+  X (curl_global_init)                                                                                                 \
+  X (curl_multi_add_handle)                                                                                            \
+  X (curl_multi_cleanup)                                                                                               \
+  X (curl_multi_info_read)                                                                                             \
+  X (curl_multi_init)                                                                                                  \
+  X (curl_multi_perform)                                                                                               \
+  X (curl_multi_poll)                                                                                                  \
+  X (curl_multi_remove_handle)                                                                                         \
+  X (curl_slist_append)                                                                                                \
+  X (curl_slist_free_all)
+
 struct berth_curl_api
 {
-  CURLcode (*global_init) (long);
-  CURL *(*easy_init) (void);
-  CURLcode (*easy_setopt) (CURL *, CURLoption, ...);
-  CURLcode (*easy_perform) (CURL *);
-  CURLcode (*easy_getinfo) (CURL *, CURLINFO, ...);
-  void (*easy_cleanup) (CURL *);
-  const char *(*easy_strerror) (CURLcode);
-  char *(*easy_escape) (CURL *, const char *, int);
-  void (*free) (void *);
-  struct curl_slist *(*slist_append) (struct curl_slist *, const char *);
-  void (*slist_free_all) (struct curl_slist *);
-  CURLM *(*multi_init) (void);
-  CURLMcode (*multi_add_handle) (CURLM *, CURL *);
-  CURLMcode (*multi_perform) (CURLM *, int *);
-  CURLMcode (*multi_poll) (CURLM *, struct curl_waitfd *, unsigned int, int, int *);
-  CURLMsg *(*multi_info_read) (CURLM *, int *);
-  CURLMcode (*multi_remove_handle) (CURLM *, CURL *);
-  CURLMcode (*multi_cleanup) (CURLM *);
+#define BERTH_DL_SLOT(f) __typeof__ (f) *f;
+  BERTH_CURL_FUNCS (BERTH_DL_SLOT)
+#undef BERTH_DL_SLOT
 };
 
 extern struct berth_curl_api berth_curl;
 
-/* Loads libcurl once and runs curl_global_init; safe to call again. */
+/* Loads libcurl once and runs curl_global_init; every call below needs it
+   done first. */
 int berth_curl_load (berth_err_t *err);
 
-#define curl_global_init(f) berth_curl.global_init (f)
-#define curl_easy_init() berth_curl.easy_init ()
-#undef curl_easy_setopt
+#ifndef BERTH_DL_IMPL
+/* curl.h's own pass-through macros for these two */
 #undef curl_easy_getinfo
-#define curl_easy_setopt(h, o, ...) berth_curl.easy_setopt (h, o, __VA_ARGS__)
-#define curl_easy_perform(h) berth_curl.easy_perform (h)
-#define curl_easy_getinfo(h, i, ...) berth_curl.easy_getinfo (h, i, __VA_ARGS__)
-#define curl_easy_cleanup(h) berth_curl.easy_cleanup (h)
-#define curl_easy_strerror(c) berth_curl.easy_strerror (c)
-#define curl_easy_escape(h, s, n) berth_curl.easy_escape (h, s, n)
-#define curl_free(p) berth_curl.free (p)
-#define curl_slist_append(l, s) berth_curl.slist_append (l, s)
-#define curl_slist_free_all(l) berth_curl.slist_free_all (l)
-#define curl_multi_init() berth_curl.multi_init ()
-#define curl_multi_add_handle(m, h) berth_curl.multi_add_handle (m, h)
-#define curl_multi_perform(m, r) berth_curl.multi_perform (m, r)
-#define curl_multi_poll(m, e, n, t, r) berth_curl.multi_poll (m, e, n, t, r)
-#define curl_multi_info_read(m, q) berth_curl.multi_info_read (m, q)
-#define curl_multi_remove_handle(m, h) berth_curl.multi_remove_handle (m, h)
-#define curl_multi_cleanup(m) berth_curl.multi_cleanup (m)
+#undef curl_easy_setopt
+#define curl_easy_cleanup (*berth_curl.curl_easy_cleanup)
+#define curl_easy_escape (*berth_curl.curl_easy_escape)
+#define curl_easy_getinfo (*berth_curl.curl_easy_getinfo)
+#define curl_easy_init (*berth_curl.curl_easy_init)
+#define curl_easy_perform (*berth_curl.curl_easy_perform)
+#define curl_easy_setopt (*berth_curl.curl_easy_setopt)
+#define curl_easy_strerror (*berth_curl.curl_easy_strerror)
+#define curl_free (*berth_curl.curl_free)
+#define curl_global_init (*berth_curl.curl_global_init)
+#define curl_multi_add_handle (*berth_curl.curl_multi_add_handle)
+#define curl_multi_cleanup (*berth_curl.curl_multi_cleanup)
+#define curl_multi_info_read (*berth_curl.curl_multi_info_read)
+#define curl_multi_init (*berth_curl.curl_multi_init)
+#define curl_multi_perform (*berth_curl.curl_multi_perform)
+#define curl_multi_poll (*berth_curl.curl_multi_poll)
+#define curl_multi_remove_handle (*berth_curl.curl_multi_remove_handle)
+#define curl_slist_append (*berth_curl.curl_slist_append)
+#define curl_slist_free_all (*berth_curl.curl_slist_free_all)
+#endif
 
 #endif

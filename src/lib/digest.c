@@ -1,6 +1,7 @@
 #include "digest.h"
 
-#include <openssl/evp.h>
+#include "crypto_dl.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,9 +11,12 @@ struct berth_sha256
 };
 
 struct berth_sha256 *
-berth_sha256_new (void)
+berth_sha256_new (berth_err_t *err)
 {
-  struct berth_sha256 *h = calloc (1, sizeof (*h));
+  struct berth_sha256 *h;
+  if (berth_crypto_load (err) < 0)
+    return NULL;
+  h = calloc (1, sizeof (*h));
   if (h == NULL)
     abort ();
   h->ctx = EVP_MD_CTX_new ();
@@ -53,12 +57,15 @@ berth_sha256_free (struct berth_sha256 *h)
   free (h);
 }
 
-void
-berth_sha256_of (const void *data, size_t len, char *out)
+int
+berth_sha256_of (const void *data, size_t len, char *out, berth_err_t *err)
 {
-  struct berth_sha256 *h = berth_sha256_new ();
+  struct berth_sha256 *h = berth_sha256_new (err);
+  if (h == NULL)
+    return -1;
   berth_sha256_update (h, data, len);
   berth_sha256_final (h, out);
+  return 0;
 }
 
 bool

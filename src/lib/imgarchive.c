@@ -1,7 +1,7 @@
 #include "imgarchive.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "archive_dl.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -262,9 +262,12 @@ read_small (struct archive *a, const char *name, json_t **out, berth_err_t *err)
 static int
 load_tar (struct berth_store *s, const char *path, json_t **index, json_t **manifest, json_t *paths, berth_err_t *err)
 {
-  struct archive *a = archive_read_new ();
+  struct archive *a;
   struct archive_entry *e;
   int r, ret = -1;
+  if (berth_archive_load (err) < 0)
+    return -1;
+  a = archive_read_new ();
   archive_read_support_filter_all (a);
   archive_read_support_format_tar (a);
   archive_read_support_format_gnutar (a);
@@ -473,6 +476,8 @@ berth_image_save_archive (struct berth_store *s, json_t *names, const char *path
       berth_error (err, 0, "--format: \"%s\" is neither docker nor oci", format);
       goto out;
     }
+  if (berth_archive_load (err) < 0)
+    goto out;
   a = archive_write_new ();
   archive_write_set_format_pax_restricted (a);
   if (archive_write_open_filename (a, tmp) != ARCHIVE_OK)

@@ -1,7 +1,7 @@
 #include "layer.h"
 
-#include <archive.h>
-#include <archive_entry.h>
+#include "archive_dl.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -278,14 +278,19 @@ extract_entry (struct archive *a, struct archive_entry *e, int rootfd, struct di
 int
 berth_unpack_fd (int fd, const char *dest, char *diffid_out, int64_t *size_out, berth_err_t *err)
 {
-  struct archive *outer = archive_read_new (), *inner = archive_read_new ();
+  struct archive *outer, *inner;
   struct archive_entry *e;
-  struct stream st = { .outer = outer, .hash = berth_sha256_new () };
+  struct stream st = { 0 };
   struct dir_time *dirs = NULL;
   size_t n_dirs = 0;
-  cleanup_close int rootfd = open (dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  cleanup_close int rootfd = -1;
   int ret = -1, r;
 
+  if (berth_archive_load (err) < 0 || (st.hash = berth_sha256_new (err)) == NULL)
+    return -1;
+  outer = st.outer = archive_read_new ();
+  inner = archive_read_new ();
+  rootfd = open (dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (rootfd < 0)
     {
       berth_error (err, errno, "open `%s`", dest);

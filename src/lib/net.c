@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <nftables/libnftables.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +17,7 @@
 
 #include "cloned_binary.h"
 #include "netlink.h"
+#include "nft_dl.h"
 #include "terminal.h"
 #include "utils.h"
 
@@ -688,8 +688,11 @@ berth_net_ports_release (struct berth_net_ports *held)
 static int
 nft_run_out (const char *cmd, bool quiet_missing, char **out, berth_err_t *err)
 {
-  struct nft_ctx *ctx = nft_ctx_new (NFT_CTX_DEFAULT);
+  struct nft_ctx *ctx;
   int r;
+  if (berth_nft_load (err) < 0)
+    return -1;
+  ctx = nft_ctx_new (NFT_CTX_DEFAULT);
   if (ctx == NULL)
     return berth_error (err, ENOMEM, "nftables context");
   nft_ctx_buffer_output (ctx);

@@ -1,14 +1,14 @@
 #include "registry.h"
 
-#include "curl_dl.h"
-#include <pthread.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "crypto_dl.h"
+#include "curl_dl.h"
 #include "image.h"
 #include "layer.h"
 #include "reference.h"
@@ -73,6 +73,14 @@ berth_registry_insecure (const char *registry)
     if (strcmp (t, registry) == 0)
       return true;
   return false;
+}
+
+/* Every entry point loads what the registry code calls: curl, and
+   libcrypto for digests and the credentials' base64. */
+static int
+registry_libs_load (berth_err_t *err)
+{
+  return berth_curl_load (err) < 0 || berth_crypto_load (err) < 0 ? -1 : 0;
 }
 
 static char *
@@ -488,7 +496,11 @@ fetch_manifest (struct reg *r, struct berth_store *s, const char *ref, const cha
   /* By digest, the content must hash to it; by tag, it is what we name it. */
   {
     char got[BERTH_DIGEST_LEN + 1];
-    berth_sha256_of (resp.body ? resp.body : "", resp.len, got);
+    if (berth_sha256_of (resp.body ? resp.body : "", resp.len, got, err) < 0)
+      {
+        resp_clear (&resp);
+        return -1;
+      }
     if (expect && strcmp (expect, got) != 0)
       {
         resp_clear (&resp);
@@ -761,7 +773,7 @@ berth_registry_pull (struct berth_store *s, const char *name, const struct berth
 
   if (berth_ref_parse (name, &ref, err) < 0)
     return -1;
-  if (berth_curl_load (err) < 0)
+  if (registry_libs_load (err) < 0)
     {
       berth_ref_free (ref);
       return -1;
@@ -914,7 +926,7 @@ berth_registry_push (struct berth_store *s, const char *local, const char *remot
       berth_image_free (img);
       return -1;
     }
-  if (berth_curl_load (err) < 0)
+  if (registry_libs_load (err) < 0)
     {
       berth_image_free (img);
       berth_ref_free (ref);
@@ -962,7 +974,7 @@ berth_registry_login (const char *registry, const char *user, const char *passwo
   char *text;
   int ret = -1;
 
-  if (berth_curl_load (err) < 0)
+  if (registry_libs_load (err) < 0)
     return -1;
   reg_init (&r, &ref, o, "pull");
   free (r.user);

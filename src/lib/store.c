@@ -158,10 +158,16 @@ berth_blob_put_fd (struct berth_store *s, int fd, const char *expect, int64_t si
 
   if (expect && berth_digest_check (expect, "blob", err) < 0)
     return -1;
+  h = berth_sha256_new (err);
+  if (h == NULL)
+    return -1;
   out = mkostemp (tmp, O_CLOEXEC);
   if (out < 0)
-    return berth_error (err, errno, "create `%s`", tmp);
-  h = berth_sha256_new ();
+    {
+      int e = errno;
+      berth_sha256_free (h);
+      return berth_error (err, e, "create `%s`", tmp);
+    }
   for (;;)
     {
       ssize_t n = read (fd, buf, sizeof (buf));
@@ -219,7 +225,12 @@ berth_blob_put_mem (struct berth_store *s, const void *data, size_t len, char *d
       unlink (tmp);
       return berth_error (err, e, "write `%s`", tmp);
     }
-  h = berth_sha256_new ();
+  h = berth_sha256_new (err);
+  if (h == NULL)
+    {
+      unlink (tmp);
+      return -1;
+    }
   berth_sha256_update (h, data, len);
   return blob_publish (s, tmp, h, NULL, digest_out, err);
 }
@@ -262,18 +273,23 @@ struct berth_blob_writer
 int
 berth_blob_writer_begin (struct berth_store *s, struct berth_blob_writer **w, berth_err_t *err)
 {
-  struct berth_blob_writer *b = xcalloc (1, sizeof (*b));
+  struct berth_sha256 *h = berth_sha256_new (err);
+  struct berth_blob_writer *b;
+  if (h == NULL)
+    return -1;
+  b = xcalloc (1, sizeof (*b));
   b->s = s;
+  b->h = h;
   b->tmp = xasprintf ("%s/tmp/blob.%d.XXXXXX", s->root, getpid ());
   b->fd = mkostemp (b->tmp, O_CLOEXEC);
   if (b->fd < 0)
     {
       int e = errno;
+      berth_sha256_free (h);
       free (b->tmp);
       free (b);
       return berth_error (err, e, "create a blob in `%s/tmp`", s->root);
     }
-  b->h = berth_sha256_new ();
   *w = b;
   return 0;
 }
