@@ -4,7 +4,9 @@
 # storage and state in this test's directory.  The containers set their
 # rlimits below the host's: podman's default RLIMIT_NOFILE (1048576) needs
 # CAP_SYS_RESOURCE, which root on the test machine does not have (runc
-# fails the same way there).
+# fails the same way there).  Networks are the test's own (podman's CNI
+# backend, configuration in the test's directory); the nftables tables that
+# CNI's iptables plugins make, and that were not there before, go at the end.
 
 load helpers
 bats_require_minimum_version 1.5.0
@@ -17,11 +19,15 @@ setup_file() {
   PT=$(mktemp -d /tmp/berth-podman.XXXXXX)
   "$BERTH" --root "$PT/berth" save --format docker -o "$PT/busybox.tar" busybox
   pm load -q -i "$PT/busybox.tar" >/dev/null
+  nft list tables > "$PT/tables.before"
 }
 
 teardown_file() {
   [ -n "${PT:-}" ] || return 0
   pm rm -af -t 0 >/dev/null 2>&1 || true
+  pm network rm -f pmnet >/dev/null 2>&1 || true
+  for n in $(ip netns list | grep -o '^pcl[0-9]*'); do ip netns del "$n"; ip link del "pch${n#pcl}" 2>/dev/null; done
+  nft list tables | grep -vxFf "$PT/tables.before" | while read -r _ fam name; do nft delete table "$fam" "$name"; done
   grep -o " $PT[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$PT"
 }
@@ -31,7 +37,7 @@ teardown() { :; }
 
 pm() {
   podman --root "$PT/storage" --runroot "$PT/run" --cgroup-manager cgroupfs --events-backend file \
-    --runtime "$BERTH_RUNTIME" "$@"
+    --network-config-dir "$PT/net" --runtime "$BERTH_RUNTIME" "$@"
 }
 LIMITS="--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --network none"
 
@@ -69,4 +75,27 @@ LIMITS="--ulimit nofile=4096:4096 --ulimit nproc=4096:4096 --network none"
   # shellcheck disable=SC2086
   run -126 pm run --rm $LIMITS busybox /etc/passwd
   [[ "$output" == *"permission denied"* ]]
+}
+
+@test "podman: run -p: a published port answers a client namespace, in both isolation modes" {
+  pm network create --subnet 10.197.7.0/24 pmnet >/dev/null
+  N=$((RANDOM % 200 + 20))
+  veth_ns "pcl$N" "pch$N" "10.195.$N.1" "10.195.$N.2"
+  port=18500
+  for mode in process vm; do
+    flag=()
+    [ "$mode" = vm ] && flag=(--runtime-flag isolation=vm)
+    port=$((port + 1))
+    pm "${flag[@]}" run -d --name "p-$mode" --network pmnet -p "$port:80" --ulimit nofile=4096:4096 \
+      --ulimit nproc=4096:4096 busybox sh -c "mkdir /www; echo published-$mode > /www/index.html; exec httpd -f -p 80 -h /www"
+    run http_get "http://10.195.$N.1:$port/" 60 "pcl$N"
+    [ "$output" = "published-$mode" ]
+    # The address podman's CNI gave is the one the container (or its VM) has.
+    ip=$(pm inspect -f '{{.NetworkSettings.Networks.pmnet.IPAddress}}' "p-$mode")
+    [[ "$(pm exec "p-$mode" ip -4 addr show eth0)" == *"inet $ip/24"* ]]
+    pm rm -f -t 0 "p-$mode" >/dev/null
+  done
+  ip netns del "pcl$N"
+  ip link del "pch$N" 2>/dev/null || true
+  pm network rm pmnet >/dev/null
 }
