@@ -706,7 +706,7 @@ member_begin (uint32_t sid, json_t *req)
   sysinfo (&si);
   /* The image lives in guest memory: it must leave room for the rest. */
   if (!json_is_integer (size) || json_integer_value (size) <= 0
-      || (unsigned long long) json_integer_value (size) > (unsigned long long) si.freeram * si.mem_unit / 2)
+      || (unsigned long long)json_integer_value (size) > (unsigned long long)si.freeram * si.mem_unit / 2)
     {
       berth_error (&err, ENOMEM, "create: a pod member's image must fit in half of the VM's free memory");
       return send_error (sid, &err);
@@ -719,7 +719,11 @@ member_begin (uint32_t sid, json_t *req)
       berth_error (&err, EMFILE, "create: this VM has %d pod members already", MAX_MEMBERS);
       return send_error (sid, &err);
     }
-  *m = (struct member){ .used = true, .loading = true, .sid = sid, .image_fd = -1, .size = json_integer_value (size),
+  *m = (struct member){ .used = true,
+                        .loading = true,
+                        .sid = sid,
+                        .image_fd = -1,
+                        .size = json_integer_value (size),
                         .req = json_incref (req) };
   snprintf (m->id, sizeof (m->id), "m%d", next_member++);
   dir = xasprintf ("/run/berth/members/%s", m->id);
@@ -764,7 +768,7 @@ loop_mount (const char *file, const char *target, berth_err_t *err)
   if (dev < 0 || ffd < 0)
     return berth_error (err, errno, "open %s", dev < 0 ? path : file);
   memset (&cfg, 0, sizeof (cfg));
-  cfg.fd = (unsigned) ffd;
+  cfg.fd = (unsigned)ffd;
   cfg.info.lo_flags = LO_FLAGS_READ_ONLY | LO_FLAGS_AUTOCLEAR;
   if (ioctl (dev, LOOP_CONFIGURE, &cfg) < 0)
     return berth_error (err, errno, "attach %s to %s", file, path);
@@ -828,8 +832,8 @@ member_create (struct member *m)
         }
     }
     if (json_is_array (nss))
-      json_array_append_new (nss, json_pack ("{s:s,s:o}", "type", "network", "path",
-                                             json_sprintf ("/proc/%d/ns/net", (int) init_pid)));
+      json_array_append_new (
+          nss, json_pack ("{s:s,s:o}", "type", "network", "path", json_sprintf ("/proc/%d/ns/net", (int)init_pid)));
   }
   m->loading = false;
   if (guest_create (m->sid, m->id, bundle, config, &pid) < 0)
@@ -844,7 +848,7 @@ static void
 member_data (struct member *m, const void *data, size_t len)
 {
   berth_err_t err = NULL;
-  if (m->got + (long long) len > m->size)
+  if (m->got + (long long)len > m->size)
     {
       berth_error (&err, EPROTO, "create: more image bytes than announced");
       return member_fail (m, &err);
@@ -854,7 +858,7 @@ member_data (struct member *m, const void *data, size_t len)
       berth_error (&err, errno, "write the pod member's image");
       return member_fail (m, &err);
     }
-  m->got += (long long) len;
+  m->got += (long long)len;
   if (m->got == m->size)
     member_create (m);
 }
@@ -878,7 +882,7 @@ setup_network (json_t *list, berth_err_t *err)
   json_array_foreach (list, i, iface)
   {
     char name[24];
-    snprintf (name, sizeof (name), "eth%u", (unsigned) i);
+    snprintf (name, sizeof (name), "eth%u", (unsigned)i);
     if (!json_is_object (iface) || berth_netdev_configure (name, iface, err) < 0)
       return berth_error_wrap (err, "the guest's network");
   }

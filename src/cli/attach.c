@@ -42,7 +42,7 @@ cmd_attach (int argc, char **argv)
   dfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   snprintf (addr.sun_path, sizeof (addr.sun_path), "/proc/self/fd/%d/attach.sock", dfd);
-  if (dfd < 0 || fd < 0 || connect (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0)
+  if (dfd < 0 || fd < 0 || connect (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0)
     {
       berth_engine_close (e);
       fprintf (stderr, "berth: cannot attach to %s: it is not running\n", argv[1]);
@@ -71,7 +71,7 @@ cmd_attach (int argc, char **argv)
           n = read (fd, buf, sizeof (buf));
           if (n <= 0)
             break; /* the container is gone */
-          (void) write_all (1, buf, (size_t) n);
+          (void)write_all (1, buf, (size_t)n);
         }
       if (p[1].revents)
         {
@@ -88,7 +88,7 @@ cmd_attach (int argc, char **argv)
                 {
                   /* What came before the escape still goes in. */
                   if (k > 1)
-                    (void) write_all (fd, buf, (size_t) (k - 1));
+                    (void)write_all (fd, buf, (size_t)(k - 1));
                   if (restore)
                     tcsetattr (0, TCSANOW, &saved);
                   fprintf (stderr, "\r\nread escape sequence\r\n");
@@ -97,7 +97,7 @@ cmd_attach (int argc, char **argv)
                 }
               prev_ctrl_p = buf[k] == 0x10;
             }
-          (void) write_all (fd, buf, (size_t) n);
+          (void)write_all (fd, buf, (size_t)n);
         }
     }
   if (restore)

@@ -13,9 +13,12 @@
 int
 cmd_exec (int argc, char **argv)
 {
-  static const struct option opts[] = { { "interactive", no_argument, NULL, 'i' }, { "tty", no_argument, NULL, 't' },
-                                        { "detach", no_argument, NULL, 'd' }, { "env", required_argument, NULL, 'e' },
-                                        { "workdir", required_argument, NULL, 'w' }, { "user", required_argument, NULL, 'u' },
+  static const struct option opts[] = { { "interactive", no_argument, NULL, 'i' },
+                                        { "tty", no_argument, NULL, 't' },
+                                        { "detach", no_argument, NULL, 'd' },
+                                        { "env", required_argument, NULL, 'e' },
+                                        { "workdir", required_argument, NULL, 'w' },
+                                        { "user", required_argument, NULL, 'u' },
                                         { NULL, 0, NULL, 0 } };
   struct berth_engine *e = NULL;
   berth_err_t err = NULL;
@@ -74,7 +77,7 @@ cmd_exec (int argc, char **argv)
         gid = strtol (end + 1, &end, 10);
       if (*end)
         return cli_usage ("exec", "--user takes UID[:GID]");
-      json_object_set_new (proc, "user", json_pack ("{s:I,s:I}", "uid", (json_int_t) uid, "gid", (json_int_t) gid));
+      json_object_set_new (proc, "user", json_pack ("{s:I,s:I}", "uid", (json_int_t)uid, "gid", (json_int_t)gid));
     }
   req.process = proc;
   if (berth_container_exec (e->runtime_root, id, &req, &status, &err) < 0)

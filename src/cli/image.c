@@ -59,7 +59,7 @@ cmd_image_inspect (int argc, char **argv)
                             json_string_value (json_object_get (cfg, "architecture")) ?: "", "Os",
                             json_string_value (json_object_get (cfg, "os")) ?: "", "Manifest", md, "Config",
                             json_object_get (cfg, "config") ?: json_null (), "RootFS", "Type", "layers", "Layers",
-                            diff ? diff : json_null (), "Size", (json_int_t) size, "ManifestMediaType",
+                            diff ? diff : json_null (), "Size", (json_int_t)size, "ManifestMediaType",
                             json_string_value (json_object_get (img->manifest, "mediaType")) ?: MT_OCI_MANIFEST));
       }
       berth_image_free (img);
@@ -74,8 +74,8 @@ cmd_image_inspect (int argc, char **argv)
 int
 cmd_image_prune (int argc, char **argv)
 {
-  static const struct option opts[] = { { "all", no_argument, NULL, 'a' }, { "force", no_argument, NULL, 'f' },
-                                        { NULL, 0, NULL, 0 } };
+  static const struct option opts[]
+      = { { "all", no_argument, NULL, 'a' }, { "force", no_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
   struct berth_store *s = NULL;
   berth_err_t err = NULL;
   bool all = false;
@@ -126,7 +126,7 @@ cmd_image_prune (int argc, char **argv)
   berth_store_unlock (s);
   if (r < 0)
     goto fail;
-  cli_human_size ((double) freed, human, sizeof (human));
+  cli_human_size ((double)freed, human, sizeof (human));
   printf ("Total reclaimed space: %s\n", human);
   berth_store_close (s);
   return 0;
@@ -142,10 +142,10 @@ cmd_image (int argc, char **argv)
   {
     const char *name;
     int (*fn) (int, char **);
-  } sub[] = { { "ls", cmd_images },      { "list", cmd_images }, { "inspect", cmd_image_inspect },
-              { "rm", cmd_rmi },         { "prune", cmd_image_prune }, { "load", cmd_load },
-              { "save", cmd_save },      { "import", cmd_import }, { "tag", cmd_tag },
-              { "pull", cmd_pull },      { "push", cmd_push } };
+  } sub[] = { { "ls", cmd_images }, { "list", cmd_images },       { "inspect", cmd_image_inspect },
+              { "rm", cmd_rmi },    { "prune", cmd_image_prune }, { "load", cmd_load },
+              { "save", cmd_save }, { "import", cmd_import },     { "tag", cmd_tag },
+              { "pull", cmd_pull }, { "push", cmd_push } };
   if (argc < 2 || strcmp (argv[1], "--help") == 0)
     {
       printf ("Usage: berth image COMMAND\n\nCommands: ls inspect rm prune load save import tag\n");

@@ -12,8 +12,10 @@
 int
 cmd_images (int argc, char **argv)
 {
-  static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' }, { "format", required_argument, NULL, 'f' },
-                                        { "all", no_argument, NULL, 'a' }, { "no-trunc", no_argument, NULL, 'N' },
+  static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' },
+                                        { "format", required_argument, NULL, 'f' },
+                                        { "all", no_argument, NULL, 'a' },
+                                        { "no-trunc", no_argument, NULL, 'N' },
                                         { NULL, 0, NULL, 0 } };
   struct berth_store *s = NULL;
   berth_err_t err = NULL;
@@ -74,9 +76,9 @@ cmd_images (int argc, char **argv)
         if (colon && strchr (colon, '/') == NULL)
           *colon++ = '\0';
         else
-          colon = (char *) "<none>";
+          colon = (char *)"<none>";
         cli_human_ago (json_string_value (json_object_get (img, "created")), ago, sizeof (ago));
-        cli_human_size ((double) json_integer_value (json_object_get (img, "size")), size, sizeof (size));
+        cli_human_size ((double)json_integer_value (json_object_get (img, "size")), size, sizeof (size));
         printf ("%-40s %-16s %-14.*s %-22s %s\n", fam, colon, notrunc ? 71 : 12, id, ago, size);
       }
     }

@@ -43,7 +43,7 @@ cmd_import (int argc, char **argv)
           return cli_error (&err);
         }
       while ((n = read (0, buf, sizeof (buf))) > 0)
-        if (write_all (fd, buf, (size_t) n) < 0)
+        if (write_all (fd, buf, (size_t)n) < 0)
           break;
       close (fd);
       file = tmp;

@@ -22,7 +22,7 @@ cmd_info (int argc, char **argv)
   int mode = berth_cgroup_mode ();
   size_t running = 0, i;
   json_t *c;
-  (void) argv;
+  (void)argv;
   if (argc > 1 && cli_help (argc, argv, "info", NULL))
     return 0;
   if (berth_engine_open (cli.root, &e, &err) < 0 || berth_ctr_list (e, &list, &err) < 0)
@@ -37,7 +37,10 @@ cmd_info (int argc, char **argv)
     berth_error_release (&err);
   printf ("Containers: %zu\n Running: %zu\n Stopped: %zu\nImages: %zu\n", json_array_size (list), running,
           json_array_size (list) - running, json_array_size (imgs));
-  printf ("Root Dir: %s\nCgroup Version: %s\n", cli.root, mode == CGROUP_V2 ? "2" : mode == CGROUP_HYBRID ? "1 (hybrid)" : "1");
+  printf ("Root Dir: %s\nCgroup Version: %s\n", cli.root,
+          mode == CGROUP_V2       ? "2"
+          : mode == CGROUP_HYBRID ? "1 (hybrid)"
+                                  : "1");
   {
     const char *why, *accel = berth_vm_accel_why (&why);
     cleanup_free char *k = NULL, *i2 = NULL;
@@ -48,7 +51,8 @@ cmd_info (int argc, char **argv)
     printf ("VM Accelerator: %s (%s)\n", strcmp (accel, "kvm") == 0 ? "kvm" : "tcg, software emulation: slow", why);
     printf ("VM Guest Kernel: %s\n", k);
   }
-  printf ("Kernel Version: %s\nOperating System: %s\nCPUs: %ld\n", u.release, u.sysname, sysconf (_SC_NPROCESSORS_ONLN));
+  printf ("Kernel Version: %s\nOperating System: %s\nCPUs: %ld\n", u.release, u.sysname,
+          sysconf (_SC_NPROCESSORS_ONLN));
   json_decref (list);
   json_decref (imgs);
   berth_engine_close (e);

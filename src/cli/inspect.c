@@ -30,7 +30,7 @@ cmd_inspect (int argc, char **argv)
         }
       berth_error_release (&err);
       {
-        char *sub[] = { (char *) "inspect", argv[i], NULL };
+        char *sub[] = { (char *)"inspect", argv[i], NULL };
         berth_engine_close (e);
         e = NULL;
         if (json_array_size (out) == 0 && argc == 2)

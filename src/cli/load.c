@@ -14,8 +14,8 @@
 int
 cmd_load (int argc, char **argv)
 {
-  static const struct option opts[] = { { "input", required_argument, NULL, 'i' }, { "quiet", no_argument, NULL, 'q' },
-                                        { NULL, 0, NULL, 0 } };
+  static const struct option opts[]
+      = { { "input", required_argument, NULL, 'i' }, { "quiet", no_argument, NULL, 'q' }, { NULL, 0, NULL, 0 } };
   struct berth_store *s = NULL;
   berth_err_t err = NULL;
   const char *input = NULL;
@@ -64,7 +64,7 @@ cmd_load (int argc, char **argv)
           return cli_error (&err);
         }
       while ((n2 = read (0, buf, sizeof (buf))) > 0)
-        if (write_all (fd, buf, (size_t) n2) < 0)
+        if (write_all (fd, buf, (size_t)n2) < 0)
           break;
       close (fd);
       input = tmp;

@@ -44,8 +44,10 @@ emit (const char *line, bool timestamps, const char *since)
 int
 cmd_logs (int argc, char **argv)
 {
-  static const struct option opts[] = { { "follow", no_argument, NULL, 'f' }, { "tail", required_argument, NULL, 'n' },
-                                        { "timestamps", no_argument, NULL, 't' }, { "since", required_argument, NULL, 's' },
+  static const struct option opts[] = { { "follow", no_argument, NULL, 'f' },
+                                        { "tail", required_argument, NULL, 'n' },
+                                        { "timestamps", no_argument, NULL, 't' },
+                                        { "since", required_argument, NULL, 's' },
                                         { NULL, 0, NULL, 0 } };
   struct berth_engine *e = NULL;
   berth_err_t err = NULL;
@@ -95,7 +97,7 @@ cmd_logs (int argc, char **argv)
       return 0;
     }
   if (tail >= 0)
-    ring = xcalloc ((size_t) tail + 1, sizeof (char *));
+    ring = xcalloc ((size_t)tail + 1, sizeof (char *));
   while (getline (&line, &cap, f) > 0)
     {
       if (tail < 0)

@@ -123,20 +123,20 @@ cli_human_ago (const char *ts, char *buf, size_t len)
   if (d < 60)
     snprintf (buf, len, "%s", d < 2 ? "Less than a second ago" : "Less than a minute ago");
   else if (d < 3600)
-    snprintf (buf, len, "%d minutes ago", (int) (d / 60));
+    snprintf (buf, len, "%d minutes ago", (int)(d / 60));
   else if (d < 86400)
-    snprintf (buf, len, "%d hours ago", (int) (d / 3600));
+    snprintf (buf, len, "%d hours ago", (int)(d / 3600));
   else if (d < 86400 * 60)
-    snprintf (buf, len, "%d days ago", (int) (d / 86400));
+    snprintf (buf, len, "%d days ago", (int)(d / 86400));
   else
-    snprintf (buf, len, "%d months ago", (int) (d / (86400 * 30)));
+    snprintf (buf, len, "%d months ago", (int)(d / (86400 * 30)));
 }
 
 int
 cmd_version (int argc, char **argv)
 {
-  (void) argc;
-  (void) argv;
+  (void)argc;
+  (void)argv;
   printf ("berth version 0.1.0\n");
   return 0;
 }
@@ -153,8 +153,10 @@ usage (FILE *out)
 int
 main (int argc, char **argv)
 {
-  static const struct option opts[] = { { "root", required_argument, NULL, 'r' }, { "debug", no_argument, NULL, 'D' },
-                                        { "help", no_argument, NULL, 'h' }, { "version", no_argument, NULL, 'v' },
+  static const struct option opts[] = { { "root", required_argument, NULL, 'r' },
+                                        { "debug", no_argument, NULL, 'D' },
+                                        { "help", no_argument, NULL, 'h' },
+                                        { "version", no_argument, NULL, 'v' },
                                         { NULL, 0, NULL, 0 } };
   int c;
   const char *env = getenv ("BERTH_ROOT");

@@ -45,12 +45,10 @@ with_containers (struct berth_engine *e, json_t *net)
 static int
 net_create (int argc, char **argv)
 {
-  static const struct option opts[] = { { "subnet", required_argument, NULL, 's' },
-                                        { "gateway", required_argument, NULL, 'g' },
-                                        { "internal", no_argument, NULL, 'i' },
-                                        { "label", required_argument, NULL, 'l' },
-                                        { "driver", required_argument, NULL, 'd' },
-                                        { NULL, 0, NULL, 0 } };
+  static const struct option opts[]
+      = { { "subnet", required_argument, NULL, 's' }, { "gateway", required_argument, NULL, 'g' },
+          { "internal", no_argument, NULL, 'i' },     { "label", required_argument, NULL, 'l' },
+          { "driver", required_argument, NULL, 'd' }, { NULL, 0, NULL, 0 } };
   const char *subnet = NULL, *gateway = NULL;
   bool internal = false;
   json_t *labels = json_object (), *net = NULL;
@@ -72,7 +70,7 @@ net_create (int argc, char **argv)
       case 'l':
         {
           const char *eq = strchr (optarg, '=');
-          cleanup_free char *k = eq ? strndup (optarg, (size_t) (eq - optarg)) : xstrdup (optarg);
+          cleanup_free char *k = eq ? strndup (optarg, (size_t)(eq - optarg)) : xstrdup (optarg);
           json_object_set_new (labels, k, json_string (eq ? eq + 1 : ""));
         }
         break;

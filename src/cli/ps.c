@@ -24,7 +24,7 @@ status_text (json_t *st, char *buf, size_t len)
   else if (s && strcmp (s, "exited") == 0)
     {
       cli_human_ago (json_string_value (json_object_get (st, "FinishedAt")), ago, sizeof (ago));
-      snprintf (buf, len, "Exited (%lld) %s", (long long) json_integer_value (json_object_get (st, "ExitCode")), ago);
+      snprintf (buf, len, "Exited (%lld) %s", (long long)json_integer_value (json_object_get (st, "ExitCode")), ago);
     }
   else
     snprintf (buf, len, "Created");
@@ -42,7 +42,8 @@ ports_text (json_t *c)
     size_t i;
     json_array_foreach (list, i, b)
     {
-      char *n = xasprintf ("%s%s%s:%s->%s", out, out[0] ? ", " : "", json_string_value (json_object_get (b, "HostIp")) ?: "",
+      char *n = xasprintf ("%s%s%s:%s->%s", out, out[0] ? ", " : "",
+                           json_string_value (json_object_get (b, "HostIp")) ?: "",
                            json_string_value (json_object_get (b, "HostPort")) ?: "", key);
       free (out);
       out = n;
@@ -54,8 +55,10 @@ ports_text (json_t *c)
 int
 cmd_ps (int argc, char **argv)
 {
-  static const struct option opts[] = { { "all", no_argument, NULL, 'a' }, { "quiet", no_argument, NULL, 'q' },
-                                        { "format", required_argument, NULL, 'f' }, { "no-trunc", no_argument, NULL, 'N' },
+  static const struct option opts[] = { { "all", no_argument, NULL, 'a' },
+                                        { "quiet", no_argument, NULL, 'q' },
+                                        { "format", required_argument, NULL, 'f' },
+                                        { "no-trunc", no_argument, NULL, 'N' },
                                         { NULL, 0, NULL, 0 } };
   struct berth_engine *e = NULL;
   berth_err_t err = NULL;

@@ -44,15 +44,15 @@ on_progress (void *data, const char *digest, int64_t done, int64_t total, bool f
   else
     {
       char bar[31];
-      int fill = total > 0 ? (int) (30 * done / total) : 0;
+      int fill = total > 0 ? (int)(30 * done / total) : 0;
       char a[16], b[16];
       memset (bar, ' ', 30);
-      memset (bar, '=', (size_t) fill);
+      memset (bar, '=', (size_t)fill);
       if (fill < 30 && fill > 0)
         bar[fill - 1] = '>';
       bar[30] = '\0';
-      cli_human_size ((double) done, a, sizeof (a));
-      cli_human_size ((double) total, b, sizeof (b));
+      cli_human_size ((double)done, a, sizeof (a));
+      cli_human_size ((double)total, b, sizeof (b));
       snprintf (p->lines[i], sizeof (p->lines[i]), "%.12s: Downloading [%s] %s/%s", digest + 7, bar, a, b);
     }
   if (p->drawn)

@@ -15,47 +15,47 @@
 #include "lib/vm.h"
 #include "lib/utils.h"
 
-static const char run_options[] =
-  "  -d, --detach            run in the background and print the ID\n"
-  "  -i, --interactive       keep stdin open\n"
-  "  -t, --tty               allocate a pseudo-terminal\n"
-  "      --rm                remove the container when it exits\n"
-  "      --name NAME         name the container\n"
-  "  -e, --env K=V           set an environment variable (repeatable)\n"
-  "      --env-file FILE     read environment variables from FILE\n"
-  "  -w, --workdir DIR       working directory\n"
-  "  -u, --user USER[:GROUP] user (name or id)\n"
-  "      --entrypoint CMD    override the image's entrypoint\n"
-  "  -h, --hostname NAME     container host name\n"
-  "      --read-only         mount the root file system read-only\n"
-  "  -m, --memory BYTES      memory limit (k, m, g suffixes)\n"
-  "      --memory-swap BYTES memory plus swap limit (-1: unlimited)\n"
-  "      --cpus N            CPU quota (e.g. 1.5)\n"
-  "      --cpu-shares N      CPU weight\n"
-  "      --cpuset-cpus LIST  CPUs to run on\n"
-  "      --pids-limit N      process limit\n"
-  "      --ulimit NAME=S[:H] resource limit (repeatable)\n"
-  "      --cap-add CAP       add a capability (repeatable)\n"
-  "      --cap-drop CAP      drop a capability (repeatable)\n"
-  "      --privileged        every capability and device, no seccomp or masked paths\n"
-  "      --security-opt OPT  no-new-privileges, seccomp=FILE or seccomp=unconfined\n"
-  "      --device DEV        expose a host device (/dev/x[:/dev/y][:rwm])\n"
-  "      --sysctl K=V        a namespaced sysctl (repeatable)\n"
-  "      --tmpfs PATH[:OPT]  mount a tmpfs (repeatable)\n"
-  "  -v, --volume H:C[:ro]   bind-mount a host path (repeatable)\n"
-  "  -l, --label K=V         label (repeatable)\n"
-  "      --stop-signal SIG   signal for stop (default TERM)\n"
-  "      --stop-timeout N    seconds before stop kills (default 10)\n"
-  "      --init              run an init as PID 1 that forwards signals and reaps orphans\n"
-  "      --isolation MODE    process or vm (hyperv)\n"
-  "      --kernel PATH       vm: guest kernel file, or a directory with vmlinuz and initrd.img\n"
-  "      --network NET       bridge (default), none, host, container:NAME|ID or a user network\n"
-  "      --ip ADDR           the container's IPv4 address on its network\n"
-  "      --network-alias N   another name on a user network (repeatable)\n"
-  "  -p, --publish SPEC      [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], ranges too (repeatable)\n"
-  "  -P, --publish-all       publish every exposed port on a free host port\n"
-  "      --expose PORT       expose a port or range (repeatable)\n"
-  "      --add-host NAME:IP  an /etc/hosts entry (repeatable)\n";
+static const char run_options[]
+    = "  -d, --detach            run in the background and print the ID\n"
+      "  -i, --interactive       keep stdin open\n"
+      "  -t, --tty               allocate a pseudo-terminal\n"
+      "      --rm                remove the container when it exits\n"
+      "      --name NAME         name the container\n"
+      "  -e, --env K=V           set an environment variable (repeatable)\n"
+      "      --env-file FILE     read environment variables from FILE\n"
+      "  -w, --workdir DIR       working directory\n"
+      "  -u, --user USER[:GROUP] user (name or id)\n"
+      "      --entrypoint CMD    override the image's entrypoint\n"
+      "  -h, --hostname NAME     container host name\n"
+      "      --read-only         mount the root file system read-only\n"
+      "  -m, --memory BYTES      memory limit (k, m, g suffixes)\n"
+      "      --memory-swap BYTES memory plus swap limit (-1: unlimited)\n"
+      "      --cpus N            CPU quota (e.g. 1.5)\n"
+      "      --cpu-shares N      CPU weight\n"
+      "      --cpuset-cpus LIST  CPUs to run on\n"
+      "      --pids-limit N      process limit\n"
+      "      --ulimit NAME=S[:H] resource limit (repeatable)\n"
+      "      --cap-add CAP       add a capability (repeatable)\n"
+      "      --cap-drop CAP      drop a capability (repeatable)\n"
+      "      --privileged        every capability and device, no seccomp or masked paths\n"
+      "      --security-opt OPT  no-new-privileges, seccomp=FILE or seccomp=unconfined\n"
+      "      --device DEV        expose a host device (/dev/x[:/dev/y][:rwm])\n"
+      "      --sysctl K=V        a namespaced sysctl (repeatable)\n"
+      "      --tmpfs PATH[:OPT]  mount a tmpfs (repeatable)\n"
+      "  -v, --volume H:C[:ro]   bind-mount a host path (repeatable)\n"
+      "  -l, --label K=V         label (repeatable)\n"
+      "      --stop-signal SIG   signal for stop (default TERM)\n"
+      "      --stop-timeout N    seconds before stop kills (default 10)\n"
+      "      --init              run an init as PID 1 that forwards signals and reaps orphans\n"
+      "      --isolation MODE    process or vm (hyperv)\n"
+      "      --kernel PATH       vm: guest kernel file, or a directory with vmlinuz and initrd.img\n"
+      "      --network NET       bridge (default), none, host, container:NAME|ID or a user network\n"
+      "      --ip ADDR           the container's IPv4 address on its network\n"
+      "      --network-alias N   another name on a user network (repeatable)\n"
+      "  -p, --publish SPEC      [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], ranges too (repeatable)\n"
+      "  -P, --publish-all       publish every exposed port on a free host port\n"
+      "      --expose PORT       expose a port or range (repeatable)\n"
+      "      --add-host NAME:IP  an /etc/hosts entry (repeatable)\n";
 
 static int64_t
 parse_bytes (const char *s, bool *ok)
@@ -66,18 +66,35 @@ parse_bytes (const char *s, bool *ok)
   *ok = end != s;
   switch (*end)
     {
-    case 'b': case 'B': end++; break;
-    case 'k': case 'K': mul = 1024; end++; break;
-    case 'm': case 'M': mul = 1024 * 1024; end++; break;
-    case 'g': case 'G': mul = 1024LL * 1024 * 1024; end++; break;
-    case '\0': break;
-    default: *ok = false;
+    case 'b':
+    case 'B':
+      end++;
+      break;
+    case 'k':
+    case 'K':
+      mul = 1024;
+      end++;
+      break;
+    case 'm':
+    case 'M':
+      mul = 1024 * 1024;
+      end++;
+      break;
+    case 'g':
+    case 'G':
+      mul = 1024LL * 1024 * 1024;
+      end++;
+      break;
+    case '\0':
+      break;
+    default:
+      *ok = false;
     }
   if (*end == 'b' || *end == 'B')
     end++;
   if (*end != '\0')
     *ok = false;
-  return (int64_t) (v * (double) mul);
+  return (int64_t)(v * (double)mul);
 }
 
 static char *cid_for_signals;
@@ -134,29 +151,51 @@ int
 cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_request *r, bool *detach)
 {
   static const struct option opts[] = {
-    { "detach", no_argument, NULL, 'd' },     { "interactive", no_argument, NULL, 'i' },
-    { "tty", no_argument, NULL, 't' },        { "rm", no_argument, NULL, 1 },
-    { "name", required_argument, NULL, 2 },   { "env", required_argument, NULL, 'e' },
-    { "env-file", required_argument, NULL, 3 }, { "workdir", required_argument, NULL, 'w' },
-    { "user", required_argument, NULL, 'u' }, { "entrypoint", required_argument, NULL, 4 },
-    { "hostname", required_argument, NULL, 'h' }, { "read-only", no_argument, NULL, 5 },
-    { "memory", required_argument, NULL, 'm' }, { "memory-swap", required_argument, NULL, 6 },
-    { "cpus", required_argument, NULL, 7 },   { "cpu-shares", required_argument, NULL, 8 },
-    { "cpuset-cpus", required_argument, NULL, 9 }, { "pids-limit", required_argument, NULL, 10 },
-    { "ulimit", required_argument, NULL, 11 }, { "cap-add", required_argument, NULL, 12 },
-    { "cap-drop", required_argument, NULL, 13 }, { "privileged", no_argument, NULL, 14 },
-    { "security-opt", required_argument, NULL, 15 }, { "device", required_argument, NULL, 16 },
-    { "sysctl", required_argument, NULL, 17 }, { "tmpfs", required_argument, NULL, 18 },
-    { "volume", required_argument, NULL, 'v' }, { "label", required_argument, NULL, 'l' },
-    { "stop-signal", required_argument, NULL, 19 }, { "stop-timeout", required_argument, NULL, 20 },
-    { "isolation", required_argument, NULL, 21 }, { "init", no_argument, NULL, 22 },
-    { "mount", required_argument, NULL, 23 }, { "help", no_argument, NULL, 24 },
-    { "ipc", required_argument, NULL, 25 },   { "pid", required_argument, NULL, 26 },
-    { "network", required_argument, NULL, 27 }, { "net", required_argument, NULL, 27 },
-    { "publish", required_argument, NULL, 'p' }, { "shm-size", required_argument, NULL, 28 },
+    { "detach", no_argument, NULL, 'd' },
+    { "interactive", no_argument, NULL, 'i' },
+    { "tty", no_argument, NULL, 't' },
+    { "rm", no_argument, NULL, 1 },
+    { "name", required_argument, NULL, 2 },
+    { "env", required_argument, NULL, 'e' },
+    { "env-file", required_argument, NULL, 3 },
+    { "workdir", required_argument, NULL, 'w' },
+    { "user", required_argument, NULL, 'u' },
+    { "entrypoint", required_argument, NULL, 4 },
+    { "hostname", required_argument, NULL, 'h' },
+    { "read-only", no_argument, NULL, 5 },
+    { "memory", required_argument, NULL, 'm' },
+    { "memory-swap", required_argument, NULL, 6 },
+    { "cpus", required_argument, NULL, 7 },
+    { "cpu-shares", required_argument, NULL, 8 },
+    { "cpuset-cpus", required_argument, NULL, 9 },
+    { "pids-limit", required_argument, NULL, 10 },
+    { "ulimit", required_argument, NULL, 11 },
+    { "cap-add", required_argument, NULL, 12 },
+    { "cap-drop", required_argument, NULL, 13 },
+    { "privileged", no_argument, NULL, 14 },
+    { "security-opt", required_argument, NULL, 15 },
+    { "device", required_argument, NULL, 16 },
+    { "sysctl", required_argument, NULL, 17 },
+    { "tmpfs", required_argument, NULL, 18 },
+    { "volume", required_argument, NULL, 'v' },
+    { "label", required_argument, NULL, 'l' },
+    { "stop-signal", required_argument, NULL, 19 },
+    { "stop-timeout", required_argument, NULL, 20 },
+    { "isolation", required_argument, NULL, 21 },
+    { "init", no_argument, NULL, 22 },
+    { "mount", required_argument, NULL, 23 },
+    { "help", no_argument, NULL, 24 },
+    { "ipc", required_argument, NULL, 25 },
+    { "pid", required_argument, NULL, 26 },
+    { "network", required_argument, NULL, 27 },
+    { "net", required_argument, NULL, 27 },
+    { "publish", required_argument, NULL, 'p' },
+    { "shm-size", required_argument, NULL, 28 },
     { "kernel", required_argument, NULL, 29 },
-    { "publish-all", no_argument, NULL, 'P' }, { "expose", required_argument, NULL, 30 },
-    { "ip", required_argument, NULL, 31 },    { "network-alias", required_argument, NULL, 32 },
+    { "publish-all", no_argument, NULL, 'P' },
+    { "expose", required_argument, NULL, 30 },
+    { "ip", required_argument, NULL, 31 },
+    { "network-alias", required_argument, NULL, 32 },
     { "add-host", required_argument, NULL, 33 },
     { NULL, 0, NULL, 0 },
   };
@@ -317,7 +356,7 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
         r->stop_signal = optarg;
         break;
       case 20:
-        r->stop_timeout = (int) strtol (optarg, &end, 10);
+        r->stop_timeout = (int)strtol (optarg, &end, 10);
         if (*end || r->stop_timeout < 0)
           return cli_usage (cmd, "--stop-timeout: \"%s\" is not seconds", optarg), -1;
         break;
@@ -331,12 +370,18 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
         /* Each container has its own IPC objects: sharing them is the kind
            of piercing berth does not allow, in either isolation mode. */
         if (strcmp (optarg, "private") != 0 && strcmp (optarg, "none") != 0)
-          return cli_usage (cmd, "--ipc=%s: berth does not share IPC namespaces or shared memory between containers "
-                            "or with the host (the isolation model keeps them per container)", optarg), -1;
+          return cli_usage (cmd,
+                            "--ipc=%s: berth does not share IPC namespaces or shared memory between containers "
+                            "or with the host (the isolation model keeps them per container)",
+                            optarg),
+                 -1;
         break;
       case 26:
-        return cli_usage (cmd, "--pid=%s: berth does not share PID namespaces (each container has its own process "
-                          "ID space)", optarg), -1;
+        return cli_usage (cmd,
+                          "--pid=%s: berth does not share PID namespaces (each container has its own process "
+                          "ID space)",
+                          optarg),
+               -1;
       case 27:
         r->network = optarg;
         break;
@@ -494,7 +539,7 @@ cmd_run (int argc, char **argv)
       /* Terminal size changes go to the monitor, which holds the pty. */
       json_t *rec = NULL;
       if (berth_ctr_load (e, id, &rec, &err) == 0)
-        monitor_pid = (pid_t) json_integer_value (json_object_get (rec, "MonitorPid"));
+        monitor_pid = (pid_t)json_integer_value (json_object_get (rec, "MonitorPid"));
       berth_error_release (&err);
       json_decref (rec);
       struct sigaction sa = { .sa_handler = winch, .sa_flags = SA_RESTART };
@@ -576,7 +621,8 @@ cmd_start (int argc, char **argv)
     {
       char id[65];
       int status_fd = -1;
-      if (berth_ctr_resolve (e, argv[i], id, &err) < 0 || berth_ctr_start (e, id, attach, attach ? &status_fd : NULL, &err) < 0)
+      if (berth_ctr_resolve (e, argv[i], id, &err) < 0
+          || berth_ctr_start (e, id, attach, attach ? &status_fd : NULL, &err) < 0)
         {
           rc = start_error (&err);
           continue;

@@ -86,7 +86,8 @@ cmd_stats (int argc, char **argv)
         {
           /* The guest measures its container's cgroup. */
           json_t *a = NULL, *b = NULL;
-          if (berth_vm_stats (e->runtime_root, id, &a, &err) < 0 || (usleep (200000), berth_vm_stats (e->runtime_root, id, &b, &err)) < 0)
+          if (berth_vm_stats (e->runtime_root, id, &a, &err) < 0
+              || (usleep (200000), berth_vm_stats (e->runtime_root, id, &b, &err)) < 0)
             {
               fprintf (stderr, "berth: %s\n", err->msg);
               berth_error_release (&err);
@@ -94,10 +95,14 @@ cmd_stats (int argc, char **argv)
               json_decref (rec);
               continue;
             }
-          cpu = 100.0 * (double) (json_integer_value (json_object_get (b, "cpu_ns")) - json_integer_value (json_object_get (a, "cpu_ns"))) / 200e6;
-          s2 = json_pack ("{s:O,s:O,s:O,s:f,s:s,s:O,s:O}", "memory_usage", json_object_get (b, "memory"), "memory_limit",
-                          json_object_get (b, "memory_limit"), "pids", json_object_get (b, "pids"), "cpu_percent", cpu, "id", id,
-                          "name", json_object_get (rec, "Name"), "guest_memory_used", json_object_get (b, "guest_memory_used"));
+          cpu = 100.0
+                * (double)(json_integer_value (json_object_get (b, "cpu_ns"))
+                           - json_integer_value (json_object_get (a, "cpu_ns")))
+                / 200e6;
+          s2 = json_pack ("{s:O,s:O,s:O,s:f,s:s,s:O,s:O}", "memory_usage", json_object_get (b, "memory"),
+                          "memory_limit", json_object_get (b, "memory_limit"), "pids", json_object_get (b, "pids"),
+                          "cpu_percent", cpu, "id", id, "name", json_object_get (rec, "Name"), "guest_memory_used",
+                          json_object_get (b, "guest_memory_used"));
           json_array_append_new (out, s2);
           json_decref (a);
           json_decref (b);
@@ -118,7 +123,9 @@ cmd_stats (int argc, char **argv)
       s1 = sample (st);
       usleep (200000);
       s2 = sample (st);
-      cpu = 100.0 * (double) (json_integer_value (json_object_get (s2, "cpu_ns")) - json_integer_value (json_object_get (s1, "cpu_ns")))
+      cpu = 100.0
+            * (double)(json_integer_value (json_object_get (s2, "cpu_ns"))
+                       - json_integer_value (json_object_get (s1, "cpu_ns")))
             / 200e6;
       json_object_set_new (s2, "cpu_percent", json_real (cpu));
       json_object_set_new (s2, "id", json_string (id));
@@ -142,15 +149,15 @@ cmd_stats (int argc, char **argv)
       {
         char u[32], l[32], both[72];
         long long lim = json_integer_value (json_object_get (s, "memory_limit"));
-        cli_human_size ((double) json_integer_value (json_object_get (s, "memory_usage")), u, sizeof (u));
+        cli_human_size ((double)json_integer_value (json_object_get (s, "memory_usage")), u, sizeof (u));
         if (lim <= 0 || lim >= (1LL << 60))
           snprintf (l, sizeof (l), "unlimited");
         else
-          cli_human_size ((double) lim, l, sizeof (l));
+          cli_human_size ((double)lim, l, sizeof (l));
         snprintf (both, sizeof (both), "%s / %s", u, l);
         printf ("%-12.12s   %-20s %-8.2f %-22s %lld\n", json_string_value (json_object_get (s, "id")),
-                json_string_value (json_object_get (s, "name")), json_real_value (json_object_get (s, "cpu_percent")), both,
-                (long long) json_integer_value (json_object_get (s, "pids")));
+                json_string_value (json_object_get (s, "name")), json_real_value (json_object_get (s, "cpu_percent")),
+                both, (long long)json_integer_value (json_object_get (s, "pids")));
       }
     }
   json_decref (out);

@@ -10,8 +10,8 @@
 
 /* stop, kill, rm and wait: each takes one or more containers. */
 static int
-each (const char *cmd, int argc, char **argv, int first, int (*fn) (struct berth_engine *, const char *, void *, berth_err_t *),
-      void *data, bool print_name)
+each (const char *cmd, int argc, char **argv, int first,
+      int (*fn) (struct berth_engine *, const char *, void *, berth_err_t *), void *data, bool print_name)
 {
   struct berth_engine *e = NULL;
   berth_err_t err = NULL;
@@ -39,13 +39,13 @@ each (const char *cmd, int argc, char **argv, int first, int (*fn) (struct berth
 static int
 do_stop (struct berth_engine *e, const char *id, void *data, berth_err_t *err)
 {
-  return berth_ctr_stop (e, id, *(int *) data, err);
+  return berth_ctr_stop (e, id, *(int *)data, err);
 }
 
 static int
 do_kill (struct berth_engine *e, const char *id, void *data, berth_err_t *err)
 {
-  return berth_ctr_kill (e, id, *(int *) data, err);
+  return berth_ctr_kill (e, id, *(int *)data, err);
 }
 
 struct rm_opts
@@ -101,12 +101,13 @@ cmd_kill (int argc, char **argv)
 int
 cmd_rm (int argc, char **argv)
 {
-  static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { "volumes", no_argument, NULL, 'v' },
-                                        { NULL, 0, NULL, 0 } };
+  static const struct option opts[]
+      = { { "force", no_argument, NULL, 'f' }, { "volumes", no_argument, NULL, 'v' }, { NULL, 0, NULL, 0 } };
   struct rm_opts o = { 0 };
   int c;
-  if (cli_help (argc, argv, "rm [-f] [-v] CONTAINER...",
-                "  -f, --force     stop a running container first\n  -v, --volumes   remove its anonymous volumes too\n"))
+  if (cli_help (
+          argc, argv, "rm [-f] [-v] CONTAINER...",
+          "  -f, --force     stop a running container first\n  -v, --volumes   remove its anonymous volumes too\n"))
     return 0;
   while ((c = getopt_long (argc, argv, "fv", opts, NULL)) != -1)
     if (c == 'f')

@@ -82,10 +82,10 @@ cmd_top (int argc, char **argv)
   child = fork ();
   if (child == 0)
     {
-      char **args = xcalloc ((size_t) argc + 2, sizeof (char *));
-      args[0] = (char *) "ps";
+      char **args = xcalloc ((size_t)argc + 2, sizeof (char *));
+      args[0] = (char *)"ps";
       if (argc == 2)
-        args[1] = (char *) "-ef";
+        args[1] = (char *)"-ef";
       for (int i = 2; i < argc; i++)
         args[i - 1] = argv[i];
       dup2 (pfd[1], 1);
@@ -107,7 +107,7 @@ cmd_top (int argc, char **argv)
           if (!header && col == pid_col)
             {
               for (size_t k = 0; k < n; k++)
-                if (pids[k] == (pid_t) atoi (t))
+                if (pids[k] == (pid_t)atoi (t))
                   fputs (line, stdout);
               break;
             }

@@ -68,8 +68,8 @@ berth_builtin_ensure (struct berth_store *s, const char *name, bool *imported, b
   tar = berth_builtin_busybox_path ();
   if (tar == NULL)
     return 0;
-  config = json_pack ("{s:[s],s:[s]}", "Env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "Cmd",
-                      "sh");
+  config = json_pack ("{s:[s],s:[s]}", "Env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                      "Cmd", "sh");
   ret = berth_image_import (s, tar, canon, config, NULL, err);
   json_decref (config);
   if (ret == 0)

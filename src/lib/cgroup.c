@@ -37,8 +37,8 @@ berth_cgroup_mode (void)
 static bool
 is_v1_controller (const char *s)
 {
-  static const char *known[] = { "cpu",      "cpuacct",    "cpuset", "memory", "devices", "freezer", "net_cls",
-                                 "net_prio", "perf_event", "blkio",  "hugetlb", "pids",   "rdma",    "misc" };
+  static const char *known[] = { "cpu",      "cpuacct",    "cpuset", "memory",  "devices", "freezer", "net_cls",
+                                 "net_prio", "perf_event", "blkio",  "hugetlb", "pids",    "rdma",    "misc" };
   if (str_has_prefix (s, "name="))
     return true;
   for (size_t i = 0; i < ARRAY_SIZE (known); i++)
@@ -84,7 +84,7 @@ list_hierarchies (struct hierarchy **out, size_t *n, berth_err_t *err)
         char *source = strtok_r (NULL, " ", &save2);
         char *super = strtok_r (NULL, " \n", &save2);
         struct hierarchy hh = { 0 };
-        (void) source;
+        (void)source;
         if (fstype == NULL || !str_has_prefix (fields[4], CGROUP_ROOT))
           continue;
         if (strcmp (fstype, "cgroup2") == 0)
@@ -157,7 +157,7 @@ berth_cgroup_resolve_path (const char *spec_path, const char *id, bool systemd, 
         return berth_error (err, 0, "linux.cgroupsPath: \"%s\" is not of the form slice:prefix:name", spec_path);
       *name++ = '\0';
       if (slice[0] == '\0')
-        slice = (char *) "system.slice";
+        slice = (char *)"system.slice";
       if (strchr (slice, '/') || strchr (name, '/') || strchr (prefix, '/') || !strstr (slice, ".slice"))
         return berth_error (err, 0, "linux.cgroupsPath: invalid systemd path \"%s\"", spec_path);
       if (strcmp (slice, "-.slice") != 0)
@@ -165,7 +165,7 @@ berth_cgroup_resolve_path (const char *spec_path, const char *id, bool systemd, 
           /* Every dash-separated prefix of the slice name is a parent slice. */
           for (c = strchr (slice, '-'); c; c = strchr (c + 1, '-'))
             {
-              char *n = xasprintf ("%s/%.*s.slice", expanded, (int) (c - slice), slice);
+              char *n = xasprintf ("%s/%.*s.slice", expanded, (int)(c - slice), slice);
               free (expanded);
               expanded = n;
             }
@@ -203,8 +203,7 @@ cg_write (const char *dir, const char *file, const char *value, berth_err_t *err
   return 0;
 }
 
-static int
-cg_writef (const char *dir, const char *file, berth_err_t *err, const char *fmt, ...)
+static int cg_writef (const char *dir, const char *file, berth_err_t *err, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
 static int
 cg_writef (const char *dir, const char *file, berth_err_t *err, const char *fmt, ...)
@@ -270,10 +269,10 @@ check_types (json_t *res, berth_err_t *err)
   {
     const char *obj, *key;
   } ints[] = {
-    { "memory", "limit" },  { "memory", "reservation" }, { "memory", "swap" },   { "memory", "kernel" },
-    { "memory", "kernelTCP" }, { "memory", "swappiness" }, { "cpu", "shares" },    { "cpu", "quota" },
-    { "cpu", "period" },    { "cpu", "realtimeRuntime" }, { "cpu", "realtimePeriod" }, { "pids", "limit" },
-    { "blockIO", "weight" }, { "blockIO", "leafWeight" }, { "network", "classID" },
+    { "memory", "limit" },     { "memory", "reservation" },  { "memory", "swap" },        { "memory", "kernel" },
+    { "memory", "kernelTCP" }, { "memory", "swappiness" },   { "cpu", "shares" },         { "cpu", "quota" },
+    { "cpu", "period" },       { "cpu", "realtimeRuntime" }, { "cpu", "realtimePeriod" }, { "pids", "limit" },
+    { "blockIO", "weight" },   { "blockIO", "leafWeight" },  { "network", "classID" },
   };
   for (size_t i = 0; i < ARRAY_SIZE (ints); i++)
     {
@@ -321,9 +320,9 @@ device_rule_string (json_t *rule, size_t i, char *buf, size_t len, bool *allow, 
         return berth_error (err, 0, "linux.resources.devices[%zu].access: must be made of r, w and m", i);
     }
   if (res_int (rule, "major", &major) && major >= 0)
-    snprintf (smaj, sizeof (smaj), "%lld", (long long) major);
+    snprintf (smaj, sizeof (smaj), "%lld", (long long)major);
   if (res_int (rule, "minor", &minor) && minor >= 0)
-    snprintf (smin, sizeof (smin), "%lld", (long long) minor);
+    snprintf (smin, sizeof (smin), "%lld", (long long)minor);
   if (t[0] == 'a')
     snprintf (buf, len, "a");
   else
@@ -334,8 +333,8 @@ device_rule_string (json_t *rule, size_t i, char *buf, size_t len, bool *allow, 
 /* Devices every container may use, appended after the spec's own rules as
    runc does, so that a spec starting with "deny all" still gets them. */
 static const char *default_device_rules[] = {
-  "c *:* m", "b *:* m", "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
-  "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
+  "c *:* m",   "b *:* m",   "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",   "c 1:8 rwm",
+  "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
 };
 
 static int
@@ -370,7 +369,7 @@ apply_throttle_v1 (const char *dir, json_t *blkio, const char *key, const char *
     int64_t maj, min, rate;
     if (!res_int (d, "major", &maj) || !res_int (d, "minor", &min) || !res_int (d, "rate", &rate))
       return berth_error (err, 0, "linux.resources.blockIO.%s[%zu]: major, minor and rate are required", key, i);
-    if (cg_writef (dir, file, err, "%lld:%lld %lld", (long long) maj, (long long) min, (long long) rate) < 0)
+    if (cg_writef (dir, file, err, "%lld:%lld %lld", (long long)maj, (long long)min, (long long)rate) < 0)
       return -1;
   }
   return 0;
@@ -389,17 +388,18 @@ apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
       bool has_limit = res_int (o, "limit", &limit), has_swap = res_int (o, "swap", &swap);
       if (need_dir (cg, "memory", "linux.resources.memory", &dir, err) < 0)
         return -1;
-      if (res_int (o, "reservation", &v) && cg_writef (dir, "memory.soft_limit_in_bytes", err, "%lld", (long long) v) < 0)
+      if (res_int (o, "reservation", &v)
+          && cg_writef (dir, "memory.soft_limit_in_bytes", err, "%lld", (long long)v) < 0)
         return -1;
       /* memsw must never be below the memory limit: write in the order that
          keeps that true. */
-      if (has_limit && cg_writef (dir, "memory.limit_in_bytes", err, "%lld", (long long) limit) < 0)
+      if (has_limit && cg_writef (dir, "memory.limit_in_bytes", err, "%lld", (long long)limit) < 0)
         {
           if (!has_swap)
             return -1;
           berth_error_release (err);
-          if (cg_writef (dir, "memory.memsw.limit_in_bytes", err, "%lld", (long long) swap) < 0
-              || cg_writef (dir, "memory.limit_in_bytes", err, "%lld", (long long) limit) < 0)
+          if (cg_writef (dir, "memory.memsw.limit_in_bytes", err, "%lld", (long long)swap) < 0
+              || cg_writef (dir, "memory.limit_in_bytes", err, "%lld", (long long)limit) < 0)
             return -1;
           has_swap = false;
         }
@@ -407,14 +407,16 @@ apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
         {
           if (!cg_file_exists (dir, "memory.memsw.limit_in_bytes"))
             return berth_error (err, 0, "linux.resources.memory.swap: swap accounting is not enabled on this host");
-          if (cg_writef (dir, "memory.memsw.limit_in_bytes", err, "%lld", (long long) swap) < 0)
+          if (cg_writef (dir, "memory.memsw.limit_in_bytes", err, "%lld", (long long)swap) < 0)
             return -1;
         }
-      if (res_int (o, "kernel", &v) && cg_writef (dir, "memory.kmem.limit_in_bytes", err, "%lld", (long long) v) < 0)
+      if (res_int (o, "kernel", &v) && cg_writef (dir, "memory.kmem.limit_in_bytes", err, "%lld", (long long)v) < 0)
         return -1;
-      if (res_int (o, "kernelTCP", &v) && cg_writef (dir, "memory.kmem.tcp.limit_in_bytes", err, "%lld", (long long) v) < 0)
+      if (res_int (o, "kernelTCP", &v)
+          && cg_writef (dir, "memory.kmem.tcp.limit_in_bytes", err, "%lld", (long long)v) < 0)
         return -1;
-      if (res_int (o, "swappiness", &v) && v >= 0 && cg_writef (dir, "memory.swappiness", err, "%lld", (long long) v) < 0)
+      if (res_int (o, "swappiness", &v) && v >= 0
+          && cg_writef (dir, "memory.swappiness", err, "%lld", (long long)v) < 0)
         return -1;
       if (json_is_true (json_object_get (o, "disableOOMKiller")) && cg_write (dir, "memory.oom_control", "1", err) < 0)
         return -1;
@@ -426,15 +428,17 @@ apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
                  || res_int (o, "realtimeRuntime", &v) || res_int (o, "realtimePeriod", &v);
       if (any && need_dir (cg, "cpu", "linux.resources.cpu", &dir, err) < 0)
         return -1;
-      if (res_int (o, "shares", &v) && v > 0 && cg_writef (dir, "cpu.shares", err, "%lld", (long long) v) < 0)
+      if (res_int (o, "shares", &v) && v > 0 && cg_writef (dir, "cpu.shares", err, "%lld", (long long)v) < 0)
         return -1;
-      if (res_int (o, "period", &v) && v > 0 && cg_writef (dir, "cpu.cfs_period_us", err, "%lld", (long long) v) < 0)
+      if (res_int (o, "period", &v) && v > 0 && cg_writef (dir, "cpu.cfs_period_us", err, "%lld", (long long)v) < 0)
         return -1;
-      if (res_int (o, "quota", &v) && v != 0 && cg_writef (dir, "cpu.cfs_quota_us", err, "%lld", (long long) v) < 0)
+      if (res_int (o, "quota", &v) && v != 0 && cg_writef (dir, "cpu.cfs_quota_us", err, "%lld", (long long)v) < 0)
         return -1;
-      if (res_int (o, "realtimePeriod", &v) && v > 0 && cg_writef (dir, "cpu.rt_period_us", err, "%lld", (long long) v) < 0)
+      if (res_int (o, "realtimePeriod", &v) && v > 0
+          && cg_writef (dir, "cpu.rt_period_us", err, "%lld", (long long)v) < 0)
         return -1;
-      if (res_int (o, "realtimeRuntime", &v) && v != 0 && cg_writef (dir, "cpu.rt_runtime_us", err, "%lld", (long long) v) < 0)
+      if (res_int (o, "realtimeRuntime", &v) && v != 0
+          && cg_writef (dir, "cpu.rt_runtime_us", err, "%lld", (long long)v) < 0)
         return -1;
       if ((s = json_object_get (o, "cpus")) && json_string_value (s) && json_string_value (s)[0])
         {
@@ -453,7 +457,8 @@ apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
     {
       if (need_dir (cg, "pids", "linux.resources.pids", &dir, err) < 0)
         return -1;
-      if (v > 0 ? cg_writef (dir, "pids.max", err, "%lld", (long long) v) < 0 : cg_write (dir, "pids.max", "max", err) < 0)
+      if (v > 0 ? cg_writef (dir, "pids.max", err, "%lld", (long long)v) < 0
+                : cg_write (dir, "pids.max", "max", err) < 0)
         return -1;
     }
   if ((o = json_object_get (res, "blockIO")))
@@ -467,12 +472,13 @@ apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
         {
           const char *f = cg_file_exists (dir, "blkio.weight") ? "blkio.weight" : "blkio.bfq.weight";
           if (!cg_file_exists (dir, f))
-            return berth_error (err, 0, "linux.resources.blockIO.weight: this kernel has no blkio weight (no CFQ or BFQ)");
-          if (cg_writef (dir, f, err, "%lld", (long long) v) < 0)
+            return berth_error (err, 0,
+                                "linux.resources.blockIO.weight: this kernel has no blkio weight (no CFQ or BFQ)");
+          if (cg_writef (dir, f, err, "%lld", (long long)v) < 0)
             return -1;
         }
       if (res_int (o, "leafWeight", &v) && v != 0
-          && cg_writef (dir, "blkio.leaf_weight", err, "%lld", (long long) v) < 0)
+          && cg_writef (dir, "blkio.leaf_weight", err, "%lld", (long long)v) < 0)
         return -1;
       wd = json_object_get (o, "weightDevice");
       json_array_foreach (wd, i, d)
@@ -481,11 +487,14 @@ apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
         if (!res_int (d, "major", &maj) || !res_int (d, "minor", &min))
           return berth_error (err, 0, "linux.resources.blockIO.weightDevice[%zu]: major and minor are required", i);
         if (res_int (d, "weight", &w)
-            && cg_writef (dir, "blkio.weight_device", err, "%lld:%lld %lld", (long long) maj, (long long) min, (long long) w) < 0)
+            && cg_writef (dir, "blkio.weight_device", err, "%lld:%lld %lld", (long long)maj, (long long)min,
+                          (long long)w)
+                   < 0)
           return -1;
         if (res_int (d, "leafWeight", &w)
-            && cg_writef (dir, "blkio.leaf_weight_device", err, "%lld:%lld %lld", (long long) maj, (long long) min,
-                          (long long) w) < 0)
+            && cg_writef (dir, "blkio.leaf_weight_device", err, "%lld:%lld %lld", (long long)maj, (long long)min,
+                          (long long)w)
+                   < 0)
           return -1;
       }
       if (apply_throttle_v1 (dir, o, "throttleReadBpsDevice", "blkio.throttle.read_bps_device", err) < 0
@@ -508,7 +517,7 @@ apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
         if (size == NULL || !res_int (h, "limit", &limit) || strchr (size, '/'))
           return berth_error (err, 0, "linux.resources.hugepageLimits[%zu]: pageSize and limit are required", i);
         file = xasprintf ("hugetlb.%s.limit_in_bytes", size);
-        if (cg_writef (dir, file, err, "%lld", (long long) limit) < 0)
+        if (cg_writef (dir, file, err, "%lld", (long long)limit) < 0)
           return -1;
       }
     }
@@ -519,7 +528,7 @@ apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
       if (res_int (o, "classID", &v))
         {
           if (need_dir (cg, "net_cls", "linux.resources.network.classID", &dir, err) < 0
-              || cg_writef (dir, "net_cls.classid", err, "%lld", (long long) v) < 0)
+              || cg_writef (dir, "net_cls.classid", err, "%lld", (long long)v) < 0)
             return -1;
         }
       json_array_foreach (prios, i, p)
@@ -529,7 +538,7 @@ apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
         if (name == NULL || !res_int (p, "priority", &prio))
           return berth_error (err, 0, "linux.resources.network.priorities[%zu]: name and priority are required", i);
         if (need_dir (cg, "net_prio", "linux.resources.network.priorities", &dir, err) < 0
-            || cg_writef (dir, "net_prio.ifpriomap", err, "%s %lld", name, (long long) prio) < 0)
+            || cg_writef (dir, "net_prio.ifpriomap", err, "%s %lld", name, (long long)prio) < 0)
           return -1;
       }
     }
@@ -551,7 +560,7 @@ apply_io_max (const char *dir, json_t *blkio, const char *key, const char *what,
     int64_t maj, min, rate;
     if (!res_int (d, "major", &maj) || !res_int (d, "minor", &min) || !res_int (d, "rate", &rate))
       return berth_error (err, 0, "linux.resources.blockIO.%s[%zu]: major, minor and rate are required", key, i);
-    if (cg_writef (dir, "io.max", err, "%lld:%lld %s=%lld", (long long) maj, (long long) min, what, (long long) rate) < 0)
+    if (cg_writef (dir, "io.max", err, "%lld:%lld %s=%lld", (long long)maj, (long long)min, what, (long long)rate) < 0)
       return -1;
   }
   return 0;
@@ -568,10 +577,11 @@ apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
     {
       int64_t limit = -1, swap;
       bool has_limit = res_int (o, "limit", &limit);
-      if (has_limit && (limit > 0 ? cg_writef (dir, "memory.max", err, "%lld", (long long) limit) < 0
-                                  : cg_write (dir, "memory.max", "max", err) < 0))
+      if (has_limit
+          && (limit > 0 ? cg_writef (dir, "memory.max", err, "%lld", (long long)limit) < 0
+                        : cg_write (dir, "memory.max", "max", err) < 0))
         return -1;
-      if (res_int (o, "reservation", &v) && cg_writef (dir, "memory.low", err, "%lld", (long long) v) < 0)
+      if (res_int (o, "reservation", &v) && cg_writef (dir, "memory.low", err, "%lld", (long long)v) < 0)
         return -1;
       if (res_int (o, "swap", &swap))
         {
@@ -583,7 +593,7 @@ apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
             }
           else if (!has_limit || limit <= 0 || swap < limit)
             return berth_error (err, 0, "linux.resources.memory.swap: must be at least memory.limit");
-          else if (cg_writef (dir, "memory.swap.max", err, "%lld", (long long) (swap - limit)) < 0)
+          else if (cg_writef (dir, "memory.swap.max", err, "%lld", (long long)(swap - limit)) < 0)
             return -1;
         }
       if (res_int (o, "kernel", &v) || res_int (o, "kernelTCP", &v))
@@ -598,16 +608,16 @@ apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
       if (res_int (o, "shares", &v) && v > 0)
         {
           /* runc's conversion of [2, 262144] shares to [1, 10000] weight. */
-          uint64_t w = 1 + (((uint64_t) v - 2) * 9999) / 262142;
-          if (cg_writef (dir, "cpu.weight", err, "%llu", (unsigned long long) w) < 0)
+          uint64_t w = 1 + (((uint64_t)v - 2) * 9999) / 262142;
+          if (cg_writef (dir, "cpu.weight", err, "%llu", (unsigned long long)w) < 0)
             return -1;
         }
       if (hq || hp)
         {
           if (!hp || period <= 0)
             period = 100000;
-          if (hq && quota > 0 ? cg_writef (dir, "cpu.max", err, "%lld %lld", (long long) quota, (long long) period) < 0
-                              : cg_writef (dir, "cpu.max", err, "max %lld", (long long) period) < 0)
+          if (hq && quota > 0 ? cg_writef (dir, "cpu.max", err, "%lld %lld", (long long)quota, (long long)period) < 0
+                              : cg_writef (dir, "cpu.max", err, "max %lld", (long long)period) < 0)
             return -1;
         }
       if ((s = json_object_get (o, "cpus")) && json_string_value (s) && json_string_value (s)[0]
@@ -618,7 +628,7 @@ apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
         return -1;
     }
   if ((o = json_object_get (res, "pids")) && res_int (o, "limit", &v))
-    if (v > 0 ? cg_writef (dir, "pids.max", err, "%lld", (long long) v) < 0 : cg_write (dir, "pids.max", "max", err) < 0)
+    if (v > 0 ? cg_writef (dir, "pids.max", err, "%lld", (long long)v) < 0 : cg_write (dir, "pids.max", "max", err) < 0)
       return -1;
   if ((o = json_object_get (res, "blockIO")))
     {
@@ -627,7 +637,7 @@ apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
       if (res_int (o, "weight", &v) && v != 0)
         {
           const char *f = cg_file_exists (dir, "io.bfq.weight") ? "io.bfq.weight" : "io.weight";
-          if (cg_writef (dir, f, err, "%lld", (long long) v) < 0)
+          if (cg_writef (dir, f, err, "%lld", (long long)v) < 0)
             return -1;
         }
       wd = json_object_get (o, "weightDevice");
@@ -635,7 +645,7 @@ apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
       {
         int64_t maj, min, w;
         if (res_int (d, "major", &maj) && res_int (d, "minor", &min) && res_int (d, "weight", &w)
-            && cg_writef (dir, "io.weight", err, "%lld:%lld %lld", (long long) maj, (long long) min, (long long) w) < 0)
+            && cg_writef (dir, "io.weight", err, "%lld:%lld %lld", (long long)maj, (long long)min, (long long)w) < 0)
           return -1;
       }
       if (apply_io_max (dir, o, "throttleReadBpsDevice", "rbps", err) < 0
@@ -656,7 +666,7 @@ apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
         if (size == NULL || !res_int (h, "limit", &limit) || strchr (size, '/'))
           return berth_error (err, 0, "linux.resources.hugepageLimits[%zu]: pageSize and limit are required", i);
         file = xasprintf ("hugetlb.%s.max", size);
-        if (cg_writef (dir, file, err, "%lld", (long long) limit) < 0)
+        if (cg_writef (dir, file, err, "%lld", (long long)limit) < 0)
           return -1;
       }
     }
@@ -820,7 +830,8 @@ berth_cgroup_create (const char *rel_path, json_t *resources, struct berth_cgrou
       if (h[i].v2 && cg->mode == CGROUP_V2)
         enable_root_controllers_v2 (h[i].mountpoint);
       if (make_cgroup_dir (h[i].mountpoint, joined, strstr (h[i].controllers, "cpuset") != NULL,
-                           h[i].v2 && cg->mode == CGROUP_V2, err) < 0)
+                           h[i].v2 && cg->mode == CGROUP_V2, err)
+          < 0)
         goto fail_destroy;
     }
   free (h);
@@ -883,7 +894,7 @@ read_pids (const char *dir, pid_t **pids, size_t *n, berth_err_t *err)
   for (char *t = strtok_r (text, "\n", &save); t; t = strtok_r (NULL, "\n", &save))
     {
       *pids = xrealloc (*pids, sizeof (pid_t) * (*n + 1));
-      (*pids)[(*n)++] = (pid_t) atoi (t);
+      (*pids)[(*n)++] = (pid_t)atoi (t);
     }
   return 0;
 }
@@ -997,7 +1008,8 @@ berth_cgroup_to_json (struct berth_cgroup *cg)
 {
   json_t *dirs = json_array ();
   for (size_t i = 0; i < cg->n_dirs; i++)
-    json_array_append_new (dirs, json_pack ("{s:s,s:s}", "controllers", cg->dirs[i].controllers, "path", cg->dirs[i].path));
+    json_array_append_new (dirs,
+                           json_pack ("{s:s,s:s}", "controllers", cg->dirs[i].controllers, "path", cg->dirs[i].path));
   return json_pack ("{s:i,s:s,s:o}", "mode", cg->mode, "path", cg->rel_path, "dirs", dirs);
 }
 
@@ -1007,7 +1019,7 @@ berth_cgroup_from_json (json_t *j, struct berth_cgroup **out, berth_err_t *err)
   struct berth_cgroup *cg = xcalloc (1, sizeof (*cg));
   json_t *dirs = json_object_get (j, "dirs"), *d;
   size_t i;
-  cg->mode = (int) json_integer_value (json_object_get (j, "mode"));
+  cg->mode = (int)json_integer_value (json_object_get (j, "mode"));
   cg->rel_path = xstrdup (json_string_value (json_object_get (j, "path")) ?: "");
   cg->dirs = xcalloc (json_array_size (dirs) + 1, sizeof (*cg->dirs));
   json_array_foreach (dirs, i, d)

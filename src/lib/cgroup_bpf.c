@@ -69,8 +69,7 @@ rule_from_string (const char *s, struct rule *r)
 /* One block per rule, tried from the last rule to the first: the first that
    matches decides, which gives the later rules priority as in cgroup v1. */
 int
-berth_bpf_devices_program (json_t *rules, const char **extra, size_t n_extra, struct bpf_insn **out,
-                           berth_err_t *err)
+berth_bpf_devices_program (json_t *rules, const char **extra, size_t n_extra, struct bpf_insn **out, berth_err_t *err)
 {
   size_t n_json = json_array_size (rules), n = n_json + n_extra, cap = 8 + n * 8, len = 0;
   cleanup_free struct rule *rs = xcalloc (n + 1, sizeof (*rs));
@@ -120,12 +119,12 @@ berth_bpf_devices_program (json_t *rules, const char **extra, size_t n_extra, st
       if (r->type != 'a' && r->major >= 0)
         {
           jumps[nj++] = bl;
-          blk[bl++] = INSN (BPF_JMP | BPF_JNE | BPF_K, BPF_REG_4, 0, 0, (int32_t) r->major);
+          blk[bl++] = INSN (BPF_JMP | BPF_JNE | BPF_K, BPF_REG_4, 0, 0, (int32_t)r->major);
         }
       if (r->type != 'a' && r->minor >= 0)
         {
           jumps[nj++] = bl;
-          blk[bl++] = INSN (BPF_JMP | BPF_JNE | BPF_K, BPF_REG_5, 0, 0, (int32_t) r->minor);
+          blk[bl++] = INSN (BPF_JMP | BPF_JNE | BPF_K, BPF_REG_5, 0, 0, (int32_t)r->minor);
         }
       /* A rule that matches every device decides for all rules before it:
          code after it would be unreachable, which the verifier refuses. */
@@ -133,7 +132,7 @@ berth_bpf_devices_program (json_t *rules, const char **extra, size_t n_extra, st
       blk[bl++] = INSN (BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, r->allow ? 1 : 0);
       blk[bl++] = INSN (BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
       for (size_t j = 0; j < nj; j++)
-        blk[jumps[j]].off = (int16_t) (bl - jumps[j] - 1);
+        blk[jumps[j]].off = (int16_t)(bl - jumps[j] - 1);
       if (len + bl + 2 > cap)
         {
           cap = (len + bl + 2) * 2;
@@ -148,13 +147,13 @@ berth_bpf_devices_program (json_t *rules, const char **extra, size_t n_extra, st
       p[len++] = INSN (BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
     }
   *out = p;
-  return (int) len;
+  return (int)len;
 }
 
 static int
 bpf (int cmd, union bpf_attr *attr)
 {
-  return (int) syscall (SYS_bpf, cmd, attr, sizeof (*attr));
+  return (int)syscall (SYS_bpf, cmd, attr, sizeof (*attr));
 }
 
 int
@@ -173,10 +172,10 @@ berth_cgroup_bpf_devices (const char *dir, json_t *rules, const char **extra, si
 
   memset (&attr, 0, sizeof (attr));
   attr.prog_type = BPF_PROG_TYPE_CGROUP_DEVICE;
-  attr.insns = (uint64_t) (uintptr_t) prog;
-  attr.insn_cnt = (uint32_t) len;
-  attr.license = (uint64_t) (uintptr_t) "GPL";
-  attr.log_buf = (uint64_t) (uintptr_t) log;
+  attr.insns = (uint64_t)(uintptr_t)prog;
+  attr.insn_cnt = (uint32_t)len;
+  attr.license = (uint64_t)(uintptr_t) "GPL";
+  attr.log_buf = (uint64_t)(uintptr_t)log;
   attr.log_size = sizeof (log);
   attr.log_level = 1;
   progfd = bpf (BPF_PROG_LOAD, &attr);
@@ -196,16 +195,16 @@ berth_cgroup_bpf_devices (const char *dir, json_t *rules, const char **extra, si
     return berth_error (err, errno, "open `%s`", dir);
 
   memset (&attr, 0, sizeof (attr));
-  attr.query.target_fd = (uint32_t) cgfd;
+  attr.query.target_fd = (uint32_t)cgfd;
   attr.query.attach_type = BPF_CGROUP_DEVICE;
-  attr.query.prog_ids = (uint64_t) (uintptr_t) old_ids;
+  attr.query.prog_ids = (uint64_t)(uintptr_t)old_ids;
   attr.query.prog_cnt = ARRAY_SIZE (old_ids);
   if (bpf (BPF_PROG_QUERY, &attr) == 0)
     n_old = attr.query.prog_cnt;
 
   memset (&attr, 0, sizeof (attr));
-  attr.target_fd = (uint32_t) cgfd;
-  attr.attach_bpf_fd = (uint32_t) progfd;
+  attr.target_fd = (uint32_t)cgfd;
+  attr.attach_bpf_fd = (uint32_t)progfd;
   attr.attach_type = BPF_CGROUP_DEVICE;
   attr.attach_flags = BPF_F_ALLOW_MULTI;
   if (bpf (BPF_PROG_ATTACH, &attr) < 0)
@@ -221,8 +220,8 @@ berth_cgroup_bpf_devices (const char *dir, json_t *rules, const char **extra, si
       if (fd < 0)
         continue;
       memset (&attr, 0, sizeof (attr));
-      attr.target_fd = (uint32_t) cgfd;
-      attr.attach_bpf_fd = (uint32_t) fd;
+      attr.target_fd = (uint32_t)cgfd;
+      attr.attach_bpf_fd = (uint32_t)fd;
       attr.attach_type = BPF_CGROUP_DEVICE;
       bpf (BPF_PROG_DETACH, &attr);
       close (fd);

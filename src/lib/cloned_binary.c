@@ -35,8 +35,8 @@ berth_host_mntns_init (void)
   if (v == NULL)
     return;
   fd = strtol (v, &end, 10);
-  if (*end == '\0' && fd > 2 && fd < INT_MAX && fcntl ((int) fd, F_SETFD, FD_CLOEXEC) == 0)
-    host_mntns = (int) fd;
+  if (*end == '\0' && fd > 2 && fd < INT_MAX && fcntl ((int)fd, F_SETFD, FD_CLOEXEC) == 0)
+    host_mntns = (int)fd;
   unsetenv (HOST_MNTNS_ENV);
 }
 
@@ -71,7 +71,7 @@ reexec_memfd (char **argv, char **envp, berth_err_t *err)
     return berth_error (err, errno, "memfd_create");
   while (off < st.st_size)
     {
-      ssize_t n = sendfile (mfd, exe, &off, (size_t) (st.st_size - off));
+      ssize_t n = sendfile (mfd, exe, &off, (size_t)(st.st_size - off));
       if (n < 0)
         {
           if (errno == EINTR)
@@ -99,7 +99,7 @@ reexec_ro_bind (char **argv, char **envp)
   int ns;
   char num[16];
 
-  if (n <= 0 || (size_t) n >= sizeof (path) - 1 || path[0] != '/')
+  if (n <= 0 || (size_t)n >= sizeof (path) - 1 || path[0] != '/')
     return -1;
   path[n] = '\0';
   if (strstr (path, " (deleted)"))
@@ -123,7 +123,7 @@ reexec_ro_bind (char **argv, char **envp)
     }
   snprintf (num, sizeof (num), "%d", ns);
   setenv (HOST_MNTNS_ENV, num, 1);
-  (void) envp; /* setenv changed environ */
+  (void)envp; /* setenv changed environ */
   {
     extern char **environ;
     execve (path, argv, environ);

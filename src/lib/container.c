@@ -55,7 +55,7 @@ sync_send (int fd, int type, int value, berth_err_t e)
   struct sync_msg m = { .type = type, .value = value };
   size_t len = offsetof (struct sync_msg, data);
   if (type == SYNC_ERROR)
-    len += (size_t) berth_error_encode (e, m.data, sizeof (m.data)) + 1;
+    len += (size_t)berth_error_encode (e, m.data, sizeof (m.data)) + 1;
   while (send (fd, &m, len, MSG_NOSIGNAL) < 0)
     if (errno != EINTR)
       return -1;
@@ -75,11 +75,11 @@ sync_recv (int fd, struct sync_msg *m, berth_err_t *err)
     return berth_error (err, errno, "read from the container init");
   if (n == 0)
     return 0;
-  if ((size_t) n < offsetof (struct sync_msg, data))
+  if ((size_t)n < offsetof (struct sync_msg, data))
     return berth_error (err, EPROTO, "short message from the container init");
   if (m->type == SYNC_ERROR)
     {
-      berth_error_decode (err, m->data, (size_t) n - offsetof (struct sync_msg, data));
+      berth_error_decode (err, m->data, (size_t)n - offsetof (struct sync_msg, data));
       return -1;
     }
   return m->type;
@@ -98,8 +98,7 @@ expect (int fd, int type, struct sync_msg *m, berth_err_t *err)
   return 0;
 }
 
-static void __attribute__ ((noreturn))
-child_fail (int sync, berth_err_t *err)
+static void __attribute__ ((noreturn)) child_fail (int sync, berth_err_t *err)
 {
   sync_send (sync, SYNC_ERROR, 0, *err);
   _exit (1);
@@ -108,7 +107,7 @@ child_fail (int sync, berth_err_t *err)
 static pid_t
 raw_clone (unsigned long flags)
 {
-  return (pid_t) syscall (SYS_clone, flags | SIGCHLD, 0, NULL, NULL, 0);
+  return (pid_t)syscall (SYS_clone, flags | SIGCHLD, 0, NULL, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- the init */
@@ -137,7 +136,7 @@ static int
 hook_state (struct init_ctx *c, const char *status, pid_t pid, char **out)
 {
   json_t *j = json_pack ("{s:s,s:s,s:s,s:I,s:s}", "ociVersion", BERTH_OCI_VERSION, "id", c->o->id, "status", status,
-                         "pid", (json_int_t) pid, "bundle", c->o->bundle);
+                         "pid", (json_int_t)pid, "bundle", c->o->bundle);
   if (c->spec->annotations)
     json_object_set (j, "annotations", c->spec->annotations);
   *out = json_dumps (j, JSON_COMPACT);
@@ -162,14 +161,18 @@ enter_cgroup (void *data, berth_err_t *err)
   return 0;
 }
 
-static void __attribute__ ((noreturn))
-container_init (struct init_ctx *c)
+static void __attribute__ ((noreturn)) container_init (struct init_ctx *c)
 {
   berth_err_t err = NULL;
   struct berth_spec *s = c->spec;
   struct sync_msg m;
-  struct berth_rootfs rfs = { .spec = s, .rootfs = c->rootfs, .userns = c->new_userns, .cgroupns = c->new_cgroupns,
-                              .cgroup = c->cgroup, .before_cgroup_mount = enter_cgroup, .data = c };
+  struct berth_rootfs rfs = { .spec = s,
+                              .rootfs = c->rootfs,
+                              .userns = c->new_userns,
+                              .cgroupns = c->new_cgroupns,
+                              .cgroup = c->cgroup,
+                              .before_cgroup_mount = enter_cgroup,
+                              .data = c };
   int conn;
 
   close (c->lock_fd);
@@ -283,15 +286,18 @@ container_init (struct init_ctx *c)
   if (s->n_hooks[HOOK_START_CONTAINER] && berth_run_hooks (s, HOOK_START_CONTAINER, c->state_json, &err) < 0)
     goto fail_start;
   {
-    struct berth_exec_opts eo = { .seccomp = s->seccomp, .preserve_fds = c->o->preserve_fds, .create_cwd = true,
-                                  .setgroups_ok = true, .notify_sock = conn };
+    struct berth_exec_opts eo = { .seccomp = s->seccomp,
+                                  .preserve_fds = c->o->preserve_fds,
+                                  .create_cwd = true,
+                                  .setgroups_ok = true,
+                                  .notify_sock = conn };
     berth_process_exec (s->process, &eo, &err);
   }
 fail_start:
   {
     char buf[4096];
     int n = berth_error_encode (err, buf, sizeof (buf));
-    (void) write_all (conn, buf, (size_t) n);
+    (void)write_all (conn, buf, (size_t)n);
   }
   _exit (127);
 }
@@ -331,7 +337,7 @@ write_pid_file (const char *path, pid_t pid, berth_err_t *err)
 {
   char buf[32];
   int n = snprintf (buf, sizeof (buf), "%d", pid);
-  return write_file_atomic (path, buf, (size_t) n, 0644, err);
+  return write_file_atomic (path, buf, (size_t)n, 0644, err);
 }
 
 static int
@@ -343,7 +349,7 @@ make_start_socket (int dirfd, const char *dir, berth_err_t *err)
     return berth_error (err, errno, "socket");
   /* Through the directory fd: the state path may be longer than sun_path. */
   snprintf (addr.sun_path, sizeof (addr.sun_path), "/proc/self/fd/%d/start", dirfd);
-  if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0)
+  if (bind (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0)
     return berth_error (err, errno, "bind `%s/start`", dir);
   if (listen (fd, 1) < 0)
     return berth_error (err, errno, "listen on `%s/start`", dir);
@@ -353,7 +359,7 @@ make_start_socket (int dirfd, const char *dir, berth_err_t *err)
 static bool
 wait_gone (pid_t pid, int timeout_ms)
 {
-  cleanup_close int pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+  cleanup_close int pidfd = (int)syscall (SYS_pidfd_open, pid, 0);
   if (pidfd < 0)
     return errno == ESRCH;
   {
@@ -466,7 +472,7 @@ vm_prestart_hooks (const struct berth_create_opts *o, struct berth_spec *spec, p
       json_array_foreach (nss, i, ns)
       {
         if (strcmp (json_string_value (json_object_get (ns, "type")) ?: "", "network") == 0)
-          json_object_set_new (ns, "path", json_sprintf ("/proc/%d/ns/net", (int) holder));
+          json_object_set_new (ns, "path", json_sprintf ("/proc/%d/ns/net", (int)holder));
       }
       *holder_out = holder;
       /* Closing it lets the holder go: the caller does, once the VM has
@@ -527,13 +533,13 @@ vm_create (const struct berth_create_opts *o, const char *bundle, struct berth_s
     if (r < 0)
       goto fail;
   }
-  st.id = (char *) o->id;
+  st.id = (char *)o->id;
   st.pid = pid;
   st.start_time = process_start_time (pid);
-  st.bundle = (char *) bundle;
-  st.rootfs = (char *) "";
+  st.bundle = (char *)bundle;
+  st.rootfs = (char *)"";
   st.created = timestamp_rfc3339 ();
-  st.owner = (char *) "root";
+  st.owner = (char *)"root";
   st.config = spec->json;
   st.vm = vm;
   ret = berth_state_save (o->root, &st, err);
@@ -693,7 +699,7 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
 
   if (!intermediate)
     {
-      pid = raw_clone ((unsigned long) clone_flags);
+      pid = raw_clone ((unsigned long)clone_flags);
       if (pid < 0)
         {
           berth_error (err, errno, "clone the container init");
@@ -734,7 +740,7 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
             }
           /* CLONE_PARENT: the init is our parent's child, so a foreground
              run can wait for it. */
-          p = raw_clone ((unsigned long) clone_flags | CLONE_PARENT);
+          p = raw_clone ((unsigned long)clone_flags | CLONE_PARENT);
           if (p < 0)
             {
               berth_error (&e, errno, "clone the container init");
@@ -795,13 +801,13 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
   if (expect (sync[0], SYNC_READY, &m, err) < 0)
     goto fail;
 
-  st.id = (char *) o->id;
+  st.id = (char *)o->id;
   st.pid = pid;
   st.start_time = process_start_time (pid);
   st.bundle = bundle;
   st.rootfs = rootfs;
   st.created = timestamp_rfc3339 ();
-  st.owner = (char *) "root";
+  st.owner = (char *)"root";
   st.config = spec->json;
   st.cgroup = cgroup;
   st.systemd_cgroup = o->systemd_cgroup;
@@ -863,7 +869,7 @@ connect_start (const char *root, const char *id, int *out, berth_err_t *err)
   if (fd < 0)
     return berth_error (err, errno, "socket");
   snprintf (addr.sun_path, sizeof (addr.sun_path), "/proc/self/fd/%d/start", dfd);
-  if (connect (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0)
+  if (connect (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0)
     return berth_error (err, errno, "connect to the container init of `%s`", id);
   /* From now on the container counts as started. */
   if (unlinkat (dfd, "start", 0) < 0)
@@ -897,14 +903,14 @@ send_to_seccomp_listener (const char *root, struct berth_state *st, int notify_f
     }
   strcpy (addr.sun_path, path);
   sock = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (sock < 0 || connect (sock, (struct sockaddr *) &addr, sizeof (addr)) < 0)
+  if (sock < 0 || connect (sock, (struct sockaddr *)&addr, sizeof (addr)) < 0)
     {
       int e = errno;
       close (notify_fd);
       return berth_error (err, e, "linux.seccomp.listenerPath: connect to `%s`", path);
     }
   j = json_pack ("{s:s,s:[s],s:I,s:s,s:o}", "ociVersion", BERTH_OCI_VERSION, "fds", "seccompFd", "pid",
-                 (json_int_t) st->pid, "metadata", meta ? meta : "", "state", berth_state_json (root, st, "running"));
+                 (json_int_t)st->pid, "metadata", meta ? meta : "", "state", berth_state_json (root, st, "running"));
   text = json_dumps (j, JSON_COMPACT);
   json_decref (j);
   iov.iov_base = text;
@@ -966,9 +972,9 @@ do_start (const char *root, struct berth_state *st, berth_err_t *warning, berth_
           if (n == 1 && reply[len] == 'N')
             continue;
         }
-      if (n == 0 || len + (size_t) n >= 4095)
+      if (n == 0 || len + (size_t)n >= 4095)
         break;
-      len += (size_t) n;
+      len += (size_t)n;
     }
   if (len > 0)
     {
@@ -1134,7 +1140,7 @@ berth_container_run (const struct berth_create_opts *o, bool detach, int *exit_s
 static int
 signal_process (struct berth_state *st, int sig, berth_err_t *err)
 {
-  cleanup_close int pidfd = (int) syscall (SYS_pidfd_open, st->pid, 0);
+  cleanup_close int pidfd = (int)syscall (SYS_pidfd_open, st->pid, 0);
   if (pidfd < 0)
     {
       if (errno == ESRCH)
@@ -1351,7 +1357,7 @@ berth_container_pids (const char *root, const char *id, pid_t **pids, size_t *n,
       /* On the host a VM container is its shim and the VM process. */
       *pids = xmalloc (2 * sizeof (pid_t));
       (*pids)[0] = st->pid;
-      (*pids)[1] = (pid_t) json_integer_value (json_object_get (st->vm, "pid"));
+      (*pids)[1] = (pid_t)json_integer_value (json_object_get (st->vm, "pid"));
       *n = (*pids)[1] > 0 ? 2 : 1;
       ret = 0;
     }
@@ -1383,7 +1389,7 @@ berth_container_process_template (const char *root, const char *id, json_t **out
   return 0;
 }
 
-static const int exec_ns_order[] = { CLONE_NEWUSER, CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET,
+static const int exec_ns_order[] = { CLONE_NEWUSER, CLONE_NEWIPC,    CLONE_NEWUTS,  CLONE_NEWNET,
                                      CLONE_NEWPID,  CLONE_NEWCGROUP, CLONE_NEWTIME, CLONE_NEWNS };
 
 int
@@ -1535,8 +1541,11 @@ berth_container_exec (const char *root, const char *id, const struct berth_exec_
           child_fail (sync[1], &e);
         }
       {
-        struct berth_exec_opts eo = { .seccomp = spec->seccomp, .preserve_fds = r->preserve_fds,
-                                      .create_cwd = false, .setgroups_ok = true, .notify_sock = sync[1] };
+        struct berth_exec_opts eo = { .seccomp = spec->seccomp,
+                                      .preserve_fds = r->preserve_fds,
+                                      .create_cwd = false,
+                                      .setgroups_ok = true,
+                                      .notify_sock = sync[1] };
         berth_process_exec (proc, &eo, &e);
       }
       child_fail (sync[1], &e);
@@ -1552,8 +1561,8 @@ berth_container_exec (const char *root, const char *id, const struct berth_exec_
       /* EOF: the process exec'd.  Before it, a seccomp listener fd ("N"),
          or instead of it, an error. */
       int got = -1;
-      ssize_t n = berth_recv_msg (sync[0], (char *) &m, sizeof (m), &got, err);
-      if (n == 1 && got >= 0 && ((char *) &m)[0] == 'N')
+      ssize_t n = berth_recv_msg (sync[0], (char *)&m, sizeof (m), &got, err);
+      if (n == 1 && got >= 0 && ((char *)&m)[0] == 'N')
         {
           if (notify_fd >= 0)
             close (notify_fd);
@@ -1564,8 +1573,8 @@ berth_container_exec (const char *root, const char *id, const struct berth_exec_
         close (got);
       if (n == 0)
         break;
-      if (n > 0 && (size_t) n > offsetof (struct sync_msg, data) && m.type == SYNC_ERROR)
-        berth_error_decode (err, m.data, (size_t) n - offsetof (struct sync_msg, data));
+      if (n > 0 && (size_t)n > offsetof (struct sync_msg, data) && m.type == SYNC_ERROR)
+        berth_error_decode (err, m.data, (size_t)n - offsetof (struct sync_msg, data));
       else if (n > 0)
         berth_error (err, EPROTO, "unexpected message from the exec process");
       if (notify_fd >= 0)

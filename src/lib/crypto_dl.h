@@ -7,14 +7,14 @@
 
 #include "error.h"
 
-#define BERTH_CRYPTO_FUNCS(X) \
-  X (EVP_DecodeBlock) \
-  X (EVP_DigestFinal_ex) \
-  X (EVP_DigestInit_ex) \
-  X (EVP_DigestUpdate) \
-  X (EVP_EncodeBlock) \
-  X (EVP_MD_CTX_free) \
-  X (EVP_MD_CTX_new) \
+#define BERTH_CRYPTO_FUNCS(X)                                                                                          \
+  X (EVP_DecodeBlock)                                                                                                  \
+  X (EVP_DigestFinal_ex)                                                                                               \
+  X (EVP_DigestInit_ex)                                                                                                \
+  X (EVP_DigestUpdate)                                                                                                 \
+  X (EVP_EncodeBlock)                                                                                                  \
+  X (EVP_MD_CTX_free)                                                                                                  \
+  X (EVP_MD_CTX_new)                                                                                                   \
   X (EVP_sha256)
 
 struct berth_crypto_api

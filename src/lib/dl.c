@@ -30,7 +30,7 @@ berth_dl_load (void **handle, const char *soname, const char *what, const struct
           return -1;
         }
       /* POSIX lets dlsym's object pointer hold a function's address. */
-      *(void **) ((char *) table + syms[i].off) = p;
+      *(void **)((char *)table + syms[i].off) = p;
     }
   *handle = lib;
   return 0;

@@ -83,10 +83,10 @@ berth_ctr_save (struct berth_engine *e, const char *id, json_t *rec, berth_err_t
 static char *
 random_name (void)
 {
-  static const char *adj[] = { "brave", "calm", "eager", "fancy", "gentle", "happy", "jolly", "keen", "lucid", "merry",
-                               "nifty", "proud", "quiet", "sharp", "tender", "vivid", "wise", "zesty" };
-  static const char *noun[] = { "anchor", "harbor", "jetty", "keel", "mast", "pier", "quay", "rudder", "sail",
-                                "schooner", "skiff", "tide", "wharf", "buoy", "cove", "dock" };
+  static const char *adj[] = { "brave", "calm",  "eager", "fancy", "gentle", "happy",  "jolly", "keen", "lucid",
+                               "merry", "nifty", "proud", "quiet", "sharp",  "tender", "vivid", "wise", "zesty" };
+  static const char *noun[] = { "anchor", "harbor",   "jetty", "keel", "mast",  "pier", "quay", "rudder",
+                                "sail",   "schooner", "skiff", "tide", "wharf", "buoy", "cove", "dock" };
   unsigned char r[2];
   int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
   if (fd < 0 || read (fd, r, 2) != 2)
@@ -168,7 +168,6 @@ name_taken (struct berth_engine *e, const char *name)
   return taken;
 }
 
-
 /* -v NAME:/path and -v /path name volumes (created as needed, the second
    anonymous), as do the image's Volumes; they become binds of the
    volumes' directories.  SEEDS gets (data dir, path) pairs to fill from
@@ -197,7 +196,7 @@ resolve_volumes (struct berth_engine *e, json_t *image_config, json_t *in, json_
         *colon = '\0';
         name = copy;
         target = colon + 1;
-        if ((colon = strchr ((char *) target, ':')))
+        if ((colon = strchr ((char *)target, ':')))
           {
             *colon = '\0';
             mode = colon + 1;
@@ -209,8 +208,8 @@ resolve_volumes (struct berth_engine *e, json_t *image_config, json_t *in, json_
       return -1;
     if (name == NULL)
       json_array_append (anon, json_object_get (vol, "Name"));
-    json_array_append_new (*out, json_sprintf ("%s:%s%s%s", json_string_value (json_object_get (vol, "Mountpoint")), target,
-                                                mode ? ":" : "", mode ? mode : ""));
+    json_array_append_new (*out, json_sprintf ("%s:%s%s%s", json_string_value (json_object_get (vol, "Mountpoint")),
+                                               target, mode ? ":" : "", mode ? mode : ""));
     json_array_append_new (seeds, json_pack ("[O,s]", json_object_get (vol, "Mountpoint"), target));
     json_decref (vol);
   }
@@ -282,8 +281,8 @@ add_init (json_t *spec, bool vm, berth_err_t *err)
   json_array_extend (args, json_object_get (proc, "args"));
   json_object_set_new (proc, "args", args);
   json_array_append_new (json_object_get (spec, "mounts"),
-                         json_pack ("{s:s,s:s,s:s,s:[sss]}", "destination", "/sbin/berth-init", "type", "bind", "source",
-                                    src, "options", "bind", "ro", "nosuid"));
+                         json_pack ("{s:s,s:s,s:s,s:[sss]}", "destination", "/sbin/berth-init", "type", "bind",
+                                    "source", src, "options", "bind", "ro", "nosuid"));
   return 0;
 }
 
@@ -291,8 +290,8 @@ const char *
 berth_default_isolation (void)
 {
   static char mode[16];
-  const char *path = getenv ("BERTH_CONFIG") && *getenv ("BERTH_CONFIG") ? getenv ("BERTH_CONFIG")
-                                                                         : "/etc/berth/config.json";
+  const char *path
+      = getenv ("BERTH_CONFIG") && *getenv ("BERTH_CONFIG") ? getenv ("BERTH_CONFIG") : "/etc/berth/config.json";
   json_t *j = json_load_file (path, 0, NULL);
   const char *v = json_string_value (json_object_get (j, "isolation"));
   if (v && (strcmp (v, "process") == 0 || strcmp (v, "vm") == 0 || strcmp (v, "hyperv") == 0))
@@ -315,7 +314,7 @@ vm_image (struct berth_engine *e, struct berth_image *img, const char *md, char 
   cleanup_free char *mnt = NULL;
   cleanup_free char *lower = xstrdup ("");
   int ret;
-  (void) md;
+  (void)md;
   if (access (path, F_OK) == 0)
     {
       *out = steal_pointer (&path);
@@ -333,7 +332,7 @@ vm_image (struct berth_engine *e, struct berth_image *img, const char *md, char 
       /* The layers merged by a read-only overlay (whiteouts applied). */
       char suffix[9];
       random_hex (suffix, 4);
-      mnt = xasprintf ("%s/.mnt.%d.%s", dir, (int) getpid (), suffix);
+      mnt = xasprintf ("%s/.mnt.%d.%s", dir, (int)getpid (), suffix);
       for (size_t i = img->n_layers; i-- > 0;)
         {
           cleanup_free char *p = berth_layer_path (e->store, img->layers[i].diffid);
@@ -459,8 +458,9 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
     return berth_error (err, 0, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", r->name);
   if (r->name && name_taken (e, r->name))
     return berth_error_code (err, EEXIST, "the container name \"%s\" is already in use", r->name);
-  if (berth_builtin_ensure (e->store, r->image, &imported, err) < 0 || berth_image_resolve (e->store, r->image, md, err) < 0
-      || berth_image_unpack (e->store, md, err) < 0 || berth_image_load (e->store, md, &img, err) < 0)
+  if (berth_builtin_ensure (e->store, r->image, &imported, err) < 0
+      || berth_image_resolve (e->store, r->image, md, err) < 0 || berth_image_unpack (e->store, md, err) < 0
+      || berth_image_load (e->store, md, &img, err) < 0)
     return -1;
   do
     name = r->name ? xstrdup (r->name) : random_name ();
@@ -508,8 +508,9 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
   {
     struct berth_run_opts run = r->run;
     json_t *vols = NULL, *seed;
-    const char *user = r->run.user ? r->run.user
-                                   : json_string_value (json_object_get (json_object_get (img->config, "config"), "User"));
+    const char *user = r->run.user
+                           ? r->run.user
+                           : json_string_value (json_object_get (json_object_get (img->config, "config"), "User"));
     bool mounted = false;
     size_t k;
     ret = resolve_volumes (e, img->config, r->run.volumes, &vols, seeds, anon, err);
@@ -521,9 +522,8 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
         ret = berth_ctr_mount_rootfs (e, id, rec, err);
         mounted = ret == 0;
       }
-    json_array_foreach (seeds, k, seed) if (ret == 0)
-      ret = berth_volume_seed (json_string_value (json_array_get (seed, 0)), rootfs,
-                               json_string_value (json_array_get (seed, 1)), err);
+    json_array_foreach (seeds, k, seed) if (ret == 0) ret = berth_volume_seed (
+        json_string_value (json_array_get (seed, 0)), rootfs, json_string_value (json_array_get (seed, 1)), err);
     run.volumes = vols;
     if (run_hostname)
       run.hostname = run_hostname;
@@ -558,10 +558,11 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
                        json_pack ("{s:b,s:b,s:O,s:s,s:i,s:s*,s:O}", "Tty", r->tty, "OpenStdin", r->interactive, "Env",
                                   json_object_get (json_object_get (spec, "process"), "env"), "Hostname",
                                   json_string_value (json_object_get (spec, "hostname")), "StopTimeout",
-                                  r->stop_timeout >= 0 ? r->stop_timeout : 10, "StopSignal", r->stop_signal,
-                                  "Labels", r->labels ? r->labels : json_object ()));
-  json_object_set_new (rec, "State", json_pack ("{s:s,s:b,s:i,s:i,s:s,s:s}", "Status", "created", "Running", 0, "Pid", 0,
-                                                "ExitCode", 0, "StartedAt", "", "FinishedAt", ""));
+                                  r->stop_timeout >= 0 ? r->stop_timeout : 10, "StopSignal", r->stop_signal, "Labels",
+                                  r->labels ? r->labels : json_object ()));
+  json_object_set_new (rec, "State",
+                       json_pack ("{s:s,s:b,s:i,s:i,s:s,s:s}", "Status", "created", "Running", 0, "Pid", 0, "ExitCode",
+                                  0, "StartedAt", "", "FinishedAt", ""));
   json_object_set_new (rec, "LogPath", json_sprintf ("%s/container.log", dir));
   berth_ctr_net_record (rec, &net);
   json_object_set (rec, "AnonymousVolumes", anon);
@@ -655,7 +656,7 @@ monitor_alive (json_t *rec)
 {
   json_int_t pid = json_integer_value (json_object_get (rec, "MonitorPid"));
   json_int_t start = json_integer_value (json_object_get (rec, "MonitorStart"));
-  return pid > 0 && process_start_time ((pid_t) pid) == (unsigned long long) start;
+  return pid > 0 && process_start_time ((pid_t)pid) == (unsigned long long)start;
 }
 
 int
@@ -749,8 +750,15 @@ berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *statu
       {
         /* Straight into the protected copy (the monitor creates the
            container, CVE-2019-5736): one exec instead of two. */
-        char *args[] = { (char *) "berth", (char *) "--root", e->root, (char *) "__monitor", (char *) id, rs, ss,
-                         (char *) (attach ? "attach" : "detach"), NULL };
+        char *args[] = { (char *)"berth",
+                         (char *)"--root",
+                         e->root,
+                         (char *)"__monitor",
+                         (char *)id,
+                         rs,
+                         ss,
+                         (char *)(attach ? "attach" : "detach"),
+                         NULL };
         extern char **environ;
         berth_err_t e2 = NULL;
         if (berth_ensure_cloned_binary (args, environ, true, &e2) == 0)
@@ -772,7 +780,7 @@ berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *statu
         close (status[0]);
       if (n <= 0)
         return berth_error (err, EIO, "the monitor of %.12s exited before the container started", id);
-      berth_error_decode (err, buf, (size_t) n);
+      berth_error_decode (err, buf, (size_t)n);
       return -1;
     }
   if (status_fd)
@@ -813,7 +821,7 @@ berth_ctr_wait (struct berth_engine *e, const char *id, int *exit_code, berth_er
       st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
       if (st && strcmp (st, "running") != 0 && strcmp (st, "removing") != 0)
         {
-          *exit_code = (int) json_integer_value (json_object_get (json_object_get (rec, "State"), "ExitCode"));
+          *exit_code = (int)json_integer_value (json_object_get (json_object_get (rec, "State"), "ExitCode"));
           json_decref (rec);
           return 0;
         }
@@ -834,7 +842,7 @@ berth_ctr_stop (struct berth_engine *e, const char *id, int timeout, berth_err_t
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
   signame = json_string_value (json_object_get (json_object_get (rec, "Config"), "StopSignal"));
   if (timeout < 0)
-    timeout = (int) json_integer_value (json_object_get (json_object_get (rec, "Config"), "StopTimeout"));
+    timeout = (int)json_integer_value (json_object_get (json_object_get (rec, "Config"), "StopTimeout"));
   if (signame)
     parse_signal (signame, &sig);
   if (st == NULL || strcmp (st, "running") != 0)
@@ -856,7 +864,8 @@ berth_ctr_stop (struct berth_engine *e, const char *id, int timeout, berth_err_t
       bool running;
       if (berth_ctr_refresh (e, id, &r2, err) < 0)
         return -1;
-      running = strcmp (json_string_value (json_object_get (json_object_get (r2, "State"), "Status")) ?: "", "running") == 0;
+      running = strcmp (json_string_value (json_object_get (json_object_get (r2, "State"), "Status")) ?: "", "running")
+                == 0;
       json_decref (r2);
       if (!running)
         return 0;

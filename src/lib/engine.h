@@ -38,7 +38,7 @@ void berth_engine_close (struct berth_engine *e);
 struct berth_create_request
 {
   const char *image;
-  const char *name; /* NULL: a generated one */
+  const char *name;      /* NULL: a generated one */
   const char *isolation; /* "process" or "vm"; NULL: the host default */
   const char *kernel;    /* vm: a guest kernel file, or a directory with vmlinuz and initrd.img */
   bool auto_remove;

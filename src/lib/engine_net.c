@@ -94,8 +94,9 @@ berth_ctr_net_prepare (struct berth_engine *e, const struct berth_create_request
   if (strcmp (mode, "host") == 0)
     {
       if (vm)
-        return berth_error (err, 0, "--network=host: a VM-isolated container has its own kernel and network stack and "
-                                    "cannot share the host's (publish ports with -p instead)");
+        return berth_error (err, 0,
+                            "--network=host: a VM-isolated container has its own kernel and network stack and "
+                            "cannot share the host's (publish ports with -p instead)");
       n->mode = xstrdup (mode);
       n->netns = xstrdup ("");
       return 0;
@@ -193,7 +194,8 @@ berth_ctr_net_write_etc (const char *dir, const char *hostname, const struct ber
       /* A pod: the files of the container whose network it joins. */
       cleanup_free char *oh = xasprintf ("%s/etc/hosts", n->share_etc);
       cleanup_free char *orr = xasprintf ("%s/etc/resolv.conf", n->share_etc);
-      if (read_file_at (AT_FDCWD, oh, &hosts_text, NULL, err) < 0 || read_file_at (AT_FDCWD, orr, &resolv_text, NULL, err) < 0)
+      if (read_file_at (AT_FDCWD, oh, &hosts_text, NULL, err) < 0
+          || read_file_at (AT_FDCWD, orr, &resolv_text, NULL, err) < 0)
         return -1;
     }
   else if (n->netns && n->netns[0] == '\0')
@@ -212,7 +214,7 @@ berth_ctr_net_write_etc (const char *dir, const char *hostname, const struct ber
     char *t;
     if (c == NULL)
       continue;
-    t = xasprintf ("%s%s\t%.*s\n", hosts_text, c + 1, (int) (c - s), s);
+    t = xasprintf ("%s%s\t%.*s\n", hosts_text, c + 1, (int)(c - s), s);
     free (hosts_text);
     hosts_text = t;
   }
@@ -263,8 +265,8 @@ berth_ctr_net_record (json_t *rec, const struct berth_ctr_net *n)
 {
   json_t *cfg = json_object_get (rec, "Config");
   json_object_set_new (rec, "HostConfig",
-                       json_pack ("{s:s,s:O,s:b}", "NetworkMode", n->mode, "PortBindings", n->bindings, "PublishAllPorts",
-                                  n->publish_all));
+                       json_pack ("{s:s,s:O,s:b}", "NetworkMode", n->mode, "PortBindings", n->bindings,
+                                  "PublishAllPorts", n->publish_all));
   json_object_set_new (rec, "NetworkSettings",
                        json_pack ("{s:O,s:o,s:s}", "Networks", n->networks, "Ports", json_object (), "SandboxKey",
                                   n->netns ? n->netns : ""));
@@ -287,8 +289,9 @@ berth_ctr_net_start (struct berth_engine *e, const char *id, json_t *rec, struct
       bool running;
       if (berth_ctr_refresh (e, mode + 10, &orec, err) < 0)
         return berth_error_wrap (err, "--network=%s", mode);
-      running = strcmp (json_string_value (json_object_get (json_object_get (orec, "State"), "Status")) ?: "", "running")
-                == 0;
+      running
+          = strcmp (json_string_value (json_object_get (json_object_get (orec, "State"), "Status")) ?: "", "running")
+            == 0;
       json_decref (orec);
       if (!running)
         return berth_error (err, 0, "--network=container:%.12s: that container is not running", mode + 10);
@@ -296,8 +299,8 @@ berth_ctr_net_start (struct berth_engine *e, const char *id, json_t *rec, struct
     }
   if (json_object_size (json_object_get (ns, "Networks")) == 0)
     return 0;
-  if (berth_net_setup (e->root, id, name, json_object_get (ns, "Networks"), json_object_get (hc, "PortBindings"), &ports,
-                       held, err)
+  if (berth_net_setup (e->root, id, name, json_object_get (ns, "Networks"), json_object_get (hc, "PortBindings"),
+                       &ports, held, err)
       < 0)
     return -1;
   json_object_set_new (ns, "Ports", ports);
@@ -338,7 +341,8 @@ berth_ctr_connect (struct berth_engine *e, const char *id, const char *network, 
     return -1;
   mode = json_string_value (json_object_get (json_object_get (rec, "HostConfig"), "NetworkMode")) ?: "none";
   nets = json_object_get (json_object_get (rec, "NetworkSettings"), "Networks");
-  running = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
+  running
+      = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
   vm = strcmp (json_string_value (json_object_get (rec, "Isolation")) ?: "", "vm") == 0;
   if (!bridge_like (mode) || nets == NULL)
     {
@@ -352,7 +356,8 @@ berth_ctr_connect (struct berth_engine *e, const char *id, const char *network, 
     }
   if (running && vm)
     {
-      berth_error (err, 0, "container %.12s runs in a VM, whose network devices are fixed at boot: stop it, then connect", id);
+      berth_error (err, 0,
+                   "container %.12s runs in a VM, whose network devices are fixed at boot: stop it, then connect", id);
       goto out;
     }
   if (berth_net_get (e->root, network, &net, err) < 0)
@@ -360,11 +365,12 @@ berth_ctr_connect (struct berth_engine *e, const char *id, const char *network, 
   json_object_foreach (nets, k, v)
   {
     if (json_integer_value (json_object_get (v, "Index")) >= index)
-      index = (int) json_integer_value (json_object_get (v, "Index")) + 1;
+      index = (int)json_integer_value (json_object_get (v, "Index")) + 1;
   }
   if (endpoint (e, net, id, ip, aliases, index, &ep, err) < 0)
     goto out;
-  if (running && berth_net_connect_live (e->root, id, json_string_value (json_object_get (rec, "Name")), ep, index, err) < 0)
+  if (running
+      && berth_net_connect_live (e->root, id, json_string_value (json_object_get (rec, "Name")), ep, index, err) < 0)
     {
       berth_net_release (e->root, network, id);
       json_decref (ep);
@@ -388,16 +394,20 @@ berth_ctr_disconnect (struct berth_engine *e, const char *id, const char *networ
     return -1;
   nets = json_object_get (json_object_get (rec, "NetworkSettings"), "Networks");
   ep = json_object_get (nets, network);
-  running = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
+  running
+      = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
   vm = strcmp (json_string_value (json_object_get (rec, "Isolation")) ?: "", "vm") == 0;
   if (ep == NULL)
     berth_error (err, 0, "container %.12s is not connected to network %s", id, network);
   else if (running && vm)
-    berth_error (err, 0, "container %.12s runs in a VM, whose network devices are fixed at boot: stop it, then "
-                         "disconnect", id);
+    berth_error (err, 0,
+                 "container %.12s runs in a VM, whose network devices are fixed at boot: stop it, then "
+                 "disconnect",
+                 id);
   else if (running
-           && berth_net_disconnect_live (e->root, id, network, ep, (int) json_integer_value (json_object_get (ep, "Index")),
-                                         err) < 0)
+           && berth_net_disconnect_live (e->root, id, network, ep,
+                                         (int)json_integer_value (json_object_get (ep, "Index")), err)
+                  < 0)
     ;
   else
     {

@@ -12,15 +12,15 @@
 
 struct berth_ctr_net
 {
-  char *mode;         /* NetworkMode: "bridge", "none", "host", "container:<id>" or a network's name */
-  char *netns;        /* the namespace to join; NULL: a private one with loopback only; "": the host's */
-  char *share_etc;    /* container:<id>: that container's directory, for its hosts and resolv.conf */
-  char *ip, *dns;     /* the first network's address and name server (user networks) */
-  json_t *networks;   /* NetworkSettings.Networks */
-  json_t *bindings;   /* HostConfig.PortBindings */
-  json_t *exposed;    /* Config.ExposedPorts */
+  char *mode;       /* NetworkMode: "bridge", "none", "host", "container:<id>" or a network's name */
+  char *netns;      /* the namespace to join; NULL: a private one with loopback only; "": the host's */
+  char *share_etc;  /* container:<id>: that container's directory, for its hosts and resolv.conf */
+  char *ip, *dns;   /* the first network's address and name server (user networks) */
+  json_t *networks; /* NetworkSettings.Networks */
+  json_t *bindings; /* HostConfig.PortBindings */
+  json_t *exposed;  /* Config.ExposedPorts */
   bool publish_all;
-  char *pod;          /* VM isolation, container:<id>: the VM container whose VM it joins */
+  char *pod; /* VM isolation, container:<id>: the VM container whose VM it joins */
 };
 
 /* Checks the request, leases addresses for container ID (whose directory

@@ -110,7 +110,7 @@ berth_error_encode (berth_err_t err, char *buf, size_t len)
     n = snprintf (buf, len, "%d %s", err->status, err->msg ? err->msg : "");
   if (n < 0)
     return -1;
-  return (size_t) n >= len ? (int) len - 1 : n;
+  return (size_t)n >= len ? (int)len - 1 : n;
 }
 
 int
@@ -130,6 +130,6 @@ berth_error_decode (berth_err_t *err, const char *buf, size_t len)
     return berth_error (err, 0, "malformed error report: %s", tmp);
   berth_error (err, 0, "%s", end + 1);
   if (*err)
-    (*err)->status = (int) status;
+    (*err)->status = (int)status;
   return -1;
 }

@@ -17,8 +17,7 @@ typedef struct berth_error *berth_err_t;
 
 /* Fills *err (when it is empty) and returns -1.  errno_ == 0 means the
    message alone describes the problem; otherwise strerror is appended. */
-int berth_error (berth_err_t *err, int errno_, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
+int berth_error (berth_err_t *err, int errno_, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
 int berth_verror (berth_err_t *err, int errno_, const char *fmt, va_list ap);
 
 /* Like berth_error, with STATUS recorded for callers to test but not

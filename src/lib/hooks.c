@@ -17,8 +17,8 @@
 const char *
 berth_hook_kind_name (int kind)
 {
-  static const char *names[HOOK_KIND_COUNT] = { "prestart",       "createRuntime", "createContainer",
-                                                "startContainer", "poststart",     "poststop" };
+  static const char *names[HOOK_KIND_COUNT]
+      = { "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop" };
   return kind >= 0 && kind < HOOK_KIND_COUNT ? names[kind] : "unknown";
 }
 
@@ -61,12 +61,12 @@ run_hook (struct berth_hook *h, int kind_id, size_t idx, const char *state, bert
   {
     struct sigaction sa = { .sa_handler = SIG_IGN }, old;
     sigaction (SIGPIPE, &sa, &old);
-    (void) write_all (in[1], state, strlen (state));
+    (void)write_all (in[1], state, strlen (state));
     sigaction (SIGPIPE, &old, NULL);
   }
   close (in[1]);
 
-  pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+  pidfd = (int)syscall (SYS_pidfd_open, pid, 0);
   if (h->timeout > 0)
     {
       struct timespec start, now;
@@ -92,7 +92,7 @@ run_hook (struct berth_hook *h, int kind_id, size_t idx, const char *state, bert
           if (pidfd >= 0)
             {
               struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-              poll (&pfd, 1, (int) (h->timeout * 1000L - elapsed));
+              poll (&pfd, 1, (int)(h->timeout * 1000L - elapsed));
             }
           else
             usleep (1000);

@@ -60,7 +60,8 @@ berth_image_load (struct berth_store *s, const char *manifest_digest, struct ber
       berth_error (err, 0, "manifest %s: schemaVersion must be 2", manifest_digest);
       goto fail;
     }
-  if (descriptor (json_object_get (img->manifest, "config"), "manifest.config", img->config_digest, &size, NULL, err) < 0)
+  if (descriptor (json_object_get (img->manifest, "config"), "manifest.config", img->config_digest, &size, NULL, err)
+      < 0)
     goto fail;
   if (berth_blob_read_json (s, img->config_digest, &img->config, err) < 0)
     goto fail;
@@ -217,7 +218,7 @@ find_by_id (struct berth_store *s, json_t *refs, const char *id, char *manifest_
     if (found)
       break;
   }
-  (void) err;
+  (void)err;
   return found;
 }
 
@@ -285,8 +286,8 @@ berth_image_list (struct berth_store *s, json_t **out, berth_err_t *err)
       size += img->layers[i].size;
     json_array_append_new (*out, json_pack ("{s:s,s:s,s:s,s:s,s:I}", "ref", k, "id", img->config_digest, "manifest",
                                             img->manifest_digest, "created",
-                                            json_string_value (json_object_get (img->config, "created")) ?: "",
-                                            "size", (json_int_t) size));
+                                            json_string_value (json_object_get (img->config, "created")) ?: "", "size",
+                                            (json_int_t)size));
     berth_image_free (img);
   }
   json_decref (refs);

@@ -21,7 +21,7 @@ blob_size (struct berth_store *s, const char *digest)
 {
   cleanup_free char *p = berth_blob_path (s, digest);
   struct stat st;
-  return stat (p, &st) == 0 ? (int64_t) st.st_size : -1;
+  return stat (p, &st) == 0 ? (int64_t)st.st_size : -1;
 }
 
 static const char *
@@ -46,7 +46,7 @@ put_json_blob (struct berth_store *s, json_t *j, char *digest, int64_t *size, be
   char *text = json_dumps (j, JSON_COMPACT);
   int r = berth_blob_put_mem (s, text, strlen (text), digest, err);
   if (size)
-    *size = (int64_t) strlen (text);
+    *size = (int64_t)strlen (text);
   free (text);
   return r;
 }
@@ -125,7 +125,8 @@ load_docker_manifest (struct berth_store *s, json_t *manifest_json, json_t *path
     if (cfg == NULL)
       {
         json_decref (descs);
-        return berth_error (err, 0, "manifest.json[%zu].Config: \"%s\" is not in the archive", i, cfg_path ? cfg_path : "");
+        return berth_error (err, 0, "manifest.json[%zu].Config: \"%s\" is not in the archive", i,
+                            cfg_path ? cfg_path : "");
       }
     if (!json_is_array (layers))
       {
@@ -142,10 +143,10 @@ load_docker_manifest (struct berth_store *s, json_t *manifest_json, json_t *path
                               json_string_value (l) ? json_string_value (l) : "");
         }
       json_array_append_new (descs, json_pack ("{s:s,s:s,s:I}", "mediaType", sniff_layer_type (s, d), "digest", d,
-                                               "size", (json_int_t) blob_size (s, d)));
+                                               "size", (json_int_t)blob_size (s, d)));
     }
     m = json_pack ("{s:i,s:s,s:{s:s,s:s,s:I},s:o}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST, "config",
-                   "mediaType", MT_OCI_CONFIG, "digest", cfg, "size", (json_int_t) blob_size (s, cfg), "layers", descs);
+                   "mediaType", MT_OCI_CONFIG, "digest", cfg, "size", (json_int_t)blob_size (s, cfg), "layers", descs);
     if (put_json_blob (s, m, md, NULL, err) < 0)
       {
         json_decref (m);
@@ -187,8 +188,8 @@ pick_platform (struct berth_store *s, const char *digest, char *out, berth_err_t
     const char *d = json_string_value (json_object_get (m, "digest"));
     const char *os = json_string_value (json_object_get (p, "os"));
     const char *arch = json_string_value (json_object_get (p, "architecture"));
-    if ((p == NULL || (os && strcmp (os, "linux") == 0 && arch && strcmp (arch, "amd64") == 0)) && berth_digest_valid (d)
-        && berth_blob_exists (s, d))
+    if ((p == NULL || (os && strcmp (os, "linux") == 0 && arch && strcmp (arch, "amd64") == 0))
+        && berth_digest_valid (d) && berth_blob_exists (s, d))
       {
         strcpy (out, d);
         json_decref (j);
@@ -246,7 +247,7 @@ read_small (struct archive *a, const char *name, json_t **out, berth_err_t *err)
   la_ssize_t n;
   json_error_t jerr;
   while ((n = archive_read_data (a, buf + len, MAX_METADATA - len)) > 0)
-    len += (size_t) n;
+    len += (size_t)n;
   if (n < 0 || len >= MAX_METADATA)
     {
       free (buf);
@@ -308,7 +309,7 @@ load_tar (struct berth_store *s, const char *path, json_t **index, json_t **mani
         if (berth_blob_writer_begin (s, &w, err) < 0)
           goto out;
         while ((n = archive_read_data (a, buf, sizeof (buf))) > 0)
-          if (berth_blob_writer_write (w, buf, (size_t) n, err) < 0)
+          if (berth_blob_writer_write (w, buf, (size_t)n, err) < 0)
             {
               berth_blob_writer_abort (w);
               goto out;
@@ -320,7 +321,8 @@ load_tar (struct berth_store *s, const char *path, json_t **index, json_t **mani
             goto out;
           }
         if (berth_blob_writer_commit (w, expect, archive_entry_size_is_set (e) ? archive_entry_size (e) : -1, digest,
-                                      err) < 0)
+                                      err)
+            < 0)
           {
             berth_error_wrap (err, "%s: %s", path, name);
             goto out;
@@ -384,7 +386,8 @@ berth_image_load_archive (struct berth_store *s, const char *path, json_t **load
       berth_error (err, errno, "`%s`", path);
       goto out;
     }
-  if (S_ISDIR (st.st_mode) ? load_dir (s, path, &index, err) < 0 : load_tar (s, path, &index, &manifest, paths, err) < 0)
+  if (S_ISDIR (st.st_mode) ? load_dir (s, path, &index, err) < 0
+                           : load_tar (s, path, &index, &manifest, paths, err) < 0)
     goto out;
   /* Docker's manifest.json names images with tags; an OCI index alone may
      only have ref.name annotations. */
@@ -393,7 +396,8 @@ berth_image_load_archive (struct berth_store *s, const char *path, json_t **load
   else if (index)
     ret = load_oci_index (s, index, *loaded, err);
   else
-    ret = berth_error (err, 0, "%s: neither a docker save archive (manifest.json) nor an OCI layout (index.json)", path);
+    ret = berth_error (err, 0, "%s: neither a docker save archive (manifest.json) nor an OCI layout (index.json)",
+                       path);
 out:
   if (ret < 0)
     {
@@ -416,11 +420,11 @@ write_entry (struct archive *a, const char *name, const void *data, size_t len, 
   archive_entry_set_pathname (e, name);
   archive_entry_set_filetype (e, AE_IFREG);
   archive_entry_set_perm (e, 0644);
-  archive_entry_set_size (e, (la_int64_t) len);
+  archive_entry_set_size (e, (la_int64_t)len);
   archive_entry_set_mtime (e, 0, 0);
   r = archive_write_header (a, e);
   archive_entry_free (e);
-  if (r != ARCHIVE_OK || (len && archive_write_data (a, data, len) != (la_ssize_t) len))
+  if (r != ARCHIVE_OK || (len && archive_write_data (a, data, len) != (la_ssize_t)len))
     return berth_error (err, 0, "write `%s`: %s", name, archive_error_string (a));
   return 0;
 }
@@ -452,7 +456,7 @@ write_blob (struct archive *a, struct berth_store *s, const char *digest, json_t
   if (r != ARCHIVE_OK)
     return berth_error (err, 0, "write `%s`: %s", name, archive_error_string (a));
   while ((n = read (fd, buf, sizeof (buf))) > 0)
-    if (archive_write_data (a, buf, (size_t) n) != n)
+    if (archive_write_data (a, buf, (size_t)n) != n)
       return berth_error (err, 0, "write `%s`: %s", name, archive_error_string (a));
   if (n < 0)
     return berth_error (err, errno, "read blob %s", digest);
@@ -461,8 +465,7 @@ write_blob (struct archive *a, struct berth_store *s, const char *digest, json_t
 }
 
 int
-berth_image_save_archive (struct berth_store *s, json_t *names, const char *path, const char *format,
-                          berth_err_t *err)
+berth_image_save_archive (struct berth_store *s, json_t *names, const char *path, const char *format, berth_err_t *err)
 {
   bool docker = strcmp (format, "docker") == 0;
   cleanup_free char *tmp = xasprintf ("%s.tmp.%d", path, getpid ());
@@ -517,7 +520,7 @@ berth_image_save_archive (struct berth_store *s, json_t *names, const char *path
     {
       json_t *desc = json_pack ("{s:s,s:s,s:I}", "mediaType",
                                 json_string_value (json_object_get (img->manifest, "mediaType")) ?: MT_OCI_MANIFEST,
-                                "digest", md, "size", (json_int_t) blob_size (s, md));
+                                "digest", md, "size", (json_int_t)blob_size (s, md));
       /* Name the image fully, as docker 25 and skopeo read it back. */
       /* As docker 25 writes it: the full name, and the tag as ref.name. */
       if (canon && strrchr (canon, ':') && !strchr (canon, '@'))
@@ -531,8 +534,9 @@ berth_image_save_archive (struct berth_store *s, json_t *names, const char *path
       cleanup_free char *fam = canon ? berth_ref_familiar (canon) : NULL;
       json_array_append_new (dmanifest, json_pack ("{s:s,s:[],s:o}", "Config", cp, "RepoTags", "Layers", layers));
       if (fam && strchr (fam, '@') == NULL)
-        json_array_append_new (json_object_get (json_array_get (dmanifest, json_array_size (dmanifest) - 1), "RepoTags"),
-                               json_string (fam));
+        json_array_append_new (
+            json_object_get (json_array_get (dmanifest, json_array_size (dmanifest) - 1), "RepoTags"),
+            json_string (fam));
     }
     berth_image_free (img);
   }
@@ -606,8 +610,8 @@ berth_image_import (struct berth_store *s, const char *path, const char *name, j
     goto out;
   blen = blob_size (s, blob);
   m = json_pack ("{s:i,s:s,s:{s:s,s:s,s:I},s:[{s:s,s:s,s:I}]}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST,
-                 "config", "mediaType", MT_OCI_CONFIG, "digest", cfg, "size", (json_int_t) cfg_size, "layers",
-                 "mediaType", sniff_layer_type (s, blob), "digest", blob, "size", (json_int_t) blen);
+                 "config", "mediaType", MT_OCI_CONFIG, "digest", cfg, "size", (json_int_t)cfg_size, "layers",
+                 "mediaType", sniff_layer_type (s, blob), "digest", blob, "size", (json_int_t)blen);
   if (put_json_blob (s, m, md, NULL, err) < 0)
     goto out;
   if (name)

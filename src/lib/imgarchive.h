@@ -17,7 +17,7 @@ int berth_image_save_archive (struct berth_store *s, json_t *names, const char *
                               berth_err_t *err);
 /* A root filesystem tarball (plain, gzip or zstd) as a one-layer image.
    CONFIG (may be NULL) is merged into the image config's "config". */
-int berth_image_import (struct berth_store *s, const char *path, const char *name, json_t *config,
-                        char *manifest_out, berth_err_t *err);
+int berth_image_import (struct berth_store *s, const char *path, const char *name, json_t *config, char *manifest_out,
+                        berth_err_t *err);
 
 #endif

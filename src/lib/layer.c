@@ -28,14 +28,14 @@ stream_read (struct archive *a, void *data, const void **out)
 {
   struct stream *st = data;
   la_ssize_t n = archive_read_data (st->outer, st->buf, sizeof (st->buf));
-  (void) a;
+  (void)a;
   if (n < 0)
     {
       st->failed = true;
       archive_set_error (a, EIO, "%s", archive_error_string (st->outer));
       return -1;
     }
-  berth_sha256_update (st->hash, st->buf, (size_t) n);
+  berth_sha256_update (st->hash, st->buf, (size_t)n);
   st->size += n;
   *out = st->buf;
   return n;
@@ -118,8 +118,8 @@ extract_entry (struct archive *a, struct archive_entry *e, int rootfd, struct di
   const char *base;
   mode_t type = archive_entry_filetype (e);
   mode_t mode = archive_entry_perm (e) & 07777;
-  uid_t uid = (uid_t) archive_entry_uid (e);
-  gid_t gid = (gid_t) archive_entry_gid (e);
+  uid_t uid = (uid_t)archive_entry_uid (e);
+  gid_t gid = (gid_t)archive_entry_gid (e);
   struct timespec ts[2] = { { archive_entry_atime (e), archive_entry_atime_nsec (e) },
                             { archive_entry_mtime (e), archive_entry_mtime_nsec (e) } };
   char *slash;
@@ -225,9 +225,9 @@ extract_entry (struct archive *a, struct archive_entry *e, int rootfd, struct di
           return berth_error (err, errno, "layer entry \"%s\": create", path);
         while ((r = archive_read_data_block (a, &buf, &size, &off)) == ARCHIVE_OK)
           {
-            if (pwrite (fd, buf, size, off) != (ssize_t) size)
+            if (pwrite (fd, buf, size, off) != (ssize_t)size)
               return berth_error (err, errno, "layer entry \"%s\": write", path);
-            end = off + (la_int64_t) size;
+            end = off + (la_int64_t)size;
           }
         if (r != ARCHIVE_EOF)
           return berth_error (err, 0, "layer entry \"%s\": %s", path, archive_error_string (a));
@@ -330,7 +330,7 @@ berth_unpack_fd (int fd, const char *dest, char *diffid_out, int64_t *size_out, 
         }
       if (n == 0)
         break;
-      berth_sha256_update (st.hash, st.buf, (size_t) n);
+      berth_sha256_update (st.hash, st.buf, (size_t)n);
       st.size += n;
     }
   /* Directory times last: creating their children changed them. */

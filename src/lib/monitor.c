@@ -31,7 +31,7 @@ log_max (void)
 {
   const char *v = getenv ("BERTH_LOG_MAX_SIZE");
   long long n = v ? atoll (v) : 0;
-  return n > 0 ? (off_t) n : (off_t) (10 << 20);
+  return n > 0 ? (off_t)n : (off_t)(10 << 20);
 }
 
 struct logger
@@ -51,7 +51,7 @@ log_write_line (struct logger *l, const char *stream, const char *data, size_t l
   char *text = json_dumps (j, JSON_COMPACT);
   size_t n = strlen (text);
   json_decref (j);
-  if (l->size + (off_t) n + 1 > log_max ())
+  if (l->size + (off_t)n + 1 > log_max ())
     {
       cleanup_free char *old = xasprintf ("%s.1", l->path);
       close (l->fd);
@@ -61,7 +61,7 @@ log_write_line (struct logger *l, const char *stream, const char *data, size_t l
     }
   text[n] = '\n';
   if (l->fd >= 0 && write_all (l->fd, text, n + 1) == 0)
-    l->size += (off_t) n + 1;
+    l->size += (off_t)n + 1;
   free (text);
 }
 
@@ -74,7 +74,7 @@ log_data (struct logger *l, int s, const char *data, size_t len)
   while (len > 0)
     {
       const char *nl = memchr (data, '\n', len);
-      size_t take = nl ? (size_t) (nl - data) + 1 : len;
+      size_t take = nl ? (size_t)(nl - data) + 1 : len;
       l->partial[s] = xrealloc (l->partial[s], l->plen[s] + take + 1);
       memcpy (l->partial[s] + l->plen[s], data, take);
       l->plen[s] += take;
@@ -130,7 +130,7 @@ attach_socket (const char *dir)
     }
   snprintf (addr.sun_path, sizeof (addr.sun_path), "/proc/self/fd/%d/attach.sock", dfd);
   unlinkat (dfd, "attach.sock", 0);
-  if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0 || listen (fd, 4) < 0)
+  if (bind (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0 || listen (fd, 4) < 0)
     {
       close (fd);
       return -1;
@@ -144,7 +144,7 @@ report (int fd, berth_err_t *err)
   char buf[4096];
   int n = berth_error_encode (*err, buf, sizeof (buf));
   if (fd >= 0)
-    (void) write_all (fd, buf, (size_t) n);
+    (void)write_all (fd, buf, (size_t)n);
   berth_error_release (err);
 }
 
@@ -285,20 +285,20 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
         if (berth_state_load (e->runtime_root, id, &rs, &e2) == 0 && rs->vm)
           json_object_set_new (
               rec, "VM",
-              json_pack ("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "GuestBootMs", json_object_get (rs->vm, "guest_boot_ms"), "Pid",
-                         json_object_get (rs->vm, "pid"), "Accelerator",
-                         json_object_get (rs->vm, "accel"), "Kernel", json_object_get (rs->vm, "kernel"), "GuestKernel",
+              json_pack ("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "GuestBootMs", json_object_get (rs->vm, "guest_boot_ms"),
+                         "Pid", json_object_get (rs->vm, "pid"), "Accelerator", json_object_get (rs->vm, "accel"),
+                         "Kernel", json_object_get (rs->vm, "kernel"), "GuestKernel",
                          json_object_get (rs->vm, "guest_kernel"), "MemoryMiB", json_object_get (rs->vm, "memory_mib"),
                          "CPUs", json_object_get (rs->vm, "cpus")));
         berth_state_free (rs);
         berth_error_release (&e2);
       }
     json_object_set_new (rec, "MonitorPid", json_integer (getpid ()));
-    json_object_set_new (rec, "MonitorStart", json_integer ((json_int_t) process_start_time (getpid ())));
+    json_object_set_new (rec, "MonitorStart", json_integer ((json_int_t)process_start_time (getpid ())));
     if (berth_ctr_save (e, id, rec, &err) < 0)
       goto fail_start;
   }
-  (void) write_all (ready_fd, "ok", 2);
+  (void)write_all (ready_fd, "ok", 2);
   close (ready_fd);
   ready_fd = -1;
 
@@ -325,7 +325,7 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
         for (int k = 0; k < n_clients && !exited; k++)
           if (client_reads[k])
             p[np++] = (struct pollfd){ .fd = clients[k], .events = POLLIN };
-        r = poll (p, (nfds_t) np, exited ? 200 : -1);
+        r = poll (p, (nfds_t)np, exited ? 200 : -1);
         if (r < 0 && errno == EINTR)
           continue;
         if (r == 0 && exited)
@@ -360,16 +360,16 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
                   if (n <= 0)
                     client_reads[ci] = false;
                   else if (tty && master >= 0)
-                    (void) write_all (master, buf, (size_t) n);
+                    (void)write_all (master, buf, (size_t)n);
                   else if (in[1] >= 0)
-                    (void) write_all (in[1], buf, (size_t) n);
+                    (void)write_all (in[1], buf, (size_t)n);
                   continue;
                 }
             }
             if (p[k].fd == sfd)
               {
                 struct signalfd_siginfo si;
-                if (read (sfd, &si, sizeof (si)) == (ssize_t) sizeof (si) && si.ssi_signo == SIGWINCH)
+                if (read (sfd, &si, sizeof (si)) == (ssize_t)sizeof (si) && si.ssi_signo == SIGWINCH)
                   {
                     struct winsize ws;
                     if (tty && master >= 0 && cli_in >= 0 && ioctl (cli_in, TIOCGWINSZ, &ws) == 0)
@@ -387,7 +387,7 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
                   {
                     stdin_open = false;
                     if (tty)
-                      (void) write_all (master, "\x04", 1);
+                      (void)write_all (master, "\x04", 1);
                     else
                       {
                         close (in[1]);
@@ -410,12 +410,12 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
                         prev_ctrl_p = buf[q] == 0x10;
                       }
                     if (upto > 0)
-                      (void) write_all (tty ? master : in[1], buf, (size_t) upto);
+                      (void)write_all (tty ? master : in[1], buf, (size_t)upto);
                     if (detach)
                       {
                         if (status_fd >= 0)
                           {
-                            (void) write_all (status_fd, "detached\n", 9);
+                            (void)write_all (status_fd, "detached\n", 9);
                             close (status_fd);
                             status_fd = -1;
                           }
@@ -448,11 +448,11 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
               }
             {
               int stream = p[k].fd == errp[0] ? 2 : 1;
-              log_data (&log, stream, buf, (size_t) n);
+              log_data (&log, stream, buf, (size_t)n);
               if (attach)
-                (void) write_all (stream == 2 ? cli_err : cli_out, buf, (size_t) n);
+                (void)write_all (stream == 2 ? cli_err : cli_out, buf, (size_t)n);
               for (int m = 0; m < n_clients; m++)
-                if (send (clients[m], buf, (size_t) n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN)
+                if (send (clients[m], buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EAGAIN)
                   drop_client (clients, client_reads, &n_clients, clients[m--]);
             }
           }
@@ -528,7 +528,7 @@ finish:
       {
         char code[16];
         int n = snprintf (code, sizeof (code), "%d\n", started ? exit_code : -1);
-        (void) write_all (status_fd, code, (size_t) n);
+        (void)write_all (status_fd, code, (size_t)n);
       }
   }
   json_decref (rec);

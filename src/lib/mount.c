@@ -138,7 +138,8 @@ mount_cgroup (struct berth_rootfs *r, int rootfd, struct berth_mount *m, berth_e
       fd_path (sfd, p);
       if (r->cgroupns)
         {
-          int rc = ctrl[0] ? mount ("cgroup", p, "cgroup", m->flags, ctrl) : mount ("cgroup2", p, "cgroup2", m->flags, NULL);
+          int rc = ctrl[0] ? mount ("cgroup", p, "cgroup", m->flags, ctrl)
+                           : mount ("cgroup2", p, "cgroup2", m->flags, NULL);
           if (rc < 0)
             return berth_error (err, errno, "mount cgroup `%s` on `%s`", ctrl, sub);
         }
@@ -226,8 +227,8 @@ static const struct
   const char *path;
   unsigned major, minor;
 } default_devices[] = {
-  { "/dev/null", 1, 3 },    { "/dev/zero", 1, 5 }, { "/dev/full", 1, 7 },
-  { "/dev/random", 1, 8 },  { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
+  { "/dev/null", 1, 3 },   { "/dev/zero", 1, 5 },    { "/dev/full", 1, 7 },
+  { "/dev/random", 1, 8 }, { "/dev/urandom", 1, 9 }, { "/dev/tty", 5, 0 },
 };
 
 static int
@@ -287,9 +288,8 @@ setup_dev (struct berth_rootfs *r, int rootfd, berth_err_t *err)
   struct berth_spec *s = r->spec;
   bool dev_mounted = false;
   static const char *links[][2] = {
-    { "/proc/self/fd", "/dev/fd" },      { "/proc/self/fd/0", "/dev/stdin" },
-    { "/proc/self/fd/1", "/dev/stdout" }, { "/proc/self/fd/2", "/dev/stderr" },
-    { "pts/ptmx", "/dev/ptmx" },
+    { "/proc/self/fd", "/dev/fd" },       { "/proc/self/fd/0", "/dev/stdin" }, { "/proc/self/fd/1", "/dev/stdout" },
+    { "/proc/self/fd/2", "/dev/stderr" }, { "pts/ptmx", "/dev/ptmx" },
   };
 
   for (size_t i = 0; i < s->n_mounts; i++)
@@ -303,8 +303,10 @@ setup_dev (struct berth_rootfs *r, int rootfd, berth_err_t *err)
           bool in_spec = false;
           for (size_t k = 0; k < s->n_devices; k++)
             in_spec |= strcmp (s->devices[k].path, default_devices[i].path) == 0;
-          if (!in_spec && make_device (r, rootfd, default_devices[i].path, 'c', default_devices[i].major,
-                                       default_devices[i].minor, 0666, false, 0, 0, err) < 0)
+          if (!in_spec
+              && make_device (r, rootfd, default_devices[i].path, 'c', default_devices[i].major,
+                              default_devices[i].minor, 0666, false, 0, 0, err)
+                     < 0)
             return -1;
         }
       for (size_t i = 0; i < ARRAY_SIZE (links); i++)
@@ -319,9 +321,10 @@ setup_dev (struct berth_rootfs *r, int rootfd, berth_err_t *err)
   for (size_t k = 0; k < s->n_devices; k++)
     {
       struct berth_device *d = &s->devices[k];
-      if (make_device (r, rootfd, d->path, d->type == 'u' ? 'c' : d->type, (unsigned) d->major, (unsigned) d->minor,
+      if (make_device (r, rootfd, d->path, d->type == 'u' ? 'c' : d->type, (unsigned)d->major, (unsigned)d->minor,
                        d->has_mode ? d->mode : 0666, d->has_uid || d->has_gid, d->has_uid ? d->uid : 0,
-                       d->has_gid ? d->gid : 0, err) < 0)
+                       d->has_gid ? d->gid : 0, err)
+          < 0)
         return berth_error_wrap (err, "linux.devices[%zu]", k);
     }
   return 0;
@@ -505,10 +508,10 @@ berth_rootfs_finalize (struct berth_rootfs *r, berth_err_t *err)
       {
         const char *n;
         unsigned long f;
-      } props[] = { { "private", MS_PRIVATE },          { "rprivate", MS_PRIVATE | MS_REC },
-                    { "shared", MS_SHARED },            { "rshared", MS_SHARED | MS_REC },
-                    { "slave", MS_SLAVE },              { "rslave", MS_SLAVE | MS_REC },
-                    { "unbindable", MS_UNBINDABLE },    { "runbindable", MS_UNBINDABLE | MS_REC } };
+      } props[] = { { "private", MS_PRIVATE },       { "rprivate", MS_PRIVATE | MS_REC },
+                    { "shared", MS_SHARED },         { "rshared", MS_SHARED | MS_REC },
+                    { "slave", MS_SLAVE },           { "rslave", MS_SLAVE | MS_REC },
+                    { "unbindable", MS_UNBINDABLE }, { "runbindable", MS_UNBINDABLE | MS_REC } };
       for (size_t i = 0; i < ARRAY_SIZE (props); i++)
         if (strcmp (props[i].n, s->rootfs_propagation) == 0 && mount (NULL, "/", NULL, props[i].f, NULL) < 0)
           return berth_error (err, errno, "linux.rootfsPropagation: set \"%s\" on /", s->rootfs_propagation);

@@ -13,9 +13,9 @@
 struct berth_rootfs
 {
   struct berth_spec *spec;
-  const char *rootfs;       /* absolute host path */
-  bool userns;              /* a new user namespace: mknod is impossible */
-  bool cgroupns;            /* a new cgroup namespace */
+  const char *rootfs; /* absolute host path */
+  bool userns;        /* a new user namespace: mknod is impossible */
+  bool cgroupns;      /* a new cgroup namespace */
   struct berth_cgroup *cgroup;
   /* Called once before the cgroup file system is mounted: the init joins
      its cgroup namespace there, so that the (slow, on v1) cgroup attach can

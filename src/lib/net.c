@@ -82,7 +82,7 @@ berth_net_parse_cidr (const char *s, uint32_t *addr, int *prefix, berth_err_t *e
   if ((ntohl (a.s_addr) & ((1u << (32 - p)) - 1)) != 0)
     return berth_error (err, 0, "\"%s\": the address has bits set beyond the /%ld prefix", s, p);
   *addr = a.s_addr;
-  *prefix = (int) p;
+  *prefix = (int)p;
   return 0;
 }
 
@@ -161,7 +161,8 @@ net_record (const char *name, uint32_t sub, int prefix, uint32_t gw, const char 
   random_hex (id, 32);
   return json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:o}", "Name", name, "Id", id, "Created", created,
                     "Driver", "bridge", "Scope", "local", "Subnet", cidr, "Gateway", g, "Bridge", bridge, "Internal",
-                    internal, "Dns", strcmp (name, BERTH_NET_DEFAULT) != 0, "Labels", labels ? json_incref (labels) : json_object ());
+                    internal, "Dns", strcmp (name, BERTH_NET_DEFAULT) != 0, "Labels",
+                    labels ? json_incref (labels) : json_object ());
 }
 
 static int
@@ -202,7 +203,7 @@ default_bridge (const char *root, char out[16])
       return;
     }
   for (const char *c = real; *c; c++)
-    h = (h ^ (uint8_t) *c) * 16777619u;
+    h = (h ^ (uint8_t)*c) * 16777619u;
   snprintf (out, 16, "berth-%06x", h & 0xffffff);
 }
 
@@ -249,7 +250,7 @@ berth_net_get (const char *root, const char *name, json_t **out, berth_err_t *er
       json_decref (cfg);
       for (int second = 88; second > 60; second--)
         {
-          sub = htonl ((10u << 24) | ((uint32_t) second << 16));
+          sub = htonl ((10u << 24) | ((uint32_t)second << 16));
           if (subnet_free (root, name, sub, 16, bridge, &e2) == 0)
             break;
           if (e2->status != EEXIST || second == 61)
@@ -271,7 +272,6 @@ berth_net_get (const char *root, const char *name, json_t **out, berth_err_t *er
   *out = net;
   return 0;
 }
-
 
 int
 berth_net_create (const char *root, const char *name, const char *subnet, const char *gateway, bool internal,
@@ -311,7 +311,7 @@ berth_net_create (const char *root, const char *name, const char *subnet, const 
       int third;
       for (third = 0; third < 256; third++)
         {
-          sub = htonl ((10u << 24) | (89u << 16) | ((uint32_t) third << 8));
+          sub = htonl ((10u << 24) | (89u << 16) | ((uint32_t)third << 8));
           if (subnet_free (root, name, sub, 24, NULL, &e2) == 0)
             break;
           berth_error_release (&e2);
@@ -326,7 +326,8 @@ berth_net_create (const char *root, const char *name, const char *subnet, const 
       uint32_t m = htonl (0xffffffffu << (32 - prefix));
       if (inet_pton (AF_INET, gateway, &a) != 1 || (a.s_addr & m) != sub || a.s_addr == sub
           || (a.s_addr | m) == 0xffffffffu)
-        return berth_error (err, 0, "--gateway %s is not a host address of %s", gateway, subnet ? subnet : "the subnet");
+        return berth_error (err, 0, "--gateway %s is not a host address of %s", gateway,
+                            subnet ? subnet : "the subnet");
       gw = a.s_addr;
     }
   net = net_record (name, sub, prefix, gw, "", internal, labels);
@@ -523,8 +524,9 @@ berth_net_remove (const char *root, const char *name, berth_err_t *err)
   if (json_object_size (members) > 0)
     {
       const char *id = json_object_iter_key (json_object_iter (members));
-      int r = berth_error (err, 0, "network %s has %zu attached container(s) (%.12s...): remove or disconnect them first",
-                           name, json_object_size (members), id);
+      int r
+          = berth_error (err, 0, "network %s has %zu attached container(s) (%.12s...): remove or disconnect them first",
+                         name, json_object_size (members), id);
       json_decref (members);
       return r;
     }
@@ -568,8 +570,8 @@ parse_range (const char *s, int *lo, int *hi)
     }
   if (*end || a < 1 || b > 65535 || b < a)
     return -1;
-  *lo = (int) a;
-  *hi = (int) b;
+  *lo = (int)a;
+  *hi = (int)b;
   return 0;
 }
 
@@ -588,7 +590,7 @@ berth_net_parse_publish (const char *spec, json_t *bindings, berth_err_t *err)
         return berth_error (err, 0, "-p %s: the protocol must be tcp or udp", spec);
     }
   else
-    proto = (char *) "tcp";
+    proto = (char *)"tcp";
   /* IP:HOST:CTR, HOST:CTR or CTR; the IP may be empty ("::80" style). */
   for (char *p = copy, *c;; p = c + 1)
     {
@@ -656,14 +658,14 @@ berth_net_parse_expose (const char *spec, json_t *ports, berth_err_t *err)
 static int
 reserve_port (const char *hostip, int port, bool udp, int *fd_out, int *port_out)
 {
-  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t) port) };
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons ((uint16_t)port) };
   socklen_t sl = sizeof (sa);
   int fd = socket (AF_INET, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
   if (fd < 0)
     return -errno;
   if (hostip && hostip[0])
     inet_pton (AF_INET, hostip, &sa.sin_addr);
-  if (bind (fd, (struct sockaddr *) &sa, sizeof (sa)) < 0 || getsockname (fd, (struct sockaddr *) &sa, &sl) < 0)
+  if (bind (fd, (struct sockaddr *)&sa, sizeof (sa)) < 0 || getsockname (fd, (struct sockaddr *)&sa, &sl) < 0)
     {
       int e = errno;
       close (fd);
@@ -780,8 +782,8 @@ dns_pid (const char *root, const char *name)
       berth_error_release (&e2);
       return 0;
     }
-  pid = (pid_t) atoi (text);
-  cp = xasprintf ("/proc/%d/comm", (int) pid);
+  pid = (pid_t)atoi (text);
+  cp = xasprintf ("/proc/%d/comm", (int)pid);
   if (pid <= 0 || read_file_at (AT_FDCWD, cp, &comm, NULL, &e2) < 0 || strncmp (comm, "dnsmasq", 7) != 0)
     {
       berth_error_release (&e2);
@@ -808,10 +810,21 @@ dns_start (const char *root, json_t *net, berth_err_t *err)
        resolvers.  Root, as netavark's aardvark-dns: the hosts files live
        under berth's private root.  dnsmasq returns once its daemon
        listens (or says why it cannot). */
-    char *argv[] = { (char *) "dnsmasq", (char *) "--conf-file=/dev/null", (char *) "--no-hosts",
-                     (char *) "--bind-interfaces", (char *) "--except-interface=lo", a_listen, a_hosts, a_pid,
-                     (char *) "--user=root", (char *) "--group=root", (char *) "--no-negcache",
-                     (char *) "--domain-needed", (char *) "--local-service", (char *) "--cache-size=0", NULL };
+    char *argv[] = { (char *)"dnsmasq",
+                     (char *)"--conf-file=/dev/null",
+                     (char *)"--no-hosts",
+                     (char *)"--bind-interfaces",
+                     (char *)"--except-interface=lo",
+                     a_listen,
+                     a_hosts,
+                     a_pid,
+                     (char *)"--user=root",
+                     (char *)"--group=root",
+                     (char *)"--no-negcache",
+                     (char *)"--domain-needed",
+                     (char *)"--local-service",
+                     (char *)"--cache-size=0",
+                     NULL };
     if (berth_run_argv (argv, err) < 0)
       return berth_error_wrap (err, "name resolution for network %s", name);
   }
@@ -990,9 +1003,9 @@ bridge_up (const char *root, struct berth_nl *nl, json_t *net, berth_err_t *err)
   if (nft_ensure_table (err) < 0)
     return -1;
   {
-    cleanup_free char *cmd = xasprintf ("add element " NFT_TABLE " bridges { \"%s\" }; add element " NFT_TABLE
-                                        " subnets { %s }",
-                                        br, json_string_value (json_object_get (net, "Subnet")));
+    cleanup_free char *cmd
+        = xasprintf ("add element " NFT_TABLE " bridges { \"%s\" }; add element " NFT_TABLE " subnets { %s }", br,
+                     json_string_value (json_object_get (net, "Subnet")));
     if (nft_run (cmd, false, err) < 0)
       return -1;
   }
@@ -1030,8 +1043,8 @@ bridge_down_if_unused (const char *root, struct berth_nl *nl, json_t *net)
   berth_error_release (&e2);
   {
     cleanup_free char *cmd = xasprintf ("delete element " NFT_TABLE " bridges { \"%s\" }", br);
-    cleanup_free char *cmd2
-        = xasprintf ("delete element " NFT_TABLE " subnets { %s }", json_string_value (json_object_get (net, "Subnet")));
+    cleanup_free char *cmd2 = xasprintf ("delete element " NFT_TABLE " subnets { %s }",
+                                         json_string_value (json_object_get (net, "Subnet")));
     nft_run (cmd, true, &e2);
     berth_error_release (&e2);
     nft_run (cmd2, true, &e2);
@@ -1062,7 +1075,8 @@ table_down_if_unused (const char *root)
   if (users == 0)
     {
       cleanup_free char *bridges = NULL;
-      if (nft_run_out ("list set " NFT_TABLE " bridges", true, &bridges, &e2) == 0 && strstr (bridges, "elements") == NULL)
+      if (nft_run_out ("list set " NFT_TABLE " bridges", true, &bridges, &e2) == 0
+          && strstr (bridges, "elements") == NULL)
         nft_run ("delete table " NFT_TABLE, true, &e2);
       berth_error_release (&e2);
     }
@@ -1083,10 +1097,10 @@ mac_for (uint32_t ip, uint8_t mac[6])
   /* Locally administered, derived from the address, as docker's 02:42. */
   mac[0] = 0x02;
   mac[1] = 0x42;
-  mac[2] = (uint8_t) (h >> 24);
-  mac[3] = (uint8_t) (h >> 16);
-  mac[4] = (uint8_t) (h >> 8);
-  mac[5] = (uint8_t) h;
+  mac[2] = (uint8_t)(h >> 24);
+  mac[3] = (uint8_t)(h >> 16);
+  mac[4] = (uint8_t)(h >> 8);
+  mac[5] = (uint8_t)h;
 }
 
 static int
@@ -1116,12 +1130,15 @@ endpoint_add (const char *root, struct berth_nl *host, int nsfd, const char *id,
     if (mkdir_p (ad, 0700, err) < 0 || write_file_at (AT_FDCWD, mark, "", 0, err) < 0)
       return -1;
   }
-  if (bridge_up (root, host, net, err) < 0 || berth_nl_link_index (host, json_string_value (json_object_get (net, "Bridge")), &bidx, err) < 0
+  if (bridge_up (root, host, net, err) < 0
+      || berth_nl_link_index (host, json_string_value (json_object_get (net, "Bridge")), &bidx, err) < 0
       || berth_nl_veth_add (host, veth, ifname, mac, nsfd, err) < 0
       || berth_nl_link_set (host, veth, true, bidx, 0, err) < 0 || berth_nl_open (nsfd, &in, err) < 0
-      || berth_nl_addr_add (in, ifname, ip.s_addr, prefix, err) < 0 || berth_nl_link_set (in, ifname, true, 0, 0, err) < 0)
+      || berth_nl_addr_add (in, ifname, ip.s_addr, prefix, err) < 0
+      || berth_nl_link_set (in, ifname, true, 0, 0, err) < 0)
     return -1;
-  if (index == 0 && !json_is_true (json_object_get (net, "Internal")) && berth_nl_route_default (in, gw.s_addr, err) < 0)
+  if (index == 0 && !json_is_true (json_object_get (net, "Internal"))
+      && berth_nl_route_default (in, gw.s_addr, err) < 0)
     return -1;
   if (json_is_true (json_object_get (net, "Dns")))
     {
@@ -1202,7 +1219,7 @@ ordered (json_t *networks)
   const char *name;
   size_t n = json_object_size (networks);
   for (size_t want = 0; want < 64 && json_array_size (arr) < n; want++)
-    json_object_foreach (networks, name, ep) if ((size_t) json_integer_value (json_object_get (ep, "Index")) == want)
+    json_object_foreach (networks, name, ep) if ((size_t)json_integer_value (json_object_get (ep, "Index")) == want)
         json_array_append_new (arr, json_string (name));
   return arr;
 }
@@ -1238,7 +1255,7 @@ berth_net_setup (const char *root, const char *id, const char *ctr_name, json_t 
             berth_error (err, 0, "port %s: bad host port \"%s\"", key, hp);
             goto fail;
           }
-        if (held->n >= (int) ARRAY_SIZE (held->fds))
+        if (held->n >= (int)ARRAY_SIZE (held->fds))
           {
             berth_error (err, 0, "too many published ports (at most %zu)", ARRAY_SIZE (held->fds));
             goto fail;
@@ -1255,8 +1272,8 @@ berth_net_setup (const char *root, const char *id, const char *ctr_name, json_t 
             goto fail;
           }
         held->fds[held->n++] = fd;
-        json_array_append_new (out, json_pack ("{s:s,s:o}", "HostIp", hip[0] ? hip : "0.0.0.0", "HostPort",
-                                               json_sprintf ("%d", got)));
+        json_array_append_new (
+            out, json_pack ("{s:s,s:o}", "HostIp", hip[0] ? hip : "0.0.0.0", "HostPort", json_sprintf ("%d", got)));
       }
     }
   }
@@ -1282,7 +1299,7 @@ berth_net_setup (const char *root, const char *id, const char *ctr_name, json_t 
     /* Loaded, never made: we hold the lock that making one takes. */
     if (load_net (root, json_string_value (v), &net, err) < 0)
       goto fail;
-    r = endpoint_add (root, host, nsfd, id, ctr_name, net, ep, (int) i, err);
+    r = endpoint_add (root, host, nsfd, id, ctr_name, net, ep, (int)i, err);
     json_decref (net);
     if (r < 0)
       goto fail;
@@ -1334,7 +1351,7 @@ berth_net_teardown (const char *root, const char *id, json_t *networks, json_t *
   {
     json_t *net = NULL;
     if (load_net (root, json_string_value (v), &net, &e2) == 0)
-      endpoint_remove (root, host, id, net, (int) i);
+      endpoint_remove (root, host, id, net, (int)i);
     berth_error_release (&e2);
     json_decref (net);
   }
@@ -1358,8 +1375,9 @@ berth_net_connect_live (const char *root, const char *id, const char *ctr_name, 
   if (berth_net_get (root, name, &net, err) < 0)
     return -1;
   lock = net_lock (root, err);
-  r = lock < 0 || berth_nl_open (-1, &host, err) < 0 ? -1
-                                                      : endpoint_add (root, host, nsfd, id, ctr_name, net, network, index, err);
+  r = lock < 0 || berth_nl_open (-1, &host, err) < 0
+          ? -1
+          : endpoint_add (root, host, nsfd, id, ctr_name, net, network, index, err);
   if (r < 0)
     endpoint_remove (root, host, id, net, index);
   json_decref (net);
@@ -1374,7 +1392,7 @@ berth_net_disconnect_live (const char *root, const char *id, const char *name, j
   cleanup_nl struct berth_nl *host = NULL;
   json_t *net = NULL;
   berth_err_t e2 = NULL;
-  (void) network;
+  (void)network;
   if (lock < 0 || load_net (root, name, &net, err) < 0)
     return -1;
   if (berth_nl_open (-1, &host, &e2) < 0)

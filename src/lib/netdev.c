@@ -44,7 +44,7 @@ set_flags (int s, const char *name, short on, short off, berth_err_t *err)
   ifr_set (&ifr, name);
   if (ifreq_ioctl (s, SIOCGIFFLAGS, &ifr, "read the interface flags", err) < 0)
     return -1;
-  ifr.ifr_flags = (short) ((ifr.ifr_flags | on) & ~off);
+  ifr.ifr_flags = (short)((ifr.ifr_flags | on) & ~off);
   return ifreq_ioctl (s, SIOCSIFFLAGS, &ifr, "set the interface flags", err);
 }
 
@@ -70,7 +70,7 @@ default_gateway (const char *dev)
       char ifn[IFNAMSIZ + 1];
       unsigned long dst, gw;
       if (sscanf (line, "%16s %lx %lx", ifn, &dst, &gw) == 3 && dst == 0 && gw != 0 && strcmp (ifn, dev) == 0)
-        return (uint32_t) gw; /* already in network order */
+        return (uint32_t)gw; /* already in network order */
     }
   return 0;
 }
@@ -97,8 +97,8 @@ adopt_here (json_t **ifaces, int *tap_fd, berth_err_t *err)
     if (i->ifa_addr && i->ifa_addr->sa_family == AF_INET && !(i->ifa_flags & IFF_LOOPBACK) && i->ifa_netmask)
       {
         snprintf (name, sizeof (name), "%s", i->ifa_name);
-        addr = ((struct sockaddr_in *) i->ifa_addr)->sin_addr.s_addr;
-        mask = ((struct sockaddr_in *) i->ifa_netmask)->sin_addr.s_addr;
+        addr = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+        mask = ((struct sockaddr_in *)i->ifa_netmask)->sin_addr.s_addr;
         break;
       }
   freeifaddrs (ifa);
@@ -118,7 +118,7 @@ adopt_here (json_t **ifaces, int *tap_fd, berth_err_t *err)
   /* The address leaves the namespace's own stack (the route goes with
      it): from now on only the guest answers for it. */
   ifr_set (&ifr, name);
-  sin = (struct sockaddr_in *) &ifr.ifr_addr;
+  sin = (struct sockaddr_in *)&ifr.ifr_addr;
   sin->sin_family = AF_INET;
   sin->sin_addr.s_addr = 0;
   if (ifreq_ioctl (s, SIOCSIFADDR, &ifr, "remove the address", err) < 0)
@@ -135,7 +135,7 @@ adopt_here (json_t **ifaces, int *tap_fd, berth_err_t *err)
       }
     close (rnd);
   }
-  fresh[0] = (unsigned char) ((fresh[0] & 0xfe) | 0x02);
+  fresh[0] = (unsigned char)((fresh[0] & 0xfe) | 0x02);
   if (set_flags (s, name, 0, IFF_UP, err) < 0)
     return -1;
   ifr_set (&ifr, name);
@@ -161,7 +161,7 @@ adopt_here (json_t **ifaces, int *tap_fd, berth_err_t *err)
     for (size_t k = 0; k < 2; k++)
       {
         ifr_set (&ifr, VM_BRIDGE);
-        ifr.ifr_ifindex = (int) if_nametoindex (ports[k]);
+        ifr.ifr_ifindex = (int)if_nametoindex (ports[k]);
         if (ifr.ifr_ifindex == 0 || ioctl (s, SIOCBRADDIF, &ifr) < 0)
           {
             berth_error (err, errno, "add %s to the bridge %s", ports[k], VM_BRIDGE);
@@ -178,8 +178,8 @@ adopt_here (json_t **ifaces, int *tap_fd, berth_err_t *err)
   inet_ntop (AF_INET, &addr, a, sizeof (a));
   inet_ntop (AF_INET, &gw, g, sizeof (g));
   snprintf (m, sizeof (m), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
-  json_array_append_new (*ifaces, json_pack ("{s:s,s:s,s:s,s:i,s:s,s:i}", "name", "eth0", "mac", m, "address", a, "prefix",
-                                             prefix, "gateway", gw ? g : "", "mtu", mtu));
+  json_array_append_new (*ifaces, json_pack ("{s:s,s:s,s:s,s:i,s:s,s:i}", "name", "eth0", "mac", m, "address", a,
+                                             "prefix", prefix, "gateway", gw ? g : "", "mtu", mtu));
   *tap_fd = tap;
   return 0;
 fail:
@@ -224,7 +224,7 @@ berth_netns_call (int ns_fd, berth_netns_fn fn, void *arg, int *fd_out, char **t
         }
       ebuf[0] = 'e';
       n = berth_error_encode (e, ebuf + 1, sizeof (ebuf) - 1);
-      (void) !send (sp[1], ebuf, (size_t) n + 1, MSG_NOSIGNAL);
+      (void)!send (sp[1], ebuf, (size_t)n + 1, MSG_NOSIGNAL);
       _exit (1);
     }
   close (sp[1]);
@@ -244,7 +244,7 @@ berth_netns_call (int ns_fd, berth_netns_fn fn, void *arg, int *fd_out, char **t
   if (fd >= 0)
     close (fd);
   if (n > 1 && buf[0] == 'e')
-    berth_error_decode (err, buf + 1, (size_t) n - 1);
+    berth_error_decode (err, buf + 1, (size_t)n - 1);
   else if (n >= 0)
     berth_error (err, EPROTO, "the helper in the network namespace died (status %d)", status);
   free (buf);
@@ -255,7 +255,7 @@ static int
 adopt_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
 {
   json_t *ifaces = NULL;
-  (void) arg;
+  (void)arg;
   if (adopt_here (&ifaces, fd_out, err) < 0)
     return -1;
   *text_out = json_dumps (ifaces, JSON_COMPACT);
@@ -291,7 +291,7 @@ berth_netdev_configure (const char *name, json_t *iface, berth_err_t *err)
 {
   cleanup_close int s = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct ifreq ifr;
-  struct sockaddr_in *sin = (struct sockaddr_in *) &ifr.ifr_addr;
+  struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
   struct in_addr addr, gw;
   json_int_t prefix = json_integer_value (json_object_get (iface, "prefix"));
   json_int_t mtu = json_integer_value (json_object_get (iface, "mtu"));
@@ -304,7 +304,7 @@ berth_netdev_configure (const char *name, json_t *iface, berth_err_t *err)
   if (mtu >= 576 && mtu <= 65535)
     {
       ifr_set (&ifr, name);
-      ifr.ifr_mtu = (int) mtu;
+      ifr.ifr_mtu = (int)mtu;
       if (ifreq_ioctl (s, SIOCSIFMTU, &ifr, "set the MTU", err) < 0)
         return -1;
     }
@@ -315,7 +315,7 @@ berth_netdev_configure (const char *name, json_t *iface, berth_err_t *err)
     return -1;
   ifr_set (&ifr, name);
   sin->sin_family = AF_INET;
-  sin->sin_addr.s_addr = htonl ((uint32_t) (0xffffffffull << (32 - prefix)));
+  sin->sin_addr.s_addr = htonl ((uint32_t)(0xffffffffull << (32 - prefix)));
   if (ifreq_ioctl (s, SIOCSIFNETMASK, &ifr, "set the netmask", err) < 0 || set_flags (s, name, IFF_UP, 0, err) < 0)
     return -1;
   if (gws && gws[0])
@@ -324,12 +324,12 @@ berth_netdev_configure (const char *name, json_t *iface, berth_err_t *err)
       memset (&rt, 0, sizeof (rt));
       if (inet_pton (AF_INET, gws, &gw) != 1)
         return berth_error (err, EINVAL, "network: a bad gateway for %s", name);
-      ((struct sockaddr_in *) &rt.rt_dst)->sin_family = AF_INET;
-      ((struct sockaddr_in *) &rt.rt_genmask)->sin_family = AF_INET;
-      ((struct sockaddr_in *) &rt.rt_gateway)->sin_family = AF_INET;
-      ((struct sockaddr_in *) &rt.rt_gateway)->sin_addr = gw;
+      ((struct sockaddr_in *)&rt.rt_dst)->sin_family = AF_INET;
+      ((struct sockaddr_in *)&rt.rt_genmask)->sin_family = AF_INET;
+      ((struct sockaddr_in *)&rt.rt_gateway)->sin_family = AF_INET;
+      ((struct sockaddr_in *)&rt.rt_gateway)->sin_addr = gw;
       rt.rt_flags = RTF_UP | RTF_GATEWAY;
-      rt.rt_dev = (char *) name;
+      rt.rt_dev = (char *)name;
       if (ioctl (s, SIOCADDRT, &rt) < 0 && errno != EEXIST)
         return berth_error (err, errno, "add the default route via %s", gws);
     }

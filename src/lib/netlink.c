@@ -26,8 +26,8 @@ struct berth_nl
 static int
 socket_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
 {
-  (void) arg;
-  (void) text_out;
+  (void)arg;
+  (void)text_out;
   *fd_out = socket (AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   return *fd_out < 0 ? berth_error (err, errno, "netlink socket") : 0;
 }
@@ -62,7 +62,7 @@ berth_nl_open (int netns_fd, struct berth_nl **out, berth_err_t *err)
       return berth_error (err, e, "netlink socket");
     }
   nl->portid = mnl_socket_get_portid (nl->sock);
-  nl->seq = (unsigned int) time (NULL);
+  nl->seq = (unsigned int)time (NULL);
   *out = nl;
   return 0;
 }
@@ -93,7 +93,7 @@ nl_talk (struct berth_nl *nl, struct nlmsghdr *nlh, mnl_cb_t cb, void *data)
       ssize_t n = mnl_socket_recvfrom (nl->sock, buf, sizeof (buf));
       if (n < 0)
         return -errno;
-      ret = mnl_cb_run (buf, (size_t) n, nl->seq, nl->portid, cb, data);
+      ret = mnl_cb_run (buf, (size_t)n, nl->seq, nl->portid, cb, data);
       if (ret < 0)
         return -errno;
       if (ret == MNL_CB_STOP)
@@ -105,8 +105,8 @@ static struct nlmsghdr *
 new_msg (char *buf, int type, int flags)
 {
   struct nlmsghdr *nlh = mnl_nlmsg_put_header (buf);
-  nlh->nlmsg_type = (uint16_t) type;
-  nlh->nlmsg_flags = (uint16_t) (NLM_F_REQUEST | flags);
+  nlh->nlmsg_type = (uint16_t)type;
+  nlh->nlmsg_flags = (uint16_t)(NLM_F_REQUEST | flags);
   return nlh;
 }
 
@@ -114,7 +114,7 @@ static int
 link_cb (const struct nlmsghdr *nlh, void *data)
 {
   struct ifinfomsg *ifm = mnl_nlmsg_get_payload (nlh);
-  *(int *) data = ifm->ifi_index;
+  *(int *)data = ifm->ifi_index;
   return MNL_CB_OK;
 }
 
@@ -170,14 +170,14 @@ berth_nl_veth_add (struct berth_nl *nl, const char *name, const char *peer_name,
   data = mnl_attr_nest_start (nlh, IFLA_INFO_DATA);
   pn = mnl_attr_nest_start (nlh, VETH_INFO_PEER);
   /* The peer's own ifinfomsg, then its attributes. */
-  peer = (struct ifinfomsg *) ((char *) nlh + nlh->nlmsg_len);
+  peer = (struct ifinfomsg *)((char *)nlh + nlh->nlmsg_len);
   memset (peer, 0, sizeof (*peer));
   nlh->nlmsg_len += MNL_ALIGN (sizeof (*peer));
   mnl_attr_put_strz (nlh, IFLA_IFNAME, peer_name);
   if (peer_mac)
     mnl_attr_put (nlh, IFLA_ADDRESS, 6, peer_mac);
   if (peer_netns_fd >= 0)
-    mnl_attr_put_u32 (nlh, IFLA_NET_NS_FD, (uint32_t) peer_netns_fd);
+    mnl_attr_put_u32 (nlh, IFLA_NET_NS_FD, (uint32_t)peer_netns_fd);
   mnl_attr_nest_end (nlh, pn);
   mnl_attr_nest_end (nlh, data);
   mnl_attr_nest_end (nlh, info);
@@ -199,9 +199,9 @@ berth_nl_link_set (struct berth_nl *nl, const char *name, bool up, int master_in
   ifm->ifi_flags = up ? IFF_UP : 0;
   mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
   if (master_index > 0)
-    mnl_attr_put_u32 (nlh, IFLA_MASTER, (uint32_t) master_index);
+    mnl_attr_put_u32 (nlh, IFLA_MASTER, (uint32_t)master_index);
   if (mtu > 0)
-    mnl_attr_put_u32 (nlh, IFLA_MTU, (uint32_t) mtu);
+    mnl_attr_put_u32 (nlh, IFLA_MTU, (uint32_t)mtu);
   r = nl_talk (nl, nlh, NULL, NULL);
   if (r < 0)
     return berth_error (err, -r, "configure the network interface %s", name);
@@ -230,13 +230,13 @@ berth_nl_addr_add (struct berth_nl *nl, const char *name, uint32_t addr, int pre
   struct nlmsghdr *nlh = new_msg (buf, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE);
   struct ifaddrmsg *ifa = mnl_nlmsg_put_extra_header (nlh, sizeof (*ifa));
   int idx, r;
-  uint32_t bcast = prefix < 32 ? addr | htonl ((uint32_t) (0xffffffffu >> prefix)) : addr;
+  uint32_t bcast = prefix < 32 ? addr | htonl ((uint32_t)(0xffffffffu >> prefix)) : addr;
   if (berth_nl_link_index (nl, name, &idx, err) < 0)
     return -1;
   ifa->ifa_family = AF_INET;
-  ifa->ifa_prefixlen = (unsigned char) prefix;
+  ifa->ifa_prefixlen = (unsigned char)prefix;
   ifa->ifa_scope = RT_SCOPE_UNIVERSE;
-  ifa->ifa_index = (unsigned) idx;
+  ifa->ifa_index = (unsigned)idx;
   mnl_attr_put_u32 (nlh, IFA_LOCAL, addr);
   mnl_attr_put_u32 (nlh, IFA_ADDRESS, addr);
   mnl_attr_put_u32 (nlh, IFA_BROADCAST, bcast);
@@ -302,7 +302,7 @@ route_cb (const struct nlmsghdr *nlh, void *data)
   if (tb[RTA_DST])
     dst = mnl_attr_get_u32 (tb[RTA_DST]);
   if (tb[RTA_OIF])
-    oif = (int) mnl_attr_get_u32 (tb[RTA_OIF]);
+    oif = (int)mnl_attr_get_u32 (tb[RTA_OIF]);
   if (c->except > 0 && oif == c->except)
     return MNL_CB_OK;
   mask = htonl (0xffffffffu << (32 - rtm->rtm_dst_len));
@@ -313,7 +313,7 @@ route_cb (const struct nlmsghdr *nlh, void *data)
       char a[INET_ADDRSTRLEN], ifn[IF_NAMESIZE] = "?";
       inet_ntop (AF_INET, &dst, a, sizeof (a));
       if (oif)
-        if_indextoname ((unsigned) oif, ifn);
+        if_indextoname ((unsigned)oif, ifn);
       snprintf (c->out, 64, "%s/%d dev %s", a, rtm->rtm_dst_len, ifn);
       c->found = true;
     }
@@ -331,7 +331,7 @@ berth_nl_route_overlaps (struct berth_nl *nl, uint32_t net, int prefix, const ch
   int r;
   rtm->rtm_family = AF_INET;
   if (except_dev)
-    c.except = (int) if_nametoindex (except_dev);
+    c.except = (int)if_nametoindex (except_dev);
   route_out[0] = '\0';
   r = nl_talk (nl, nlh, route_cb, &c);
   if (r < 0)

@@ -7,13 +7,13 @@
 
 #include "error.h"
 
-#define BERTH_NFT_FUNCS(X) \
-  X (nft_ctx_buffer_error) \
-  X (nft_ctx_buffer_output) \
-  X (nft_ctx_free) \
-  X (nft_ctx_get_error_buffer) \
-  X (nft_ctx_get_output_buffer) \
-  X (nft_ctx_new) \
+#define BERTH_NFT_FUNCS(X)                                                                                             \
+  X (nft_ctx_buffer_error)                                                                                             \
+  X (nft_ctx_buffer_output)                                                                                            \
+  X (nft_ctx_free)                                                                                                     \
+  X (nft_ctx_get_error_buffer)                                                                                         \
+  X (nft_ctx_get_output_buffer)                                                                                        \
+  X (nft_ctx_new)                                                                                                      \
   X (nft_run_cmd_from_buffer)
 
 struct berth_nft_api

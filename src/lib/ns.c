@@ -86,8 +86,8 @@ int
 berth_write_time_offsets (pid_t pid, struct berth_spec *spec, berth_err_t *err)
 {
   cleanup_free char *path = pid ? xasprintf ("/proc/%d/timens_offsets", pid) : xstrdup ("/proc/self/timens_offsets");
-  cleanup_free char *buf = xasprintf ("monotonic %lld %u\nboottime %lld %u\n", (long long) spec->monotonic_secs,
-                                      spec->monotonic_nsecs, (long long) spec->boottime_secs, spec->boottime_nsecs);
+  cleanup_free char *buf = xasprintf ("monotonic %lld %u\nboottime %lld %u\n", (long long)spec->monotonic_secs,
+                                      spec->monotonic_nsecs, (long long)spec->boottime_secs, spec->boottime_nsecs);
   if (!spec->has_time_offsets)
     return 0;
   if (write_file_at (AT_FDCWD, path, buf, strlen (buf), err) < 0)

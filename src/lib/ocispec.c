@@ -12,24 +12,70 @@
 #include "spec.h"
 #include "utils.h"
 
-static const char *docker_caps[] = { "CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
-                                     "CAP_MKNOD",  "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
-                                     "CAP_SETFCAP", "CAP_SETPCAP",     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-                                     "CAP_KILL",   "CAP_AUDIT_WRITE" };
+static const char *docker_caps[] = { "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+                                     "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+                                     "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+                                     "CAP_KILL",    "CAP_AUDIT_WRITE" };
 
 /* What docker's default profile ends up refusing (EPERM): the calls that
    reach past a container's namespaces into the host. */
 static const char *denied_syscalls[] = {
-  "acct",          "add_key",        "bpf",           "clock_adjtime",   "clock_settime",   "create_module",
-  "delete_module", "finit_module",   "get_kernel_syms", "get_mempolicy", "init_module",     "ioperm",
-  "iopl",          "kcmp",           "kexec_file_load", "kexec_load",    "keyctl",          "lookup_dcookie",
-  "mbind",         "mount",          "move_pages",    "name_to_handle_at", "nfsservctl",    "open_by_handle_at",
-  "perf_event_open", "pivot_root",   "process_vm_readv", "process_vm_writev", "ptrace",     "query_module",
-  "quotactl",      "reboot",         "request_key",   "set_mempolicy",   "setns",           "settimeofday",
-  "stime",         "swapon",         "swapoff",       "sysfs",           "_sysctl",         "umount",
-  "umount2",       "unshare",        "uselib",        "userfaultfd",     "ustat",           "vm86",
-  "vm86old",       "open_tree",      "move_mount",    "fsopen",          "fsconfig",        "fsmount",
-  "fspick",        "mount_setattr",
+  "acct",
+  "add_key",
+  "bpf",
+  "clock_adjtime",
+  "clock_settime",
+  "create_module",
+  "delete_module",
+  "finit_module",
+  "get_kernel_syms",
+  "get_mempolicy",
+  "init_module",
+  "ioperm",
+  "iopl",
+  "kcmp",
+  "kexec_file_load",
+  "kexec_load",
+  "keyctl",
+  "lookup_dcookie",
+  "mbind",
+  "mount",
+  "move_pages",
+  "name_to_handle_at",
+  "nfsservctl",
+  "open_by_handle_at",
+  "perf_event_open",
+  "pivot_root",
+  "process_vm_readv",
+  "process_vm_writev",
+  "ptrace",
+  "query_module",
+  "quotactl",
+  "reboot",
+  "request_key",
+  "set_mempolicy",
+  "setns",
+  "settimeofday",
+  "stime",
+  "swapon",
+  "swapoff",
+  "sysfs",
+  "_sysctl",
+  "umount",
+  "umount2",
+  "unshare",
+  "uselib",
+  "userfaultfd",
+  "ustat",
+  "vm86",
+  "vm86old",
+  "open_tree",
+  "move_mount",
+  "fsopen",
+  "fsconfig",
+  "fsmount",
+  "fspick",
+  "mount_setattr",
 };
 
 json_t *
@@ -39,12 +85,13 @@ berth_default_seccomp (void)
   for (size_t i = 0; i < ARRAY_SIZE (denied_syscalls); i++)
     json_array_append_new (names, json_string (denied_syscalls[i]));
   /* personality: only the harmless domains, as docker allows them. */
-  return json_pack ("{s:s,s:[sss],s:[{s:o,s:s,s:i},{s:[s],s:s,s:i,s:[{s:i,s:i,s:s},{s:i,s:i,s:s},{s:i,s:i,s:s},{s:i,s:i,s:s}]}]}",
-                    "defaultAction", "SCMP_ACT_ALLOW", "architectures", "SCMP_ARCH_X86_64", "SCMP_ARCH_X86",
-                    "SCMP_ARCH_X32", "syscalls", "names", names, "action", "SCMP_ACT_ERRNO", "errnoRet", 1, "names",
-                    "personality", "action", "SCMP_ACT_ERRNO", "errnoRet", 1, "args", "index", 0, "value", 0, "op",
-                    "SCMP_CMP_NE", "index", 0, "value", 8, "op", "SCMP_CMP_NE", "index", 0, "value", 131072, "op",
-                    "SCMP_CMP_NE", "index", 0, "value", 0xffffffff, "op", "SCMP_CMP_NE");
+  return json_pack (
+      "{s:s,s:[sss],s:[{s:o,s:s,s:i},{s:[s],s:s,s:i,s:[{s:i,s:i,s:s},{s:i,s:i,s:s},{s:i,s:i,s:s},{s:i,s:i,s:s}]}]}",
+      "defaultAction", "SCMP_ACT_ALLOW", "architectures", "SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32",
+      "syscalls", "names", names, "action", "SCMP_ACT_ERRNO", "errnoRet", 1, "names", "personality", "action",
+      "SCMP_ACT_ERRNO", "errnoRet", 1, "args", "index", 0, "value", 0, "op", "SCMP_CMP_NE", "index", 0, "value", 8,
+      "op", "SCMP_CMP_NE", "index", 0, "value", 131072, "op", "SCMP_CMP_NE", "index", 0, "value", 0xffffffff, "op",
+      "SCMP_CMP_NE");
 }
 
 /* Looks NAME up in the container's /etc/passwd or /etc/group (resolved
@@ -113,7 +160,7 @@ resolve_user (const char *rootfs, const char *spec, json_t **out, berth_err_t *e
     }
   if (uid < 0 || gid < 0)
     return berth_error (err, 0, "--user: \"%s\" is not a valid user", spec);
-  *out = json_pack ("{s:I,s:I}", "uid", (json_int_t) uid, "gid", (json_int_t) gid);
+  *out = json_pack ("{s:I,s:I}", "uid", (json_int_t)uid, "gid", (json_int_t)gid);
   return 0;
 }
 
@@ -165,7 +212,7 @@ build_caps (const struct berth_run_opts *o, json_t **out, berth_err_t *err)
       const char *s = json_string_value (v);
       cleanup_free char *full = s && strncasecmp (s, "CAP_", 4) ? xasprintf ("CAP_%s", s) : xstrdup (s ?: "");
       for (char *c = full; *c; c++)
-        *c = (char) (*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+        *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
       if (strcmp (full, "CAP_ALL") != 0 && berth_cap_from_name (full) < 0)
         {
           json_decref (caps);
@@ -196,7 +243,7 @@ parse_size_limits (json_t *spec, const struct berth_run_opts *o, berth_err_t *er
   json_t *res = json_object_get (json_object_get (spec, "linux"), "resources");
   if (o->memory > 0)
     {
-      json_t *mem = json_pack ("{s:I}", "limit", (json_int_t) o->memory);
+      json_t *mem = json_pack ("{s:I}", "limit", (json_int_t)o->memory);
       /* docker: swap defaults to twice the memory; -1 is unlimited. */
       if (o->memory_swap != 0)
         json_object_set_new (mem, "swap", json_integer (o->memory_swap));
@@ -210,7 +257,7 @@ parse_size_limits (json_t *spec, const struct berth_run_opts *o, berth_err_t *er
       if (o->cpus > 0)
         {
           json_object_set_new (cpu, "period", json_integer (100000));
-          json_object_set_new (cpu, "quota", json_integer ((json_int_t) (o->cpus * 100000)));
+          json_object_set_new (cpu, "quota", json_integer ((json_int_t)(o->cpus * 100000)));
         }
       if (o->cpu_shares > 0)
         json_object_set_new (cpu, "shares", json_integer (o->cpu_shares));
@@ -219,7 +266,7 @@ parse_size_limits (json_t *spec, const struct berth_run_opts *o, berth_err_t *er
       json_object_set_new (res, "cpu", cpu);
     }
   if (o->pids_limit != 0)
-    json_object_set_new (res, "pids", json_pack ("{s:I}", "limit", (json_int_t) o->pids_limit));
+    json_object_set_new (res, "pids", json_pack ("{s:I}", "limit", (json_int_t)o->pids_limit));
   return 0;
 }
 
@@ -238,15 +285,16 @@ add_ulimits (json_t *proc, json_t *ulimits, berth_err_t *err)
     long long soft, hard;
     if (eq == NULL)
       return berth_error (err, 0, "--ulimit: \"%s\" is not name=soft[:hard]", s ? s : "");
-    name = strndup (s, (size_t) (eq - s));
+    name = strndup (s, (size_t)(eq - s));
     soft = strtoll (eq + 1, &end, 10);
     hard = *end == ':' ? strtoll (end + 1, &end, 10) : soft;
     if (*end || soft < 0 || hard < soft)
       return berth_error (err, 0, "--ulimit: \"%s\" is not name=soft[:hard]", s);
     for (char *c = name; *c; c++)
-      *c = (char) (*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+      *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
     type = xasprintf ("RLIMIT_%s", name);
-    json_array_append_new (rl, json_pack ("{s:s,s:I,s:I}", "type", type, "soft", (json_int_t) soft, "hard", (json_int_t) hard));
+    json_array_append_new (
+        rl, json_pack ("{s:s,s:I,s:I}", "type", type, "soft", (json_int_t)soft, "hard", (json_int_t)hard));
   }
   return 0;
 }
@@ -287,12 +335,13 @@ add_devices (json_t *spec, json_t *devices, berth_err_t *err)
         json_decref (devs);
         return berth_error (err, 0, "--device `%s`: not a device node", host);
       }
-    json_array_append_new (devs, json_pack ("{s:s,s:s,s:I,s:I,s:i}", "path", ctr, "type", S_ISCHR (st.st_mode) ? "c" : "b",
-                                            "major", (json_int_t) major (st.st_rdev), "minor",
-                                            (json_int_t) minor (st.st_rdev), "fileMode", (int) (st.st_mode & 0777)));
-    json_array_append_new (rules, json_pack ("{s:b,s:s,s:I,s:I,s:s}", "allow", 1, "type", S_ISCHR (st.st_mode) ? "c" : "b",
-                                             "major", (json_int_t) major (st.st_rdev), "minor",
-                                             (json_int_t) minor (st.st_rdev), "access", perms ? perms : "rwm"));
+    json_array_append_new (devs,
+                           json_pack ("{s:s,s:s,s:I,s:I,s:i}", "path", ctr, "type", S_ISCHR (st.st_mode) ? "c" : "b",
+                                      "major", (json_int_t)major (st.st_rdev), "minor", (json_int_t)minor (st.st_rdev),
+                                      "fileMode", (int)(st.st_mode & 0777)));
+    json_array_append_new (rules, json_pack ("{s:b,s:s,s:I,s:I,s:s}", "allow", 1, "type",
+                                             S_ISCHR (st.st_mode) ? "c" : "b", "major", (json_int_t)major (st.st_rdev),
+                                             "minor", (json_int_t)minor (st.st_rdev), "access", perms ? perms : "rwm"));
   }
   json_object_set_new (lin, "devices", devs);
   return 0;
@@ -346,8 +395,9 @@ berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const
   json_object_set_new (proc, "args", args);
 
   json_array_append_new (env, json_string ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
-  json_array_foreach (json_object_get (ic, "Env"), i, v) if (json_string_value (v) && strchr (json_string_value (v), '='))
-    env_set (env, json_string_value (v));
+  json_array_foreach (json_object_get (ic, "Env"), i,
+                      v) if (json_string_value (v) && strchr (json_string_value (v), '='))
+      env_set (env, json_string_value (v));
   {
     cleanup_free char *h = xasprintf ("HOSTNAME=%s", o->hostname ? o->hostname : hostname);
     env_set (env, h);
@@ -390,10 +440,11 @@ berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const
        needs CAP_SYS_RESOURCE, which not every host gives root. */
     struct rlimit rl;
     long nofile = 1048576;
-    if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < (rlim_t) nofile)
-      nofile = (long) rl.rlim_max;
-    json_object_set_new (proc, "rlimits", json_pack ("[{s:s,s:I,s:I}]", "type", "RLIMIT_NOFILE", "hard", (json_int_t) nofile,
-                                                     "soft", (json_int_t) nofile));
+    if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < (rlim_t)nofile)
+      nofile = (long)rl.rlim_max;
+    json_object_set_new (
+        proc, "rlimits",
+        json_pack ("[{s:s,s:I,s:I}]", "type", "RLIMIT_NOFILE", "hard", (json_int_t)nofile, "soft", (json_int_t)nofile));
   }
   if (add_ulimits (proc, o->ulimits, err) < 0)
     {
@@ -410,8 +461,8 @@ berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const
       {
         cleanup_free char *src = xasprintf ("%s/%s", etc, files[k]);
         cleanup_free char *dst = xasprintf ("/etc/%s", files[k]);
-        json_array_append_new (mounts, json_pack ("{s:s,s:s,s:s,s:[sss]}", "destination", dst, "type", "bind", "source", src,
-                                                  "options", "rbind", "rprivate", o->read_only ? "ro" : "rw"));
+        json_array_append_new (mounts, json_pack ("{s:s,s:s,s:s,s:[sss]}", "destination", dst, "type", "bind", "source",
+                                                  src, "options", "rbind", "rprivate", o->read_only ? "ro" : "rw"));
       }
   }
   json_array_foreach (o->tmpfs, i, v)
@@ -426,8 +477,8 @@ berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const
         json_decref (spec);
         return berth_error (err, 0, "--tmpfs: \"%s\" is not an absolute path", copy);
       }
-    m = json_pack ("{s:s,s:s,s:s,s:[sss]}", "destination", copy, "type", "tmpfs", "source", "tmpfs", "options", "nosuid",
-                   "nodev", "noexec");
+    m = json_pack ("{s:s,s:s,s:s,s:[sss]}", "destination", copy, "type", "tmpfs", "source", "tmpfs", "options",
+                   "nosuid", "nodev", "noexec");
     if (opts)
       {
         char *save = NULL;
@@ -459,8 +510,9 @@ berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const
         json_decref (spec);
         return berth_error (err, errno, "-v: host path `%s`", copy);
       }
-    json_array_append_new (mounts, json_pack ("{s:s,s:s,s:s,s:[ss]}", "destination", ctr, "type", "bind", "source", copy,
-                                              "options", "rbind", mode && strcmp (mode, "ro") == 0 ? "ro" : "rw"));
+    json_array_append_new (mounts,
+                           json_pack ("{s:s,s:s,s:s,s:[ss]}", "destination", ctr, "type", "bind", "source", copy,
+                                      "options", "rbind", mode && strcmp (mode, "ro") == 0 ? "ro" : "rw"));
   }
 
   /* Parents before children, as docker orders them: a volume on /etc must

@@ -13,9 +13,9 @@
 
 struct berth_run_opts
 {
-  json_t *cmd;         /* array: arguments after the image, may be empty */
+  json_t *cmd;            /* array: arguments after the image, may be empty */
   const char *entrypoint; /* NULL: the image's; "": none */
-  json_t *env;         /* array of NAME=VALUE (-e, --env-file) */
+  json_t *env;            /* array of NAME=VALUE (-e, --env-file) */
   const char *workdir;
   const char *user;
   const char *hostname;

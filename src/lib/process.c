@@ -40,9 +40,9 @@ capset_sets (uint64_t eff, uint64_t perm, uint64_t inh, berth_err_t *err)
   struct __user_cap_data_struct data[2];
   for (int i = 0; i < 2; i++)
     {
-      data[i].effective = (uint32_t) (eff >> (32 * i));
-      data[i].permitted = (uint32_t) (perm >> (32 * i));
-      data[i].inheritable = (uint32_t) (inh >> (32 * i));
+      data[i].effective = (uint32_t)(eff >> (32 * i));
+      data[i].permitted = (uint32_t)(perm >> (32 * i));
+      data[i].inheritable = (uint32_t)(inh >> (32 * i));
     }
   if (syscall (SYS_capset, &hdr, data) < 0)
     return berth_error (err, errno, "capset");
@@ -74,7 +74,7 @@ berth_apply_caps (struct berth_process *p, berth_err_t *err)
     if (p->caps[CAP_SET_AMBIENT] & (1ULL << c))
       /* A cap missing from permitted or inheritable cannot be ambient: the
          kernel refuses, and runc too ignores that. */
-      (void) prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0);
+      (void)prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0);
   return 0;
 }
 
@@ -109,7 +109,7 @@ exec_error (berth_err_t *err, int e, const char *argv0)
   char reason[128];
   snprintf (reason, sizeof (reason), "%s", strerror (e));
   if (reason[0] >= 'A' && reason[0] <= 'Z')
-    reason[0] = (char) (reason[0] - 'A' + 'a');
+    reason[0] = (char)(reason[0] - 'A' + 'a');
   return berth_error_code (err, e, "exec `%s`: %s", argv0, reason);
 }
 int
@@ -238,7 +238,7 @@ berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, be
         goto out;
     }
   if (p->umask >= 0)
-    umask ((mode_t) p->umask);
+    umask ((mode_t)p->umask);
   if (p->no_new_privileges && prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
     {
       berth_error (err, errno, "prctl PR_SET_NO_NEW_PRIVS");

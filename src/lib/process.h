@@ -11,11 +11,11 @@
 
 struct berth_exec_opts
 {
-  json_t *seccomp;     /* linux.seccomp or NULL */
-  int preserve_fds;    /* fds 3 .. 3+n-1 reach the process */
-  bool create_cwd;     /* the init creates a missing cwd, as runc does */
-  bool setgroups_ok;   /* false in a user namespace whose setgroups is denied */
-  int notify_sock;     /* SCMP_ACT_NOTIFY: where the listener fd goes (-1) */
+  json_t *seccomp;   /* linux.seccomp or NULL */
+  int preserve_fds;  /* fds 3 .. 3+n-1 reach the process */
+  bool create_cwd;   /* the init creates a missing cwd, as runc does */
+  bool setgroups_ok; /* false in a user namespace whose setgroups is denied */
+  int notify_sock;   /* SCMP_ACT_NOTIFY: where the listener fd goes (-1) */
 };
 
 /* Applies everything and execs; returns only on failure. */

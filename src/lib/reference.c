@@ -119,8 +119,9 @@ berth_ref_parse (const char *s, struct berth_ref **out, berth_err_t *err)
       r->tag = xstrdup (colon + 1);
     }
   slash = strchr (name, '/');
-  if (slash && (memchr (name, '.', (size_t) (slash - name)) || memchr (name, ':', (size_t) (slash - name))
-                || strncmp (name, "localhost/", 10) == 0))
+  if (slash
+      && (memchr (name, '.', (size_t)(slash - name)) || memchr (name, ':', (size_t)(slash - name))
+          || strncmp (name, "localhost/", 10) == 0))
     {
       *slash = '\0';
       r->domain = xstrdup (name);
@@ -142,7 +143,7 @@ berth_ref_parse (const char *s, struct berth_ref **out, berth_err_t *err)
   for (char *p = r->path, *e; *p; p = e + 1)
     {
       e = strchr (p, '/');
-      if (!valid_component (p, e ? (size_t) (e - p) : strlen (p)))
+      if (!valid_component (p, e ? (size_t)(e - p) : strlen (p)))
         goto bad;
       if (e == NULL)
         break;

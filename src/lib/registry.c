@@ -88,7 +88,7 @@ b64 (const char *s)
 {
   size_t n = strlen (s);
   char *out = xmalloc (4 * ((n + 2) / 3) + 1);
-  EVP_EncodeBlock ((unsigned char *) out, (const unsigned char *) s, (int) n);
+  EVP_EncodeBlock ((unsigned char *)out, (const unsigned char *)s, (int)n);
   return out;
 }
 
@@ -97,7 +97,7 @@ unb64 (const char *s)
 {
   size_t n = strlen (s);
   unsigned char *out = xmalloc (n + 1);
-  int m = EVP_DecodeBlock (out, (const unsigned char *) s, (int) n);
+  int m = EVP_DecodeBlock (out, (const unsigned char *)s, (int)n);
   if (m < 0)
     {
       free (out);
@@ -109,7 +109,7 @@ unb64 (const char *s)
       n--;
     }
   out[m] = '\0';
-  return (char *) out;
+  return (char *)out;
 }
 
 static char *
@@ -126,7 +126,8 @@ load_credentials (struct reg *r)
 {
   cleanup_free char *path = r->o->auth_file ? xstrdup (r->o->auth_file) : default_auth_file ();
   json_t *j = json_load_file (path, 0, NULL);
-  const char *a = json_string_value (json_object_get (json_object_get (json_object_get (j, "auths"), r->domain), "auth"));
+  const char *a
+      = json_string_value (json_object_get (json_object_get (json_object_get (j, "auths"), r->domain), "auth"));
   if (a)
     {
       cleanup_free char *plain = unb64 (a);
@@ -168,8 +169,8 @@ struct sink
   const char *digest;
   const struct berth_registry_opts *o;
   berth_err_t err;
-  int fd;      /* uploads */
-  int pipe_w;  /* a layer also streams into its unpacker (-1: none) */
+  int fd;     /* uploads */
+  int pipe_w; /* a layer also streams into its unpacker (-1: none) */
 };
 
 static size_t
@@ -179,11 +180,11 @@ on_body (char *data, size_t size, size_t n, void *p)
   size_t len = size * n;
   if (s->w)
     {
-      s->done += (int64_t) len;
+      s->done += (int64_t)len;
       if (s->expect_size >= 0 && s->done > s->expect_size)
         {
           berth_error (&s->err, 0, "blob %s: the registry sent more than its %lld bytes", s->digest,
-                       (long long) s->expect_size);
+                       (long long)s->expect_size);
           return 0;
         }
       if (berth_blob_writer_write (s->w, data, len, &s->err) < 0)
@@ -231,7 +232,7 @@ on_header (char *data, size_t size, size_t n, void *p)
       size_t kl = strlen (keep[i].name);
       if (len > kl && strncasecmp (data, keep[i].name, kl) == 0 && len < 8192)
         {
-          char **slot = (char **) ((char *) s->resp + keep[i].off);
+          char **slot = (char **)((char *)s->resp + keep[i].off);
           const char *v = data + kl;
           size_t vl = len - kl;
           while (vl && (*v == ' ' || *v == '\t'))
@@ -252,7 +253,7 @@ on_upload (char *buf, size_t size, size_t n, void *p)
 {
   struct sink *s = p;
   ssize_t r = read (s->fd, buf, size * n);
-  return r < 0 ? CURL_READFUNC_ABORT : (size_t) r;
+  return r < 0 ? CURL_READFUNC_ABORT : (size_t)r;
 }
 
 static CURL *
@@ -319,7 +320,7 @@ challenge_param (const char *h, const char *key)
           const char *v = p + strlen (pat), *e = strchr (v, '"');
           if (e == NULL)
             return NULL;
-          return strndup (v, (size_t) (e - v));
+          return strndup (v, (size_t)(e - v));
         }
       p++;
     }
@@ -344,7 +345,8 @@ fetch_token (struct reg *r, const char *challenge, berth_err_t *err)
   cleanup_free char *scope = xasprintf ("repository:%s:%s", r->repo, r->actions);
   int ret = -1;
 
-  if (realm == NULL || !(str_has_prefix (realm, "https://") || (!r->o->tls_verify && str_has_prefix (realm, "http://"))))
+  if (realm == NULL
+      || !(str_has_prefix (realm, "https://") || (!r->o->tls_verify && str_has_prefix (realm, "http://"))))
     {
       curl_easy_cleanup (c);
       return berth_error (err, 0, "registry %s: the token realm \"%s\" is not usable", r->domain, realm ? realm : "");
@@ -417,17 +419,17 @@ request (struct reg *r, const char *method, const char *url, const char *accept,
       curl_easy_setopt (c, CURLOPT_UPLOAD, 1L);
       curl_easy_setopt (c, CURLOPT_READFUNCTION, on_upload);
       curl_easy_setopt (c, CURLOPT_READDATA, &s);
-      curl_easy_setopt (c, CURLOPT_INFILESIZE_LARGE, (curl_off_t) upload_size);
+      curl_easy_setopt (c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)upload_size);
     }
   else if (body)
     {
       curl_easy_setopt (c, CURLOPT_POSTFIELDS, body);
-      curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) body_len);
+      curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
     }
   else if (strcmp (method, "POST") == 0 || strcmp (method, "PUT") == 0)
     {
       curl_easy_setopt (c, CURLOPT_POSTFIELDS, "");
-      curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) 0);
+      curl_easy_setopt (c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)0);
     }
   cc = curl_easy_perform (c);
   curl_easy_getinfo (c, CURLINFO_RESPONSE_CODE, &out->status);
@@ -439,7 +441,8 @@ request (struct reg *r, const char *method, const char *url, const char *accept,
       return -1;
     }
   if (cc != CURLE_OK)
-    return berth_error (err, 0, "registry %s: %s %s: %s", r->domain, method, url, errbuf[0] ? errbuf : curl_easy_strerror (cc));
+    return berth_error (err, 0, "registry %s: %s %s: %s", r->domain, method, url,
+                        errbuf[0] ? errbuf : curl_easy_strerror (cc));
   if (out->status == 401 && retry_auth && out->www_auth)
     {
       cleanup_free char *ch = xstrdup (out->www_auth);
@@ -551,7 +554,8 @@ select_platform (struct reg *r, json_t *index, const char *platform, char *diges
         return 0;
       }
   }
-  return berth_error (err, 0, "registry %s: %s has no image for %s", r->domain, r->repo, platform ? platform : "linux/amd64");
+  return berth_error (err, 0, "registry %s: %s has no image for %s", r->domain, r->repo,
+                      platform ? platform : "linux/amd64");
 }
 
 /* A layer is unpacked while it downloads: the unpacker reads the bytes the
@@ -616,7 +620,7 @@ fetch_blobs (struct reg *r, struct berth_store *s, json_t *descs, berth_err_t *e
     {
       int still;
       CURLMsg *msg;
-      while (running < (size_t) parallel && next < n)
+      while (running < (size_t)parallel && next < n)
         {
           json_t *d = json_array_get (descs, next);
           struct transfer *x = &t[next++];
@@ -680,7 +684,7 @@ fetch_blobs (struct reg *r, struct berth_store *s, json_t *descs, berth_err_t *e
           long status = 0;
           if (msg->msg != CURLMSG_DONE)
             continue;
-          curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **) &x);
+          curl_easy_getinfo (msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
           curl_easy_getinfo (msg->easy_handle, CURLINFO_RESPONSE_CODE, &status);
           curl_multi_remove_handle (multi, x->c);
           running--;
@@ -702,7 +706,8 @@ fetch_blobs (struct reg *r, struct berth_store *s, json_t *descs, berth_err_t *e
               ret = -1;
             }
           else if (msg->data.result != CURLE_OK)
-            ret = berth_error (err, 0, "registry %s: blob %s: %s", r->domain, x->digest, curl_easy_strerror (msg->data.result));
+            ret = berth_error (err, 0, "registry %s: blob %s: %s", r->domain, x->digest,
+                               curl_easy_strerror (msg->data.result));
           else if (status != 200)
             ret = berth_error (err, 0, "registry %s: blob %s: HTTP %ld", r->domain, x->digest, status);
           if (ret == 0)
@@ -941,8 +946,10 @@ berth_registry_push (struct berth_store *s, const char *local, const char *remot
   if (berth_blob_read (s, md, &body, &len, err) < 0)
     goto out;
   url = xasprintf ("%s/v2/%s/manifests/%s", r.base, r.repo, ref->tag ? ref->tag : md);
-  if (request (&r, "PUT", url, NULL, json_string_value (json_object_get (img->manifest, "mediaType")) ?: MT_OCI_MANIFEST, -1,
-               0, body, len, &resp, true, err) < 0)
+  if (request (&r, "PUT", url, NULL,
+               json_string_value (json_object_get (img->manifest, "mediaType")) ?: MT_OCI_MANIFEST, -1, 0, body, len,
+               &resp, true, err)
+      < 0)
     goto out;
   if (resp.status != 201)
     {
@@ -965,7 +972,7 @@ int
 berth_registry_login (const char *registry, const char *user, const char *password, const struct berth_registry_opts *o,
                       berth_err_t *err)
 {
-  struct berth_ref ref = { .domain = (char *) registry, .path = (char *) "berth/login-check", .tag = (char *) "latest" };
+  struct berth_ref ref = { .domain = (char *)registry, .path = (char *)"berth/login-check", .tag = (char *)"latest" };
   struct reg r;
   struct resp resp;
   cleanup_free char *url = NULL;

@@ -14,8 +14,8 @@
 
 struct berth_registry_opts
 {
-  bool tls_verify;     /* false: plain http (and no certificate checks) */
-  const char *platform; /* "linux/amd64" by default */
+  bool tls_verify;       /* false: plain http (and no certificate checks) */
+  const char *platform;  /* "linux/amd64" by default */
   const char *auth_file; /* credentials saved by login */
   /* Progress: called with the layer's digest, bytes so far and total. */
   void (*progress) (void *data, const char *digest, int64_t done, int64_t total, bool finished);

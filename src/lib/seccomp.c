@@ -26,8 +26,12 @@ static const struct
   const char *name;
   enum scmp_compare op;
 } ops[] = {
-  { "SCMP_CMP_NE", SCMP_CMP_NE }, { "SCMP_CMP_LT", SCMP_CMP_LT }, { "SCMP_CMP_LE", SCMP_CMP_LE },
-  { "SCMP_CMP_EQ", SCMP_CMP_EQ }, { "SCMP_CMP_GE", SCMP_CMP_GE }, { "SCMP_CMP_GT", SCMP_CMP_GT },
+  { "SCMP_CMP_NE", SCMP_CMP_NE },
+  { "SCMP_CMP_LT", SCMP_CMP_LT },
+  { "SCMP_CMP_LE", SCMP_CMP_LE },
+  { "SCMP_CMP_EQ", SCMP_CMP_EQ },
+  { "SCMP_CMP_GE", SCMP_CMP_GE },
+  { "SCMP_CMP_GT", SCMP_CMP_GT },
   { "SCMP_CMP_MASKED_EQ", SCMP_CMP_MASKED_EQ },
 };
 
@@ -58,9 +62,9 @@ parse_action (json_t *v, json_t *errno_ret, const char *path, uint32_t *out, ber
     if (strcmp (actions[i].name, name) == 0)
       {
         if (strcmp (name, "SCMP_ACT_ERRNO") == 0)
-          *out = SCMP_ACT_ERRNO ((uint16_t) ret);
+          *out = SCMP_ACT_ERRNO ((uint16_t)ret);
         else if (strcmp (name, "SCMP_ACT_TRACE") == 0)
-          *out = SCMP_ACT_TRACE ((uint16_t) ret);
+          *out = SCMP_ACT_TRACE ((uint16_t)ret);
         else
           *out = actions[i].action;
         return 0;
@@ -95,7 +99,8 @@ berth_seccomp_build (json_t *sec, scmp_filter_ctx *out, berth_err_t *err)
   if (json_object_get (sec, "defaultAction") == NULL)
     return berth_error (err, 0, "linux.seccomp.defaultAction: required field is missing");
   if (parse_action (json_object_get (sec, "defaultAction"), json_object_get (sec, "defaultErrnoRet"),
-                    "linux.seccomp.defaultAction", &def, err) < 0)
+                    "linux.seccomp.defaultAction", &def, err)
+      < 0)
     return -1;
   if (def == SCMP_ACT_NOTIFY)
     return berth_error (err, 0, "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY cannot be the default action");
@@ -130,7 +135,7 @@ berth_seccomp_build (json_t *sec, scmp_filter_ctx *out, berth_err_t *err)
         goto fail;
       }
     for (k = 0; a[10 + k]; k++)
-      lower[k] = (char) (a[10 + k] >= 'A' && a[10 + k] <= 'Z' ? a[10 + k] - 'A' + 'a' : a[10 + k]);
+      lower[k] = (char)(a[10 + k] >= 'A' && a[10 + k] <= 'Z' ? a[10 + k] - 'A' + 'a' : a[10 + k]);
     lower[k] = '\0';
     token = seccomp_arch_resolve_name (lower);
     if (token == 0)
@@ -224,15 +229,18 @@ berth_seccomp_build (json_t *sec, scmp_filter_ctx *out, berth_err_t *err)
                        json_string_value (op) ? json_string_value (op) : "");
           goto fail;
         }
-      if ((val && !json_is_integer (val) && !json_is_real (val)) || (val2 && !json_is_integer (val2) && !json_is_real (val2) && !json_is_null (val2)))
+      if ((val && !json_is_integer (val) && !json_is_real (val))
+          || (val2 && !json_is_integer (val2) && !json_is_real (val2) && !json_is_null (val2)))
         {
           berth_error (err, 0, "%s.args[%zu]: value and valueTwo must be integers", path, j);
           goto fail;
         }
-      cmp[n_args].arg = (unsigned) json_integer_value (idx);
+      cmp[n_args].arg = (unsigned)json_integer_value (idx);
       cmp[n_args].op = ops[k].op;
-      cmp[n_args].datum_a = json_is_real (val) ? (scmp_datum_t) json_real_value (val) : (scmp_datum_t) json_integer_value (val);
-      cmp[n_args].datum_b = json_is_real (val2) ? (scmp_datum_t) json_real_value (val2) : (scmp_datum_t) json_integer_value (val2);
+      cmp[n_args].datum_a
+          = json_is_real (val) ? (scmp_datum_t)json_real_value (val) : (scmp_datum_t)json_integer_value (val);
+      cmp[n_args].datum_b
+          = json_is_real (val2) ? (scmp_datum_t)json_real_value (val2) : (scmp_datum_t)json_integer_value (val2);
       for (unsigned m = 0; m < n_args; m++)
         dup_index |= cmp[m].arg == cmp[n_args].arg;
       n_args++;
@@ -290,11 +298,11 @@ json_t *
 berth_seccomp_features (void)
 {
   json_t *acts = json_array (), *opers = json_array (), *archs = json_array (), *fl = json_array ();
-  static const char *arch_names[] = { "SCMP_ARCH_X86",      "SCMP_ARCH_X86_64",   "SCMP_ARCH_X32",     "SCMP_ARCH_ARM",
-                                      "SCMP_ARCH_AARCH64",  "SCMP_ARCH_MIPS",     "SCMP_ARCH_MIPS64",  "SCMP_ARCH_MIPS64N32",
-                                      "SCMP_ARCH_MIPSEL",   "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
-                                      "SCMP_ARCH_PPC64",    "SCMP_ARCH_PPC64LE",  "SCMP_ARCH_S390",    "SCMP_ARCH_S390X",
-                                      "SCMP_ARCH_PARISC",   "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64" };
+  static const char *arch_names[]
+      = { "SCMP_ARCH_X86",         "SCMP_ARCH_X86_64", "SCMP_ARCH_X32",       "SCMP_ARCH_ARM",     "SCMP_ARCH_AARCH64",
+          "SCMP_ARCH_MIPS",        "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL",  "SCMP_ARCH_MIPSEL64",
+          "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",    "SCMP_ARCH_PPC64",     "SCMP_ARCH_PPC64LE", "SCMP_ARCH_S390",
+          "SCMP_ARCH_S390X",       "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64",  "SCMP_ARCH_RISCV64" };
   const struct scmp_version *ver = seccomp_version ();
   for (size_t i = 0; i < ARRAY_SIZE (actions); i++)
     json_array_append_new (acts, json_string (actions[i].name));
@@ -304,7 +312,7 @@ berth_seccomp_features (void)
     json_array_append_new (archs, json_string (arch_names[i]));
   for (size_t i = 0; i < ARRAY_SIZE (flags); i++)
     json_array_append_new (fl, json_string (flags[i].name));
-  return json_pack ("{s:b,s:o,s:o,s:o,s:o,s:o,s:{s:s}}", "enabled", 1, "actions", acts, "operators", opers, "archs", archs,
-                    "knownFlags", fl, "supportedFlags", json_deep_copy (fl), "lib", "version",
+  return json_pack ("{s:b,s:o,s:o,s:o,s:o,s:o,s:{s:s}}", "enabled", 1, "actions", acts, "operators", opers, "archs",
+                    archs, "knownFlags", fl, "supportedFlags", json_deep_copy (fl), "lib", "version",
                     ver ? xasprintf ("%u.%u.%u", ver->major, ver->minor, ver->micro) : "unknown");
 }

@@ -127,8 +127,7 @@ get_bool (json_t *obj, const char *key, const char *parent, bool *out, berth_err
 }
 
 static int
-get_int (json_t *obj, const char *key, const char *parent, int64_t min, int64_t max, int64_t *out,
-         berth_err_t *err)
+get_int (json_t *obj, const char *key, const char *parent, int64_t min, int64_t max, int64_t *out, berth_err_t *err)
 {
   json_t *v = json_object_get (obj, key);
   cleanup_free char *p = child (parent, key);
@@ -139,8 +138,8 @@ get_int (json_t *obj, const char *key, const char *parent, int64_t min, int64_t 
     return type_error (p, "an integer", v, err);
   n = json_integer_value (v);
   if (n < min || n > max)
-    return berth_error (err, 0, "%s: %lld is out of range [%lld, %lld]", p, (long long) n, (long long) min,
-                        (long long) max);
+    return berth_error (err, 0, "%s: %lld is out of range [%lld, %lld]", p, (long long)n, (long long)min,
+                        (long long)max);
   *out = n;
   return 1;
 }
@@ -159,12 +158,12 @@ get_u64 (json_t *obj, const char *key, const char *parent, uint64_t *out, berth_
     {
       if (json_integer_value (v) < 0)
         return berth_error (err, 0, "%s: must not be negative", p);
-      *out = (uint64_t) json_integer_value (v);
+      *out = (uint64_t)json_integer_value (v);
       return 1;
     }
   if (json_is_real (v) && json_real_value (v) >= 9.2e18 && json_real_value (v) <= 1.85e19)
     {
-      *out = json_real_value (v) >= 1.8446744073709e19 ? UINT64_MAX : (uint64_t) json_real_value (v);
+      *out = json_real_value (v) >= 1.8446744073709e19 ? UINT64_MAX : (uint64_t)json_real_value (v);
       return 1;
     }
   return type_error (p, "an unsigned integer", v, err);
@@ -203,7 +202,7 @@ berth_cap_last (void)
   static int last = -1;
   if (last < 0)
     {
-      last = (int) cap_max_bits () - 1;
+      last = (int)cap_max_bits () - 1;
       if (last < CAP_LAST_CAP)
         last = CAP_LAST_CAP;
       if (last > 63)
@@ -222,7 +221,7 @@ berth_cap_from_name (const char *name)
   if (strncmp (name, "CAP_", 4) != 0 || strlen (name) >= sizeof (lower))
     return -1;
   for (i = 0; name[i]; i++)
-    lower[i] = (char) (name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+    lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
   lower[i] = '\0';
   /* libcap also takes numbers; the spec wants names only. */
   if (lower[4] >= '0' && lower[4] <= '9')
@@ -246,7 +245,7 @@ berth_cap_name (int cap)
       snprintf (names[cap], sizeof (names[cap]), "%s", n);
       for (char *s = names[cap]; *s; s++)
         if (*s >= 'a' && *s <= 'z')
-          *s = (char) (*s - 'a' + 'A');
+          *s = (char)(*s - 'a' + 'A');
       cap_free (n);
     }
   return names[cap];
@@ -281,8 +280,7 @@ parse_caps (json_t *obj, const char *parent, struct berth_process *p, berth_err_
         if (c < 0)
           return berth_error (err, 0, "%s: unknown capability \"%s\"", e, json_string_value (v));
         if (c > berth_cap_last ())
-          return berth_error (err, 0, "%s: capability \"%s\" is not known to this kernel", e,
-                              json_string_value (v));
+          return berth_error (err, 0, "%s: capability \"%s\" is not known to this kernel", e, json_string_value (v));
         p->caps[s] |= 1ULL << c;
       }
     }
@@ -392,10 +390,10 @@ berth_process_from_json (json_t *obj, const char *path, struct berth_process **o
       cleanup_free char *csp = child (path, "consoleSize");
       if (get_int (cs, "height", csp, 0, UINT16_MAX, &n, err) < 0)
         goto fail;
-      p->console_height = (unsigned) (json_object_get (cs, "height") ? n : 0);
+      p->console_height = (unsigned)(json_object_get (cs, "height") ? n : 0);
       if (get_int (cs, "width", csp, 0, UINT16_MAX, &n, err) < 0)
         goto fail;
-      p->console_width = (unsigned) (json_object_get (cs, "width") ? n : 0);
+      p->console_width = (unsigned)(json_object_get (cs, "width") ? n : 0);
     }
   if (get_object (obj, "user", path, &user, err) < 0)
     goto fail;
@@ -403,14 +401,14 @@ berth_process_from_json (json_t *obj, const char *path, struct berth_process **o
     {
       if (get_int (user, "uid", up, 0, UINT32_MAX, &n, err) < 0)
         goto fail;
-      p->uid = json_object_get (user, "uid") ? (uint32_t) n : 0;
+      p->uid = json_object_get (user, "uid") ? (uint32_t)n : 0;
       if (get_int (user, "gid", up, 0, UINT32_MAX, &n, err) < 0)
         goto fail;
-      p->gid = json_object_get (user, "gid") ? (uint32_t) n : 0;
+      p->gid = json_object_get (user, "gid") ? (uint32_t)n : 0;
       if (get_int (user, "umask", up, 0, 0777, &n, err) < 0)
         goto fail;
       if (json_object_get (user, "umask") && !json_is_null (json_object_get (user, "umask")))
-        p->umask = (int) n;
+        p->umask = (int)n;
       if (get_array (user, "additionalGids", up, &gids, err) < 0)
         goto fail;
       if (gids)
@@ -425,7 +423,7 @@ berth_process_from_json (json_t *obj, const char *path, struct berth_process **o
                 berth_error (err, 0, "%s: expected a group id", e);
                 goto fail;
               }
-            p->additional_gids[p->n_additional_gids++] = (uint32_t) json_integer_value (v);
+            p->additional_gids[p->n_additional_gids++] = (uint32_t)json_integer_value (v);
           }
         }
     }
@@ -462,7 +460,7 @@ berth_process_from_json (json_t *obj, const char *path, struct berth_process **o
   if (json_object_get (obj, "oomScoreAdj") && !json_is_null (json_object_get (obj, "oomScoreAdj")))
     {
       p->has_oom_score_adj = true;
-      p->oom_score_adj = (int) n;
+      p->oom_score_adj = (int)n;
     }
   if (get_string (obj, "apparmorProfile", path, false, &p->apparmor_profile, err) < 0)
     goto fail;
@@ -489,7 +487,7 @@ berth_process_from_json (json_t *obj, const char *path, struct berth_process **o
         }
       if (get_int (iop, "priority", ip, 0, 7, &n, err) < 0)
         goto fail;
-      p->io_priority = json_object_get (iop, "priority") ? (int) n : 0;
+      p->io_priority = json_object_get (iop, "priority") ? (int)n : 0;
       p->has_io_priority = true;
     }
   *out = p;
@@ -542,14 +540,10 @@ static const struct
   const char *name;
   unsigned long flag;
 } propagation_flags[] = {
-  { "private", MS_PRIVATE },
-  { "rprivate", MS_PRIVATE | MS_REC },
-  { "shared", MS_SHARED },
-  { "rshared", MS_SHARED | MS_REC },
-  { "slave", MS_SLAVE },
-  { "rslave", MS_SLAVE | MS_REC },
-  { "unbindable", MS_UNBINDABLE },
-  { "runbindable", MS_UNBINDABLE | MS_REC },
+  { "private", MS_PRIVATE },       { "rprivate", MS_PRIVATE | MS_REC },
+  { "shared", MS_SHARED },         { "rshared", MS_SHARED | MS_REC },
+  { "slave", MS_SLAVE },           { "rslave", MS_SLAVE | MS_REC },
+  { "unbindable", MS_UNBINDABLE }, { "runbindable", MS_UNBINDABLE | MS_REC },
 };
 
 int
@@ -598,8 +592,7 @@ berth_parse_mount_options (struct berth_mount *m, const char *path, berth_err_t 
           }
       if (done)
         continue;
-      if (strcmp (o, "idmap") == 0 || strcmp (o, "ridmap") == 0 || strcmp (o, "rro") == 0
-          || strcmp (o, "rrw") == 0)
+      if (strcmp (o, "idmap") == 0 || strcmp (o, "ridmap") == 0 || strcmp (o, "rro") == 0 || strcmp (o, "rrw") == 0)
         return berth_error (err, 0, "%s.options[%zu]: mount option \"%s\" is not supported", path, i, o);
       if (o[0] == '\0')
         return berth_error (err, 0, "%s.options[%zu]: empty mount option", path, i);
@@ -643,8 +636,7 @@ parse_mounts (json_t *root, struct berth_spec *spec, berth_err_t *err)
     spec->n_mounts++;
     if (get_string (v, "destination", e, true, &m->destination, err) < 0
         || get_string (v, "type", e, false, &m->type, err) < 0
-        || get_string (v, "source", e, false, &m->source, err) < 0
-        || get_strv (v, "options", e, &m->options, err) < 0)
+        || get_string (v, "source", e, false, &m->source, err) < 0 || get_strv (v, "options", e, &m->options, err) < 0)
       return -1;
     if (m->destination[0] != '/')
       return berth_error (err, 0, "%s.destination: \"%s\" is not an absolute path", e, m->destination);
@@ -673,8 +665,8 @@ hook_free (struct berth_hook *h)
 static int
 parse_hooks (json_t *root, struct berth_spec *spec, berth_err_t *err)
 {
-  static const char *names[HOOK_KIND_COUNT] = { "prestart",       "createRuntime", "createContainer",
-                                                "startContainer", "poststart",     "poststop" };
+  static const char *names[HOOK_KIND_COUNT]
+      = { "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop" };
   json_t *hooks, *arr, *v;
   size_t i;
   int ret = get_object (root, "hooks", "", &hooks, err);
@@ -707,7 +699,7 @@ parse_hooks (json_t *root, struct berth_spec *spec, berth_err_t *err)
           return -1;
         if (ret > 0 && t <= 0)
           return berth_error (err, 0, "%s.timeout: must be greater than zero", e);
-        h->timeout = (int) t;
+        h->timeout = (int)t;
       }
     }
   return 0;
@@ -720,9 +712,8 @@ static const struct
   const char *name;
   int type;
 } ns_names[] = {
-  { "pid", CLONE_NEWPID },     { "network", CLONE_NEWNET }, { "mount", CLONE_NEWNS },
-  { "ipc", CLONE_NEWIPC },     { "uts", CLONE_NEWUTS },     { "user", CLONE_NEWUSER },
-  { "cgroup", CLONE_NEWCGROUP }, { "time", CLONE_NEWTIME },
+  { "pid", CLONE_NEWPID }, { "network", CLONE_NEWNET }, { "mount", CLONE_NEWNS },      { "ipc", CLONE_NEWIPC },
+  { "uts", CLONE_NEWUTS }, { "user", CLONE_NEWUSER },   { "cgroup", CLONE_NEWCGROUP }, { "time", CLONE_NEWTIME },
 };
 
 static int
@@ -741,16 +732,16 @@ parse_id_maps (json_t *lin, const char *key, struct berth_id_map **out, size_t *
     int64_t c = 0, h = 0, s = 0;
     if (!json_is_object (v))
       return type_error (e, "an object", v, err);
-    if (get_int (v, "containerID", e, 0, UINT32_MAX, &c, err) <= 0 || get_int (v, "hostID", e, 0, UINT32_MAX, &h, err) <= 0
-        || get_int (v, "size", e, 1, UINT32_MAX, &s, err) <= 0)
+    if (get_int (v, "containerID", e, 0, UINT32_MAX, &c, err) <= 0
+        || get_int (v, "hostID", e, 0, UINT32_MAX, &h, err) <= 0 || get_int (v, "size", e, 1, UINT32_MAX, &s, err) <= 0)
       {
         if (*err)
           return -1;
         return berth_error (err, 0, "%s: containerID, hostID and size are required", e);
       }
-    (*out)[*n].container_id = (uint32_t) c;
-    (*out)[*n].host_id = (uint32_t) h;
-    (*out)[*n].size = (uint32_t) s;
+    (*out)[*n].container_id = (uint32_t)c;
+    (*out)[*n].host_id = (uint32_t)h;
+    (*out)[*n].size = (uint32_t)s;
     (*n)++;
   }
   return 0;
@@ -795,17 +786,17 @@ parse_devices (json_t *lin, struct berth_spec *spec, berth_err_t *err)
     if (ret < 0)
       return -1;
     d->has_mode = ret > 0;
-    d->mode = (mode_t) n;
+    d->mode = (mode_t)n;
     ret = get_int (v, "uid", e, 0, UINT32_MAX, &n, err);
     if (ret < 0)
       return -1;
     d->has_uid = ret > 0;
-    d->uid = (uid_t) n;
+    d->uid = (uid_t)n;
     ret = get_int (v, "gid", e, 0, UINT32_MAX, &n, err);
     if (ret < 0)
       return -1;
     d->has_gid = ret > 0;
-    d->gid = (gid_t) n;
+    d->gid = (gid_t)n;
   }
   return 0;
 }
@@ -833,7 +824,7 @@ parse_time_offsets (json_t *lin, struct berth_spec *spec, berth_err_t *err)
         return -1;
       if (get_int (clk, "nanosecs", cp, 0, 999999999, &n, err) < 0)
         return -1;
-      *nsecs = json_object_get (clk, "nanosecs") ? (uint32_t) n : 0;
+      *nsecs = json_object_get (clk, "nanosecs") ? (uint32_t)n : 0;
     }
   return 0;
 }
@@ -1114,8 +1105,7 @@ widen_big_integers (const char *text, size_t len, size_t *out_len)
 }
 
 int
-berth_spec_load_string (const char *text, size_t len, const char *name, struct berth_spec **out,
-                        berth_err_t *err)
+berth_spec_load_string (const char *text, size_t len, const char *name, struct berth_spec **out, berth_err_t *err)
 {
   json_error_t jerr;
   size_t wlen;

@@ -146,8 +146,7 @@ struct berth_spec
 };
 
 int berth_spec_load_file (const char *path, struct berth_spec **out, berth_err_t *err);
-int berth_spec_load_string (const char *text, size_t len, const char *name, struct berth_spec **out,
-                            berth_err_t *err);
+int berth_spec_load_string (const char *text, size_t len, const char *name, struct berth_spec **out, berth_err_t *err);
 int berth_spec_from_json (json_t *root, struct berth_spec **out, berth_err_t *err);
 void berth_spec_free (struct berth_spec *spec);
 #define cleanup_spec __attribute__ ((cleanup (berth_spec_freep)))

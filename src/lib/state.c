@@ -57,10 +57,10 @@ int
 berth_state_save (const char *root, struct berth_state *st, berth_err_t *err)
 {
   cleanup_free char *path = xasprintf ("%s/%s/state.json", root, st->id);
-  json_t *j = json_pack ("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:O,s:b}", "id", st->id, "pid", (json_int_t) st->pid,
-                         "start_time", (json_int_t) st->start_time, "bundle", st->bundle, "rootfs", st->rootfs,
-                         "created", st->created, "owner", st->owner ? st->owner : "", "config", st->config,
-                         "systemd_cgroup", st->systemd_cgroup);
+  json_t *j
+      = json_pack ("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:O,s:b}", "id", st->id, "pid", (json_int_t)st->pid, "start_time",
+                   (json_int_t)st->start_time, "bundle", st->bundle, "rootfs", st->rootfs, "created", st->created,
+                   "owner", st->owner ? st->owner : "", "config", st->config, "systemd_cgroup", st->systemd_cgroup);
   char *text;
   int ret;
   if (j == NULL)
@@ -112,8 +112,8 @@ berth_state_load (const char *root, const char *id, struct berth_state **out, be
     }
   st = xcalloc (1, sizeof (*st));
   st->id = xstrdup (id);
-  st->pid = (pid_t) json_integer_value (json_object_get (j, "pid"));
-  st->start_time = (unsigned long long) json_integer_value (json_object_get (j, "start_time"));
+  st->pid = (pid_t)json_integer_value (json_object_get (j, "pid"));
+  st->start_time = (unsigned long long)json_integer_value (json_object_get (j, "start_time"));
   st->bundle = xstrdup (json_string_value (json_object_get (j, "bundle")) ?: "");
   st->rootfs = xstrdup (json_string_value (json_object_get (j, "rootfs")) ?: "");
   st->created = xstrdup (json_string_value (json_object_get (j, "created")) ?: "");
@@ -196,7 +196,7 @@ berth_state_json (const char *root, struct berth_state *st, const char *status_o
   const char *status = status_override ? status_override : berth_state_status (root, st);
   json_t *annotations = json_object_get (st->config, "annotations");
   json_t *j = json_pack ("{s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s}", "ociVersion", BERTH_OCI_VERSION, "id", st->id, "status",
-                         status, "pid", (json_int_t) (strcmp (status, "stopped") == 0 ? 0 : st->pid), "bundle",
+                         status, "pid", (json_int_t)(strcmp (status, "stopped") == 0 ? 0 : st->pid), "bundle",
                          st->bundle, "rootfs", st->rootfs, "created", st->created, "owner", st->owner);
   if (json_is_object (annotations))
     json_object_set (j, "annotations", annotations);

@@ -27,7 +27,7 @@ sweep_stale_tmp (const char *root)
       if (de->d_name[0] == '.' || dot == NULL)
         continue;
       pid = strtol (dot + 1, &end, 10);
-      if (pid <= 0 || *end != '.' || kill ((pid_t) pid, 0) == 0 || errno != ESRCH)
+      if (pid <= 0 || *end != '.' || kill ((pid_t)pid, 0) == 0 || errno != ESRCH)
         continue;
       rm_rf_at (dirfd (d), de->d_name, &e);
       berth_error_release (&e);
@@ -147,8 +147,7 @@ blob_publish (struct berth_store *s, const char *tmp, struct berth_sha256 *h, co
 }
 
 int
-berth_blob_put_fd (struct berth_store *s, int fd, const char *expect, int64_t size, char *digest_out,
-                   berth_err_t *err)
+berth_blob_put_fd (struct berth_store *s, int fd, const char *expect, int64_t size, char *digest_out, berth_err_t *err)
 {
   cleanup_free char *tmp = xasprintf ("%s/tmp/blob.%d.XXXXXX", s->root, getpid ());
   cleanup_close int out = -1;
@@ -183,11 +182,11 @@ berth_blob_put_fd (struct berth_store *s, int fd, const char *expect, int64_t si
       total += n;
       if (size >= 0 && total > size)
         {
-          berth_error (err, 0, "blob is larger than its declared %lld bytes", (long long) size);
+          berth_error (err, 0, "blob is larger than its declared %lld bytes", (long long)size);
           goto fail;
         }
-      berth_sha256_update (h, buf, (size_t) n);
-      if (write_all (out, buf, (size_t) n) < 0)
+      berth_sha256_update (h, buf, (size_t)n);
+      if (write_all (out, buf, (size_t)n) < 0)
         {
           berth_error (err, errno, "write `%s`", tmp);
           goto fail;
@@ -195,7 +194,7 @@ berth_blob_put_fd (struct berth_store *s, int fd, const char *expect, int64_t si
     }
   if (size >= 0 && total != size)
     {
-      berth_error (err, 0, "blob is %lld bytes, its descriptor says %lld", (long long) total, (long long) size);
+      berth_error (err, 0, "blob is %lld bytes, its descriptor says %lld", (long long)total, (long long)size);
       goto fail;
     }
   if (fsync (out) < 0)
@@ -300,7 +299,7 @@ berth_blob_writer_write (struct berth_blob_writer *w, const void *data, size_t l
   if (write_all (w->fd, data, len) < 0)
     return berth_error (err, errno, "write `%s`", w->tmp);
   berth_sha256_update (w->h, data, len);
-  w->size += (int64_t) len;
+  w->size += (int64_t)len;
   return 0;
 }
 
@@ -323,7 +322,7 @@ berth_blob_writer_commit (struct berth_blob_writer *w, const char *expect, int64
   int ret;
   if (size >= 0 && w->size != size)
     {
-      berth_error (err, 0, "blob is %lld bytes, its descriptor says %lld", (long long) w->size, (long long) size);
+      berth_error (err, 0, "blob is %lld bytes, its descriptor says %lld", (long long)w->size, (long long)size);
       berth_blob_writer_abort (w);
       return -1;
     }

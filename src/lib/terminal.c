@@ -23,7 +23,7 @@ berth_console_socket_connect (const char *path, berth_err_t *err)
   if (strlen (path) >= sizeof (addr.sun_path))
     return berth_error (err, ENAMETOOLONG, "console socket `%s`", path);
   strcpy (addr.sun_path, path);
-  if (connect (fd, (struct sockaddr *) &addr, sizeof (addr)) < 0)
+  if (connect (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0)
     return berth_error (err, errno, "connect to the console socket `%s`", path);
   return steal_fd (&fd);
 }
@@ -49,7 +49,7 @@ berth_pty_open (int *master, int *slave, char **slave_path, unsigned rows, unsig
     return berth_error (err, errno, "open the pty slave `%s`", name);
   if (rows && cols)
     {
-      struct winsize ws = { .ws_row = (unsigned short) rows, .ws_col = (unsigned short) cols };
+      struct winsize ws = { .ws_row = (unsigned short)rows, .ws_col = (unsigned short)cols };
       ioctl (s, TIOCSWINSZ, &ws);
     }
   *master = steal_fd (&m);
@@ -75,7 +75,7 @@ int
 berth_send_fd (int sock, int fd, const char *name, berth_err_t *err)
 {
   char buf[CMSG_SPACE (sizeof (int))];
-  struct iovec iov = { .iov_base = (void *) name, .iov_len = strlen (name) ? strlen (name) : 1 };
+  struct iovec iov = { .iov_base = (void *)name, .iov_len = strlen (name) ? strlen (name) : 1 };
   struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = buf, .msg_controllen = sizeof (buf) };
   struct cmsghdr *c;
   memset (buf, 0, sizeof (buf));
@@ -177,7 +177,7 @@ berth_pty_proxy (int master, berth_err_t *err)
           ssize_t n = read (master, buf, sizeof (buf));
           if (n <= 0)
             break;
-          if (write_all (1, buf, (size_t) n) < 0)
+          if (write_all (1, buf, (size_t)n) < 0)
             break;
         }
       if (stdin_open && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)))
@@ -187,9 +187,9 @@ berth_pty_proxy (int master, berth_err_t *err)
             {
               /* End of input: send EOF to the container's terminal. */
               stdin_open = false;
-              (void) write_all (master, "\x04", 1);
+              (void)write_all (master, "\x04", 1);
             }
-          else if (write_all (master, buf, (size_t) n) < 0)
+          else if (write_all (master, buf, (size_t)n) < 0)
             break;
         }
     }

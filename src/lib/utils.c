@@ -14,7 +14,7 @@
 void
 cleanup_freep (void *p)
 {
-  free (*(void **) p);
+  free (*(void **)p);
 }
 
 void
@@ -132,7 +132,7 @@ write_all (int fd, const void *data, size_t len)
           return -1;
         }
       p += w;
-      len -= (size_t) w;
+      len -= (size_t)w;
     }
   return 0;
 }
@@ -160,7 +160,7 @@ read_all_fd (int fd, const char *what, char **out, size_t *len, berth_err_t *err
         }
       if (r == 0)
         break;
-      n += (size_t) r;
+      n += (size_t)r;
     }
   buf[n] = '\0';
   if (len)
@@ -419,7 +419,7 @@ open_in_root (int rootfd, const char *path, int flags, mode_t mode, berth_err_t 
 {
   static int have_openat2 = -1;
   struct open_how how = {
-    .flags = (uint64_t) (flags | O_CLOEXEC),
+    .flags = (uint64_t)(flags | O_CLOEXEC),
     .mode = (flags & O_CREAT) ? mode : 0,
     .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
   };
@@ -427,7 +427,7 @@ open_in_root (int rootfd, const char *path, int flags, mode_t mode, berth_err_t 
 
   if (have_openat2 != 0)
     {
-      fd = (int) syscall (SYS_openat2, rootfd, path, &how, sizeof (how));
+      fd = (int)syscall (SYS_openat2, rootfd, path, &how, sizeof (how));
       if (fd >= 0)
         {
           have_openat2 = 1;
@@ -488,11 +488,11 @@ mkdir_open_in_root_depth (int rootfd, const char *path, bool is_file, int depth,
           if (n > 0)
             {
               cleanup_free char *redirected = NULL;
-              const char *rest = next_comp ? path + (size_t) (next_comp - copy) : "";
+              const char *rest = next_comp ? path + (size_t)(next_comp - copy) : "";
               target[n] = '\0';
               prefix[plen] = '\0';
-              redirected = target[0] == '/' ? xasprintf ("%s/%s", target, rest)
-                                            : xasprintf ("%s/%s/%s", prefix, target, rest);
+              redirected
+                  = target[0] == '/' ? xasprintf ("%s/%s", target, rest) : xasprintf ("%s/%s/%s", prefix, target, rest);
               return mkdir_open_in_root_depth (rootfd, redirected, is_file, depth + 1, err);
             }
           /* PARENT is a directory already resolved inside the root, and COMP
@@ -564,7 +564,7 @@ close_fds_from (int from, bool cloexec_only, berth_err_t *err)
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
 
-  if (syscall (SYS_close_range, (unsigned) from, ~0U, cloexec_only ? 4 /* CLOSE_RANGE_CLOEXEC */ : 0) == 0)
+  if (syscall (SYS_close_range, (unsigned)from, ~0U, cloexec_only ? 4 /* CLOSE_RANGE_CLOEXEC */ : 0) == 0)
     return 0;
   d = opendir ("/proc/self/fd");
   if (d == NULL)
@@ -591,15 +591,13 @@ static const struct
   const char *name;
   int sig;
 } signals[] = {
-  { "HUP", SIGHUP },       { "INT", SIGINT },     { "QUIT", SIGQUIT },   { "ILL", SIGILL },
-  { "TRAP", SIGTRAP },     { "ABRT", SIGABRT },   { "IOT", SIGIOT },     { "BUS", SIGBUS },
-  { "FPE", SIGFPE },       { "KILL", SIGKILL },   { "USR1", SIGUSR1 },   { "SEGV", SIGSEGV },
-  { "USR2", SIGUSR2 },     { "PIPE", SIGPIPE },   { "ALRM", SIGALRM },   { "TERM", SIGTERM },
-  { "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD },   { "CONT", SIGCONT },   { "STOP", SIGSTOP },
-  { "TSTP", SIGTSTP },     { "TTIN", SIGTTIN },   { "TTOU", SIGTTOU },   { "URG", SIGURG },
-  { "XCPU", SIGXCPU },     { "XFSZ", SIGXFSZ },   { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF },
-  { "WINCH", SIGWINCH },   { "IO", SIGIO },       { "POLL", SIGPOLL },   { "PWR", SIGPWR },
-  { "SYS", SIGSYS },
+  { "HUP", SIGHUP },   { "INT", SIGINT },       { "QUIT", SIGQUIT }, { "ILL", SIGILL },     { "TRAP", SIGTRAP },
+  { "ABRT", SIGABRT }, { "IOT", SIGIOT },       { "BUS", SIGBUS },   { "FPE", SIGFPE },     { "KILL", SIGKILL },
+  { "USR1", SIGUSR1 }, { "SEGV", SIGSEGV },     { "USR2", SIGUSR2 }, { "PIPE", SIGPIPE },   { "ALRM", SIGALRM },
+  { "TERM", SIGTERM }, { "STKFLT", SIGSTKFLT }, { "CHLD", SIGCHLD }, { "CONT", SIGCONT },   { "STOP", SIGSTOP },
+  { "TSTP", SIGTSTP }, { "TTIN", SIGTTIN },     { "TTOU", SIGTTOU }, { "URG", SIGURG },     { "XCPU", SIGXCPU },
+  { "XFSZ", SIGXFSZ }, { "VTALRM", SIGVTALRM }, { "PROF", SIGPROF }, { "WINCH", SIGWINCH }, { "IO", SIGIO },
+  { "POLL", SIGPOLL }, { "PWR", SIGPWR },       { "SYS", SIGSYS },
 };
 
 int
@@ -615,7 +613,7 @@ parse_signal (const char *s, int *sig)
     {
       if (n <= 0 || n > SIGRTMAX)
         return -1;
-      *sig = (int) n;
+      *sig = (int)n;
       return 0;
     }
   if (strncasecmp (s, "SIG", 3) == 0)
@@ -639,7 +637,7 @@ parse_signal (const char *s, int *sig)
       n = min ? SIGRTMIN + off : SIGRTMAX + off;
       if (n < SIGRTMIN || n > SIGRTMAX)
         return -1;
-      *sig = (int) n;
+      *sig = (int)n;
       return 0;
     }
   return -1;
@@ -672,7 +670,7 @@ random_hex (char *out, size_t n)
 {
   unsigned char b[64];
   int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (n > sizeof (b) || fd < 0 || read (fd, b, n) != (ssize_t) n)
+  if (n > sizeof (b) || fd < 0 || read (fd, b, n) != (ssize_t)n)
     abort ();
   close (fd);
   for (size_t i = 0; i < n; i++)
@@ -694,7 +692,7 @@ base64_encode (const void *data, size_t len)
   char *out = xmalloc ((len + 2) / 3 * 4 + 1), *o = out;
   for (size_t i = 0; i < len; i += 3)
     {
-      unsigned v = (unsigned) p[i] << 16 | (i + 1 < len ? (unsigned) p[i + 1] << 8 : 0) | (i + 2 < len ? p[i + 2] : 0);
+      unsigned v = (unsigned)p[i] << 16 | (i + 1 < len ? (unsigned)p[i + 1] << 8 : 0) | (i + 2 < len ? p[i + 2] : 0);
       *o++ = b64[v >> 18 & 63];
       *o++ = b64[v >> 12 & 63];
       *o++ = i + 1 < len ? b64[v >> 6 & 63] : '=';
@@ -719,18 +717,19 @@ base64_decode (const char *in, size_t n, unsigned char **out, size_t *out_len)
         {
           const char *c = in[i + j] == '=' ? NULL : strchr (b64, in[i + j]);
           /* Padding only at the very end, and only as "x=" or "xx==". */
-          if (in[i + j] == 0 || (c == NULL && (in[i + j] != '=' || i + 4 != n || j < 2 || (j == 2 && in[i + 3] != '='))))
+          if (in[i + j] == 0
+              || (c == NULL && (in[i + j] != '=' || i + 4 != n || j < 2 || (j == 2 && in[i + 3] != '='))))
             {
               free (o);
               return -1;
             }
-          v[j] = c ? (int) (c - b64) : -1;
+          v[j] = c ? (int)(c - b64) : -1;
         }
-      o[k++] = (unsigned char) (v[0] << 2 | v[1] >> 4);
+      o[k++] = (unsigned char)(v[0] << 2 | v[1] >> 4);
       if (v[2] >= 0)
-        o[k++] = (unsigned char) ((v[1] & 15) << 4 | v[2] >> 2);
+        o[k++] = (unsigned char)((v[1] & 15) << 4 | v[2] >> 2);
       if (v[3] >= 0)
-        o[k++] = (unsigned char) ((v[2] & 3) << 6 | v[3]);
+        o[k++] = (unsigned char)((v[2] & 3) << 6 | v[3]);
     }
   *out = o;
   *out_len = k;
@@ -760,7 +759,6 @@ berth_run_argv (char *const argv[], berth_err_t *err)
                         WIFEXITED (status) && WEXITSTATUS (status) == 127 ? ": not installed?" : "");
   return 0;
 }
-
 
 bool
 berth_name_valid (const char *n, size_t min, size_t max)

@@ -30,8 +30,18 @@ void cleanup_strvp (char ***v);
 #define cleanup_strv __attribute__ ((cleanup (cleanup_strvp)))
 
 /* Hands ownership out of a cleanup variable. */
-#define steal_pointer(pp) ({ __typeof__ (*(pp)) _p = *(pp); *(pp) = NULL; _p; })
-#define steal_fd(fdp) ({ int _fd = *(fdp); *(fdp) = -1; _fd; })
+#define steal_pointer(pp)                                                                                              \
+  ({                                                                                                                   \
+    __typeof__ (*(pp)) _p = *(pp);                                                                                     \
+    *(pp) = NULL;                                                                                                      \
+    _p;                                                                                                                \
+  })
+#define steal_fd(fdp)                                                                                                  \
+  ({                                                                                                                   \
+    int _fd = *(fdp);                                                                                                  \
+    *(fdp) = -1;                                                                                                       \
+    _fd;                                                                                                               \
+  })
 
 /* Allocation failure is not recoverable in a runtime; abort like glib. */
 void *xmalloc (size_t size);

@@ -1398,7 +1398,8 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   const char *akernel = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_KERNEL));
   const char *ainitrd = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_INITRD));
   cleanup_free char *kernel = NULL, *initrd = NULL, *built = NULL;
-  cleanup_close int dirfd = -1, agent_host = -1, agent_qemu = -1, rootfd = -1, kfd = -1, ifd = -1, console = -1, tap = -1;
+  cleanup_close int dirfd = -1, agent_host = -1, agent_qemu = -1, rootfd = -1, kfd = -1, ifd = -1, console = -1,
+                    tap = -1;
   cleanup_free char *netns = NULL;
   json_t *guest = NULL, *files = NULL, *shares = NULL, *sockets = NULL, *ifaces = NULL, *req;
   int vfs[2] = { -1, -1 };
@@ -1943,8 +1944,8 @@ berth_vm_exec (const char *root, const char *id, const struct berth_exec_request
     cleanup_free char *member = NULL;
     fd = member_connect (root, id, &member, err);
     if (fd < 0
-        || berth_frame_write_json (fd, BERTH_F_EXEC, 0, json_pack ("{s:O,s:s*}", "process", r->process, "container", member),
-                                   err)
+        || berth_frame_write_json (fd, BERTH_F_EXEC, 0,
+                                   json_pack ("{s:O,s:s*}", "process", r->process, "container", member), err)
                < 0
         || await_reply (fd, &rd, id, &f, err) < 0)
       goto fail;
@@ -2038,8 +2039,10 @@ vm_create_member (const struct berth_create_opts *o, const char *bundle, const c
     goto out;
   if (json_array_size (shares) > 0 || json_array_size (sockets) > 0)
     {
-      berth_error (err, EINVAL, "a pod member runs in the VM of `%s`, whose devices are fixed at boot: it cannot bring "
-                                "directories or sockets of its own (give them to the pod's first container)", pod);
+      berth_error (err, EINVAL,
+                   "a pod member runs in the VM of `%s`, whose devices are fixed at boot: it cannot bring "
+                   "directories or sockets of its own (give them to the pod's first container)",
+                   pod);
       goto out;
     }
   if (image == NULL)
@@ -2056,12 +2059,13 @@ vm_create_member (const struct berth_create_opts *o, const char *bundle, const c
       goto out;
     }
   if (tty
-      && ((console = console_connect (o->console_fd, o->console_socket, err)) < 0 || console_pty (console, &slave, err) < 0))
+      && ((console = console_connect (o->console_fd, o->console_socket, err)) < 0
+          || console_pty (console, &slave, err) < 0))
     goto out;
   fd = shim_connect (o->root, pod, err);
   if (fd < 0)
     goto out;
-  req = json_pack ("{s:O,s:O,s:I,s:b}", "config", guest, "files", files, "image_size", (json_int_t) sb.st_size, "member",
+  req = json_pack ("{s:O,s:O,s:I,s:b}", "config", guest, "files", files, "image_size", (json_int_t)sb.st_size, "member",
                    1);
   if (berth_frame_write_json (fd, BERTH_F_CREATE, 0, req, err) < 0)
     goto out;
@@ -2078,12 +2082,13 @@ vm_create_member (const struct berth_create_opts *o, const char *bundle, const c
         }
       if (n == 0)
         break;
-      if (berth_frame_write (fd, BERTH_F_STDIN, 0, buf, (size_t) n, err) < 0)
+      if (berth_frame_write (fd, BERTH_F_STDIN, 0, buf, (size_t)n, err) < 0)
         goto out;
     }
   if (await_reply (fd, &rd, o->id, &f, err) < 0 || berth_frame_json (&f, &reply, err) < 0)
     goto out;
-  if (!json_is_string (json_object_get (reply, "id")) || strlen (json_string_value (json_object_get (reply, "id"))) > 32)
+  if (!json_is_string (json_object_get (reply, "id"))
+      || strlen (json_string_value (json_object_get (reply, "id"))) > 32)
     {
       berth_error (err, EPROTO, "agent protocol: the reply to a pod member's create has no id");
       goto out;

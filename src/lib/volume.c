@@ -10,7 +10,6 @@
 
 #include "utils.h"
 
-
 bool
 berth_volume_name_valid (const char *n)
 {
@@ -120,15 +119,15 @@ berth_volume_users (const char *root, const char *name, json_t **in_use, berth_e
         continue;
       cfg = xasprintf ("%s/%s/config.json", cd, de->d_name);
       spec = json_load_file (cfg, 0, NULL);
-      json_array_foreach (json_object_get (spec, "mounts"), i, m)
-      if (strcmp (json_string_value (json_object_get (m, "source")) ?: "", src) == 0)
-        {
-          json_array_append_new (*in_use, json_string (de->d_name));
-          break;
-        }
+      json_array_foreach (json_object_get (spec, "mounts"), i,
+                          m) if (strcmp (json_string_value (json_object_get (m, "source")) ?: "", src) == 0)
+      {
+        json_array_append_new (*in_use, json_string (de->d_name));
+        break;
+      }
       json_decref (spec);
     }
-  (void) err;
+  (void)err;
   return 0;
 }
 
@@ -194,14 +193,14 @@ copy_tree (int srcdir, int dstdir, berth_err_t *err)
       else if (S_ISREG (st.st_mode))
         {
           cleanup_close int s = openat (dirfd (d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-          cleanup_close int t = openat (dstdir, de->d_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                        st.st_mode & 07777);
+          cleanup_close int t
+              = openat (dstdir, de->d_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 07777);
           char buf[65536];
           ssize_t n;
           if (s < 0 || t < 0)
             return berth_error (err, errno, "copy `%s`", de->d_name);
           while ((n = read (s, buf, sizeof (buf))) > 0)
-            if (write_all (t, buf, (size_t) n) < 0)
+            if (write_all (t, buf, (size_t)n) < 0)
               return berth_error (err, errno, "copy `%s`", de->d_name);
         }
       else

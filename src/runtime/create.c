@@ -18,11 +18,16 @@ int
 parse_create_options (const char *cmd, int argc, char **argv, struct berth_create_opts *o, bool *detach)
 {
   static const struct option opts[] = {
-    { "bundle", required_argument, NULL, 'b' },   { "pid-file", required_argument, NULL, 'p' },
-    { "console-socket", required_argument, NULL, 'c' }, { "preserve-fds", required_argument, NULL, 'P' },
-    { "no-pivot", no_argument, NULL, 'n' },       { "no-new-keyring", no_argument, NULL, 'k' },
-    { "detach", no_argument, NULL, 'd' },         { "keep", no_argument, NULL, 'K' },
-    { "help", no_argument, NULL, 'h' },           { NULL, 0, NULL, 0 },
+    { "bundle", required_argument, NULL, 'b' },
+    { "pid-file", required_argument, NULL, 'p' },
+    { "console-socket", required_argument, NULL, 'c' },
+    { "preserve-fds", required_argument, NULL, 'P' },
+    { "no-pivot", no_argument, NULL, 'n' },
+    { "no-new-keyring", no_argument, NULL, 'k' },
+    { "detach", no_argument, NULL, 'd' },
+    { "keep", no_argument, NULL, 'K' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
   };
   int c;
   char *end;
@@ -46,7 +51,7 @@ parse_create_options (const char *cmd, int argc, char **argv, struct berth_creat
         o->console_socket = optarg;
         break;
       case 'P':
-        o->preserve_fds = (int) strtol (optarg, &end, 10);
+        o->preserve_fds = (int)strtol (optarg, &end, 10);
         if (*end || o->preserve_fds < 0 || o->preserve_fds > 1000)
           return usage_error (cmd, "--preserve-fds: \"%s\" is not a count of fds", optarg) ? -1 : -1;
         break;

@@ -6,7 +6,8 @@
 int
 cmd_delete (int argc, char **argv)
 {
-  static const struct option opts[] = { { "force", no_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+  static const struct option opts[]
+      = { { "force", no_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
   berth_err_t err = NULL, warning = NULL;
   bool force = false;
   int c;
@@ -17,7 +18,8 @@ cmd_delete (int argc, char **argv)
         force = true;
         break;
       case 'h':
-        print_help ("delete [--force] ID", "  -f, --force   kill a running container first; a missing one is not an error\n");
+        print_help ("delete [--force] ID",
+                    "  -f, --force   kill a running container first; a missing one is not an error\n");
         return 0;
       default:
         return usage_error ("delete", "unknown option");

@@ -49,15 +49,24 @@ int
 cmd_exec (int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "process", required_argument, NULL, 'p' }, { "detach", no_argument, NULL, 'd' },
-    { "pid-file", required_argument, NULL, 'P' }, { "console-socket", required_argument, NULL, 'C' },
-    { "tty", no_argument, NULL, 't' },           { "env", required_argument, NULL, 'e' },
-    { "cwd", required_argument, NULL, 'w' },     { "user", required_argument, NULL, 'u' },
-    { "additional-gids", required_argument, NULL, 'g' }, { "cap", required_argument, NULL, 'c' },
-    { "no-new-privs", no_argument, NULL, 'n' },  { "preserve-fds", required_argument, NULL, 'F' },
-    { "process-label", required_argument, NULL, 'L' }, { "apparmor", required_argument, NULL, 'A' },
-    { "ignore-paused", no_argument, NULL, 'I' }, { "cgroup", required_argument, NULL, 'G' },
-    { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+    { "process", required_argument, NULL, 'p' },
+    { "detach", no_argument, NULL, 'd' },
+    { "pid-file", required_argument, NULL, 'P' },
+    { "console-socket", required_argument, NULL, 'C' },
+    { "tty", no_argument, NULL, 't' },
+    { "env", required_argument, NULL, 'e' },
+    { "cwd", required_argument, NULL, 'w' },
+    { "user", required_argument, NULL, 'u' },
+    { "additional-gids", required_argument, NULL, 'g' },
+    { "cap", required_argument, NULL, 'c' },
+    { "no-new-privs", no_argument, NULL, 'n' },
+    { "preserve-fds", required_argument, NULL, 'F' },
+    { "process-label", required_argument, NULL, 'L' },
+    { "apparmor", required_argument, NULL, 'A' },
+    { "ignore-paused", no_argument, NULL, 'I' },
+    { "cgroup", required_argument, NULL, 'G' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
   };
   struct berth_exec_request r = { 0 };
   berth_err_t err = NULL;
@@ -111,7 +120,7 @@ cmd_exec (int argc, char **argv)
         nnp = true;
         break;
       case 'F':
-        r.preserve_fds = (int) strtol (optarg, &end, 10);
+        r.preserve_fds = (int)strtol (optarg, &end, 10);
         if (*end || r.preserve_fds < 0)
           return usage_error ("exec", "--preserve-fds: \"%s\" is not a count", optarg);
         break;
@@ -179,7 +188,7 @@ cmd_exec (int argc, char **argv)
         gid = strtol (end + 1, &end, 10);
       if (*end || uid < 0 || gid < 0)
         return usage_error ("exec", "--user: \"%s\" is not UID[:GID]", user);
-      json_object_set_new (proc, "user", json_pack ("{s:I,s:I}", "uid", (json_int_t) uid, "gid", (json_int_t) gid));
+      json_object_set_new (proc, "user", json_pack ("{s:I,s:I}", "uid", (json_int_t)uid, "gid", (json_int_t)gid));
     }
   if (json_array_size (gids))
     {

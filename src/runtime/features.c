@@ -18,11 +18,11 @@ cmd_features (int argc, char **argv)
                  "s:{s:b},s:{s:b}},s:{s:s}}",
                  "ociVersionMin", "1.0.0", "ociVersionMax", BERTH_OCI_VERSION, "hooks", "prestart", "createRuntime",
                  "createContainer", "startContainer", "poststart", "poststop", "isolation", "mountOptions", "bind",
-                 "rbind", "ro", "rw", "nosuid", "nodev", "mountOptionsNote", "see docs", "linux", "namespaces", "cgroup",
-                 "ipc", "mount", "network", "pid", "time", "user", "uts", "capabilities", caps, "cgroup", "v1", 1, "v2",
-                 1, "systemd", 0, "systemdUser", 0, "seccomp", berth_seccomp_features (), "apparmor", "enabled", 0,
-                 "selinux", "enabled", 0, "intelRdt", "enabled", 0, "mountExtensions", "idmap", 0, "annotations",
-                 "org.opencontainers.runc.version", "berth");
+                 "rbind", "ro", "rw", "nosuid", "nodev", "mountOptionsNote", "see docs", "linux", "namespaces",
+                 "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts", "capabilities", caps, "cgroup",
+                 "v1", 1, "v2", 1, "systemd", 0, "systemdUser", 0, "seccomp", berth_seccomp_features (), "apparmor",
+                 "enabled", 0, "selinux", "enabled", 0, "intelRdt", "enabled", 0, "mountExtensions", "idmap", 0,
+                 "annotations", "org.opencontainers.runc.version", "berth");
   if (f == NULL)
     return 1;
   /* The mount option list runc prints; the isolation entry is berth's. */
@@ -37,7 +37,7 @@ cmd_features (int argc, char **argv)
   json_dumpf (f, stdout, JSON_INDENT (4));
   putchar ('\n');
   json_decref (f);
-  (void) argc;
-  (void) argv;
+  (void)argc;
+  (void)argv;
   return 0;
 }

@@ -8,7 +8,8 @@
 int
 cmd_kill (int argc, char **argv)
 {
-  static const struct option opts[] = { { "all", no_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+  static const struct option opts[]
+      = { { "all", no_argument, NULL, 'a' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
   berth_err_t err = NULL;
   bool all = false;
   int c, sig = SIGTERM;

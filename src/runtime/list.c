@@ -11,8 +11,10 @@
 int
 cmd_list (int argc, char **argv)
 {
-  static const struct option opts[] = { { "format", required_argument, NULL, 'f' }, { "quiet", no_argument, NULL, 'q' },
-                                        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+  static const struct option opts[] = { { "format", required_argument, NULL, 'f' },
+                                        { "quiet", no_argument, NULL, 'q' },
+                                        { "help", no_argument, NULL, 'h' },
+                                        { NULL, 0, NULL, 0 } };
   berth_err_t err = NULL;
   const char *format = "table";
   bool quiet = false;
@@ -29,7 +31,8 @@ cmd_list (int argc, char **argv)
         quiet = true;
         break;
       case 'h':
-        print_help ("list [--format table|json] [--quiet]", "  -f, --format FORMAT   table (default) or json\n  -q, --quiet           ids only\n");
+        print_help ("list [--format table|json] [--quiet]",
+                    "  -f, --format FORMAT   table (default) or json\n  -q, --quiet           ids only\n");
         return 0;
       default:
         return usage_error ("list", "unknown option");
@@ -65,9 +68,9 @@ cmd_list (int argc, char **argv)
         {
           json_t *s = json_array_get (all, i);
           printf ("%-24s %-8lld %-10s %-40s %-32s %s\n", json_string_value (json_object_get (s, "id")),
-                  (long long) json_integer_value (json_object_get (s, "pid")), json_string_value (json_object_get (s, "status")),
-                  json_string_value (json_object_get (s, "bundle")), json_string_value (json_object_get (s, "created")),
-                  json_string_value (json_object_get (s, "owner")));
+                  (long long)json_integer_value (json_object_get (s, "pid")),
+                  json_string_value (json_object_get (s, "status")), json_string_value (json_object_get (s, "bundle")),
+                  json_string_value (json_object_get (s, "created")), json_string_value (json_object_get (s, "owner")));
         }
     }
   json_decref (all);

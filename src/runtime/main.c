@@ -65,7 +65,7 @@ log_line (const char *level, const char *msg)
     }
   else
     line = xasprintf ("time=\"%s\" level=%s msg=\"%s\"\n", ts, level, msg);
-  (void) write_all (fd, line, strlen (line));
+  (void)write_all (fd, line, strlen (line));
 }
 
 int
@@ -134,11 +134,17 @@ int
 main (int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "root", required_argument, NULL, 'r' },      { "log", required_argument, NULL, 'l' },
-    { "log-format", required_argument, NULL, 'f' }, { "debug", no_argument, NULL, 'd' },
-    { "systemd-cgroup", no_argument, NULL, 's' },  { "rootless", required_argument, NULL, 'R' },
-    { "criu", required_argument, NULL, 'C' },      { "isolation", required_argument, NULL, 'I' },      { "version", no_argument, NULL, 'v' },
-    { "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
+    { "root", required_argument, NULL, 'r' },
+    { "log", required_argument, NULL, 'l' },
+    { "log-format", required_argument, NULL, 'f' },
+    { "debug", no_argument, NULL, 'd' },
+    { "systemd-cgroup", no_argument, NULL, 's' },
+    { "rootless", required_argument, NULL, 'R' },
+    { "criu", required_argument, NULL, 'C' },
+    { "isolation", required_argument, NULL, 'I' },
+    { "version", no_argument, NULL, 'v' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
   };
   int c;
 

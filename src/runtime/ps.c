@@ -16,7 +16,7 @@
 static int
 ps_table (pid_t *pids, size_t n, int argc, char **argv)
 {
-  char **args = xcalloc ((size_t) argc + 3, sizeof (char *));
+  char **args = xcalloc ((size_t)argc + 3, sizeof (char *));
   int pfd[2], status, pid_col = -1;
   FILE *f;
   char *line = NULL;
@@ -24,9 +24,9 @@ ps_table (pid_t *pids, size_t n, int argc, char **argv)
   bool header = true;
   pid_t child;
 
-  args[0] = (char *) "ps";
+  args[0] = (char *)"ps";
   if (argc == 0)
-    args[1] = (char *) "-ef";
+    args[1] = (char *)"-ef";
   for (int i = 0; i < argc; i++)
     args[i + 1] = argv[i];
   if (pipe2 (pfd, O_CLOEXEC) < 0)
@@ -62,7 +62,7 @@ ps_table (pid_t *pids, size_t n, int argc, char **argv)
         for (char *t = strtok_r (copy, " \t\n", &save); t; t = strtok_r (NULL, " \t\n", &save), col++)
           if (col == pid_col)
             {
-              pid_t p = (pid_t) atoi (t);
+              pid_t p = (pid_t)atoi (t);
               for (size_t i = 0; i < n; i++)
                 if (pids[i] == p)
                   fputs (line, stdout);
@@ -81,7 +81,8 @@ ps_table (pid_t *pids, size_t n, int argc, char **argv)
 int
 cmd_ps (int argc, char **argv)
 {
-  static const struct option opts[] = { { "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+  static const struct option opts[]
+      = { { "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
   berth_err_t err = NULL;
   const char *format = "table";
   pid_t *pids = NULL;

@@ -12,8 +12,10 @@
 int
 cmd_spec (int argc, char **argv)
 {
-  static const struct option opts[] = { { "bundle", required_argument, NULL, 'b' }, { "rootless", no_argument, NULL, 'r' },
-                                        { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+  static const struct option opts[] = { { "bundle", required_argument, NULL, 'b' },
+                                        { "rootless", no_argument, NULL, 'r' },
+                                        { "help", no_argument, NULL, 'h' },
+                                        { NULL, 0, NULL, 0 } };
   const char *bundle = ".";
   berth_err_t err = NULL;
   cleanup_free char *path = NULL;

@@ -36,20 +36,26 @@ int
 cmd_update (int argc, char **argv)
 {
   static const struct option opts[] = {
-    { "resources", required_argument, NULL, 'r' },     { "memory", required_argument, NULL, 1 },
-    { "memory-swap", required_argument, NULL, 2 },     { "memory-reservation", required_argument, NULL, 3 },
-    { "cpu-shares", required_argument, NULL, 4 },      { "cpu-quota", required_argument, NULL, 5 },
-    { "cpu-period", required_argument, NULL, 6 },      { "cpuset-cpus", required_argument, NULL, 7 },
-    { "cpuset-mems", required_argument, NULL, 8 },     { "pids-limit", required_argument, NULL, 9 },
-    { "blkio-weight", required_argument, NULL, 10 },   { "help", no_argument, NULL, 'h' },
+    { "resources", required_argument, NULL, 'r' },
+    { "memory", required_argument, NULL, 1 },
+    { "memory-swap", required_argument, NULL, 2 },
+    { "memory-reservation", required_argument, NULL, 3 },
+    { "cpu-shares", required_argument, NULL, 4 },
+    { "cpu-quota", required_argument, NULL, 5 },
+    { "cpu-period", required_argument, NULL, 6 },
+    { "cpuset-cpus", required_argument, NULL, 7 },
+    { "cpuset-mems", required_argument, NULL, 8 },
+    { "pids-limit", required_argument, NULL, 9 },
+    { "blkio-weight", required_argument, NULL, 10 },
+    { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   static const struct
   {
     const char *obj, *key;
-  } map[] = { { NULL, NULL },          { "memory", "limit" }, { "memory", "swap" },  { "memory", "reservation" },
-              { "cpu", "shares" },     { "cpu", "quota" },    { "cpu", "period" },   { "cpu", "cpus" },
-              { "cpu", "mems" },       { "pids", "limit" },   { "blockIO", "weight" } };
+  } map[] = { { NULL, NULL },      { "memory", "limit" }, { "memory", "swap" },   { "memory", "reservation" },
+              { "cpu", "shares" }, { "cpu", "quota" },    { "cpu", "period" },    { "cpu", "cpus" },
+              { "cpu", "mems" },   { "pids", "limit" },   { "blockIO", "weight" } };
   berth_err_t err = NULL;
   json_t *res = json_object ();
   const char *file = NULL;

@@ -46,7 +46,9 @@ filter_is_enforced (void **state)
   snprintf (dir, sizeof (dir), "%s/berth-unit-bpf-%d", root, getpid ());
   assert_int_equal (mkdir (dir, 0755), 0);
   /* deny everything, then allow reading /dev/zero only */
-  rules = json_loads ("[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":5,\"access\":\"r\"}]", 0, &jerr);
+  rules = json_loads (
+      "[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":5,\"access\":\"r\"}]",
+      0, &jerr);
   if (berth_cgroup_bpf_devices (dir, rules, NULL, 0, &err) < 0)
     {
       rmdir (dir);

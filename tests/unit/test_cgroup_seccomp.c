@@ -34,7 +34,9 @@ static void
 device_filter_program (void **state)
 {
   json_error_t jerr;
-  json_t *rules = json_loads ("[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":3,\"access\":\"rw\"}]", 0, &jerr);
+  json_t *rules = json_loads ("[{\"allow\":false,\"access\":\"rwm\"},{\"allow\":true,\"type\":\"c\",\"major\":1,"
+                              "\"minor\":3,\"access\":\"rw\"}]",
+                              0, &jerr);
   const char *extra[] = { "c 136:* rwm" };
   struct bpf_insn *prog = NULL;
   berth_err_t err = NULL;
@@ -61,15 +63,22 @@ seccomp_profiles (void **state)
   json_error_t jerr;
   scmp_filter_ctx ctx = NULL;
   berth_err_t err = NULL;
-  json_t *ok = json_loads ("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\"],"
-                           "\"syscalls\":[{\"names\":[\"getcwd\",\"no_such_call\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":1},"
-                           "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":0,\"value\":8,\"op\":\"SCMP_CMP_NE\"},"
-                           "{\"index\":0,\"value\":131072,\"op\":\"SCMP_CMP_NE\"}]}]}",
-                           0, &jerr);
-  json_t *bad_action = json_loads ("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_NOPE\"}]}", 0, &jerr);
-  json_t *bad_arch = json_loads ("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_VAX\"]}", 0, &jerr);
-  json_t *bad_op = json_loads ("{\"defaultAction\":\"SCMP_ACT_KILL\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\","
-                               "\"args\":[{\"index\":9,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}", 0, &jerr);
+  json_t *ok = json_loads (
+      "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\",\"SCMP_ARCH_X86\"],"
+      "\"syscalls\":[{\"names\":[\"getcwd\",\"no_such_call\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":1},"
+      "{\"names\":[\"personality\"],\"action\":\"SCMP_ACT_ERRNO\",\"args\":[{\"index\":0,\"value\":8,\"op\":\"SCMP_CMP_"
+      "NE\"},"
+      "{\"index\":0,\"value\":131072,\"op\":\"SCMP_CMP_NE\"}]}]}",
+      0, &jerr);
+  json_t *bad_action = json_loads (
+      "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_NOPE\"}]}", 0,
+      &jerr);
+  json_t *bad_arch
+      = json_loads ("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_VAX\"]}", 0, &jerr);
+  json_t *bad_op = json_loads (
+      "{\"defaultAction\":\"SCMP_ACT_KILL\",\"syscalls\":[{\"names\":[\"read\"],\"action\":\"SCMP_ACT_ALLOW\","
+      "\"args\":[{\"index\":9,\"value\":1,\"op\":\"SCMP_CMP_EQ\"}]}]}",
+      0, &jerr);
   assert_int_equal (berth_seccomp_build (ok, &ctx, &err), 0);
   seccomp_release (ctx);
   assert_int_equal (berth_seccomp_build (bad_action, &ctx, &err), -1);

@@ -26,9 +26,9 @@ publish (const char *spec)
     json_t *v;
     json_array_foreach (list, i, v)
     {
-      char *n = xasprintf ("%s%s%s=%s:%s", out, out[0] ? " " : "", key,
-                           json_string_value (json_object_get (v, "HostIp")),
-                           json_string_value (json_object_get (v, "HostPort")));
+      char *n
+          = xasprintf ("%s%s%s=%s:%s", out, out[0] ? " " : "", key, json_string_value (json_object_get (v, "HostIp")),
+                       json_string_value (json_object_get (v, "HostPort")));
       free (out);
       out = n;
     }
@@ -62,7 +62,7 @@ refused (const char *spec, const char *why)
 static void
 publish_forms (void **state)
 {
-  (void) state;
+  (void)state;
   want ("80", "80/tcp=:");
   want ("8080:80", "80/tcp=:8080");
   want ("127.0.0.1:8080:80/udp", "80/udp=127.0.0.1:8080");
@@ -75,7 +75,7 @@ publish_forms (void **state)
 static void
 publish_refusals (void **state)
 {
-  (void) state;
+  (void)state;
   refused ("80/sctp", "tcp or udp");
   refused ("0", "not a container port");
   refused ("65536", "not a container port");
@@ -93,7 +93,7 @@ expose_and_cidr (void **state)
   berth_err_t err = NULL;
   uint32_t a;
   int prefix;
-  (void) state;
+  (void)state;
   assert_int_equal (berth_net_parse_expose ("80", p, &err), 0);
   assert_int_equal (berth_net_parse_expose ("53/udp", p, &err), 0);
   assert_int_equal (berth_net_parse_expose ("7000-7001/tcp", p, &err), 0);

@@ -66,7 +66,8 @@ static void
 symlinks_stay_inside (void **state)
 {
   char want[600];
-  const char *paths[] = { "abs/passwd", "rel/passwd", "toroot/etc/passwd", "/../../etc/passwd", "etc/../../etc/passwd" };
+  const char *paths[]
+      = { "abs/passwd", "rel/passwd", "toroot/etc/passwd", "/../../etc/passwd", "etc/../../etc/passwd" };
   snprintf (want, sizeof (want), "%s/etc/passwd", root);
   for (size_t i = 0; i < sizeof (paths) / sizeof (paths[0]); i++)
     {
@@ -147,7 +148,7 @@ errors_carry_context (void **state)
   berth_error_wrap (&err, "mounts[%d]", 2);
   assert_string_equal (err->msg, "mounts[2]: open `/x`: No such file or directory");
   assert_int_equal (err->status, ENOENT);
-  berth_error_decode (&back, buf, (size_t) berth_error_encode (err, buf, sizeof (buf)));
+  berth_error_decode (&back, buf, (size_t)berth_error_encode (err, buf, sizeof (buf)));
   assert_string_equal (back->msg, err->msg);
   assert_int_equal (back->status, ENOENT);
   berth_error_release (&err);

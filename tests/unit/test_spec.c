@@ -46,8 +46,9 @@ malformed_json_has_line_and_column (void **state)
 static void
 unknown_capability_names_the_field (void **state)
 {
-  const char *m = parse_error ("{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],\"capabilities\":{\"bounding\":"
-                               "[\"CAP_KILL\",\"CAP_CHOWN\",\"CAP_NET_RAW\",\"CAP_TEST\"]}}}");
+  const char *m
+      = parse_error ("{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],\"capabilities\":{\"bounding\":"
+                     "[\"CAP_KILL\",\"CAP_CHOWN\",\"CAP_NET_RAW\",\"CAP_TEST\"]}}}");
   assert_string_equal (m, "config.json: process.capabilities.bounding[3]: unknown capability \"CAP_TEST\"");
 }
 
@@ -69,12 +70,16 @@ missing_and_bad_values (void **state)
   assert_non_null (strstr (parse_error ("{\"ociVersion\":\"2.0.0\"}"), "unsupported version"));
   assert_string_equal (parse_error ("{\"ociVersion\":\"1.0.0\",\"linux\":{\"namespaces\":[{\"type\":\"foo\"}]}}"),
                        "config.json: linux.namespaces[0].type: unknown namespace \"foo\"");
-  assert_string_equal (parse_error ("{\"ociVersion\":\"1.0.0\",\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"pid\"}]}}"),
-                       "config.json: linux.namespaces[1].type: namespace \"pid\" is given twice");
-  assert_string_equal (parse_error ("{\"ociVersion\":\"1.0.0\",\"process\":{\"rlimits\":[{\"type\":\"RLIMIT_FOO\",\"soft\":1,\"hard\":1}]}}"),
-                       "config.json: process.rlimits[0].type: unknown rlimit \"RLIMIT_FOO\"");
-  assert_string_equal (parse_error ("{\"ociVersion\":\"1.0.0\",\"hooks\":{\"prestart\":[{\"path\":\"/bin/true\",\"timeout\":0}]}}"),
-                       "config.json: hooks.prestart[0].timeout: must be greater than zero");
+  assert_string_equal (
+      parse_error ("{\"ociVersion\":\"1.0.0\",\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"pid\"}]}}"),
+      "config.json: linux.namespaces[1].type: namespace \"pid\" is given twice");
+  assert_string_equal (
+      parse_error (
+          "{\"ociVersion\":\"1.0.0\",\"process\":{\"rlimits\":[{\"type\":\"RLIMIT_FOO\",\"soft\":1,\"hard\":1}]}}"),
+      "config.json: process.rlimits[0].type: unknown rlimit \"RLIMIT_FOO\"");
+  assert_string_equal (
+      parse_error ("{\"ociVersion\":\"1.0.0\",\"hooks\":{\"prestart\":[{\"path\":\"/bin/true\",\"timeout\":0}]}}"),
+      "config.json: hooks.prestart[0].timeout: must be greater than zero");
   assert_string_equal (parse_error ("{\"ociVersion\":\"1.0.0\",\"hostname\":\"x\"}"),
                        "config.json: hostname: setting a hostname needs a new uts namespace in linux.namespaces");
   assert_string_equal (parse_error ("{\"ociVersion\":\"1.0.0\",\"process\":{\"cwd\":\"tmp\"}}"),
@@ -88,15 +93,19 @@ full_spec_parses (void **state)
 {
   struct berth_spec *s = parse_ok (
       "{\"ociVersion\":\"1.2.0\",\"root\":{\"path\":\"rootfs\",\"readonly\":true},\"hostname\":\"h\","
-      "\"process\":{\"args\":[\"sh\"],\"cwd\":\"/\",\"user\":{\"uid\":1,\"gid\":2,\"additionalGids\":[3,4],\"umask\":18},"
+      "\"process\":{\"args\":[\"sh\"],\"cwd\":\"/"
+      "\",\"user\":{\"uid\":1,\"gid\":2,\"additionalGids\":[3,4],\"umask\":18},"
       "\"capabilities\":{\"bounding\":[\"CAP_KILL\"],\"ambient\":[\"CAP_CHOWN\"]},"
       "\"rlimits\":[{\"type\":\"RLIMIT_NOFILE\",\"soft\":10,\"hard\":20},"
       "{\"type\":\"RLIMIT_CORE\",\"soft\":18446744073709551615,\"hard\":18446744073709551615}],"
       "\"noNewPrivileges\":true,\"oomScoreAdj\":100},"
-      "\"mounts\":[{\"destination\":\"/tmp\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":[\"nosuid\",\"ro\",\"size=1k\",\"rshared\"]}],"
+      "\"mounts\":[{\"destination\":\"/"
+      "tmp\",\"type\":\"tmpfs\",\"source\":\"tmpfs\",\"options\":[\"nosuid\",\"ro\",\"size=1k\",\"rshared\"]}],"
       "\"linux\":{\"namespaces\":[{\"type\":\"uts\"},{\"type\":\"mount\"},{\"type\":\"user\"}],"
-      "\"uidMappings\":[{\"containerID\":0,\"hostID\":1000,\"size\":10}],\"gidMappings\":[{\"containerID\":0,\"hostID\":1000,\"size\":10}],"
-      "\"sysctl\":{\"net.ipv4.ip_forward\":\"1\"},\"devices\":[{\"type\":\"c\",\"path\":\"/dev/fuse\",\"major\":10,\"minor\":229}]}}");
+      "\"uidMappings\":[{\"containerID\":0,\"hostID\":1000,\"size\":10}],\"gidMappings\":[{\"containerID\":0,"
+      "\"hostID\":1000,\"size\":10}],"
+      "\"sysctl\":{\"net.ipv4.ip_forward\":\"1\"},\"devices\":[{\"type\":\"c\",\"path\":\"/dev/"
+      "fuse\",\"major\":10,\"minor\":229}]}}");
   assert_true (s->root_readonly);
   assert_int_equal (s->process->uid, 1);
   assert_int_equal (s->process->n_additional_gids, 2);
@@ -120,8 +129,8 @@ full_spec_parses (void **state)
 static void
 mount_options (void **state)
 {
-  struct berth_mount m = { .type = (char *) "bind" };
-  char *opts[] = { (char *) "rbind", (char *) "ro", (char *) "rw", (char *) "nodev", (char *) "private", NULL };
+  struct berth_mount m = { .type = (char *)"bind" };
+  char *opts[] = { (char *)"rbind", (char *)"ro", (char *)"rw", (char *)"nodev", (char *)"private", NULL };
   berth_err_t err = NULL;
   m.options = opts;
   assert_int_equal (berth_parse_mount_options (&m, "mounts[0]", &err), 0);
