@@ -1269,6 +1269,8 @@ delete_loaded (const char *root, struct berth_state *st, bool force, berth_err_t
         goto out;
       st->cgroup = NULL;
     }
+  if (st->vm && json_is_string (json_object_get (st->vm, "pod")))
+    berth_vm_member_release (root, json_string_value (json_object_get (st->vm, "pod")), id);
   ret = berth_state_remove (root, id, err);
 out:
   return ret;

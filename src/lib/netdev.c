@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "terminal.h"
+#include "ns.h"
 #include "utils.h"
 
 #define VM_BRIDGE "vmbr0"
@@ -187,70 +188,6 @@ fail:
   return -1;
 }
 
-int
-berth_netns_call (int ns_fd, berth_netns_fn fn, void *arg, int *fd_out, char **text_out, berth_err_t *err)
-{
-  int sp[2], status, fd = -1;
-  char *buf;
-  ssize_t n;
-  pid_t pid;
-  *fd_out = -1;
-  *text_out = NULL;
-  if (socketpair (AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) < 0)
-    return berth_error (err, errno, "socketpair");
-  pid = fork ();
-  if (pid < 0)
-    {
-      close (sp[0]);
-      close (sp[1]);
-      return berth_error (err, errno, "fork");
-    }
-  if (pid == 0)
-    {
-      /* One message back: "o" and the text (with the fd), or "e" and the
-         error. */
-      berth_err_t e = NULL;
-      char *text = NULL, ebuf[4096];
-      int cfd = -1;
-      close (sp[0]);
-      if (setns (ns_fd, CLONE_NEWNET) < 0)
-        berth_error (&e, errno, "enter the network namespace");
-      else if (fn (arg, &cfd, &text, &e) == 0)
-        {
-          cleanup_free char *msg = xasprintf ("o%s", text ? text : "");
-          if (cfd >= 0 ? berth_send_fd (sp[1], cfd, msg, &e) < 0 : send (sp[1], msg, strlen (msg), MSG_NOSIGNAL) < 0)
-            _exit (1);
-          _exit (0);
-        }
-      ebuf[0] = 'e';
-      n = berth_error_encode (e, ebuf + 1, sizeof (ebuf) - 1);
-      (void)!send (sp[1], ebuf, (size_t)n + 1, MSG_NOSIGNAL);
-      _exit (1);
-    }
-  close (sp[1]);
-  buf = xmalloc (65536);
-  n = berth_recv_msg (sp[0], buf, 65535, &fd, err);
-  close (sp[0]);
-  while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-    ;
-  if (n > 0 && buf[0] == 'o')
-    {
-      buf[n] = 0;
-      *fd_out = fd;
-      *text_out = n > 1 ? xstrdup (buf + 1) : NULL;
-      free (buf);
-      return 0;
-    }
-  if (fd >= 0)
-    close (fd);
-  if (n > 1 && buf[0] == 'e')
-    berth_error_decode (err, buf + 1, (size_t)n - 1);
-  else if (n >= 0)
-    berth_error (err, EPROTO, "the helper in the network namespace died (status %d)", status);
-  free (buf);
-  return -1;
-}
-
 static int
 adopt_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
 {
@@ -271,7 +208,7 @@ berth_netdev_adopt (const char *netns_path, json_t **ifaces, int *tap_fd, berth_
   *ifaces = NULL;
   if (ns < 0)
     return berth_error (err, errno, "open the network namespace `%s`", netns_path);
-  if (berth_netns_call (ns, adopt_cb, NULL, tap_fd, &text, err) < 0)
+  if (berth_ns_call (ns, CLONE_NEWNET, adopt_cb, NULL, tap_fd, &text, err) < 0)
     return berth_error_wrap (err, "the network namespace `%s`", netns_path);
   *ifaces = text ? json_loads (text, 0, NULL) : NULL;
   if (!json_is_array (*ifaces))

@@ -20,13 +20,6 @@
    *TAP_FD the tap QEMU serves it with (-1 without one). */
 int berth_netdev_adopt (const char *netns_path, json_t **ifaces, int *tap_fd, berth_err_t *err);
 
-/* Runs FN in the network namespace NS_FD from a child process, so that
-   the caller never leaves its own (a failure to come back would leave it
-   half in a container's namespace).  FN's fd (-1: none) and text (NULL:
-   none) are handed back; its error too. */
-typedef int (*berth_netns_fn) (void *arg, int *fd_out, char **text_out, berth_err_t *err);
-int berth_netns_call (int ns_fd, berth_netns_fn fn, void *arg, int *fd_out, char **text_out, berth_err_t *err);
-
 /* In the guest: configure NAME (up, address, route) as IFACE says. */
 int berth_netdev_configure (const char *name, json_t *iface, berth_err_t *err);
 int berth_netdev_up (const char *name, berth_err_t *err);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "netdev.h"
+#include "ns.h"
 #include "utils.h"
 
 struct berth_nl
@@ -42,7 +43,7 @@ berth_nl_open (int netns_fd, struct berth_nl **out, berth_err_t *err)
   if (netns_fd >= 0)
     {
       cleanup_free char *unused = NULL;
-      if (berth_netns_call (netns_fd, socket_cb, NULL, &fd, &unused, err) < 0)
+      if (berth_ns_call (netns_fd, CLONE_NEWNET, socket_cb, NULL, &fd, &unused, err) < 0)
         {
           free (nl);
           return berth_error_wrap (err, "the container's network namespace");

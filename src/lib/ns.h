@@ -20,4 +20,11 @@ int berth_ns_join (int fd, int type, berth_err_t *err);
 int berth_write_id_maps (pid_t pid, struct berth_spec *spec, berth_err_t *err);
 int berth_write_time_offsets (pid_t pid, struct berth_spec *spec, berth_err_t *err);
 
+/* Runs FN in the namespace NS_FD (of type NSTYPE, CLONE_NEW*) from a child
+   process, so that the caller never leaves its own (a failure to come
+   back would leave it half in a container's namespace).  FN's fd (-1:
+   none) and text (NULL: none) are handed back; its error too. */
+typedef int (*berth_ns_fn) (void *arg, int *fd_out, char **text_out, berth_err_t *err);
+int berth_ns_call (int ns_fd, int nstype, berth_ns_fn fn, void *arg, int *fd_out, char **text_out, berth_err_t *err);
+
 #endif

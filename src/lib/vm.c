@@ -1,4 +1,5 @@
 /* VM isolation backend (vm.h): the VM shim and its clients. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -27,8 +28,10 @@
 #include "utils.h"
 #include "vm.h"
 #include "netdev.h"
+#include "ns.h"
 
 #define SHIM_SOCK "vm.sock"
+#define FS_PID "fs.pid"      /* the VM's virtiofsd, for pod members' mounts */
 #define CREATED_MARK "start" /* berth_state_status: "created" while it exists */
 #define MAX_CLIENTS 32
 /* The guest's own memory beyond the container's limit: kernel and agent. */
@@ -196,8 +199,8 @@ open_regular (const char *path, const char *what, berth_err_t *err)
    replaced by what the VM carries (small files travel in the create
    request), and anything that would reach back into the host refused. */
 static int
-guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, json_t **shares, json_t **sockets,
-              char **netns, berth_err_t *err)
+guest_config (json_t *config, const char *bundle, const char *share_prefix, json_t **out, json_t **files,
+              json_t **shares, json_t **sockets, char **netns, berth_err_t *err)
 {
   json_t *c = json_deep_copy (config), *mounts, *m, *nss, *ns;
   size_t i;
@@ -285,7 +288,8 @@ guest_config (json_t *config, const char *bundle, json_t **out, json_t **files, 
               ro = true;
           }
           json_array_append_new (*shares, json_pack ("{s:s,s:b}", "source", path, "ro", ro));
-          json_object_set_new (m, "source", json_sprintf ("/run/berth/share/m%zu", json_array_size (*shares) - 1));
+          json_object_set_new (m, "source",
+                               json_sprintf ("/run/berth/share/%sm%zu", share_prefix, json_array_size (*shares) - 1));
           continue;
         }
       if (S_ISSOCK (sb.st_mode) && json_array_size (*sockets) < BERTH_MAX_SOCKETS)
@@ -509,6 +513,7 @@ struct shim
   struct berth_frame_reader ard;
   pid_t qemu;
   pid_t virtiofsd;
+  bool fs;         /* a file server, even with no share yet: a pod's VM */
   json_t *sockets; /* [{source, mode}] */
   struct
   {
@@ -1244,8 +1249,10 @@ static void __attribute__ ((noreturn)) shim_main (struct shim *s, int report, ch
   signal (SIGPIPE, SIG_IGN);
   s->sfd = signalfd (-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
   cons_log = openat (s->dirfd, "console.log", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (json_array_size (shares) > 0)
+  if (s->fs)
     {
+      char num[16];
+      int n;
       if (mkdirat (s->dirfd, "share", 0700) < 0 && errno != EEXIST)
         {
           berth_error (&err, errno, "mkdir `%s/share`", s->dir);
@@ -1254,6 +1261,13 @@ static void __attribute__ ((noreturn)) shim_main (struct shim *s, int report, ch
       if (start_virtiofsd (s, shares, 12, &s->virtiofsd, &err) < 0)
         goto fail;
       close (12);
+      /* Where pod members' directories are mounted (member_mounts_attach). */
+      n = snprintf (num, sizeof (num), "%d", (int)s->virtiofsd);
+      {
+        cleanup_free char *path = xasprintf ("%s/" FS_PID, s->dir);
+        if (write_file_atomic (path, num, (size_t)n, 0600, &err) < 0)
+          goto fail;
+      }
     }
 
   q = fork ();
@@ -1407,6 +1421,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   long mem;
   int cpus, rep[2] = { -1, -1 };
   bool tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
+  bool pod_fs = false;
   char **argv;
   pid_t shim, parent;
 
@@ -1434,11 +1449,14 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
       pod = sandbox;
     if (pod)
       return vm_create_member (o, bundle, dir, config, pod, pid_out, vm_out, err);
+    /* A sandbox's members bring directories (service account tokens,
+       volumes) after boot: its VM gets the file server from the start. */
+    pod_fs = ctype && strcmp (ctype, "sandbox") == 0;
   }
   dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
     return berth_error (err, errno, "open `%s`", dir);
-  if (guest_config (config, bundle, &guest, &files, &shares, &sockets, &netns, err) < 0)
+  if (guest_config (config, bundle, "", &guest, &files, &shares, &sockets, &netns, err) < 0)
     return -1;
   if (netns && berth_netdev_adopt (netns, &ifaces, &tap, err) < 0)
     {
@@ -1471,11 +1489,12 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     agent_host = sp[0];
     agent_qemu = sp[1];
   }
-  if (json_array_size (shares) > 0 && vfs_sockets (dirfd, vfs, err) < 0)
+  pod_fs = pod_fs || json_array_size (shares) > 0;
+  if (pod_fs && vfs_sockets (dirfd, vfs, err) < 0)
     goto fail;
   vm_size (config, &mem, &cpus);
   req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[],s:o}", "config", guest, "files", files, "rootfs_device", "/dev/vda",
-                   "rootfs_fstype", "erofs", "shared", json_array_size (shares) > 0, "sockets", "network",
+                   "rootfs_fstype", "erofs", "shared", pod_fs, "sockets", "network",
                    ifaces ? json_incref (ifaces) : json_array ());
   {
     /* The guest learns each socket's mode, never its host path. */
@@ -1495,7 +1514,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     marker = xasprintf ("%s/no-acpi", slash ? kdir : ".");
     if (access (marker, F_OK) == 0)
       acpi = false;
-    argv = qemu_argv (o->id, accel, mem, cpus, json_array_size (shares) > 0, acpi,
+    argv = qemu_argv (o->id, accel, mem, cpus, pod_fs, acpi,
                       tap >= 0 ? json_string_value (json_object_get (json_array_get (ifaces, 0), "mac")) : NULL);
   }
   parent = getpid ();
@@ -1509,7 +1528,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     }
   if (shim == 0)
     {
-      struct shim s = { .dir = dir, .tty_slave = -1, .listen = -1, .sockets = sockets };
+      struct shim s = { .dir = dir, .tty_slave = -1, .listen = -1, .sockets = sockets, .fs = pod_fs };
       berth_err_t e = NULL;
       close (rep[0]);
       if (o->die_with_parent && (prctl (PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid () != parent))
@@ -2006,6 +2025,166 @@ fail:
 
 /* ------------------------------------------------------ pod members */
 
+/* The pod VM's file server, whose mount namespace (virtiofsd's sandbox,
+   its root the directory the guest sees at /run/berth/share) takes the
+   members' directories; -1 when the pod's VM has none. */
+static int
+pod_fs_ns (const char *root, const char *pod, berth_err_t *err)
+{
+  cleanup_free char *dir = berth_state_dir (root, pod);
+  cleanup_free char *path = xasprintf ("%s/" FS_PID, dir);
+  cleanup_free char *text = NULL, *comm = NULL, *ns = NULL;
+  size_t len = 0;
+  long pid;
+  char *end;
+  int fd;
+
+  if (read_file_at (AT_FDCWD, path, &text, &len, err) < 0)
+    {
+      if ((*err)->status != ENOENT)
+        return -1;
+      berth_error_release (err);
+      return berth_error (err, EINVAL,
+                          "the VM of `%.12s` has no file server for its members' directories (a Kubernetes "
+                          "sandbox's VM, or a VM container started with a -v directory, has one)",
+                          pod);
+    }
+  pid = strtol (text, &end, 10);
+  if (end == text || pid <= 1 || pid > INT32_MAX)
+    return berth_error (err, EINVAL, "`%s`: not a pid", path);
+  /* Still the pod's: the shim has not reaped it (and never reuses it). */
+  comm = xasprintf ("/proc/%ld/comm", pid);
+  free (text);
+  text = NULL;
+  if (read_file_at (AT_FDCWD, comm, &text, &len, err) < 0 || strncmp (text, "virtiofsd", 9) != 0)
+    {
+      berth_error_release (err);
+      return berth_error (err, ESRCH, "the file server of `%s`'s VM is gone", pod);
+    }
+  ns = xasprintf ("/proc/%ld/ns/mnt", pid);
+  fd = open (ns, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return berth_error (err, errno, "open `%s`", ns);
+  return fd;
+}
+
+struct member_mounts
+{
+  const char *name; /* c-<member id> */
+  int *trees;       /* detached mounts, one per share */
+  size_t n;
+};
+
+/* In the file server's namespace: <name>/m<i> for each tree. */
+static int
+member_mounts_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
+{
+  struct member_mounts *mm = arg;
+  if (mkdir (mm->name, 0755) < 0)
+    return berth_error (err, errno, "mkdir `%s` in the pod's shared directory", mm->name);
+  for (size_t i = 0; i < mm->n; i++)
+    {
+      char dst[128];
+      snprintf (dst, sizeof (dst), "/%s/m%zu", mm->name, i);
+      if (mkdir (dst, 0755) < 0)
+        return berth_error (err, errno, "mkdir `%s` in the pod's shared directory", dst);
+      if (syscall (SYS_move_mount, mm->trees[i], "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return berth_error (err, errno, "attach the member's directory %zu at `%s`", i, dst);
+    }
+  return 0;
+}
+
+static int
+member_umount_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
+{
+  struct member_mounts *mm = arg;
+  DIR *d = opendir (mm->name);
+  struct dirent *de;
+  if (d == NULL)
+    return errno == ENOENT ? 0 : berth_error (err, errno, "open `%s`", mm->name);
+  while ((de = readdir (d)))
+    if (de->d_name[0] != '.')
+      {
+        cleanup_free char *p = xasprintf ("/%s/%s", mm->name, de->d_name);
+        while (umount2 (p, MNT_DETACH) == 0)
+          ;
+        rmdir (p);
+      }
+  closedir (d);
+  if (rmdir (mm->name) < 0 && errno != ENOENT)
+    return berth_error (err, errno, "rmdir `%s` in the pod's shared directory", mm->name);
+  return 0;
+}
+
+/* A member's directories join the running pod VM's file server: each is
+   cloned here (read-only when asked, before the guest can see it) and
+   attached in virtiofsd's namespace at c-<member>/m<i>, which the guest
+   sees at /run/berth/share/c-<member>/m<i>. */
+static int
+member_mounts_attach (const char *root, const char *pod, const char *member, json_t *shares, berth_err_t *err)
+{
+  cleanup_close int ns = -1;
+  cleanup_free char *name = xasprintf ("c-%s", member);
+  cleanup_free char *text = NULL;
+  cleanup_free int *trees = xcalloc (json_array_size (shares) + 1, sizeof (int));
+  struct member_mounts mm = { .name = name, .trees = trees, .n = 0 };
+  json_t *sh;
+  size_t i;
+  int fd = -1, ret = -1;
+
+  ns = pod_fs_ns (root, pod, err);
+  if (ns < 0)
+    return -1;
+  json_array_foreach (shares, i, sh)
+  {
+    const char *src = json_string_value (json_object_get (sh, "source"));
+    trees[i] = (int)syscall (SYS_open_tree, AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (trees[i] < 0)
+      {
+        berth_error (err, errno, "clone the mount of `%s`", src);
+        goto out;
+      }
+    mm.n++;
+    if (json_is_true (json_object_get (sh, "ro")))
+      {
+        struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+        if (syscall (SYS_mount_setattr, trees[i], "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof (attr)) < 0)
+          {
+            berth_error (err, errno, "make the mount of `%s` read-only", src);
+            goto out;
+          }
+      }
+  }
+  ret = berth_ns_call (ns, CLONE_NEWNS, member_mounts_cb, &mm, &fd, &text, err);
+  if (ret < 0)
+    {
+      berth_err_t e2 = NULL;
+      int fd2 = -1;
+      cleanup_free char *t2 = NULL;
+      berth_ns_call (ns, CLONE_NEWNS, member_umount_cb, &mm, &fd2, &t2, &e2);
+      berth_error_release (&e2);
+    }
+out:
+  for (i = 0; i < mm.n; i++)
+    close (trees[i]);
+  return ret;
+}
+
+void
+berth_vm_member_release (const char *root, const char *pod, const char *member)
+{
+  berth_err_t e = NULL;
+  cleanup_free char *name = xasprintf ("c-%s", member);
+  cleanup_free char *text = NULL;
+  struct member_mounts mm = { .name = name };
+  int fd = -1;
+  cleanup_close int ns = pod_fs_ns (root, pod, &e);
+  /* No file server: the pod's VM is gone, and its mounts with it. */
+  if (ns >= 0)
+    berth_ns_call (ns, CLONE_NEWNS, member_umount_cb, &mm, &fd, &text, &e);
+  berth_error_release (&e);
+}
+
 /* A container that joins a running VM container's VM (one VM per pod, as
    Kata and Hyper-V isolated pods): its image is streamed to the guest
    over the pod's agent channel, the agent makes it a second container
@@ -2024,6 +2203,7 @@ vm_create_member (const struct berth_create_opts *o, const char *bundle, const c
   struct berth_frame f;
   struct berth_state *pst = NULL;
   bool tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
+  bool mounted = false;
   int slave = -1, ret = -1;
   struct stat sb;
   pid_t relay;
@@ -2035,15 +2215,29 @@ vm_create_member (const struct berth_create_opts *o, const char *bundle, const c
       berth_error (err, EINVAL, "container `%s` does not run a VM of its own: it cannot take pod members", pod);
       goto out;
     }
-  if (guest_config (config, bundle, &guest, &files, &shares, &sockets, &netns, err) < 0)
-    goto out;
-  if (json_array_size (shares) > 0 || json_array_size (sockets) > 0)
+  if (!berth_name_valid (o->id, 1, 100))
+    {
+      berth_error (err, EINVAL, "a pod member's id must be a plain name of at most 100 characters");
+      goto out;
+    }
+  {
+    cleanup_free char *prefix = xasprintf ("c-%s/", o->id);
+    if (guest_config (config, bundle, prefix, &guest, &files, &shares, &sockets, &netns, err) < 0)
+      goto out;
+  }
+  if (json_array_size (sockets) > 0)
     {
       berth_error (err, EINVAL,
                    "a pod member runs in the VM of `%s`, whose devices are fixed at boot: it cannot bring "
-                   "directories or sockets of its own (give them to the pod's first container)",
+                   "unix sockets of its own (give them to the pod's first container)",
                    pod);
       goto out;
+    }
+  if (json_array_size (shares) > 0)
+    {
+      if (member_mounts_attach (o->root, pod, o->id, shares, err) < 0)
+        goto out;
+      mounted = true;
     }
   if (image == NULL)
     {
@@ -2114,5 +2308,7 @@ out:
   json_decref (sockets);
   if (ret < 0 && built)
     unlink (built);
+  if (ret < 0 && mounted)
+    berth_vm_member_release (o->root, pod, o->id);
   return ret;
 }

@@ -52,6 +52,8 @@ bool berth_vm_wanted (json_t *config, const char *isolation);
 int berth_vm_create (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config, pid_t *pid,
                      json_t **vm, berth_err_t *err);
 int berth_vm_start (const char *root, const char *id, berth_err_t *err);
+/* A deleted pod member's directories leave the pod VM's file server. */
+void berth_vm_member_release (const char *root, const char *pod, const char *member);
 int berth_vm_kill (const char *root, const char *id, int sig, bool all, berth_err_t *err);
 int berth_vm_exec (const char *root, const char *id, const struct berth_exec_request *r, int *exit_status,
                    berth_err_t *err);

@@ -86,13 +86,33 @@ IMG=docker.io/library/busybox:latest
     --with-ns "network:/var/run/netns/bpod$N" "$IMG" pod1 \
     sh -c 'mkdir /www; echo from-the-sandbox > /www/index.html; exec httpd -f -p 80 -h /www'
   sandbox_boot=$(c task exec --exec-id b1 pod1 cat /proc/sys/kernel/random/boot_id)
-  # The app container: the same kernel instance, the sandbox's localhost.
+  # The app container: the same kernel instance, the sandbox's localhost,
+  # and directories of its own as the kubelet gives them (a read-only
+  # token directory, a writable volume), after the VM booted.
+  mkdir -p "$CT/token" "$CT/vol"
+  echo secret-token > "$CT/token/token"
   # shellcheck disable=SC2046
-  run c run --rm --runc-binary "$BERTH_RUNTIME" --annotation berth.isolation=vm $(cri container) "$IMG" app1 \
-    sh -c 'cat /proc/sys/kernel/random/boot_id; wget -qO- http://127.0.0.1/; exit 9'
+  c run -d --runc-binary "$BERTH_RUNTIME" --annotation berth.isolation=vm $(cri container) \
+    --mount "type=bind,src=$CT/token,dst=/var/run/secrets/tok,options=rbind:ro" \
+    --mount "type=bind,src=$CT/vol,dst=/data,options=rbind:rw" "$IMG" app1 sleep 1000
+  run c task exec --exec-id a1 app1 sh -c 'cat /proc/sys/kernel/random/boot_id; wget -qO- http://127.0.0.1/; echo
+    cat /var/run/secrets/tok/token; echo from-app1 > /data/out; touch /var/run/secrets/tok/x 2>/dev/null || echo token-ro
+    exit 9'
   [ "$status" -eq 9 ]
   [ "${lines[0]}" = "$sandbox_boot" ]
   [ "${lines[1]}" = from-the-sandbox ]
+  [ "${lines[2]}" = secret-token ]
+  [ "${lines[3]}" = token-ro ]
+  [ "$(cat "$CT/vol/out")" = from-app1 ]
+  [ ! -e "$CT/token/x" ]
+  # They live in the pod VM's file server while the member does, no longer.
+  fs=$(pgrep -x virtiofsd | head -1)
+  [ "$(grep -c " /c-app1/m[01] " "/proc/$fs/mountinfo")" -eq 2 ]
+  c task kill -s KILL app1
+  for i in $(seq 50); do [[ "$(c task ls)" == *app1*STOPPED* ]] && break; sleep 0.1; done
+  c task rm app1
+  c container rm app1
+  ! grep -q " /c-app1" "/proc/$fs/mountinfo"
   # And the pod's address, from the host: the VM took over the namespace.
   run http_get "http://10.195.$N.2/" 40
   [ "$output" = from-the-sandbox ]

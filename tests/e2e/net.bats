@@ -254,6 +254,14 @@ left_as_before() {
   [[ "$output" == *from-the-vm* ]]
   run B run --rm --isolation=process --network container:vweb busybox true
   [[ "$output" == *"run it with --isolation=vm"* ]]
+  # A member brings a directory of its own into the running VM (which has a
+  # file server: vweb has a -v), read-only when asked.
+  mkdir "$BATS_TEST_TMPDIR/ro"
+  run B run --rm --network container:vweb -v "$BATS_TEST_TMPDIR:/v" -v "$BATS_TEST_TMPDIR/ro:/r:ro" busybox \
+    sh -c 'echo from-member > /v/out; touch /r/x 2>/dev/null || echo ro'
+  [ "${lines[-1]}" = ro ]
+  [ "$(cat "$BATS_TEST_TMPDIR/out")" = from-member ]
+  [ ! -e "$BATS_TEST_TMPDIR/ro/x" ]
   B rm -f side
   # The host sees QEMU, never the guest's servers.
   ! pgrep -f "httpd -f -p 80 -h /www" >/dev/null
