@@ -34,9 +34,10 @@ if [ -n "$mods" ]; then
     echo "$m.ko" >> "$tmp/lib/modules/order"
   done
   # Loaded only for containers with shared directories (fuse, virtiofs) or a
-  # network (virtio_net), or pod members (loop).
+  # network (virtio_net), pod members (loop), or once a container has run a
+  # second (virtio_balloon: free page reporting).
   mkdir -p "$tmp/lib/modules/lazy"
-  for m in fuse virtiofs failover net_failover virtio_net loop; do
+  for m in fuse virtiofs failover net_failover virtio_net loop virtio_balloon; do
     f=$(find "$mods" -name "$m.ko" | head -1)
     [ -n "$f" ] && cp "$f" "$tmp/lib/modules/lazy/" && unsign "$tmp/lib/modules/lazy/$m.ko"
   done

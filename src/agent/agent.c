@@ -198,6 +198,13 @@ open_port (void)
    moves itself onto a tmpfs mounted over / and re-executes from there. */
 static long long boot_start_ms;
 
+/* Free page reporting (QEMU's virtio-balloon, free-page-reporting=on):
+   guest memory the kernel frees, boot's page cache and what a container
+   used and released, goes back to the host instead of staying in QEMU's
+   resident set.  0: not due, or done. */
+#define BALLOON_DELAY_MS 1000
+static long long balloon_due_ms;
+
 static long long
 boottime_ms (void)
 {
@@ -948,6 +955,9 @@ do_start (uint32_t sid, json_t *req)
     }
   berth_error_release (&warning);
   started = true;
+  /* The balloon driver once the container settles (not on every boot:
+     a short-lived container never pays for it). */
+  balloon_due_ms = boottime_ms () + BALLOON_DELAY_MS;
   send_ok (sid, NULL);
 }
 
@@ -1400,6 +1410,22 @@ main (int argc, char **argv)
               }
           if (p->exited)
             timeout = 100;
+        }
+      if (balloon_due_ms)
+        {
+          long long left = balloon_due_ms - boottime_ms ();
+          if (left <= 0)
+            {
+              berth_err_t err = NULL;
+              balloon_due_ms = 0;
+              if (load_lazy_module ("virtio_balloon", &err) < 0)
+                {
+                  logmsg ("%s", err->msg);
+                  berth_error_release (&err);
+                }
+            }
+          else if (timeout < 0 || left < timeout)
+            timeout = (int)left;
         }
       nsock = np;
       for (int i = 0; i < n_socks; i++)
