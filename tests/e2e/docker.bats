@@ -41,7 +41,7 @@ teardown() { :; }
 
 dk() { docker -H "unix://$DT/sock" "$@"; }
 
-@test "docker: run, exit code, exec, logs, stop through berth-runtime in both isolation modes" {
+@test "docker: run, exit code, exec, logs, stop, kill through berth-runtime in both isolation modes" {
   for rt in berth berth-vm; do
     run dk run --rm --runtime "$rt" busybox sh -c 'echo hello; uname -r; exit 3'
     [ "$status" -eq 3 ]
@@ -60,6 +60,15 @@ dk() { docker -H "unix://$DT/sock" "$@"; }
     dk stop -t 1 "c-$rt"
     [ "$(dk inspect -f '{{.State.Status}}' "c-$rt")" = exited ]
     dk rm "c-$rt"
+    # docker kill: the signal reaches the container's process (in the
+    # guest for berth-vm), whose trap decides the exit code.
+    dk run -d --name "k-$rt" --runtime "$rt" busybox \
+      sh -c 'trap "echo got-usr1; exit 5" USR1; echo ready; while :; do sleep 0.1; done'
+    for i in $(seq 50); do [ "$(dk logs "k-$rt")" = ready ] && break; sleep 0.1; done
+    dk kill -s USR1 "k-$rt"
+    [ "$(dk wait "k-$rt")" = 5 ]
+    [ "$(dk logs "k-$rt" | tail -1)" = got-usr1 ]
+    dk rm "k-$rt"
   done
   # Nothing of berth's is left behind.
   [ -z "$(ls -A "$DT/exec/runtime-runc/moby" 2>/dev/null)" ] || [ -z "$(ls "$DT/exec/runtime-runc/moby")" ]
