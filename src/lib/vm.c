@@ -2080,25 +2080,7 @@ struct member_mounts
   size_t n;
 };
 
-/* In the file server's namespace: <name>/m<i> for each tree. */
-static int
-member_mounts_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
-{
-  struct member_mounts *mm = arg;
-  if (mkdir (mm->name, 0755) < 0)
-    return berth_error (err, errno, "mkdir `%s` in the pod's shared directory", mm->name);
-  for (size_t i = 0; i < mm->n; i++)
-    {
-      char dst[128];
-      snprintf (dst, sizeof (dst), "/%s/m%zu", mm->name, i);
-      if (mkdir (dst, 0755) < 0)
-        return berth_error (err, errno, "mkdir `%s` in the pod's shared directory", dst);
-      if (syscall (SYS_move_mount, mm->trees[i], "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-        return berth_error (err, errno, "attach the member's directory %zu at `%s`", i, dst);
-    }
-  return 0;
-}
-
+/* In the file server's namespace: whatever <name> holds goes. */
 static int
 member_umount_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
 {
@@ -2118,6 +2100,29 @@ member_umount_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
   closedir (d);
   if (rmdir (mm->name) < 0 && errno != ENOENT)
     return berth_error (err, errno, "rmdir `%s` in the pod's shared directory", mm->name);
+  return 0;
+}
+
+/* In the file server's namespace: <name>/m<i> for each tree. */
+static int
+member_mounts_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
+{
+  struct member_mounts *mm = arg;
+  /* Left by a member of the same id whose delete never ran (its id is
+     free again, so nothing else of it is alive). */
+  if (member_umount_cb (arg, fd_out, text_out, err) < 0)
+    return -1;
+  if (mkdir (mm->name, 0755) < 0)
+    return berth_error (err, errno, "mkdir `%s` in the pod's shared directory", mm->name);
+  for (size_t i = 0; i < mm->n; i++)
+    {
+      char dst[160];
+      snprintf (dst, sizeof (dst), "/%s/m%zu", mm->name, i);
+      if (mkdir (dst, 0755) < 0)
+        return berth_error (err, errno, "mkdir `%s` in the pod's shared directory", dst);
+      if (syscall (SYS_move_mount, mm->trees[i], "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return berth_error (err, errno, "attach the member's directory %zu at `%s`", i, dst);
+    }
   return 0;
 }
 
