@@ -84,6 +84,21 @@ logmsg (const char *fmt, ...)
   va_end (ap);
 }
 
+/* With berth_debug=1 on the kernel command line (BERTH_VM_APPEND): when
+   each step of the guest's part happened, in ms since boot. */
+static void
+trace_step (const char *step)
+{
+  static int on = -1;
+  struct timespec ts;
+  if (on < 0)
+    on = getenv ("berth_debug") != NULL;
+  if (!on)
+    return;
+  clock_gettime (CLOCK_BOOTTIME, &ts);
+  logmsg ("t=%lld ms %s", (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, step);
+}
+
 static long long
 now_ms (void)
 {
@@ -150,6 +165,7 @@ load_modules (void)
       if (syscall (SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
         logmsg ("load %s: %s", line, strerror (errno));
       close (fd);
+      trace_step (line);
     }
   fclose (f);
 }
@@ -195,7 +211,8 @@ open_port (void)
 
 /* The initramfs is rootfs, which pivot_root cannot leave, and a chroot
    is no wall for a container root with CAP_SYS_CHROOT.  So PID 1 first
-   moves itself onto a tmpfs mounted over / and re-executes from there. */
+   moves what it needs onto a tmpfs mounted over / and chroots into it:
+   the containers' pivot_root then works from the tmpfs. */
 static long long boot_start_ms;
 
 /* Free page reporting (QEMU's virtio-balloon, free-page-reporting=on):
@@ -213,34 +230,20 @@ boottime_ms (void)
   return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-static int
-copy_file (const char *from, const char *to, mode_t mode)
-{
-  int in = open (from, O_RDONLY | O_CLOEXEC), out = -1, ret = -1;
-  char buf[65536];
-  ssize_t n;
-  if (in < 0)
-    return -1;
-  out = open (to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  while (out >= 0 && (n = read (in, buf, sizeof (buf))) > 0)
-    if (write_all (out, buf, (size_t)n) < 0)
-      break;
-  close (in);
-  if (out >= 0 && close (out) == 0)
-    ret = 0;
-  unlink (from); /* rootfs memory nobody could reach again */
-  return ret;
-}
-
 /* Modules only some containers need (virtiofs for shared directories):
-   loaded when asked, to keep them off every boot. */
+   loaded when asked, to keep them off every boot.  They stay in rootfs,
+   reached through this directory fd after the switch to the tmpfs root. */
+static int lazy_dir = -1;
+
 static int
 load_lazy_module (const char *name, berth_err_t *err)
 {
   char path[128];
   int fd;
-  snprintf (path, sizeof (path), "/lib/modules/lazy/%s.ko", name);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
+  snprintf (path, sizeof (path), "%s.ko", name);
+  fd = lazy_dir >= 0 ? openat (lazy_dir, path, O_RDONLY | O_CLOEXEC) : -1;
+  if (lazy_dir < 0)
+    errno = ENOENT;
   if (fd < 0)
     return errno == ENOENT ? 0 : berth_error (err, errno, "open %s", path); /* built in, or none */
   if (syscall (SYS_finit_module, fd, "", 0) < 0 && errno != EEXIST)
@@ -254,11 +257,11 @@ load_lazy_module (const char *name, berth_err_t *err)
 }
 
 static void
-switch_root (char **argv)
+switch_root (void)
 {
-  if (getenv ("BERTH_AGENT_ROOT"))
-    return;
   load_modules ();
+  trace_step ("modules");
+  lazy_dir = open ("/lib/modules/lazy", O_PATH | O_DIRECTORY | O_CLOEXEC);
   mkdir ("/newroot", 0755);
   if (mount ("tmpfs", "/newroot", "tmpfs", 0, "mode=0755") < 0)
     {
@@ -266,28 +269,15 @@ switch_root (char **argv)
       return;
     }
   {
-    DIR *d = opendir ("/lib/modules/lazy");
-    struct dirent *de;
-    mkdir ("/newroot/lib", 0755);
-    mkdir ("/newroot/lib/modules", 0755);
-    mkdir ("/newroot/lib/modules/lazy", 0755);
-    while (d && (de = readdir (d)))
-      if (de->d_name[0] != '.')
-        {
-          char from[300], to[320];
-          snprintf (from, sizeof (from), "/lib/modules/lazy/%s", de->d_name);
-          snprintf (to, sizeof (to), "/newroot%s", from);
-          copy_file (from, to, 0644);
-        }
-    if (d)
-      closedir (d);
+    /* The agent binary, bound (not copied) where --init finds it. */
+    int fd = open ("/newroot/init", O_WRONLY | O_CREAT | O_CLOEXEC, 0755);
+    if (fd < 0 || close (fd) < 0 || mount ("/init", "/newroot/init", NULL, MS_BIND, NULL) < 0)
+      {
+        logmsg ("bind the agent into the root tmpfs: %s", strerror (errno));
+        return;
+      }
   }
-  if (copy_file ("/init", "/newroot/init", 0755) < 0)
-    {
-      logmsg ("copy the agent: %s", strerror (errno));
-      return;
-    }
-  /* What stays behind in rootfs is memory nobody can reach: free it. */
+  /* The loaded modules are memory nobody can reach again: freed. */
   {
     DIR *d = opendir ("/lib/modules");
     struct dirent *de;
@@ -302,20 +292,14 @@ switch_root (char **argv)
       logmsg ("switch to the root tmpfs: %s", strerror (errno));
       return;
     }
-  setenv ("BERTH_AGENT_ROOT", "tmpfs", 1);
-  {
-    char t[32];
-    snprintf (t, sizeof (t), "%lld", boot_start_ms);
-    setenv ("BERTH_AGENT_T0", t, 1);
-  }
-  execv ("/init", argv);
-  logmsg ("re-exec the agent: %s", strerror (errno));
+  /* No re-exec from the tmpfs: rootfs's /init stays anyway (the bind's
+     source), and an exec costs ~60 ms of guest boot under TCG. */
 }
 
 static void
-boot (char **argv)
+boot (void)
 {
-  switch_root (argv);
+  switch_root ();
   mount_or_log ("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mount_or_log ("sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   mount_or_log ("devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755");
@@ -904,6 +888,7 @@ do_create (uint32_t sid, json_t *req)
   pid_t pid = -1;
   if (sid != 0)
     return member_begin (sid, req);
+  trace_step ("create");
   if (created)
     {
       berth_error (&err, EEXIST, "create: the container exists already");
@@ -918,8 +903,10 @@ do_create (uint32_t sid, json_t *req)
       || make_sockets (json_object_get (req, "sockets"), &err) < 0
       || setup_network (json_object_get (req, "network"), &err) < 0)
     return send_error (sid, &err);
+  trace_step ("root mounted");
   if (guest_create (0, CTR_ID, BUNDLE, config, &pid) < 0)
     return;
+  trace_step ("created");
   init_pid = pid;
   created = true;
   send_ok (sid, json_pack ("{s:i}", "pid", pid));
@@ -954,6 +941,7 @@ do_start (uint32_t sid, json_t *req)
       return send_error (sid, &err);
     }
   berth_error_release (&warning);
+  trace_step ("started");
   started = true;
   /* The balloon driver once the container settles (not on every boot:
      a short-lived container never pays for it). */
@@ -1238,6 +1226,7 @@ handle_frame (struct berth_frame *f)
       /* Nothing to sync: the image is read-only, the rest is memory.  A
          reboot is a triple fault (reboot=t) that QEMU, run with
          -no-reboot, takes as its exit: no ACPI needed. */
+      trace_step ("shutdown");
       reboot (RB_AUTOBOOT);
       return;
     default:
@@ -1276,7 +1265,11 @@ maybe_finish (struct proc *p)
   {
     int code = WIFEXITED (p->status) ? WEXITSTATUS (p->status) : 128 + WTERMSIG (p->status);
     struct member *m = p->sid ? member_by_sid (p->sid) : NULL;
-    send_json (BERTH_F_EXIT, p->sid, json_pack ("{s:i}", "code", code));
+    {
+      if (p->sid == 0)
+        trace_step ("exit");
+      send_json (BERTH_F_EXIT, p->sid, json_pack ("{s:i}", "code", code));
+    }
     proc_free (p);
     /* A pod member whose init is gone: its container goes too. */
     if (m && !m->loading)
@@ -1367,8 +1360,10 @@ main (int argc, char **argv)
     if (c >= 0)
       console_fd = c;
   }
-  boot_start_ms = getenv ("BERTH_AGENT_T0") ? atoll (getenv ("BERTH_AGENT_T0")) : boottime_ms ();
-  boot (argv);
+  boot_start_ms = boottime_ms ();
+  trace_step ("agent");
+  boot ();
+  trace_step ("booted");
   sigemptyset (&mask);
   sigaddset (&mask, SIGCHLD);
   sigprocmask (SIG_BLOCK, &mask, NULL);
@@ -1382,6 +1377,7 @@ main (int argc, char **argv)
     }
   uname (&un);
   (void)si;
+  trace_step ("ready");
   /* Boot timing as the guest saw it: kernel until our start, then ours. */
   send_json (BERTH_F_READY, 0,
              json_pack ("{s:s,s:I,s:I}", "kernel", un.release, "uptime_ms", (json_int_t)boottime_ms (),
@@ -1501,6 +1497,8 @@ main (int argc, char **argv)
                     procs[i].exited = true;
                     procs[i].status = status;
                     procs[i].exited_at = now_ms ();
+                    if (procs[i].sid == 0)
+                      trace_step ("reaped");
                   }
             }
         }
