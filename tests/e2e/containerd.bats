@@ -59,20 +59,29 @@ IMG=docker.io/library/busybox:latest
   [ "${lines[1]}" != "$(uname -r)" ]
 }
 
-@test "containerd: a VM task runs detached, execs inside the guest, and goes with kill and rm" {
-  c run -d --runc-binary "$BERTH_RUNTIME" --annotation berth.isolation=vm "$IMG" v2 sleep 1000
-  [[ "$(c task ls)" == *v2*RUNNING* ]]
-  ! pgrep -fx "sleep 1000"
-  run c task exec --exec-id e1 v2 sh -c 'uname -r; exit 5'
-  [ "$status" -eq 5 ]
-  [ "$output" != "$(uname -r)" ]
-  c task kill -s KILL v2
-  for i in $(seq 50); do [[ "$(c task ls)" == *v2*STOPPED* ]] && break; sleep 0.1; done
-  [[ "$(c task ls)" == *v2*STOPPED* ]]
-  c task rm v2
-  c container rm v2
+@test "containerd: a task runs detached, execs inside, and goes with kill and rm, in both isolation modes" {
+  for mode in process vm; do
+    an=()
+    [ "$mode" = vm ] && an=(--annotation berth.isolation=vm)
+    c run -d --runc-binary "$BERTH_RUNTIME" "${an[@]}" "$IMG" "d-$mode" sleep 1001
+    [[ "$(c task ls)" == *"d-$mode"*RUNNING* ]]
+    # The host's view: the sleep itself, with the task's pid, or nothing but the VM.
+    if [ "$mode" = vm ]; then
+      ! pgrep -fx "sleep 1001"
+    else
+      [ "$(pgrep -fx "sleep 1001")" = "$(c task ls | awk -v t="d-$mode" '$1 == t {print $2}')" ]
+    fi
+    run c task exec --exec-id e1 "d-$mode" sh -c 'uname -r; exit 5'
+    [ "$status" -eq 5 ]
+    if [ "$mode" = vm ]; then [ "$output" != "$(uname -r)" ]; else [ "$output" = "$(uname -r)" ]; fi
+    c task kill -s KILL "d-$mode"
+    for i in $(seq 50); do [[ "$(c task ls)" == *"d-$mode"*STOPPED* ]] && break; sleep 0.1; done
+    [[ "$(c task ls)" == *"d-$mode"*STOPPED* ]]
+    c task rm "d-$mode"
+    c container rm "d-$mode"
+  done
   [ -z "$(c task ls -q)" ]
-  ! pgrep -f "berth-vm-v2" >/dev/null
+  ! pgrep -f "berth-vm-d-vm" >/dev/null
 }
 
 @test "containerd: a Kubernetes-style pod: the CRI annotations put the app container in its sandbox's VM" {
