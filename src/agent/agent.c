@@ -256,6 +256,30 @@ load_lazy_module (const char *name, berth_err_t *err)
   return 0;
 }
 
+/* Loads the balloon driver when due; until then, shortens the poll's
+ *TIMEOUT to that moment. */
+static void
+balloon_tick (int *timeout)
+{
+  berth_err_t err = NULL;
+  long long left;
+  if (balloon_due_ms == 0)
+    return;
+  left = balloon_due_ms - boottime_ms ();
+  if (left > 0)
+    {
+      if (*timeout < 0 || left < *timeout)
+        *timeout = (int)left;
+      return;
+    }
+  balloon_due_ms = 0;
+  if (load_lazy_module ("virtio_balloon", &err) < 0)
+    {
+      logmsg ("%s", err->msg);
+      berth_error_release (&err);
+    }
+}
+
 static void
 switch_root (void)
 {
@@ -1407,22 +1431,7 @@ main (int argc, char **argv)
           if (p->exited)
             timeout = 100;
         }
-      if (balloon_due_ms)
-        {
-          long long left = balloon_due_ms - boottime_ms ();
-          if (left <= 0)
-            {
-              berth_err_t err = NULL;
-              balloon_due_ms = 0;
-              if (load_lazy_module ("virtio_balloon", &err) < 0)
-                {
-                  logmsg ("%s", err->msg);
-                  berth_error_release (&err);
-                }
-            }
-          else if (timeout < 0 || left < timeout)
-            timeout = (int)left;
-        }
+      balloon_tick (&timeout);
       nsock = np;
       for (int i = 0; i < n_socks; i++)
         pf[np++] = (struct pollfd){ .fd = sock_listen[i], .events = POLLIN };

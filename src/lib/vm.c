@@ -2136,7 +2136,7 @@ member_mounts_attach (const char *root, const char *pod, const char *member, jso
   cleanup_close int ns = -1;
   cleanup_free char *name = xasprintf ("c-%s", member);
   cleanup_free char *text = NULL;
-  cleanup_free int *trees = xcalloc (json_array_size (shares) + 1, sizeof (int));
+  cleanup_free int *trees = xcalloc (json_array_size (shares), sizeof (int));
   struct member_mounts mm = { .name = name, .trees = trees, .n = 0 };
   json_t *sh;
   size_t i;

@@ -286,17 +286,7 @@ teardown() {
 
 @test "run -it: a change of the caller's terminal size reaches the container's pty" {
   command -v script >/dev/null || skip "script is not installed"
-  # The resize comes once the container has printed its first size; the
-  # container waits (up to 20 s) for its size to change.
-  script -qfec "stty cols 80 rows 24
-    (for i in \$(seq 200); do tail -n +2 $T/typescript | grep -q '24 80' && break; sleep 0.1; done; stty cols 101 rows 51 < /dev/tty) &
-    exec $BERTH --root $T/store run --rm -it busybox sh -c \
-      'stty size; for i in \$(seq 100); do [ \"\$(stty size)\" = \"24 80\" ] || break; sleep 0.2; done; stty size'" \
-    "$T/typescript" > /dev/null < /dev/null
-  # Under bats (only: the same command by hand gets none) a NUL reaches the
-  # pty's input and the container's tty echoes it as ^@; not what is checked.
-  tr -d '\r' < "$T/typescript" | sed 's/^\^@//' | grep -x "[0-9]* [0-9]*" > "$T/sizes"
-  [ "$(cat "$T/sizes")" = "$(printf '24 80\n51 101')" ]
+  [ "$(resize_sizes "$T")" = "$(printf '24 80\n51 101')" ]
 }
 
 @test "a signal to a foreground berth run reaches the container" {

@@ -89,3 +89,21 @@ print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode(), end="")' "
   done
   return 1
 }
+
+# Runs `berth run --rm -it ARGS busybox ...` under script(1) at 80x24 and
+# resizes that terminal to 101x51 once the container has printed its first
+# size; the container waits (up to 20 s) for its size to change and prints
+# it again.  Prints the sizes the container saw, one per line.  Under bats
+# (only: the same command by hand gets none) a NUL reaches the pty's input
+# and the container's tty echoes it as ^@: dropped, it is not what is checked.
+resize_sizes() { # dir [berth run args...]
+  local dir=$1
+  shift
+  timeout 120 script -qfec "stty cols 80 rows 24
+    (for i in \$(seq 600); do tail -n +2 $dir/typescript | grep -q '24 80' && break; sleep 0.1; done
+     stty cols 101 rows 51 < /dev/tty) &
+    exec $BERTH --root $dir/store run --rm -it $* busybox sh -c \
+      'stty size; for i in \$(seq 100); do [ \"\$(stty size)\" = \"24 80\" ] || break; sleep 0.2; done; stty size'" \
+    "$dir/typescript" > /dev/null < /dev/null
+  tr -d '\r' < "$dir/typescript" | sed 's/^\^@//' | grep -x "[0-9]* [0-9]*"
+}

@@ -118,16 +118,7 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
 
 @test "vm: a change of the caller's terminal size reaches the pty in the guest" {
   command -v script
-  # As engine.bats does it in process mode: resized once the guest printed
-  # its first size; the container waits (up to 20 s) for the change.
-  timeout 120 script -qfec "stty cols 80 rows 24
-    (for i in \$(seq 600); do tail -n +2 $T/typescript | grep -q '24 80' && break; sleep 0.1; done; stty cols 101 rows 51 < /dev/tty) &
-    exec $BERTH --root $T/store run --rm -it --isolation=vm busybox sh -c \
-      'stty size; for i in \$(seq 100); do [ \"\$(stty size)\" = \"24 80\" ] || break; sleep 0.2; done; stty size'" \
-    "$T/typescript" > /dev/null < /dev/null
-  # (the ^@ as in engine.bats)
-  tr -d '\r' < "$T/typescript" | sed 's/^\^@//' | grep -x "[0-9]* [0-9]*" > "$T/sizes"
-  [ "$(cat "$T/sizes")" = "$(printf '24 80\n51 101')" ]
+  [ "$(resize_sizes "$T" --isolation=vm)" = "$(printf '24 80\n51 101')" ]
 }
 
 @test "vm: --memory sizes the VM and the guest cgroup; --cpus the VM's CPUs" {
