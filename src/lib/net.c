@@ -721,39 +721,45 @@ nft_run (const char *cmd, bool quiet_missing, berth_err_t *err)
   return nft_run_out (cmd, quiet_missing, NULL, err);
 }
 
+static const char nft_table_def[]
+    = "table " NFT_TABLE " {\n"
+      " set bridges { type ifname; }\n"
+      " set subnets { type ipv4_addr; flags interval; }\n"
+      " map ports_any { type inet_proto . inet_service : ipv4_addr . inet_service; }\n"
+      " map ports_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }\n"
+      " chain published {\n"
+      "  dnat ip to ip daddr . meta l4proto . th dport map @ports_ip\n"
+      "  fib daddr type local dnat ip to meta l4proto . th dport map @ports_any\n"
+      " }\n"
+      " chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump published; }\n"
+      " chain output { type nat hook output priority -100; policy accept; jump published; }\n"
+      " chain postrouting {\n"
+      "  type nat hook postrouting priority srcnat; policy accept;\n"
+      "  ip saddr 127.0.0.0/8 oifname @bridges masquerade\n"
+      "  ip saddr @subnets oifname != @bridges masquerade\n"
+      " }\n"
+      " chain forward {\n"
+      "  type filter hook forward priority filter; policy accept;\n"
+      "  ct state established,related accept\n"
+      "  oifname @bridges ct status dnat accept\n"
+      "  iifname @bridges accept\n"
+      "  oifname @bridges drop\n"
+      " }\n"
+      "}\n";
+
+/* Adds CMD to berth's table, creating the table with it when it is not
+   there: one transaction, so the table appears whole or not at all, and
+   one nft run fewer for the first container. */
 static int
-nft_ensure_table (berth_err_t *err)
+nft_with_table (const char *cmd, berth_err_t *err)
 {
   berth_err_t e2 = NULL;
+  cleanup_free char *all = NULL;
   if (nft_run ("list table " NFT_TABLE, true, &e2) == 0)
-    return 0;
+    return nft_run (cmd, false, err);
   berth_error_release (&e2);
-  /* One transaction: the table appears whole or not at all. */
-  return nft_run ("table " NFT_TABLE " {\n"
-                  " set bridges { type ifname; }\n"
-                  " set subnets { type ipv4_addr; flags interval; }\n"
-                  " map ports_any { type inet_proto . inet_service : ipv4_addr . inet_service; }\n"
-                  " map ports_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }\n"
-                  " chain published {\n"
-                  "  dnat ip to ip daddr . meta l4proto . th dport map @ports_ip\n"
-                  "  fib daddr type local dnat ip to meta l4proto . th dport map @ports_any\n"
-                  " }\n"
-                  " chain prerouting { type nat hook prerouting priority dstnat; policy accept; jump published; }\n"
-                  " chain output { type nat hook output priority -100; policy accept; jump published; }\n"
-                  " chain postrouting {\n"
-                  "  type nat hook postrouting priority srcnat; policy accept;\n"
-                  "  ip saddr 127.0.0.0/8 oifname @bridges masquerade\n"
-                  "  ip saddr @subnets oifname != @bridges masquerade\n"
-                  " }\n"
-                  " chain forward {\n"
-                  "  type filter hook forward priority filter; policy accept;\n"
-                  "  ct state established,related accept\n"
-                  "  oifname @bridges ct status dnat accept\n"
-                  "  iifname @bridges accept\n"
-                  "  oifname @bridges drop\n"
-                  " }\n"
-                  "}\n",
-                  false, err);
+  all = xasprintf ("%s%s\n", nft_table_def, cmd);
+  return nft_run (all, false, err);
 }
 
 /* The elements of one binding, for add and delete alike. */
@@ -1000,13 +1006,11 @@ bridge_up (const char *root, struct berth_nl *nl, json_t *net, berth_err_t *err)
     write_sysctl ("/proc/sys/net/ipv4/ip_forward", "1");
     write_sysctl (rl, "1");
   }
-  if (nft_ensure_table (err) < 0)
-    return -1;
   {
     cleanup_free char *cmd
         = xasprintf ("add element " NFT_TABLE " bridges { \"%s\" }; add element " NFT_TABLE " subnets { %s }", br,
                      json_string_value (json_object_get (net, "Subnet")));
-    if (nft_run (cmd, false, err) < 0)
+    if (nft_with_table (cmd, err) < 0)
       return -1;
   }
   if (json_is_true (json_object_get (net, "Dns")) && dns_start (root, net, err) < 0)
@@ -1026,34 +1030,9 @@ count_dir (const char *path)
   return n;
 }
 
-/* The last container on NET is gone: its bridge, dnsmasq and nft
-   elements go, and the table with the last network in use. */
-static void
-bridge_down_if_unused (const char *root, struct berth_nl *nl, json_t *net)
-{
-  const char *br = json_string_value (json_object_get (net, "Bridge"));
-  const char *name = json_string_value (json_object_get (net, "Name"));
-  cleanup_free char *ad = active_dir (root, name);
-  berth_err_t e2 = NULL;
-  if (count_dir (ad) > 0)
-    return;
-  dns_stop (root, name);
-  if (nl)
-    berth_nl_link_del (nl, br, &e2);
-  berth_error_release (&e2);
-  {
-    cleanup_free char *cmd = xasprintf ("delete element " NFT_TABLE " bridges { \"%s\" }", br);
-    cleanup_free char *cmd2 = xasprintf ("delete element " NFT_TABLE " subnets { %s }",
-                                         json_string_value (json_object_get (net, "Subnet")));
-    nft_run (cmd, true, &e2);
-    berth_error_release (&e2);
-    nft_run (cmd2, true, &e2);
-    berth_error_release (&e2);
-  }
-}
-
-static void
-table_down_if_unused (const char *root)
+/* Containers on any network of this root. */
+static int
+root_users (const char *root)
 {
   json_t *all = NULL, *n;
   size_t i;
@@ -1062,7 +1041,7 @@ table_down_if_unused (const char *root)
   if (berth_net_list (root, &all, &e2) < 0)
     {
       berth_error_release (&e2);
-      return;
+      return -1;
     }
   json_array_foreach (all, i, n)
   {
@@ -1070,16 +1049,78 @@ table_down_if_unused (const char *root)
     users += count_dir (ad);
   }
   json_decref (all);
-  /* Only an empty table goes: another berth root on this host may still
-     have bridges in it. */
-  if (users == 0)
+  return users;
+}
+
+/* Whether berth's table holds no bridge but BR (NULL: none at all): only
+   then may it go, for another berth root on this host may have bridges
+   in it. */
+static bool
+table_unused_but (const char *br)
+{
+  berth_err_t e2 = NULL;
+  cleanup_free char *out = NULL;
+  char *el, *end;
+  if (nft_run_out ("list set " NFT_TABLE " bridges", true, &out, &e2) < 0)
     {
-      cleanup_free char *bridges = NULL;
-      if (nft_run_out ("list set " NFT_TABLE " bridges", true, &bridges, &e2) == 0
-          && strstr (bridges, "elements") == NULL)
-        nft_run ("delete table " NFT_TABLE, true, &e2);
       berth_error_release (&e2);
+      return false;
     }
+  el = strstr (out, "elements");
+  if (el == NULL)
+    return true;
+  el = strchr (el, '{');
+  end = el ? strchr (el, '}') : NULL;
+  if (el == NULL || end == NULL || br == NULL)
+    return false;
+  *end = '\0';
+  {
+    /* Names are quoted: exactly one, and it is ours. */
+    cleanup_free char *ours = xasprintf ("\"%s\"", br);
+    char *hit = strstr (el, ours);
+    return hit && strchr (el, '"') == hit && strchr (hit + strlen (ours), '"') == NULL;
+  }
+}
+
+/* The last container on NET is gone: its bridge, dnsmasq and nft
+   elements go, and the table with them when nothing else is left in it
+   (one nft run instead of one per element).  True when the table went. */
+static bool
+bridge_down_if_unused (const char *root, struct berth_nl *nl, json_t *net)
+{
+  const char *br = json_string_value (json_object_get (net, "Bridge"));
+  const char *name = json_string_value (json_object_get (net, "Name"));
+  cleanup_free char *ad = active_dir (root, name);
+  berth_err_t e2 = NULL;
+  bool table_gone = false;
+  if (count_dir (ad) > 0)
+    return false;
+  dns_stop (root, name);
+  if (nl)
+    berth_nl_link_del (nl, br, &e2);
+  berth_error_release (&e2);
+  if (root_users (root) == 0 && table_unused_but (br))
+    table_gone = nft_run ("delete table " NFT_TABLE, true, &e2) == 0;
+  else
+    {
+      cleanup_free char *cmd = xasprintf ("delete element " NFT_TABLE " bridges { \"%s\" }", br);
+      cleanup_free char *cmd2 = xasprintf ("delete element " NFT_TABLE " subnets { %s }",
+                                           json_string_value (json_object_get (net, "Subnet")));
+      nft_run (cmd, true, &e2);
+      berth_error_release (&e2);
+      nft_run (cmd2, true, &e2);
+    }
+  berth_error_release (&e2);
+  return table_gone;
+}
+
+static void
+table_down_if_unused (const char *root)
+{
+  berth_err_t e2 = NULL;
+  if (root_users (root) == 0 && table_unused_but (NULL))
+    nft_run ("delete table " NFT_TABLE, true, &e2);
+  berth_error_release (&e2);
 }
 
 /* ---------------------------------------------------------- endpoints */
@@ -1165,7 +1206,8 @@ endpoint_add (const char *root, struct berth_nl *host, int nsfd, const char *id,
   return 0;
 }
 
-static void
+/* True when berth's table went with the endpoint's network. */
+static bool
 endpoint_remove (const char *root, struct berth_nl *host, const char *id, json_t *net, int index)
 {
   const char *name = json_string_value (json_object_get (net, "Name"));
@@ -1180,7 +1222,7 @@ endpoint_remove (const char *root, struct berth_nl *host, const char *id, json_t
   berth_error_release (&e2);
   unlink (hosts);
   unlink (mark);
-  bridge_down_if_unused (root, host, net);
+  return bridge_down_if_unused (root, host, net);
 }
 
 static int
@@ -1336,6 +1378,7 @@ berth_net_teardown (const char *root, const char *id, json_t *networks, json_t *
   cleanup_nl struct berth_nl *host = NULL;
   json_t *order = ordered (networks), *v;
   berth_err_t e2 = NULL;
+  bool table_gone = false;
   size_t i;
   if (lock < 0)
     {
@@ -1351,12 +1394,13 @@ berth_net_teardown (const char *root, const char *id, json_t *networks, json_t *
   {
     json_t *net = NULL;
     if (load_net (root, json_string_value (v), &net, &e2) == 0)
-      endpoint_remove (root, host, id, net, (int)i);
+      table_gone |= endpoint_remove (root, host, id, net, (int)i);
     berth_error_release (&e2);
     json_decref (net);
   }
   json_decref (order);
-  table_down_if_unused (root);
+  if (!table_gone)
+    table_down_if_unused (root);
   return 0;
 }
 
