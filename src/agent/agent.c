@@ -1198,10 +1198,11 @@ do_stats (uint32_t sid, json_t *req)
     cleanup_free char *pids = xasprintf ("%s/pids.current", cg);
     long long limit = read_ll (max, NULL);
     send_ok (sid,
-             json_pack ("{s:I,s:I,s:I,s:I,s:I}", "memory", (json_int_t)read_ll (mem, NULL), "memory_limit",
+             json_pack ("{s:I,s:I,s:I,s:I,s:I,s:I}", "memory", (json_int_t)read_ll (mem, NULL), "memory_limit",
                         (json_int_t)(limit > 0 ? limit : (long long)si.totalram * si.mem_unit), "cpu_ns",
                         (json_int_t)(read_ll (cpu, "usage_usec ") * 1000), "pids", (json_int_t)read_ll (pids, NULL),
-                        "guest_memory_used", (json_int_t)((si.totalram - si.freeram) * si.mem_unit)));
+                        "guest_memory_used", (json_int_t)((si.totalram - si.freeram) * si.mem_unit),
+                        "guest_memory_free", (json_int_t)si.freeram * si.mem_unit));
   }
 }
 

@@ -103,6 +103,8 @@ cmd_stats (int argc, char **argv)
                           "memory_limit", json_object_get (b, "memory_limit"), "pids", json_object_get (b, "pids"),
                           "cpu_percent", cpu, "id", id, "name", json_object_get (rec, "Name"), "guest_memory_used",
                           json_object_get (b, "guest_memory_used"));
+          if (json_object_get (b, "guest_memory_free"))
+            json_object_set (s2, "guest_memory_free", json_object_get (b, "guest_memory_free"));
           json_array_append_new (out, s2);
           json_decref (a);
           json_decref (b);
