@@ -93,11 +93,17 @@ for kv in $kernels; do
   # also what its kernel reserved at boot (its image, the page array),
   # which MemTotal, and so guest_memory_used, leaves out.
   ram=$(B inspect idle | jq '.[0].VM.MemoryMiB * 1024')
-  occupied=$(( ram - $(jq '.[0].guest_memory_free / 1024 | floor' <<<"$stats") ))
-  echo "  idle VM container: QEMU PSS $((qk / 1024)) MiB, shim PSS $((sk / 1024)) MiB; the guest uses $((guest / 1024)) MiB" \
-       "(MemTotal - MemFree), $((occupied / 1024)) MiB of its $((ram / 1024)) MiB RAM with its kernel's own"
-  echo "  host memory beyond the guest's own use: $(( (qk + sk - occupied) / 1024 )) MiB   (goal <= 40;" \
-       "$(( (qk + sk - guest) / 1024 )) MiB against MemTotal - MemFree)"
+  free=$(jq '.[0].guest_memory_free // empty | . / 1024 | floor' <<<"$stats")
+  if [ -n "$free" ]; then
+    occupied=$((ram - free))
+    echo "  idle VM container: QEMU PSS $((qk / 1024)) MiB, shim PSS $((sk / 1024)) MiB; the guest uses $((guest / 1024)) MiB" \
+         "(MemTotal - MemFree), $((occupied / 1024)) MiB of its $((ram / 1024)) MiB RAM with its kernel's own"
+    echo "  host memory beyond the guest's own use: $(( (qk + sk - occupied) / 1024 )) MiB   (goal <= 40;" \
+         "$(( (qk + sk - guest) / 1024 )) MiB against MemTotal - MemFree)"
+  else # an initramfs whose agent predates guest_memory_free
+    echo "  idle VM container: QEMU PSS $((qk / 1024)) MiB, shim PSS $((sk / 1024)) MiB; the guest uses $((guest / 1024)) MiB"
+    echo "  host memory beyond the guest's own use: $(( (qk + sk - guest) / 1024 )) MiB against MemTotal - MemFree   (goal <= 40)"
+  fi
   # Memory the guest used and freed goes back (free page reporting).
   B exec idle sh -c 'head -c 50000000 /dev/zero > /dev/shm/fill' 2>/dev/null
   qf=$(pss "$qpid")
