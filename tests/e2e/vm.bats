@@ -134,6 +134,16 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   run B exec m1 sh -c 'grep MemTotal /proc/meminfo'
   kb=$(echo "$output" | awk '{print $2}')
   [ "$kb" -gt 150000 ] && [ "$kb" -lt 200000 ]
+  # The guest's free memory, for what it occupies of its RAM.
+  run B stats --no-stream --format json m1
+  free=$(echo "$output" | jq '.[0].guest_memory_free')
+  used=$(echo "$output" | jq '.[0].guest_memory_used')
+  [ "$free" -gt 0 ] && [ $((free + used)) -le $((192 << 20)) ]
+  # The kernel QEMU loaded is no longer resident in QEMU once the guest is
+  # up (45 MiB of this kernel's pages were, before the shim paged them out).
+  rss=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {f = ($NF ~ /\/vmlinux$/)} f && /^Rss:/ {s += $2} END {print s + 0}' \
+        "/proc/$(vm_pid m1)/smaps")
+  [ "$rss" -lt 8192 ]
   # --init in the VM: the guest's agent binary as berth-init forwards TERM.
   B stop -t 30 m1
   [ "$(B inspect m1 | jq '.[0].State.ExitCode')" -eq 143 ]
