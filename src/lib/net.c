@@ -1216,13 +1216,18 @@ endpoint_remove (const char *root, struct berth_nl *host, const char *id, json_t
   cleanup_free char *hosts = xasprintf ("%s/networks/%s.dns/hosts/%s", root, name, id);
   char veth[16];
   berth_err_t e2 = NULL;
+  bool table_gone;
   veth_name (id, index, veth);
+  unlink (hosts);
+  unlink (mark);
+  /* The bridge first: the kernel's clean-up of the container's network
+     namespace, freed just before, deletes the veth meanwhile (each
+     deletion waits ~50 ms for RCU; these two overlap). */
+  table_gone = bridge_down_if_unused (root, host, net);
   if (host)
     berth_nl_link_del (host, veth, &e2); /* usually gone with the namespace */
   berth_error_release (&e2);
-  unlink (hosts);
-  unlink (mark);
-  return bridge_down_if_unused (root, host, net);
+  return table_gone;
 }
 
 static int

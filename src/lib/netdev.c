@@ -152,6 +152,15 @@ adopt_here (json_t **ifaces, int *tap_fd, berth_err_t *err)
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
   if (ifreq_ioctl (tap, TUNSETIFF, &ifr, "create the VM's tap", err) < 0)
     goto fail;
+  /* The tap lives as long as the namespace, not as its last fd: deleting
+     a device waits ~20 ms for RCU, which the VM's exit would otherwise
+     spend (the fd's last holder is QEMU or the shim), while the
+     namespace's clean-up deletes it beside the veth, off anyone's path. */
+  if (ioctl (tap, TUNSETPERSIST, 1) < 0)
+    {
+      berth_error (err, errno, "make the VM's tap persistent");
+      goto fail;
+    }
   if (ioctl (s, SIOCBRADDBR, VM_BRIDGE) < 0 && errno != EEXIST)
     {
       berth_error (err, errno, "create the bridge %s in the container's network namespace", VM_BRIDGE);

@@ -666,6 +666,9 @@ qemu_exited (struct shim *s, int status)
 static int
 wait_qemu (struct shim *s, int timeout_ms)
 {
+  /* QEMU's pidfd wakes us the moment it exits (sleeping between checks
+     cost every VM's stop up to 10 ms); without one, a 10 ms sleep. */
+  cleanup_close int pidfd = s->qemu_gone ? -1 : (int)syscall (SYS_pidfd_open, s->qemu, 0);
   for (int waited = 0; !s->qemu_gone; waited += 10)
     {
       int status;
@@ -677,7 +680,10 @@ wait_qemu (struct shim *s, int timeout_ms)
         }
       if (waited >= timeout_ms)
         return -1;
-      usleep (10000);
+      if (pidfd >= 0)
+        (void)poll (&(struct pollfd){ .fd = pidfd, .events = POLLIN }, 1, 10);
+      else
+        usleep (10000);
     }
   return 0;
 }
