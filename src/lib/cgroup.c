@@ -874,6 +874,14 @@ berth_cgroup_enter (struct berth_cgroup *cg, pid_t pid, berth_err_t *err)
 }
 
 int
+berth_cgroup_open_v2 (struct berth_cgroup *cg)
+{
+  if (cg->mode != CGROUP_V2 || cg->n_dirs != 1)
+    return -1;
+  return open (cg->dirs[0].path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
+int
 berth_cgroup_update (struct berth_cgroup *cg, json_t *resources, berth_err_t *err)
 {
   if (!json_is_object (resources))

@@ -37,6 +37,9 @@ int berth_cgroup_resolve_path (const char *spec_path, const char *id, bool syste
 /* Makes the directories and applies RESOURCES; on failure nothing is left. */
 int berth_cgroup_create (const char *rel_path, json_t *resources, struct berth_cgroup **out, berth_err_t *err);
 int berth_cgroup_enter (struct berth_cgroup *cg, pid_t pid, berth_err_t *err);
+/* On a cgroup v2 host: the container's cgroup directory as an O_PATH fd,
+   for clone3's CLONE_INTO_CGROUP; -1 elsewhere (v1 or hybrid). */
+int berth_cgroup_open_v2 (struct berth_cgroup *cg);
 int berth_cgroup_update (struct berth_cgroup *cg, json_t *resources, berth_err_t *err);
 /* Kills what is left (when asked), then removes every directory. */
 int berth_cgroup_destroy (struct berth_cgroup *cg, bool kill_procs, berth_err_t *err);
