@@ -193,6 +193,8 @@ adopt_here (json_t **ifaces, int *tap_fd, berth_err_t *err)
   *tap_fd = tap;
   return 0;
 fail:
+  /* Not persistent any more: the tap goes with this fd. */
+  (void)ioctl (tap, TUNSETPERSIST, 0);
   close (tap);
   return -1;
 }

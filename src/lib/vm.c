@@ -510,7 +510,8 @@ qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs, b
    system reset, which berth's VMs never do (-no-reboot: a reboot ends the
    VM).  Once the guest is up, those pages (~48 MiB with Debian's kernel)
    go back to the host.  Best effort: a host without process_madvise or
-   MADV_PAGEOUT keeps them. */
+   MADV_PAGEOUT keeps them, and so does one whose maps name another device
+   than stat does for the files (overlayfs). */
 #ifndef MADV_PAGEOUT
 #define MADV_PAGEOUT 21
 #endif
@@ -520,8 +521,8 @@ drop_boot_images (pid_t qemu, const struct stat *files, size_t n_files)
   char path[64], line[512];
   struct iovec iov[16];
   size_t n = 0;
-  FILE *f;
-  int pidfd;
+  cleanup_file FILE *f = NULL;
+  cleanup_close int pidfd = -1;
   snprintf (path, sizeof (path), "/proc/%d/maps", (int)qemu);
   f = fopen (path, "re");
   if (f == NULL)
@@ -540,14 +541,11 @@ drop_boot_images (pid_t qemu, const struct stat *files, size_t n_files)
             break;
           }
     }
-  fclose (f);
   if (n == 0)
     return;
   pidfd = (int)syscall (SYS_pidfd_open, qemu, 0);
-  if (pidfd < 0)
-    return;
-  (void)syscall (SYS_process_madvise, pidfd, iov, n, MADV_PAGEOUT, 0);
-  close (pidfd);
+  if (pidfd >= 0)
+    (void)syscall (SYS_process_madvise, pidfd, iov, n, MADV_PAGEOUT, 0);
 }
 
 /* ------------------------------------------------------------- shim */
