@@ -605,13 +605,13 @@ guest_create (uint32_t sid, const char *id, const char *bundle, json_t *config, 
   *pid = -1;
   json_object_set_new (json_object_get (config, "root") ? json_object_get (config, "root") : config, "path",
                        json_string ("rootfs"));
-  text = json_dumps (config, JSON_INDENT (1));
+  /* Compact: only the runtime library reads it, on every create. */
+  text = json_dumps (config, JSON_COMPACT);
   r = write_file_at (AT_FDCWD, path, text, strlen (text), &err);
   free (text);
-  p = r < 0 ? NULL : proc_new (sid);
-  if (r == 0 && p == NULL)
-    berth_error (&err, EMFILE, "create: too many processes");
-  if (p == NULL)
+  if (r == 0 && (p = proc_new (sid)) == NULL)
+    r = berth_error (&err, EMFILE, "create: too many processes");
+  if (r < 0)
     {
       send_error (sid, &err);
       return -1;

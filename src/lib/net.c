@@ -1052,15 +1052,14 @@ root_users (const char *root)
   return users;
 }
 
-/* Whether berth's table holds no bridge but BR (NULL: none at all): only
-   then may it go, for another berth root on this host may have bridges
-   in it. */
+/* Whether BR is the only bridge in berth's table: only then may the
+   table go, for another berth root on this host may have bridges in it. */
 static bool
-table_unused_but (const char *br)
+table_holds_only (const char *br)
 {
   berth_err_t e2 = NULL;
-  cleanup_free char *out = NULL;
-  char *el, *end;
+  cleanup_free char *out = NULL, *ours = xasprintf ("\"%s\"", br);
+  char *el, *end, *hit;
   if (nft_run_out ("list set " NFT_TABLE " bridges", true, &out, &e2) < 0)
     {
       berth_error_release (&e2);
@@ -1071,36 +1070,32 @@ table_unused_but (const char *br)
     return true;
   el = strchr (el, '{');
   end = el ? strchr (el, '}') : NULL;
-  if (el == NULL || end == NULL || br == NULL)
+  if (end == NULL)
     return false;
   *end = '\0';
-  {
-    /* Names are quoted: exactly one, and it is ours. */
-    cleanup_free char *ours = xasprintf ("\"%s\"", br);
-    char *hit = strstr (el, ours);
-    return hit && strchr (el, '"') == hit && strchr (hit + strlen (ours), '"') == NULL;
-  }
+  /* Names are quoted: exactly one, and it is ours. */
+  hit = strstr (el, ours);
+  return hit && strchr (el, '"') == hit && strchr (hit + strlen (ours), '"') == NULL;
 }
 
 /* The last container on NET is gone: its bridge, dnsmasq and nft
    elements go, and the table with them when nothing else is left in it
-   (one nft run instead of one per element).  True when the table went. */
-static bool
+   (one nft run instead of one per element). */
+static void
 bridge_down_if_unused (const char *root, struct berth_nl *nl, json_t *net)
 {
   const char *br = json_string_value (json_object_get (net, "Bridge"));
   const char *name = json_string_value (json_object_get (net, "Name"));
   cleanup_free char *ad = active_dir (root, name);
   berth_err_t e2 = NULL;
-  bool table_gone = false;
   if (count_dir (ad) > 0)
-    return false;
+    return;
   dns_stop (root, name);
   if (nl)
     berth_nl_link_del (nl, br, &e2);
   berth_error_release (&e2);
-  if (root_users (root) == 0 && table_unused_but (br))
-    table_gone = nft_run ("delete table " NFT_TABLE, true, &e2) == 0;
+  if (root_users (root) == 0 && table_holds_only (br))
+    nft_run ("delete table " NFT_TABLE, true, &e2);
   else
     {
       cleanup_free char *cmd = xasprintf ("delete element " NFT_TABLE " bridges { \"%s\" }", br);
@@ -1110,16 +1105,6 @@ bridge_down_if_unused (const char *root, struct berth_nl *nl, json_t *net)
       berth_error_release (&e2);
       nft_run (cmd2, true, &e2);
     }
-  berth_error_release (&e2);
-  return table_gone;
-}
-
-static void
-table_down_if_unused (const char *root)
-{
-  berth_err_t e2 = NULL;
-  if (root_users (root) == 0 && table_unused_but (NULL))
-    nft_run ("delete table " NFT_TABLE, true, &e2);
   berth_error_release (&e2);
 }
 
@@ -1206,8 +1191,7 @@ endpoint_add (const char *root, struct berth_nl *host, int nsfd, const char *id,
   return 0;
 }
 
-/* True when berth's table went with the endpoint's network. */
-static bool
+static void
 endpoint_remove (const char *root, struct berth_nl *host, const char *id, json_t *net, int index)
 {
   const char *name = json_string_value (json_object_get (net, "Name"));
@@ -1216,18 +1200,16 @@ endpoint_remove (const char *root, struct berth_nl *host, const char *id, json_t
   cleanup_free char *hosts = xasprintf ("%s/networks/%s.dns/hosts/%s", root, name, id);
   char veth[16];
   berth_err_t e2 = NULL;
-  bool table_gone;
   veth_name (id, index, veth);
   unlink (hosts);
   unlink (mark);
   /* The bridge first: the kernel's clean-up of the container's network
      namespace, freed just before, deletes the veth meanwhile (each
      deletion waits ~50 ms for RCU; these two overlap). */
-  table_gone = bridge_down_if_unused (root, host, net);
+  bridge_down_if_unused (root, host, net);
   if (host)
     berth_nl_link_del (host, veth, &e2); /* usually gone with the namespace */
   berth_error_release (&e2);
-  return table_gone;
 }
 
 static int
@@ -1383,7 +1365,6 @@ berth_net_teardown (const char *root, const char *id, json_t *networks, json_t *
   cleanup_nl struct berth_nl *host = NULL;
   json_t *order = ordered (networks), *v;
   berth_err_t e2 = NULL;
-  bool table_gone = false;
   size_t i;
   if (lock < 0)
     {
@@ -1399,13 +1380,11 @@ berth_net_teardown (const char *root, const char *id, json_t *networks, json_t *
   {
     json_t *net = NULL;
     if (load_net (root, json_string_value (v), &net, &e2) == 0)
-      table_gone |= endpoint_remove (root, host, id, net, (int)i);
+      endpoint_remove (root, host, id, net, (int)i);
     berth_error_release (&e2);
     json_decref (net);
   }
   json_decref (order);
-  if (!table_gone)
-    table_down_if_unused (root);
   return 0;
 }
 

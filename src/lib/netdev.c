@@ -13,10 +13,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "terminal.h"
 #include "ns.h"
 #include "utils.h"
 

@@ -1490,7 +1490,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   long mem;
   int cpus, rep[2] = { -1, -1 };
   bool tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
-  bool pod_fs = false;
+  bool sandbox_vm = false, fs;
   char **argv;
   pid_t shim, parent;
 
@@ -1518,9 +1518,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
       pod = sandbox;
     if (pod)
       return vm_create_member (o, bundle, dir, config, pod, pid_out, vm_out, err);
-    /* A sandbox's members bring directories (service account tokens,
-       volumes) after boot: its VM gets the file server from the start. */
-    pod_fs = ctype && strcmp (ctype, "sandbox") == 0;
+    sandbox_vm = ctype && strcmp (ctype, "sandbox") == 0;
   }
   dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
@@ -1558,12 +1556,15 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     agent_host = sp[0];
     agent_qemu = sp[1];
   }
-  pod_fs = pod_fs || json_array_size (shares) > 0;
-  if (pod_fs && vfs_sockets (dirfd, vfs, err) < 0)
+  /* A file server for the shares; a Kubernetes sandbox's VM always gets
+     one, for the directories (service account tokens, volumes) its
+     members bring after boot. */
+  fs = sandbox_vm || json_array_size (shares) > 0;
+  if (fs && vfs_sockets (dirfd, vfs, err) < 0)
     goto fail;
   vm_size (config, &mem, &cpus);
   req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[],s:o}", "config", guest, "files", files, "rootfs_device", "/dev/vda",
-                   "rootfs_fstype", "erofs", "shared", pod_fs, "sockets", "network",
+                   "rootfs_fstype", "erofs", "shared", fs, "sockets", "network",
                    ifaces ? json_incref (ifaces) : json_array ());
   {
     /* The guest learns each socket's mode, never its host path. */
@@ -1583,7 +1584,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     marker = xasprintf ("%s/no-acpi", slash ? kdir : ".");
     if (access (marker, F_OK) == 0)
       acpi = false;
-    argv = qemu_argv (o->id, accel, mem, cpus, pod_fs, acpi,
+    argv = qemu_argv (o->id, accel, mem, cpus, fs, acpi,
                       tap >= 0 ? json_string_value (json_object_get (json_array_get (ifaces, 0), "mac")) : NULL);
   }
   parent = getpid ();
@@ -1597,7 +1598,7 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     }
   if (shim == 0)
     {
-      struct shim s = { .dir = dir, .tty_slave = -1, .listen = -1, .sockets = sockets, .fs = pod_fs };
+      struct shim s = { .dir = dir, .tty_slave = -1, .listen = -1, .sockets = sockets, .fs = fs };
       berth_err_t e = NULL;
       close (rep[0]);
       if (o->die_with_parent && (prctl (PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid () != parent))
@@ -2151,50 +2152,73 @@ struct member_mounts
   size_t n;
 };
 
-/* In the file server's namespace: whatever <name> holds goes. */
+/* In the file server's namespace (whose root setns made ours): whatever
+   /<name> holds goes. */
 static int
-member_umount_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
+member_umount (const char *name, berth_err_t *err)
 {
-  struct member_mounts *mm = arg;
-  DIR *d = opendir (mm->name);
+  cleanup_free char *top = xasprintf ("/%s", name);
+  cleanup_dir DIR *d = opendir (top);
   struct dirent *de;
   if (d == NULL)
-    return errno == ENOENT ? 0 : berth_error (err, errno, "open `%s`", mm->name);
+    return errno == ENOENT ? 0 : berth_error (err, errno, "open `%s`", top);
   while ((de = readdir (d)))
     if (de->d_name[0] != '.')
       {
-        cleanup_free char *p = xasprintf ("/%s/%s", mm->name, de->d_name);
+        cleanup_free char *p = xasprintf ("%s/%s", top, de->d_name);
         while (umount2 (p, MNT_DETACH) == 0)
           ;
         rmdir (p);
       }
-  closedir (d);
-  if (rmdir (mm->name) < 0 && errno != ENOENT)
-    return berth_error (err, errno, "rmdir `%s` in the pod's shared directory", mm->name);
+  if (rmdir (top) < 0 && errno != ENOENT)
+    return berth_error (err, errno, "rmdir `%s` in the pod's shared directory", top);
   return 0;
 }
 
-/* In the file server's namespace: <name>/m<i> for each tree. */
+static int
+member_umount_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
+{
+  struct member_mounts *mm = arg;
+  return member_umount (mm->name, err);
+}
+
+/* In the file server's namespace: /<name>/m<i> for each tree, all or
+   none. */
 static int
 member_mounts_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
 {
   struct member_mounts *mm = arg;
   /* Left by a member of the same id whose delete never ran (its id is
      free again, so nothing else of it is alive). */
-  if (member_umount_cb (arg, fd_out, text_out, err) < 0)
+  if (member_umount (mm->name, err) < 0)
     return -1;
-  if (mkdir (mm->name, 0755) < 0)
-    return berth_error (err, errno, "mkdir `%s` in the pod's shared directory", mm->name);
+  {
+    cleanup_free char *top = xasprintf ("/%s", mm->name);
+    if (mkdir (top, 0755) < 0)
+      return berth_error (err, errno, "mkdir `%s` in the pod's shared directory", top);
+  }
   for (size_t i = 0; i < mm->n; i++)
     {
-      char dst[160];
-      snprintf (dst, sizeof (dst), "/%s/m%zu", mm->name, i);
+      cleanup_free char *dst = xasprintf ("/%s/m%zu", mm->name, i);
       if (mkdir (dst, 0755) < 0)
-        return berth_error (err, errno, "mkdir `%s` in the pod's shared directory", dst);
+        {
+          berth_error (err, errno, "mkdir `%s` in the pod's shared directory", dst);
+          goto undo;
+        }
       if (syscall (SYS_move_mount, mm->trees[i], "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
-        return berth_error (err, errno, "attach the member's directory %zu at `%s`", i, dst);
+        {
+          berth_error (err, errno, "attach the member's directory %zu at `%s`", i, dst);
+          goto undo;
+        }
     }
   return 0;
+undo:
+  {
+    berth_err_t e2 = NULL;
+    member_umount (mm->name, &e2);
+    berth_error_release (&e2);
+  }
+  return -1;
 }
 
 /* A member's directories join the running pod VM's file server: each is
@@ -2237,14 +2261,6 @@ member_mounts_attach (const char *root, const char *pod, const char *member, jso
       }
   }
   ret = berth_ns_call (ns, CLONE_NEWNS, member_mounts_cb, &mm, &fd, &text, err);
-  if (ret < 0)
-    {
-      berth_err_t e2 = NULL;
-      int fd2 = -1;
-      cleanup_free char *t2 = NULL;
-      berth_ns_call (ns, CLONE_NEWNS, member_umount_cb, &mm, &fd2, &t2, &e2);
-      berth_error_release (&e2);
-    }
 out:
   for (i = 0; i < mm.n; i++)
     close (trees[i]);
