@@ -21,8 +21,24 @@ LDFLAGS += -fsanitize=$(SAN)
 endif
 B ?= build
 
-LIB_SRC := $(wildcard src/lib/*.c)
-LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o)
+# libberth, one archive per subsystem folder.  LAYER_DEPS_x lists what
+# folder x may call (docs/architecture.md); $(B)/layers/x.ok links x's
+# whole archive against those alone, so a call in the wrong direction is
+# an undefined reference and fails the build.
+LAYERS := base runtime image net vm engine monitor
+LAYER_DEPS_base :=
+LAYER_DEPS_runtime := base
+LAYER_DEPS_image := base
+LAYER_DEPS_net := base
+LAYER_DEPS_vm := runtime net base
+LAYER_DEPS_engine := vm image net runtime base
+LAYER_DEPS_monitor := engine vm image net runtime base
+layer_obj = $(patsubst src/%.c,$(B)/obj/%.o,$(wildcard src/lib/$(1)/*.c))
+layer_lib = $(B)/lib/libberth-$(1).a
+layer_libs = $(foreach l,$(1),$(call layer_lib,$(l)))
+LIB_ALL := $(call layer_libs,monitor engine vm image net runtime base)
+LIB_OBJ := $(foreach l,$(LAYERS),$(call layer_obj,$(l)))
+LAYER_OK := $(LAYERS:%=$(B)/layers/%.ok)
 RT_SRC := $(wildcard src/runtime/*.c)
 RT_OBJ := $(RT_SRC:src/%.c=$(B)/obj/%.o)
 AGENT_SRC := $(wildcard src/agent/*.c)
@@ -38,15 +54,31 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 GUEST_KERNEL_DIR ?= $(lastword $(sort $(wildcard /var/cache/berth/guest-kernel/*-cloud-amd64)))
 VM_TARGETS := $(B)/berth-agent $(if $(GUEST_KERNEL_DIR),$(B)/vm/vmlinux $(B)/vm/initrd.img)
 
-all: $(B)/berth-runtime $(B)/berth $(B)/images/busybox.tar $(B)/libberth.a $(B)/rootfs/busybox.stamp $(B)/tests/recvtty $(B)/tests/seccomp-listener $(B)/tests/unixcat $(B)/tests/udpecho $(B)/bench/tinyhttpd $(VM_TARGETS)
+all: $(B)/berth-runtime $(B)/berth $(B)/images/busybox.tar $(LAYER_OK) $(B)/rootfs/busybox.stamp $(B)/tests/recvtty $(B)/tests/seccomp-listener $(B)/tests/unixcat $(B)/tests/udpecho $(B)/bench/tinyhttpd $(VM_TARGETS)
 
-$(B)/obj/%.o: src/%.c $(wildcard src/lib/*.h src/runtime/*.h src/cli/*.h)
+# -MMD: each object depends on the headers it includes, no more.
+$(B)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(B)/libberth.a: $(LIB_OBJ)
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+
+define layer_rules
+$(call layer_lib,$(1)): $(call layer_obj,$(1))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+$(B)/layers/$(1).ok: $(call layer_lib,$(1)) $(call layer_libs,$(LAYER_DEPS_$(1))) $(B)/obj/layer-main.o
+	@mkdir -p $$(dir $$@)
+	@$(CC) $(LDFLAGS) -o $$(@:.ok=.check) $(B)/obj/layer-main.o -Wl,--whole-archive $$< -Wl,--no-whole-archive \
+	  $(call layer_libs,$(LAYER_DEPS_$(1))) $(LDLIBS) \
+	  || { echo "layering: src/lib/$(1) calls outside $(or $(LAYER_DEPS_$(1)),itself) (docs/architecture.md)"; exit 1; }
+	@rm -f $$(@:.ok=.check) && touch $$@
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_rules,$(l))))
+
+$(B)/obj/layer-main.o:
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	echo 'int main (void) { return 0; }' | $(CC) $(CFLAGS) -x c -c -o $@ -
 
 # Linked statically where the static libraries exist (Debian's -dev
 # packages ship them): the runtime execs twice per container (the second
@@ -61,15 +93,19 @@ endif
 
 # The debug info goes to a side file: the binary is copied into a memfd on
 # every create/run/exec, and a smaller copy is a faster one.
-$(B)/berth-runtime: $(RT_OBJ) $(B)/libberth.a
-	$(CC) $(LDFLAGS) -o $@.full $(RT_OBJ) $(B)/libberth.a $(RT_LDLIBS)
+# berth-runtime never touches images, the engine or the monitor: it links
+# without them.
+RT_LIBS := $(call layer_libs,vm net runtime base)
+$(B)/berth-runtime: $(RT_OBJ) $(RT_LIBS)
+	$(CC) $(LDFLAGS) -o $@.full $(RT_OBJ) $(RT_LIBS) $(RT_LDLIBS)
 	objcopy --only-keep-debug $@.full $@.debug
 	objcopy --strip-all --add-gnu-debuglink=$@.debug $@.full $@
 	rm -f $@.full
 
 # The guest's PID 1: always static, there is no libc in the initramfs.
-$(B)/berth-agent: $(AGENT_OBJ) $(B)/libberth.a
-	$(CC) -o $@ $(AGENT_OBJ) $(B)/libberth.a -static $(shell pkg-config --static --libs $(RT_PKGS))
+AGENT_LIBS := $(call layer_libs,vm net runtime base)
+$(B)/berth-agent: $(AGENT_OBJ) $(AGENT_LIBS)
+	$(CC) -o $@ $(AGENT_OBJ) $(AGENT_LIBS) -static $(shell pkg-config --static --libs $(RT_PKGS))
 	strip $@
 
 $(B)/vm/vmlinuz: $(GUEST_KERNEL_DIR)/vmlinuz
@@ -90,8 +126,8 @@ guest-kernel: $(B)/vm-min/vmlinux
 $(B)/vm-min/vmlinux: vm/guest-kernel.config scripts/build-guest-kernel.sh $(B)/berth-agent
 	scripts/build-guest-kernel.sh $(B)/vm-min
 
-$(B)/berth: $(CLI_OBJ) $(B)/libberth.a
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(B)/libberth.a $(LDLIBS)
+$(B)/berth: $(CLI_OBJ) $(LIB_ALL)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB_ALL) $(LDLIBS)
 
 # The built-in image's root filesystem, owned by root whoever builds it.
 $(B)/images/busybox.tar: $(B)/rootfs/busybox.stamp
@@ -125,9 +161,9 @@ $(B)/tests/seccomp-listener: tests/helpers/seccomp-listener.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< -lseccomp
 
-$(B)/tests/%: tests/unit/%.c $(B)/libberth.a
+$(B)/tests/%: tests/unit/%.c $(LIB_ALL)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libberth.a $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_ALL) $(LDLIBS) -lcmocka
 
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
@@ -150,6 +186,6 @@ clean:
 	rm -rf $(B)
 
 format:
-	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c
+	clang-format -i $(shell find src -name '*.[ch]') tests/unit/*.c
 
 .PHONY: guest-kernel all unit e2e validate check demo clean format

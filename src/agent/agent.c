@@ -28,11 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "lib/agent_proto.h"
-#include "lib/container.h"
-#include "lib/terminal.h"
-#include "lib/utils.h"
-#include "lib/netdev.h"
+#include "lib/vm/agent_proto.h"
+#include "lib/runtime/container.h"
+#include "lib/base/terminal.h"
+#include "lib/base/utils.h"
+#include "lib/net/netdev.h"
 
 #define STATE_ROOT "/run/berth/state"
 #define BUNDLE "/run/berth/bundle"

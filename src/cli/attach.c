@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "lib/engine.h"
-#include "lib/utils.h"
+#include "lib/engine/engine.h"
+#include "lib/base/utils.h"
 
 /* Attaches to a running container's monitor: its output here, our input
    there.  ctrl-p ctrl-q detaches and leaves the container running. */

@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 
-#include "lib/error.h"
-#include "lib/store.h"
+#include "lib/base/error.h"
+#include "lib/image/store.h"
 
 struct cli_globals
 {

@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lib/container.h"
-#include "lib/engine.h"
-#include "lib/utils.h"
+#include "lib/runtime/container.h"
+#include "lib/engine/engine.h"
+#include "lib/base/utils.h"
 
 int
 cmd_exec (int argc, char **argv)

@@ -4,10 +4,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lib/builtin.h"
-#include "lib/image.h"
-#include "lib/reference.h"
-#include "lib/utils.h"
+#include "lib/image/builtin.h"
+#include "lib/image/image.h"
+#include "lib/image/reference.h"
+#include "lib/base/utils.h"
 
 int
 cmd_images (int argc, char **argv)

@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "lib/image.h"
-#include "lib/imgarchive.h"
-#include "lib/utils.h"
+#include "lib/image/image.h"
+#include "lib/image/imgarchive.h"
+#include "lib/base/utils.h"
 
 int
 cmd_import (int argc, char **argv)

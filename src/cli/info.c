@@ -5,11 +5,11 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "lib/cgroup.h"
-#include "lib/engine.h"
-#include "lib/image.h"
-#include "lib/utils.h"
-#include "lib/vm.h"
+#include "lib/runtime/cgroup.h"
+#include "lib/engine/engine.h"
+#include "lib/image/image.h"
+#include "lib/base/utils.h"
+#include "lib/vm/vm.h"
 
 int
 cmd_info (int argc, char **argv)

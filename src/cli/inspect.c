@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lib/engine.h"
+#include "lib/engine/engine.h"
 
 /* Containers first, then images, as docker resolves `inspect NAME`. */
 int

@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "lib/imgarchive.h"
-#include "lib/reference.h"
-#include "lib/utils.h"
+#include "lib/image/imgarchive.h"
+#include "lib/image/reference.h"
+#include "lib/base/utils.h"
 
 int
 cmd_load (int argc, char **argv)

@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "lib/engine.h"
-#include "lib/utils.h"
+#include "lib/engine/engine.h"
+#include "lib/base/utils.h"
 
 static bool
 running (struct berth_engine *e, const char *id)

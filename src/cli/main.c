@@ -6,9 +6,10 @@
 #include <time.h>
 
 #include "cli.h"
-#include "lib/cloned_binary.h"
-#include "lib/engine.h"
-#include "lib/utils.h"
+#include "lib/base/cloned_binary.h"
+#include "lib/engine/engine.h"
+#include "lib/vm/vm.h"
+#include "lib/base/utils.h"
 
 struct cli_globals cli = { .root = BERTH_DEFAULT_STORE };
 
@@ -161,6 +162,7 @@ main (int argc, char **argv)
   int c;
   const char *env = getenv ("BERTH_ROOT");
   berth_host_mntns_init ();
+  berth_vm_register ();
   if (env && *env)
     cli.root = env;
   while ((c = getopt_long (argc, argv, "+hvD", opts, NULL)) != -1)

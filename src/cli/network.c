@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lib/engine.h"
-#include "lib/net.h"
-#include "lib/utils.h"
+#include "lib/engine/engine.h"
+#include "lib/net/net.h"
+#include "lib/base/utils.h"
 
 static const char network_usage[]
     = "Usage: berth network create [--subnet CIDR] [--gateway IP] [--internal] [-l K=V] NAME\n"

@@ -4,9 +4,9 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lib/engine.h"
-#include "lib/reference.h"
-#include "lib/utils.h"
+#include "lib/engine/engine.h"
+#include "lib/image/reference.h"
+#include "lib/base/utils.h"
 
 static void
 status_text (json_t *st, char *buf, size_t len)

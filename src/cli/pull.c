@@ -4,10 +4,10 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "lib/image.h"
-#include "lib/reference.h"
-#include "lib/registry.h"
-#include "lib/utils.h"
+#include "lib/image/image.h"
+#include "lib/image/reference.h"
+#include "lib/image/registry.h"
+#include "lib/base/utils.h"
 
 /* One line per layer: bars redrawn in place on a terminal, a plain line
    when a layer completes otherwise. */

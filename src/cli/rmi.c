@@ -3,9 +3,9 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "lib/image.h"
-#include "lib/reference.h"
-#include "lib/utils.h"
+#include "lib/image/image.h"
+#include "lib/image/reference.h"
+#include "lib/base/utils.h"
 
 int
 cmd_rmi (int argc, char **argv)

@@ -10,10 +10,10 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "lib/engine.h"
-#include "lib/net.h"
-#include "lib/vm.h"
-#include "lib/utils.h"
+#include "lib/engine/engine.h"
+#include "lib/net/net.h"
+#include "lib/runtime/isolation.h"
+#include "lib/base/utils.h"
 
 static const char run_options[]
     = "  -d, --detach            run in the background and print the ID\n"
@@ -128,21 +128,27 @@ restore_tty (void)
     tcsetattr (0, TCSANOW, &saved);
 }
 
-/* VM isolation without KVM works, slowly: say so once per container. */
+/* What the container's backend has to say before it starts (VM isolation
+   without KVM works, slowly): once per container. */
 static void
 cli_warn_isolation (struct berth_engine *e, const char *id)
 {
   json_t *rec = NULL;
   berth_err_t err = NULL;
-  const char *why;
+  const struct berth_isolation *iso;
   if (berth_ctr_load (e, id, &rec, &err) < 0)
     {
       berth_error_release (&err);
       return;
     }
-  if (strcmp (json_string_value (json_object_get (rec, "Isolation")) ?: "", "vm") == 0
-      && strcmp (berth_vm_accel_why (&why), "tcg") == 0)
-    fprintf (stderr, "berth: warning: VM isolation runs under TCG software emulation (%s): it is slow\n", why);
+  iso = berth_isolation_find (json_string_value (json_object_get (rec, "Isolation")) ?: "process", &err);
+  berth_error_release (&err);
+  if (iso && iso->notice)
+    {
+      cleanup_free char *note = iso->notice ();
+      if (note)
+        fprintf (stderr, "berth: warning: %s\n", note);
+    }
   json_decref (rec);
 }
 

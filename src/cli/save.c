@@ -7,9 +7,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "lib/builtin.h"
-#include "lib/imgarchive.h"
-#include "lib/utils.h"
+#include "lib/image/builtin.h"
+#include "lib/image/imgarchive.h"
+#include "lib/base/utils.h"
 
 int
 cmd_save (int argc, char **argv)

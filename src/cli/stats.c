@@ -6,52 +6,11 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "lib/cgroup.h"
-#include "lib/vm.h"
-#include "lib/engine.h"
-#include "lib/state.h"
-#include "lib/utils.h"
-
-static long long
-read_num (const char *dir, const char *file)
-{
-  cleanup_free char *p = xasprintf ("%s/%s", dir, file);
-  cleanup_free char *t = NULL;
-  berth_err_t err = NULL;
-  if (dir == NULL || read_file_at (AT_FDCWD, p, &t, NULL, &err) < 0)
-    {
-      berth_error_release (&err);
-      return -1;
-    }
-  return strncmp (t, "max", 3) == 0 ? -1 : atoll (t);
-}
-
-/* One sample from the container's cgroup (v1 or v2). */
-static json_t *
-sample (struct berth_state *st)
-{
-  struct berth_cgroup *cg = st->cgroup;
-  bool v2 = cg->mode == CGROUP_V2;
-  const char *mem = berth_cgroup_dir_for (cg, v2 ? "" : "memory");
-  const char *cpu = berth_cgroup_dir_for (cg, v2 ? "" : "cpuacct");
-  const char *pids = berth_cgroup_dir_for (cg, v2 ? "" : "pids");
-  long long usage = read_num (mem, v2 ? "memory.current" : "memory.usage_in_bytes");
-  long long limit = read_num (mem, v2 ? "memory.max" : "memory.limit_in_bytes");
-  long long cpu_ns = -1;
-  if (v2)
-    {
-      cleanup_free char *p = xasprintf ("%s/cpu.stat", cpu);
-      cleanup_free char *t = NULL;
-      berth_err_t err = NULL;
-      if (read_file_at (AT_FDCWD, p, &t, NULL, &err) == 0 && strstr (t, "usage_usec "))
-        cpu_ns = atoll (strstr (t, "usage_usec ") + 11) * 1000;
-      berth_error_release (&err);
-    }
-  else
-    cpu_ns = read_num (cpu, "cpuacct.usage");
-  return json_pack ("{s:I,s:I,s:I,s:I}", "memory_usage", usage, "memory_limit", limit, "cpu_ns", cpu_ns, "pids",
-                    read_num (pids, v2 ? "pids.current" : "pids.current"));
-}
+#include "lib/runtime/cgroup.h"
+#include "lib/vm/vm.h"
+#include "lib/engine/engine.h"
+#include "lib/runtime/state.h"
+#include "lib/base/utils.h"
 
 int
 cmd_stats (int argc, char **argv)
@@ -78,64 +37,33 @@ cmd_stats (int argc, char **argv)
   for (int i = first; i < argc; i++)
     {
       char id[65];
-      struct berth_state *st = NULL;
-      json_t *s1, *s2, *rec = NULL;
+      json_t *s1 = NULL, *s2 = NULL, *rec = NULL;
       double cpu;
-      if (berth_ctr_resolve (e, argv[i], id, &err) == 0 && berth_ctr_load (e, id, &rec, &err) == 0
-          && strcmp (json_string_value (json_object_get (rec, "Isolation")) ?: "", "vm") == 0)
+      /* CPU % over a short interval, as docker's first sample does. */
+      if (berth_ctr_resolve (e, argv[i], id, &err) < 0 || berth_ctr_load (e, id, &rec, &err) < 0
+          || berth_container_stats (e->runtime_root, id, &s1, &err) < 0
+          || (usleep (200000), berth_container_stats (e->runtime_root, id, &s2, &err)) < 0)
         {
-          /* The guest measures its container's cgroup. */
-          json_t *a = NULL, *b = NULL;
-          if (berth_vm_stats (e->runtime_root, id, &a, &err) < 0
-              || (usleep (200000), berth_vm_stats (e->runtime_root, id, &b, &err)) < 0)
-            {
-              fprintf (stderr, "berth: %s\n", err->msg);
-              berth_error_release (&err);
-              json_decref (a);
-              json_decref (rec);
-              continue;
-            }
-          cpu = 100.0
-                * (double)(json_integer_value (json_object_get (b, "cpu_ns"))
-                           - json_integer_value (json_object_get (a, "cpu_ns")))
-                / 200e6;
-          s2 = json_pack ("{s:O,s:O,s:O,s:f,s:s,s:O,s:O}", "memory_usage", json_object_get (b, "memory"),
-                          "memory_limit", json_object_get (b, "memory_limit"), "pids", json_object_get (b, "pids"),
-                          "cpu_percent", cpu, "id", id, "name", json_object_get (rec, "Name"), "guest_memory_used",
-                          json_object_get (b, "guest_memory_used"));
-          if (json_object_get (b, "guest_memory_free"))
-            json_object_set (s2, "guest_memory_free", json_object_get (b, "guest_memory_free"));
-          json_array_append_new (out, s2);
-          json_decref (a);
-          json_decref (b);
-          json_decref (rec);
-          continue;
-        }
-      if (err || berth_state_load (e->runtime_root, id, &st, &err) < 0 || st->cgroup == NULL)
-        {
-          if (err == NULL)
-            berth_error (&err, 0, "container %s has no cgroup", argv[i]);
           fprintf (stderr, "berth: %s\n", err->msg);
           berth_error_release (&err);
+          json_decref (s1);
           json_decref (rec);
-          berth_state_free (st);
           continue;
         }
-      /* CPU % over a short interval, as docker's first sample does. */
-      s1 = sample (st);
-      usleep (200000);
-      s2 = sample (st);
       cpu = 100.0
             * (double)(json_integer_value (json_object_get (s2, "cpu_ns"))
                        - json_integer_value (json_object_get (s1, "cpu_ns")))
             / 200e6;
+      /* docker's names; what else the backend measured goes as it is. */
+      json_object_set (s2, "memory_usage", json_object_get (s2, "memory"));
+      json_object_del (s2, "memory");
+      json_object_del (s2, "cpu_ns");
       json_object_set_new (s2, "cpu_percent", json_real (cpu));
       json_object_set_new (s2, "id", json_string (id));
       json_object_set (s2, "name", json_object_get (rec, "Name"));
       json_array_append_new (out, s2);
       json_decref (s1);
       json_decref (rec);
-      berth_state_free (st);
     }
   if (json)
     {

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lib/engine.h"
-#include "lib/utils.h"
+#include "lib/engine/engine.h"
+#include "lib/base/utils.h"
 
 /* stop, kill, rm and wait: each takes one or more containers. */
 static int

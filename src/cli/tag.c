@@ -1,8 +1,8 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "lib/builtin.h"
-#include "lib/image.h"
+#include "lib/image/builtin.h"
+#include "lib/image/image.h"
 
 int
 cmd_tag (int argc, char **argv)

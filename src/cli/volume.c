@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "lib/volume.h"
+#include "lib/engine/volume.h"
 
 int
 cmd_volume (int argc, char **argv)

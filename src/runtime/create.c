@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/container.h"
+#include "lib/runtime/container.h"
 #include "runtime.h"
 
 static const char create_options[] = "  -b, --bundle DIR          the bundle (default: the current directory)\n"

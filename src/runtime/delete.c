@@ -1,6 +1,6 @@
 #include <getopt.h>
 
-#include "lib/container.h"
+#include "lib/runtime/container.h"
 #include "runtime.h"
 
 int

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/container.h"
-#include "lib/spec.h"
-#include "lib/utils.h"
+#include "lib/runtime/container.h"
+#include "lib/runtime/spec.h"
+#include "lib/base/utils.h"
 #include "runtime.h"
 
 static const char exec_options[] = "  -p, --process FILE        the process to run (runtime-spec JSON)\n"

@@ -1,9 +1,9 @@
 #include <jansson.h>
 #include <stdio.h>
 
-#include "lib/seccomp.h"
-#include "lib/spec.h"
-#include "lib/state.h"
+#include "lib/runtime/seccomp.h"
+#include "lib/runtime/spec.h"
+#include "lib/runtime/state.h"
 #include "runtime.h"
 
 int

@@ -1,8 +1,8 @@
 #include <getopt.h>
 #include <signal.h>
 
-#include "lib/container.h"
-#include "lib/utils.h"
+#include "lib/runtime/container.h"
+#include "lib/base/utils.h"
 #include "runtime.h"
 
 int

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lib/container.h"
-#include "lib/state.h"
-#include "lib/utils.h"
+#include "lib/runtime/container.h"
+#include "lib/runtime/state.h"
+#include "lib/base/utils.h"
 #include "runtime.h"
 
 int

@@ -9,9 +9,11 @@
 #include <sys/stat.h>
 #include <jansson.h>
 
-#include "lib/cloned_binary.h"
-#include "lib/state.h"
-#include "lib/utils.h"
+#include "lib/base/cloned_binary.h"
+#include "lib/runtime/isolation.h"
+#include "lib/runtime/state.h"
+#include "lib/vm/vm.h"
+#include "lib/base/utils.h"
 #include "runtime.h"
 
 #ifndef BERTH_VERSION
@@ -150,6 +152,7 @@ main (int argc, char **argv)
 
   g.argv0 = argv[0];
   berth_host_mntns_init ();
+  berth_vm_register ();
   /* "+": stop at the subcommand; its options are its own. */
   while ((c = getopt_long_only (argc, argv, "+vh", opts, NULL)) != -1)
     {
@@ -179,12 +182,19 @@ main (int argc, char **argv)
           g.systemd_cgroup = true;
           break;
         case 'I':
-          if (strcmp (optarg, "process") != 0 && strcmp (optarg, "vm") != 0 && strcmp (optarg, "hyperv") != 0)
-            {
-              fprintf (stderr, "berth-runtime: --isolation: \"%s\" is not process or vm (hyperv)\n", optarg);
-              return 1;
-            }
-          g.isolation = strcmp (optarg, "process") == 0 ? NULL : "vm";
+          {
+            berth_err_t ierr = NULL;
+            const struct berth_isolation *iso = berth_isolation_find (optarg, &ierr);
+            if (iso == NULL)
+              {
+                fprintf (stderr, "berth-runtime: --isolation: %s\n", ierr->msg);
+                berth_error_release (&ierr);
+                return 1;
+              }
+            /* The default backend leaves the choice to the bundle's
+               annotation, as no flag does. */
+            g.isolation = iso == &berth_process_isolation ? NULL : iso->name;
+          }
           break;
         case 'R':
         case 'C':

@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "lib/container.h"
+#include "lib/runtime/container.h"
 #include "runtime.h"
 
 static int

@@ -7,8 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/container.h"
-#include "lib/utils.h"
+#include "lib/runtime/container.h"
+#include "lib/base/utils.h"
 #include "runtime.h"
 
 /* Table output runs ps(1) and keeps the header and our pids' lines, as runc

@@ -1,4 +1,4 @@
-#include "lib/container.h"
+#include "lib/runtime/container.h"
 #include "runtime.h"
 
 int parse_create_options (const char *cmd, int argc, char **argv, struct berth_create_opts *o, bool *detach);

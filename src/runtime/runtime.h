@@ -5,7 +5,7 @@
 
 #include <stdbool.h>
 
-#include "lib/error.h"
+#include "lib/base/error.h"
 
 struct global_opts
 {

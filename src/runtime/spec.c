@@ -5,8 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "lib/spec.h"
-#include "lib/utils.h"
+#include "lib/runtime/spec.h"
+#include "lib/base/utils.h"
 #include "runtime.h"
 
 int

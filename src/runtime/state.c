@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "lib/container.h"
+#include "lib/runtime/container.h"
 #include "runtime.h"
 
 int

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/container.h"
-#include "lib/utils.h"
+#include "lib/runtime/container.h"
+#include "lib/base/utils.h"
 #include "runtime.h"
 
 static const char update_options[] = "  -r, --resources FILE   linux.resources JSON (- for stdin)\n"

@@ -12,8 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lib/agent_proto.h"
-#include "lib/utils.h"
+#include "lib/vm/agent_proto.h"
+#include "lib/base/utils.h"
 
 static size_t
 frame (uint8_t *buf, uint8_t type, uint32_t sid, const char *payload, uint32_t claimed_len)

@@ -15,8 +15,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lib/cgroup_bpf.h"
-#include "lib/utils.h"
+#include "lib/runtime/cgroup_bpf.h"
+#include "lib/base/utils.h"
 
 static char dir[256];
 

@@ -6,10 +6,10 @@
 #include <linux/bpf.h>
 #include <string.h>
 
-#include "lib/cgroup.h"
-#include "lib/cgroup_bpf.h"
-#include "lib/seccomp.h"
-#include "lib/utils.h"
+#include "lib/runtime/cgroup.h"
+#include "lib/runtime/cgroup_bpf.h"
+#include "lib/runtime/seccomp.h"
+#include "lib/base/utils.h"
 
 static void
 cgroup_paths (void **state)

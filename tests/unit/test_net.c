@@ -6,8 +6,8 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-#include "lib/net.h"
-#include "lib/utils.h"
+#include "lib/net/net.h"
+#include "lib/base/utils.h"
 
 /* SPEC's bindings as "key=ip:port key=ip:port ..." in key order. */
 static char *

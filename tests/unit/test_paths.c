@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/utils.h"
+#include "lib/base/utils.h"
 
 static char base[256];
 static char root[300];

@@ -5,9 +5,9 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "lib/digest.h"
-#include "lib/reference.h"
-#include "lib/utils.h"
+#include "lib/base/digest.h"
+#include "lib/image/reference.h"
+#include "lib/base/utils.h"
 
 static void
 canon (const char *in, const char *want)

@@ -7,8 +7,8 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 
-#include "lib/spec.h"
-#include "lib/utils.h"
+#include "lib/runtime/spec.h"
+#include "lib/base/utils.h"
 
 static const char *
 parse_error (const char *text)

@@ -1,0 +1,94 @@
+#include "lib/base/digest.h"
+
+#include "lib/base/crypto_dl.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct berth_sha256
+{
+  EVP_MD_CTX *ctx;
+};
+
+struct berth_sha256 *
+berth_sha256_new (berth_err_t *err)
+{
+  struct berth_sha256 *h;
+  if (berth_crypto_load (err) < 0)
+    return NULL;
+  h = calloc (1, sizeof (*h));
+  if (h == NULL)
+    abort ();
+  h->ctx = EVP_MD_CTX_new ();
+  if (h->ctx == NULL || EVP_DigestInit_ex (h->ctx, EVP_sha256 (), NULL) != 1)
+    abort ();
+  return h;
+}
+
+void
+berth_sha256_update (struct berth_sha256 *h, const void *data, size_t len)
+{
+  EVP_DigestUpdate (h->ctx, data, len);
+}
+
+void
+berth_sha256_final (struct berth_sha256 *h, char *out)
+{
+  unsigned char md[32];
+  unsigned int n = 0;
+  EVP_DigestFinal_ex (h->ctx, md, &n);
+  strcpy (out, "sha256:");
+  for (unsigned i = 0; i < 32; i++)
+    {
+      static const char hex[] = "0123456789abcdef";
+      out[7 + 2 * i] = hex[md[i] >> 4];
+      out[8 + 2 * i] = hex[md[i] & 15];
+    }
+  out[BERTH_DIGEST_LEN] = '\0';
+  berth_sha256_free (h);
+}
+
+void
+berth_sha256_free (struct berth_sha256 *h)
+{
+  if (h == NULL)
+    return;
+  EVP_MD_CTX_free (h->ctx);
+  free (h);
+}
+
+int
+berth_sha256_of (const void *data, size_t len, char *out, berth_err_t *err)
+{
+  struct berth_sha256 *h = berth_sha256_new (err);
+  if (h == NULL)
+    return -1;
+  berth_sha256_update (h, data, len);
+  berth_sha256_final (h, out);
+  return 0;
+}
+
+bool
+berth_digest_valid (const char *d)
+{
+  if (d == NULL || strncmp (d, "sha256:", 7) != 0 || strlen (d) != BERTH_DIGEST_LEN)
+    return false;
+  for (const char *p = d + 7; *p; p++)
+    if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+      return false;
+  return true;
+}
+
+int
+berth_digest_check (const char *d, const char *what, berth_err_t *err)
+{
+  if (!berth_digest_valid (d))
+    return berth_error (err, 0, "%s: \"%s\" is not a sha256 digest", what, d ? d : "(none)");
+  return 0;
+}
+
+const char *
+berth_digest_hex (const char *d)
+{
+  return d + 7;
+}

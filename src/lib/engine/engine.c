@@ -1,0 +1,807 @@
+#include "lib/engine/engine.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/image/builtin.h"
+#include "lib/base/cloned_binary.h"
+#include "lib/runtime/isolation.h"
+#include "lib/runtime/container.h"
+#include "lib/image/image.h"
+#include "lib/image/layer.h"
+#include "lib/image/reference.h"
+#include "lib/runtime/state.h"
+#include "lib/engine/volume.h"
+#include "lib/engine/engine_net.h"
+#include "lib/base/utils.h"
+
+int
+berth_engine_open (const char *root, struct berth_engine **out, berth_err_t *err)
+{
+  struct berth_engine *e = xcalloc (1, sizeof (*e));
+  cleanup_free char *cdir = xasprintf ("%s/containers", root);
+  e->root = xstrdup (root);
+  e->runtime_root = xasprintf ("%s/runtime", root);
+  if (berth_store_open (root, &e->store, err) < 0 || mkdir_p (cdir, 0700, err) < 0
+      || mkdir_p (e->runtime_root, 0700, err) < 0)
+    {
+      berth_engine_close (e);
+      return -1;
+    }
+  *out = e;
+  return 0;
+}
+
+void
+berth_engine_close (struct berth_engine *e)
+{
+  if (e == NULL)
+    return;
+  berth_store_close (e->store);
+  free (e->root);
+  free (e->runtime_root);
+  free (e);
+}
+
+char *
+berth_ctr_dir (struct berth_engine *e, const char *id)
+{
+  return xasprintf ("%s/containers/%s", e->root, id);
+}
+
+int
+berth_ctr_load (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err)
+{
+  cleanup_free char *p = xasprintf ("%s/containers/%s/container.json", e->root, id);
+  json_error_t jerr;
+  *out = json_load_file (p, 0, &jerr);
+  if (*out == NULL)
+    return access (p, F_OK) < 0 ? berth_error_code (err, ENOENT, "no such container: %s", id)
+                                : berth_error (err, 0, "%s: line %d: %s", p, jerr.line, jerr.text);
+  return 0;
+}
+
+int
+berth_ctr_save (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
+{
+  cleanup_free char *p = xasprintf ("%s/containers/%s/container.json", e->root, id);
+  char *text = json_dumps (rec, JSON_INDENT (1));
+  int r = write_file_atomic (p, text, strlen (text), 0600, err);
+  free (text);
+  return r;
+}
+
+static char *
+random_name (void)
+{
+  static const char *adj[] = { "brave", "calm",  "eager", "fancy", "gentle", "happy",  "jolly", "keen", "lucid",
+                               "merry", "nifty", "proud", "quiet", "sharp",  "tender", "vivid", "wise", "zesty" };
+  static const char *noun[] = { "anchor", "harbor",   "jetty", "keel", "mast",  "pier", "quay", "rudder",
+                                "sail",   "schooner", "skiff", "tide", "wharf", "buoy", "cove", "dock" };
+  unsigned char r[2];
+  int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || read (fd, r, 2) != 2)
+    abort ();
+  close (fd);
+  return xasprintf ("%s_%s", adj[r[0] % ARRAY_SIZE (adj)], noun[r[1] % ARRAY_SIZE (noun)]);
+}
+
+int
+berth_ctr_list (struct berth_engine *e, json_t **out, berth_err_t *err)
+{
+  cleanup_free char *cdir = xasprintf ("%s/containers", e->root);
+  cleanup_dir DIR *d = opendir (cdir);
+  struct dirent *de;
+  *out = json_array ();
+  if (d == NULL)
+    return berth_error (err, errno, "open `%s`", cdir);
+  while ((de = readdir (d)))
+    {
+      json_t *rec = NULL;
+      berth_err_t e2 = NULL;
+      if (de->d_name[0] == '.' || strlen (de->d_name) != 64)
+        continue;
+      if (berth_ctr_refresh (e, de->d_name, &rec, &e2) == 0)
+        json_array_append_new (*out, rec);
+      berth_error_release (&e2);
+    }
+  return 0;
+}
+
+int
+berth_ctr_resolve (struct berth_engine *e, const char *ref, char *id_out, berth_err_t *err)
+{
+  cleanup_free char *cdir = xasprintf ("%s/containers", e->root);
+  cleanup_dir DIR *d = opendir (cdir);
+  struct dirent *de;
+  int matches = 0;
+  size_t n = strlen (ref);
+  if (d == NULL)
+    return berth_error (err, errno, "open `%s`", cdir);
+  while ((de = readdir (d)))
+    {
+      json_t *rec = NULL;
+      berth_err_t e2 = NULL;
+      if (de->d_name[0] == '.' || strlen (de->d_name) != 64)
+        continue;
+      if (berth_ctr_load (e, de->d_name, &rec, &e2) == 0)
+        {
+          const char *name = json_string_value (json_object_get (rec, "Name"));
+          if (name && (strcmp (name, ref) == 0 || (name[0] == '/' && strcmp (name + 1, ref) == 0)))
+            {
+              strcpy (id_out, de->d_name);
+              json_decref (rec);
+              return 0;
+            }
+          json_decref (rec);
+        }
+      berth_error_release (&e2);
+      if (n >= 1 && n <= 64 && strncmp (de->d_name, ref, n) == 0)
+        {
+          strcpy (id_out, de->d_name);
+          matches++;
+        }
+    }
+  if (matches == 1)
+    return 0;
+  if (matches > 1)
+    return berth_error (err, 0, "multiple containers match \"%s\": use more of the ID", ref);
+  return berth_error_code (err, ENOENT, "no such container: %s", ref);
+}
+
+static bool
+name_taken (struct berth_engine *e, const char *name)
+{
+  char id[65];
+  berth_err_t err = NULL;
+  bool taken = berth_ctr_resolve (e, name, id, &err) == 0;
+  berth_error_release (&err);
+  return taken;
+}
+
+/* -v NAME:/path and -v /path name volumes (created as needed, the second
+   anonymous), as do the image's Volumes; they become binds of the
+   volumes' directories.  SEEDS gets (data dir, path) pairs to fill from
+   the image, ANON the anonymous volumes made. */
+static int
+resolve_volumes (struct berth_engine *e, json_t *image_config, json_t *in, json_t **out, json_t *seeds, json_t *anon,
+                 berth_err_t *err)
+{
+  json_t *v, *iv = json_object_get (json_object_get (image_config, "config"), "Volumes");
+  size_t i;
+  const char *path;
+  *out = json_array ();
+  json_array_foreach (in, i, v)
+  {
+    cleanup_free char *copy = xstrdup (json_string_value (v) ?: "");
+    char *colon = strchr (copy, ':');
+    json_t *vol = NULL;
+    const char *name = NULL, *target = copy, *mode = NULL;
+    if (copy[0] == '/' && colon)
+      {
+        json_array_append (*out, v); /* a host path */
+        continue;
+      }
+    if (colon)
+      {
+        *colon = '\0';
+        name = copy;
+        target = colon + 1;
+        if ((colon = strchr ((char *)target, ':')))
+          {
+            *colon = '\0';
+            mode = colon + 1;
+          }
+      }
+    if (target[0] != '/')
+      return berth_error (err, 0, "-v: \"%s\": the container path must be absolute", json_string_value (v));
+    if (berth_volume_create (e->root, name, NULL, name == NULL, &vol, err) < 0)
+      return -1;
+    if (name == NULL)
+      json_array_append (anon, json_object_get (vol, "Name"));
+    json_array_append_new (*out, json_sprintf ("%s:%s%s%s", json_string_value (json_object_get (vol, "Mountpoint")),
+                                               target, mode ? ":" : "", mode ? mode : ""));
+    json_array_append_new (seeds, json_pack ("[O,s]", json_object_get (vol, "Mountpoint"), target));
+    json_decref (vol);
+  }
+  json_object_foreach (iv, path, v)
+  {
+    bool covered = false;
+    json_t *o, *vol = NULL;
+    size_t k;
+    json_array_foreach (*out, k, o)
+    {
+      const char *t = strchr (json_string_value (o), ':');
+      size_t pl = strlen (path);
+      covered |= t && strncmp (t + 1, path, pl) == 0 && (t[1 + pl] == '\0' || t[1 + pl] == ':');
+    }
+    if (covered || path[0] != '/')
+      continue;
+    if (berth_volume_create (e->root, NULL, NULL, true, &vol, err) < 0)
+      return -1;
+    json_array_append (anon, json_object_get (vol, "Name"));
+    json_array_append_new (*out, json_sprintf ("%s:%s", json_string_value (json_object_get (vol, "Mountpoint")), path));
+    json_array_append_new (seeds, json_pack ("[O,s]", json_object_get (vol, "Mountpoint"), path));
+    json_decref (vol);
+  }
+  return 0;
+}
+
+const char *
+berth_default_isolation (void)
+{
+  static char mode[16];
+  const char *path
+      = getenv ("BERTH_CONFIG") && *getenv ("BERTH_CONFIG") ? getenv ("BERTH_CONFIG") : "/etc/berth/config.json";
+  json_t *j = json_load_file (path, 0, NULL);
+  const char *v = json_string_value (json_object_get (j, "isolation"));
+  berth_err_t e2 = NULL;
+  /* A name no backend has is left to create's error. */
+  if (v && berth_isolation_find (v, &e2))
+    snprintf (mode, sizeof (mode), "%s", berth_isolation_find (v, &e2)->name);
+  berth_error_release (&e2);
+  json_decref (j);
+  if (mode[0])
+    return mode;
+  v = getenv ("BERTH_ISOLATION");
+  return v && *v ? v : "process";
+}
+
+/* The backend finishes the bundle: what it needs of the image (a VM: a
+   block image of its layers, cached under <root>/vm-images), --kernel and
+   --init. */
+static int
+prepare_bundle (struct berth_engine *e, const struct berth_isolation *iso, struct berth_image *img,
+                const struct berth_create_request *r, const char *pod, json_t *spec, berth_err_t *err)
+{
+  cleanup_free char *cache = xasprintf ("%s/vm-images", e->root);
+  char **layers = xcalloc (img->n_layers + 1, sizeof (char *));
+  struct berth_isolation_prepare p = { .layers = (const char *const *)layers,
+                                       .n_layers = img->n_layers,
+                                       .image_key = img->config_digest,
+                                       .cache_dir = cache,
+                                       .kernel = r->kernel,
+                                       .init = r->init,
+                                       .pod = pod };
+  int ret;
+  for (size_t i = 0; i < img->n_layers; i++)
+    layers[i] = berth_layer_path (e->store, img->layers[i].diffid);
+  ret = iso->prepare ? iso->prepare (&p, spec, err) : 0;
+  strv_free (layers);
+  return ret;
+}
+
+int
+berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, char *id_out, berth_err_t *err)
+{
+  char id[65], md[BERTH_DIGEST_LEN + 1];
+  cleanup_free char *dir = NULL;
+  cleanup_free char *name = NULL;
+  cleanup_free char *rootfs = NULL;
+  cleanup_free char *etc = NULL;
+  cleanup_free char *hold = NULL;
+  cleanup_free char *run_hostname = NULL;
+  cleanup_free char *holds = xasprintf ("%s/holds", e->root);
+  cleanup_free char *created = timestamp_rfc3339 ();
+  struct berth_image *img = NULL;
+  json_t *spec = NULL, *rec = NULL, *seeds = json_array (), *anon = json_array ();
+  struct berth_ctr_net net = { 0 };
+  const char *isolation = r->isolation;
+  const struct berth_isolation *iso;
+  bool imported;
+  int ret = -1;
+
+  if (isolation == NULL && r->network && str_has_prefix (r->network, "container:"))
+    {
+      /* Joining the network of a container with a kernel of its own means
+         joining its machine: the same isolation. */
+      char other[65];
+      json_t *orec = NULL;
+      berth_err_t e2 = NULL;
+      if (berth_ctr_resolve (e, r->network + 10, other, &e2) == 0 && berth_ctr_load (e, other, &orec, &e2) == 0)
+        {
+          const struct berth_isolation *oiso
+              = berth_isolation_find (json_string_value (json_object_get (orec, "Isolation")) ?: "process", &e2);
+          if (oiso && (oiso->flags & BERTH_ISOLATION_OWN_KERNEL))
+            isolation = oiso->name;
+        }
+      json_decref (orec);
+      berth_error_release (&e2);
+    }
+  if (isolation == NULL)
+    isolation = berth_default_isolation ();
+  iso = berth_isolation_find (isolation, err);
+  if (iso == NULL)
+    return berth_error_wrap (err, "--isolation");
+  if (r->kernel && !(iso->flags & BERTH_ISOLATION_OWN_KERNEL))
+    return berth_error (err, 0, "--kernel: a container with %s isolation has no kernel of its own (--isolation=vm)",
+                        iso->name);
+  if (r->name && !berth_name_valid (r->name, 1, 128))
+    return berth_error (err, 0, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", r->name);
+  if (r->name && name_taken (e, r->name))
+    return berth_error_code (err, EEXIST, "the container name \"%s\" is already in use", r->name);
+  if (berth_builtin_ensure (e->store, r->image, &imported, err) < 0
+      || berth_image_resolve (e->store, r->image, md, err) < 0 || berth_image_unpack (e->store, md, err) < 0
+      || berth_image_load (e->store, md, &img, err) < 0)
+    return -1;
+  do
+    name = r->name ? xstrdup (r->name) : random_name ();
+  while (!r->name && name_taken (e, name) && (free (name), 1));
+
+  random_hex (id, 32);
+  dir = berth_ctr_dir (e, id);
+  rootfs = xasprintf ("%s/rootfs", dir);
+  etc = xasprintf ("%s/etc", dir);
+  if (mkdir (dir, 0711) < 0)
+    {
+      berth_error (err, errno, "mkdir `%s`", dir);
+      goto out;
+    }
+  {
+    static const char *subs[] = { "rootfs", "upper", "work" };
+    for (size_t i = 0; i < ARRAY_SIZE (subs); i++)
+      {
+        cleanup_free char *p = xasprintf ("%s/%s", dir, subs[i]);
+        if (mkdir (p, 0755) < 0)
+          {
+            berth_error (err, errno, "mkdir `%s`", p);
+            goto fail;
+          }
+      }
+  }
+  {
+    char shortid[13];
+    memcpy (shortid, id, 12);
+    shortid[12] = '\0';
+    char hostbuf[256] = "";
+    const char *hostname = r->run.hostname ? r->run.hostname : shortid;
+    if (berth_ctr_net_prepare (e, r, iso, img->config, id, &net, err) < 0)
+      goto fail;
+    /* --network=host: the host's name too, as docker does. */
+    if (!r->run.hostname && net.netns && net.netns[0] == '\0' && gethostname (hostbuf, sizeof (hostbuf) - 1) == 0)
+      hostname = hostbuf;
+    if (berth_ctr_net_write_etc (dir, hostname, &net, r->add_hosts, err) < 0)
+      goto fail;
+    if (hostname == hostbuf)
+      run_hostname = xstrdup (hostbuf);
+  }
+  rec = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "Id", id, "Name", name, "Created", created, "Image", r->image,
+                   "ImageID", img->config_digest, "Manifest", md, "Isolation", iso->name, "AutoRemove", r->auto_remove);
+  {
+    struct berth_run_opts run = r->run;
+    json_t *vols = NULL, *seed;
+    const char *user = r->run.user
+                           ? r->run.user
+                           : json_string_value (json_object_get (json_object_get (img->config, "config"), "User"));
+    bool mounted = false;
+    size_t k;
+    ret = resolve_volumes (e, img->config, r->run.volumes, &vols, seeds, anon, err);
+    /* The rootfs is mounted only while the container runs.  A user given
+       by name and volumes to fill need the image's files now: only then is
+       it mounted for the spec and released again (start is a hot path). */
+    if (ret == 0 && ((user && user[0] && strspn (user, "0123456789:") != strlen (user)) || json_array_size (seeds)))
+      {
+        ret = berth_ctr_mount_rootfs (e, id, rec, err);
+        mounted = ret == 0;
+      }
+    json_array_foreach (seeds, k, seed) if (ret == 0) ret = berth_volume_seed (
+        json_string_value (json_array_get (seed, 0)), rootfs, json_string_value (json_array_get (seed, 1)), err);
+    run.volumes = vols;
+    if (run_hostname)
+      run.hostname = run_hostname;
+    if (ret == 0)
+      ret = berth_ocispec_build (img->config, &run, id, rootfs, etc, &spec, err);
+    json_decref (vols);
+    if (mounted)
+      umount2 (rootfs, MNT_DETACH);
+  }
+  if (ret == 0)
+    berth_ctr_net_spec (spec, &net);
+  if (ret == 0)
+    ret = prepare_bundle (e, iso, img, r, net.pod, spec, err);
+  if (ret < 0)
+    goto fail;
+  ret = -1;
+  {
+    cleanup_free char *cfg = xasprintf ("%s/config.json", dir);
+    char *text = json_dumps (spec, JSON_INDENT (1));
+    int w = write_file_atomic (cfg, text, strlen (text), 0600, err);
+    free (text);
+    if (w < 0)
+      goto fail;
+  }
+  json_object_set (rec, "Path", json_array_get (json_object_get (json_object_get (spec, "process"), "args"), 0));
+  json_object_set_new (rec, "Args", json_deep_copy (json_object_get (json_object_get (spec, "process"), "args")));
+  json_object_set_new (rec, "Config",
+                       json_pack ("{s:b,s:b,s:O,s:s,s:i,s:s*,s:O}", "Tty", r->tty, "OpenStdin", r->interactive, "Env",
+                                  json_object_get (json_object_get (spec, "process"), "env"), "Hostname",
+                                  json_string_value (json_object_get (spec, "hostname")), "StopTimeout",
+                                  r->stop_timeout >= 0 ? r->stop_timeout : 10, "StopSignal", r->stop_signal, "Labels",
+                                  r->labels ? r->labels : json_object ()));
+  json_object_set_new (rec, "State",
+                       json_pack ("{s:s,s:b,s:i,s:i,s:s,s:s}", "Status", "created", "Running", 0, "Pid", 0, "ExitCode",
+                                  0, "StartedAt", "", "FinishedAt", ""));
+  json_object_set_new (rec, "LogPath", json_sprintf ("%s/container.log", dir));
+  berth_ctr_net_record (rec, &net);
+  json_object_set (rec, "AnonymousVolumes", anon);
+  hold = xasprintf ("%s/%s", holds, id);
+  if (berth_store_hold (e->store, id, md, err) < 0 || berth_ctr_save (e, id, rec, err) < 0)
+    goto fail;
+  strcpy (id_out, id);
+  ret = 0;
+  goto out;
+fail:
+  {
+    berth_err_t e2 = NULL;
+    umount2 (rootfs, MNT_DETACH);
+    rm_rf_at (AT_FDCWD, dir, &e2);
+    berth_error_release (&e2);
+    if (hold)
+      unlink (hold);
+    berth_ctr_net_release (e, id, net.networks);
+    /* Anonymous volumes made for this container go with it. */
+    {
+      json_t *v;
+      size_t k;
+      json_array_foreach (anon, k, v)
+      {
+        berth_volume_remove (e->root, json_string_value (v), true, &e2);
+        berth_error_release (&e2);
+      }
+    }
+  }
+out:
+  berth_ctr_net_free (&net);
+  json_decref (seeds);
+  json_decref (anon);
+  json_decref (spec);
+  json_decref (rec);
+  berth_image_free (img);
+  return ret;
+}
+
+int
+berth_ctr_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
+{
+  const char *md = json_string_value (json_object_get (rec, "Manifest"));
+  cleanup_free char *dir = berth_ctr_dir (e, id);
+  cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
+  cleanup_free char *lower = xstrdup ("");
+  cleanup_free char *data = NULL;
+  struct berth_image *img = NULL;
+  if (berth_image_load (e->store, md, &img, err) < 0)
+    return -1;
+  /* overlayfs lists the top layer first. */
+  for (size_t i = img->n_layers; i-- > 0;)
+    {
+      cleanup_free char *p = berth_layer_path (e->store, img->layers[i].diffid);
+      char *n = xasprintf ("%s%s%s", lower, lower[0] ? ":" : "", p);
+      free (lower);
+      lower = n;
+    }
+  berth_image_free (img);
+  data = xasprintf ("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, dir, dir);
+  if (strlen (data) >= 4000)
+    return berth_error (err, E2BIG, "image has too many layers for one overlay mount");
+  if (mount ("overlay", rootfs, "overlay", 0, data) < 0)
+    return berth_error (err, errno, "mount the overlay rootfs of %.12s", id);
+  return 0;
+}
+
+int
+berth_ctr_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
+{
+  cleanup_free char *dir = berth_ctr_dir (e, id);
+  cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
+  berth_err_t e2 = NULL;
+  json_t *own = NULL;
+  /* The runtime's side (cgroup, state) first, then the network, then our
+     mount. */
+  berth_container_delete (e->runtime_root, id, true, NULL, &e2);
+  berth_error_release (&e2);
+  if (rec == NULL && berth_ctr_load (e, id, &own, &e2) == 0)
+    rec = own;
+  berth_error_release (&e2);
+  berth_ctr_net_stop (e, id, rec);
+  json_decref (own);
+  if (umount2 (rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+    return berth_error (err, errno, "unmount `%s`", rootfs);
+  return 0;
+}
+
+static bool
+monitor_alive (json_t *rec)
+{
+  json_int_t pid = json_integer_value (json_object_get (rec, "MonitorPid"));
+  json_int_t start = json_integer_value (json_object_get (rec, "MonitorStart"));
+  return pid > 0 && process_start_time ((pid_t)pid) == (unsigned long long)start;
+}
+
+int
+berth_ctr_refresh (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err)
+{
+  json_t *rec = NULL, *st;
+  const char *status;
+  if (berth_ctr_load (e, id, &rec, err) < 0)
+    return -1;
+  st = json_object_get (rec, "State");
+  status = json_string_value (json_object_get (st, "Status"));
+  if (status && strcmp (status, "running") == 0 && !monitor_alive (rec))
+    {
+      /* The monitor died (kill -9, reboot): the runtime tells whether the
+         container still runs. */
+      json_t *rs = NULL;
+      berth_err_t e2 = NULL;
+      bool alive = false;
+      if (berth_container_state (e->runtime_root, id, &rs, &e2) == 0)
+        alive = strcmp (json_string_value (json_object_get (rs, "status")) ?: "", "stopped") != 0;
+      berth_error_release (&e2);
+      json_decref (rs);
+      if (!alive)
+        {
+          cleanup_free char *now = timestamp_rfc3339 ();
+          json_object_set_new (st, "Status", json_string ("exited"));
+          json_object_set_new (st, "Running", json_false ());
+          json_object_set_new (st, "Pid", json_integer (0));
+          json_object_set_new (st, "ExitCode", json_integer (255));
+          json_object_set_new (st, "FinishedAt", json_string (now));
+          json_object_set_new (st, "Error", json_string ("the container's monitor died; exit status unknown"));
+          berth_ctr_cleanup (e, id, rec, &e2);
+          berth_error_release (&e2);
+          if (berth_ctr_save (e, id, rec, err) < 0)
+            {
+              json_decref (rec);
+              return -1;
+            }
+        }
+    }
+  *out = rec;
+  return 0;
+}
+
+int
+berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err)
+{
+  json_t *rec = NULL;
+  int ready[2], status[2] = { -1, -1 };
+  pid_t pid;
+  char buf[4096];
+  ssize_t n;
+  const char *st;
+
+  if (berth_ctr_refresh (e, id, &rec, err) < 0)
+    return -1;
+  st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
+  if (st && strcmp (st, "running") == 0)
+    {
+      json_decref (rec);
+      return berth_error (err, 0, "container %.12s is already running", id);
+    }
+  json_decref (rec);
+  if (pipe2 (ready, O_CLOEXEC) < 0 || (attach && pipe2 (status, O_CLOEXEC) < 0))
+    return berth_error (err, errno, "pipe");
+  pid = fork ();
+  if (pid < 0)
+    return berth_error (err, errno, "fork");
+  if (pid == 0)
+    {
+      /* Twice forked and in its own session: the monitor outlives us. */
+      char rs[16], ss[16];
+      setsid ();
+      if (fork () != 0)
+        _exit (0);
+      close (ready[0]);
+      if (status[0] >= 0)
+        close (status[0]);
+      fcntl (ready[1], F_SETFD, 0);
+      if (status[1] >= 0)
+        fcntl (status[1], F_SETFD, 0);
+      if (!attach)
+        {
+          int null = open ("/dev/null", O_RDWR | O_CLOEXEC);
+          dup2 (null, 0);
+          dup2 (null, 1);
+          dup2 (null, 2);
+        }
+      snprintf (rs, sizeof (rs), "%d", ready[1]);
+      snprintf (ss, sizeof (ss), "%d", status[1]);
+      {
+        /* Straight into the protected copy (the monitor creates the
+           container, CVE-2019-5736): one exec instead of two. */
+        char *args[] = { (char *)"berth",
+                         (char *)"--root",
+                         e->root,
+                         (char *)"__monitor",
+                         (char *)id,
+                         rs,
+                         ss,
+                         (char *)(attach ? "attach" : "detach"),
+                         NULL };
+        extern char **environ;
+        berth_err_t e2 = NULL;
+        if (berth_ensure_cloned_binary (args, environ, true, &e2) == 0)
+          execv ("/proc/self/exe", args);
+        berth_error_release (&e2);
+      }
+      _exit (127);
+    }
+  waitpid (pid, NULL, 0);
+  close (ready[1]);
+  if (status[1] >= 0)
+    close (status[1]);
+  /* The monitor says "ok" once the container runs, or why it could not. */
+  n = read (ready[0], buf, sizeof (buf) - 1);
+  close (ready[0]);
+  if (n <= 0 || strncmp (buf, "ok", 2) != 0)
+    {
+      if (status[0] >= 0)
+        close (status[0]);
+      if (n <= 0)
+        return berth_error (err, EIO, "the monitor of %.12s exited before the container started", id);
+      berth_error_decode (err, buf, (size_t)n);
+      return -1;
+    }
+  if (status_fd)
+    *status_fd = status[0];
+  else if (status[0] >= 0)
+    close (status[0]);
+  return 0;
+}
+
+int
+berth_ctr_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *err)
+{
+  json_t *rec = NULL;
+  const char *st;
+  bool running;
+  int ret;
+  if (berth_ctr_refresh (e, id, &rec, err) < 0)
+    return -1;
+  st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
+  running = st && strcmp (st, "running") == 0;
+  json_decref (rec);
+  if (!running)
+    return berth_error (err, 0, "container %.12s is not running", id);
+  ret = berth_container_kill (e->runtime_root, id, sig, false, err);
+  return ret;
+}
+
+int
+berth_ctr_wait (struct berth_engine *e, const char *id, int *exit_code, berth_err_t *err)
+{
+  for (;;)
+    {
+      json_t *rec = NULL;
+      const char *st;
+      struct timespec ts = { 0, 20 * 1000 * 1000 };
+      if (berth_ctr_refresh (e, id, &rec, err) < 0)
+        return -1;
+      st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
+      if (st && strcmp (st, "running") != 0 && strcmp (st, "removing") != 0)
+        {
+          *exit_code = (int)json_integer_value (json_object_get (json_object_get (rec, "State"), "ExitCode"));
+          json_decref (rec);
+          return 0;
+        }
+      json_decref (rec);
+      nanosleep (&ts, NULL);
+    }
+}
+
+int
+berth_ctr_stop (struct berth_engine *e, const char *id, int timeout, berth_err_t *err)
+{
+  json_t *rec = NULL;
+  const char *st, *signame;
+  int sig = SIGTERM, code;
+  struct timespec t0, now;
+  if (berth_ctr_refresh (e, id, &rec, err) < 0)
+    return -1;
+  st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
+  signame = json_string_value (json_object_get (json_object_get (rec, "Config"), "StopSignal"));
+  if (timeout < 0)
+    timeout = (int)json_integer_value (json_object_get (json_object_get (rec, "Config"), "StopTimeout"));
+  if (signame)
+    parse_signal (signame, &sig);
+  if (st == NULL || strcmp (st, "running") != 0)
+    {
+      json_decref (rec);
+      return 0;
+    }
+  json_decref (rec);
+  {
+    berth_err_t e2 = NULL;
+    berth_container_kill (e->runtime_root, id, sig, false, &e2);
+    berth_error_release (&e2);
+  }
+  clock_gettime (CLOCK_MONOTONIC, &t0);
+  for (;;)
+    {
+      struct timespec ts = { 0, 20 * 1000 * 1000 };
+      json_t *r2 = NULL;
+      bool running;
+      if (berth_ctr_refresh (e, id, &r2, err) < 0)
+        return -1;
+      running = strcmp (json_string_value (json_object_get (json_object_get (r2, "State"), "Status")) ?: "", "running")
+                == 0;
+      json_decref (r2);
+      if (!running)
+        return 0;
+      clock_gettime (CLOCK_MONOTONIC, &now);
+      if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >= timeout * 1000L)
+        break;
+      nanosleep (&ts, NULL);
+    }
+  {
+    /* It did not stop in time: kill everything in it. */
+    berth_err_t e2 = NULL;
+    berth_container_kill (e->runtime_root, id, SIGKILL, true, &e2);
+    berth_error_release (&e2);
+  }
+  return berth_ctr_wait (e, id, &code, err);
+}
+
+int
+berth_ctr_remove (struct berth_engine *e, const char *id, bool force, berth_err_t *err)
+{
+  return berth_ctr_remove_volumes (e, id, force, false, err);
+}
+
+int
+berth_ctr_remove_volumes (struct berth_engine *e, const char *id, bool force, bool volumes, berth_err_t *err)
+{
+  json_t *rec = NULL, *anon;
+  const char *st;
+  cleanup_free char *dir = berth_ctr_dir (e, id);
+  cleanup_free char *hold = xasprintf ("%s/holds/%s", e->root, id);
+  if (berth_ctr_refresh (e, id, &rec, err) < 0)
+    return -1;
+  st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
+  if (st && strcmp (st, "running") == 0)
+    {
+      if (!force)
+        {
+          json_decref (rec);
+          return berth_error (err, 0, "cannot remove running container %.12s: stop it first, or use --force", id);
+        }
+      if (berth_ctr_stop (e, id, 0, err) < 0)
+        {
+          json_decref (rec);
+          return -1;
+        }
+    }
+  anon = json_incref (json_object_get (rec, "AnonymousVolumes"));
+  volumes |= json_is_true (json_object_get (rec, "AutoRemove")); /* --rm takes them too */
+  if (berth_ctr_cleanup (e, id, rec, err) < 0 || rm_rf_at (AT_FDCWD, dir, err) < 0)
+    {
+      json_decref (rec);
+      json_decref (anon);
+      return -1;
+    }
+  /* Its addresses are free again once its directory is gone. */
+  berth_ctr_net_release (e, id, json_object_get (json_object_get (rec, "NetworkSettings"), "Networks"));
+  json_decref (rec);
+  unlink (hold);
+  if (volumes)
+    {
+      json_t *v;
+      size_t k;
+      json_array_foreach (anon, k, v)
+      {
+        berth_err_t e2 = NULL;
+        berth_volume_remove (e->root, json_string_value (v), false, &e2);
+        berth_error_release (&e2);
+      }
+    }
+  json_decref (anon);
+  return 0;
+}

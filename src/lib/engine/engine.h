@@ -1,0 +1,101 @@
+/* The engine: docker-style containers made from images, each with its own
+   directory under <root>/containers/<id>, run by berth's runtime library
+   and watched by a per-container monitor (monitor.c).
+
+     <root>/containers/<id>/container.json   the record (written atomically)
+     <root>/containers/<id>/config.json      the OCI bundle's spec
+     <root>/containers/<id>/rootfs           overlay of the image's layers
+     <root>/containers/<id>/upper, work      the writable layer
+     <root>/containers/<id>/etc/             hostname, hosts, resolv.conf
+     <root>/containers/<id>/container.log    json-file log
+     <root>/runtime/                         the runtime's state root
+     <root>/holds/<id>                       keeps the image from rmi/prune */
+#ifndef BERTH_ENGINE_H
+#define BERTH_ENGINE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "lib/base/error.h"
+#include "lib/engine/ocispec.h"
+#include "lib/image/store.h"
+
+struct berth_engine
+{
+  char *root;
+  char *runtime_root;
+  struct berth_store *store;
+};
+
+/* The host default isolation: /etc/berth/config.json's "isolation"
+   (BERTH_CONFIG names another file), then $BERTH_ISOLATION, then process. */
+const char *berth_default_isolation (void);
+
+int berth_engine_open (const char *root, struct berth_engine **out, berth_err_t *err);
+void berth_engine_close (struct berth_engine *e);
+
+struct berth_create_request
+{
+  const char *image;
+  const char *name;      /* NULL: a generated one */
+  const char *isolation; /* "process" or "vm"; NULL: the host default */
+  const char *kernel;    /* vm: a guest kernel file, or a directory with vmlinuz and initrd.img */
+  bool auto_remove;
+  bool init; /* --init: berth-init as PID 1 */
+  bool interactive, tty;
+  json_t *labels;
+  int stop_timeout; /* seconds, -1: default 10 */
+  /* --network: NULL or "bridge", "none", "host", "container:ID" or a
+     user network's name; -p as PortBindings, -P, --expose, --ip and
+     --network-alias. */
+  const char *network;
+  json_t *publish;
+  bool publish_all;
+  json_t *expose;
+  const char *ip;
+  json_t *aliases;
+  json_t *add_hosts; /* "name:ip" */
+  const char *stop_signal;
+  struct berth_run_opts run;
+};
+
+int berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, char *id_out, berth_err_t *err);
+/* ID, a unique ID prefix or a name. */
+int berth_ctr_resolve (struct berth_engine *e, const char *ref, char *id_out, berth_err_t *err);
+int berth_ctr_load (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
+int berth_ctr_save (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
+/* Reconciles the record with the system (a dead monitor, a reboot). */
+int berth_ctr_refresh (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
+int berth_ctr_list (struct berth_engine *e, json_t **out, berth_err_t *err);
+char *berth_ctr_dir (struct berth_engine *e, const char *id);
+
+/* Spawns the monitor, which creates and starts the container.  With
+   ATTACH the monitor copies the container's output to our stdout/stderr
+   (and our stdin to it) and *status_fd receives the exit code. */
+int berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err);
+int berth_ctr_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *err);
+int berth_ctr_stop (struct berth_engine *e, const char *id, int timeout, berth_err_t *err);
+/* Waits until the container has exited; its exit code. */
+int berth_ctr_wait (struct berth_engine *e, const char *id, int *exit_code, berth_err_t *err);
+int berth_ctr_remove (struct berth_engine *e, const char *id, bool force, berth_err_t *err);
+/* With VOLUMES (rm -v), the container's anonymous volumes go too. */
+int berth_ctr_remove_volumes (struct berth_engine *e, const char *id, bool force, bool volumes, berth_err_t *err);
+
+/* Rootfs overlay and cleanup after the container's process is gone; run by
+   the monitor, and by refresh when the monitor died. */
+int berth_ctr_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
+/* REC: the record in the caller's hands (its NetworkSettings.Ports are
+   cleared), or NULL to read it. */
+int berth_ctr_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
+
+/* Networking of a created container: connect it to one more network, or
+   disconnect it (live when it runs in process isolation). */
+int berth_ctr_connect (struct berth_engine *e, const char *id, const char *network, const char *ip, json_t *aliases,
+                       berth_err_t *err);
+int berth_ctr_disconnect (struct berth_engine *e, const char *id, const char *network, berth_err_t *err);
+
+/* The monitor's main (berth __monitor ID ...). */
+int berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int ready_fd, bool attach);
+
+#endif

@@ -1,0 +1,436 @@
+#include "lib/engine/engine_net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/base/utils.h"
+
+static bool
+bridge_like (const char *mode)
+{
+  return strcmp (mode, "none") != 0 && strcmp (mode, "host") != 0 && !str_has_prefix (mode, "container:");
+}
+
+void
+berth_ctr_net_free (struct berth_ctr_net *n)
+{
+  free (n->mode);
+  free (n->netns);
+  free (n->share_etc);
+  free (n->ip);
+  free (n->dns);
+  free (n->pod);
+  json_decref (n->networks);
+  json_decref (n->bindings);
+  json_decref (n->exposed);
+  memset (n, 0, sizeof (*n));
+}
+
+void
+berth_ctr_net_release (struct berth_engine *e, const char *id, json_t *networks)
+{
+  const char *name;
+  json_t *ep;
+  json_object_foreach (networks, name, ep) berth_net_release (e->root, name, id);
+}
+
+/* An endpoint on NET for container ID: an address leased now. */
+static int
+endpoint (struct berth_engine *e, json_t *net, const char *id, const char *want, json_t *aliases, int index,
+          json_t **out, berth_err_t *err)
+{
+  char ip[16], mac[18];
+  struct in_addr a;
+  uint32_t h;
+  const char *subnet = json_string_value (json_object_get (net, "Subnet")) ?: "";
+  json_t *al = json_array ();
+  if (berth_net_allocate (e->root, net, id, want, ip, err) < 0)
+    {
+      json_decref (al);
+      return -1;
+    }
+  inet_pton (AF_INET, ip, &a);
+  h = ntohl (a.s_addr);
+  /* As net.c derives it for the interface. */
+  snprintf (mac, sizeof (mac), "02:42:%02x:%02x:%02x:%02x", h >> 24, (h >> 16) & 0xff, (h >> 8) & 0xff, h & 0xff);
+  if (json_is_true (json_object_get (net, "Dns")))
+    json_array_extend (al, aliases);
+  *out = json_pack ("{s:O,s:O,s:s,s:i,s:O,s:s,s:o,s:i}", "NetworkID", json_object_get (net, "Id"), "NetworkName",
+                    json_object_get (net, "Name"), "IPAddress", ip, "IPPrefixLen",
+                    strchr (subnet, '/') ? atoi (strchr (subnet, '/') + 1) : 0, "Gateway",
+                    json_object_get (net, "Gateway"), "MacAddress", mac, "Aliases", al, "Index", index);
+  return 0;
+}
+
+/* Whether the container's backend fixes its network devices at start. */
+static bool
+fixed_netdevs (json_t *rec)
+{
+  berth_err_t e2 = NULL;
+  const struct berth_isolation *iso
+      = berth_isolation_find (json_string_value (json_object_get (rec, "Isolation")) ?: "process", &e2);
+  berth_error_release (&e2);
+  return iso && (iso->flags & BERTH_ISOLATION_FIXED_NETDEVS);
+}
+
+int
+berth_ctr_net_prepare (struct berth_engine *e, const struct berth_create_request *r,
+                       const struct berth_isolation *iso, json_t *image_config, const char *id, struct berth_ctr_net *n,
+                       berth_err_t *err)
+{
+  const char *mode = r->network && *r->network ? r->network : BERTH_NET_DEFAULT;
+  bool own_kernel = (iso->flags & BERTH_ISOLATION_OWN_KERNEL) != 0;
+  json_t *ex = json_object_get (json_object_get (image_config, "config"), "ExposedPorts"), *v;
+  const char *key;
+  memset (n, 0, sizeof (*n));
+  if (strcmp (mode, "default") == 0)
+    mode = BERTH_NET_DEFAULT;
+  n->networks = json_object ();
+  n->bindings = r->publish ? json_deep_copy (r->publish) : json_object ();
+  n->exposed = json_object ();
+  json_object_foreach (ex, key, v)
+  {
+    if (berth_net_parse_expose (key, n->exposed, err) < 0)
+      return berth_error_wrap (err, "the image's ExposedPorts");
+  }
+  json_object_update (n->exposed, r->expose);
+  json_object_foreach (n->bindings, key, v) json_object_set_new (n->exposed, key, json_object ());
+  if (!bridge_like (mode) && json_object_size (n->bindings) > 0)
+    return berth_error (err, 0, "-p: a container with --network=%s has no ports of its own to publish", mode);
+  if (!bridge_like (mode) && r->ip)
+    return berth_error (err, 0, "--ip: a container with --network=%s has no address of its own", mode);
+  if (strcmp (mode, "host") == 0)
+    {
+      if (own_kernel)
+        return berth_error (err, 0,
+                            "--network=host: a container with %s isolation has its own kernel and network stack and "
+                            "cannot share the host's (publish ports with -p instead)",
+                            iso->name);
+      n->mode = xstrdup (mode);
+      n->netns = xstrdup ("");
+      return 0;
+    }
+  if (strcmp (mode, "none") == 0)
+    {
+      n->mode = xstrdup (mode);
+      return 0;
+    }
+  if (str_has_prefix (mode, "container:"))
+    {
+      char other[65];
+      json_t *orec = NULL;
+      const char *omode, *oiso;
+      int ret = 0;
+      if (berth_ctr_resolve (e, mode + 10, other, err) < 0)
+        return berth_error_wrap (err, "--network=%s", mode);
+      if (berth_ctr_load (e, other, &orec, err) < 0)
+        return -1;
+      omode = json_string_value (json_object_get (json_object_get (orec, "HostConfig"), "NetworkMode")) ?: "none";
+      oiso = json_string_value (json_object_get (orec, "Isolation")) ?: "process";
+      /* Namespaces are shared within one kernel: the host's, or a
+         machine's of its own (then the new container joins that machine). */
+      if (strcmp (iso->name, oiso) != 0)
+        ret = berth_error (err, 0,
+                           "--network=%s: a container with %s isolation cannot join the network of one with %s "
+                           "isolation (run it with --isolation=%s and it %s)",
+                           mode, iso->name, oiso, oiso, own_kernel ? "shares that kernel" : "joins that machine");
+      else if (str_has_prefix (omode, "container:"))
+        ret = berth_error (err, 0, "--network=%s: that container shares another's network (%s): join that one", mode,
+                           omode);
+      else if (strcmp (omode, "none") == 0)
+        ret = berth_error (err, 0, "--network=%s: that container has no network namespace to share (--network=none)",
+                           mode);
+      else
+        {
+          n->mode = xasprintf ("container:%s", other);
+          n->netns = strcmp (omode, "host") == 0 ? xstrdup ("") : berth_net_netns_path (e->root, other);
+          n->share_etc = berth_ctr_dir (e, other);
+          /* Both with a kernel of their own: one machine per pod, the new
+             container runs in the other's. */
+          if (own_kernel)
+            n->pod = xstrdup (other);
+        }
+      json_decref (orec);
+      return ret;
+    }
+  {
+    json_t *net = NULL, *ep = NULL;
+    if (berth_net_get (e->root, mode, &net, err) < 0)
+      return berth_error_wrap (err, "--network");
+    if (!json_is_true (json_object_get (net, "Dns")) && json_array_size (r->aliases) > 0)
+      {
+        json_decref (net);
+        return berth_error (err, 0, "--network-alias: only containers on user networks have aliases");
+      }
+    if (endpoint (e, net, id, r->ip, r->aliases, 0, &ep, err) < 0)
+      {
+        json_decref (net);
+        return -1;
+      }
+    n->mode = xstrdup (mode);
+    n->netns = berth_net_netns_path (e->root, id);
+    n->ip = xstrdup (json_string_value (json_object_get (ep, "IPAddress")));
+    if (json_is_true (json_object_get (net, "Dns")))
+      n->dns = xstrdup (json_string_value (json_object_get (net, "Gateway")));
+    json_object_set_new (n->networks, mode, ep);
+    json_decref (net);
+  }
+  n->publish_all = r->publish_all;
+  if (r->publish_all)
+    json_object_foreach (n->exposed, key, v)
+    {
+      if (json_object_get (n->bindings, key) == NULL)
+        json_object_set_new (n->bindings, key, json_pack ("[{s:s,s:s}]", "HostIp", "", "HostPort", ""));
+    }
+  return 0;
+}
+
+int
+berth_ctr_net_write_etc (const char *dir, const char *hostname, const struct berth_ctr_net *n, json_t *add_hosts,
+                         berth_err_t *err)
+{
+  cleanup_free char *etc = xasprintf ("%s/etc", dir);
+  cleanup_free char *hn = xasprintf ("%s/hostname", etc);
+  cleanup_free char *hosts = xasprintf ("%s/hosts", etc);
+  cleanup_free char *resolv = xasprintf ("%s/resolv.conf", etc);
+  cleanup_free char *hn_text = xasprintf ("%s\n", hostname);
+  cleanup_free char *hosts_text = NULL, *resolv_text = NULL;
+  json_t *h;
+  size_t i;
+  if (mkdir (etc, 0755) < 0 && errno != EEXIST)
+    return berth_error (err, errno, "mkdir `%s`", etc);
+  if (n->share_etc)
+    {
+      /* A pod: the files of the container whose network it joins. */
+      cleanup_free char *oh = xasprintf ("%s/etc/hosts", n->share_etc);
+      cleanup_free char *orr = xasprintf ("%s/etc/resolv.conf", n->share_etc);
+      if (read_file_at (AT_FDCWD, oh, &hosts_text, NULL, err) < 0
+          || read_file_at (AT_FDCWD, orr, &resolv_text, NULL, err) < 0)
+        return -1;
+    }
+  else if (n->netns && n->netns[0] == '\0')
+    {
+      if (read_file_at (AT_FDCWD, "/etc/hosts", &hosts_text, NULL, err) < 0)
+        return -1;
+    }
+  else
+    hosts_text = xasprintf ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n",
+                            n->ip ? n->ip : "127.0.1.1", hostname);
+  json_array_foreach (add_hosts, i, h)
+  {
+    /* --add-host name:ip */
+    const char *s = json_string_value (h) ?: "";
+    const char *c = strchr (s, ':');
+    char *t;
+    if (c == NULL)
+      continue;
+    t = xasprintf ("%s%s\t%.*s\n", hosts_text, c + 1, (int)(c - s), s);
+    free (hosts_text);
+    hosts_text = t;
+  }
+  if (resolv_text == NULL && n->dns)
+    resolv_text = xasprintf ("nameserver %s\noptions ndots:0\n", n->dns);
+  if (resolv_text == NULL)
+    {
+      /* The host's resolvers, unless they are local stubs a container's
+         own network namespace cannot reach. */
+      berth_err_t e2 = NULL;
+      if (read_file_at (AT_FDCWD, "/etc/resolv.conf", &resolv_text, NULL, &e2) < 0)
+        {
+          berth_error_release (&e2);
+          resolv_text = xstrdup ("");
+        }
+      if ((!n->netns || n->netns[0]) && (strstr (resolv_text, "127.0.0.") || resolv_text[0] == '\0'))
+        {
+          free (resolv_text);
+          resolv_text = xstrdup ("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
+        }
+    }
+  if (write_file_at (AT_FDCWD, hn, hn_text, strlen (hn_text), err) < 0
+      || write_file_at (AT_FDCWD, hosts, hosts_text, strlen (hosts_text), err) < 0
+      || write_file_at (AT_FDCWD, resolv, resolv_text, strlen (resolv_text), err) < 0)
+    return -1;
+  return 0;
+}
+
+void
+berth_ctr_net_spec (json_t *spec, const struct berth_ctr_net *n)
+{
+  json_t *nss = json_object_get (json_object_get (spec, "linux"), "namespaces"), *ns;
+  size_t i;
+  json_array_foreach (nss, i, ns)
+  {
+    if (strcmp (json_string_value (json_object_get (ns, "type")) ?: "", "network") != 0)
+      continue;
+    if (n->netns && n->netns[0] == '\0')
+      json_array_remove (nss, i);
+    else if (n->netns)
+      json_object_set_new (ns, "path", json_string (n->netns));
+    return;
+  }
+}
+
+void
+berth_ctr_net_record (json_t *rec, const struct berth_ctr_net *n)
+{
+  json_t *cfg = json_object_get (rec, "Config");
+  json_object_set_new (rec, "HostConfig",
+                       json_pack ("{s:s,s:O,s:b}", "NetworkMode", n->mode, "PortBindings", n->bindings,
+                                  "PublishAllPorts", n->publish_all));
+  json_object_set_new (rec, "NetworkSettings",
+                       json_pack ("{s:O,s:o,s:s}", "Networks", n->networks, "Ports", json_object (), "SandboxKey",
+                                  n->netns ? n->netns : ""));
+  if (cfg)
+    json_object_set (cfg, "ExposedPorts", n->exposed);
+}
+
+int
+berth_ctr_net_start (struct berth_engine *e, const char *id, json_t *rec, struct berth_net_ports *held,
+                     berth_err_t *err)
+{
+  json_t *hc = json_object_get (rec, "HostConfig"), *ns = json_object_get (rec, "NetworkSettings"), *ports = NULL;
+  const char *mode = json_string_value (json_object_get (hc, "NetworkMode")) ?: "none";
+  const char *name = json_string_value (json_object_get (rec, "Name")) ?: id;
+  held->n = 0;
+  if (str_has_prefix (mode, "container:"))
+    {
+      /* A pod member starts only while the container it joins runs. */
+      json_t *orec = NULL;
+      bool running;
+      if (berth_ctr_refresh (e, mode + 10, &orec, err) < 0)
+        return berth_error_wrap (err, "--network=%s", mode);
+      running
+          = strcmp (json_string_value (json_object_get (json_object_get (orec, "State"), "Status")) ?: "", "running")
+            == 0;
+      json_decref (orec);
+      if (!running)
+        return berth_error (err, 0, "--network=container:%.12s: that container is not running", mode + 10);
+      return 0;
+    }
+  if (json_object_size (json_object_get (ns, "Networks")) == 0)
+    return 0;
+  if (berth_net_setup (e->root, id, name, json_object_get (ns, "Networks"), json_object_get (hc, "PortBindings"),
+                       &ports, held, err)
+      < 0)
+    return -1;
+  json_object_set_new (ns, "Ports", ports);
+  /* Saved now: a crash from here on must find the ports to unpublish. */
+  if (berth_ctr_save (e, id, rec, err) < 0)
+    {
+      berth_err_t e2 = NULL;
+      berth_net_teardown (e->root, id, json_object_get (ns, "Networks"), ports, &e2);
+      berth_error_release (&e2);
+      berth_net_ports_release (held);
+      json_object_set_new (ns, "Ports", json_object ());
+      return -1;
+    }
+  return 0;
+}
+
+void
+berth_ctr_net_stop (struct berth_engine *e, const char *id, json_t *rec)
+{
+  json_t *ns = json_object_get (rec, "NetworkSettings");
+  berth_err_t e2 = NULL;
+  if (json_object_size (json_object_get (ns, "Networks")) == 0)
+    return;
+  berth_net_teardown (e->root, id, json_object_get (ns, "Networks"), json_object_get (ns, "Ports"), &e2);
+  berth_error_release (&e2);
+  json_object_set_new (ns, "Ports", json_object ());
+}
+
+int
+berth_ctr_connect (struct berth_engine *e, const char *id, const char *network, const char *ip, json_t *aliases,
+                   berth_err_t *err)
+{
+  json_t *rec = NULL, *net = NULL, *ep = NULL, *nets, *v;
+  const char *mode, *k;
+  bool running, fixed;
+  int index = 0, ret = -1;
+  if (berth_ctr_refresh (e, id, &rec, err) < 0)
+    return -1;
+  mode = json_string_value (json_object_get (json_object_get (rec, "HostConfig"), "NetworkMode")) ?: "none";
+  nets = json_object_get (json_object_get (rec, "NetworkSettings"), "Networks");
+  running
+      = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
+  fixed = fixed_netdevs (rec);
+  if (!bridge_like (mode) || nets == NULL)
+    {
+      berth_error (err, 0, "container %.12s uses --network=%s: it cannot be connected to other networks", id, mode);
+      goto out;
+    }
+  if (json_object_get (nets, network))
+    {
+      berth_error (err, EEXIST, "container %.12s is already connected to network %s", id, network);
+      goto out;
+    }
+  if (running && fixed)
+    {
+      berth_error (err, 0,
+                   "container %.12s runs in a machine of its own, whose network devices are fixed at boot: stop it, "
+                   "then connect",
+                   id);
+      goto out;
+    }
+  if (berth_net_get (e->root, network, &net, err) < 0)
+    goto out;
+  json_object_foreach (nets, k, v)
+  {
+    if (json_integer_value (json_object_get (v, "Index")) >= index)
+      index = (int)json_integer_value (json_object_get (v, "Index")) + 1;
+  }
+  if (endpoint (e, net, id, ip, aliases, index, &ep, err) < 0)
+    goto out;
+  if (running
+      && berth_net_connect_live (e->root, id, json_string_value (json_object_get (rec, "Name")), ep, index, err) < 0)
+    {
+      berth_net_release (e->root, network, id);
+      json_decref (ep);
+      goto out;
+    }
+  json_object_set_new (nets, network, ep);
+  ret = berth_ctr_save (e, id, rec, err);
+out:
+  json_decref (net);
+  json_decref (rec);
+  return ret;
+}
+
+int
+berth_ctr_disconnect (struct berth_engine *e, const char *id, const char *network, berth_err_t *err)
+{
+  json_t *rec = NULL, *nets, *ep;
+  bool running, fixed;
+  int ret = -1;
+  if (berth_ctr_refresh (e, id, &rec, err) < 0)
+    return -1;
+  nets = json_object_get (json_object_get (rec, "NetworkSettings"), "Networks");
+  ep = json_object_get (nets, network);
+  running
+      = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
+  fixed = fixed_netdevs (rec);
+  if (ep == NULL)
+    berth_error (err, 0, "container %.12s is not connected to network %s", id, network);
+  else if (running && fixed)
+    berth_error (err, 0,
+                 "container %.12s runs in a machine of its own, whose network devices are fixed at boot: stop it, "
+                 "then disconnect",
+                 id);
+  else if (running
+           && berth_net_disconnect_live (e->root, id, network, ep,
+                                         (int)json_integer_value (json_object_get (ep, "Index")), err)
+                  < 0)
+    ;
+  else
+    {
+      berth_net_release (e->root, network, id);
+      json_object_del (nets, network);
+      ret = berth_ctr_save (e, id, rec, err);
+    }
+  json_decref (rec);
+  return ret;
+}

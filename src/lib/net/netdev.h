@@ -1,0 +1,27 @@
+/* Interface configuration through the classic ioctls (no netlink library):
+   what the statically linked runtime and the guest agent need to hand a
+   container's network to a VM.
+
+   A VM container's network namespace is made as a process container's
+   (by berth's engine, Docker or containerd: a veth with the address and a
+   default route).  berth_netdev_adopt moves that identity to the guest:
+   the address and route leave the veth, a bridge in the namespace joins
+   the veth to a tap for QEMU, and the guest's NIC takes the veth's MAC,
+   address and gateway, so the outside cannot tell the modes apart. */
+#ifndef BERTH_NETDEV_H
+#define BERTH_NETDEV_H
+
+#include <jansson.h>
+
+#include "lib/base/error.h"
+
+/* In the namespace NETNS_PATH: *IFACES gets [{name, mac, address, prefix,
+   gateway, mtu}] for the first interface with an IPv4 address (or []),
+   *TAP_FD the tap QEMU serves it with (-1 without one). */
+int berth_netdev_adopt (const char *netns_path, json_t **ifaces, int *tap_fd, berth_err_t *err);
+
+/* In the guest: configure NAME (up, address, route) as IFACE says. */
+int berth_netdev_configure (const char *name, json_t *iface, berth_err_t *err);
+int berth_netdev_up (const char *name, berth_err_t *err);
+
+#endif

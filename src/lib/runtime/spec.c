@@ -1,0 +1,1132 @@
+#include "lib/runtime/spec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/capability.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+
+#include "lib/base/utils.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef MS_NOSYMFOLLOW
+#define MS_NOSYMFOLLOW 256
+#endif
+
+/* ---------------------------------------------------------------- helpers */
+
+static const char *
+json_type_name (json_t *v)
+{
+  switch (json_typeof (v))
+    {
+    case JSON_OBJECT:
+      return "an object";
+    case JSON_ARRAY:
+      return "an array";
+    case JSON_STRING:
+      return "a string";
+    case JSON_INTEGER:
+      return "an integer";
+    case JSON_REAL:
+      return "a number";
+    case JSON_TRUE:
+    case JSON_FALSE:
+      return "a boolean";
+    default:
+      return "null";
+    }
+}
+
+static int
+type_error (const char *path, const char *want, json_t *v, berth_err_t *err)
+{
+  return berth_error (err, 0, "%s: expected %s, got %s", path, want, json_type_name (v));
+}
+
+/* Child path "parent.key" (or "key" at the top). */
+static char *
+child (const char *parent, const char *key)
+{
+  return parent[0] ? xasprintf ("%s.%s", parent, key) : xstrdup (key);
+}
+
+static char *
+elem (const char *parent, size_t i)
+{
+  return xasprintf ("%s[%zu]", parent, i);
+}
+
+static int
+get_object (json_t *obj, const char *key, const char *parent, json_t **out, berth_err_t *err)
+{
+  json_t *v = json_object_get (obj, key);
+  *out = NULL;
+  if (v == NULL || json_is_null (v))
+    return 0;
+  if (!json_is_object (v))
+    {
+      cleanup_free char *p = child (parent, key);
+      return type_error (p, "an object", v, err);
+    }
+  *out = v;
+  return 1;
+}
+
+static int
+get_array (json_t *obj, const char *key, const char *parent, json_t **out, berth_err_t *err)
+{
+  json_t *v = json_object_get (obj, key);
+  *out = NULL;
+  if (v == NULL || json_is_null (v))
+    return 0;
+  if (!json_is_array (v))
+    {
+      cleanup_free char *p = child (parent, key);
+      return type_error (p, "an array", v, err);
+    }
+  *out = v;
+  return 1;
+}
+
+static int
+get_string (json_t *obj, const char *key, const char *parent, bool required, char **out, berth_err_t *err)
+{
+  json_t *v = json_object_get (obj, key);
+  cleanup_free char *p = child (parent, key);
+  *out = NULL;
+  if (v == NULL || json_is_null (v))
+    {
+      if (required)
+        return berth_error (err, 0, "%s: required field is missing", p);
+      return 0;
+    }
+  if (!json_is_string (v))
+    return type_error (p, "a string", v, err);
+  *out = xstrdup (json_string_value (v));
+  return 1;
+}
+
+static int
+get_bool (json_t *obj, const char *key, const char *parent, bool *out, berth_err_t *err)
+{
+  json_t *v = json_object_get (obj, key);
+  if (v == NULL || json_is_null (v))
+    return 0;
+  if (!json_is_boolean (v))
+    {
+      cleanup_free char *p = child (parent, key);
+      return type_error (p, "a boolean", v, err);
+    }
+  *out = json_is_true (v);
+  return 1;
+}
+
+static int
+get_int (json_t *obj, const char *key, const char *parent, int64_t min, int64_t max, int64_t *out, berth_err_t *err)
+{
+  json_t *v = json_object_get (obj, key);
+  cleanup_free char *p = child (parent, key);
+  json_int_t n;
+  if (v == NULL || json_is_null (v))
+    return 0;
+  if (!json_is_integer (v))
+    return type_error (p, "an integer", v, err);
+  n = json_integer_value (v);
+  if (n < min || n > max)
+    return berth_error (err, 0, "%s: %lld is out of range [%lld, %lld]", p, (long long)n, (long long)min,
+                        (long long)max);
+  *out = n;
+  return 1;
+}
+
+/* uint64 fields: jansson keeps integers as signed 64-bit, so values above
+   INT64_MAX (rlimits of "unlimited" written as 18446744073709551615) arrive
+   as reals. */
+static int
+get_u64 (json_t *obj, const char *key, const char *parent, uint64_t *out, berth_err_t *err)
+{
+  json_t *v = json_object_get (obj, key);
+  cleanup_free char *p = child (parent, key);
+  if (v == NULL || json_is_null (v))
+    return 0;
+  if (json_is_integer (v))
+    {
+      if (json_integer_value (v) < 0)
+        return berth_error (err, 0, "%s: must not be negative", p);
+      *out = (uint64_t)json_integer_value (v);
+      return 1;
+    }
+  if (json_is_real (v) && json_real_value (v) >= 9.2e18 && json_real_value (v) <= 1.85e19)
+    {
+      *out = json_real_value (v) >= 1.8446744073709e19 ? UINT64_MAX : (uint64_t)json_real_value (v);
+      return 1;
+    }
+  return type_error (p, "an unsigned integer", v, err);
+}
+
+static int
+get_strv (json_t *obj, const char *key, const char *parent, char ***out, berth_err_t *err)
+{
+  json_t *arr, *v;
+  size_t i;
+  cleanup_free char *p = child (parent, key);
+  int ret = get_array (obj, key, parent, &arr, err);
+  *out = NULL;
+  if (ret <= 0)
+    return ret;
+  *out = xcalloc (json_array_size (arr) + 1, sizeof (char *));
+  json_array_foreach (arr, i, v)
+  {
+    if (!json_is_string (v))
+      {
+        cleanup_free char *e = elem (p, i);
+        strv_free (*out);
+        *out = NULL;
+        return type_error (e, "a string", v, err);
+      }
+    (*out)[i] = xstrdup (json_string_value (v));
+  }
+  return 1;
+}
+
+/* ------------------------------------------------------------ capabilities */
+
+int
+berth_cap_last (void)
+{
+  static int last = -1;
+  if (last < 0)
+    {
+      last = (int)cap_max_bits () - 1;
+      if (last < CAP_LAST_CAP)
+        last = CAP_LAST_CAP;
+      if (last > 63)
+        last = 63;
+    }
+  return last;
+}
+
+int
+berth_cap_from_name (const char *name)
+{
+  cap_value_t c;
+  char lower[64];
+  size_t i;
+
+  if (strncmp (name, "CAP_", 4) != 0 || strlen (name) >= sizeof (lower))
+    return -1;
+  for (i = 0; name[i]; i++)
+    lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
+  lower[i] = '\0';
+  /* libcap also takes numbers; the spec wants names only. */
+  if (lower[4] >= '0' && lower[4] <= '9')
+    return -1;
+  if (cap_from_name (lower, &c) < 0 || c < 0 || c > 63)
+    return -1;
+  return c;
+}
+
+const char *
+berth_cap_name (int cap)
+{
+  static char names[64][40];
+  if (cap < 0 || cap > 63)
+    return NULL;
+  if (names[cap][0] == '\0')
+    {
+      char *n = cap_to_name (cap);
+      if (n == NULL)
+        return NULL;
+      snprintf (names[cap], sizeof (names[cap]), "%s", n);
+      for (char *s = names[cap]; *s; s++)
+        if (*s >= 'a' && *s <= 'z')
+          *s = (char)(*s - 'a' + 'A');
+      cap_free (n);
+    }
+  return names[cap];
+}
+
+static int
+parse_caps (json_t *obj, const char *parent, struct berth_process *p, berth_err_t *err)
+{
+  static const char *sets[CAP_SET_COUNT] = { "bounding", "effective", "inheritable", "permitted", "ambient" };
+  json_t *caps, *arr, *v;
+  size_t i;
+  int ret = get_object (obj, "capabilities", parent, &caps, err);
+  cleanup_free char *cp = child (parent, "capabilities");
+  if (ret <= 0)
+    return ret;
+  p->has_caps = true;
+  for (int s = 0; s < CAP_SET_COUNT; s++)
+    {
+      cleanup_free char *sp = child (cp, sets[s]);
+      ret = get_array (caps, sets[s], cp, &arr, err);
+      if (ret < 0)
+        return ret;
+      if (ret == 0)
+        continue;
+      json_array_foreach (arr, i, v)
+      {
+        int c;
+        cleanup_free char *e = elem (sp, i);
+        if (!json_is_string (v))
+          return type_error (e, "a string", v, err);
+        c = berth_cap_from_name (json_string_value (v));
+        if (c < 0)
+          return berth_error (err, 0, "%s: unknown capability \"%s\"", e, json_string_value (v));
+        if (c > berth_cap_last ())
+          return berth_error (err, 0, "%s: capability \"%s\" is not known to this kernel", e, json_string_value (v));
+        p->caps[s] |= 1ULL << c;
+      }
+    }
+  return 0;
+}
+
+/* ----------------------------------------------------------------- rlimits */
+
+static const struct
+{
+  const char *name;
+  int resource;
+} rlimit_names[] = {
+  { "RLIMIT_AS", RLIMIT_AS },
+  { "RLIMIT_CORE", RLIMIT_CORE },
+  { "RLIMIT_CPU", RLIMIT_CPU },
+  { "RLIMIT_DATA", RLIMIT_DATA },
+  { "RLIMIT_FSIZE", RLIMIT_FSIZE },
+  { "RLIMIT_LOCKS", RLIMIT_LOCKS },
+  { "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },
+  { "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE },
+  { "RLIMIT_NICE", RLIMIT_NICE },
+  { "RLIMIT_NOFILE", RLIMIT_NOFILE },
+  { "RLIMIT_NPROC", RLIMIT_NPROC },
+  { "RLIMIT_RSS", RLIMIT_RSS },
+  { "RLIMIT_RTPRIO", RLIMIT_RTPRIO },
+  { "RLIMIT_RTTIME", RLIMIT_RTTIME },
+  { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
+  { "RLIMIT_STACK", RLIMIT_STACK },
+};
+
+static int
+parse_rlimits (json_t *obj, const char *parent, struct berth_process *p, berth_err_t *err)
+{
+  json_t *arr, *v;
+  size_t i;
+  cleanup_free char *rp = child (parent, "rlimits");
+  int ret = get_array (obj, "rlimits", parent, &arr, err);
+  if (ret <= 0)
+    return ret;
+  p->rlimits = xcalloc (json_array_size (arr), sizeof (*p->rlimits));
+  json_array_foreach (arr, i, v)
+  {
+    cleanup_free char *e = elem (rp, i);
+    cleanup_free char *type = NULL;
+    size_t k;
+    if (!json_is_object (v))
+      return type_error (e, "an object", v, err);
+    if (get_string (v, "type", e, true, &type, err) < 0)
+      return -1;
+    for (k = 0; k < ARRAY_SIZE (rlimit_names); k++)
+      if (strcmp (rlimit_names[k].name, type) == 0)
+        break;
+    if (k == ARRAY_SIZE (rlimit_names))
+      return berth_error (err, 0, "%s.type: unknown rlimit \"%s\"", e, type);
+    for (size_t j = 0; j < p->n_rlimits; j++)
+      if (p->rlimits[j].resource == rlimit_names[k].resource)
+        return berth_error (err, 0, "%s.type: rlimit \"%s\" is given twice", e, type);
+    p->rlimits[p->n_rlimits].resource = rlimit_names[k].resource;
+    if (get_u64 (v, "soft", e, &p->rlimits[p->n_rlimits].soft, err) <= 0
+        || get_u64 (v, "hard", e, &p->rlimits[p->n_rlimits].hard, err) <= 0)
+      {
+        if (*err)
+          return -1;
+        return berth_error (err, 0, "%s: soft and hard are required", e);
+      }
+    if (p->rlimits[p->n_rlimits].soft > p->rlimits[p->n_rlimits].hard)
+      return berth_error (err, 0, "%s: soft limit exceeds the hard limit", e);
+    p->n_rlimits++;
+  }
+  return 0;
+}
+
+/* ----------------------------------------------------------------- process */
+
+void
+berth_process_free (struct berth_process *p)
+{
+  if (p == NULL)
+    return;
+  free (p->additional_gids);
+  strv_free (p->args);
+  strv_free (p->env);
+  free (p->cwd);
+  free (p->rlimits);
+  free (p->apparmor_profile);
+  free (p->selinux_label);
+  free (p);
+}
+
+int
+berth_process_from_json (json_t *obj, const char *path, struct berth_process **out, berth_err_t *err)
+{
+  struct berth_process *p = xcalloc (1, sizeof (*p));
+  json_t *user, *cs, *gids, *v, *iop;
+  int64_t n;
+  size_t i;
+  cleanup_free char *up = child (path, "user");
+
+  p->umask = -1;
+  if (get_bool (obj, "terminal", path, &p->terminal, err) < 0)
+    goto fail;
+  if (get_object (obj, "consoleSize", path, &cs, err) < 0)
+    goto fail;
+  if (cs)
+    {
+      cleanup_free char *csp = child (path, "consoleSize");
+      if (get_int (cs, "height", csp, 0, UINT16_MAX, &n, err) < 0)
+        goto fail;
+      p->console_height = (unsigned)(json_object_get (cs, "height") ? n : 0);
+      if (get_int (cs, "width", csp, 0, UINT16_MAX, &n, err) < 0)
+        goto fail;
+      p->console_width = (unsigned)(json_object_get (cs, "width") ? n : 0);
+    }
+  if (get_object (obj, "user", path, &user, err) < 0)
+    goto fail;
+  if (user)
+    {
+      if (get_int (user, "uid", up, 0, UINT32_MAX, &n, err) < 0)
+        goto fail;
+      p->uid = json_object_get (user, "uid") ? (uint32_t)n : 0;
+      if (get_int (user, "gid", up, 0, UINT32_MAX, &n, err) < 0)
+        goto fail;
+      p->gid = json_object_get (user, "gid") ? (uint32_t)n : 0;
+      if (get_int (user, "umask", up, 0, 0777, &n, err) < 0)
+        goto fail;
+      if (json_object_get (user, "umask") && !json_is_null (json_object_get (user, "umask")))
+        p->umask = (int)n;
+      if (get_array (user, "additionalGids", up, &gids, err) < 0)
+        goto fail;
+      if (gids)
+        {
+          cleanup_free char *gp = child (up, "additionalGids");
+          p->additional_gids = xcalloc (json_array_size (gids), sizeof (uint32_t));
+          json_array_foreach (gids, i, v)
+          {
+            cleanup_free char *e = elem (gp, i);
+            if (!json_is_integer (v) || json_integer_value (v) < 0 || json_integer_value (v) > UINT32_MAX)
+              {
+                berth_error (err, 0, "%s: expected a group id", e);
+                goto fail;
+              }
+            p->additional_gids[p->n_additional_gids++] = (uint32_t)json_integer_value (v);
+          }
+        }
+    }
+  if (get_strv (obj, "args", path, &p->args, err) < 0)
+    goto fail;
+  if (get_strv (obj, "env", path, &p->env, err) < 0)
+    goto fail;
+  if (p->env)
+    for (i = 0; p->env[i]; i++)
+      if (strchr (p->env[i], '=') == NULL || p->env[i][0] == '=')
+        {
+          cleanup_free char *ep = child (path, "env");
+          berth_error (err, 0, "%s[%zu]: \"%s\" is not of the form NAME=VALUE", ep, i, p->env[i]);
+          goto fail;
+        }
+  if (get_string (obj, "cwd", path, false, &p->cwd, err) < 0)
+    goto fail;
+  if (p->cwd == NULL)
+    p->cwd = xstrdup ("/");
+  if (p->cwd[0] != '/')
+    {
+      cleanup_free char *cp = child (path, "cwd");
+      berth_error (err, 0, "%s: \"%s\" is not an absolute path", cp, p->cwd);
+      goto fail;
+    }
+  if (parse_caps (obj, path, p, err) < 0)
+    goto fail;
+  if (parse_rlimits (obj, path, p, err) < 0)
+    goto fail;
+  if (get_bool (obj, "noNewPrivileges", path, &p->no_new_privileges, err) < 0)
+    goto fail;
+  if (get_int (obj, "oomScoreAdj", path, -1000, 1000, &n, err) < 0)
+    goto fail;
+  if (json_object_get (obj, "oomScoreAdj") && !json_is_null (json_object_get (obj, "oomScoreAdj")))
+    {
+      p->has_oom_score_adj = true;
+      p->oom_score_adj = (int)n;
+    }
+  if (get_string (obj, "apparmorProfile", path, false, &p->apparmor_profile, err) < 0)
+    goto fail;
+  if (get_string (obj, "selinuxLabel", path, false, &p->selinux_label, err) < 0)
+    goto fail;
+  if (get_object (obj, "ioPriority", path, &iop, err) < 0)
+    goto fail;
+  if (iop)
+    {
+      cleanup_free char *ip = child (path, "ioPriority");
+      cleanup_free char *cls = NULL;
+      if (get_string (iop, "class", ip, true, &cls, err) < 0)
+        goto fail;
+      if (strcmp (cls, "IOPRIO_CLASS_RT") == 0)
+        p->io_priority_class = 1;
+      else if (strcmp (cls, "IOPRIO_CLASS_BE") == 0)
+        p->io_priority_class = 2;
+      else if (strcmp (cls, "IOPRIO_CLASS_IDLE") == 0)
+        p->io_priority_class = 3;
+      else
+        {
+          berth_error (err, 0, "%s.class: unknown I/O priority class \"%s\"", ip, cls);
+          goto fail;
+        }
+      if (get_int (iop, "priority", ip, 0, 7, &n, err) < 0)
+        goto fail;
+      p->io_priority = json_object_get (iop, "priority") ? (int)n : 0;
+      p->has_io_priority = true;
+    }
+  *out = p;
+  return 0;
+
+fail:
+  berth_process_free (p);
+  return -1;
+}
+
+/* ------------------------------------------------------------------ mounts */
+
+static const struct
+{
+  const char *name;
+  bool clear;
+  unsigned long flag;
+} mount_flags[] = {
+  { "defaults", false, 0 },
+  { "ro", false, MS_RDONLY },
+  { "rw", true, MS_RDONLY },
+  { "suid", true, MS_NOSUID },
+  { "nosuid", false, MS_NOSUID },
+  { "dev", true, MS_NODEV },
+  { "nodev", false, MS_NODEV },
+  { "exec", true, MS_NOEXEC },
+  { "noexec", false, MS_NOEXEC },
+  { "sync", false, MS_SYNCHRONOUS },
+  { "async", true, MS_SYNCHRONOUS },
+  { "dirsync", false, MS_DIRSYNC },
+  { "remount", false, MS_REMOUNT },
+  { "mand", false, MS_MANDLOCK },
+  { "nomand", true, MS_MANDLOCK },
+  { "atime", true, MS_NOATIME },
+  { "noatime", false, MS_NOATIME },
+  { "diratime", true, MS_NODIRATIME },
+  { "nodiratime", false, MS_NODIRATIME },
+  { "relatime", false, MS_RELATIME },
+  { "norelatime", true, MS_RELATIME },
+  { "strictatime", false, MS_STRICTATIME },
+  { "nostrictatime", true, MS_STRICTATIME },
+  { "lazytime", false, MS_LAZYTIME },
+  { "nolazytime", true, MS_LAZYTIME },
+  { "symfollow", true, MS_NOSYMFOLLOW },
+  { "nosymfollow", false, MS_NOSYMFOLLOW },
+};
+
+static const struct
+{
+  const char *name;
+  unsigned long flag;
+} propagation_flags[] = {
+  { "private", MS_PRIVATE },       { "rprivate", MS_PRIVATE | MS_REC },
+  { "shared", MS_SHARED },         { "rshared", MS_SHARED | MS_REC },
+  { "slave", MS_SLAVE },           { "rslave", MS_SLAVE | MS_REC },
+  { "unbindable", MS_UNBINDABLE }, { "runbindable", MS_UNBINDABLE | MS_REC },
+};
+
+int
+berth_parse_mount_options (struct berth_mount *m, const char *path, berth_err_t *err)
+{
+  size_t data_len = 0;
+  cleanup_free char *data = NULL;
+
+  if (m->type && (strcmp (m->type, "bind") == 0 || strcmp (m->type, "rbind") == 0))
+    {
+      m->bind = true;
+      m->recursive = strcmp (m->type, "rbind") == 0;
+    }
+  for (size_t i = 0; m->options && m->options[i]; i++)
+    {
+      const char *o = m->options[i];
+      size_t k;
+      bool done = false;
+
+      if (strcmp (o, "bind") == 0 || strcmp (o, "rbind") == 0)
+        {
+          m->bind = true;
+          m->recursive |= o[0] == 'r';
+          continue;
+        }
+      for (k = 0; k < ARRAY_SIZE (mount_flags) && !done; k++)
+        if (strcmp (o, mount_flags[k].name) == 0)
+          {
+            if (mount_flags[k].clear)
+              {
+                m->flags &= ~mount_flags[k].flag;
+                m->clear_flags |= mount_flags[k].flag;
+              }
+            else
+              {
+                m->flags |= mount_flags[k].flag;
+                m->clear_flags &= ~mount_flags[k].flag;
+              }
+            done = true;
+          }
+      for (k = 0; k < ARRAY_SIZE (propagation_flags) && !done; k++)
+        if (strcmp (o, propagation_flags[k].name) == 0)
+          {
+            m->propagation = propagation_flags[k].flag;
+            done = true;
+          }
+      if (done)
+        continue;
+      if (strcmp (o, "idmap") == 0 || strcmp (o, "ridmap") == 0 || strcmp (o, "rro") == 0 || strcmp (o, "rrw") == 0)
+        return berth_error (err, 0, "%s.options[%zu]: mount option \"%s\" is not supported", path, i, o);
+      if (o[0] == '\0')
+        return berth_error (err, 0, "%s.options[%zu]: empty mount option", path, i);
+      /* Anything else is file-system data (mode=755, size=64k, newinstance). */
+      data = xrealloc (data, data_len + strlen (o) + 2);
+      if (data_len)
+        data[data_len++] = ',';
+      strcpy (data + data_len, o);
+      data_len += strlen (o);
+    }
+  m->readonly = (m->flags & MS_RDONLY) != 0;
+  m->data = steal_pointer (&data);
+  return 0;
+}
+
+static void
+mount_free (struct berth_mount *m)
+{
+  free (m->destination);
+  free (m->type);
+  free (m->source);
+  strv_free (m->options);
+  free (m->data);
+}
+
+static int
+parse_mounts (json_t *root, struct berth_spec *spec, berth_err_t *err)
+{
+  json_t *arr, *v;
+  size_t i;
+  int ret = get_array (root, "mounts", "", &arr, err);
+  if (ret <= 0)
+    return ret;
+  spec->mounts = xcalloc (json_array_size (arr), sizeof (*spec->mounts));
+  json_array_foreach (arr, i, v)
+  {
+    cleanup_free char *e = elem ("mounts", i);
+    struct berth_mount *m = &spec->mounts[spec->n_mounts];
+    if (!json_is_object (v))
+      return type_error (e, "an object", v, err);
+    spec->n_mounts++;
+    if (get_string (v, "destination", e, true, &m->destination, err) < 0
+        || get_string (v, "type", e, false, &m->type, err) < 0
+        || get_string (v, "source", e, false, &m->source, err) < 0 || get_strv (v, "options", e, &m->options, err) < 0)
+      return -1;
+    if (m->destination[0] != '/')
+      return berth_error (err, 0, "%s.destination: \"%s\" is not an absolute path", e, m->destination);
+    if (json_object_get (v, "uidMappings") || json_object_get (v, "gidMappings"))
+      return berth_error (err, 0, "%s: idmapped mounts are not supported", e);
+    if (berth_parse_mount_options (m, e, err) < 0)
+      return -1;
+    if (m->type == NULL && !m->bind)
+      return berth_error (err, 0, "%s: a mount needs a type or the bind option", e);
+    if (m->bind && (m->source == NULL || m->source[0] == '\0'))
+      return berth_error (err, 0, "%s.source: a bind mount needs a source", e);
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------------- hooks */
+
+static void
+hook_free (struct berth_hook *h)
+{
+  free (h->path);
+  strv_free (h->args);
+  strv_free (h->env);
+}
+
+static int
+parse_hooks (json_t *root, struct berth_spec *spec, berth_err_t *err)
+{
+  static const char *names[HOOK_KIND_COUNT]
+      = { "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop" };
+  json_t *hooks, *arr, *v;
+  size_t i;
+  int ret = get_object (root, "hooks", "", &hooks, err);
+  if (ret <= 0)
+    return ret;
+  for (int k = 0; k < HOOK_KIND_COUNT; k++)
+    {
+      cleanup_free char *kp = child ("hooks", names[k]);
+      ret = get_array (hooks, names[k], "hooks", &arr, err);
+      if (ret < 0)
+        return ret;
+      if (ret == 0)
+        continue;
+      spec->hooks[k] = xcalloc (json_array_size (arr), sizeof (struct berth_hook));
+      json_array_foreach (arr, i, v)
+      {
+        cleanup_free char *e = elem (kp, i);
+        struct berth_hook *h = &spec->hooks[k][spec->n_hooks[k]];
+        int64_t t = 0;
+        if (!json_is_object (v))
+          return type_error (e, "an object", v, err);
+        spec->n_hooks[k]++;
+        if (get_string (v, "path", e, true, &h->path, err) < 0 || get_strv (v, "args", e, &h->args, err) < 0
+            || get_strv (v, "env", e, &h->env, err) < 0)
+          return -1;
+        if (h->path[0] != '/')
+          return berth_error (err, 0, "%s.path: \"%s\" is not an absolute path", e, h->path);
+        ret = get_int (v, "timeout", e, INT32_MIN, INT32_MAX, &t, err);
+        if (ret < 0)
+          return -1;
+        if (ret > 0 && t <= 0)
+          return berth_error (err, 0, "%s.timeout: must be greater than zero", e);
+        h->timeout = (int)t;
+      }
+    }
+  return 0;
+}
+
+/* ------------------------------------------------------------------- linux */
+
+static const struct
+{
+  const char *name;
+  int type;
+} ns_names[] = {
+  { "pid", CLONE_NEWPID }, { "network", CLONE_NEWNET }, { "mount", CLONE_NEWNS },      { "ipc", CLONE_NEWIPC },
+  { "uts", CLONE_NEWUTS }, { "user", CLONE_NEWUSER },   { "cgroup", CLONE_NEWCGROUP }, { "time", CLONE_NEWTIME },
+};
+
+static int
+parse_id_maps (json_t *lin, const char *key, struct berth_id_map **out, size_t *n, berth_err_t *err)
+{
+  json_t *arr, *v;
+  size_t i;
+  cleanup_free char *kp = child ("linux", key);
+  int ret = get_array (lin, key, "linux", &arr, err);
+  if (ret <= 0)
+    return ret;
+  *out = xcalloc (json_array_size (arr), sizeof (**out));
+  json_array_foreach (arr, i, v)
+  {
+    cleanup_free char *e = elem (kp, i);
+    int64_t c = 0, h = 0, s = 0;
+    if (!json_is_object (v))
+      return type_error (e, "an object", v, err);
+    if (get_int (v, "containerID", e, 0, UINT32_MAX, &c, err) <= 0
+        || get_int (v, "hostID", e, 0, UINT32_MAX, &h, err) <= 0 || get_int (v, "size", e, 1, UINT32_MAX, &s, err) <= 0)
+      {
+        if (*err)
+          return -1;
+        return berth_error (err, 0, "%s: containerID, hostID and size are required", e);
+      }
+    (*out)[*n].container_id = (uint32_t)c;
+    (*out)[*n].host_id = (uint32_t)h;
+    (*out)[*n].size = (uint32_t)s;
+    (*n)++;
+  }
+  return 0;
+}
+
+static int
+parse_devices (json_t *lin, struct berth_spec *spec, berth_err_t *err)
+{
+  json_t *arr, *v;
+  size_t i;
+  int ret = get_array (lin, "devices", "linux", &arr, err);
+  if (ret <= 0)
+    return ret;
+  spec->devices = xcalloc (json_array_size (arr), sizeof (*spec->devices));
+  json_array_foreach (arr, i, v)
+  {
+    cleanup_free char *e = elem ("linux.devices", i);
+    cleanup_free char *type = NULL;
+    struct berth_device *d = &spec->devices[spec->n_devices];
+    int64_t n;
+    if (!json_is_object (v))
+      return type_error (e, "an object", v, err);
+    spec->n_devices++;
+    if (get_string (v, "type", e, true, &type, err) < 0 || get_string (v, "path", e, true, &d->path, err) < 0)
+      return -1;
+    if (strlen (type) != 1 || strchr ("cbup", type[0]) == NULL)
+      return berth_error (err, 0, "%s.type: unknown device type \"%s\"", e, type);
+    d->type = type[0];
+    if (d->path[0] != '/')
+      return berth_error (err, 0, "%s.path: \"%s\" is not an absolute path", e, d->path);
+    if (d->type != 'p')
+      {
+        if (get_int (v, "major", e, 0, INT32_MAX, &d->major, err) <= 0
+            || get_int (v, "minor", e, 0, INT32_MAX, &d->minor, err) <= 0)
+          {
+            if (*err)
+              return -1;
+            return berth_error (err, 0, "%s: major and minor are required for type %c", e, d->type);
+          }
+      }
+    ret = get_int (v, "fileMode", e, 0, 07777, &n, err);
+    if (ret < 0)
+      return -1;
+    d->has_mode = ret > 0;
+    d->mode = (mode_t)n;
+    ret = get_int (v, "uid", e, 0, UINT32_MAX, &n, err);
+    if (ret < 0)
+      return -1;
+    d->has_uid = ret > 0;
+    d->uid = (uid_t)n;
+    ret = get_int (v, "gid", e, 0, UINT32_MAX, &n, err);
+    if (ret < 0)
+      return -1;
+    d->has_gid = ret > 0;
+    d->gid = (gid_t)n;
+  }
+  return 0;
+}
+
+static int
+parse_time_offsets (json_t *lin, struct berth_spec *spec, berth_err_t *err)
+{
+  json_t *offs, *clk;
+  int64_t n;
+  int ret = get_object (lin, "timeOffsets", "linux", &offs, err);
+  if (ret <= 0)
+    return ret;
+  spec->has_time_offsets = true;
+  for (int k = 0; k < 2; k++)
+    {
+      const char *name = k == 0 ? "boottime" : "monotonic";
+      cleanup_free char *cp = child ("linux.timeOffsets", name);
+      int64_t *secs = k == 0 ? &spec->boottime_secs : &spec->monotonic_secs;
+      uint32_t *nsecs = k == 0 ? &spec->boottime_nsecs : &spec->monotonic_nsecs;
+      if (get_object (offs, name, "linux.timeOffsets", &clk, err) < 0)
+        return -1;
+      if (clk == NULL)
+        continue;
+      if (get_int (clk, "secs", cp, INT64_MIN, INT64_MAX, secs, err) < 0)
+        return -1;
+      if (get_int (clk, "nanosecs", cp, 0, 999999999, &n, err) < 0)
+        return -1;
+      *nsecs = json_object_get (clk, "nanosecs") ? (uint32_t)n : 0;
+    }
+  return 0;
+}
+
+static int
+parse_linux (json_t *root, struct berth_spec *spec, berth_err_t *err)
+{
+  json_t *lin, *arr, *v, *obj;
+  size_t i;
+  const char *key;
+  int ret = get_object (root, "linux", "", &lin, err);
+  if (ret <= 0)
+    return ret;
+
+  if (get_array (lin, "namespaces", "linux", &arr, err) < 0)
+    return -1;
+  if (arr)
+    {
+      spec->namespaces = xcalloc (json_array_size (arr), sizeof (*spec->namespaces));
+      json_array_foreach (arr, i, v)
+      {
+        cleanup_free char *e = elem ("linux.namespaces", i);
+        cleanup_free char *type = NULL;
+        struct berth_namespace *ns = &spec->namespaces[spec->n_namespaces];
+        size_t k;
+        if (!json_is_object (v))
+          return type_error (e, "an object", v, err);
+        if (get_string (v, "type", e, true, &type, err) < 0 || get_string (v, "path", e, false, &ns->path, err) < 0)
+          return -1;
+        spec->n_namespaces++;
+        for (k = 0; k < ARRAY_SIZE (ns_names); k++)
+          if (strcmp (ns_names[k].name, type) == 0)
+            break;
+        if (k == ARRAY_SIZE (ns_names))
+          return berth_error (err, 0, "%s.type: unknown namespace \"%s\"", e, type);
+        ns->type = ns_names[k].type;
+        for (size_t j = 0; j + 1 < spec->n_namespaces; j++)
+          if (spec->namespaces[j].type == ns->type)
+            return berth_error (err, 0, "%s.type: namespace \"%s\" is given twice", e, type);
+        if (ns->path && ns->path[0] != '/')
+          return berth_error (err, 0, "%s.path: \"%s\" is not an absolute path", e, ns->path);
+      }
+    }
+  if (parse_id_maps (lin, "uidMappings", &spec->uid_maps, &spec->n_uid_maps, err) < 0
+      || parse_id_maps (lin, "gidMappings", &spec->gid_maps, &spec->n_gid_maps, err) < 0)
+    return -1;
+  if (get_string (lin, "cgroupsPath", "linux", false, &spec->cgroups_path, err) < 0)
+    return -1;
+  if (get_object (lin, "resources", "linux", &spec->resources, err) < 0)
+    return -1;
+  if (get_object (lin, "seccomp", "linux", &spec->seccomp, err) < 0)
+    return -1;
+  if (get_object (lin, "sysctl", "linux", &obj, err) < 0)
+    return -1;
+  if (obj)
+    {
+      spec->sysctls = xcalloc (json_object_size (obj), sizeof (*spec->sysctls));
+      json_object_foreach (obj, key, v)
+      {
+        if (!json_is_string (v))
+          {
+            cleanup_free char *kp = xasprintf ("linux.sysctl[\"%s\"]", key);
+            return type_error (kp, "a string", v, err);
+          }
+        spec->sysctls[spec->n_sysctls].key = xstrdup (key);
+        spec->sysctls[spec->n_sysctls].value = xstrdup (json_string_value (v));
+        spec->n_sysctls++;
+      }
+    }
+  if (get_string (lin, "rootfsPropagation", "linux", false, &spec->rootfs_propagation, err) < 0)
+    return -1;
+  if (spec->rootfs_propagation)
+    {
+      bool ok = false;
+      for (size_t k = 0; k < ARRAY_SIZE (propagation_flags); k++)
+        ok |= strcmp (spec->rootfs_propagation, propagation_flags[k].name) == 0;
+      if (!ok)
+        return berth_error (err, 0, "linux.rootfsPropagation: unknown propagation \"%s\"", spec->rootfs_propagation);
+    }
+  if (get_strv (lin, "maskedPaths", "linux", &spec->masked_paths, err) < 0
+      || get_strv (lin, "readonlyPaths", "linux", &spec->readonly_paths, err) < 0)
+    return -1;
+  if (parse_devices (lin, spec, err) < 0 || parse_time_offsets (lin, spec, err) < 0)
+    return -1;
+  if (get_string (lin, "mountLabel", "linux", false, &spec->mount_label, err) < 0)
+    return -1;
+  return 0;
+}
+
+int
+berth_spec_has_namespace (const struct berth_spec *spec, int type, const char **path)
+{
+  for (size_t i = 0; i < spec->n_namespaces; i++)
+    if (spec->namespaces[i].type == type)
+      {
+        if (path)
+          *path = spec->namespaces[i].path;
+        return 1;
+      }
+  if (path)
+    *path = NULL;
+  return 0;
+}
+
+/* Cross-field rules of the spec. */
+static int
+validate (struct berth_spec *spec, berth_err_t *err)
+{
+  const char *p;
+  bool userns = berth_spec_has_namespace (spec, CLONE_NEWUSER, &p);
+  bool new_userns = userns && p == NULL;
+  bool uts = berth_spec_has_namespace (spec, CLONE_NEWUTS, &p);
+
+  if (spec->hostname && spec->hostname[0] && !uts)
+    return berth_error (err, 0, "hostname: setting a hostname needs a new uts namespace in linux.namespaces");
+  if (spec->domainname && spec->domainname[0] && !uts)
+    return berth_error (err, 0, "domainname: setting a domainname needs a new uts namespace in linux.namespaces");
+  if (new_userns && (spec->n_uid_maps == 0 || spec->n_gid_maps == 0))
+    return berth_error (err, 0, "linux.uidMappings: a new user namespace needs uid and gid mappings");
+  if (!userns && (spec->n_uid_maps || spec->n_gid_maps))
+    return berth_error (err, 0, "linux.uidMappings: mappings are given but there is no user namespace");
+  if (spec->has_time_offsets && !berth_spec_has_namespace (spec, CLONE_NEWTIME, NULL))
+    return berth_error (err, 0, "linux.timeOffsets: time offsets need a time namespace");
+  return 0;
+}
+
+void
+berth_spec_free (struct berth_spec *spec)
+{
+  if (spec == NULL)
+    return;
+  free (spec->oci_version);
+  free (spec->root_path);
+  free (spec->hostname);
+  free (spec->domainname);
+  berth_process_free (spec->process);
+  for (size_t i = 0; i < spec->n_mounts; i++)
+    mount_free (&spec->mounts[i]);
+  free (spec->mounts);
+  for (int k = 0; k < HOOK_KIND_COUNT; k++)
+    {
+      for (size_t i = 0; i < spec->n_hooks[k]; i++)
+        hook_free (&spec->hooks[k][i]);
+      free (spec->hooks[k]);
+    }
+  for (size_t i = 0; i < spec->n_namespaces; i++)
+    free (spec->namespaces[i].path);
+  free (spec->namespaces);
+  free (spec->uid_maps);
+  free (spec->gid_maps);
+  free (spec->cgroups_path);
+  for (size_t i = 0; i < spec->n_sysctls; i++)
+    {
+      free (spec->sysctls[i].key);
+      free (spec->sysctls[i].value);
+    }
+  free (spec->sysctls);
+  free (spec->rootfs_propagation);
+  strv_free (spec->masked_paths);
+  strv_free (spec->readonly_paths);
+  for (size_t i = 0; i < spec->n_devices; i++)
+    free (spec->devices[i].path);
+  free (spec->devices);
+  free (spec->mount_label);
+  json_decref (spec->json);
+  free (spec);
+}
+
+void
+berth_spec_freep (struct berth_spec **spec)
+{
+  berth_spec_free (*spec);
+}
+
+int
+berth_spec_from_json (json_t *root, struct berth_spec **out, berth_err_t *err)
+{
+  struct berth_spec *spec;
+  json_t *r, *proc;
+
+  if (!json_is_object (root))
+    return berth_error (err, 0, "config.json: the top level must be an object");
+  spec = xcalloc (1, sizeof (*spec));
+  spec->json = json_incref (root);
+
+  if (get_string (root, "ociVersion", "", true, &spec->oci_version, err) < 0)
+    goto fail;
+  if (strncmp (spec->oci_version, "1.", 2) != 0)
+    {
+      berth_error (err, 0, "ociVersion: unsupported version \"%s\" (1.0 to 1.2 are)", spec->oci_version);
+      goto fail;
+    }
+  if (get_object (root, "root", "", &r, err) < 0)
+    goto fail;
+  if (r)
+    {
+      if (get_string (r, "path", "root", true, &spec->root_path, err) < 0)
+        goto fail;
+      if (get_bool (r, "readonly", "root", &spec->root_readonly, err) < 0)
+        goto fail;
+    }
+  if (get_string (root, "hostname", "", false, &spec->hostname, err) < 0
+      || get_string (root, "domainname", "", false, &spec->domainname, err) < 0)
+    goto fail;
+  if (get_object (root, "process", "", &proc, err) < 0)
+    goto fail;
+  if (proc && berth_process_from_json (proc, "process", &spec->process, err) < 0)
+    goto fail;
+  if (get_object (root, "annotations", "", &spec->annotations, err) < 0)
+    goto fail;
+  if (spec->annotations)
+    {
+      const char *k;
+      json_t *v;
+      json_object_foreach (spec->annotations, k, v) if (!json_is_string (v))
+      {
+        cleanup_free char *kp = xasprintf ("annotations[\"%s\"]", k);
+        type_error (kp, "a string", v, err);
+        goto fail;
+      }
+    }
+  if (parse_mounts (root, spec, err) < 0 || parse_hooks (root, spec, err) < 0 || parse_linux (root, spec, err) < 0
+      || validate (spec, err) < 0)
+    goto fail;
+  *out = spec;
+  return 0;
+
+fail:
+  berth_spec_free (spec);
+  return -1;
+}
+
+/* jansson stops at INT64_MAX, but the spec's uint64 fields (rlimits,
+   memory) may be written as 18446744073709551615.  Such numbers get a ".0"
+   so they parse as reals, which get_u64 accepts. */
+static char *
+widen_big_integers (const char *text, size_t len, size_t *out_len)
+{
+  char *out = xmalloc (len + len / 8 + 16);
+  size_t o = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < len;)
+    {
+      char ch = text[i];
+      if (in_string)
+        {
+          out[o++] = ch;
+          if (ch == '\\' && i + 1 < len)
+            out[o++] = text[++i];
+          else if (ch == '"')
+            in_string = false;
+          i++;
+          continue;
+        }
+      if (ch == '"')
+        in_string = true;
+      if (ch >= '0' && ch <= '9' && (i == 0 || strchr ("-+.eE0123456789", text[i - 1]) == NULL))
+        {
+          size_t j = i;
+          while (j < len && text[j] >= '0' && text[j] <= '9')
+            j++;
+          memcpy (out + o, text + i, j - i);
+          o += j - i;
+          if (j - i >= 19 && (j >= len || strchr (".eE", text[j]) == NULL)
+              && (j - i > 19 || memcmp (text + i, "9223372036854775807", 19) > 0))
+            {
+              out[o++] = '.';
+              out[o++] = '0';
+            }
+          i = j;
+          continue;
+        }
+      out[o++] = ch;
+      i++;
+    }
+  *out_len = o;
+  return out;
+}
+
+int
+berth_spec_load_string (const char *text, size_t len, const char *name, struct berth_spec **out, berth_err_t *err)
+{
+  json_error_t jerr;
+  size_t wlen;
+  cleanup_free char *wide = widen_big_integers (text, len, &wlen);
+  json_t *root = json_loadb (wide, wlen, JSON_REJECT_DUPLICATES, &jerr);
+  int ret;
+  if (root == NULL)
+    return berth_error (err, 0, "%s: line %d column %d: %s", name, jerr.line, jerr.column, jerr.text);
+  ret = berth_spec_from_json (root, out, err);
+  json_decref (root);
+  if (ret < 0)
+    return berth_error_wrap (err, "%s", name);
+  return 0;
+}
+
+int
+berth_spec_load_file (const char *path, struct berth_spec **out, berth_err_t *err)
+{
+  cleanup_free char *text = NULL;
+  size_t len;
+  if (read_file_at (AT_FDCWD, path, &text, &len, err) < 0)
+    return -1;
+  return berth_spec_load_string (text, len, path, out, err);
+}

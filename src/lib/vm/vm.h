@@ -1,0 +1,75 @@
+/* VM isolation: the second backend behind the container lifecycle
+   (backend.c is its isolation.h table; berth_vm_register makes it
+   available).
+
+   create forks a VM shim, the container's stand-in on the host: it starts
+   QEMU with the guest kernel and an initramfs whose PID 1 is berth-agent,
+   speaks the agent protocol (agent_proto.h) over a virtio-serial port,
+   relays the container's stdio to its own 0/1/2 (or a pty), and exits with
+   the container's exit code after powering the VM off.  Other commands
+   reach it through a control socket in the container's state directory.
+   The shim's PID is the container's PID in the runtime's state; the QEMU
+   process's PID is recorded beside it. */
+#ifndef BERTH_VM_H
+#define BERTH_VM_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "lib/base/error.h"
+#include "lib/runtime/container.h"
+#include "lib/runtime/isolation.h"
+
+/* A prepared read-only image (erofs) of the root filesystem; without it
+   create builds one from the bundle's rootfs. */
+#define BERTH_ANNOTATION_VM_IMAGE "berth.vm.image"
+#define BERTH_ANNOTATION_VM_KERNEL "berth.vm.kernel"
+#define BERTH_ANNOTATION_VM_INITRD "berth.vm.initrd"
+/* "off": the kernel has no ACPI; QEMU passes the devices on its command
+   line (a kernel directory with a `no-acpi` file asks for this). */
+#define BERTH_ANNOTATION_VM_ACPI "berth.vm.acpi"
+/* A pod member: the ID (in the same state root) of the VM container whose
+   VM, and so whose network, this container shares.  containerd's CRI
+   annotations (io.kubernetes.cri.container-type "container" and
+   io.kubernetes.cri.sandbox-id) say the same for Kubernetes pods. */
+#define BERTH_ANNOTATION_VM_POD "berth.vm.pod"
+
+/* "kvm" when /dev/kvm is usable by QEMU (real hardware KVM), else "tcg". */
+const char *berth_vm_accel (void);
+/* The same, with the reason in *WHY.  BERTH_VM_ACCEL=kvm|tcg overrides. */
+const char *berth_vm_accel_why (const char **why);
+/* Where the guest kernel and initramfs live: $BERTH_VM_DIR, else the vm/
+   directory beside our binary, else /usr/lib/berth/vm. */
+char *berth_vm_dir (void);
+/* The default kernel and initrd paths, and whether they exist. */
+int berth_vm_default_kernel (char **kernel, char **initrd, berth_err_t *err);
+
+extern const struct berth_isolation berth_vm_isolation;
+/* Makes "vm" (and "hyperv") isolation available to the lifecycle. */
+void berth_vm_register (void);
+/* isolation.h's prepare for VMs. */
+int berth_vm_prepare (const struct berth_isolation_prepare *p, json_t *spec, berth_err_t *err);
+
+/* Creates the container in a new VM; DIR is its (locked) state directory.
+ *VM receives what the state records ({pid, accel, kernel, ...}). */
+int berth_vm_create (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config, pid_t *pid,
+                     json_t **vm, berth_err_t *err);
+int berth_vm_start (const char *root, const char *id, berth_err_t *err);
+/* A deleted pod member's directories leave the pod VM's file server. */
+void berth_vm_member_release (const char *root, const char *pod, const char *member);
+int berth_vm_kill (const char *root, const char *id, int sig, bool all, berth_err_t *err);
+int berth_vm_exec (const char *root, const char *id, const struct berth_exec_request *r, int *exit_status,
+                   berth_err_t *err);
+/* The guest's `ps -ef` of the container's processes, header first. */
+int berth_vm_ps (const char *root, const char *id, char ***lines, berth_err_t *err);
+/* {memory, memory_limit, cpu_ns, pids, guest_memory_used} from the guest. */
+int berth_vm_stats (const char *root, const char *id, json_t **out, berth_err_t *err);
+/* Why the VM ended before the container exited (a killed QEMU, a guest
+   panic), or NULL. */
+char *berth_vm_exit_reason (const char *root, const char *id);
+
+/* Builds an erofs image of DIR at PATH (atomically). */
+int berth_vm_build_image (const char *dir, const char *path, berth_err_t *err);
+
+#endif
