@@ -24,7 +24,7 @@ trap cleanup EXIT
 
 accel=$(B info | sed -n 's/^VM Accelerator: \([a-z]*\).*/\1/p')
 echo "accelerator: $accel   ($(B info | sed -n 's/^VM Accelerator: //p'))"
-# The floor boots with berth's own kernel command line (src/lib/vm.c),
+# The floor boots with berth's own kernel command line (src/lib/vm/qemu.c),
 # so what that line saves counts for the floor too.
 # The floor's init: a static binary that ends the guest at once (a reboot,
 # which reboot=t and -no-reboot make QEMU's exit, as berth's agent does).

@@ -33,12 +33,12 @@ cmd_attach (int argc, char **argv)
     return 0;
   if (argc != 2)
     return cli_usage ("attach", "requires exactly one container");
-  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_ctr_resolve (e, argv[1], id, &err) < 0)
+  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_engine_resolve (e, argv[1], id, &err) < 0)
     {
       berth_engine_close (e);
       return cli_error (&err);
     }
-  dir = berth_ctr_dir (e, id);
+  dir = berth_engine_dir (e, id);
   dfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   snprintf (addr.sun_path, sizeof (addr.sun_path), "/proc/self/fd/%d/attach.sock", dfd);
@@ -102,7 +102,7 @@ cmd_attach (int argc, char **argv)
     }
   if (restore)
     tcsetattr (0, TCSANOW, &saved);
-  if (berth_ctr_wait (e, id, &code, &err) < 0)
+  if (berth_engine_wait (e, id, &code, &err) < 0)
     code = cli_error (&err);
   berth_engine_close (e);
   return code;

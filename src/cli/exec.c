@@ -55,7 +55,7 @@ cmd_exec (int argc, char **argv)
       }
   if (optind + 2 > argc)
     return cli_usage ("exec", "requires a container and a command");
-  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_ctr_resolve (e, argv[optind], id, &err) < 0
+  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_engine_resolve (e, argv[optind], id, &err) < 0
       || berth_container_process_template (e->runtime_root, id, &proc, &err) < 0)
     {
       berth_engine_close (e);

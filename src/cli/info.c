@@ -25,7 +25,7 @@ cmd_info (int argc, char **argv)
   (void)argv;
   if (argc > 1 && cli_help (argc, argv, "info", NULL))
     return 0;
-  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_ctr_list (e, &list, &err) < 0)
+  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_engine_list (e, &list, &err) < 0)
     {
       berth_engine_close (e);
       return cli_error (&err);
@@ -74,8 +74,8 @@ cmd_restart (int argc, char **argv)
   for (int i = 1; i < argc; i++)
     {
       char id[65];
-      if (berth_ctr_resolve (e, argv[i], id, &err) < 0 || berth_ctr_stop (e, id, -1, &err) < 0
-          || berth_ctr_start (e, id, false, NULL, &err) < 0)
+      if (berth_engine_resolve (e, argv[i], id, &err) < 0 || berth_engine_stop (e, id, -1, &err) < 0
+          || berth_engine_start (e, id, false, NULL, &err) < 0)
         {
           fprintf (stderr, "berth: %s\n", err->msg);
           berth_error_release (&err);

@@ -23,7 +23,7 @@ cmd_inspect (int argc, char **argv)
     {
       char id[65];
       json_t *rec = NULL;
-      if (berth_ctr_resolve (e, argv[i], id, &err) == 0 && berth_ctr_refresh (e, id, &rec, &err) == 0)
+      if (berth_engine_resolve (e, argv[i], id, &err) == 0 && berth_engine_refresh (e, id, &rec, &err) == 0)
         {
           json_array_append_new (out, rec);
           continue;

@@ -16,7 +16,7 @@ running (struct berth_engine *e, const char *id)
   json_t *rec = NULL;
   berth_err_t err = NULL;
   bool r = false;
-  if (berth_ctr_refresh (e, id, &rec, &err) == 0)
+  if (berth_engine_refresh (e, id, &rec, &err) == 0)
     r = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
   berth_error_release (&err);
   json_decref (rec);
@@ -84,7 +84,7 @@ cmd_logs (int argc, char **argv)
       }
   if (optind + 1 != argc)
     return cli_usage ("logs", "requires exactly one container");
-  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_ctr_resolve (e, argv[optind], id, &err) < 0)
+  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_engine_resolve (e, argv[optind], id, &err) < 0)
     {
       berth_engine_close (e);
       return cli_error (&err);

@@ -151,6 +151,23 @@ usage (FILE *out)
   fprintf (out, "\nGlobal options:\n  --root DIR   store and state (default " BERTH_DEFAULT_STORE ")\n");
 }
 
+/* The engine starts each container's monitor as `berth --root R __monitor
+   ID READY_FD STATUS_FD attach|detach` (handled in main below). */
+static char **
+monitor_argv (const char *root, const char *id, int ready_fd, int status_fd, bool attach)
+{
+  char **a = xcalloc (9, sizeof (char *));
+  a[0] = xstrdup ("berth");
+  a[1] = xstrdup ("--root");
+  a[2] = xstrdup (root);
+  a[3] = xstrdup ("__monitor");
+  a[4] = xstrdup (id);
+  a[5] = xasprintf ("%d", ready_fd);
+  a[6] = xasprintf ("%d", status_fd);
+  a[7] = xstrdup (attach ? "attach" : "detach");
+  return a;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -163,6 +180,7 @@ main (int argc, char **argv)
   const char *env = getenv ("BERTH_ROOT");
   berth_host_mntns_init ();
   berth_vm_register ();
+  berth_engine_set_monitor (monitor_argv);
   if (env && *env)
     cli.root = env;
   while ((c = getopt_long (argc, argv, "+hvD", opts, NULL)) != -1)

@@ -31,7 +31,7 @@ with_containers (struct berth_engine *e, json_t *net)
   {
     json_t *rec = NULL;
     const char *name = "";
-    if (berth_ctr_load (e, id, &rec, &err) == 0)
+    if (berth_engine_load (e, id, &rec, &err) == 0)
       name = json_string_value (json_object_get (rec, "Name")) ?: "";
     berth_error_release (&err);
     json_object_set_new (cs, id, json_pack ("{s:s,s:O}", "Name", name, "IPv4Address", ip));
@@ -208,9 +208,9 @@ cmd_network (int argc, char **argv)
         }
       if (optind + 2 != argc - 1)
         rc = cli_usage (connect ? "network connect" : "network disconnect", "requires a network and a container");
-      else if (berth_ctr_resolve (e, argv[optind + 2], id, &err) < 0
-               || (connect ? berth_ctr_connect (e, id, argv[optind + 1], ip, aliases, &err)
-                           : berth_ctr_disconnect (e, id, argv[optind + 1], &err))
+      else if (berth_engine_resolve (e, argv[optind + 2], id, &err) < 0
+               || (connect ? berth_engine_connect (e, id, argv[optind + 1], ip, aliases, &err)
+                           : berth_engine_disconnect (e, id, argv[optind + 1], &err))
                       < 0)
         rc = cli_error (&err);
       json_decref (aliases);
@@ -238,8 +238,8 @@ cmd_port (int argc, char **argv)
     return 0;
   if (argc < 2 || argc > 3)
     return cli_usage ("port", "requires a container and at most one port");
-  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_ctr_resolve (e, argv[1], id, &err) < 0
-      || berth_ctr_refresh (e, id, &rec, &err) < 0)
+  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_engine_resolve (e, argv[1], id, &err) < 0
+      || berth_engine_refresh (e, id, &rec, &err) < 0)
     {
       berth_engine_close (e);
       return cli_error (&err);

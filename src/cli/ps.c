@@ -87,7 +87,7 @@ cmd_ps (int argc, char **argv)
       default:
         return cli_usage ("ps", "unknown option");
       }
-  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_ctr_list (e, &list, &err) < 0)
+  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_engine_list (e, &list, &err) < 0)
     {
       berth_engine_close (e);
       return cli_error (&err);

@@ -105,7 +105,7 @@ forward (int sig)
 {
   berth_err_t err = NULL;
   if (cid_for_signals)
-    berth_ctr_kill (eng_for_signals, cid_for_signals, sig, &err);
+    berth_engine_kill (eng_for_signals, cid_for_signals, sig, &err);
   berth_error_release (&err);
 }
 
@@ -136,7 +136,7 @@ cli_warn_isolation (struct berth_engine *e, const char *id)
   json_t *rec = NULL;
   berth_err_t err = NULL;
   const struct berth_isolation *iso;
-  if (berth_ctr_load (e, id, &rec, &err) < 0)
+  if (berth_engine_load (e, id, &rec, &err) < 0)
     {
       berth_error_release (&err);
       return;
@@ -150,6 +150,316 @@ cli_warn_isolation (struct berth_engine *e, const char *id)
         fprintf (stderr, "berth: warning: %s\n", note);
     }
   json_decref (rec);
+}
+
+/* One option of the command, its environment and the container's name and life: 1 if it was one of these, 0 if not, -1
+   on an error (said). */
+static int
+option_process (const char *cmd, int c, struct berth_create_request *r, bool *detach)
+{
+  char *end;
+  switch (c)
+    {
+    case 'd':
+      if (detach == NULL)
+        return cli_usage (cmd, "unknown option --detach"), -1;
+      *detach = true;
+      break;
+    case 'i':
+      r->interactive = r->run.interactive = true;
+      break;
+    case 't':
+      r->tty = r->run.tty = true;
+      break;
+    case 1:
+      r->auto_remove = true;
+      break;
+    case 2:
+      r->name = optarg;
+      break;
+    case 'e':
+      if (strchr (optarg, '=') == NULL)
+        {
+          const char *v = getenv (optarg);
+          if (v)
+            json_array_append_new (r->run.env, json_sprintf ("%s=%s", optarg, v));
+        }
+      else
+        json_array_append_new (r->run.env, json_string (optarg));
+      break;
+    case 3:
+      {
+        FILE *f = fopen (optarg, "re");
+        char line[8192];
+        if (f == NULL)
+          return cli_usage (cmd, "--env-file %s: %s", optarg, strerror (errno)), -1;
+        while (fgets (line, sizeof (line), f))
+          {
+            line[strcspn (line, "\r\n")] = '\0';
+            if (line[0] && line[0] != '#')
+              json_array_append_new (r->run.env, json_string (line));
+          }
+        fclose (f);
+      }
+      break;
+    case 'w':
+      r->run.workdir = optarg;
+      break;
+    case 'u':
+      r->run.user = optarg;
+      break;
+    case 4:
+      r->run.entrypoint = optarg;
+      break;
+    case 'h':
+      r->run.hostname = optarg;
+      break;
+    case 5:
+      r->run.read_only = true;
+      break;
+    case 'l':
+      {
+        char *eq = strchr (optarg, '=');
+        if (eq)
+          *eq = '\0';
+        json_object_set_new (r->labels, optarg, json_string (eq ? eq + 1 : ""));
+      }
+      break;
+    case 19:
+      r->stop_signal = optarg;
+      break;
+    case 20:
+      r->stop_timeout = (int)strtol (optarg, &end, 10);
+      if (*end || r->stop_timeout < 0)
+        return cli_usage (cmd, "--stop-timeout: \"%s\" is not seconds", optarg), -1;
+      break;
+    case 22:
+      r->init = true;
+      break;
+    case 24:
+      printf ("Usage: berth %s [options] IMAGE [COMMAND [ARG...]]\n\nOptions:\n%s", cmd, run_options);
+      exit (0);
+    default:
+      return 0;
+    }
+  return 1;
+}
+
+/* One option of resource limits: 1 if it was one of these, 0 if not, -1 on an
+   error (said). */
+static int
+option_resources (const char *cmd, int c, struct berth_create_request *r, bool *detach)
+{
+  bool ok;
+  char *end;
+  switch (c)
+    {
+    case 'm':
+      r->run.memory = parse_bytes (optarg, &ok);
+      if (!ok || r->run.memory <= 0)
+        return cli_usage (cmd, "--memory: \"%s\" is not a size", optarg), -1;
+      break;
+    case 6:
+      r->run.memory_swap = strcmp (optarg, "-1") == 0 ? -1 : parse_bytes (optarg, &ok);
+      if (strcmp (optarg, "-1") != 0 && !ok)
+        return cli_usage (cmd, "--memory-swap: \"%s\" is not a size", optarg), -1;
+      break;
+    case 7:
+      r->run.cpus = strtod (optarg, &end);
+      if (*end || r->run.cpus <= 0)
+        return cli_usage (cmd, "--cpus: \"%s\" is not a number of CPUs", optarg), -1;
+      break;
+    case 8:
+      r->run.cpu_shares = strtol (optarg, &end, 10);
+      if (*end)
+        return cli_usage (cmd, "--cpu-shares: \"%s\" is not a number", optarg), -1;
+      break;
+    case 9:
+      r->run.cpuset_cpus = optarg;
+      break;
+    case 10:
+      r->run.pids_limit = strtol (optarg, &end, 10);
+      if (*end)
+        return cli_usage (cmd, "--pids-limit: \"%s\" is not a number", optarg), -1;
+      break;
+    case 11:
+      json_array_append_new (r->run.ulimits, json_string (optarg));
+      break;
+    case 28:
+      return cli_usage (cmd, "--shm-size is not supported yet (/dev/shm is 64 MiB and private)"), -1;
+    default:
+      return 0;
+    }
+  return 1;
+}
+
+/* One option of capabilities, security options, devices, sysctls, namespaces and isolation: 1 if it was one of these, 0
+   if not, -1 on an error (said). */
+static int
+option_isolation (const char *cmd, int c, struct berth_create_request *r, bool *detach)
+{
+  switch (c)
+    {
+    case 12:
+      json_array_append_new (r->run.cap_add, json_string (optarg));
+      break;
+    case 13:
+      json_array_append_new (r->run.cap_drop, json_string (optarg));
+      break;
+    case 14:
+      r->run.privileged = true;
+      break;
+    case 15:
+      if (strcmp (optarg, "no-new-privileges") == 0 || strcmp (optarg, "no-new-privileges:true") == 0)
+        r->run.no_new_privileges = true;
+      else if (strncmp (optarg, "seccomp=", 8) == 0 || strncmp (optarg, "seccomp:", 8) == 0)
+        r->run.seccomp = optarg + 8;
+      else
+        return cli_usage (cmd, "--security-opt: \"%s\" is not supported", optarg), -1;
+      break;
+    case 16:
+      json_array_append_new (r->run.devices, json_string (optarg));
+      break;
+    case 17:
+      {
+        char *eq = strchr (optarg, '=');
+        if (eq == NULL)
+          return cli_usage (cmd, "--sysctl: \"%s\" is not KEY=VALUE", optarg), -1;
+        *eq = '\0';
+        json_object_set_new (r->run.sysctls, optarg, json_string (eq + 1));
+      }
+      break;
+    case 21:
+      r->isolation = optarg;
+      break;
+    case 29:
+      r->kernel = optarg;
+      break;
+    case 25:
+      /* Each container has its own IPC objects: sharing them is the kind
+         of piercing berth does not allow, in either isolation mode. */
+      if (strcmp (optarg, "private") != 0 && strcmp (optarg, "none") != 0)
+        return cli_usage (cmd,
+                          "--ipc=%s: berth does not share IPC namespaces or shared memory between containers "
+                          "or with the host (the isolation model keeps them per container)",
+                          optarg),
+               -1;
+      break;
+    case 26:
+      return cli_usage (cmd,
+                        "--pid=%s: berth does not share PID namespaces (each container has its own process "
+                        "ID space)",
+                        optarg),
+             -1;
+    default:
+      return 0;
+    }
+  return 1;
+}
+
+/* One option of volumes, mounts and tmpfs: 1 if it was one of these, 0 if not, -1 on an
+   error (said). */
+static int
+option_storage (const char *cmd, int c, struct berth_create_request *r, bool *detach)
+{
+  switch (c)
+    {
+    case 18:
+      json_array_append_new (r->run.tmpfs, json_string (optarg));
+      break;
+    case 'v':
+      json_array_append_new (r->run.volumes, json_string (optarg));
+      break;
+    case 23:
+      {
+        /* type=bind|volume|tmpfs,source=S,target=T[,readonly] */
+        cleanup_free char *copy = xstrdup (optarg);
+        const char *type = "volume", *src = NULL, *dst = NULL;
+        bool ro = false;
+        char *save = NULL;
+        for (char *kv = strtok_r (copy, ",", &save); kv; kv = strtok_r (NULL, ",", &save))
+          {
+            char *eq = strchr (kv, '=');
+            if (eq)
+              *eq++ = '\0';
+            if (strcmp (kv, "type") == 0 && eq)
+              type = eq;
+            else if ((strcmp (kv, "source") == 0 || strcmp (kv, "src") == 0) && eq)
+              src = eq;
+            else if ((strcmp (kv, "target") == 0 || strcmp (kv, "destination") == 0 || strcmp (kv, "dst") == 0) && eq)
+              dst = eq;
+            else if (strcmp (kv, "readonly") == 0 || strcmp (kv, "ro") == 0)
+              ro = eq == NULL || strcmp (eq, "true") == 0 || strcmp (eq, "1") == 0;
+            else
+              return cli_usage (cmd, "--mount: unknown field \"%s\"", kv), -1;
+          }
+        if (dst == NULL || dst[0] != '/')
+          return cli_usage (cmd, "--mount: target= must be an absolute path"), -1;
+        if (strcmp (type, "tmpfs") == 0)
+          json_array_append_new (r->run.tmpfs, json_string (dst));
+        else if (strcmp (type, "bind") == 0 || strcmp (type, "volume") == 0)
+          {
+            if (strcmp (type, "bind") == 0 && (src == NULL || src[0] != '/'))
+              return cli_usage (cmd, "--mount type=bind: source= must be an absolute host path"), -1;
+            json_array_append_new (r->run.volumes, src ? json_sprintf ("%s:%s%s", src, dst, ro ? ":ro" : "")
+                                                       : json_sprintf ("%s%s", dst, ""));
+          }
+        else
+          return cli_usage (cmd, "--mount: type \"%s\" is not bind, volume or tmpfs", type), -1;
+      }
+      break;
+    default:
+      return 0;
+    }
+  return 1;
+}
+
+/* One option of networks, ports and names: 1 if it was one of these, 0 if not, -1 on an
+   error (said). */
+static int
+option_network (const char *cmd, int c, struct berth_create_request *r, bool *detach)
+{
+  switch (c)
+    {
+    case 27:
+      r->network = optarg;
+      break;
+    case 'p':
+      {
+        berth_err_t err = NULL;
+        if (berth_net_parse_publish (optarg, r->publish, &err) < 0)
+          return cli_error (&err), -1;
+      }
+      break;
+    case 'P':
+      r->publish_all = true;
+      break;
+    case 30:
+      {
+        berth_err_t err = NULL;
+        if (berth_net_parse_expose (optarg, r->expose, &err) < 0)
+          return cli_error (&err), -1;
+      }
+      break;
+    case 31:
+      r->ip = optarg;
+      break;
+    case 32:
+      json_array_append_new (r->aliases, json_string (optarg));
+      break;
+    case 33:
+      {
+        const char *colon = strchr (optarg, ':');
+        struct in_addr a;
+        if (colon == NULL || colon == optarg || inet_pton (AF_INET, colon + 1, &a) != 1)
+          return cli_usage (cmd, "--add-host %s: use NAME:IPv4", optarg), -1;
+        json_array_append_new (r->add_hosts, json_string (optarg));
+      }
+      break;
+    default:
+      return 0;
+    }
+  return 1;
 }
 
 /* Shared by create and run: options into a request. */
@@ -206,8 +516,6 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
     { NULL, 0, NULL, 0 },
   };
   int c;
-  bool ok;
-  char *end;
   memset (r, 0, sizeof (*r));
   r->stop_timeout = -1;
   r->run.cmd = json_array ();
@@ -225,253 +533,17 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
   r->aliases = json_array ();
   r->add_hosts = json_array ();
   while ((c = getopt_long (argc, argv, "+dite:w:u:h:m:v:l:p:P", opts, NULL)) != -1)
-    switch (c)
-      {
-      case 'd':
-        if (detach == NULL)
-          return cli_usage (cmd, "unknown option --detach"), -1;
-        *detach = true;
-        break;
-      case 'i':
-        r->interactive = r->run.interactive = true;
-        break;
-      case 't':
-        r->tty = r->run.tty = true;
-        break;
-      case 1:
-        r->auto_remove = true;
-        break;
-      case 2:
-        r->name = optarg;
-        break;
-      case 'e':
-        if (strchr (optarg, '=') == NULL)
-          {
-            const char *v = getenv (optarg);
-            if (v)
-              json_array_append_new (r->run.env, json_sprintf ("%s=%s", optarg, v));
-          }
-        else
-          json_array_append_new (r->run.env, json_string (optarg));
-        break;
-      case 3:
-        {
-          FILE *f = fopen (optarg, "re");
-          char line[8192];
-          if (f == NULL)
-            return cli_usage (cmd, "--env-file %s: %s", optarg, strerror (errno)), -1;
-          while (fgets (line, sizeof (line), f))
-            {
-              line[strcspn (line, "\r\n")] = '\0';
-              if (line[0] && line[0] != '#')
-                json_array_append_new (r->run.env, json_string (line));
-            }
-          fclose (f);
-        }
-        break;
-      case 'w':
-        r->run.workdir = optarg;
-        break;
-      case 'u':
-        r->run.user = optarg;
-        break;
-      case 4:
-        r->run.entrypoint = optarg;
-        break;
-      case 'h':
-        r->run.hostname = optarg;
-        break;
-      case 5:
-        r->run.read_only = true;
-        break;
-      case 'm':
-        r->run.memory = parse_bytes (optarg, &ok);
-        if (!ok || r->run.memory <= 0)
-          return cli_usage (cmd, "--memory: \"%s\" is not a size", optarg), -1;
-        break;
-      case 6:
-        r->run.memory_swap = strcmp (optarg, "-1") == 0 ? -1 : parse_bytes (optarg, &ok);
-        if (strcmp (optarg, "-1") != 0 && !ok)
-          return cli_usage (cmd, "--memory-swap: \"%s\" is not a size", optarg), -1;
-        break;
-      case 7:
-        r->run.cpus = strtod (optarg, &end);
-        if (*end || r->run.cpus <= 0)
-          return cli_usage (cmd, "--cpus: \"%s\" is not a number of CPUs", optarg), -1;
-        break;
-      case 8:
-        r->run.cpu_shares = strtol (optarg, &end, 10);
-        if (*end)
-          return cli_usage (cmd, "--cpu-shares: \"%s\" is not a number", optarg), -1;
-        break;
-      case 9:
-        r->run.cpuset_cpus = optarg;
-        break;
-      case 10:
-        r->run.pids_limit = strtol (optarg, &end, 10);
-        if (*end)
-          return cli_usage (cmd, "--pids-limit: \"%s\" is not a number", optarg), -1;
-        break;
-      case 11:
-        json_array_append_new (r->run.ulimits, json_string (optarg));
-        break;
-      case 12:
-        json_array_append_new (r->run.cap_add, json_string (optarg));
-        break;
-      case 13:
-        json_array_append_new (r->run.cap_drop, json_string (optarg));
-        break;
-      case 14:
-        r->run.privileged = true;
-        break;
-      case 15:
-        if (strcmp (optarg, "no-new-privileges") == 0 || strcmp (optarg, "no-new-privileges:true") == 0)
-          r->run.no_new_privileges = true;
-        else if (strncmp (optarg, "seccomp=", 8) == 0 || strncmp (optarg, "seccomp:", 8) == 0)
-          r->run.seccomp = optarg + 8;
-        else
-          return cli_usage (cmd, "--security-opt: \"%s\" is not supported", optarg), -1;
-        break;
-      case 16:
-        json_array_append_new (r->run.devices, json_string (optarg));
-        break;
-      case 17:
-        {
-          char *eq = strchr (optarg, '=');
-          if (eq == NULL)
-            return cli_usage (cmd, "--sysctl: \"%s\" is not KEY=VALUE", optarg), -1;
-          *eq = '\0';
-          json_object_set_new (r->run.sysctls, optarg, json_string (eq + 1));
-        }
-        break;
-      case 18:
-        json_array_append_new (r->run.tmpfs, json_string (optarg));
-        break;
-      case 'v':
-        json_array_append_new (r->run.volumes, json_string (optarg));
-        break;
-      case 'l':
-        {
-          char *eq = strchr (optarg, '=');
-          if (eq)
-            *eq = '\0';
-          json_object_set_new (r->labels, optarg, json_string (eq ? eq + 1 : ""));
-        }
-        break;
-      case 19:
-        r->stop_signal = optarg;
-        break;
-      case 20:
-        r->stop_timeout = (int)strtol (optarg, &end, 10);
-        if (*end || r->stop_timeout < 0)
-          return cli_usage (cmd, "--stop-timeout: \"%s\" is not seconds", optarg), -1;
-        break;
-      case 21:
-        r->isolation = optarg;
-        break;
-      case 29:
-        r->kernel = optarg;
-        break;
-      case 25:
-        /* Each container has its own IPC objects: sharing them is the kind
-           of piercing berth does not allow, in either isolation mode. */
-        if (strcmp (optarg, "private") != 0 && strcmp (optarg, "none") != 0)
-          return cli_usage (cmd,
-                            "--ipc=%s: berth does not share IPC namespaces or shared memory between containers "
-                            "or with the host (the isolation model keeps them per container)",
-                            optarg),
-                 -1;
-        break;
-      case 26:
-        return cli_usage (cmd,
-                          "--pid=%s: berth does not share PID namespaces (each container has its own process "
-                          "ID space)",
-                          optarg),
-               -1;
-      case 27:
-        r->network = optarg;
-        break;
-      case 'p':
-        {
-          berth_err_t err = NULL;
-          if (berth_net_parse_publish (optarg, r->publish, &err) < 0)
-            return cli_error (&err), -1;
-        }
-        break;
-      case 'P':
-        r->publish_all = true;
-        break;
-      case 30:
-        {
-          berth_err_t err = NULL;
-          if (berth_net_parse_expose (optarg, r->expose, &err) < 0)
-            return cli_error (&err), -1;
-        }
-        break;
-      case 31:
-        r->ip = optarg;
-        break;
-      case 32:
-        json_array_append_new (r->aliases, json_string (optarg));
-        break;
-      case 33:
-        {
-          const char *colon = strchr (optarg, ':');
-          struct in_addr a;
-          if (colon == NULL || colon == optarg || inet_pton (AF_INET, colon + 1, &a) != 1)
-            return cli_usage (cmd, "--add-host %s: use NAME:IPv4", optarg), -1;
-          json_array_append_new (r->add_hosts, json_string (optarg));
-        }
-        break;
-      case 28:
-        return cli_usage (cmd, "--shm-size is not supported yet (/dev/shm is 64 MiB and private)"), -1;
-      case 23:
-        {
-          /* type=bind|volume|tmpfs,source=S,target=T[,readonly] */
-          cleanup_free char *copy = xstrdup (optarg);
-          const char *type = "volume", *src = NULL, *dst = NULL;
-          bool ro = false;
-          char *save = NULL;
-          for (char *kv = strtok_r (copy, ",", &save); kv; kv = strtok_r (NULL, ",", &save))
-            {
-              char *eq = strchr (kv, '=');
-              if (eq)
-                *eq++ = '\0';
-              if (strcmp (kv, "type") == 0 && eq)
-                type = eq;
-              else if ((strcmp (kv, "source") == 0 || strcmp (kv, "src") == 0) && eq)
-                src = eq;
-              else if ((strcmp (kv, "target") == 0 || strcmp (kv, "destination") == 0 || strcmp (kv, "dst") == 0) && eq)
-                dst = eq;
-              else if (strcmp (kv, "readonly") == 0 || strcmp (kv, "ro") == 0)
-                ro = eq == NULL || strcmp (eq, "true") == 0 || strcmp (eq, "1") == 0;
-              else
-                return cli_usage (cmd, "--mount: unknown field \"%s\"", kv), -1;
-            }
-          if (dst == NULL || dst[0] != '/')
-            return cli_usage (cmd, "--mount: target= must be an absolute path"), -1;
-          if (strcmp (type, "tmpfs") == 0)
-            json_array_append_new (r->run.tmpfs, json_string (dst));
-          else if (strcmp (type, "bind") == 0 || strcmp (type, "volume") == 0)
-            {
-              if (strcmp (type, "bind") == 0 && (src == NULL || src[0] != '/'))
-                return cli_usage (cmd, "--mount type=bind: source= must be an absolute host path"), -1;
-              json_array_append_new (r->run.volumes, src ? json_sprintf ("%s:%s%s", src, dst, ro ? ":ro" : "")
-                                                         : json_sprintf ("%s%s", dst, ""));
-            }
-          else
-            return cli_usage (cmd, "--mount: type \"%s\" is not bind, volume or tmpfs", type), -1;
-        }
-        break;
-      case 22:
-        r->init = true;
-        break;
-      case 24:
-        printf ("Usage: berth %s [options] IMAGE [COMMAND [ARG...]]\n\nOptions:\n%s", cmd, run_options);
-        exit (0);
-      default:
+    {
+      static int (*const groups[]) (const char *, int, struct berth_create_request *, bool *)
+          = { option_process, option_resources, option_isolation, option_storage, option_network };
+      int handled = 0;
+      for (size_t g = 0; g < ARRAY_SIZE (groups) && handled == 0; g++)
+        handled = groups[g](cmd, c, r, detach);
+      if (handled < 0)
+        return -1;
+      if (handled == 0)
         return cli_usage (cmd, "unknown option"), -1;
-      }
+    }
   if (optind >= argc)
     return cli_usage (cmd, "requires an image"), -1;
   r->image = argv[optind];
@@ -508,7 +580,7 @@ cmd_run (int argc, char **argv)
     return 125;
   if (berth_engine_open (cli.root, &e, &err) < 0)
     return cli_error (&err);
-  if (berth_ctr_create (e, &r, id, &err) < 0)
+  if (berth_engine_create (e, &r, id, &err) < 0)
     {
       berth_engine_close (e);
       return cli_error (&err);
@@ -522,12 +594,12 @@ cmd_run (int argc, char **argv)
       raw_mode = true;
       atexit (restore_tty);
     }
-  if (berth_ctr_start (e, id, !detach, detach ? NULL : &status_fd, &err) < 0)
+  if (berth_engine_start (e, id, !detach, detach ? NULL : &status_fd, &err) < 0)
     {
       berth_err_t e2 = NULL;
       restore_tty ();
       if (r.auto_remove)
-        berth_ctr_remove (e, id, true, &e2);
+        berth_engine_remove (e, id, true, &e2);
       berth_error_release (&e2);
       berth_engine_close (e);
       return start_error (&err);
@@ -544,7 +616,7 @@ cmd_run (int argc, char **argv)
     {
       /* Terminal size changes go to the monitor, which holds the pty. */
       json_t *rec = NULL;
-      if (berth_ctr_load (e, id, &rec, &err) == 0)
+      if (berth_engine_load (e, id, &rec, &err) == 0)
         monitor_pid = (pid_t)json_integer_value (json_object_get (rec, "MonitorPid"));
       berth_error_release (&err);
       json_decref (rec);
@@ -576,7 +648,7 @@ cmd_run (int argc, char **argv)
       buf[n] = '\0';
       code = atoi (buf);
     }
-  else if (berth_ctr_wait (e, id, &code, &err) < 0)
+  else if (berth_engine_wait (e, id, &code, &err) < 0)
     code = cli_error (&err);
   berth_engine_close (e);
   return code < 0 ? 125 : code;
@@ -593,7 +665,7 @@ cmd_create (int argc, char **argv)
     return 125;
   if (berth_engine_open (cli.root, &e, &err) < 0)
     return cli_error (&err);
-  if (berth_ctr_create (e, &r, id, &err) < 0)
+  if (berth_engine_create (e, &r, id, &err) < 0)
     {
       berth_engine_close (e);
       return cli_error (&err);
@@ -627,8 +699,8 @@ cmd_start (int argc, char **argv)
     {
       char id[65];
       int status_fd = -1;
-      if (berth_ctr_resolve (e, argv[i], id, &err) < 0
-          || berth_ctr_start (e, id, attach, attach ? &status_fd : NULL, &err) < 0)
+      if (berth_engine_resolve (e, argv[i], id, &err) < 0
+          || berth_engine_start (e, id, attach, attach ? &status_fd : NULL, &err) < 0)
         {
           rc = start_error (&err);
           continue;

@@ -40,7 +40,7 @@ cmd_stats (int argc, char **argv)
       json_t *s1 = NULL, *s2 = NULL, *rec = NULL;
       double cpu;
       /* CPU % over a short interval, as docker's first sample does. */
-      if (berth_ctr_resolve (e, argv[i], id, &err) < 0 || berth_ctr_load (e, id, &rec, &err) < 0
+      if (berth_engine_resolve (e, argv[i], id, &err) < 0 || berth_engine_load (e, id, &rec, &err) < 0
           || berth_container_stats (e->runtime_root, id, &s1, &err) < 0
           || (usleep (200000), berth_container_stats (e->runtime_root, id, &s2, &err)) < 0)
         {

@@ -23,7 +23,7 @@ each (const char *cmd, int argc, char **argv, int first,
   for (int i = first; i < argc; i++)
     {
       char id[65];
-      if (berth_ctr_resolve (e, argv[i], id, &err) < 0 || fn (e, id, data, &err) < 0)
+      if (berth_engine_resolve (e, argv[i], id, &err) < 0 || fn (e, id, data, &err) < 0)
         {
           fprintf (stderr, "berth: %s\n", err->msg);
           berth_error_release (&err);
@@ -39,13 +39,13 @@ each (const char *cmd, int argc, char **argv, int first,
 static int
 do_stop (struct berth_engine *e, const char *id, void *data, berth_err_t *err)
 {
-  return berth_ctr_stop (e, id, *(int *)data, err);
+  return berth_engine_stop (e, id, *(int *)data, err);
 }
 
 static int
 do_kill (struct berth_engine *e, const char *id, void *data, berth_err_t *err)
 {
-  return berth_ctr_kill (e, id, *(int *)data, err);
+  return berth_engine_kill (e, id, *(int *)data, err);
 }
 
 struct rm_opts
@@ -57,14 +57,14 @@ static int
 do_rm (struct berth_engine *e, const char *id, void *data, berth_err_t *err)
 {
   struct rm_opts *o = data;
-  return berth_ctr_remove_volumes (e, id, o->force, o->volumes, err);
+  return berth_engine_remove_volumes (e, id, o->force, o->volumes, err);
 }
 
 static int
 do_wait (struct berth_engine *e, const char *id, void *data, berth_err_t *err)
 {
   int code;
-  if (berth_ctr_wait (e, id, &code, err) < 0)
+  if (berth_engine_wait (e, id, &code, err) < 0)
     return -1;
   printf ("%d\n", code);
   return 0;

@@ -22,7 +22,7 @@ cmd_top (int argc, char **argv)
     return 0;
   if (argc < 2)
     return cli_usage ("top", "requires a container");
-  ret = berth_engine_open (cli.root, &e, &err) < 0 || berth_ctr_resolve (e, argv[1], id, &err) < 0
+  ret = berth_engine_open (cli.root, &e, &err) < 0 || berth_engine_resolve (e, argv[1], id, &err) < 0
                 || berth_container_top (e->runtime_root, id, argc > 2 ? argv + 2 : NULL, &lines, &err) < 0
             ? -1
             : 0;

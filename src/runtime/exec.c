@@ -45,8 +45,16 @@ add_cap (json_t *proc, const char *cap)
   return 0;
 }
 
-int
-cmd_exec (int argc, char **argv)
+/* runc exec's flags over the process object. */
+struct exec_flags
+{
+  const char *process_file, *cwd, *user, *apparmor;
+  bool tty, nnp;
+  json_t *envs, *gids, *caps;
+};
+
+static int
+parse_flags (int argc, char **argv, struct exec_flags *f, struct berth_exec_request *r)
 {
   static const struct option opts[] = {
     { "process", required_argument, NULL, 'p' },
@@ -68,64 +76,57 @@ cmd_exec (int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
-  struct berth_exec_request r = { 0 };
-  berth_err_t err = NULL;
-  const char *process_file = NULL, *cwd = NULL, *user = NULL, *apparmor = NULL;
-  bool tty = false, nnp = false;
-  json_t *envs = json_array (), *gids = json_array (), *caps = json_array (), *proc = NULL;
-  int c, status = 0;
+  int c;
   char *end;
-
+  long gid;
   while ((c = getopt_long_only (argc, argv, "+p:dte:u:g:c:h", opts, NULL)) != -1)
     switch (c)
       {
       case 'p':
-        process_file = optarg;
+        f->process_file = optarg;
         break;
       case 'd':
-        r.detach = true;
+        r->detach = true;
         break;
       case 'P':
-        r.pid_file = optarg;
+        r->pid_file = optarg;
         break;
       case 'C':
-        r.console_socket = optarg;
+        r->console_socket = optarg;
         break;
       case 't':
-        tty = true;
+        f->tty = true;
         break;
       case 'e':
         if (strchr (optarg, '=') == NULL)
           return usage_error ("exec", "--env: \"%s\" is not NAME=VALUE", optarg);
-        json_array_append_new (envs, json_string (optarg));
+        json_array_append_new (f->envs, json_string (optarg));
         break;
       case 'w':
-        cwd = optarg;
+        f->cwd = optarg;
         break;
       case 'u':
-        user = optarg;
+        f->user = optarg;
         break;
       case 'g':
-        {
-          long gid = strtol (optarg, &end, 10);
-          if (*end || gid < 0)
-            return usage_error ("exec", "--additional-gids: \"%s\" is not a group id", optarg);
-          json_array_append_new (gids, json_integer (gid));
-        }
+        gid = strtol (optarg, &end, 10);
+        if (*end || gid < 0)
+          return usage_error ("exec", "--additional-gids: \"%s\" is not a group id", optarg);
+        json_array_append_new (f->gids, json_integer (gid));
         break;
       case 'c':
-        json_array_append_new (caps, json_string (optarg));
+        json_array_append_new (f->caps, json_string (optarg));
         break;
       case 'n':
-        nnp = true;
+        f->nnp = true;
         break;
       case 'F':
-        r.preserve_fds = (int)strtol (optarg, &end, 10);
-        if (*end || r.preserve_fds < 0)
+        r->preserve_fds = (int)strtol (optarg, &end, 10);
+        if (*end || r->preserve_fds < 0)
           return usage_error ("exec", "--preserve-fds: \"%s\" is not a count", optarg);
         break;
       case 'A':
-        apparmor = optarg;
+        f->apparmor = optarg;
         break;
       case 'L':
       case 'I':
@@ -133,42 +134,46 @@ cmd_exec (int argc, char **argv)
         break;
       case 'h':
         print_help ("exec [options] ID [COMMAND [ARGS...]]", exec_options);
-        return 0;
+        return -2;
       default:
         return usage_error ("exec", "unknown option");
       }
   if (optind >= argc)
     return usage_error ("exec", "expects a container id");
+  return 0;
+}
 
-  if (process_file)
+/* --process FILE, or the container's own process with ARGV as its args. */
+static int
+load_process (const struct exec_flags *f, const char *id, int argc, char **argv, json_t **proc, berth_err_t *err)
+{
+  json_error_t jerr;
+  json_t *args;
+  if (f->process_file)
     {
-      json_error_t jerr;
-      proc = json_load_file (process_file, JSON_REJECT_DUPLICATES, &jerr);
-      if (proc == NULL)
-        {
-          berth_error (&err, 0, "%s: line %d column %d: %s", process_file, jerr.line, jerr.column, jerr.text);
-          return report_error (&err);
-        }
-      if (!json_is_object (proc))
-        {
-          berth_error (&err, 0, "%s: expected a process object", process_file);
-          return report_error (&err);
-        }
+      *proc = json_load_file (f->process_file, JSON_REJECT_DUPLICATES, &jerr);
+      if (*proc == NULL)
+        return berth_error (err, 0, "%s: line %d column %d: %s", f->process_file, jerr.line, jerr.column, jerr.text);
+      if (!json_is_object (*proc))
+        return berth_error (err, 0, "%s: expected a process object", f->process_file);
+      return 0;
     }
-  else
-    {
-      json_t *args = json_array ();
-      if (optind + 1 >= argc)
-        return usage_error ("exec", "expects a command, or --process");
-      if (berth_container_process_template (g.root, argv[optind], &proc, &err) < 0)
-        return report_error (&err);
-      for (int i = optind + 1; i < argc; i++)
-        json_array_append_new (args, json_string (argv[i]));
-      json_object_set_new (proc, "args", args);
-      json_object_set_new (proc, "terminal", json_boolean (tty));
-      json_object_del (proc, "consoleSize");
-    }
-  if (json_array_size (envs))
+  if (berth_container_process_template (g.root, id, proc, err) < 0)
+    return -1;
+  args = json_array ();
+  for (int i = 0; i < argc; i++)
+    json_array_append_new (args, json_string (argv[i]));
+  json_object_set_new (*proc, "args", args);
+  json_object_set_new (*proc, "terminal", json_boolean (f->tty));
+  json_object_del (*proc, "consoleSize");
+  return 0;
+}
+
+/* The flags that change the process object. */
+static int
+apply_flags (const struct exec_flags *f, json_t *proc)
+{
+  if (json_array_size (f->envs))
     {
       json_t *env = json_object_get (proc, "env");
       if (!json_is_array (env))
@@ -176,21 +181,21 @@ cmd_exec (int argc, char **argv)
           env = json_array ();
           json_object_set_new (proc, "env", env);
         }
-      json_array_extend (env, envs);
+      json_array_extend (env, f->envs);
     }
-  if (cwd)
-    json_object_set_new (proc, "cwd", json_string (cwd));
-  if (user)
+  if (f->cwd)
+    json_object_set_new (proc, "cwd", json_string (f->cwd));
+  if (f->user)
     {
-      long uid, gid = 0;
-      uid = strtol (user, &end, 10);
+      char *end;
+      long uid = strtol (f->user, &end, 10), gid = 0;
       if (*end == ':')
         gid = strtol (end + 1, &end, 10);
       if (*end || uid < 0 || gid < 0)
-        return usage_error ("exec", "--user: \"%s\" is not UID[:GID]", user);
+        return usage_error ("exec", "--user: \"%s\" is not UID[:GID]", f->user);
       json_object_set_new (proc, "user", json_pack ("{s:I,s:I}", "uid", (json_int_t)uid, "gid", (json_int_t)gid));
     }
-  if (json_array_size (gids))
+  if (json_array_size (f->gids))
     {
       json_t *u = json_object_get (proc, "user");
       if (!json_is_object (u))
@@ -198,26 +203,46 @@ cmd_exec (int argc, char **argv)
           u = json_object ();
           json_object_set_new (proc, "user", u);
         }
-      json_object_set (u, "additionalGids", gids);
+      json_object_set (u, "additionalGids", f->gids);
     }
-  for (size_t i = 0; i < json_array_size (caps); i++)
-    add_cap (proc, json_string_value (json_array_get (caps, i)));
-  if (nnp)
+  for (size_t i = 0; i < json_array_size (f->caps); i++)
+    add_cap (proc, json_string_value (json_array_get (f->caps, i)));
+  if (f->nnp)
     json_object_set_new (proc, "noNewPrivileges", json_true ());
-  if (apparmor)
-    json_object_set_new (proc, "apparmorProfile", json_string (apparmor));
-  if (tty)
+  if (f->apparmor)
+    json_object_set_new (proc, "apparmorProfile", json_string (f->apparmor));
+  if (f->tty)
     json_object_set_new (proc, "terminal", json_true ());
+  return 0;
+}
 
-  r.process = proc;
-  if (berth_container_exec (g.root, argv[optind], &r, &status, &err) < 0)
+int
+cmd_exec (int argc, char **argv)
+{
+  struct exec_flags f = { .envs = json_array (), .gids = json_array (), .caps = json_array () };
+  struct berth_exec_request r = { 0 };
+  berth_err_t err = NULL;
+  json_t *proc = NULL;
+  int status = 0, ret;
+
+  ret = parse_flags (argc, argv, &f, &r);
+  if (ret == 0 && f.process_file == NULL && optind + 1 >= argc)
+    ret = usage_error ("exec", "expects a command, or --process");
+  if (ret == 0)
     {
-      json_decref (proc);
-      return report_error (&err);
+      if (load_process (&f, argv[optind], argc - optind - 1, argv + optind + 1, &proc, &err) < 0)
+        ret = report_error (&err);
+      else if ((ret = apply_flags (&f, proc)) == 0)
+        {
+          r.process = proc;
+          ret = berth_container_exec (g.root, argv[optind], &r, &status, &err) < 0 ? report_error (&err) : status;
+        }
     }
+  else if (ret == -2)
+    ret = 0; /* --help */
   json_decref (proc);
-  json_decref (envs);
-  json_decref (gids);
-  json_decref (caps);
-  return status;
+  json_decref (f.envs);
+  json_decref (f.gids);
+  json_decref (f.caps);
+  return ret;
 }

@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "lib/vm/agent_proto.h"
+#include "lib/vm/protocol.h"
 #include "lib/base/utils.h"
 
 static size_t

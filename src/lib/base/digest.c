@@ -1,7 +1,9 @@
 #include "lib/base/digest.h"
 
 #include "lib/base/crypto_dl.h"
+#include "lib/base/utils.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,12 +18,16 @@ berth_sha256_new (berth_err_t *err)
   struct berth_sha256 *h;
   if (berth_crypto_load (err) < 0)
     return NULL;
-  h = calloc (1, sizeof (*h));
-  if (h == NULL)
-    abort ();
+  h = xcalloc (1, sizeof (*h));
   h->ctx = EVP_MD_CTX_new ();
   if (h->ctx == NULL || EVP_DigestInit_ex (h->ctx, EVP_sha256 (), NULL) != 1)
-    abort ();
+    {
+      if (h->ctx)
+        EVP_MD_CTX_free (h->ctx);
+      free (h);
+      berth_error (err, ENOMEM, "libcrypto: set up a sha256 digest");
+      return NULL;
+    }
   return h;
 }
 

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 
 int
 berth_verror (berth_err_t *err, int errno_, const char *fmt, va_list ap)
@@ -132,4 +133,15 @@ berth_error_decode (berth_err_t *err, const char *buf, size_t len)
   if (*err)
     (*err)->status = (int)status;
   return -1;
+}
+
+void
+berth_error_to_log (int fd, berth_err_t *e)
+{
+  if (*e)
+    {
+      struct iovec iov[3] = { { (void *)"berth: ", 7 }, { (*e)->msg, strlen ((*e)->msg) }, { (void *)"\n", 1 } };
+      (void)!writev (fd, iov, 3);
+    }
+  berth_error_release (e);
 }

@@ -36,4 +36,9 @@ int berth_error_decode (berth_err_t *err, const char *buf, size_t len);
 
 #define cleanup_error __attribute__ ((cleanup (berth_error_release)))
 
+/* A forked child's last word before _exit: E's message as one line on
+   FD, a log file the parent reads back (a VM's console log), never the
+   user's terminal.  Releases E. */
+void berth_error_to_log (int fd, berth_err_t *e);
+
 #endif

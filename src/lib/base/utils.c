@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <linux/openat2.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -669,10 +670,16 @@ void
 random_hex (char *out, size_t n)
 {
   unsigned char b[64];
-  int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (n > sizeof (b) || fd < 0 || read (fd, b, n) != (ssize_t)n)
-    abort ();
-  close (fd);
+  ssize_t got;
+  /* getrandom(2) reads up to 256 bytes whole and fails only when
+     interrupted: no file to open, nothing to report. */
+  if (n > sizeof (b))
+    n = sizeof (b);
+  do
+    got = getrandom (b, n, 0);
+  while (got < 0 && errno == EINTR);
+  if (got != (ssize_t)n)
+    abort (); /* a kernel before 3.17: as out of memory, see utils.h */
   for (size_t i = 0; i < n; i++)
     sprintf (out + 2 * i, "%02x", b[i]);
 }

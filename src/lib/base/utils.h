@@ -43,7 +43,9 @@ void cleanup_strvp (char ***v);
     _fd;                                                                                                               \
   })
 
-/* Allocation failure is not recoverable in a runtime; abort like glib. */
+/* Allocation failure is not recoverable in a runtime; abort like glib.
+   These, random_hex and berth_spec_default (a constant document) are the
+   only library functions that abort; every other failure is returned. */
 void *xmalloc (size_t size);
 void *xcalloc (size_t n, size_t size);
 void *xrealloc (void *p, size_t size);
@@ -92,7 +94,8 @@ int parse_signal (const char *s, int *sig);
 const char *signal_name (int sig);
 
 char *timestamp_rfc3339 (void);
-/* 2*N lowercase hex digits from the kernel's random pool into OUT. */
+/* 2*N (N <= 64) lowercase hex digits from getrandom(2) into OUT; it
+   cannot fail on Linux 3.17+ short of an interrupt, which is retried. */
 void random_hex (char *out, size_t n);
 bool str_has_prefix (const char *s, const char *prefix);
 /* Docker's rule for container, volume and network names:

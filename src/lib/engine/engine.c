@@ -22,151 +22,8 @@
 #include "lib/runtime/state.h"
 #include "lib/engine/volume.h"
 #include "lib/engine/engine_net.h"
+#include "lib/engine/records.h"
 #include "lib/base/utils.h"
-
-int
-berth_engine_open (const char *root, struct berth_engine **out, berth_err_t *err)
-{
-  struct berth_engine *e = xcalloc (1, sizeof (*e));
-  cleanup_free char *cdir = xasprintf ("%s/containers", root);
-  e->root = xstrdup (root);
-  e->runtime_root = xasprintf ("%s/runtime", root);
-  if (berth_store_open (root, &e->store, err) < 0 || mkdir_p (cdir, 0700, err) < 0
-      || mkdir_p (e->runtime_root, 0700, err) < 0)
-    {
-      berth_engine_close (e);
-      return -1;
-    }
-  *out = e;
-  return 0;
-}
-
-void
-berth_engine_close (struct berth_engine *e)
-{
-  if (e == NULL)
-    return;
-  berth_store_close (e->store);
-  free (e->root);
-  free (e->runtime_root);
-  free (e);
-}
-
-char *
-berth_ctr_dir (struct berth_engine *e, const char *id)
-{
-  return xasprintf ("%s/containers/%s", e->root, id);
-}
-
-int
-berth_ctr_load (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err)
-{
-  cleanup_free char *p = xasprintf ("%s/containers/%s/container.json", e->root, id);
-  json_error_t jerr;
-  *out = json_load_file (p, 0, &jerr);
-  if (*out == NULL)
-    return access (p, F_OK) < 0 ? berth_error_code (err, ENOENT, "no such container: %s", id)
-                                : berth_error (err, 0, "%s: line %d: %s", p, jerr.line, jerr.text);
-  return 0;
-}
-
-int
-berth_ctr_save (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
-{
-  cleanup_free char *p = xasprintf ("%s/containers/%s/container.json", e->root, id);
-  char *text = json_dumps (rec, JSON_INDENT (1));
-  int r = write_file_atomic (p, text, strlen (text), 0600, err);
-  free (text);
-  return r;
-}
-
-static char *
-random_name (void)
-{
-  static const char *adj[] = { "brave", "calm",  "eager", "fancy", "gentle", "happy",  "jolly", "keen", "lucid",
-                               "merry", "nifty", "proud", "quiet", "sharp",  "tender", "vivid", "wise", "zesty" };
-  static const char *noun[] = { "anchor", "harbor",   "jetty", "keel", "mast",  "pier", "quay", "rudder",
-                                "sail",   "schooner", "skiff", "tide", "wharf", "buoy", "cove", "dock" };
-  unsigned char r[2];
-  int fd = open ("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || read (fd, r, 2) != 2)
-    abort ();
-  close (fd);
-  return xasprintf ("%s_%s", adj[r[0] % ARRAY_SIZE (adj)], noun[r[1] % ARRAY_SIZE (noun)]);
-}
-
-int
-berth_ctr_list (struct berth_engine *e, json_t **out, berth_err_t *err)
-{
-  cleanup_free char *cdir = xasprintf ("%s/containers", e->root);
-  cleanup_dir DIR *d = opendir (cdir);
-  struct dirent *de;
-  *out = json_array ();
-  if (d == NULL)
-    return berth_error (err, errno, "open `%s`", cdir);
-  while ((de = readdir (d)))
-    {
-      json_t *rec = NULL;
-      berth_err_t e2 = NULL;
-      if (de->d_name[0] == '.' || strlen (de->d_name) != 64)
-        continue;
-      if (berth_ctr_refresh (e, de->d_name, &rec, &e2) == 0)
-        json_array_append_new (*out, rec);
-      berth_error_release (&e2);
-    }
-  return 0;
-}
-
-int
-berth_ctr_resolve (struct berth_engine *e, const char *ref, char *id_out, berth_err_t *err)
-{
-  cleanup_free char *cdir = xasprintf ("%s/containers", e->root);
-  cleanup_dir DIR *d = opendir (cdir);
-  struct dirent *de;
-  int matches = 0;
-  size_t n = strlen (ref);
-  if (d == NULL)
-    return berth_error (err, errno, "open `%s`", cdir);
-  while ((de = readdir (d)))
-    {
-      json_t *rec = NULL;
-      berth_err_t e2 = NULL;
-      if (de->d_name[0] == '.' || strlen (de->d_name) != 64)
-        continue;
-      if (berth_ctr_load (e, de->d_name, &rec, &e2) == 0)
-        {
-          const char *name = json_string_value (json_object_get (rec, "Name"));
-          if (name && (strcmp (name, ref) == 0 || (name[0] == '/' && strcmp (name + 1, ref) == 0)))
-            {
-              strcpy (id_out, de->d_name);
-              json_decref (rec);
-              return 0;
-            }
-          json_decref (rec);
-        }
-      berth_error_release (&e2);
-      if (n >= 1 && n <= 64 && strncmp (de->d_name, ref, n) == 0)
-        {
-          strcpy (id_out, de->d_name);
-          matches++;
-        }
-    }
-  if (matches == 1)
-    return 0;
-  if (matches > 1)
-    return berth_error (err, 0, "multiple containers match \"%s\": use more of the ID", ref);
-  return berth_error_code (err, ENOENT, "no such container: %s", ref);
-}
-
-static bool
-name_taken (struct berth_engine *e, const char *name)
-{
-  char id[65];
-  berth_err_t err = NULL;
-  bool taken = berth_ctr_resolve (e, name, id, &err) == 0;
-  berth_error_release (&err);
-  return taken;
-}
 
 /* -v NAME:/path and -v /path name volumes (created as needed, the second
    anonymous), as do the image's Volumes; they become binds of the
@@ -280,21 +137,86 @@ prepare_bundle (struct berth_engine *e, const struct berth_isolation *iso, struc
   return ret;
 }
 
+/* The container's OCI spec from the image and the request: volumes made
+   (and seeded from the image), the user resolved in the image's files. */
+static int
+build_spec (struct berth_engine *e, const struct berth_create_request *r, struct berth_image *img, const char *id,
+            json_t *rec, const char *run_hostname, json_t *seeds, json_t *anon, json_t **spec, berth_err_t *err)
+{
+  cleanup_free char *dir = berth_engine_dir (e, id);
+  cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
+  cleanup_free char *etc = xasprintf ("%s/etc", dir);
+  struct berth_run_opts run = r->run;
+  json_t *vols = NULL, *seed;
+  const char *user = r->run.user
+                         ? r->run.user
+                         : json_string_value (json_object_get (json_object_get (img->config, "config"), "User"));
+  bool mounted = false;
+  size_t k;
+  int ret = resolve_volumes (e, img->config, r->run.volumes, &vols, seeds, anon, err);
+  /* The rootfs is mounted only while the container runs.  A user given
+     by name and volumes to fill need the image's files now: only then is
+     it mounted for the spec and released again (start is a hot path). */
+  if (ret == 0 && ((user && user[0] && strspn (user, "0123456789:") != strlen (user)) || json_array_size (seeds)))
+    {
+      ret = berth_engine_mount_rootfs (e, id, rec, err);
+      mounted = ret == 0;
+    }
+  json_array_foreach (seeds, k, seed) if (ret == 0) ret = berth_volume_seed (
+      json_string_value (json_array_get (seed, 0)), rootfs, json_string_value (json_array_get (seed, 1)), err);
+  run.volumes = vols;
+  if (run_hostname)
+    run.hostname = run_hostname;
+  if (ret == 0)
+    ret = berth_ocispec_build (img->config, &run, id, rootfs, etc, spec, err);
+  json_decref (vols);
+  if (mounted)
+    umount2 (rootfs, MNT_DETACH);
+  return ret;
+}
+
+/* The bundle's config.json, and what the record keeps of it. */
+static int
+write_bundle (const char *dir, const struct berth_create_request *r, json_t *spec, json_t *rec, berth_err_t *err)
+{
+  {
+
+    cleanup_free char *cfg = xasprintf ("%s/config.json", dir);
+    char *text = json_dumps (spec, JSON_INDENT (1));
+    int w = write_file_atomic (cfg, text, strlen (text), 0600, err);
+    free (text);
+    if (w < 0)
+      return -1;
+  }
+  json_object_set (rec, "Path", json_array_get (json_object_get (json_object_get (spec, "process"), "args"), 0));
+  json_object_set_new (rec, "Args", json_deep_copy (json_object_get (json_object_get (spec, "process"), "args")));
+  json_object_set_new (rec, "Config",
+                       json_pack ("{s:b,s:b,s:O,s:s,s:i,s:s*,s:O}", "Tty", r->tty, "OpenStdin", r->interactive, "Env",
+                                  json_object_get (json_object_get (spec, "process"), "env"), "Hostname",
+                                  json_string_value (json_object_get (spec, "hostname")), "StopTimeout",
+                                  r->stop_timeout >= 0 ? r->stop_timeout : 10, "StopSignal", r->stop_signal, "Labels",
+                                  r->labels ? r->labels : json_object ()));
+  json_object_set_new (rec, "State",
+                       json_pack ("{s:s,s:b,s:i,s:i,s:s,s:s}", "Status", "created", "Running", 0, "Pid", 0, "ExitCode",
+                                  0, "StartedAt", "", "FinishedAt", ""));
+  json_object_set_new (rec, "LogPath", json_sprintf ("%s/container.log", dir));
+  return 0;
+}
+
 int
-berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, char *id_out, berth_err_t *err)
+berth_engine_create (struct berth_engine *e, const struct berth_create_request *r, char *id_out, berth_err_t *err)
 {
   char id[65], md[BERTH_DIGEST_LEN + 1];
   cleanup_free char *dir = NULL;
   cleanup_free char *name = NULL;
   cleanup_free char *rootfs = NULL;
-  cleanup_free char *etc = NULL;
   cleanup_free char *hold = NULL;
   cleanup_free char *run_hostname = NULL;
   cleanup_free char *holds = xasprintf ("%s/holds", e->root);
   cleanup_free char *created = timestamp_rfc3339 ();
   struct berth_image *img = NULL;
   json_t *spec = NULL, *rec = NULL, *seeds = json_array (), *anon = json_array ();
-  struct berth_ctr_net net = { 0 };
+  struct berth_engine_net net = { 0 };
   const char *isolation = r->isolation;
   const struct berth_isolation *iso;
   bool imported;
@@ -307,7 +229,7 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
       char other[65];
       json_t *orec = NULL;
       berth_err_t e2 = NULL;
-      if (berth_ctr_resolve (e, r->network + 10, other, &e2) == 0 && berth_ctr_load (e, other, &orec, &e2) == 0)
+      if (berth_engine_resolve (e, r->network + 10, other, &e2) == 0 && berth_engine_load (e, other, &orec, &e2) == 0)
         {
           const struct berth_isolation *oiso
               = berth_isolation_find (json_string_value (json_object_get (orec, "Isolation")) ?: "process", &e2);
@@ -327,20 +249,19 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
                         iso->name);
   if (r->name && !berth_name_valid (r->name, 1, 128))
     return berth_error (err, 0, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", r->name);
-  if (r->name && name_taken (e, r->name))
+  if (r->name && berth_engine_name_taken (e, r->name))
     return berth_error_code (err, EEXIST, "the container name \"%s\" is already in use", r->name);
   if (berth_builtin_ensure (e->store, r->image, &imported, err) < 0
       || berth_image_resolve (e->store, r->image, md, err) < 0 || berth_image_unpack (e->store, md, err) < 0
       || berth_image_load (e->store, md, &img, err) < 0)
     return -1;
   do
-    name = r->name ? xstrdup (r->name) : random_name ();
-  while (!r->name && name_taken (e, name) && (free (name), 1));
+    name = r->name ? xstrdup (r->name) : berth_engine_random_name ();
+  while (!r->name && berth_engine_name_taken (e, name) && (free (name), 1));
 
   random_hex (id, 32);
-  dir = berth_ctr_dir (e, id);
+  dir = berth_engine_dir (e, id);
   rootfs = xasprintf ("%s/rootfs", dir);
-  etc = xasprintf ("%s/etc", dir);
   if (mkdir (dir, 0711) < 0)
     {
       berth_error (err, errno, "mkdir `%s`", dir);
@@ -364,77 +285,32 @@ berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, 
     shortid[12] = '\0';
     char hostbuf[256] = "";
     const char *hostname = r->run.hostname ? r->run.hostname : shortid;
-    if (berth_ctr_net_prepare (e, r, iso, img->config, id, &net, err) < 0)
+    if (berth_engine_net_prepare (e, r, iso, img->config, id, &net, err) < 0)
       goto fail;
     /* --network=host: the host's name too, as docker does. */
     if (!r->run.hostname && net.netns && net.netns[0] == '\0' && gethostname (hostbuf, sizeof (hostbuf) - 1) == 0)
       hostname = hostbuf;
-    if (berth_ctr_net_write_etc (dir, hostname, &net, r->add_hosts, err) < 0)
+    if (berth_engine_net_write_etc (dir, hostname, &net, r->add_hosts, err) < 0)
       goto fail;
     if (hostname == hostbuf)
       run_hostname = xstrdup (hostbuf);
   }
   rec = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "Id", id, "Name", name, "Created", created, "Image", r->image,
                    "ImageID", img->config_digest, "Manifest", md, "Isolation", iso->name, "AutoRemove", r->auto_remove);
-  {
-    struct berth_run_opts run = r->run;
-    json_t *vols = NULL, *seed;
-    const char *user = r->run.user
-                           ? r->run.user
-                           : json_string_value (json_object_get (json_object_get (img->config, "config"), "User"));
-    bool mounted = false;
-    size_t k;
-    ret = resolve_volumes (e, img->config, r->run.volumes, &vols, seeds, anon, err);
-    /* The rootfs is mounted only while the container runs.  A user given
-       by name and volumes to fill need the image's files now: only then is
-       it mounted for the spec and released again (start is a hot path). */
-    if (ret == 0 && ((user && user[0] && strspn (user, "0123456789:") != strlen (user)) || json_array_size (seeds)))
-      {
-        ret = berth_ctr_mount_rootfs (e, id, rec, err);
-        mounted = ret == 0;
-      }
-    json_array_foreach (seeds, k, seed) if (ret == 0) ret = berth_volume_seed (
-        json_string_value (json_array_get (seed, 0)), rootfs, json_string_value (json_array_get (seed, 1)), err);
-    run.volumes = vols;
-    if (run_hostname)
-      run.hostname = run_hostname;
-    if (ret == 0)
-      ret = berth_ocispec_build (img->config, &run, id, rootfs, etc, &spec, err);
-    json_decref (vols);
-    if (mounted)
-      umount2 (rootfs, MNT_DETACH);
-  }
+  ret = build_spec (e, r, img, id, rec, run_hostname, seeds, anon, &spec, err);
   if (ret == 0)
-    berth_ctr_net_spec (spec, &net);
+    berth_engine_net_spec (spec, &net);
   if (ret == 0)
     ret = prepare_bundle (e, iso, img, r, net.pod, spec, err);
   if (ret < 0)
     goto fail;
   ret = -1;
-  {
-    cleanup_free char *cfg = xasprintf ("%s/config.json", dir);
-    char *text = json_dumps (spec, JSON_INDENT (1));
-    int w = write_file_atomic (cfg, text, strlen (text), 0600, err);
-    free (text);
-    if (w < 0)
-      goto fail;
-  }
-  json_object_set (rec, "Path", json_array_get (json_object_get (json_object_get (spec, "process"), "args"), 0));
-  json_object_set_new (rec, "Args", json_deep_copy (json_object_get (json_object_get (spec, "process"), "args")));
-  json_object_set_new (rec, "Config",
-                       json_pack ("{s:b,s:b,s:O,s:s,s:i,s:s*,s:O}", "Tty", r->tty, "OpenStdin", r->interactive, "Env",
-                                  json_object_get (json_object_get (spec, "process"), "env"), "Hostname",
-                                  json_string_value (json_object_get (spec, "hostname")), "StopTimeout",
-                                  r->stop_timeout >= 0 ? r->stop_timeout : 10, "StopSignal", r->stop_signal, "Labels",
-                                  r->labels ? r->labels : json_object ()));
-  json_object_set_new (rec, "State",
-                       json_pack ("{s:s,s:b,s:i,s:i,s:s,s:s}", "Status", "created", "Running", 0, "Pid", 0, "ExitCode",
-                                  0, "StartedAt", "", "FinishedAt", ""));
-  json_object_set_new (rec, "LogPath", json_sprintf ("%s/container.log", dir));
-  berth_ctr_net_record (rec, &net);
+  if (write_bundle (dir, r, spec, rec, err) < 0)
+    goto fail;
+  berth_engine_net_record (rec, &net);
   json_object_set (rec, "AnonymousVolumes", anon);
   hold = xasprintf ("%s/%s", holds, id);
-  if (berth_store_hold (e->store, id, md, err) < 0 || berth_ctr_save (e, id, rec, err) < 0)
+  if (berth_store_hold (e->store, id, md, err) < 0 || berth_engine_save (e, id, rec, err) < 0)
     goto fail;
   strcpy (id_out, id);
   ret = 0;
@@ -447,7 +323,7 @@ fail:
     berth_error_release (&e2);
     if (hold)
       unlink (hold);
-    berth_ctr_net_release (e, id, net.networks);
+    berth_engine_net_release (e, id, net.networks);
     /* Anonymous volumes made for this container go with it. */
     {
       json_t *v;
@@ -460,7 +336,7 @@ fail:
     }
   }
 out:
-  berth_ctr_net_free (&net);
+  berth_engine_net_free (&net);
   json_decref (seeds);
   json_decref (anon);
   json_decref (spec);
@@ -470,10 +346,10 @@ out:
 }
 
 int
-berth_ctr_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
+berth_engine_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
 {
   const char *md = json_string_value (json_object_get (rec, "Manifest"));
-  cleanup_free char *dir = berth_ctr_dir (e, id);
+  cleanup_free char *dir = berth_engine_dir (e, id);
   cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
   cleanup_free char *lower = xstrdup ("");
   cleanup_free char *data = NULL;
@@ -498,9 +374,9 @@ berth_ctr_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, ber
 }
 
 int
-berth_ctr_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
+berth_engine_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
 {
-  cleanup_free char *dir = berth_ctr_dir (e, id);
+  cleanup_free char *dir = berth_engine_dir (e, id);
   cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
   berth_err_t e2 = NULL;
   json_t *own = NULL;
@@ -508,10 +384,10 @@ berth_ctr_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth_er
      mount. */
   berth_container_delete (e->runtime_root, id, true, NULL, &e2);
   berth_error_release (&e2);
-  if (rec == NULL && berth_ctr_load (e, id, &own, &e2) == 0)
+  if (rec == NULL && berth_engine_load (e, id, &own, &e2) == 0)
     rec = own;
   berth_error_release (&e2);
-  berth_ctr_net_stop (e, id, rec);
+  berth_engine_net_stop (e, id, rec);
   json_decref (own);
   if (umount2 (rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
     return berth_error (err, errno, "unmount `%s`", rootfs);
@@ -527,11 +403,11 @@ monitor_alive (json_t *rec)
 }
 
 int
-berth_ctr_refresh (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err)
+berth_engine_refresh (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err)
 {
   json_t *rec = NULL, *st;
   const char *status;
-  if (berth_ctr_load (e, id, &rec, err) < 0)
+  if (berth_engine_load (e, id, &rec, err) < 0)
     return -1;
   st = json_object_get (rec, "State");
   status = json_string_value (json_object_get (st, "Status"));
@@ -555,9 +431,9 @@ berth_ctr_refresh (struct berth_engine *e, const char *id, json_t **out, berth_e
           json_object_set_new (st, "ExitCode", json_integer (255));
           json_object_set_new (st, "FinishedAt", json_string (now));
           json_object_set_new (st, "Error", json_string ("the container's monitor died; exit status unknown"));
-          berth_ctr_cleanup (e, id, rec, &e2);
+          berth_engine_cleanup (e, id, rec, &e2);
           berth_error_release (&e2);
-          if (berth_ctr_save (e, id, rec, err) < 0)
+          if (berth_engine_save (e, id, rec, err) < 0)
             {
               json_decref (rec);
               return -1;
@@ -568,8 +444,29 @@ berth_ctr_refresh (struct berth_engine *e, const char *id, json_t **out, berth_e
   return 0;
 }
 
+static berth_monitor_argv_fn monitor_argv;
+
+void
+berth_engine_set_monitor (berth_monitor_argv_fn fn)
+{
+  monitor_argv = fn;
+}
+
+static bool
+joined_running (struct berth_engine *e, const char *other, berth_err_t *err)
+{
+  json_t *orec = NULL;
+  bool running;
+  if (berth_engine_refresh (e, other, &orec, err) < 0)
+    return false;
+  running
+      = strcmp (json_string_value (json_object_get (json_object_get (orec, "State"), "Status")) ?: "", "running") == 0;
+  json_decref (orec);
+  return running;
+}
+
 int
-berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err)
+berth_engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err)
 {
   json_t *rec = NULL;
   int ready[2], status[2] = { -1, -1 };
@@ -578,7 +475,7 @@ berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *statu
   ssize_t n;
   const char *st;
 
-  if (berth_ctr_refresh (e, id, &rec, err) < 0)
+  if (berth_engine_refresh (e, id, &rec, err) < 0)
     return -1;
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
   if (st && strcmp (st, "running") == 0)
@@ -586,7 +483,19 @@ berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *statu
       json_decref (rec);
       return berth_error (err, 0, "container %.12s is already running", id);
     }
+  {
+    /* A pod member starts only while the container it joins runs. */
+    const char *mode = json_string_value (json_object_get (json_object_get (rec, "HostConfig"), "NetworkMode")) ?: "";
+    if (str_has_prefix (mode, "container:") && !joined_running (e, mode + 10, err))
+      {
+        json_decref (rec);
+        return *err ? berth_error_wrap (err, "--network=%s", mode)
+                    : berth_error (err, 0, "--network=%s: that container is not running", mode);
+      }
+  }
   json_decref (rec);
+  if (monitor_argv == NULL)
+    return berth_error (err, 0, "this program cannot start a container's monitor (berth_engine_set_monitor)");
   if (pipe2 (ready, O_CLOEXEC) < 0 || (attach && pipe2 (status, O_CLOEXEC) < 0))
     return berth_error (err, errno, "pipe");
   pid = fork ();
@@ -595,7 +504,6 @@ berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *statu
   if (pid == 0)
     {
       /* Twice forked and in its own session: the monitor outlives us. */
-      char rs[16], ss[16];
       setsid ();
       if (fork () != 0)
         _exit (0);
@@ -612,20 +520,10 @@ berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *statu
           dup2 (null, 1);
           dup2 (null, 2);
         }
-      snprintf (rs, sizeof (rs), "%d", ready[1]);
-      snprintf (ss, sizeof (ss), "%d", status[1]);
       {
         /* Straight into the protected copy (the monitor creates the
            container, CVE-2019-5736): one exec instead of two. */
-        char *args[] = { (char *)"berth",
-                         (char *)"--root",
-                         e->root,
-                         (char *)"__monitor",
-                         (char *)id,
-                         rs,
-                         ss,
-                         (char *)(attach ? "attach" : "detach"),
-                         NULL };
+        char **args = monitor_argv (e->root, id, ready[1], status[1], attach);
         extern char **environ;
         berth_err_t e2 = NULL;
         if (berth_ensure_cloned_binary (args, environ, true, &e2) == 0)
@@ -658,13 +556,13 @@ berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *statu
 }
 
 int
-berth_ctr_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *err)
+berth_engine_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *err)
 {
   json_t *rec = NULL;
   const char *st;
   bool running;
   int ret;
-  if (berth_ctr_refresh (e, id, &rec, err) < 0)
+  if (berth_engine_refresh (e, id, &rec, err) < 0)
     return -1;
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
   running = st && strcmp (st, "running") == 0;
@@ -676,14 +574,14 @@ berth_ctr_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *er
 }
 
 int
-berth_ctr_wait (struct berth_engine *e, const char *id, int *exit_code, berth_err_t *err)
+berth_engine_wait (struct berth_engine *e, const char *id, int *exit_code, berth_err_t *err)
 {
   for (;;)
     {
       json_t *rec = NULL;
       const char *st;
       struct timespec ts = { 0, 20 * 1000 * 1000 };
-      if (berth_ctr_refresh (e, id, &rec, err) < 0)
+      if (berth_engine_refresh (e, id, &rec, err) < 0)
         return -1;
       st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
       if (st && strcmp (st, "running") != 0 && strcmp (st, "removing") != 0)
@@ -698,13 +596,13 @@ berth_ctr_wait (struct berth_engine *e, const char *id, int *exit_code, berth_er
 }
 
 int
-berth_ctr_stop (struct berth_engine *e, const char *id, int timeout, berth_err_t *err)
+berth_engine_stop (struct berth_engine *e, const char *id, int timeout, berth_err_t *err)
 {
   json_t *rec = NULL;
   const char *st, *signame;
   int sig = SIGTERM, code;
   struct timespec t0, now;
-  if (berth_ctr_refresh (e, id, &rec, err) < 0)
+  if (berth_engine_refresh (e, id, &rec, err) < 0)
     return -1;
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
   signame = json_string_value (json_object_get (json_object_get (rec, "Config"), "StopSignal"));
@@ -729,7 +627,7 @@ berth_ctr_stop (struct berth_engine *e, const char *id, int timeout, berth_err_t
       struct timespec ts = { 0, 20 * 1000 * 1000 };
       json_t *r2 = NULL;
       bool running;
-      if (berth_ctr_refresh (e, id, &r2, err) < 0)
+      if (berth_engine_refresh (e, id, &r2, err) < 0)
         return -1;
       running = strcmp (json_string_value (json_object_get (json_object_get (r2, "State"), "Status")) ?: "", "running")
                 == 0;
@@ -747,23 +645,23 @@ berth_ctr_stop (struct berth_engine *e, const char *id, int timeout, berth_err_t
     berth_container_kill (e->runtime_root, id, SIGKILL, true, &e2);
     berth_error_release (&e2);
   }
-  return berth_ctr_wait (e, id, &code, err);
+  return berth_engine_wait (e, id, &code, err);
 }
 
 int
-berth_ctr_remove (struct berth_engine *e, const char *id, bool force, berth_err_t *err)
+berth_engine_remove (struct berth_engine *e, const char *id, bool force, berth_err_t *err)
 {
-  return berth_ctr_remove_volumes (e, id, force, false, err);
+  return berth_engine_remove_volumes (e, id, force, false, err);
 }
 
 int
-berth_ctr_remove_volumes (struct berth_engine *e, const char *id, bool force, bool volumes, berth_err_t *err)
+berth_engine_remove_volumes (struct berth_engine *e, const char *id, bool force, bool volumes, berth_err_t *err)
 {
   json_t *rec = NULL, *anon;
   const char *st;
-  cleanup_free char *dir = berth_ctr_dir (e, id);
+  cleanup_free char *dir = berth_engine_dir (e, id);
   cleanup_free char *hold = xasprintf ("%s/holds/%s", e->root, id);
-  if (berth_ctr_refresh (e, id, &rec, err) < 0)
+  if (berth_engine_refresh (e, id, &rec, err) < 0)
     return -1;
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
   if (st && strcmp (st, "running") == 0)
@@ -773,7 +671,7 @@ berth_ctr_remove_volumes (struct berth_engine *e, const char *id, bool force, bo
           json_decref (rec);
           return berth_error (err, 0, "cannot remove running container %.12s: stop it first, or use --force", id);
         }
-      if (berth_ctr_stop (e, id, 0, err) < 0)
+      if (berth_engine_stop (e, id, 0, err) < 0)
         {
           json_decref (rec);
           return -1;
@@ -781,14 +679,14 @@ berth_ctr_remove_volumes (struct berth_engine *e, const char *id, bool force, bo
     }
   anon = json_incref (json_object_get (rec, "AnonymousVolumes"));
   volumes |= json_is_true (json_object_get (rec, "AutoRemove")); /* --rm takes them too */
-  if (berth_ctr_cleanup (e, id, rec, err) < 0 || rm_rf_at (AT_FDCWD, dir, err) < 0)
+  if (berth_engine_cleanup (e, id, rec, err) < 0 || rm_rf_at (AT_FDCWD, dir, err) < 0)
     {
       json_decref (rec);
       json_decref (anon);
       return -1;
     }
   /* Its addresses are free again once its directory is gone. */
-  berth_ctr_net_release (e, id, json_object_get (json_object_get (rec, "NetworkSettings"), "Networks"));
+  berth_engine_net_release (e, id, json_object_get (json_object_get (rec, "NetworkSettings"), "Networks"));
   json_decref (rec);
   unlink (hold);
   if (volumes)
@@ -804,4 +702,109 @@ berth_ctr_remove_volumes (struct berth_engine *e, const char *id, bool force, bo
     }
   json_decref (anon);
   return 0;
+}
+
+/* ------------------------------------------------ networks of a container */
+
+/* Whether the container's backend fixes its network devices at start. */
+static bool
+fixed_netdevs (json_t *rec)
+{
+  berth_err_t e2 = NULL;
+  const struct berth_isolation *iso
+      = berth_isolation_find (json_string_value (json_object_get (rec, "Isolation")) ?: "process", &e2);
+  berth_error_release (&e2);
+  return iso && (iso->flags & BERTH_ISOLATION_FIXED_NETDEVS);
+}
+
+int
+berth_engine_connect (struct berth_engine *e, const char *id, const char *network, const char *ip, json_t *aliases,
+                      berth_err_t *err)
+{
+  json_t *rec = NULL, *net = NULL, *ep = NULL, *nets, *v;
+  const char *mode, *k;
+  bool running, fixed;
+  int index = 0, ret = -1;
+  if (berth_engine_refresh (e, id, &rec, err) < 0)
+    return -1;
+  mode = json_string_value (json_object_get (json_object_get (rec, "HostConfig"), "NetworkMode")) ?: "none";
+  nets = json_object_get (json_object_get (rec, "NetworkSettings"), "Networks");
+  running
+      = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
+  fixed = fixed_netdevs (rec);
+  if (!berth_engine_net_bridge_like (mode) || nets == NULL)
+    {
+      berth_error (err, 0, "container %.12s uses --network=%s: it cannot be connected to other networks", id, mode);
+      goto out;
+    }
+  if (json_object_get (nets, network))
+    {
+      berth_error (err, EEXIST, "container %.12s is already connected to network %s", id, network);
+      goto out;
+    }
+  if (running && fixed)
+    {
+      berth_error (err, 0,
+                   "container %.12s runs in a machine of its own, whose network devices are fixed at boot: stop it, "
+                   "then connect",
+                   id);
+      goto out;
+    }
+  if (berth_net_get (e->root, network, &net, err) < 0)
+    goto out;
+  json_object_foreach (nets, k, v)
+  {
+    if (json_integer_value (json_object_get (v, "Index")) >= index)
+      index = (int)json_integer_value (json_object_get (v, "Index")) + 1;
+  }
+  if (berth_engine_net_endpoint (e, net, id, ip, aliases, index, &ep, err) < 0)
+    goto out;
+  if (running
+      && berth_net_connect_live (e->root, id, json_string_value (json_object_get (rec, "Name")), ep, index, err) < 0)
+    {
+      berth_net_release (e->root, network, id);
+      json_decref (ep);
+      goto out;
+    }
+  json_object_set_new (nets, network, ep);
+  ret = berth_engine_save (e, id, rec, err);
+out:
+  json_decref (net);
+  json_decref (rec);
+  return ret;
+}
+
+int
+berth_engine_disconnect (struct berth_engine *e, const char *id, const char *network, berth_err_t *err)
+{
+  json_t *rec = NULL, *nets, *ep;
+  bool running, fixed;
+  int ret = -1;
+  if (berth_engine_refresh (e, id, &rec, err) < 0)
+    return -1;
+  nets = json_object_get (json_object_get (rec, "NetworkSettings"), "Networks");
+  ep = json_object_get (nets, network);
+  running
+      = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
+  fixed = fixed_netdevs (rec);
+  if (ep == NULL)
+    berth_error (err, 0, "container %.12s is not connected to network %s", id, network);
+  else if (running && fixed)
+    berth_error (err, 0,
+                 "container %.12s runs in a machine of its own, whose network devices are fixed at boot: stop it, "
+                 "then disconnect",
+                 id);
+  else if (running
+           && berth_net_disconnect_live (e->root, id, network, ep,
+                                         (int)json_integer_value (json_object_get (ep, "Index")), err)
+                  < 0)
+    ;
+  else
+    {
+      berth_net_release (e->root, network, id);
+      json_object_del (nets, network);
+      ret = berth_engine_save (e, id, rec, err);
+    }
+  json_decref (rec);
+  return ret;
 }

@@ -33,6 +33,14 @@ struct berth_engine
 const char *berth_default_isolation (void);
 
 int berth_engine_open (const char *root, struct berth_engine **out, berth_err_t *err);
+
+/* A container's monitor is a program of its own (berth's hidden __monitor
+   command, which calls berth_monitor_main): the program that uses the
+   engine says how to run it.  The argv runs the monitor of container ID
+   under ROOT, reporting on READY_FD (and the exit status on STATUS_FD, -1:
+   none), attached to our stdio or not; it is exec'd from a fresh child. */
+typedef char **(*berth_monitor_argv_fn) (const char *root, const char *id, int ready_fd, int status_fd, bool attach);
+void berth_engine_set_monitor (berth_monitor_argv_fn fn);
 void berth_engine_close (struct berth_engine *e);
 
 struct berth_create_request
@@ -60,40 +68,40 @@ struct berth_create_request
   struct berth_run_opts run;
 };
 
-int berth_ctr_create (struct berth_engine *e, const struct berth_create_request *r, char *id_out, berth_err_t *err);
+int berth_engine_create (struct berth_engine *e, const struct berth_create_request *r, char *id_out, berth_err_t *err);
 /* ID, a unique ID prefix or a name. */
-int berth_ctr_resolve (struct berth_engine *e, const char *ref, char *id_out, berth_err_t *err);
-int berth_ctr_load (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
-int berth_ctr_save (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
+int berth_engine_resolve (struct berth_engine *e, const char *ref, char *id_out, berth_err_t *err);
+int berth_engine_load (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
+int berth_engine_save (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
 /* Reconciles the record with the system (a dead monitor, a reboot). */
-int berth_ctr_refresh (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
-int berth_ctr_list (struct berth_engine *e, json_t **out, berth_err_t *err);
-char *berth_ctr_dir (struct berth_engine *e, const char *id);
+int berth_engine_refresh (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
+int berth_engine_list (struct berth_engine *e, json_t **out, berth_err_t *err);
+char *berth_engine_dir (struct berth_engine *e, const char *id);
 
 /* Spawns the monitor, which creates and starts the container.  With
    ATTACH the monitor copies the container's output to our stdout/stderr
    (and our stdin to it) and *status_fd receives the exit code. */
-int berth_ctr_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err);
-int berth_ctr_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *err);
-int berth_ctr_stop (struct berth_engine *e, const char *id, int timeout, berth_err_t *err);
+int berth_engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err);
+int berth_engine_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *err);
+int berth_engine_stop (struct berth_engine *e, const char *id, int timeout, berth_err_t *err);
 /* Waits until the container has exited; its exit code. */
-int berth_ctr_wait (struct berth_engine *e, const char *id, int *exit_code, berth_err_t *err);
-int berth_ctr_remove (struct berth_engine *e, const char *id, bool force, berth_err_t *err);
+int berth_engine_wait (struct berth_engine *e, const char *id, int *exit_code, berth_err_t *err);
+int berth_engine_remove (struct berth_engine *e, const char *id, bool force, berth_err_t *err);
 /* With VOLUMES (rm -v), the container's anonymous volumes go too. */
-int berth_ctr_remove_volumes (struct berth_engine *e, const char *id, bool force, bool volumes, berth_err_t *err);
+int berth_engine_remove_volumes (struct berth_engine *e, const char *id, bool force, bool volumes, berth_err_t *err);
 
 /* Rootfs overlay and cleanup after the container's process is gone; run by
    the monitor, and by refresh when the monitor died. */
-int berth_ctr_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
+int berth_engine_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
 /* REC: the record in the caller's hands (its NetworkSettings.Ports are
    cleared), or NULL to read it. */
-int berth_ctr_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
+int berth_engine_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
 
 /* Networking of a created container: connect it to one more network, or
    disconnect it (live when it runs in process isolation). */
-int berth_ctr_connect (struct berth_engine *e, const char *id, const char *network, const char *ip, json_t *aliases,
+int berth_engine_connect (struct berth_engine *e, const char *id, const char *network, const char *ip, json_t *aliases,
                        berth_err_t *err);
-int berth_ctr_disconnect (struct berth_engine *e, const char *id, const char *network, berth_err_t *err);
+int berth_engine_disconnect (struct berth_engine *e, const char *id, const char *network, berth_err_t *err);
 
 /* The monitor's main (berth __monitor ID ...). */
 int berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int ready_fd, bool attach);

@@ -9,14 +9,14 @@
 
 #include "lib/base/utils.h"
 
-static bool
-bridge_like (const char *mode)
+bool
+berth_engine_net_bridge_like (const char *mode)
 {
   return strcmp (mode, "none") != 0 && strcmp (mode, "host") != 0 && !str_has_prefix (mode, "container:");
 }
 
 void
-berth_ctr_net_free (struct berth_ctr_net *n)
+berth_engine_net_free (struct berth_engine_net *n)
 {
   free (n->mode);
   free (n->netns);
@@ -31,17 +31,16 @@ berth_ctr_net_free (struct berth_ctr_net *n)
 }
 
 void
-berth_ctr_net_release (struct berth_engine *e, const char *id, json_t *networks)
+berth_engine_net_release (struct berth_engine *e, const char *id, json_t *networks)
 {
   const char *name;
   json_t *ep;
   json_object_foreach (networks, name, ep) berth_net_release (e->root, name, id);
 }
 
-/* An endpoint on NET for container ID: an address leased now. */
-static int
-endpoint (struct berth_engine *e, json_t *net, const char *id, const char *want, json_t *aliases, int index,
-          json_t **out, berth_err_t *err)
+int
+berth_engine_net_endpoint (struct berth_engine *e, json_t *net, const char *id, const char *want, json_t *aliases,
+                           int index, json_t **out, berth_err_t *err)
 {
   char ip[16], mac[18];
   struct in_addr a;
@@ -66,20 +65,9 @@ endpoint (struct berth_engine *e, json_t *net, const char *id, const char *want,
   return 0;
 }
 
-/* Whether the container's backend fixes its network devices at start. */
-static bool
-fixed_netdevs (json_t *rec)
-{
-  berth_err_t e2 = NULL;
-  const struct berth_isolation *iso
-      = berth_isolation_find (json_string_value (json_object_get (rec, "Isolation")) ?: "process", &e2);
-  berth_error_release (&e2);
-  return iso && (iso->flags & BERTH_ISOLATION_FIXED_NETDEVS);
-}
-
 int
-berth_ctr_net_prepare (struct berth_engine *e, const struct berth_create_request *r,
-                       const struct berth_isolation *iso, json_t *image_config, const char *id, struct berth_ctr_net *n,
+berth_engine_net_prepare (struct berth_engine *e, const struct berth_create_request *r,
+                       const struct berth_isolation *iso, json_t *image_config, const char *id, struct berth_engine_net *n,
                        berth_err_t *err)
 {
   const char *mode = r->network && *r->network ? r->network : BERTH_NET_DEFAULT;
@@ -99,9 +87,9 @@ berth_ctr_net_prepare (struct berth_engine *e, const struct berth_create_request
   }
   json_object_update (n->exposed, r->expose);
   json_object_foreach (n->bindings, key, v) json_object_set_new (n->exposed, key, json_object ());
-  if (!bridge_like (mode) && json_object_size (n->bindings) > 0)
+  if (!berth_engine_net_bridge_like (mode) && json_object_size (n->bindings) > 0)
     return berth_error (err, 0, "-p: a container with --network=%s has no ports of its own to publish", mode);
-  if (!bridge_like (mode) && r->ip)
+  if (!berth_engine_net_bridge_like (mode) && r->ip)
     return berth_error (err, 0, "--ip: a container with --network=%s has no address of its own", mode);
   if (strcmp (mode, "host") == 0)
     {
@@ -125,9 +113,9 @@ berth_ctr_net_prepare (struct berth_engine *e, const struct berth_create_request
       json_t *orec = NULL;
       const char *omode, *oiso;
       int ret = 0;
-      if (berth_ctr_resolve (e, mode + 10, other, err) < 0)
+      if (berth_engine_resolve (e, mode + 10, other, err) < 0)
         return berth_error_wrap (err, "--network=%s", mode);
-      if (berth_ctr_load (e, other, &orec, err) < 0)
+      if (berth_engine_load (e, other, &orec, err) < 0)
         return -1;
       omode = json_string_value (json_object_get (json_object_get (orec, "HostConfig"), "NetworkMode")) ?: "none";
       oiso = json_string_value (json_object_get (orec, "Isolation")) ?: "process";
@@ -148,7 +136,7 @@ berth_ctr_net_prepare (struct berth_engine *e, const struct berth_create_request
         {
           n->mode = xasprintf ("container:%s", other);
           n->netns = strcmp (omode, "host") == 0 ? xstrdup ("") : berth_net_netns_path (e->root, other);
-          n->share_etc = berth_ctr_dir (e, other);
+          n->share_etc = berth_engine_dir (e, other);
           /* Both with a kernel of their own: one machine per pod, the new
              container runs in the other's. */
           if (own_kernel)
@@ -166,7 +154,7 @@ berth_ctr_net_prepare (struct berth_engine *e, const struct berth_create_request
         json_decref (net);
         return berth_error (err, 0, "--network-alias: only containers on user networks have aliases");
       }
-    if (endpoint (e, net, id, r->ip, r->aliases, 0, &ep, err) < 0)
+    if (berth_engine_net_endpoint (e, net, id, r->ip, r->aliases, 0, &ep, err) < 0)
       {
         json_decref (net);
         return -1;
@@ -190,7 +178,7 @@ berth_ctr_net_prepare (struct berth_engine *e, const struct berth_create_request
 }
 
 int
-berth_ctr_net_write_etc (const char *dir, const char *hostname, const struct berth_ctr_net *n, json_t *add_hosts,
+berth_engine_net_write_etc (const char *dir, const char *hostname, const struct berth_engine_net *n, json_t *add_hosts,
                          berth_err_t *err)
 {
   cleanup_free char *etc = xasprintf ("%s/etc", dir);
@@ -258,7 +246,7 @@ berth_ctr_net_write_etc (const char *dir, const char *hostname, const struct ber
 }
 
 void
-berth_ctr_net_spec (json_t *spec, const struct berth_ctr_net *n)
+berth_engine_net_spec (json_t *spec, const struct berth_engine_net *n)
 {
   json_t *nss = json_object_get (json_object_get (spec, "linux"), "namespaces"), *ns;
   size_t i;
@@ -275,7 +263,7 @@ berth_ctr_net_spec (json_t *spec, const struct berth_ctr_net *n)
 }
 
 void
-berth_ctr_net_record (json_t *rec, const struct berth_ctr_net *n)
+berth_engine_net_record (json_t *rec, const struct berth_engine_net *n)
 {
   json_t *cfg = json_object_get (rec, "Config");
   json_object_set_new (rec, "HostConfig",
@@ -289,28 +277,17 @@ berth_ctr_net_record (json_t *rec, const struct berth_ctr_net *n)
 }
 
 int
-berth_ctr_net_start (struct berth_engine *e, const char *id, json_t *rec, struct berth_net_ports *held,
+berth_engine_net_start (struct berth_engine *e, const char *id, json_t *rec, struct berth_net_ports *held,
                      berth_err_t *err)
 {
   json_t *hc = json_object_get (rec, "HostConfig"), *ns = json_object_get (rec, "NetworkSettings"), *ports = NULL;
   const char *mode = json_string_value (json_object_get (hc, "NetworkMode")) ?: "none";
   const char *name = json_string_value (json_object_get (rec, "Name")) ?: id;
   held->n = 0;
+  /* A pod member's network is the other container's (berth_engine_start
+     checked that it runs). */
   if (str_has_prefix (mode, "container:"))
-    {
-      /* A pod member starts only while the container it joins runs. */
-      json_t *orec = NULL;
-      bool running;
-      if (berth_ctr_refresh (e, mode + 10, &orec, err) < 0)
-        return berth_error_wrap (err, "--network=%s", mode);
-      running
-          = strcmp (json_string_value (json_object_get (json_object_get (orec, "State"), "Status")) ?: "", "running")
-            == 0;
-      json_decref (orec);
-      if (!running)
-        return berth_error (err, 0, "--network=container:%.12s: that container is not running", mode + 10);
-      return 0;
-    }
+    return 0;
   if (json_object_size (json_object_get (ns, "Networks")) == 0)
     return 0;
   if (berth_net_setup (e->root, id, name, json_object_get (ns, "Networks"), json_object_get (hc, "PortBindings"),
@@ -319,7 +296,7 @@ berth_ctr_net_start (struct berth_engine *e, const char *id, json_t *rec, struct
     return -1;
   json_object_set_new (ns, "Ports", ports);
   /* Saved now: a crash from here on must find the ports to unpublish. */
-  if (berth_ctr_save (e, id, rec, err) < 0)
+  if (berth_engine_save (e, id, rec, err) < 0)
     {
       berth_err_t e2 = NULL;
       berth_net_teardown (e->root, id, json_object_get (ns, "Networks"), ports, &e2);
@@ -332,7 +309,7 @@ berth_ctr_net_start (struct berth_engine *e, const char *id, json_t *rec, struct
 }
 
 void
-berth_ctr_net_stop (struct berth_engine *e, const char *id, json_t *rec)
+berth_engine_net_stop (struct berth_engine *e, const char *id, json_t *rec)
 {
   json_t *ns = json_object_get (rec, "NetworkSettings");
   berth_err_t e2 = NULL;
@@ -341,96 +318,4 @@ berth_ctr_net_stop (struct berth_engine *e, const char *id, json_t *rec)
   berth_net_teardown (e->root, id, json_object_get (ns, "Networks"), json_object_get (ns, "Ports"), &e2);
   berth_error_release (&e2);
   json_object_set_new (ns, "Ports", json_object ());
-}
-
-int
-berth_ctr_connect (struct berth_engine *e, const char *id, const char *network, const char *ip, json_t *aliases,
-                   berth_err_t *err)
-{
-  json_t *rec = NULL, *net = NULL, *ep = NULL, *nets, *v;
-  const char *mode, *k;
-  bool running, fixed;
-  int index = 0, ret = -1;
-  if (berth_ctr_refresh (e, id, &rec, err) < 0)
-    return -1;
-  mode = json_string_value (json_object_get (json_object_get (rec, "HostConfig"), "NetworkMode")) ?: "none";
-  nets = json_object_get (json_object_get (rec, "NetworkSettings"), "Networks");
-  running
-      = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
-  fixed = fixed_netdevs (rec);
-  if (!bridge_like (mode) || nets == NULL)
-    {
-      berth_error (err, 0, "container %.12s uses --network=%s: it cannot be connected to other networks", id, mode);
-      goto out;
-    }
-  if (json_object_get (nets, network))
-    {
-      berth_error (err, EEXIST, "container %.12s is already connected to network %s", id, network);
-      goto out;
-    }
-  if (running && fixed)
-    {
-      berth_error (err, 0,
-                   "container %.12s runs in a machine of its own, whose network devices are fixed at boot: stop it, "
-                   "then connect",
-                   id);
-      goto out;
-    }
-  if (berth_net_get (e->root, network, &net, err) < 0)
-    goto out;
-  json_object_foreach (nets, k, v)
-  {
-    if (json_integer_value (json_object_get (v, "Index")) >= index)
-      index = (int)json_integer_value (json_object_get (v, "Index")) + 1;
-  }
-  if (endpoint (e, net, id, ip, aliases, index, &ep, err) < 0)
-    goto out;
-  if (running
-      && berth_net_connect_live (e->root, id, json_string_value (json_object_get (rec, "Name")), ep, index, err) < 0)
-    {
-      berth_net_release (e->root, network, id);
-      json_decref (ep);
-      goto out;
-    }
-  json_object_set_new (nets, network, ep);
-  ret = berth_ctr_save (e, id, rec, err);
-out:
-  json_decref (net);
-  json_decref (rec);
-  return ret;
-}
-
-int
-berth_ctr_disconnect (struct berth_engine *e, const char *id, const char *network, berth_err_t *err)
-{
-  json_t *rec = NULL, *nets, *ep;
-  bool running, fixed;
-  int ret = -1;
-  if (berth_ctr_refresh (e, id, &rec, err) < 0)
-    return -1;
-  nets = json_object_get (json_object_get (rec, "NetworkSettings"), "Networks");
-  ep = json_object_get (nets, network);
-  running
-      = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
-  fixed = fixed_netdevs (rec);
-  if (ep == NULL)
-    berth_error (err, 0, "container %.12s is not connected to network %s", id, network);
-  else if (running && fixed)
-    berth_error (err, 0,
-                 "container %.12s runs in a machine of its own, whose network devices are fixed at boot: stop it, "
-                 "then disconnect",
-                 id);
-  else if (running
-           && berth_net_disconnect_live (e->root, id, network, ep,
-                                         (int)json_integer_value (json_object_get (ep, "Index")), err)
-                  < 0)
-    ;
-  else
-    {
-      berth_net_release (e->root, network, id);
-      json_object_del (nets, network);
-      ret = berth_ctr_save (e, id, rec, err);
-    }
-  json_decref (rec);
-  return ret;
 }

@@ -357,22 +357,11 @@ path_depth (const char *p)
   return d;
 }
 
-int
-berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const char *id, const char *rootfs,
-                     const char *etc, json_t **out, berth_err_t *err)
+/* Entrypoint and Cmd, as docker combines them. */
+static int
+spec_args (json_t *ic, const struct berth_run_opts *o, json_t *proc, berth_err_t *err)
 {
-  json_t *spec = berth_spec_default (o->tty);
-  json_t *ic = json_object_get (image_config, "config");
-  json_t *proc = json_object_get (spec, "process"), *args = json_array (), *env = json_array (), *v, *caps = NULL;
-  json_t *mounts = json_object_get (spec, "mounts"), *lin = json_object_get (spec, "linux");
-  json_t *ep = json_object_get (ic, "Entrypoint"), *cmd = json_object_get (ic, "Cmd");
-  const char *wd = json_string_value (json_object_get (ic, "WorkingDir"));
-  const char *user = o->user ? o->user : json_string_value (json_object_get (ic, "User"));
-  cleanup_free char *hostname = strndup (id, 12);
-  size_t i;
-
-  json_object_set_new (spec, "ociVersion", json_string ("1.2.0"));
-  /* Entrypoint and Cmd, as docker combines them. */
+  json_t *args = json_array (), *ep = json_object_get (ic, "Entrypoint"), *cmd = json_object_get (ic, "Cmd");
   if (o->entrypoint)
     {
       if (o->entrypoint[0])
@@ -383,25 +372,34 @@ berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const
     {
       if (json_is_array (ep))
         json_array_extend (args, ep);
-      json_array_extend (args, json_array_size (o->cmd) ? o->cmd : (json_is_array (cmd) ? cmd : json_array ()));
+      if (json_array_size (o->cmd))
+        json_array_extend (args, o->cmd);
+      else if (json_is_array (cmd))
+        json_array_extend (args, cmd);
     }
   if (json_array_size (args) == 0)
     {
       json_decref (args);
-      json_decref (spec);
-      json_decref (env);
       return berth_error (err, 0, "no command specified: the image has no Cmd or Entrypoint and none was given");
     }
   json_object_set_new (proc, "args", args);
+  return 0;
+}
 
+/* PATH, the image's Env, HOSTNAME, TERM with a tty, then -e. */
+static int
+spec_env (json_t *ic, const struct berth_run_opts *o, const char *hostname, json_t *proc, berth_err_t *err)
+{
+  json_t *env = json_array (), *v;
+  cleanup_free char *h = xasprintf ("HOSTNAME=%s", hostname);
+  size_t i;
   json_array_append_new (env, json_string ("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"));
-  json_array_foreach (json_object_get (ic, "Env"), i,
-                      v) if (json_string_value (v) && strchr (json_string_value (v), '='))
-      env_set (env, json_string_value (v));
+  json_array_foreach (json_object_get (ic, "Env"), i, v)
   {
-    cleanup_free char *h = xasprintf ("HOSTNAME=%s", o->hostname ? o->hostname : hostname);
-    env_set (env, h);
+    if (json_string_value (v) && strchr (json_string_value (v), '='))
+      env_set (env, json_string_value (v));
   }
+  env_set (env, h);
   if (o->tty)
     env_set (env, "TERM=xterm");
   json_array_foreach (o->env, i, v)
@@ -410,133 +408,137 @@ berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const
     if (s == NULL || strchr (s, '=') == NULL || s[0] == '=')
       {
         json_decref (env);
-        json_decref (spec);
         return berth_error (err, 0, "-e: \"%s\" is not NAME=VALUE", s ? s : "");
       }
     env_set (env, s);
   }
   json_object_set_new (proc, "env", env);
-  json_object_set_new (proc, "cwd", json_string (o->workdir ? o->workdir : (wd && wd[0] ? wd : "/")));
+  return 0;
+}
+
+/* The process object's user, capabilities and rlimits. */
+static int
+spec_identity (json_t *ic, const struct berth_run_opts *o, const char *rootfs, json_t *proc, berth_err_t *err)
+{
+  const char *user = o->user ? o->user : json_string_value (json_object_get (ic, "User"));
+  json_t *caps = NULL;
+  struct rlimit rl;
+  long nofile = 1048576;
   if (user && user[0])
     {
       json_t *u = NULL;
       if (resolve_user (rootfs, user, &u, err) < 0)
-        {
-          json_decref (spec);
-          return -1;
-        }
+        return -1;
       json_object_set_new (proc, "user", u);
     }
   json_object_set_new (proc, "terminal", json_boolean (o->tty));
   json_object_set_new (proc, "noNewPrivileges", json_boolean (o->no_new_privileges));
   if (build_caps (o, &caps, err) < 0)
-    {
-      json_decref (spec);
-      return -1;
-    }
+    return -1;
   json_object_set_new (proc, "capabilities", caps);
-  {
-    /* docker's 1048576 open files, within our own hard limit: raising it
-       needs CAP_SYS_RESOURCE, which not every host gives root. */
-    struct rlimit rl;
-    long nofile = 1048576;
-    if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < (rlim_t)nofile)
-      nofile = (long)rl.rlim_max;
-    json_object_set_new (
-        proc, "rlimits",
-        json_pack ("[{s:s,s:I,s:I}]", "type", "RLIMIT_NOFILE", "hard", (json_int_t)nofile, "soft", (json_int_t)nofile));
-  }
-  if (add_ulimits (proc, o->ulimits, err) < 0)
-    {
-      json_decref (spec);
-      return -1;
-    }
+  /* docker's 1048576 open files, within our own hard limit: raising it
+     needs CAP_SYS_RESOURCE, which not every host gives root. */
+  if (getrlimit (RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max < (rlim_t)nofile)
+    nofile = (long)rl.rlim_max;
+  json_object_set_new (
+      proc, "rlimits",
+      json_pack ("[{s:s,s:I,s:I}]", "type", "RLIMIT_NOFILE", "hard", (json_int_t)nofile, "soft", (json_int_t)nofile));
+  return add_ulimits (proc, o->ulimits, err);
+}
 
-  json_object_set_new (spec, "root", json_pack ("{s:s,s:b}", "path", rootfs, "readonly", o->read_only));
-  json_object_set_new (spec, "hostname", json_string (o->hostname ? o->hostname : hostname));
-  /* /dev/shm is private to the container: 64 MiB, as docker's. */
-  {
-    static const char *files[] = { "hostname", "hosts", "resolv.conf" };
-    for (size_t k = 0; k < ARRAY_SIZE (files); k++)
-      {
-        cleanup_free char *src = xasprintf ("%s/%s", etc, files[k]);
-        cleanup_free char *dst = xasprintf ("/etc/%s", files[k]);
-        json_array_append_new (mounts, json_pack ("{s:s,s:s,s:s,s:[sss]}", "destination", dst, "type", "bind", "source",
-                                                  src, "options", "rbind", "rprivate", o->read_only ? "ro" : "rw"));
-      }
-  }
-  json_array_foreach (o->tmpfs, i, v)
+/* --tmpfs PATH[:OPTIONS] */
+static int
+spec_tmpfs (json_t *mounts, json_t *tmpfs, berth_err_t *err)
+{
+  json_t *v;
+  size_t i;
+  json_array_foreach (tmpfs, i, v)
   {
     cleanup_free char *copy = xstrdup (json_string_value (v) ?: "");
-    char *opts = strchr (copy, ':');
+    char *opts = strchr (copy, ':'), *save = NULL;
     json_t *m;
     if (opts)
       *opts++ = '\0';
     if (copy[0] != '/')
-      {
-        json_decref (spec);
-        return berth_error (err, 0, "--tmpfs: \"%s\" is not an absolute path", copy);
-      }
+      return berth_error (err, 0, "--tmpfs: \"%s\" is not an absolute path", copy);
     m = json_pack ("{s:s,s:s,s:s,s:[sss]}", "destination", copy, "type", "tmpfs", "source", "tmpfs", "options",
                    "nosuid", "nodev", "noexec");
-    if (opts)
-      {
-        char *save = NULL;
-        for (char *t = strtok_r (opts, ",", &save); t; t = strtok_r (NULL, ",", &save))
-          json_array_append_new (json_object_get (m, "options"), json_string (t));
-      }
+    for (char *t = opts ? strtok_r (opts, ",", &save) : NULL; t; t = strtok_r (NULL, ",", &save))
+      json_array_append_new (json_object_get (m, "options"), json_string (t));
     json_array_append_new (mounts, m);
   }
-  json_array_foreach (o->volumes, i, v)
+  return 0;
+}
+
+/* -v /host/path:/container/path[:ro|rw] (named volumes are host paths by
+   now). */
+static int
+spec_binds (json_t *mounts, json_t *volumes, berth_err_t *err)
+{
+  json_t *v;
+  size_t i;
+  json_array_foreach (volumes, i, v)
   {
     cleanup_free char *copy = xstrdup (json_string_value (v) ?: "");
     char *ctr = strchr (copy, ':'), *mode;
     if (ctr == NULL || copy[0] != '/')
-      {
-        json_decref (spec);
-        return berth_error (err, 0, "-v: \"%s\" is not /host/path:/container/path[:ro]", copy);
-      }
+      return berth_error (err, 0, "-v: \"%s\" is not /host/path:/container/path[:ro]", copy);
     *ctr++ = '\0';
     mode = strchr (ctr, ':');
     if (mode)
       *mode++ = '\0';
     if (ctr[0] != '/' || (mode && strcmp (mode, "ro") != 0 && strcmp (mode, "rw") != 0))
-      {
-        json_decref (spec);
-        return berth_error (err, 0, "-v: \"%s\" is not /host/path:/container/path[:ro]", json_string_value (v));
-      }
+      return berth_error (err, 0, "-v: \"%s\" is not /host/path:/container/path[:ro]", json_string_value (v));
     if (access (copy, F_OK) < 0)
-      {
-        json_decref (spec);
-        return berth_error (err, errno, "-v: host path `%s`", copy);
-      }
+      return berth_error (err, errno, "-v: host path `%s`", copy);
     json_array_append_new (mounts,
                            json_pack ("{s:s,s:s,s:s,s:[ss]}", "destination", ctr, "type", "bind", "source", copy,
                                       "options", "rbind", mode && strcmp (mode, "ro") == 0 ? "ro" : "rw"));
   }
+  return 0;
+}
 
-  /* Parents before children, as docker orders them: a volume on /etc must
-     not hide the /etc/hostname mounted before it. */
-  {
-    size_t n = json_array_size (mounts);
-    for (size_t a = 1; a < n; a++)
-      for (size_t b = a; b > 0; b--)
-        {
-          json_t *x = json_array_get (mounts, b - 1), *y = json_array_get (mounts, b);
-          if (path_depth (json_string_value (json_object_get (x, "destination")))
-              <= path_depth (json_string_value (json_object_get (y, "destination"))))
-            break;
-          json_incref (x);
-          json_array_set (mounts, b - 1, y);
-          json_array_set_new (mounts, b, x);
-        }
-  }
+/* The engine's /etc files, --tmpfs and -v, parents before children as
+   docker orders them: a volume on /etc must not hide the /etc/hostname
+   mounted before it. */
+static int
+spec_mounts (const struct berth_run_opts *o, const char *etc, json_t *mounts, berth_err_t *err)
+{
+  static const char *files[] = { "hostname", "hosts", "resolv.conf" };
+  size_t n;
+  for (size_t k = 0; k < ARRAY_SIZE (files); k++)
+    {
+      cleanup_free char *src = xasprintf ("%s/%s", etc, files[k]);
+      cleanup_free char *dst = xasprintf ("/etc/%s", files[k]);
+      json_array_append_new (mounts, json_pack ("{s:s,s:s,s:s,s:[sss]}", "destination", dst, "type", "bind", "source",
+                                                src, "options", "rbind", "rprivate", o->read_only ? "ro" : "rw"));
+    }
+  if (spec_tmpfs (mounts, o->tmpfs, err) < 0 || spec_binds (mounts, o->volumes, err) < 0)
+    return -1;
+  n = json_array_size (mounts);
+  for (size_t a = 1; a < n; a++)
+    for (size_t b = a; b > 0; b--)
+      {
+        json_t *x = json_array_get (mounts, b - 1), *y = json_array_get (mounts, b);
+        if (path_depth (json_string_value (json_object_get (x, "destination")))
+            <= path_depth (json_string_value (json_object_get (y, "destination"))))
+          break;
+        json_incref (x);
+        json_array_set (mounts, b - 1, y);
+        json_array_set_new (mounts, b, x);
+      }
+  return 0;
+}
+
+/* linux: resources, devices, --privileged, sysctls and seccomp. */
+static int
+spec_linux (json_t *spec, const struct berth_run_opts *o, berth_err_t *err)
+{
+  json_t *lin = json_object_get (spec, "linux"), *prof;
+  json_error_t jerr;
   json_object_set_new (lin, "resources", json_pack ("{s:[{s:b,s:s}]}", "devices", "allow", 0, "access", "rwm"));
   if (parse_size_limits (spec, o, err) < 0 || add_devices (spec, o->devices, err) < 0)
-    {
-      json_decref (spec);
-      return -1;
-    }
+    return -1;
   if (o->privileged)
     {
       json_object_del (lin, "maskedPaths");
@@ -550,17 +552,38 @@ berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const
     {
       if (!o->privileged)
         json_object_set_new (lin, "seccomp", berth_default_seccomp ());
+      return 0;
     }
-  else if (strcmp (o->seccomp, "unconfined") != 0)
+  if (strcmp (o->seccomp, "unconfined") == 0)
+    return 0;
+  prof = json_load_file (o->seccomp, 0, &jerr);
+  if (prof == NULL)
+    return berth_error (err, 0, "--security-opt seccomp=%s: line %d: %s", o->seccomp, jerr.line, jerr.text);
+  json_object_set_new (lin, "seccomp", prof);
+  return 0;
+}
+
+int
+berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const char *id, const char *rootfs,
+                     const char *etc, json_t **out, berth_err_t *err)
+{
+  json_t *spec = berth_spec_default (o->tty);
+  json_t *ic = json_object_get (image_config, "config");
+  json_t *proc = json_object_get (spec, "process");
+  const char *wd = json_string_value (json_object_get (ic, "WorkingDir"));
+  cleanup_free char *shortid = strndup (id, 12);
+  const char *hostname = o->hostname ? o->hostname : shortid;
+
+  json_object_set_new (spec, "ociVersion", json_string ("1.2.0"));
+  json_object_set_new (proc, "cwd", json_string (o->workdir ? o->workdir : (wd && wd[0] ? wd : "/")));
+  json_object_set_new (spec, "root", json_pack ("{s:s,s:b}", "path", rootfs, "readonly", o->read_only));
+  json_object_set_new (spec, "hostname", json_string (hostname));
+  if (spec_args (ic, o, proc, err) < 0 || spec_env (ic, o, hostname, proc, err) < 0
+      || spec_identity (ic, o, rootfs, proc, err) < 0 || spec_mounts (o, etc, json_object_get (spec, "mounts"), err) < 0
+      || spec_linux (spec, o, err) < 0)
     {
-      json_error_t jerr;
-      json_t *prof = json_load_file (o->seccomp, 0, &jerr);
-      if (prof == NULL)
-        {
-          json_decref (spec);
-          return berth_error (err, 0, "--security-opt seccomp=%s: line %d: %s", o->seccomp, jerr.line, jerr.text);
-        }
-      json_object_set_new (lin, "seccomp", prof);
+      json_decref (spec);
+      return -1;
     }
   *out = spec;
   return 0;

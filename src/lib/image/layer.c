@@ -107,6 +107,11 @@ struct dir_time
   struct timespec ts[2];
 };
 
+/* One entry of a hostile layer onto disk.  One piece, ~170 lines, on
+   purpose: every check between the archive's bytes and a file written
+   (the name, `..`, whiteouts, the type, hardlink targets, xattrs, modes)
+   reads in order here, so that a reviewer sees each path an entry can take
+   to the disk without following it through helpers. */
 static int
 extract_entry (struct archive *a, struct archive_entry *e, int rootfd, struct dir_time **dirs, size_t *n_dirs,
                berth_err_t *err)

@@ -136,6 +136,11 @@ struct init_ctx
   bool host_mountns; /* no mount namespace in the spec at all */
   bool in_cgroup;
   int clone_flags;
+  /* The runtime's side only: namespaces entered before the init's clone,
+     by an intermediate process (pid and time apply to children only, and
+     a joined user namespace comes first). */
+  int join_user, join_pid, join_time;
+  bool new_time;
 };
 
 static int
@@ -306,9 +311,9 @@ fail_start:
 /* ------------------------------------------------------------------ create */
 
 static void
-close_joins (struct init_ctx *c, int user, int pid, int time_ns)
+close_joins (struct init_ctx *c)
 {
-  int extra[3] = { user, pid, time_ns };
+  int extra[3] = { c->join_user, c->join_pid, c->join_time };
   for (int i = 0; i < c->n_join; i++)
     close (c->join_fd[i]);
   for (int i = 0; i < 3; i++)
@@ -349,11 +354,191 @@ make_start_socket (int dirfd, const char *dir, berth_err_t *err)
   return steal_fd (&fd);
 }
 
+/* Namespaces: new ones come from clone, joined ones are opened here while
+   the host's /proc is still ours. */
+static int
+open_namespaces (struct init_ctx *c, struct berth_spec *spec, berth_err_t *err)
+{
+  for (size_t i = 0; i < spec->n_namespaces; i++)
+    {
+      struct berth_namespace *ns = &spec->namespaces[i];
+      int fd;
+      if (ns->path == NULL)
+        {
+          if (ns->type == CLONE_NEWCGROUP)
+            c->new_cgroupns = true;
+          else if (ns->type == CLONE_NEWTIME)
+            c->new_time = true;
+          else
+            c->clone_flags |= ns->type;
+          continue;
+        }
+      fd = berth_ns_open (ns->path, ns->type, err);
+      if (fd < 0)
+        return berth_error_wrap (err, "linux.namespaces[%zu]", i);
+      if (ns->type == CLONE_NEWUSER)
+        c->join_user = fd;
+      else if (ns->type == CLONE_NEWPID)
+        c->join_pid = fd;
+      else if (ns->type == CLONE_NEWTIME)
+        c->join_time = fd;
+      else
+        {
+          c->join_fd[c->n_join] = fd;
+          c->join_type[c->n_join++] = ns->type;
+        }
+    }
+  c->new_userns = (c->clone_flags & CLONE_NEWUSER) != 0;
+  c->new_mountns = (c->clone_flags & CLONE_NEWNS) != 0;
+  c->host_mountns = !berth_spec_has_namespace (spec, CLONE_NEWNS, NULL);
+  return 0;
+}
+
+/* The intermediate process: into the namespaces that apply to children
+   only, then the init cloned as our parent's child (CLONE_PARENT), so
+   that a foreground run can wait for it; it reports the init's pid. */
+static void __attribute__ ((noreturn)) intermediate_main (struct init_ctx *c, int sync)
+{
+  berth_err_t e = NULL;
+  pid_t p;
+  if ((c->join_user >= 0 && berth_ns_join (c->join_user, CLONE_NEWUSER, &e) < 0)
+      || (c->join_pid >= 0 && berth_ns_join (c->join_pid, CLONE_NEWPID, &e) < 0)
+      || (c->join_time >= 0 && berth_ns_join (c->join_time, CLONE_NEWTIME, &e) < 0))
+    berth_sync_fail (sync, &e);
+  if (c->new_time)
+    {
+      if (unshare (CLONE_NEWTIME) < 0)
+        {
+          berth_error (&e, errno, "unshare the time namespace");
+          berth_sync_fail (sync, &e);
+        }
+      if (berth_write_time_offsets (0, c->spec, &e) < 0)
+        berth_sync_fail (sync, &e);
+    }
+  p = berth_raw_clone ((unsigned long)c->clone_flags | CLONE_PARENT);
+  if (p < 0)
+    {
+      berth_error (&e, errno, "clone the container init");
+      berth_sync_fail (sync, &e);
+    }
+  if (p == 0)
+    container_init (c);
+  berth_sync_send (sync, SYNC_PID, p, NULL);
+  _exit (0);
+}
+
+/* The init: cloned straight into its cgroup where it can be, else through
+   the intermediate process. */
+static int
+spawn_init (struct init_ctx *c, int sync[2], pid_t *pid, bool *born_in_cgroup, berth_err_t *err)
+{
+  struct berth_sync_msg m;
+  pid_t mid;
+  *born_in_cgroup = false;
+  if (c->join_user < 0 && c->join_pid < 0 && c->join_time < 0 && !c->new_time)
+    {
+      cleanup_close int cgroup_fd = berth_cgroup_open_v2 (c->cgroup);
+      *pid = clone_into ((unsigned long)c->clone_flags, cgroup_fd, born_in_cgroup);
+      if (*pid < 0)
+        return berth_error (err, errno, "clone the container init");
+      if (*pid == 0)
+        {
+          close (sync[0]);
+          container_init (c);
+        }
+      return 0;
+    }
+  mid = fork ();
+  if (mid < 0)
+    return berth_error (err, errno, "fork");
+  if (mid == 0)
+    {
+      close (sync[0]);
+      intermediate_main (c, sync[1]);
+    }
+  berth_backend_reap (mid);
+  if (berth_sync_expect (sync[0], SYNC_PID, &m, err) < 0)
+    return -1;
+  *pid = m.value;
+  return 0;
+}
+
+/* The parent's part while the init makes its mounts: id maps, the cgroup,
+   rlimits and the OOM score. */
+static int
+configure_init (struct init_ctx *c, int sync, pid_t pid, bool born_in_cgroup, berth_err_t *err)
+{
+  struct berth_spec *spec = c->spec;
+  if (c->new_userns && berth_write_id_maps (pid, spec, err) < 0)
+    return -1;
+  /* The init makes its mounts while we attach it to the cgroup: on v1 the
+     attach waits for an RCU grace period, milliseconds spent idle. */
+  berth_sync_send (sync, SYNC_GO, 0, NULL);
+  if (!born_in_cgroup && berth_cgroup_enter (c->cgroup, pid, err) < 0)
+    return -1;
+  /* Rlimits from here, as runc sets them: raising a hard limit needs
+     CAP_SYS_RESOURCE, which the spec may not leave the container. */
+  for (size_t i = 0; spec->process && i < spec->process->n_rlimits; i++)
+    {
+      struct rlimit rl = { .rlim_cur = spec->process->rlimits[i].soft, .rlim_max = spec->process->rlimits[i].hard };
+      if (prlimit (pid, spec->process->rlimits[i].resource, &rl, NULL) < 0)
+        return berth_error (err, errno, "process.rlimits[%zu]: prlimit", i);
+    }
+  if (spec->process && spec->process->has_oom_score_adj)
+    {
+      cleanup_free char *p = xasprintf ("/proc/%d/oom_score_adj", pid);
+      cleanup_free char *v = xasprintf ("%d", spec->process->oom_score_adj);
+      if (write_file_at (AT_FDCWD, p, v, strlen (v), err) < 0)
+        return berth_error_wrap (err, "process.oomScoreAdj");
+    }
+  berth_sync_send (sync, SYNC_CGROUP_DONE, 0, NULL);
+  return 0;
+}
+
+/* prestart and createRuntime hooks once the init's mounts are made, then
+   until the init waits for start. */
+static int
+run_create_hooks (struct init_ctx *c, int sync, pid_t pid, berth_err_t *err)
+{
+  struct berth_sync_msg m;
+  cleanup_free char *hs = NULL;
+  if (berth_sync_expect (sync, SYNC_MOUNTS_DONE, &m, err) < 0)
+    return -1;
+  hook_state (c, "created", pid, &hs);
+  if (berth_run_hooks (c->spec, HOOK_PRESTART, hs, err) < 0
+      || berth_run_hooks (c->spec, HOOK_CREATE_RUNTIME, hs, err) < 0)
+    return -1;
+  berth_sync_send (sync, SYNC_HOOKS_DONE, 0, NULL);
+  return berth_sync_expect (sync, SYNC_READY, &m, err);
+}
+
+static int
+save_created (struct init_ctx *c, const char *bundle, pid_t pid, berth_err_t *err)
+{
+  struct berth_state st = { .id = (char *)c->o->id,
+                            .pid = pid,
+                            .start_time = process_start_time (pid),
+                            .bundle = (char *)bundle,
+                            .rootfs = (char *)c->rootfs,
+                            .created = timestamp_rfc3339 (),
+                            .owner = (char *)"root",
+                            .config = c->spec->json,
+                            .cgroup = c->cgroup,
+                            .systemd_cgroup = c->o->systemd_cgroup };
+  int ret = berth_state_save (c->o->root, &st, err);
+  free (st.created);
+  if (ret == 0 && c->o->pid_file)
+    ret = berth_backend_write_pid_file (c->o->pid_file, pid, err);
+  return ret;
+}
+
 /* The container's init, cloned into its namespaces and cgroup; it waits
-   on the state directory's start socket for start. */
+   on the state directory's start socket for start.  On a failure every
+   step so far is undone: the init killed, the cgroup and the state
+   directory removed. */
 int
-berth_process_backend_create (const struct berth_create_opts *o, const char *bundle, struct berth_spec *spec, pid_t *pid_out,
-                      berth_err_t *err)
+berth_process_backend_create (const struct berth_create_opts *o, const char *bundle, struct berth_spec *spec,
+                              pid_t *pid_out, berth_err_t *err)
 {
   cleanup_free char *rootfs = NULL;
   cleanup_free char *dir = NULL;
@@ -363,14 +548,9 @@ berth_process_backend_create (const struct berth_create_opts *o, const char *bun
   cleanup_close int start_listen = -1;
   cleanup_close int console = -1;
   int sync[2] = { -1, -1 };
-  struct berth_cgroup *cgroup = NULL;
-  struct init_ctx c = { 0 };
-  struct berth_state st = { 0 };
+  struct init_ctx c = { .spec = spec, .o = o, .join_user = -1, .join_pid = -1, .join_time = -1 };
   pid_t pid = -1;
-  bool dir_made = false;
-  int clone_flags = 0, join_user = -1, join_pid = -1, join_time = -1;
-  bool new_time = false, intermediate, born_in_cgroup = false;
-  struct berth_sync_msg m;
+  bool born_in_cgroup = false;
 
   for (int i = 0; i < 8; i++)
     c.join_fd[i] = -1;
@@ -378,66 +558,17 @@ berth_process_backend_create (const struct berth_create_opts *o, const char *bun
     return berth_error_wrap (err, "%s/config.json", bundle);
   if (spec->process && spec->process->terminal && o->console_socket == NULL && o->console_fd < 0)
     return berth_error (err, 0, "process.terminal is true: --console-socket is required");
-
   if (berth_backend_make_state_dir (o, &dir, err) < 0)
     return -1;
-  dir_made = true;
-  if (berth_state_lock (o->root, o->id, &dirfd, err) < 0)
+  c.rootfs = rootfs;
+  if (berth_state_lock (o->root, o->id, &dirfd, err) < 0
+      || berth_cgroup_resolve_path (spec->cgroups_path, o->id, o->systemd_cgroup, &cg_path, err) < 0
+      || berth_cgroup_create (cg_path, spec->resources, &c.cgroup, err) < 0 || open_namespaces (&c, spec, err) < 0)
     goto fail;
-
-  if (berth_cgroup_resolve_path (spec->cgroups_path, o->id, o->systemd_cgroup, &cg_path, err) < 0)
-    goto fail;
-  if (berth_cgroup_create (cg_path, spec->resources, &cgroup, err) < 0)
-    goto fail;
-
-  /* Namespaces: new ones come from clone, joined ones are opened here while
-     the host's /proc is still ours. */
-  for (size_t i = 0; i < spec->n_namespaces; i++)
-    {
-      struct berth_namespace *ns = &spec->namespaces[i];
-      if (ns->path == NULL)
-        {
-          if (ns->type == CLONE_NEWCGROUP)
-            c.new_cgroupns = true;
-          else if (ns->type == CLONE_NEWTIME)
-            new_time = true;
-          else
-            clone_flags |= ns->type;
-          continue;
-        }
-      {
-        int fd = berth_ns_open (ns->path, ns->type, err);
-        if (fd < 0)
-          {
-            berth_error_wrap (err, "linux.namespaces[%zu]", i);
-            goto fail;
-          }
-        if (ns->type == CLONE_NEWUSER)
-          join_user = fd;
-        else if (ns->type == CLONE_NEWPID)
-          join_pid = fd;
-        else if (ns->type == CLONE_NEWTIME)
-          join_time = fd;
-        else
-          {
-            c.join_fd[c.n_join] = fd;
-            c.join_type[c.n_join++] = ns->type;
-          }
-      }
-    }
-  c.new_userns = (clone_flags & CLONE_NEWUSER) != 0;
-  c.new_mountns = (clone_flags & CLONE_NEWNS) != 0;
-  c.host_mountns = !berth_spec_has_namespace (spec, CLONE_NEWNS, NULL);
-  /* pid and time namespaces apply to children only, and a joined user
-     namespace must come first: those go through an intermediate process. */
-  intermediate = join_user >= 0 || join_pid >= 0 || join_time >= 0 || new_time;
-
   if (spec->process && spec->process->terminal)
     {
-      if (o->console_fd >= 0)
-        console = fcntl (o->console_fd, F_DUPFD_CLOEXEC, 3);
-      else
-        console = berth_console_socket_connect (o->console_socket, err);
+      console = o->console_fd >= 0 ? fcntl (o->console_fd, F_DUPFD_CLOEXEC, 3)
+                                   : berth_console_socket_connect (o->console_socket, err);
       if (console < 0)
         {
           if (*err == NULL)
@@ -454,146 +585,24 @@ berth_process_backend_create (const struct berth_create_opts *o, const char *bun
       goto fail;
     }
   if (spec->n_hooks[HOOK_CREATE_CONTAINER] || spec->n_hooks[HOOK_START_CONTAINER])
-    hook_state (&(struct init_ctx){ .spec = spec, .o = o }, "creating", 0, &creating_state);
-
-  c.spec = spec;
-  c.o = o;
-  c.rootfs = rootfs;
-  c.cgroup = cgroup;
+    hook_state (&c, "creating", 0, &creating_state);
   c.sync = sync[1];
   c.lock_fd = dirfd;
   c.start_listen = start_listen;
   c.console = console;
-  c.clone_flags = clone_flags;
   c.state_json = creating_state;
 
-  if (!intermediate)
-    {
-      cleanup_close int cgroup_fd = berth_cgroup_open_v2 (cgroup);
-      pid = clone_into ((unsigned long)clone_flags, cgroup_fd, &born_in_cgroup);
-      if (pid < 0)
-        {
-          berth_error (err, errno, "clone the container init");
-          goto fail;
-        }
-      if (pid == 0)
-        {
-          close (sync[0]);
-          container_init (&c);
-        }
-    }
-  else
-    {
-      pid_t mid = fork ();
-      if (mid < 0)
-        {
-          berth_error (err, errno, "fork");
-          goto fail;
-        }
-      if (mid == 0)
-        {
-          berth_err_t e = NULL;
-          pid_t p;
-          close (sync[0]);
-          if ((join_user >= 0 && berth_ns_join (join_user, CLONE_NEWUSER, &e) < 0)
-              || (join_pid >= 0 && berth_ns_join (join_pid, CLONE_NEWPID, &e) < 0)
-              || (join_time >= 0 && berth_ns_join (join_time, CLONE_NEWTIME, &e) < 0))
-            berth_sync_fail (sync[1], &e);
-          if (new_time)
-            {
-              if (unshare (CLONE_NEWTIME) < 0)
-                {
-                  berth_error (&e, errno, "unshare the time namespace");
-                  berth_sync_fail (sync[1], &e);
-                }
-              if (berth_write_time_offsets (0, spec, &e) < 0)
-                berth_sync_fail (sync[1], &e);
-            }
-          /* CLONE_PARENT: the init is our parent's child, so a foreground
-             run can wait for it. */
-          p = berth_raw_clone ((unsigned long)clone_flags | CLONE_PARENT);
-          if (p < 0)
-            {
-              berth_error (&e, errno, "clone the container init");
-              berth_sync_fail (sync[1], &e);
-            }
-          if (p == 0)
-            container_init (&c);
-          berth_sync_send (sync[1], SYNC_PID, p, NULL);
-          _exit (0);
-        }
-      berth_backend_reap (mid);
-      if (berth_sync_expect (sync[0], SYNC_PID, &m, err) < 0)
-        goto fail;
-      pid = m.value;
-    }
+  if (spawn_init (&c, sync, &pid, &born_in_cgroup, err) < 0)
+    goto fail;
   close (sync[1]);
   sync[1] = -1;
-
-  if (c.new_userns && berth_write_id_maps (pid, spec, err) < 0)
-    goto fail;
-  /* The init makes its mounts while we attach it to the cgroup: on v1 the
-     attach waits for an RCU grace period, milliseconds spent idle. */
-  berth_sync_send (sync[0], SYNC_GO, 0, NULL);
-  if (!born_in_cgroup && berth_cgroup_enter (cgroup, pid, err) < 0)
-    goto fail;
-  /* Rlimits from here, as runc sets them: raising a hard limit needs
-     CAP_SYS_RESOURCE, which the spec may not leave the container. */
-  for (size_t i = 0; spec->process && i < spec->process->n_rlimits; i++)
-    {
-      struct rlimit rl = { .rlim_cur = spec->process->rlimits[i].soft, .rlim_max = spec->process->rlimits[i].hard };
-      if (prlimit (pid, spec->process->rlimits[i].resource, &rl, NULL) < 0)
-        {
-          berth_error (err, errno, "process.rlimits[%zu]: prlimit", i);
-          goto fail;
-        }
-    }
-  if (spec->process && spec->process->has_oom_score_adj)
-    {
-      cleanup_free char *p = xasprintf ("/proc/%d/oom_score_adj", pid);
-      cleanup_free char *v = xasprintf ("%d", spec->process->oom_score_adj);
-      if (write_file_at (AT_FDCWD, p, v, strlen (v), err) < 0)
-        {
-          berth_error_wrap (err, "process.oomScoreAdj");
-          goto fail;
-        }
-    }
-  berth_sync_send (sync[0], SYNC_CGROUP_DONE, 0, NULL);
-
-  if (berth_sync_expect (sync[0], SYNC_MOUNTS_DONE, &m, err) < 0)
-    goto fail;
-  {
-    cleanup_free char *hs = NULL;
-    hook_state (&c, "created", pid, &hs);
-    if (berth_run_hooks (spec, HOOK_PRESTART, hs, err) < 0 || berth_run_hooks (spec, HOOK_CREATE_RUNTIME, hs, err) < 0)
-      goto fail;
-  }
-  berth_sync_send (sync[0], SYNC_HOOKS_DONE, 0, NULL);
-  if (berth_sync_expect (sync[0], SYNC_READY, &m, err) < 0)
-    goto fail;
-
-  st.id = (char *)o->id;
-  st.pid = pid;
-  st.start_time = process_start_time (pid);
-  st.bundle = (char *)bundle;
-  st.rootfs = rootfs;
-  st.created = timestamp_rfc3339 ();
-  st.owner = (char *)"root";
-  st.config = spec->json;
-  st.cgroup = cgroup;
-  st.systemd_cgroup = o->systemd_cgroup;
-  if (berth_state_save (o->root, &st, err) < 0)
-    {
-      free (st.created);
-      goto fail;
-    }
-  free (st.created);
-  if (o->pid_file && berth_backend_write_pid_file (o->pid_file, pid, err) < 0)
+  if (configure_init (&c, sync[0], pid, born_in_cgroup, err) < 0 || run_create_hooks (&c, sync[0], pid, err) < 0
+      || save_created (&c, bundle, pid, err) < 0)
     goto fail;
 
   close (sync[0]);
-  close_joins (&c, join_user, join_pid, join_time);
-  berth_cgroup_free (cgroup);
+  close_joins (&c);
+  berth_cgroup_free (c.cgroup);
   if (pid_out)
     *pid_out = pid;
   return 0;
@@ -605,23 +614,21 @@ fail:
       /* Our child in both paths (CLONE_PARENT): reap it. */
       berth_backend_reap (pid);
     }
-  if (sync[0] >= 0)
-    close (sync[0]);
-  if (sync[1] >= 0)
-    close (sync[1]);
-  close_joins (&c, join_user, join_pid, join_time);
-  if (cgroup)
+  for (int k = 0; k < 2; k++)
+    if (sync[k] >= 0)
+      close (sync[k]);
+  close_joins (&c);
+  if (c.cgroup)
     {
       berth_err_t e2 = NULL;
-      if (berth_cgroup_destroy (cgroup, true, &e2) < 0)
-        berth_cgroup_free (cgroup);
+      if (berth_cgroup_destroy (c.cgroup, true, &e2) < 0)
+        berth_cgroup_free (c.cgroup);
       berth_error_release (&e2);
     }
-  if (dir_made)
-    {
-      berth_err_t e2 = NULL;
-      berth_state_remove (o->root, o->id, &e2);
-      berth_error_release (&e2);
-    }
+  {
+    berth_err_t e2 = NULL;
+    berth_state_remove (o->root, o->id, &e2);
+    berth_error_release (&e2);
+  }
   return -1;
 }

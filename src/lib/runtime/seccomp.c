@@ -86,12 +86,148 @@ add_rule (scmp_filter_ctx ctx, uint32_t action, int nr, const char *name, struct
   return 0;
 }
 
+static int
+add_architectures (scmp_filter_ctx ctx, json_t *arr, berth_err_t *err)
+{
+  json_t *v;
+  size_t i;
+  if (arr && !json_is_array (arr))
+    return berth_error (err, 0, "linux.seccomp.architectures: expected an array");
+  json_array_foreach (arr, i, v)
+  {
+    const char *a = json_string_value (v);
+    char lower[32];
+    uint32_t token;
+    size_t k;
+    int r;
+    if (a == NULL || !str_has_prefix (a, "SCMP_ARCH_") || strlen (a) - 10 >= sizeof (lower))
+      return berth_error (err, 0, "linux.seccomp.architectures[%zu]: unknown architecture \"%s\"", i, a ? a : "");
+    for (k = 0; a[10 + k]; k++)
+      lower[k] = (char)(a[10 + k] >= 'A' && a[10 + k] <= 'Z' ? a[10 + k] - 'A' + 'a' : a[10 + k]);
+    lower[k] = '\0';
+    token = seccomp_arch_resolve_name (lower);
+    if (token == 0)
+      return berth_error (err, 0, "linux.seccomp.architectures[%zu]: unknown architecture \"%s\"", i, a);
+    r = seccomp_arch_add (ctx, token);
+    if (r < 0 && r != -EEXIST)
+      return berth_error (err, -r, "linux.seccomp.architectures[%zu]: add \"%s\"", i, a);
+  }
+  return 0;
+}
+
+static int
+set_flags (scmp_filter_ctx ctx, json_t *arr, berth_err_t *err)
+{
+  json_t *v;
+  size_t i;
+  json_array_foreach (arr, i, v)
+  {
+    const char *f = json_string_value (v);
+    size_t k;
+    for (k = 0; f && k < ARRAY_SIZE (flags); k++)
+      if (strcmp (flags[k].name, f) == 0)
+        break;
+    if (f == NULL || k == ARRAY_SIZE (flags))
+      return berth_error (err, 0, "linux.seccomp.flags[%zu]: unknown flag \"%s\"", i, f ? f : "");
+    if (seccomp_attr_set (ctx, flags[k].attr, 1) < 0)
+      return berth_error (err, 0, "linux.seccomp.flags[%zu]: \"%s\" is not supported by this kernel", i, f);
+  }
+  return 0;
+}
+
+/* A rule's argument conditions; *DUP_INDEX: two of them test one
+   argument. */
+static int
+parse_args (json_t *args, const char *path, struct scmp_arg_cmp cmp[6], unsigned *n_args, bool *dup_index,
+            berth_err_t *err)
+{
+  json_t *n;
+  size_t j;
+  *n_args = 0;
+  *dup_index = false;
+  if (args && !json_is_array (args) && !json_is_null (args))
+    return berth_error (err, 0, "%s.args: expected an array", path);
+  if (json_array_size (args) > 6)
+    return berth_error (err, 0, "%s.args: at most 6 argument conditions", path);
+  json_array_foreach (args, j, n)
+  {
+    json_t *idx = json_object_get (n, "index"), *op = json_object_get (n, "op");
+    json_t *val = json_object_get (n, "value"), *val2 = json_object_get (n, "valueTwo");
+    struct scmp_arg_cmp *c = &cmp[*n_args];
+    size_t k;
+    if (!json_is_integer (idx) || json_integer_value (idx) < 0 || json_integer_value (idx) > 5)
+      return berth_error (err, 0, "%s.args[%zu].index: must be an integer in [0, 5]", path, j);
+    for (k = 0; json_string_value (op) && k < ARRAY_SIZE (ops); k++)
+      if (strcmp (ops[k].name, json_string_value (op)) == 0)
+        break;
+    if (json_string_value (op) == NULL || k == ARRAY_SIZE (ops))
+      return berth_error (err, 0, "%s.args[%zu].op: unknown operator \"%s\"", path, j,
+                          json_string_value (op) ? json_string_value (op) : "");
+    if ((val && !json_is_integer (val) && !json_is_real (val))
+        || (val2 && !json_is_integer (val2) && !json_is_real (val2) && !json_is_null (val2)))
+      return berth_error (err, 0, "%s.args[%zu]: value and valueTwo must be integers", path, j);
+    c->arg = (unsigned)json_integer_value (idx);
+    c->op = ops[k].op;
+    c->datum_a = json_is_real (val) ? (scmp_datum_t)json_real_value (val) : (scmp_datum_t)json_integer_value (val);
+    c->datum_b = json_is_real (val2) ? (scmp_datum_t)json_real_value (val2) : (scmp_datum_t)json_integer_value (val2);
+    for (unsigned m = 0; m < *n_args; m++)
+      *dup_index |= cmp[m].arg == c->arg;
+    (*n_args)++;
+  }
+  return 0;
+}
+
+/* One entry of linux.seccomp.syscalls: its action for each name this
+   libseccomp knows (unknown names are skipped, as runc does). */
+static int
+add_syscall_rule (scmp_filter_ctx ctx, json_t *sec, json_t *v, const char *path, uint32_t def, berth_err_t *err)
+{
+  json_t *names = json_object_get (v, "names"), *n;
+  struct scmp_arg_cmp cmp[6];
+  unsigned n_args = 0;
+  bool dup_index = false;
+  uint32_t action;
+  size_t j;
+
+  if (!json_is_object (v) || !json_is_array (names) || json_array_size (names) == 0)
+    return berth_error (err, 0, "%s: expected an object with a non-empty \"names\" array", path);
+  if (parse_action (json_object_get (v, "action"), json_object_get (v, "errnoRet"), path, &action, err) < 0)
+    return -1;
+  if (action == SCMP_ACT_NOTIFY && json_object_get (sec, "listenerPath") == NULL)
+    return berth_error (err, 0, "%s: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath", path);
+  if (parse_args (json_object_get (v, "args"), path, cmp, &n_args, &dup_index, err) < 0)
+    return -1;
+  if (action == def)
+    return 0; /* libseccomp rejects a rule that repeats the default */
+  json_array_foreach (names, j, n)
+  {
+    const char *name = json_string_value (n);
+    int nr;
+    if (name == NULL)
+      return berth_error (err, 0, "%s.names[%zu]: expected a string", path, j);
+    nr = seccomp_syscall_resolve_name (name);
+    if (nr == __NR_SCMP_ERROR)
+      continue;
+    if (dup_index)
+      {
+        /* Two conditions on one argument cannot be ANDed by libseccomp:
+           like runc, each becomes a rule of its own. */
+        for (unsigned m = 0; m < n_args; m++)
+          if (add_rule (ctx, action, nr, name, &cmp[m], 1, path, err) < 0)
+            return -1;
+      }
+    else if (add_rule (ctx, action, nr, name, cmp, n_args, path, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
 int
 berth_seccomp_build (json_t *sec, scmp_filter_ctx *out, berth_err_t *err)
 {
   uint32_t def;
   scmp_filter_ctx ctx;
-  json_t *arr, *v, *syscalls;
+  json_t *v, *syscalls;
   size_t i;
 
   if (!json_is_object (sec))
@@ -112,65 +248,12 @@ berth_seccomp_build (json_t *sec, scmp_filter_ctx *out, berth_err_t *err)
      is process.noNewPrivileges' decision alone. */
   if (seccomp_attr_set (ctx, SCMP_FLTATR_CTL_NNP, 0) < 0)
     {
-      seccomp_release (ctx);
-      return berth_error (err, EINVAL, "seccomp: clear the no_new_privs attribute");
-    }
-
-  arr = json_object_get (sec, "architectures");
-  if (arr && !json_is_array (arr))
-    {
-      berth_error (err, 0, "linux.seccomp.architectures: expected an array");
+      berth_error (err, EINVAL, "seccomp: clear the no_new_privs attribute");
       goto fail;
     }
-  json_array_foreach (arr, i, v)
-  {
-    const char *a = json_string_value (v);
-    char lower[32];
-    uint32_t token;
-    size_t k;
-    int r;
-    if (a == NULL || !str_has_prefix (a, "SCMP_ARCH_") || strlen (a) - 10 >= sizeof (lower))
-      {
-        berth_error (err, 0, "linux.seccomp.architectures[%zu]: unknown architecture \"%s\"", i, a ? a : "");
-        goto fail;
-      }
-    for (k = 0; a[10 + k]; k++)
-      lower[k] = (char)(a[10 + k] >= 'A' && a[10 + k] <= 'Z' ? a[10 + k] - 'A' + 'a' : a[10 + k]);
-    lower[k] = '\0';
-    token = seccomp_arch_resolve_name (lower);
-    if (token == 0)
-      {
-        berth_error (err, 0, "linux.seccomp.architectures[%zu]: unknown architecture \"%s\"", i, a);
-        goto fail;
-      }
-    r = seccomp_arch_add (ctx, token);
-    if (r < 0 && r != -EEXIST)
-      {
-        berth_error (err, -r, "linux.seccomp.architectures[%zu]: add \"%s\"", i, a);
-        goto fail;
-      }
-  }
-
-  arr = json_object_get (sec, "flags");
-  json_array_foreach (arr, i, v)
-  {
-    const char *f = json_string_value (v);
-    size_t k;
-    for (k = 0; f && k < ARRAY_SIZE (flags); k++)
-      if (strcmp (flags[k].name, f) == 0)
-        break;
-    if (f == NULL || k == ARRAY_SIZE (flags))
-      {
-        berth_error (err, 0, "linux.seccomp.flags[%zu]: unknown flag \"%s\"", i, f ? f : "");
-        goto fail;
-      }
-    if (seccomp_attr_set (ctx, flags[k].attr, 1) < 0)
-      {
-        berth_error (err, 0, "linux.seccomp.flags[%zu]: \"%s\" is not supported by this kernel", i, f);
-        goto fail;
-      }
-  }
-
+  if (add_architectures (ctx, json_object_get (sec, "architectures"), err) < 0
+      || set_flags (ctx, json_object_get (sec, "flags"), err) < 0)
+    goto fail;
   syscalls = json_object_get (sec, "syscalls");
   if (syscalls && !json_is_array (syscalls))
     {
@@ -180,96 +263,8 @@ berth_seccomp_build (json_t *sec, scmp_filter_ctx *out, berth_err_t *err)
   json_array_foreach (syscalls, i, v)
   {
     cleanup_free char *path = xasprintf ("linux.seccomp.syscalls[%zu]", i);
-    json_t *names = json_object_get (v, "names"), *n, *args;
-    struct scmp_arg_cmp cmp[6];
-    unsigned n_args = 0;
-    bool dup_index = false;
-    uint32_t action;
-    size_t j;
-
-    if (!json_is_object (v) || !json_is_array (names) || json_array_size (names) == 0)
-      {
-        berth_error (err, 0, "%s: expected an object with a non-empty \"names\" array", path);
-        goto fail;
-      }
-    if (parse_action (json_object_get (v, "action"), json_object_get (v, "errnoRet"), path, &action, err) < 0)
+    if (add_syscall_rule (ctx, sec, v, path, def, err) < 0)
       goto fail;
-    if (action == SCMP_ACT_NOTIFY && json_object_get (sec, "listenerPath") == NULL)
-      {
-        berth_error (err, 0, "%s: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath", path);
-        goto fail;
-      }
-    args = json_object_get (v, "args");
-    if (args && !json_is_array (args) && !json_is_null (args))
-      {
-        berth_error (err, 0, "%s.args: expected an array", path);
-        goto fail;
-      }
-    if (json_array_size (args) > 6)
-      {
-        berth_error (err, 0, "%s.args: at most 6 argument conditions", path);
-        goto fail;
-      }
-    json_array_foreach (args, j, n)
-    {
-      json_t *idx = json_object_get (n, "index"), *op = json_object_get (n, "op");
-      json_t *val = json_object_get (n, "value"), *val2 = json_object_get (n, "valueTwo");
-      size_t k;
-      if (!json_is_integer (idx) || json_integer_value (idx) < 0 || json_integer_value (idx) > 5)
-        {
-          berth_error (err, 0, "%s.args[%zu].index: must be an integer in [0, 5]", path, j);
-          goto fail;
-        }
-      for (k = 0; json_string_value (op) && k < ARRAY_SIZE (ops); k++)
-        if (strcmp (ops[k].name, json_string_value (op)) == 0)
-          break;
-      if (json_string_value (op) == NULL || k == ARRAY_SIZE (ops))
-        {
-          berth_error (err, 0, "%s.args[%zu].op: unknown operator \"%s\"", path, j,
-                       json_string_value (op) ? json_string_value (op) : "");
-          goto fail;
-        }
-      if ((val && !json_is_integer (val) && !json_is_real (val))
-          || (val2 && !json_is_integer (val2) && !json_is_real (val2) && !json_is_null (val2)))
-        {
-          berth_error (err, 0, "%s.args[%zu]: value and valueTwo must be integers", path, j);
-          goto fail;
-        }
-      cmp[n_args].arg = (unsigned)json_integer_value (idx);
-      cmp[n_args].op = ops[k].op;
-      cmp[n_args].datum_a
-          = json_is_real (val) ? (scmp_datum_t)json_real_value (val) : (scmp_datum_t)json_integer_value (val);
-      cmp[n_args].datum_b
-          = json_is_real (val2) ? (scmp_datum_t)json_real_value (val2) : (scmp_datum_t)json_integer_value (val2);
-      for (unsigned m = 0; m < n_args; m++)
-        dup_index |= cmp[m].arg == cmp[n_args].arg;
-      n_args++;
-    }
-    if (action == def)
-      continue; /* libseccomp rejects a rule that repeats the default */
-    json_array_foreach (names, j, n)
-    {
-      const char *name = json_string_value (n);
-      int nr;
-      if (name == NULL)
-        {
-          berth_error (err, 0, "%s.names[%zu]: expected a string", path, j);
-          goto fail;
-        }
-      nr = seccomp_syscall_resolve_name (name);
-      if (nr == __NR_SCMP_ERROR)
-        continue;
-      if (dup_index)
-        {
-          /* Two conditions on one argument cannot be ANDed by libseccomp:
-             like runc, each becomes a rule of its own. */
-          for (unsigned m = 0; m < n_args; m++)
-            if (add_rule (ctx, action, nr, name, &cmp[m], 1, path, err) < 0)
-              goto fail;
-        }
-      else if (add_rule (ctx, action, nr, name, cmp, n_args, path, err) < 0)
-        goto fail;
-    }
   }
   *out = ctx;
   return 0;

@@ -1,4 +1,5 @@
 #include "lib/runtime/spec.h"
+#include "lib/runtime/spec_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,487 +17,6 @@
 #ifndef MS_NOSYMFOLLOW
 #define MS_NOSYMFOLLOW 256
 #endif
-
-/* ---------------------------------------------------------------- helpers */
-
-static const char *
-json_type_name (json_t *v)
-{
-  switch (json_typeof (v))
-    {
-    case JSON_OBJECT:
-      return "an object";
-    case JSON_ARRAY:
-      return "an array";
-    case JSON_STRING:
-      return "a string";
-    case JSON_INTEGER:
-      return "an integer";
-    case JSON_REAL:
-      return "a number";
-    case JSON_TRUE:
-    case JSON_FALSE:
-      return "a boolean";
-    default:
-      return "null";
-    }
-}
-
-static int
-type_error (const char *path, const char *want, json_t *v, berth_err_t *err)
-{
-  return berth_error (err, 0, "%s: expected %s, got %s", path, want, json_type_name (v));
-}
-
-/* Child path "parent.key" (or "key" at the top). */
-static char *
-child (const char *parent, const char *key)
-{
-  return parent[0] ? xasprintf ("%s.%s", parent, key) : xstrdup (key);
-}
-
-static char *
-elem (const char *parent, size_t i)
-{
-  return xasprintf ("%s[%zu]", parent, i);
-}
-
-static int
-get_object (json_t *obj, const char *key, const char *parent, json_t **out, berth_err_t *err)
-{
-  json_t *v = json_object_get (obj, key);
-  *out = NULL;
-  if (v == NULL || json_is_null (v))
-    return 0;
-  if (!json_is_object (v))
-    {
-      cleanup_free char *p = child (parent, key);
-      return type_error (p, "an object", v, err);
-    }
-  *out = v;
-  return 1;
-}
-
-static int
-get_array (json_t *obj, const char *key, const char *parent, json_t **out, berth_err_t *err)
-{
-  json_t *v = json_object_get (obj, key);
-  *out = NULL;
-  if (v == NULL || json_is_null (v))
-    return 0;
-  if (!json_is_array (v))
-    {
-      cleanup_free char *p = child (parent, key);
-      return type_error (p, "an array", v, err);
-    }
-  *out = v;
-  return 1;
-}
-
-static int
-get_string (json_t *obj, const char *key, const char *parent, bool required, char **out, berth_err_t *err)
-{
-  json_t *v = json_object_get (obj, key);
-  cleanup_free char *p = child (parent, key);
-  *out = NULL;
-  if (v == NULL || json_is_null (v))
-    {
-      if (required)
-        return berth_error (err, 0, "%s: required field is missing", p);
-      return 0;
-    }
-  if (!json_is_string (v))
-    return type_error (p, "a string", v, err);
-  *out = xstrdup (json_string_value (v));
-  return 1;
-}
-
-static int
-get_bool (json_t *obj, const char *key, const char *parent, bool *out, berth_err_t *err)
-{
-  json_t *v = json_object_get (obj, key);
-  if (v == NULL || json_is_null (v))
-    return 0;
-  if (!json_is_boolean (v))
-    {
-      cleanup_free char *p = child (parent, key);
-      return type_error (p, "a boolean", v, err);
-    }
-  *out = json_is_true (v);
-  return 1;
-}
-
-static int
-get_int (json_t *obj, const char *key, const char *parent, int64_t min, int64_t max, int64_t *out, berth_err_t *err)
-{
-  json_t *v = json_object_get (obj, key);
-  cleanup_free char *p = child (parent, key);
-  json_int_t n;
-  if (v == NULL || json_is_null (v))
-    return 0;
-  if (!json_is_integer (v))
-    return type_error (p, "an integer", v, err);
-  n = json_integer_value (v);
-  if (n < min || n > max)
-    return berth_error (err, 0, "%s: %lld is out of range [%lld, %lld]", p, (long long)n, (long long)min,
-                        (long long)max);
-  *out = n;
-  return 1;
-}
-
-/* uint64 fields: jansson keeps integers as signed 64-bit, so values above
-   INT64_MAX (rlimits of "unlimited" written as 18446744073709551615) arrive
-   as reals. */
-static int
-get_u64 (json_t *obj, const char *key, const char *parent, uint64_t *out, berth_err_t *err)
-{
-  json_t *v = json_object_get (obj, key);
-  cleanup_free char *p = child (parent, key);
-  if (v == NULL || json_is_null (v))
-    return 0;
-  if (json_is_integer (v))
-    {
-      if (json_integer_value (v) < 0)
-        return berth_error (err, 0, "%s: must not be negative", p);
-      *out = (uint64_t)json_integer_value (v);
-      return 1;
-    }
-  if (json_is_real (v) && json_real_value (v) >= 9.2e18 && json_real_value (v) <= 1.85e19)
-    {
-      *out = json_real_value (v) >= 1.8446744073709e19 ? UINT64_MAX : (uint64_t)json_real_value (v);
-      return 1;
-    }
-  return type_error (p, "an unsigned integer", v, err);
-}
-
-static int
-get_strv (json_t *obj, const char *key, const char *parent, char ***out, berth_err_t *err)
-{
-  json_t *arr, *v;
-  size_t i;
-  cleanup_free char *p = child (parent, key);
-  int ret = get_array (obj, key, parent, &arr, err);
-  *out = NULL;
-  if (ret <= 0)
-    return ret;
-  *out = xcalloc (json_array_size (arr) + 1, sizeof (char *));
-  json_array_foreach (arr, i, v)
-  {
-    if (!json_is_string (v))
-      {
-        cleanup_free char *e = elem (p, i);
-        strv_free (*out);
-        *out = NULL;
-        return type_error (e, "a string", v, err);
-      }
-    (*out)[i] = xstrdup (json_string_value (v));
-  }
-  return 1;
-}
-
-/* ------------------------------------------------------------ capabilities */
-
-int
-berth_cap_last (void)
-{
-  static int last = -1;
-  if (last < 0)
-    {
-      last = (int)cap_max_bits () - 1;
-      if (last < CAP_LAST_CAP)
-        last = CAP_LAST_CAP;
-      if (last > 63)
-        last = 63;
-    }
-  return last;
-}
-
-int
-berth_cap_from_name (const char *name)
-{
-  cap_value_t c;
-  char lower[64];
-  size_t i;
-
-  if (strncmp (name, "CAP_", 4) != 0 || strlen (name) >= sizeof (lower))
-    return -1;
-  for (i = 0; name[i]; i++)
-    lower[i] = (char)(name[i] >= 'A' && name[i] <= 'Z' ? name[i] - 'A' + 'a' : name[i]);
-  lower[i] = '\0';
-  /* libcap also takes numbers; the spec wants names only. */
-  if (lower[4] >= '0' && lower[4] <= '9')
-    return -1;
-  if (cap_from_name (lower, &c) < 0 || c < 0 || c > 63)
-    return -1;
-  return c;
-}
-
-const char *
-berth_cap_name (int cap)
-{
-  static char names[64][40];
-  if (cap < 0 || cap > 63)
-    return NULL;
-  if (names[cap][0] == '\0')
-    {
-      char *n = cap_to_name (cap);
-      if (n == NULL)
-        return NULL;
-      snprintf (names[cap], sizeof (names[cap]), "%s", n);
-      for (char *s = names[cap]; *s; s++)
-        if (*s >= 'a' && *s <= 'z')
-          *s = (char)(*s - 'a' + 'A');
-      cap_free (n);
-    }
-  return names[cap];
-}
-
-static int
-parse_caps (json_t *obj, const char *parent, struct berth_process *p, berth_err_t *err)
-{
-  static const char *sets[CAP_SET_COUNT] = { "bounding", "effective", "inheritable", "permitted", "ambient" };
-  json_t *caps, *arr, *v;
-  size_t i;
-  int ret = get_object (obj, "capabilities", parent, &caps, err);
-  cleanup_free char *cp = child (parent, "capabilities");
-  if (ret <= 0)
-    return ret;
-  p->has_caps = true;
-  for (int s = 0; s < CAP_SET_COUNT; s++)
-    {
-      cleanup_free char *sp = child (cp, sets[s]);
-      ret = get_array (caps, sets[s], cp, &arr, err);
-      if (ret < 0)
-        return ret;
-      if (ret == 0)
-        continue;
-      json_array_foreach (arr, i, v)
-      {
-        int c;
-        cleanup_free char *e = elem (sp, i);
-        if (!json_is_string (v))
-          return type_error (e, "a string", v, err);
-        c = berth_cap_from_name (json_string_value (v));
-        if (c < 0)
-          return berth_error (err, 0, "%s: unknown capability \"%s\"", e, json_string_value (v));
-        if (c > berth_cap_last ())
-          return berth_error (err, 0, "%s: capability \"%s\" is not known to this kernel", e, json_string_value (v));
-        p->caps[s] |= 1ULL << c;
-      }
-    }
-  return 0;
-}
-
-/* ----------------------------------------------------------------- rlimits */
-
-static const struct
-{
-  const char *name;
-  int resource;
-} rlimit_names[] = {
-  { "RLIMIT_AS", RLIMIT_AS },
-  { "RLIMIT_CORE", RLIMIT_CORE },
-  { "RLIMIT_CPU", RLIMIT_CPU },
-  { "RLIMIT_DATA", RLIMIT_DATA },
-  { "RLIMIT_FSIZE", RLIMIT_FSIZE },
-  { "RLIMIT_LOCKS", RLIMIT_LOCKS },
-  { "RLIMIT_MEMLOCK", RLIMIT_MEMLOCK },
-  { "RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE },
-  { "RLIMIT_NICE", RLIMIT_NICE },
-  { "RLIMIT_NOFILE", RLIMIT_NOFILE },
-  { "RLIMIT_NPROC", RLIMIT_NPROC },
-  { "RLIMIT_RSS", RLIMIT_RSS },
-  { "RLIMIT_RTPRIO", RLIMIT_RTPRIO },
-  { "RLIMIT_RTTIME", RLIMIT_RTTIME },
-  { "RLIMIT_SIGPENDING", RLIMIT_SIGPENDING },
-  { "RLIMIT_STACK", RLIMIT_STACK },
-};
-
-static int
-parse_rlimits (json_t *obj, const char *parent, struct berth_process *p, berth_err_t *err)
-{
-  json_t *arr, *v;
-  size_t i;
-  cleanup_free char *rp = child (parent, "rlimits");
-  int ret = get_array (obj, "rlimits", parent, &arr, err);
-  if (ret <= 0)
-    return ret;
-  p->rlimits = xcalloc (json_array_size (arr), sizeof (*p->rlimits));
-  json_array_foreach (arr, i, v)
-  {
-    cleanup_free char *e = elem (rp, i);
-    cleanup_free char *type = NULL;
-    size_t k;
-    if (!json_is_object (v))
-      return type_error (e, "an object", v, err);
-    if (get_string (v, "type", e, true, &type, err) < 0)
-      return -1;
-    for (k = 0; k < ARRAY_SIZE (rlimit_names); k++)
-      if (strcmp (rlimit_names[k].name, type) == 0)
-        break;
-    if (k == ARRAY_SIZE (rlimit_names))
-      return berth_error (err, 0, "%s.type: unknown rlimit \"%s\"", e, type);
-    for (size_t j = 0; j < p->n_rlimits; j++)
-      if (p->rlimits[j].resource == rlimit_names[k].resource)
-        return berth_error (err, 0, "%s.type: rlimit \"%s\" is given twice", e, type);
-    p->rlimits[p->n_rlimits].resource = rlimit_names[k].resource;
-    if (get_u64 (v, "soft", e, &p->rlimits[p->n_rlimits].soft, err) <= 0
-        || get_u64 (v, "hard", e, &p->rlimits[p->n_rlimits].hard, err) <= 0)
-      {
-        if (*err)
-          return -1;
-        return berth_error (err, 0, "%s: soft and hard are required", e);
-      }
-    if (p->rlimits[p->n_rlimits].soft > p->rlimits[p->n_rlimits].hard)
-      return berth_error (err, 0, "%s: soft limit exceeds the hard limit", e);
-    p->n_rlimits++;
-  }
-  return 0;
-}
-
-/* ----------------------------------------------------------------- process */
-
-void
-berth_process_free (struct berth_process *p)
-{
-  if (p == NULL)
-    return;
-  free (p->additional_gids);
-  strv_free (p->args);
-  strv_free (p->env);
-  free (p->cwd);
-  free (p->rlimits);
-  free (p->apparmor_profile);
-  free (p->selinux_label);
-  free (p);
-}
-
-int
-berth_process_from_json (json_t *obj, const char *path, struct berth_process **out, berth_err_t *err)
-{
-  struct berth_process *p = xcalloc (1, sizeof (*p));
-  json_t *user, *cs, *gids, *v, *iop;
-  int64_t n;
-  size_t i;
-  cleanup_free char *up = child (path, "user");
-
-  p->umask = -1;
-  if (get_bool (obj, "terminal", path, &p->terminal, err) < 0)
-    goto fail;
-  if (get_object (obj, "consoleSize", path, &cs, err) < 0)
-    goto fail;
-  if (cs)
-    {
-      cleanup_free char *csp = child (path, "consoleSize");
-      if (get_int (cs, "height", csp, 0, UINT16_MAX, &n, err) < 0)
-        goto fail;
-      p->console_height = (unsigned)(json_object_get (cs, "height") ? n : 0);
-      if (get_int (cs, "width", csp, 0, UINT16_MAX, &n, err) < 0)
-        goto fail;
-      p->console_width = (unsigned)(json_object_get (cs, "width") ? n : 0);
-    }
-  if (get_object (obj, "user", path, &user, err) < 0)
-    goto fail;
-  if (user)
-    {
-      if (get_int (user, "uid", up, 0, UINT32_MAX, &n, err) < 0)
-        goto fail;
-      p->uid = json_object_get (user, "uid") ? (uint32_t)n : 0;
-      if (get_int (user, "gid", up, 0, UINT32_MAX, &n, err) < 0)
-        goto fail;
-      p->gid = json_object_get (user, "gid") ? (uint32_t)n : 0;
-      if (get_int (user, "umask", up, 0, 0777, &n, err) < 0)
-        goto fail;
-      if (json_object_get (user, "umask") && !json_is_null (json_object_get (user, "umask")))
-        p->umask = (int)n;
-      if (get_array (user, "additionalGids", up, &gids, err) < 0)
-        goto fail;
-      if (gids)
-        {
-          cleanup_free char *gp = child (up, "additionalGids");
-          p->additional_gids = xcalloc (json_array_size (gids), sizeof (uint32_t));
-          json_array_foreach (gids, i, v)
-          {
-            cleanup_free char *e = elem (gp, i);
-            if (!json_is_integer (v) || json_integer_value (v) < 0 || json_integer_value (v) > UINT32_MAX)
-              {
-                berth_error (err, 0, "%s: expected a group id", e);
-                goto fail;
-              }
-            p->additional_gids[p->n_additional_gids++] = (uint32_t)json_integer_value (v);
-          }
-        }
-    }
-  if (get_strv (obj, "args", path, &p->args, err) < 0)
-    goto fail;
-  if (get_strv (obj, "env", path, &p->env, err) < 0)
-    goto fail;
-  if (p->env)
-    for (i = 0; p->env[i]; i++)
-      if (strchr (p->env[i], '=') == NULL || p->env[i][0] == '=')
-        {
-          cleanup_free char *ep = child (path, "env");
-          berth_error (err, 0, "%s[%zu]: \"%s\" is not of the form NAME=VALUE", ep, i, p->env[i]);
-          goto fail;
-        }
-  if (get_string (obj, "cwd", path, false, &p->cwd, err) < 0)
-    goto fail;
-  if (p->cwd == NULL)
-    p->cwd = xstrdup ("/");
-  if (p->cwd[0] != '/')
-    {
-      cleanup_free char *cp = child (path, "cwd");
-      berth_error (err, 0, "%s: \"%s\" is not an absolute path", cp, p->cwd);
-      goto fail;
-    }
-  if (parse_caps (obj, path, p, err) < 0)
-    goto fail;
-  if (parse_rlimits (obj, path, p, err) < 0)
-    goto fail;
-  if (get_bool (obj, "noNewPrivileges", path, &p->no_new_privileges, err) < 0)
-    goto fail;
-  if (get_int (obj, "oomScoreAdj", path, -1000, 1000, &n, err) < 0)
-    goto fail;
-  if (json_object_get (obj, "oomScoreAdj") && !json_is_null (json_object_get (obj, "oomScoreAdj")))
-    {
-      p->has_oom_score_adj = true;
-      p->oom_score_adj = (int)n;
-    }
-  if (get_string (obj, "apparmorProfile", path, false, &p->apparmor_profile, err) < 0)
-    goto fail;
-  if (get_string (obj, "selinuxLabel", path, false, &p->selinux_label, err) < 0)
-    goto fail;
-  if (get_object (obj, "ioPriority", path, &iop, err) < 0)
-    goto fail;
-  if (iop)
-    {
-      cleanup_free char *ip = child (path, "ioPriority");
-      cleanup_free char *cls = NULL;
-      if (get_string (iop, "class", ip, true, &cls, err) < 0)
-        goto fail;
-      if (strcmp (cls, "IOPRIO_CLASS_RT") == 0)
-        p->io_priority_class = 1;
-      else if (strcmp (cls, "IOPRIO_CLASS_BE") == 0)
-        p->io_priority_class = 2;
-      else if (strcmp (cls, "IOPRIO_CLASS_IDLE") == 0)
-        p->io_priority_class = 3;
-      else
-        {
-          berth_error (err, 0, "%s.class: unknown I/O priority class \"%s\"", ip, cls);
-          goto fail;
-        }
-      if (get_int (iop, "priority", ip, 0, 7, &n, err) < 0)
-        goto fail;
-      p->io_priority = json_object_get (iop, "priority") ? (int)n : 0;
-      p->has_io_priority = true;
-    }
-  *out = p;
-  return 0;
-
-fail:
-  berth_process_free (p);
-  return -1;
-}
 
 /* ------------------------------------------------------------------ mounts */
 
@@ -623,20 +143,20 @@ parse_mounts (json_t *root, struct berth_spec *spec, berth_err_t *err)
 {
   json_t *arr, *v;
   size_t i;
-  int ret = get_array (root, "mounts", "", &arr, err);
+  int ret = spec_get_array (root, "mounts", "", &arr, err);
   if (ret <= 0)
     return ret;
   spec->mounts = xcalloc (json_array_size (arr), sizeof (*spec->mounts));
   json_array_foreach (arr, i, v)
   {
-    cleanup_free char *e = elem ("mounts", i);
+    cleanup_free char *e = spec_elem ("mounts", i);
     struct berth_mount *m = &spec->mounts[spec->n_mounts];
     if (!json_is_object (v))
-      return type_error (e, "an object", v, err);
+      return spec_type_error (e, "an object", v, err);
     spec->n_mounts++;
-    if (get_string (v, "destination", e, true, &m->destination, err) < 0
-        || get_string (v, "type", e, false, &m->type, err) < 0
-        || get_string (v, "source", e, false, &m->source, err) < 0 || get_strv (v, "options", e, &m->options, err) < 0)
+    if (spec_get_string (v, "destination", e, true, &m->destination, err) < 0
+        || spec_get_string (v, "type", e, false, &m->type, err) < 0
+        || spec_get_string (v, "source", e, false, &m->source, err) < 0 || spec_get_strv (v, "options", e, &m->options, err) < 0)
       return -1;
     if (m->destination[0] != '/')
       return berth_error (err, 0, "%s.destination: \"%s\" is not an absolute path", e, m->destination);
@@ -669,13 +189,13 @@ parse_hooks (json_t *root, struct berth_spec *spec, berth_err_t *err)
       = { "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop" };
   json_t *hooks, *arr, *v;
   size_t i;
-  int ret = get_object (root, "hooks", "", &hooks, err);
+  int ret = spec_get_object (root, "hooks", "", &hooks, err);
   if (ret <= 0)
     return ret;
   for (int k = 0; k < HOOK_KIND_COUNT; k++)
     {
-      cleanup_free char *kp = child ("hooks", names[k]);
-      ret = get_array (hooks, names[k], "hooks", &arr, err);
+      cleanup_free char *kp = spec_child ("hooks", names[k]);
+      ret = spec_get_array (hooks, names[k], "hooks", &arr, err);
       if (ret < 0)
         return ret;
       if (ret == 0)
@@ -683,18 +203,18 @@ parse_hooks (json_t *root, struct berth_spec *spec, berth_err_t *err)
       spec->hooks[k] = xcalloc (json_array_size (arr), sizeof (struct berth_hook));
       json_array_foreach (arr, i, v)
       {
-        cleanup_free char *e = elem (kp, i);
+        cleanup_free char *e = spec_elem (kp, i);
         struct berth_hook *h = &spec->hooks[k][spec->n_hooks[k]];
         int64_t t = 0;
         if (!json_is_object (v))
-          return type_error (e, "an object", v, err);
+          return spec_type_error (e, "an object", v, err);
         spec->n_hooks[k]++;
-        if (get_string (v, "path", e, true, &h->path, err) < 0 || get_strv (v, "args", e, &h->args, err) < 0
-            || get_strv (v, "env", e, &h->env, err) < 0)
+        if (spec_get_string (v, "path", e, true, &h->path, err) < 0 || spec_get_strv (v, "args", e, &h->args, err) < 0
+            || spec_get_strv (v, "env", e, &h->env, err) < 0)
           return -1;
         if (h->path[0] != '/')
           return berth_error (err, 0, "%s.path: \"%s\" is not an absolute path", e, h->path);
-        ret = get_int (v, "timeout", e, INT32_MIN, INT32_MAX, &t, err);
+        ret = spec_get_int (v, "timeout", e, INT32_MIN, INT32_MAX, &t, err);
         if (ret < 0)
           return -1;
         if (ret > 0 && t <= 0)
@@ -721,19 +241,19 @@ parse_id_maps (json_t *lin, const char *key, struct berth_id_map **out, size_t *
 {
   json_t *arr, *v;
   size_t i;
-  cleanup_free char *kp = child ("linux", key);
-  int ret = get_array (lin, key, "linux", &arr, err);
+  cleanup_free char *kp = spec_child ("linux", key);
+  int ret = spec_get_array (lin, key, "linux", &arr, err);
   if (ret <= 0)
     return ret;
   *out = xcalloc (json_array_size (arr), sizeof (**out));
   json_array_foreach (arr, i, v)
   {
-    cleanup_free char *e = elem (kp, i);
+    cleanup_free char *e = spec_elem (kp, i);
     int64_t c = 0, h = 0, s = 0;
     if (!json_is_object (v))
-      return type_error (e, "an object", v, err);
-    if (get_int (v, "containerID", e, 0, UINT32_MAX, &c, err) <= 0
-        || get_int (v, "hostID", e, 0, UINT32_MAX, &h, err) <= 0 || get_int (v, "size", e, 1, UINT32_MAX, &s, err) <= 0)
+      return spec_type_error (e, "an object", v, err);
+    if (spec_get_int (v, "containerID", e, 0, UINT32_MAX, &c, err) <= 0
+        || spec_get_int (v, "hostID", e, 0, UINT32_MAX, &h, err) <= 0 || spec_get_int (v, "size", e, 1, UINT32_MAX, &s, err) <= 0)
       {
         if (*err)
           return -1;
@@ -752,20 +272,20 @@ parse_devices (json_t *lin, struct berth_spec *spec, berth_err_t *err)
 {
   json_t *arr, *v;
   size_t i;
-  int ret = get_array (lin, "devices", "linux", &arr, err);
+  int ret = spec_get_array (lin, "devices", "linux", &arr, err);
   if (ret <= 0)
     return ret;
   spec->devices = xcalloc (json_array_size (arr), sizeof (*spec->devices));
   json_array_foreach (arr, i, v)
   {
-    cleanup_free char *e = elem ("linux.devices", i);
+    cleanup_free char *e = spec_elem ("linux.devices", i);
     cleanup_free char *type = NULL;
     struct berth_device *d = &spec->devices[spec->n_devices];
     int64_t n;
     if (!json_is_object (v))
-      return type_error (e, "an object", v, err);
+      return spec_type_error (e, "an object", v, err);
     spec->n_devices++;
-    if (get_string (v, "type", e, true, &type, err) < 0 || get_string (v, "path", e, true, &d->path, err) < 0)
+    if (spec_get_string (v, "type", e, true, &type, err) < 0 || spec_get_string (v, "path", e, true, &d->path, err) < 0)
       return -1;
     if (strlen (type) != 1 || strchr ("cbup", type[0]) == NULL)
       return berth_error (err, 0, "%s.type: unknown device type \"%s\"", e, type);
@@ -774,25 +294,25 @@ parse_devices (json_t *lin, struct berth_spec *spec, berth_err_t *err)
       return berth_error (err, 0, "%s.path: \"%s\" is not an absolute path", e, d->path);
     if (d->type != 'p')
       {
-        if (get_int (v, "major", e, 0, INT32_MAX, &d->major, err) <= 0
-            || get_int (v, "minor", e, 0, INT32_MAX, &d->minor, err) <= 0)
+        if (spec_get_int (v, "major", e, 0, INT32_MAX, &d->major, err) <= 0
+            || spec_get_int (v, "minor", e, 0, INT32_MAX, &d->minor, err) <= 0)
           {
             if (*err)
               return -1;
             return berth_error (err, 0, "%s: major and minor are required for type %c", e, d->type);
           }
       }
-    ret = get_int (v, "fileMode", e, 0, 07777, &n, err);
+    ret = spec_get_int (v, "fileMode", e, 0, 07777, &n, err);
     if (ret < 0)
       return -1;
     d->has_mode = ret > 0;
     d->mode = (mode_t)n;
-    ret = get_int (v, "uid", e, 0, UINT32_MAX, &n, err);
+    ret = spec_get_int (v, "uid", e, 0, UINT32_MAX, &n, err);
     if (ret < 0)
       return -1;
     d->has_uid = ret > 0;
     d->uid = (uid_t)n;
-    ret = get_int (v, "gid", e, 0, UINT32_MAX, &n, err);
+    ret = spec_get_int (v, "gid", e, 0, UINT32_MAX, &n, err);
     if (ret < 0)
       return -1;
     d->has_gid = ret > 0;
@@ -806,23 +326,23 @@ parse_time_offsets (json_t *lin, struct berth_spec *spec, berth_err_t *err)
 {
   json_t *offs, *clk;
   int64_t n;
-  int ret = get_object (lin, "timeOffsets", "linux", &offs, err);
+  int ret = spec_get_object (lin, "timeOffsets", "linux", &offs, err);
   if (ret <= 0)
     return ret;
   spec->has_time_offsets = true;
   for (int k = 0; k < 2; k++)
     {
       const char *name = k == 0 ? "boottime" : "monotonic";
-      cleanup_free char *cp = child ("linux.timeOffsets", name);
+      cleanup_free char *cp = spec_child ("linux.timeOffsets", name);
       int64_t *secs = k == 0 ? &spec->boottime_secs : &spec->monotonic_secs;
       uint32_t *nsecs = k == 0 ? &spec->boottime_nsecs : &spec->monotonic_nsecs;
-      if (get_object (offs, name, "linux.timeOffsets", &clk, err) < 0)
+      if (spec_get_object (offs, name, "linux.timeOffsets", &clk, err) < 0)
         return -1;
       if (clk == NULL)
         continue;
-      if (get_int (clk, "secs", cp, INT64_MIN, INT64_MAX, secs, err) < 0)
+      if (spec_get_int (clk, "secs", cp, INT64_MIN, INT64_MAX, secs, err) < 0)
         return -1;
-      if (get_int (clk, "nanosecs", cp, 0, 999999999, &n, err) < 0)
+      if (spec_get_int (clk, "nanosecs", cp, 0, 999999999, &n, err) < 0)
         return -1;
       *nsecs = json_object_get (clk, "nanosecs") ? (uint32_t)n : 0;
     }
@@ -835,24 +355,24 @@ parse_linux (json_t *root, struct berth_spec *spec, berth_err_t *err)
   json_t *lin, *arr, *v, *obj;
   size_t i;
   const char *key;
-  int ret = get_object (root, "linux", "", &lin, err);
+  int ret = spec_get_object (root, "linux", "", &lin, err);
   if (ret <= 0)
     return ret;
 
-  if (get_array (lin, "namespaces", "linux", &arr, err) < 0)
+  if (spec_get_array (lin, "namespaces", "linux", &arr, err) < 0)
     return -1;
   if (arr)
     {
       spec->namespaces = xcalloc (json_array_size (arr), sizeof (*spec->namespaces));
       json_array_foreach (arr, i, v)
       {
-        cleanup_free char *e = elem ("linux.namespaces", i);
+        cleanup_free char *e = spec_elem ("linux.namespaces", i);
         cleanup_free char *type = NULL;
         struct berth_namespace *ns = &spec->namespaces[spec->n_namespaces];
         size_t k;
         if (!json_is_object (v))
-          return type_error (e, "an object", v, err);
-        if (get_string (v, "type", e, true, &type, err) < 0 || get_string (v, "path", e, false, &ns->path, err) < 0)
+          return spec_type_error (e, "an object", v, err);
+        if (spec_get_string (v, "type", e, true, &type, err) < 0 || spec_get_string (v, "path", e, false, &ns->path, err) < 0)
           return -1;
         spec->n_namespaces++;
         for (k = 0; k < ARRAY_SIZE (ns_names); k++)
@@ -871,13 +391,13 @@ parse_linux (json_t *root, struct berth_spec *spec, berth_err_t *err)
   if (parse_id_maps (lin, "uidMappings", &spec->uid_maps, &spec->n_uid_maps, err) < 0
       || parse_id_maps (lin, "gidMappings", &spec->gid_maps, &spec->n_gid_maps, err) < 0)
     return -1;
-  if (get_string (lin, "cgroupsPath", "linux", false, &spec->cgroups_path, err) < 0)
+  if (spec_get_string (lin, "cgroupsPath", "linux", false, &spec->cgroups_path, err) < 0)
     return -1;
-  if (get_object (lin, "resources", "linux", &spec->resources, err) < 0)
+  if (spec_get_object (lin, "resources", "linux", &spec->resources, err) < 0)
     return -1;
-  if (get_object (lin, "seccomp", "linux", &spec->seccomp, err) < 0)
+  if (spec_get_object (lin, "seccomp", "linux", &spec->seccomp, err) < 0)
     return -1;
-  if (get_object (lin, "sysctl", "linux", &obj, err) < 0)
+  if (spec_get_object (lin, "sysctl", "linux", &obj, err) < 0)
     return -1;
   if (obj)
     {
@@ -887,14 +407,14 @@ parse_linux (json_t *root, struct berth_spec *spec, berth_err_t *err)
         if (!json_is_string (v))
           {
             cleanup_free char *kp = xasprintf ("linux.sysctl[\"%s\"]", key);
-            return type_error (kp, "a string", v, err);
+            return spec_type_error (kp, "a string", v, err);
           }
         spec->sysctls[spec->n_sysctls].key = xstrdup (key);
         spec->sysctls[spec->n_sysctls].value = xstrdup (json_string_value (v));
         spec->n_sysctls++;
       }
     }
-  if (get_string (lin, "rootfsPropagation", "linux", false, &spec->rootfs_propagation, err) < 0)
+  if (spec_get_string (lin, "rootfsPropagation", "linux", false, &spec->rootfs_propagation, err) < 0)
     return -1;
   if (spec->rootfs_propagation)
     {
@@ -904,12 +424,12 @@ parse_linux (json_t *root, struct berth_spec *spec, berth_err_t *err)
       if (!ok)
         return berth_error (err, 0, "linux.rootfsPropagation: unknown propagation \"%s\"", spec->rootfs_propagation);
     }
-  if (get_strv (lin, "maskedPaths", "linux", &spec->masked_paths, err) < 0
-      || get_strv (lin, "readonlyPaths", "linux", &spec->readonly_paths, err) < 0)
+  if (spec_get_strv (lin, "maskedPaths", "linux", &spec->masked_paths, err) < 0
+      || spec_get_strv (lin, "readonlyPaths", "linux", &spec->readonly_paths, err) < 0)
     return -1;
   if (parse_devices (lin, spec, err) < 0 || parse_time_offsets (lin, spec, err) < 0)
     return -1;
-  if (get_string (lin, "mountLabel", "linux", false, &spec->mount_label, err) < 0)
+  if (spec_get_string (lin, "mountLabel", "linux", false, &spec->mount_label, err) < 0)
     return -1;
   return 0;
 }
@@ -1010,30 +530,30 @@ berth_spec_from_json (json_t *root, struct berth_spec **out, berth_err_t *err)
   spec = xcalloc (1, sizeof (*spec));
   spec->json = json_incref (root);
 
-  if (get_string (root, "ociVersion", "", true, &spec->oci_version, err) < 0)
+  if (spec_get_string (root, "ociVersion", "", true, &spec->oci_version, err) < 0)
     goto fail;
   if (strncmp (spec->oci_version, "1.", 2) != 0)
     {
       berth_error (err, 0, "ociVersion: unsupported version \"%s\" (1.0 to 1.2 are)", spec->oci_version);
       goto fail;
     }
-  if (get_object (root, "root", "", &r, err) < 0)
+  if (spec_get_object (root, "root", "", &r, err) < 0)
     goto fail;
   if (r)
     {
-      if (get_string (r, "path", "root", true, &spec->root_path, err) < 0)
+      if (spec_get_string (r, "path", "root", true, &spec->root_path, err) < 0)
         goto fail;
-      if (get_bool (r, "readonly", "root", &spec->root_readonly, err) < 0)
+      if (spec_get_bool (r, "readonly", "root", &spec->root_readonly, err) < 0)
         goto fail;
     }
-  if (get_string (root, "hostname", "", false, &spec->hostname, err) < 0
-      || get_string (root, "domainname", "", false, &spec->domainname, err) < 0)
+  if (spec_get_string (root, "hostname", "", false, &spec->hostname, err) < 0
+      || spec_get_string (root, "domainname", "", false, &spec->domainname, err) < 0)
     goto fail;
-  if (get_object (root, "process", "", &proc, err) < 0)
+  if (spec_get_object (root, "process", "", &proc, err) < 0)
     goto fail;
   if (proc && berth_process_from_json (proc, "process", &spec->process, err) < 0)
     goto fail;
-  if (get_object (root, "annotations", "", &spec->annotations, err) < 0)
+  if (spec_get_object (root, "annotations", "", &spec->annotations, err) < 0)
     goto fail;
   if (spec->annotations)
     {
@@ -1042,7 +562,7 @@ berth_spec_from_json (json_t *root, struct berth_spec **out, berth_err_t *err)
       json_object_foreach (spec->annotations, k, v) if (!json_is_string (v))
       {
         cleanup_free char *kp = xasprintf ("annotations[\"%s\"]", k);
-        type_error (kp, "a string", v, err);
+        spec_type_error (kp, "a string", v, err);
         goto fail;
       }
     }

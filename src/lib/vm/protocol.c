@@ -7,7 +7,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "lib/vm/agent_proto.h"
+#include "lib/vm/protocol.h"
 #include "lib/base/utils.h"
 
 static const char *const names[] = {

@@ -1,0 +1,106 @@
+/* Host unix sockets mapped into the container: the agent listens in their
+   place and carries each connection as a session. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <linux/loop.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
+#include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+
+int
+make_sockets (json_t *list, berth_err_t *err)
+{
+  json_t *v;
+  size_t i;
+  if (list == NULL)
+    return 0;
+  if (!json_is_array (list) || json_array_size (list) > BERTH_MAX_SOCKETS)
+    return berth_error (err, EINVAL, "create: sockets must be an array of at most %d", BERTH_MAX_SOCKETS);
+  if (json_array_size (list) && mkdir_p ("/run/berth/sockets", 0755, err) < 0)
+    return -1;
+  json_array_foreach (list, i, v)
+  {
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+      return berth_error (err, errno, "socket");
+    snprintf (addr.sun_path, sizeof (addr.sun_path), "/run/berth/sockets/s%zu", i);
+    if (bind (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0 || listen (fd, 64) < 0
+        || chmod (addr.sun_path, (mode_t)json_integer_value (json_object_get (v, "mode")) & 0777) < 0)
+      {
+        close (fd);
+        return berth_error (err, errno, "listen on %s", addr.sun_path);
+      }
+    sock_listen[n_socks++] = fd;
+  }
+  return 0;
+}
+
+void
+conn_done (int k)
+{
+  if (conns[k].rd_done && conns[k].wr_done)
+    {
+      close (conns[k].fd);
+      conns[k].used = false;
+    }
+}
+
+void
+socket_frame (struct berth_frame *f)
+{
+  for (int k = 0; k < MAX_CONNS; k++)
+    if (conns[k].used && conns[k].sid == f->sid)
+      {
+        if (f->type == BERTH_F_DATA && !conns[k].wr_done)
+          {
+            if (write_all (conns[k].fd, f->data, f->len) < 0)
+              conns[k].wr_done = true;
+          }
+        else if (f->type == BERTH_F_CLOSE)
+          {
+            shutdown (conns[k].fd, SHUT_WR);
+            conns[k].wr_done = true;
+            /* Refused by the host before any byte: nothing more to read. */
+            conn_done (k);
+          }
+        return;
+      }
+}
+
+void
+socket_accept (int idx)
+{
+  int fd = accept4 (sock_listen[idx], NULL, NULL, SOCK_CLOEXEC);
+  if (fd < 0)
+    return;
+  for (int k = 0; k < MAX_CONNS; k++)
+    if (!conns[k].used)
+      {
+        conns[k] = (typeof (conns[k])){ .used = true, .sid = next_conn_sid++, .fd = fd };
+        if (next_conn_sid < BERTH_SID_GUEST)
+          next_conn_sid = BERTH_SID_GUEST;
+        send_json (BERTH_F_CONNECT, conns[k].sid, json_pack ("{s:i}", "socket", idx));
+        return;
+      }
+  close (fd);
+}

@@ -1,0 +1,159 @@
+/* The engine's container records: <root>/containers/<id>/container.json,
+   found by id, id prefix or name. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/base/utils.h"
+#include "lib/engine/engine.h"
+#include "lib/engine/records.h"
+#include "lib/image/store.h"
+
+int
+berth_engine_open (const char *root, struct berth_engine **out, berth_err_t *err)
+{
+  struct berth_engine *e = xcalloc (1, sizeof (*e));
+  cleanup_free char *cdir = xasprintf ("%s/containers", root);
+  e->root = xstrdup (root);
+  e->runtime_root = xasprintf ("%s/runtime", root);
+  if (berth_store_open (root, &e->store, err) < 0 || mkdir_p (cdir, 0700, err) < 0
+      || mkdir_p (e->runtime_root, 0700, err) < 0)
+    {
+      berth_engine_close (e);
+      return -1;
+    }
+  *out = e;
+  return 0;
+}
+
+void
+berth_engine_close (struct berth_engine *e)
+{
+  if (e == NULL)
+    return;
+  berth_store_close (e->store);
+  free (e->root);
+  free (e->runtime_root);
+  free (e);
+}
+
+char *
+berth_engine_dir (struct berth_engine *e, const char *id)
+{
+  return xasprintf ("%s/containers/%s", e->root, id);
+}
+
+int
+berth_engine_load (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err)
+{
+  cleanup_free char *p = xasprintf ("%s/containers/%s/container.json", e->root, id);
+  json_error_t jerr;
+  *out = json_load_file (p, 0, &jerr);
+  if (*out == NULL)
+    return access (p, F_OK) < 0 ? berth_error_code (err, ENOENT, "no such container: %s", id)
+                                : berth_error (err, 0, "%s: line %d: %s", p, jerr.line, jerr.text);
+  return 0;
+}
+
+int
+berth_engine_save (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
+{
+  cleanup_free char *p = xasprintf ("%s/containers/%s/container.json", e->root, id);
+  char *text = json_dumps (rec, JSON_INDENT (1));
+  int r = write_file_atomic (p, text, strlen (text), 0600, err);
+  free (text);
+  return r;
+}
+
+char *
+berth_engine_random_name (void)
+{
+  static const char *adj[] = { "brave", "calm",  "eager", "fancy", "gentle", "happy",  "jolly", "keen", "lucid",
+                               "merry", "nifty", "proud", "quiet", "sharp",  "tender", "vivid", "wise", "zesty" };
+  static const char *noun[] = { "anchor", "harbor",   "jetty", "keel", "mast",  "pier", "quay", "rudder",
+                                "sail",   "schooner", "skiff", "tide", "wharf", "buoy", "cove", "dock" };
+  char hex[5];
+  unsigned r[2];
+  random_hex (hex, 2);
+  r[0] = (unsigned)strtoul ((char[]){ hex[0], hex[1], 0 }, NULL, 16);
+  r[1] = (unsigned)strtoul ((char[]){ hex[2], hex[3], 0 }, NULL, 16);
+  return xasprintf ("%s_%s", adj[r[0] % ARRAY_SIZE (adj)], noun[r[1] % ARRAY_SIZE (noun)]);
+}
+
+int
+berth_engine_list (struct berth_engine *e, json_t **out, berth_err_t *err)
+{
+  cleanup_free char *cdir = xasprintf ("%s/containers", e->root);
+  cleanup_dir DIR *d = opendir (cdir);
+  struct dirent *de;
+  *out = json_array ();
+  if (d == NULL)
+    return berth_error (err, errno, "open `%s`", cdir);
+  while ((de = readdir (d)))
+    {
+      json_t *rec = NULL;
+      berth_err_t e2 = NULL;
+      if (de->d_name[0] == '.' || strlen (de->d_name) != 64)
+        continue;
+      if (berth_engine_refresh (e, de->d_name, &rec, &e2) == 0)
+        json_array_append_new (*out, rec);
+      berth_error_release (&e2);
+    }
+  return 0;
+}
+
+int
+berth_engine_resolve (struct berth_engine *e, const char *ref, char *id_out, berth_err_t *err)
+{
+  cleanup_free char *cdir = xasprintf ("%s/containers", e->root);
+  cleanup_dir DIR *d = opendir (cdir);
+  struct dirent *de;
+  int matches = 0;
+  size_t n = strlen (ref);
+  if (d == NULL)
+    return berth_error (err, errno, "open `%s`", cdir);
+  while ((de = readdir (d)))
+    {
+      json_t *rec = NULL;
+      berth_err_t e2 = NULL;
+      if (de->d_name[0] == '.' || strlen (de->d_name) != 64)
+        continue;
+      if (berth_engine_load (e, de->d_name, &rec, &e2) == 0)
+        {
+          const char *name = json_string_value (json_object_get (rec, "Name"));
+          if (name && (strcmp (name, ref) == 0 || (name[0] == '/' && strcmp (name + 1, ref) == 0)))
+            {
+              strcpy (id_out, de->d_name);
+              json_decref (rec);
+              return 0;
+            }
+          json_decref (rec);
+        }
+      berth_error_release (&e2);
+      if (n >= 1 && n <= 64 && strncmp (de->d_name, ref, n) == 0)
+        {
+          strcpy (id_out, de->d_name);
+          matches++;
+        }
+    }
+  if (matches == 1)
+    return 0;
+  if (matches > 1)
+    return berth_error (err, 0, "multiple containers match \"%s\": use more of the ID", ref);
+  return berth_error_code (err, ENOENT, "no such container: %s", ref);
+}
+
+bool
+berth_engine_name_taken (struct berth_engine *e, const char *name)
+{
+  char id[65];
+  berth_err_t err = NULL;
+  bool taken = berth_engine_resolve (e, name, id, &err) == 0;
+  berth_error_release (&err);
+  return taken;
+}
+

@@ -1,0 +1,89 @@
+/* The container's json-file log (docker's format): one JSON object per
+   line of output, rotated past a size, one old file kept. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "lib/base/utils.h"
+#include "lib/monitor/internal.h"
+
+/* Rotate past 10 MiB ($BERTH_LOG_MAX_SIZE to change), keeping one old file. */
+static off_t
+log_max (void)
+{
+  const char *v = getenv ("BERTH_LOG_MAX_SIZE");
+  long long n = v ? atoll (v) : 0;
+  return n > 0 ? (off_t)n : (off_t)(10 << 20);
+}
+
+static void
+log_write_line (struct logger *l, const char *stream, const char *data, size_t len)
+{
+  cleanup_free char *ts = timestamp_rfc3339 ();
+  json_t *j = json_pack ("{s:s%,s:s,s:s}", "log", data, len, "stream", stream, "time", ts);
+  char *text = json_dumps (j, JSON_COMPACT);
+  size_t n = strlen (text);
+  json_decref (j);
+  if (l->size + (off_t)n + 1 > log_max ())
+    {
+      cleanup_free char *old = xasprintf ("%s.1", l->path);
+      close (l->fd);
+      rename (l->path, old);
+      l->fd = open (l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      l->size = 0;
+    }
+  text[n] = '\n';
+  if (l->fd >= 0 && write_all (l->fd, text, n + 1) == 0)
+    l->size += (off_t)n + 1;
+  free (text);
+}
+
+/* Splits output into lines for the log; a line longer than 16 KiB is
+   written in pieces, as docker does. */
+void
+monitor_log_data (struct logger *l, int s, const char *data, size_t len)
+{
+  static const char *names[] = { "stdin", "stdout", "stderr" };
+  while (len > 0)
+    {
+      const char *nl = memchr (data, '\n', len);
+      size_t take = nl ? (size_t)(nl - data) + 1 : len;
+      l->partial[s] = xrealloc (l->partial[s], l->plen[s] + take + 1);
+      memcpy (l->partial[s] + l->plen[s], data, take);
+      l->plen[s] += take;
+      if (nl || l->plen[s] >= 16384)
+        {
+          log_write_line (l, names[s], l->partial[s], l->plen[s]);
+          l->plen[s] = 0;
+        }
+      data += take;
+      len -= take;
+    }
+}
+
+void
+monitor_log_flush (struct logger *l)
+{
+  static const char *names[] = { "stdin", "stdout", "stderr" };
+  for (int s = 1; s < 3; s++)
+    if (l->plen[s])
+      {
+        log_write_line (l, names[s], l->partial[s], l->plen[s]);
+        l->plen[s] = 0;
+      }
+}
+
+int
+monitor_log_open (struct logger *l, const char *dir)
+{
+  struct stat sb;
+  l->path = xasprintf ("%s/container.log", dir);
+  l->fd = open (l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (l->fd >= 0 && fstat (l->fd, &sb) == 0)
+    l->size = sb.st_size;
+  return l->fd;
+}

@@ -1,0 +1,24 @@
+/* Inside the cgroup code: cgroup.c (hierarchies, paths, life cycle) and
+   cgroup_limits.c (linux.resources written to v1 or v2 files). */
+#ifndef BERTH_CGROUP_INTERNAL_H
+#define BERTH_CGROUP_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/runtime/cgroup.h"
+
+/* Signed integers in resources: jansson gives int64. */
+bool res_int (json_t *obj, const char *key, int64_t *out);
+int need_dir (struct berth_cgroup *cg, const char *controller, const char *field, const char **dir, berth_err_t *err);
+bool cg_file_exists (const char *dir, const char *file);
+int cg_write (const char *dir, const char *file, const char *value, berth_err_t *err);
+int cg_writef (const char *dir, const char *file, berth_err_t *err, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+/* The v1 controllers, each in its own hierarchy: linux.resources' keys in
+   the order runc writes them. */
+int apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err);
+int apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err);
+
+#endif

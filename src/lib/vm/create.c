@@ -1,0 +1,405 @@
+/* Creating a VM container: a new VM (with its shim), or a pod member
+   in a running one. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/mount.h>
+
+#include "lib/base/terminal.h"
+#include "lib/base/utils.h"
+#include "lib/net/netdev.h"
+#include "lib/runtime/ns.h"
+#include "lib/vm/protocol.h"
+#include "lib/vm/internal.h"
+#include "lib/vm/vm.h"
+
+/* A bundle from Docker or containerd: its rootfs becomes this container's
+   own image, in its state directory. */
+static int
+bundle_image (json_t *config, const char *bundle, const char *dir, char **built, berth_err_t *err)
+{
+  const char *rp = json_string_value (json_object_get (json_object_get (config, "root"), "path"));
+  cleanup_free char *rootfs = rp && rp[0] == '/' ? xstrdup (rp) : xasprintf ("%s/%s", bundle, rp ? rp : "rootfs");
+  *built = xasprintf ("%s/rootfs.erofs", dir);
+  return berth_vm_build_image (rootfs, *built, err);
+}
+
+static int vm_create_member (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config,
+                             const char *pod, pid_t *pid_out, json_t **vm_out, berth_err_t *err);
+
+/* The guest kernel and initramfs: the annotations', else the host's
+   default (berth_vm_default_kernel). */
+static int
+vm_kernel_paths (json_t *annotations, char **kernel, char **initrd, berth_err_t *err)
+{
+  const char *akernel = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_KERNEL));
+  const char *ainitrd = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_INITRD));
+  if (berth_vm_default_kernel (kernel, initrd, err) < 0 && akernel == NULL)
+    return -1;
+  berth_error_release (err);
+  if (akernel)
+    {
+      free (*kernel);
+      *kernel = xstrdup (akernel);
+      if (ainitrd)
+        {
+          free (*initrd);
+          *initrd = xstrdup (ainitrd);
+        }
+    }
+  return 0;
+}
+
+/* The pod VM a container joins (berth.vm.pod, or Kubernetes' sandbox of an
+   app container), else NULL; *SANDBOX: it is a Kubernetes sandbox. */
+static const char *
+vm_pod_of (json_t *annotations, bool *sandbox)
+{
+  const char *pod = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_POD));
+  const char *ctype = json_string_value (json_object_get (annotations, "io.kubernetes.cri.container-type"));
+  const char *sandbox_id = json_string_value (json_object_get (annotations, "io.kubernetes.cri.sandbox-id"));
+  *sandbox = ctype && strcmp (ctype, "sandbox") == 0;
+  if (pod == NULL && ctype && strcmp (ctype, "container") == 0 && sandbox_id)
+    pod = sandbox_id;
+  return pod;
+}
+
+/* The agent's create request.  The guest learns each socket's mode, never
+   its host path. */
+static json_t *
+vm_agent_request (json_t *guest, json_t *files, bool fs, json_t *sockets, json_t *ifaces)
+{
+  json_t *req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[],s:o}", "config", guest, "files", files, "rootfs_device",
+                           "/dev/vda", "rootfs_fstype", "erofs", "shared", fs, "sockets", "network",
+                           ifaces ? json_incref (ifaces) : json_array ());
+  json_t *sk;
+  size_t k;
+  json_array_foreach (sockets, k, sk) json_array_append_new (json_object_get (req, "sockets"),
+                                                             json_pack ("{s:O}", "mode", json_object_get (sk, "mode")));
+  return req;
+}
+
+/* ACPI unless the annotation says off or the kernel has a no-acpi file
+   beside it. */
+static bool
+vm_acpi (json_t *annotations, const char *kernel)
+{
+  cleanup_free char *kdir = xstrdup (kernel);
+  cleanup_free char *marker = NULL;
+  char *slash = strrchr (kdir, '/');
+  if (strcmp (json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_ACPI)) ?: "", "off") == 0)
+    return false;
+  if (slash)
+    *slash = 0;
+  marker = xasprintf ("%s/no-acpi", slash ? kdir : ".");
+  return access (marker, F_OK) < 0;
+}
+
+/* The shim's process: the fds at their fixed numbers (enum vm_fd), QEMU's
+   first, ours above them; nothing else of our caller's (its log, its
+   sockets) stays open here.  SRC is in enum vm_fd's order, -1 for an
+   absent one (it holds /dev/null, so that the numbers stay fixed). */
+static void __attribute__ ((noreturn))
+vm_shim_child (struct shim *s, int src[VM_FD_END - VM_FD_AGENT_QEMU], char **argv, json_t *req, bool tty,
+               const char *accel, json_t *shares)
+{
+  berth_err_t e = NULL;
+  int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  bool console = src[VM_FD_CONSOLE - VM_FD_AGENT_QEMU] >= 0;
+  /* Above every target first, so that no dup2 overwrites a source. */
+  for (int i = 0; i < VM_FD_END - VM_FD_AGENT_QEMU; i++)
+    if ((src[i] = fcntl (src[i] >= 0 ? src[i] : null, F_DUPFD_CLOEXEC, 64)) < 0)
+      _exit (1);
+  for (int i = 0; i < VM_FD_END - VM_FD_AGENT_QEMU; i++)
+    if (dup3 (src[i], VM_FD_AGENT_QEMU + i, O_CLOEXEC) < 0)
+      _exit (1);
+  close_fds_from (VM_FD_END, false, &e);
+  s->agent = VM_FD_AGENT;
+  s->dirfd = VM_FD_STATE_DIR;
+  vm_shim_main (s, VM_FD_REPORT, argv, req, console ? VM_FD_CONSOLE : -1, tty, accel, shares);
+}
+
+/* The shim's report: "ok QEMU_PID BOOT_MS GUEST_KERNEL", or an error. */
+static int
+vm_await_shim (int rep, pid_t shim, const char *accel, const char *kernel, long mem, int cpus, json_t **vm_out,
+               berth_err_t *err)
+{
+  char buf[4096];
+  ssize_t n;
+  size_t len = 0;
+  char *sp, *sp2;
+  while ((n = read (rep, buf + len, sizeof (buf) - 1 - len)) > 0 || (n < 0 && errno == EINTR))
+    if (n > 0)
+      len += (size_t)n;
+  buf[len] = 0;
+  if (len <= 3 || strncmp (buf, "ok ", 3) != 0)
+    {
+      if (len > 0)
+        berth_error_decode (err, buf, len);
+      else
+        berth_error (err, EPROTO, "the VM shim died while starting the VM");
+      berth_backend_reap (shim);
+      return -1;
+    }
+  sp = strchr (buf + 3, ' ');
+  sp2 = sp ? strchr (sp + 1, ' ') : NULL;
+  *vm_out = json_pack ("{s:i,s:s,s:s,s:s,s:I,s:i,s:I}", "pid", atoi (buf + 3), "accel", accel, "kernel", kernel,
+                       "guest_kernel", sp2 ? sp2 + 1 : "", "memory_mib", (json_int_t)mem, "cpus", cpus, "guest_boot_ms",
+                       (json_int_t)(sp ? atoll (sp + 1) : 0));
+  return 0;
+}
+
+int
+berth_vm_create (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config, pid_t *pid_out,
+                 json_t **vm_out, berth_err_t *err)
+{
+  json_t *annotations = json_object_get (config, "annotations");
+  const char *image = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_IMAGE));
+  cleanup_free char *kernel = NULL, *initrd = NULL, *built = NULL;
+  cleanup_close int dirfd = -1, agent_host = -1, agent_qemu = -1, rootfd = -1, kfd = -1, ifd = -1, console = -1,
+                    tap = -1;
+  cleanup_free char *netns = NULL;
+  json_t *guest = NULL, *files = NULL, *shares = NULL, *sockets = NULL, *ifaces = NULL, *req;
+  int vfs[2] = { -1, -1 }, rep[2] = { -1, -1 }, sp[2], cpus, ret = -1;
+  const char *accel = berth_vm_accel (), *pod;
+  long mem;
+  bool tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
+  bool sandbox_vm, fs;
+  char **argv;
+  pid_t shim, parent;
+
+  if (vm_kernel_paths (annotations, &kernel, &initrd, err) < 0)
+    return -1;
+  if (json_object_get (config, "process") == NULL)
+    return berth_error (err, EINVAL, "VM isolation needs process in config.json at create");
+  pod = vm_pod_of (annotations, &sandbox_vm);
+  if (pod)
+    return vm_create_member (o, bundle, dir, config, pod, pid_out, vm_out, err);
+  dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0)
+    return berth_error (err, errno, "open `%s`", dir);
+  if (vm_guest_config (config, bundle, "", &guest, &files, &shares, &sockets, &netns, err) < 0)
+    return -1;
+  if (netns && berth_netdev_adopt (netns, &ifaces, &tap, err) < 0)
+    {
+      berth_error_wrap (err, "hand the container's network to its VM");
+      goto out;
+    }
+  if (image == NULL && bundle_image (config, bundle, dir, &built, err) < 0)
+    goto out;
+  if ((rootfd = vm_open_regular (image ? image : built, "VM image", err)) < 0
+      || (kfd = vm_open_regular (kernel, "guest kernel", err)) < 0
+      || (ifd = vm_open_regular (initrd, "guest initramfs", err)) < 0)
+    goto out;
+  if (tty && (console = vm_console_connect (o->console_fd, o->console_socket, err)) < 0)
+    goto out;
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, rep) < 0
+      || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+    {
+      berth_error (err, errno, "socketpair");
+      goto out;
+    }
+  agent_host = sp[0];
+  agent_qemu = sp[1];
+  /* A file server for the shares; a Kubernetes sandbox's VM always gets
+     one, for the directories (service account tokens, volumes) its
+     members bring after boot. */
+  fs = sandbox_vm || json_array_size (shares) > 0;
+  if (fs && vm_vfs_sockets (dirfd, vfs, err) < 0)
+    goto out;
+  vm_size (config, &mem, &cpus);
+  req = vm_agent_request (guest, files, fs, sockets, ifaces);
+  argv = vm_qemu_argv (o->id, accel, mem, cpus, fs, vm_acpi (annotations, kernel),
+                       tap >= 0 ? json_string_value (json_object_get (json_array_get (ifaces, 0), "mac")) : NULL);
+  parent = getpid ();
+  shim = fork ();
+  if (shim == 0)
+    {
+      struct shim s = { .dir = dir, .tty_slave = -1, .listen = -1, .sockets = sockets, .fs = fs };
+      int src[] = { agent_qemu, rootfd, kfd, ifd, agent_host, rep[1], dirfd, console, vfs[0], vfs[1], tap };
+      _Static_assert(ARRAY_SIZE (src) == VM_FD_END - VM_FD_AGENT_QEMU, "src follows enum vm_fd");
+      close (rep[0]);
+      if (o->die_with_parent && (prctl (PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid () != parent))
+        _exit (1);
+      vm_shim_child (&s, src, argv, req, tty, accel, shares);
+    }
+  strv_free (argv);
+  json_decref (req);
+  if (shim < 0)
+    {
+      berth_error (err, errno, "fork the VM shim");
+      goto out;
+    }
+  close (rep[1]);
+  rep[1] = -1;
+  if (vm_await_shim (rep[0], shim, accel, kernel, mem, cpus, vm_out, err) < 0)
+    goto out;
+  *pid_out = shim;
+  ret = 0;
+
+out:
+  for (int i = 0; i < 2; i++)
+    {
+      if (rep[i] >= 0)
+        close (rep[i]);
+      if (vfs[i] >= 0)
+        close (vfs[i]);
+    }
+  json_decref (guest);
+  json_decref (files);
+  json_decref (shares);
+  json_decref (sockets);
+  json_decref (ifaces);
+  if (ret < 0 && built)
+    unlink (built);
+  return ret;
+}
+
+/* A container that joins a running VM container's VM (one VM per pod, as
+   Kata and Hyper-V isolated pods): its image is streamed to the guest
+   over the pod's agent channel, the agent makes it a second container
+   there, in the guest's network namespace, and a relay process (the
+   member's pid on the host) carries its stdio and exit code. */
+static int
+vm_create_member (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config,
+                  const char *pod, pid_t *pid_out, json_t **vm_out, berth_err_t *err)
+{
+  json_t *annotations = json_object_get (config, "annotations");
+  const char *image = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_IMAGE));
+  json_t *guest = NULL, *files = NULL, *shares = NULL, *sockets = NULL, *reply = NULL, *req;
+  cleanup_free char *netns = NULL, *built = NULL;
+  cleanup_close int fd = -1, img = -1, console = -1;
+  struct berth_frame_reader rd = { 0 };
+  struct berth_frame f;
+  struct berth_state *pst = NULL;
+  bool tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
+  bool mounted = false;
+  int slave = -1, ret = -1;
+  struct stat sb;
+  pid_t relay;
+
+  if (berth_state_load (o->root, pod, &pst, err) < 0)
+    return berth_error_wrap (err, "the pod's VM container");
+  if (pst->backend == NULL || json_object_get (pst->backend, "pod"))
+    {
+      berth_error (err, EINVAL, "container `%s` does not run a VM of its own: it cannot take pod members", pod);
+      goto out;
+    }
+  if (!berth_name_valid (o->id, 1, 100))
+    {
+      berth_error (err, EINVAL, "a pod member's id must be a plain name of at most 100 characters");
+      goto out;
+    }
+  {
+    cleanup_free char *prefix = xasprintf ("c-%s/", o->id);
+    if (vm_guest_config (config, bundle, prefix, &guest, &files, &shares, &sockets, &netns, err) < 0)
+      goto out;
+  }
+  if (json_array_size (sockets) > 0)
+    {
+      berth_error (err, EINVAL,
+                   "a pod member runs in the VM of `%s`, whose devices are fixed at boot: it cannot bring "
+                   "unix sockets of its own (give them to the pod's first container)",
+                   pod);
+      goto out;
+    }
+  if (json_array_size (shares) > 0)
+    {
+      if (vm_member_mounts_attach (o->root, pod, o->id, shares, err) < 0)
+        goto out;
+      mounted = true;
+    }
+  if (image == NULL)
+    {
+      if (bundle_image (config, bundle, dir, &built, err) < 0)
+        goto out;
+      image = built;
+    }
+  if ((img = vm_open_regular (image, "VM image", err)) < 0)
+    goto out;
+  if (fstat (img, &sb) < 0)
+    {
+      berth_error (err, errno, "stat `%s`", image);
+      goto out;
+    }
+  if (tty
+      && ((console = vm_console_connect (o->console_fd, o->console_socket, err)) < 0
+          || vm_console_pty (console, &slave, err) < 0))
+    goto out;
+  fd = vm_shim_connect (o->root, pod, err);
+  if (fd < 0)
+    goto out;
+  req = json_pack ("{s:O,s:O,s:I,s:b}", "config", guest, "files", files, "image_size", (json_int_t)sb.st_size, "member",
+                   1);
+  if (berth_frame_write_json (fd, BERTH_F_CREATE, 0, req, err) < 0)
+    goto out;
+  for (;;)
+    {
+      char buf[65536];
+      ssize_t n = read (img, buf, sizeof (buf));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          berth_error (err, errno, "read `%s`", image);
+          goto out;
+        }
+      if (n == 0)
+        break;
+      if (berth_frame_write (fd, BERTH_F_STDIN, 0, buf, (size_t)n, err) < 0)
+        goto out;
+    }
+  if (vm_await_reply (fd, &rd, o->id, &f, err) < 0 || berth_frame_json (&f, &reply, err) < 0)
+    goto out;
+  if (!json_is_string (json_object_get (reply, "id"))
+      || strlen (json_string_value (json_object_get (reply, "id"))) > 32)
+    {
+      berth_error (err, EPROTO, "agent protocol: the reply to a pod member's create has no id");
+      goto out;
+    }
+  relay = vm_spawn_relay (fd, &rd, slave, o->die_with_parent, err);
+  if (relay < 0)
+    goto out;
+  *pid_out = relay;
+  /* The pod's VM (its QEMU pid, kernel, size), and which member we are. */
+  *vm_out = json_deep_copy (pst->backend);
+  json_object_set_new (*vm_out, "pod", json_string (pod));
+  json_object_set (*vm_out, "member", json_object_get (reply, "id"));
+  ret = 0;
+out:
+  if (slave >= 0)
+    close (slave);
+  berth_frame_reader_free (&rd);
+  berth_state_free (pst);
+  json_decref (reply);
+  json_decref (guest);
+  json_decref (files);
+  json_decref (shares);
+  json_decref (sockets);
+  if (ret < 0 && built)
+    unlink (built);
+  if (ret < 0 && mounted)
+    berth_vm_member_release (o->root, pod, o->id);
+  return ret;
+}

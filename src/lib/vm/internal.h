@@ -1,0 +1,135 @@
+/* Inside the VM backend: what its files share (not for the lifecycle or
+   the engine: they use vm.h and isolation.h). */
+#ifndef BERTH_VM_INTERNAL_H
+#define BERTH_VM_INTERNAL_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "lib/base/error.h"
+#include "lib/runtime/container.h"
+#include "lib/vm/protocol.h"
+
+#define SHIM_SOCK "vm.sock"
+#define FS_PID "fs.pid"      /* the VM's virtiofsd, for pod members' mounts */
+#define CREATED_MARK "start" /* berth_state_status: "created" while it exists */
+#define MAX_CLIENTS 32
+/* The guest's own memory beyond the container's limit: kernel and agent. */
+#define GUEST_BASE_MIB 128
+#define DEFAULT_MEM_MIB 256
+
+/* The fds a VM's shim holds at fixed numbers (create.c puts them there),
+   QEMU's first: QEMU is given them by number on its command line
+   (qemu.c), never a path from the spec.  Absent ones hold /dev/null, so
+   that the numbers stay fixed. */
+enum vm_fd
+{
+  VM_FD_AGENT_QEMU = 3, /* QEMU's end of the agent channel (virtio-serial) */
+  VM_FD_ROOTFS,         /* the root filesystem image (virtio-blk, read-only) */
+  VM_FD_KERNEL,         /* the guest kernel */
+  VM_FD_INITRD,         /* the initramfs with berth-agent */
+  VM_FD_AGENT,          /* the shim's end of the agent channel */
+  VM_FD_REPORT,         /* to create: "ok PID ..." or an error */
+  VM_FD_STATE_DIR,      /* the container's state directory */
+  VM_FD_CONSOLE,        /* the console socket's pty master, or /dev/null */
+  VM_FD_VFS_QEMU,       /* QEMU's end of the file server's socket */
+  VM_FD_VFS_SERVER,     /* virtiofsd's end */
+  VM_FD_TAP,            /* the VM's tap, when it has a network */
+  VM_FD_END             /* the first fd above the layout */
+};
+
+/* ------------------------------------------------------------- shim */
+
+struct client
+{
+  int fd;
+  uint32_t sid;
+  uint8_t pending; /* the request awaiting OK/ERROR */
+  bool exec;       /* an exec session: EXIT closes it */
+  struct berth_frame_reader rd;
+};
+
+struct shim
+{
+  const char *dir;
+  int dirfd;
+  int agent;
+  struct berth_frame_reader ard;
+  pid_t qemu;
+  pid_t virtiofsd;
+  bool fs;         /* a file server, even with no share yet: a pod's VM */
+  json_t *sockets; /* [{source, mode}] */
+  struct
+  {
+    uint32_t sid;
+    int fd;
+  } conns[64];
+  int n_conns;
+  int qemu_status;
+  bool qemu_gone;
+  int tty_slave; /* -1 without a terminal */
+  bool stdin_open;
+  int listen;
+  struct client clients[MAX_CLIENTS];
+  int n_clients;
+  uint32_t next_sid;
+  int exit_code;
+  bool exited;
+  int sfd;
+};
+
+typedef int (*reply_parser) (const struct berth_frame *f, void *out, berth_err_t *err);
+
+
+/* Shared between the backend's files. */
+/* A process that stands on the host for one in the guest: it carries
+   the session's stdio (on SLAVE, a pty, when there is one) and exits with
+   its exit code. */
+pid_t vm_spawn_relay (int fd, struct berth_frame_reader *rd, int slave, bool die_with_parent, berth_err_t *err);
+/* Reads until the reply (OK or ERROR) to the request just sent: 0 with *F
+   the OK frame.  Frames that came after it stay in RD. */
+int vm_await_reply (int fd, struct berth_frame_reader *rd, const char *id, struct berth_frame *f, berth_err_t *err);
+int vm_shim_connect (const char *root, const char *id, berth_err_t *err);
+/* Size of the VM from the spec's resources: the container's memory limit
+   plus the guest's own, CPUs rounded up from the quota. */
+void vm_size (json_t *config, long *mem_mib, int *cpus);
+/* The spec the guest's runtime gets: host paths it cannot see are
+   replaced by what the VM carries (small files travel in the create
+   request), and anything that would reach back into the host refused. */
+int vm_guest_config (json_t *config, const char *bundle, const char *share_prefix, json_t **out, json_t **files, json_t **shares, json_t **sockets, char **netns, berth_err_t *err);
+int vm_open_regular (const char *path, const char *what, berth_err_t *err);
+/* QEMU's argv.  Every resource is an fd we opened (agent socket 3, root
+   image 4, kernel 5, initrd 6): nothing from the spec becomes a path or an
+   option QEMU parses, except the validated numbers. */
+char ** vm_qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs, bool acpi, const char *mac);
+void vm_drop_boot_images (pid_t qemu, const struct stat *files, size_t n_files);
+/* A host pty for a guest terminal: the master goes to CONSOLE, *SLAVE
+   (raw: the guest's pty does the line discipline) to the relay. */
+int vm_console_pty (int console, int *slave, berth_err_t *err);
+/* The guest's pty does the line discipline; a host-side one of ours
+   only passes bytes. */
+void vm_make_raw (int tty);
+/* Where a terminal's pty master goes: the caller's fd (CONSOLE_FD >= 0)
+   or its --console-socket. */
+int vm_console_connect (int console_fd, const char *console_socket, berth_err_t *err);
+int vm_reply_error (const struct berth_frame *f, berth_err_t *err);
+int vm_wait_qemu (struct shim *s, int timeout_ms);
+void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char **argv, json_t *create_req, int console_fd, bool tty, const char *accel, json_t *shares);
+void vm_kill_qemu (struct shim *s);
+void vm_stop_virtiofsd (struct shim *s);
+/* A member's directories join the running pod VM's file server: each is
+   cloned here (read-only when asked, before the guest can see it) and
+   attached in virtiofsd's namespace at c-<member>/m<i>, which the guest
+   sees at /run/berth/share/c-<member>/m<i>. */
+int vm_member_mounts_attach (const char *root, const char *pod, const char *member, json_t *shares, berth_err_t *err);
+/* The file server for the container's shared directories.  Its mounts
+   live in a mount namespace of its own: when it dies, they go with it. */
+int vm_start_virtiofsd (struct shim *s, json_t *shares, int listen_fd, pid_t *out, berth_err_t *err);
+/* virtiofsd wants a listening socket; QEMU gets the connected end.  The
+   name exists only until we have connected: nobody else can. */
+int vm_vfs_sockets (int dirfd, int out[2], berth_err_t *err);
+
+#endif
