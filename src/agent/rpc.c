@@ -121,8 +121,12 @@ guest_create (uint32_t sid, const char *id, const char *bundle, json_t *config, 
     }
   stdio_install (child_fds);
   {
-    struct berth_create_opts o
-        = { .root = STATE_ROOT, .id = id, .bundle = bundle, .console_fd = cons[1], .isolation = "process" };
+    struct berth_create_opts o = { .root = STATE_ROOT,
+                                   .id = id,
+                                   .bundle = bundle,
+                                   .console_fd = cons[1],
+                                   .isolation = "process",
+                                   .sysctls_checked = true };
     r = berth_container_create (&o, pid, &err);
   }
   if (stdio_finish (p, child_fds, cons, r, *pid, sid, &err) < 0)

@@ -84,10 +84,12 @@ int
 cmd_create (int argc, char **argv)
 {
   struct berth_create_opts o;
-  berth_err_t err = NULL;
+  berth_err_t err = NULL, warning = NULL;
+  int ret;
   if (parse_create_options ("create", argc, argv, &o, NULL) < 0)
     return 1;
-  if (berth_container_create (&o, NULL, &err) < 0)
-    return report_error (&err);
-  return 0;
+  o.warning = &warning;
+  ret = berth_container_create (&o, NULL, &err);
+  report_warning (&warning);
+  return ret < 0 ? report_error (&err) : 0;
 }

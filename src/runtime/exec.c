@@ -234,8 +234,12 @@ cmd_exec (int argc, char **argv)
         ret = report_error (&err);
       else if ((ret = apply_flags (&f, proc)) == 0)
         {
+          berth_err_t warning = NULL;
           r.process = proc;
-          ret = berth_container_exec (g.root, argv[optind], &r, &status, &err) < 0 ? report_error (&err) : status;
+          r.warning = &warning;
+          ret = berth_container_exec (g.root, argv[optind], &r, &status, &err);
+          report_warning (&warning);
+          ret = ret < 0 ? report_error (&err) : status;
         }
     }
   else if (ret == -2)

@@ -52,12 +52,40 @@ load helpers
   echo "$output" | grep -q "NoNewPrivs:.0"
 }
 
-@test "an unknown capability is refused with the field named, and nothing is left" {
+@test "a capability newer than the kernel is ignored with a warning; an unknown or malformed one is refused, nothing left" {
+  # Docker and Kubernetes send lists written for newer kernels: this
+  # kernel knows every capability, so BERTH_CAP_LAST pretends it stops at
+  # CAP_AUDIT_READ (37), before CAP_PERFMON, CAP_BPF, CAP_CHECKPOINT_RESTORE.
+  cfg '.process.capabilities.bounding += ["CAP_BPF"] | .process.capabilities.effective += ["CAP_PERFMON"]'
+  args sh -c 'grep CapBnd /proc/self/status'
+  run env BERTH_CAP_LAST=37 "$BERTH_RUNTIME" --root "$STATE" --log "$T/log.json" --log-format json run --bundle "$BUNDLE" c1
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'warning: process.capabilities.bounding[3]: capability "CAP_BPF" is not known to this kernel: ignored; process.capabilities.effective['*'"CAP_PERFMON"'* ]]
+  jq -e 'select(.level == "warning") | .msg | contains("CAP_BPF")' "$T/log.json"
+  # CAP_BPF (39) is not in the bounding set.
+  bnd=$(echo "$output" | awk '/CapBnd/ {print $2}')
+  [ $(( 0x$bnd & (1 << 39) )) -eq 0 ]
+  [ ! -e "$STATE/c1" ]
+  # exec --cap too.
+  cfg 'del(.process.capabilities.bounding[] | select(. == "CAP_BPF")) | del(.process.capabilities.effective[] | select(. == "CAP_PERFMON")) | .process.args = ["sleep", "1008"]'
+  R create c2
+  R start c2
+  run env BERTH_CAP_LAST=37 "$BERTH_RUNTIME" --root "$STATE" exec --cap CAP_CHECKPOINT_RESTORE c2 true
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'capability "CAP_CHECKPOINT_RESTORE" is not known to this kernel: ignored'* ]]
+  R delete --force c2
+  # No such capability at all: an error (runtime-spec), with the field named.
   cfg '.process.capabilities.bounding += ["CAP_TEST"]'
-  run R create --bundle "$BUNDLE" c1
+  run R create --bundle "$BUNDLE" c3
   [ "$status" -ne 0 ]
   [[ "$output" == *'process.capabilities.bounding[3]: unknown capability "CAP_TEST"'* ]]
-  [ ! -e "$STATE/c1" ]
+  [ ! -e "$STATE/c3" ]
+  # Not a capability name.
+  cfg '.process.capabilities.bounding[3] = "KILL"'
+  run R create --bundle "$BUNDLE" c4
+  [ "$status" -ne 0 ]
+  [[ "$output" == *'process.capabilities.bounding[3]: "KILL" is not a capability name (CAP_...)'* ]]
+  [ ! -e "$STATE/c4" ]
 }
 
 @test "masked and read-only paths" {
@@ -429,4 +457,193 @@ load helpers
   cfg '.linux.resources.blockIO = {"weight": 0, "leafWeight": 0}'
   run R run w0
   [ "$status" -eq 0 ]
+}
+
+@test "sysctls are checked against the namespaces, as runc checks them, and never reach the host" {
+  before=$(cat /proc/sys/kernel/shmmni)
+  # An IPC sysctl without an IPC namespace of its own would be the host's.
+  cfg 'del(.linux.namespaces[] | select(.type == "ipc")) | .linux.sysctl = {"kernel.shmmni": "1234"}'
+  run R run c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *'linux.sysctl["kernel.shmmni"]: not allowed in the host'"'"'s ipc namespace'* ]]
+  [ "$(cat /proc/sys/kernel/shmmni)" = "$before" ]
+  [ ! -e "$STATE/c1" ]
+  [ ! -e "$(cgroup_dir memory c1)" ]
+  # With its own IPC namespace the container gets it, the host keeps its own.
+  cfg '.linux.namespaces += [{"type": "ipc"}]'
+  args cat /proc/sys/kernel/shmmni
+  run R run c1
+  [ "$status" -eq 0 ]
+  [ "$output" = 1234 ]
+  [ "$(cat /proc/sys/kernel/shmmni)" = "$before" ]
+  # net.*: never in the host's network namespace, by omission or by path.
+  cfg 'del(.linux.namespaces[] | select(.type == "network")) | .linux.sysctl = {"net.ipv4.ip_forward": "1"}'
+  run R run c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *'linux.sysctl["net.ipv4.ip_forward"]: not allowed in the host'"'"'s network namespace'* ]]
+  cfg '.linux.namespaces += [{"type": "network", "path": "/proc/self/ns/net"}]'
+  run R run c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"host's network namespace"* ]]
+  # A sysctl of no namespace at all is the host's: refused.
+  cfg 'del(.linux.namespaces[] | select(.type == "network")) | .linux.namespaces += [{"type": "network"}] | .linux.sysctl = {"vm.swappiness": "10"}'
+  run R run c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *'linux.sysctl["vm.swappiness"]: not in a separate kernel namespace'* ]]
+  # kernel.hostname: a UTS namespace, and no contradiction with hostname.
+  cfg '.hostname = "box" | .linux.sysctl = {"kernel.hostname": "other"}'
+  run R run c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *'linux.sysctl["kernel.hostname"]: "other" contradicts hostname "box"'* ]]
+  cfg '.linux.sysctl = {"kernel.hostname": "box", "kernel.domainname": "example.org"}'
+  args sh -c 'hostname; cat /proc/sys/kernel/domainname'
+  run R run c1
+  [ "$status" -eq 0 ]
+  [ "$output" = "box
+example.org" ]
+  cfg 'del(.linux.namespaces[] | select(.type == "uts")) | del(.hostname)'
+  run R run c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"host's uts namespace"* ]]
+  [ -z "$(R list -q)" ]
+}
+
+@test "HOME comes from the container's /etc/passwd when the env has none, in run, create/start and exec" {
+  cfg '.process.env = ["PATH=/bin"]'
+  args sh -c 'echo "$HOME"'
+  run R run c1
+  [ "$status" -eq 0 ]
+  [ "$output" = /root ]
+  cfg '.process.user = {"uid": 1, "gid": 1}'
+  run R run c2
+  [ "$output" = /usr/sbin ]
+  # No entry for the uid: /.
+  cfg '.process.user = {"uid": 4242, "gid": 4242}'
+  run R run c3
+  [ "$output" = / ]
+  # The env's own HOME wins.
+  cfg '.process.user = {"uid": 0, "gid": 0} | .process.env = ["PATH=/bin", "HOME=/mine"]'
+  run R run c4
+  [ "$output" = /mine ]
+  cfg '.process.env = ["PATH=/bin"] | .process.args = ["sleep", "1007"]'
+  R create c5
+  R start c5
+  run R exec c5 sh -c 'echo "$HOME"'
+  [ "$output" = /root ]
+  run R exec --user 65534 c5 sh -c 'echo "$HOME"'
+  [ "$output" = /nonexistent ]
+  R delete --force c5
+}
+
+@test "socket activation: LISTEN_PID is the container process's pid with LISTEN_FDS and --preserve-fds" {
+  cfg '.process.env = ["PATH=/bin", "LISTEN_FDS=1"]'
+  args sh -c 'echo "$LISTEN_PID $$"'
+  run R run --preserve-fds 1 c1 3</dev/null
+  [ "$status" -eq 0 ]
+  set -- $output
+  [ "$1" = "$2" ]
+  # Without fds passed on, nothing is set.
+  run R run c2
+  [ "$output" = " 1" ]
+}
+
+@test "hooks: without env a hook gets the runtime's environment, with env exactly that" {
+  cat > "$T/hook.sh" <<HOOK
+#!/bin/sh
+env > "$T/env.\$1"
+HOOK
+  chmod +x "$T/hook.sh"
+  cfg ".hooks = {\"prestart\": [{\"path\": \"$T/hook.sh\", \"args\": [\"hook.sh\", \"none\"]}, {\"path\": \"$T/hook.sh\", \"args\": [\"hook.sh\", \"given\"], \"env\": [\"ONLY=this\"]}]}"
+  args true
+  BERTH_HOOK_PROBE=from-runtime R run c1
+  grep -qx 'BERTH_HOOK_PROBE=from-runtime' "$T/env.none"
+  [ "$(grep -v '^PWD=' "$T/env.given")" = "ONLY=this" ]
+}
+
+@test "delete --force: a created container goes; a frozen one is thawed first, in any freezer" {
+  args sleep 1009
+  R create c1
+  [ "$(R state c1 | jq -r .status)" = created ]
+  pid=$(R state c1 | jq -r .pid)
+  # runtime-spec (and the conformance suite): not without --force.
+  run R delete c1
+  [ "$status" -ne 0 ]
+  R delete --force c1
+  [ ! -e "$STATE/c1" ]
+  ! kill -0 "$pid" 2>/dev/null
+  [ ! -e "$(cgroup_dir memory c1)" ]
+  # Paused (its own freezer), then --force.
+  R create c2
+  R start c2
+  R pause c2
+  R delete --force c2
+  [ ! -e "$STATE/c2" ]
+  [ ! -e "$(cgroup_dir memory c2)" ]
+  # Moved into another freezer cgroup and frozen there.
+  R create c3
+  R start c3
+  pid=$(R state c3 | jq -r .pid)
+  if [ -d /sys/fs/cgroup/freezer ]; then
+    fz=/sys/fs/cgroup/freezer/berth-test-$$
+    mkdir "$fz"
+    echo "$pid" > "$fz/cgroup.procs"
+    echo FROZEN > "$fz/freezer.state"
+  else
+    fz=/sys/fs/cgroup/berth-test-$$
+    mkdir "$fz"
+    echo "$pid" > "$fz/cgroup.procs"
+    echo 1 > "$fz/cgroup.freeze"
+  fi
+  grep -q . "$fz/cgroup.procs"
+  run R delete --force c3
+  rmdir "$fz" 2>/dev/null || { sleep 0.5; rmdir "$fz"; }
+  [ "$status" -eq 0 ]
+  [ ! -e "$STATE/c3" ]
+  ! kill -0 "$pid" 2>/dev/null
+  [ ! -e "$(cgroup_dir memory c3)" ]
+}
+
+@test "linux.devices' uid, gid and fileMode reach the node, with a user namespace too, and the host's node is untouched" {
+  host_before=$(stat -c '%a %u:%g' /dev/null)
+  own_rootfs
+  chown -R 100000:100000 "$T/rootfs"
+  cfg '.linux.namespaces += [{"type":"user"}] | .linux.uidMappings = [{"containerID":0,"hostID":100000,"size":65536}] | .linux.gidMappings = [{"containerID":0,"hostID":100000,"size":65536}]'
+  cfg 'del(.mounts[] | select(.destination == "/sys/fs/cgroup")) | .linux.devices = [{"type":"c","path":"/dev/mynull","major":1,"minor":3,"fileMode":416,"uid":7,"gid":8}]'
+  # Its owner (uid 7 in the container) may write it, another user not.
+  cfg '.process.user = {"uid": 7, "gid": 8}'
+  args sh -c 'stat -c "%F %t:%T %a %u:%g" /dev/mynull; echo hi > /dev/mynull && echo writable'
+  run R run c1
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "character special file 1:3 640 7:8" ]
+  [ "${lines[1]}" = writable ]
+  cfg '.process.user = {"uid": 9, "gid": 9}'
+  args sh -c 'echo hi > /dev/mynull || echo denied'
+  run R run c2
+  [[ "$output" == *denied* ]]
+  [ "$(stat -c '%a %u:%g' /dev/null)" = "$host_before" ]
+  [ ! -e "$STATE/c1" ]
+  ! grep -q "$STATE" /proc/self/mountinfo
+}
+
+@test "cwd: a missing one is made inside the root, never through a symlink out of it; a file is an error" {
+  own_rootfs
+  ln -s /tmp "$T/rootfs/escape"
+  cfg '.process.cwd = "/made/here"'
+  args pwd
+  run R run c1
+  [ "$status" -eq 0 ]
+  [ "$output" = /made/here ]
+  [ -d "$T/rootfs/made/here" ]
+  # Through a symlink to an absolute path: made under the root's /tmp, not
+  # the host's.
+  cfg '.process.cwd = "/escape/berth-cwd-test-'$$'"'
+  run R run c2
+  [ "$status" -eq 0 ]
+  [ -d "$T/rootfs/tmp/berth-cwd-test-$$" ]
+  [ ! -e "/tmp/berth-cwd-test-$$" ]
+  cfg '.process.cwd = "/etc/passwd"'
+  run R run c3
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"process.cwd"*"Not a directory"* ]]
+  [ ! -e "$STATE/c3" ]
 }

@@ -270,3 +270,22 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   [ "$output" != "$(uname -r)" ]
   [ -z "$(ls -A "$STATE")" ]
 }
+
+@test "vm: sysctls follow the same namespace rules, and apply to the guest" {
+  # Refused before any VM starts: a sysctl of no namespace.
+  run B run --rm --isolation=vm --sysctl vm.swappiness=10 busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *'linux.sysctl["vm.swappiness"]: not in a separate kernel namespace'* ]]
+  no_vm_left
+  # A namespaced one reaches the guest's kernel (the container shares the
+  # VM's network namespace in the guest), not the host's.
+  host=$(cat /proc/sys/net/ipv4/tcp_fin_timeout)
+  run B run --rm --isolation=vm --sysctl net.ipv4.tcp_fin_timeout=17 --sysctl kernel.shmmni=1234 busybox \
+    sh -c 'cat /proc/sys/net/ipv4/tcp_fin_timeout /proc/sys/kernel/shmmni'
+  [ "$status" -eq 0 ]
+  # (after the TCG warning, where there is one)
+  [ "${lines[-2]}" = 17 ]
+  [ "${lines[-1]}" = 1234 ]
+  [ "$(cat /proc/sys/net/ipv4/tcp_fin_timeout)" = "$host" ]
+  no_vm_left
+}

@@ -3,8 +3,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/capability.h>
 #include <sys/resource.h>
 
 #include "lib/runtime/spec.h"
@@ -46,10 +48,28 @@ malformed_json_has_line_and_column (void **state)
 static void
 unknown_capability_names_the_field (void **state)
 {
+  /* A name that is no Linux capability maps to nothing: an error
+     (runtime-spec), naming the field. */
   const char *m
       = parse_error ("{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],\"capabilities\":{\"bounding\":"
                      "[\"CAP_KILL\",\"CAP_CHOWN\",\"CAP_NET_RAW\",\"CAP_TEST\"]}}}");
+  struct berth_spec *spec;
   assert_string_equal (m, "config.json: process.capabilities.bounding[3]: unknown capability \"CAP_TEST\"");
+  m = parse_error ("{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],\"capabilities\":{\"bounding\":"
+                   "[\"CAP_KILL\",\"KILL\"]}}}");
+  assert_string_equal (m, "config.json: process.capabilities.bounding[1]: \"KILL\" is not a capability name (CAP_...)");
+  /* A real capability newer than the kernel (as BERTH_CAP_LAST pretends):
+     left out, with a warning naming it. */
+  setenv ("BERTH_CAP_LAST", "37", 1);
+  spec = parse_ok ("{\"ociVersion\":\"1.0.2\",\"process\":{\"args\":[\"sh\"],\"capabilities\":{"
+                   "\"bounding\":[\"CAP_KILL\",\"CAP_BPF\"]}}}");
+  unsetenv ("BERTH_CAP_LAST");
+  assert_non_null (spec->process->warnings);
+  assert_string_equal (spec->process->warnings,
+                       "process.capabilities.bounding[1]: capability \"CAP_BPF\" is not known to this kernel: ignored");
+  assert_true (spec->process->caps[CAP_SET_BOUNDING] & (1ULL << CAP_KILL));
+  assert_false (spec->process->caps[CAP_SET_BOUNDING] & (1ULL << CAP_BPF));
+  berth_spec_free (spec);
 }
 
 static void

@@ -100,7 +100,7 @@ int berth_engine_cleanup (struct berth_engine *e, const char *id, json_t *rec, b
 /* Networking of a created container: connect it to one more network, or
    disconnect it (live when it runs in process isolation). */
 int berth_engine_connect (struct berth_engine *e, const char *id, const char *network, const char *ip, json_t *aliases,
-                       berth_err_t *err);
+                          berth_err_t *err);
 int berth_engine_disconnect (struct berth_engine *e, const char *id, const char *network, berth_err_t *err);
 
 /* The monitor's main (berth __monitor ID ...). */

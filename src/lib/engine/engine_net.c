@@ -67,8 +67,8 @@ berth_engine_net_endpoint (struct berth_engine *e, json_t *net, const char *id, 
 
 int
 berth_engine_net_prepare (struct berth_engine *e, const struct berth_create_request *r,
-                       const struct berth_isolation *iso, json_t *image_config, const char *id, struct berth_engine_net *n,
-                       berth_err_t *err)
+                          const struct berth_isolation *iso, json_t *image_config, const char *id,
+                          struct berth_engine_net *n, berth_err_t *err)
 {
   const char *mode = r->network && *r->network ? r->network : BERTH_NET_DEFAULT;
   bool own_kernel = (iso->flags & BERTH_ISOLATION_OWN_KERNEL) != 0;
@@ -179,7 +179,7 @@ berth_engine_net_prepare (struct berth_engine *e, const struct berth_create_requ
 
 int
 berth_engine_net_write_etc (const char *dir, const char *hostname, const struct berth_engine_net *n, json_t *add_hosts,
-                         berth_err_t *err)
+                            berth_err_t *err)
 {
   cleanup_free char *etc = xasprintf ("%s/etc", dir);
   cleanup_free char *hn = xasprintf ("%s/hostname", etc);
@@ -278,7 +278,7 @@ berth_engine_net_record (json_t *rec, const struct berth_engine_net *n)
 
 int
 berth_engine_net_start (struct berth_engine *e, const char *id, json_t *rec, struct berth_net_ports *held,
-                     berth_err_t *err)
+                        berth_err_t *err)
 {
   json_t *hc = json_object_get (rec, "HostConfig"), *ns = json_object_get (rec, "NetworkSettings"), *ports = NULL;
   const char *mode = json_string_value (json_object_get (hc, "NetworkMode")) ?: "none";

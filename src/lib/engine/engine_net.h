@@ -26,8 +26,9 @@ struct berth_engine_net
 
 /* Checks the request, leases addresses for container ID (whose directory
    exists) and fills N; on failure nothing stays leased. */
-int berth_engine_net_prepare (struct berth_engine *e, const struct berth_create_request *r, const struct berth_isolation *iso,
-                           json_t *image_config, const char *id, struct berth_engine_net *n, berth_err_t *err);
+int berth_engine_net_prepare (struct berth_engine *e, const struct berth_create_request *r,
+                              const struct berth_isolation *iso, json_t *image_config, const char *id,
+                              struct berth_engine_net *n, berth_err_t *err);
 /* A network mode with an address of its own (not none, host or
    container:X). */
 bool berth_engine_net_bridge_like (const char *mode);
@@ -38,8 +39,8 @@ void berth_engine_net_free (struct berth_engine_net *n);
 /* Releases the leases of every network in NETWORKS. */
 void berth_engine_net_release (struct berth_engine *e, const char *id, json_t *networks);
 /* hostname, hosts and resolv.conf in DIR/etc. */
-int berth_engine_net_write_etc (const char *dir, const char *hostname, const struct berth_engine_net *n, json_t *add_hosts,
-                             berth_err_t *err);
+int berth_engine_net_write_etc (const char *dir, const char *hostname, const struct berth_engine_net *n,
+                                json_t *add_hosts, berth_err_t *err);
 /* The spec's network namespace as N wants it. */
 void berth_engine_net_spec (json_t *spec, const struct berth_engine_net *n);
 /* The record's HostConfig and NetworkSettings. */
@@ -49,7 +50,7 @@ void berth_engine_net_record (json_t *rec, const struct berth_engine_net *n);
    interfaces and the published ports, recorded in REC.  HELD keeps the
    host ports until the container is gone. */
 int berth_engine_net_start (struct berth_engine *e, const char *id, json_t *rec, struct berth_net_ports *held,
-                         berth_err_t *err);
+                            berth_err_t *err);
 /* Undoes start (also after a crash); clears the record's Ports. */
 void berth_engine_net_stop (struct berth_engine *e, const char *id, json_t *rec);
 

@@ -156,4 +156,3 @@ berth_engine_name_taken (struct berth_engine *e, const char *name)
   berth_error_release (&err);
   return taken;
 }
-

@@ -16,7 +16,6 @@
 #include "lib/base/utils.h"
 #include "lib/image/registry_internal.h"
 
-
 void
 reg_resp_clear (struct resp *r)
 {
@@ -137,7 +136,6 @@ reg_init (struct reg *r, const struct berth_ref *ref, const struct berth_registr
 }
 
 /* --------------------------------------------------------------- http */
-
 
 static size_t
 on_body (char *data, size_t size, size_t n, void *p)
@@ -294,7 +292,6 @@ challenge_param (const char *h, const char *key)
   return NULL;
 }
 
-
 static int
 fetch_token (struct reg *r, const char *challenge, berth_err_t *err)
 {
@@ -356,7 +353,8 @@ fetch_token (struct reg *r, const char *challenge, berth_err_t *err)
 
 int
 reg_request (struct reg *r, const char *method, const char *url, const char *accept, const char *ctype, int upload_fd,
-         int64_t upload_size, const void *body, size_t body_len, struct resp *out, bool retry_auth, berth_err_t *err)
+             int64_t upload_size, const void *body, size_t body_len, struct resp *out, bool retry_auth,
+             berth_err_t *err)
 {
   struct sink s = { .resp = out, .limit = MAX_DOC, .expect_size = -1, .o = r->o, .fd = upload_fd };
   struct curl_slist *h = NULL;

@@ -49,17 +49,19 @@ struct sink
   int pipe_w; /* a layer also streams into its unpacker (-1: none) */
 };
 
-int reg_request (struct reg *r, const char *method, const char *url, const char *accept, const char *ctype, int upload_fd, int64_t upload_size, const void *body, size_t body_len, struct resp *out, bool retry_auth, berth_err_t *err);
+int reg_request (struct reg *r, const char *method, const char *url, const char *accept, const char *ctype,
+                 int upload_fd, int64_t upload_size, const void *body, size_t body_len, struct resp *out,
+                 bool retry_auth, berth_err_t *err);
 /* Every entry point loads what the registry code calls: curl, and
    libcrypto for digests and the credentials' base64. */
 int registry_libs_load (berth_err_t *err);
 int reg_init (struct reg *r, const struct berth_ref *ref, const struct berth_registry_opts *o, const char *actions);
 void reg_free (struct reg *r);
-struct curl_slist * reg_auth_headers (struct reg *r, struct curl_slist *h);
-char * reg_default_auth_file (void);
-CURL * reg_easy (struct reg *r, const char *method, const char *url, struct curl_slist *headers, struct sink *s);
+struct curl_slist *reg_auth_headers (struct reg *r, struct curl_slist *h);
+char *reg_default_auth_file (void);
+CURL *reg_easy (struct reg *r, const char *method, const char *url, struct curl_slist *headers, struct sink *s);
 void reg_resp_clear (struct resp *r);
 int reg_status_error (struct reg *r, const char *what, struct resp *resp, berth_err_t *err);
-char * reg_b64 (const char *s);
+char *reg_b64 (const char *s);
 
 #endif

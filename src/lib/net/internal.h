@@ -21,10 +21,10 @@ nl_closep (struct berth_nl **p)
 }
 #define cleanup_nl __attribute__ ((cleanup (nl_closep)))
 
-char * net_ip_str (uint32_t a);
+char *net_ip_str (uint32_t a);
 int net_load (const char *root, const char *name, json_t **out, berth_err_t *err);
 bool net_overlap (uint32_t a, int pa, uint32_t b, int pb);
-char * net_dir (const char *root);
+char *net_dir (const char *root);
 /* One lock for every network change: allocation, bridges, the table. */
 int net_lock (const char *root, berth_err_t *err);
 int net_parse_range (const char *s, int *lo, int *hi);
@@ -39,12 +39,12 @@ int net_nft_run_out (const char *cmd, bool quiet_missing, char **out, berth_err_
    one nft run fewer for the first container. */
 int net_nft_with_table (const char *cmd, berth_err_t *err);
 /* The elements of one binding, for add and delete alike. */
-char * net_port_element (const char *hostip, int hport, const char *proto, const char *ip, int cport);
+char *net_port_element (const char *hostip, int hport, const char *proto, const char *ip, int cport);
 int net_dns_start (const char *root, json_t *net, berth_err_t *err);
 void net_dns_stop (const char *root, const char *name);
 int net_netns_create (const char *path, berth_err_t *err);
 void net_netns_remove (const char *path);
-char * net_active_dir (const char *root, const char *name);
+char *net_active_dir (const char *root, const char *name);
 /* The last container on NET is gone: its bridge, dnsmasq and nft
    elements go, and the table with them when nothing else is left in it
    (one nft run instead of one per element). */

@@ -23,7 +23,6 @@
 #include "lib/net/net.h"
 #include "lib/net/netlink.h"
 
-
 char *
 net_dir (const char *root)
 {

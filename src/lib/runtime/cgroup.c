@@ -659,3 +659,39 @@ berth_cgroup_free (struct berth_cgroup *cg)
   free (cg->rel_path);
   free (cg);
 }
+
+void
+berth_cgroup_thaw_pid (pid_t pid)
+{
+  cleanup_free char *path = xasprintf ("/proc/%d/cgroup", (int)pid);
+  cleanup_free char *text = NULL;
+  berth_err_t e = NULL;
+  char *save = NULL;
+  if (read_file_at (AT_FDCWD, path, &text, NULL, &e) < 0)
+    {
+      berth_error_release (&e);
+      return;
+    }
+  for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    {
+      /* "N:freezer:/path" (v1) or "0::/path" (v2, unified here or under
+         /unified on a hybrid host). */
+      char *c1 = strchr (line, ':'), *c2 = c1 ? strchr (c1 + 1, ':') : NULL;
+      cleanup_free char *dir = NULL;
+      if (c2 == NULL || strstr (c2 + 1, "..") || c2[1] != '/')
+        continue;
+      *c2 = '\0';
+      if (strcmp (c1 + 1, "freezer") == 0)
+        {
+          dir = xasprintf (CGROUP_ROOT "/freezer%s", c2 + 1);
+          cg_write (dir, "freezer.state", "THAWED", &e);
+        }
+      else if (c1[1] == '\0')
+        {
+          dir = xasprintf ("%s%s", berth_cgroup_mode () == CGROUP_V2 ? CGROUP_ROOT : CGROUP_ROOT "/unified", c2 + 1);
+          if (cg_file_exists (dir, "cgroup.freeze"))
+            cg_write (dir, "cgroup.freeze", "0", &e);
+        }
+      berth_error_release (&e);
+    }
+}

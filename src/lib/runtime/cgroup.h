@@ -45,6 +45,9 @@ int berth_cgroup_update (struct berth_cgroup *cg, json_t *resources, berth_err_t
 int berth_cgroup_destroy (struct berth_cgroup *cg, bool kill_procs, berth_err_t *err);
 int berth_cgroup_pids (struct berth_cgroup *cg, pid_t **pids, size_t *n, berth_err_t *err);
 int berth_cgroup_freeze (struct berth_cgroup *cg, bool frozen, berth_err_t *err);
+/* Thaws whatever freezer PID is in now (its own cgroup's, or one it was
+   moved into), v1 or v2, best effort: a frozen task takes no SIGKILL. */
+void berth_cgroup_thaw_pid (pid_t pid);
 int berth_cgroup_is_frozen (struct berth_cgroup *cg);
 /* The container's cgroup directory for one controller (NULL if absent). */
 const char *berth_cgroup_dir_for (struct berth_cgroup *cg, const char *controller);

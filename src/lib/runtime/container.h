@@ -29,6 +29,13 @@ struct berth_create_opts
   /* vm: the shim stops the VM when its parent (the engine's monitor)
      dies, as the container's stand-in must not outlive its watcher. */
   bool die_with_parent;
+  /* A VM's guest: the host checked linux.sysctl against the namespaces the
+     config had there; in the guest the container shares the VM's network
+     namespace on purpose. */
+  bool sysctls_checked;
+  /* Receives what the config asked for that was left out (capabilities
+     this kernel does not know), as one warning; NULL: not wanted. */
+  berth_err_t *warning;
 };
 
 int berth_container_create (const struct berth_create_opts *o, pid_t *pid, berth_err_t *err);
@@ -67,6 +74,8 @@ struct berth_exec_request
   int console_fd;
   /* With detach: receives the exec process's pid. */
   pid_t *pid_out;
+  /* As berth_create_opts' warning. */
+  berth_err_t *warning;
 };
 /* The container's own process object, for exec without --process. */
 int berth_container_process_template (const char *root, const char *id, json_t **out, berth_err_t *err);

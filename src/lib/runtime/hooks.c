@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
 #include "lib/base/cloned_binary.h"
 #include "lib/base/utils.h"
 #include <sched.h>
@@ -53,7 +55,8 @@ run_hook (struct berth_hook *h, int kind_id, size_t idx, const char *state, bert
          may be the caller's pipe): send it to our stderr. */
       dup2 (2, 1);
       setpgid (0, 0);
-      execve (h->path, h->args ? h->args : default_args, h->env ? h->env : (char *[]){ NULL });
+      /* No env in the hook: the runtime's own, as runc and crun run it. */
+      execve (h->path, h->args ? h->args : default_args, h->env ? h->env : environ);
       _exit (127);
     }
   close (in[0]);

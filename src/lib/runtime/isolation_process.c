@@ -174,10 +174,19 @@ static int
 process_delete (const char *root, struct berth_state *st, berth_err_t *err)
 {
   berth_err_t e2 = NULL;
-  /* A frozen cgroup would hold the SIGKILLs until thawed. */
+  pid_t *pids = NULL;
+  size_t n = 0;
+  /* A frozen task would hold the SIGKILLs until thawed: the container's
+     cgroup, and any freezer its processes were moved into. */
   if (st->cgroup && berth_cgroup_is_frozen (st->cgroup) == 1)
     berth_cgroup_freeze (st->cgroup, false, &e2);
   berth_error_release (&e2);
+  berth_cgroup_thaw_pid (st->pid);
+  if (st->cgroup && berth_cgroup_pids (st->cgroup, &pids, &n, &e2) == 0)
+    for (size_t i = 0; i < n; i++)
+      berth_cgroup_thaw_pid (pids[i]);
+  berth_error_release (&e2);
+  free (pids);
   berth_backend_signal (st, SIGKILL, &e2);
   berth_error_release (&e2);
   return process_kill (root, st, SIGKILL, true, err);

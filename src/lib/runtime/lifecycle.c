@@ -70,8 +70,8 @@ berth_backend_reap (pid_t pid)
 char *
 berth_backend_hook_state (const struct berth_create_opts *o, struct berth_spec *spec, const char *status, pid_t pid)
 {
-  json_t *j = json_pack ("{s:s,s:s,s:s,s:I,s:s}", "ociVersion", BERTH_OCI_VERSION, "id", o->id, "status", status,
-                         "pid", (json_int_t)pid, "bundle", o->bundle);
+  json_t *j = json_pack ("{s:s,s:s,s:s,s:I,s:s}", "ociVersion", BERTH_OCI_VERSION, "id", o->id, "status", status, "pid",
+                         (json_int_t)pid, "bundle", o->bundle);
   char *out;
   if (spec->annotations)
     json_object_set (j, "annotations", spec->annotations);
@@ -178,6 +178,12 @@ berth_container_create (const struct berth_create_opts *o, pid_t *pid_out, berth
   /* process is optional until start (runtime-spec: start fails then). */
   if (spec->process && (spec->process->args == NULL || spec->process->args[0] == NULL))
     return berth_error (err, 0, "%s: process.args: must name a command", config_path);
+  /* Both backends: a VM's guest applies them to its own kernel, but the
+     rules are the same as on the host (runc's). */
+  if (o->warning && spec->process && spec->process->warnings)
+    berth_error (o->warning, 0, "%s", spec->process->warnings);
+  if (!o->sysctls_checked && berth_spec_check_sysctls (spec, err) < 0)
+    return berth_error_wrap (err, "%s", config_path);
   iso = berth_isolation_pick (spec->json, o->isolation, err);
   if (iso == NULL)
     return -1;
@@ -217,7 +223,8 @@ delete_loaded (const char *root, struct loaded *l, bool force, berth_err_t *warn
   if (berth_state_lock (root, st->id, &lock, err) < 0)
     return -1;
   status = berth_state_status (root, st);
-  /* The spec: deleting a container that is not stopped is an error. */
+  /* The spec: deleting a container that is not stopped is an error (runc
+     deletes a created one; the conformance suite holds to the spec). */
   if (!force && strcmp (status, "stopped") != 0)
     return berth_error (err, 0, "cannot delete container `%s`: it is %s (use --force)", st->id, status);
   if (strcmp (status, "stopped") != 0)
@@ -513,6 +520,8 @@ berth_container_exec (const char *root, const char *id, const struct berth_exec_
   /* Both backends take the same process object: check it once here. */
   if (berth_process_from_json (r->process, "process", &proc, err) < 0)
     return -1;
+  if (r->warning && proc->warnings)
+    berth_error (r->warning, 0, "%s", proc->warnings);
   berth_process_free (proc);
   return l.iso->exec (root, l.st, r, exit_status, err);
 }

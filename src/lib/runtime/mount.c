@@ -233,7 +233,7 @@ static const struct
 
 static int
 make_device (struct berth_rootfs *r, int rootfd, const char *path, char type, unsigned major, unsigned minor,
-             mode_t mode, bool has_owner, uid_t uid, gid_t gid, berth_err_t *err)
+             mode_t mode, bool has_owner, uid_t uid, gid_t gid, const char *premade, berth_err_t *err)
 {
   cleanup_free char *parent = xstrdup (path);
   char *slash = strrchr (parent, '/');
@@ -252,7 +252,7 @@ make_device (struct berth_rootfs *r, int rootfd, const char *path, char type, un
       /* mknod is refused in a user namespace: bind the host's node. */
       char p[FD_PATH_MAX];
       cleanup_close int fd = -1;
-      cleanup_close int host = open (path, O_PATH | O_CLOEXEC);
+      cleanup_close int host = open (premade ? premade : path, O_PATH | O_CLOEXEC);
       struct stat st;
       if (host < 0 || fstat (host, &st) < 0 || (st.st_mode & S_IFMT) != kind || st.st_rdev != makedev (major, minor))
         return berth_error (err, host < 0 ? errno : 0, "device `%s`: no matching device on the host to bind", path);
@@ -305,7 +305,7 @@ setup_dev (struct berth_rootfs *r, int rootfd, berth_err_t *err)
             in_spec |= strcmp (s->devices[k].path, default_devices[i].path) == 0;
           if (!in_spec
               && make_device (r, rootfd, default_devices[i].path, 'c', default_devices[i].major,
-                              default_devices[i].minor, 0666, false, 0, 0, err)
+                              default_devices[i].minor, 0666, false, 0, 0, NULL, err)
                      < 0)
             return -1;
         }
@@ -321,9 +321,11 @@ setup_dev (struct berth_rootfs *r, int rootfd, berth_err_t *err)
   for (size_t k = 0; k < s->n_devices; k++)
     {
       struct berth_device *d = &s->devices[k];
+      cleanup_free char *premade
+          = r->devnode_fds && r->devnode_fds[k] >= 0 ? xasprintf ("/proc/self/fd/%d", r->devnode_fds[k]) : NULL;
       if (make_device (r, rootfd, d->path, d->type == 'u' ? 'c' : d->type, (unsigned)d->major, (unsigned)d->minor,
                        d->has_mode ? d->mode : 0666, d->has_uid || d->has_gid, d->has_uid ? d->uid : 0,
-                       d->has_gid ? d->gid : 0, err)
+                       d->has_gid ? d->gid : 0, premade, err)
           < 0)
         return berth_error_wrap (err, "linux.devices[%zu]", k);
     }

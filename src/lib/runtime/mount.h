@@ -15,7 +15,12 @@ struct berth_rootfs
   struct berth_spec *spec;
   const char *rootfs; /* absolute host path */
   bool userns;        /* a new user namespace: mknod is impossible */
-  bool cgroupns;      /* a new cgroup namespace */
+  /* With userns: linux.devices made by the runtime outside it, with their
+     owner and mode, as O_PATH fds by index, opened by the init in its own
+     copy of the runtime's mounts before it became the namespace's root
+     (NULL: none; the host's node is bound instead). */
+  const int *devnode_fds;
+  bool cgroupns; /* a new cgroup namespace */
   struct berth_cgroup *cgroup;
   /* Called once before the cgroup file system is mounted: the init joins
      its cgroup namespace there, so that the (slow, on v1) cgroup attach can

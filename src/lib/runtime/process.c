@@ -181,6 +181,60 @@ enter_cwd (const char *cwd, bool create, berth_err_t *err)
   return 0;
 }
 
+static const char *
+env_get (char **env, const char *name)
+{
+  size_t n = strlen (name);
+  for (size_t i = 0; env && env[i]; i++)
+    if (strncmp (env[i], name, n) == 0 && env[i][n] == '=')
+      return env[i] + n + 1;
+  return NULL;
+}
+
+/* Sets NAME=VALUE in *ENV, replacing what is there. */
+static void
+env_put (char ***env, const char *name, const char *value)
+{
+  size_t n = strlen (name), len = strv_len (*env);
+  for (size_t i = 0; i < len; i++)
+    if (strncmp ((*env)[i], name, n) == 0 && (*env)[i][n] == '=')
+      {
+        free ((*env)[i]);
+        (*env)[i] = xasprintf ("%s=%s", name, value);
+        return;
+      }
+  *env = xrealloc (*env, (len + 2) * sizeof (char *));
+  (*env)[len] = xasprintf ("%s=%s", name, value);
+  (*env)[len + 1] = NULL;
+}
+
+/* HOME from the container's /etc/passwd entry of UID ("/" without one), as
+   runc and crun set it; read in the container's root (we are past
+   pivot_root), before the user change. */
+static char *
+passwd_home (uid_t uid)
+{
+  cleanup_free char *text = NULL;
+  berth_err_t e = NULL;
+  char *save = NULL;
+  if (read_file_at (AT_FDCWD, "/etc/passwd", &text, NULL, &e) < 0)
+    {
+      berth_error_release (&e);
+      return xstrdup ("/");
+    }
+  for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+    {
+      char *f[7] = { 0 }, *rest = line;
+      int k = 0;
+      while (k < 7 && (f[k] = strsep (&rest, ":")))
+        k++;
+      if (k >= 6 && f[2][0] && strspn (f[2], "0123456789") == strlen (f[2])
+          && strtoul (f[2], NULL, 10) == (unsigned long)uid && f[5][0])
+        return xstrdup (f[5]);
+    }
+  return xstrdup ("/");
+}
+
 int
 berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, berth_err_t *err)
 {
@@ -207,6 +261,19 @@ berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, be
     }
   if (enter_cwd (p->cwd, o->create_cwd, err) < 0)
     return -1;
+  if (env_get (p->env, "HOME") == NULL)
+    {
+      cleanup_free char *home = passwd_home (p->uid);
+      env_put (&p->env, "HOME", home);
+    }
+  /* Socket activation: the fds passed on are ours, and systemd's protocol
+     says whose they are by pid (the one that execs, ours). */
+  if (o->preserve_fds > 0 && env_get (p->env, "LISTEN_FDS"))
+    {
+      char pid[16];
+      snprintf (pid, sizeof (pid), "%d", (int)getpid ());
+      env_put (&p->env, "LISTEN_PID", pid);
+    }
   if (o->seccomp && berth_seccomp_build (o->seccomp, &filter, err) < 0)
     return -1;
 

@@ -8,6 +8,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/sysmacros.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -141,6 +143,9 @@ struct init_ctx
      a joined user namespace comes first). */
   int join_user, join_pid, join_time;
   bool new_time;
+  /* With a new user namespace: where the spec's devices were made for it
+     (make_devnodes). */
+  const char *devnodes;
 };
 
 static int
@@ -175,6 +180,7 @@ static void __attribute__ ((noreturn)) container_init (struct init_ctx *c)
   struct berth_rootfs rfs = { .spec = s,
                               .rootfs = c->rootfs,
                               .userns = c->new_userns,
+
                               .cgroupns = c->new_cgroupns,
                               .cgroup = c->cgroup,
                               .before_cgroup_mount = enter_cgroup,
@@ -184,6 +190,18 @@ static void __attribute__ ((noreturn)) container_init (struct init_ctx *c)
   close (c->lock_fd);
   if (berth_sync_expect (c->sync, SYNC_GO, &m, &err) < 0)
     berth_sync_fail (c->sync, &err);
+  if (c->devnodes)
+    {
+      /* Opened while we are still the host's root: the state directory is
+         not the namespace's root's to look into. */
+      int *fds = xmalloc (s->n_devices * sizeof (int));
+      for (size_t k = 0; k < s->n_devices; k++)
+        {
+          cleanup_free char *node = xasprintf ("%s/%zu", c->devnodes, k);
+          fds[k] = open (node, O_PATH | O_CLOEXEC);
+        }
+      rfs.devnode_fds = fds;
+    }
   if (c->new_userns)
     {
       /* The maps are written now: become root of the new namespace. */
@@ -532,6 +550,73 @@ save_created (struct init_ctx *c, const char *bundle, pid_t pid, berth_err_t *er
   return ret;
 }
 
+/* The container's host uid (or gid) for ID in the container: through the
+   user namespace's map; unmapped, the overflow id (nobody). */
+static uint32_t
+host_id (const struct berth_id_map *maps, size_t n, uint32_t id)
+{
+  for (size_t i = 0; i < n; i++)
+    if (id >= maps[i].container_id && id - maps[i].container_id < maps[i].size)
+      return maps[i].host_id + (id - maps[i].container_id);
+  return 65534;
+}
+
+/* In a new user namespace the init cannot mknod (and a tmpfs it mounts
+   there is nodev): the spec's devices are made here, outside it, on a
+   tmpfs of our own under the state directory, with the owner (mapped to
+   the host's ids) and mode the spec asks for; the init binds them
+   (mount.c).  The tmpfs is ours to unmount once the init has. */
+struct devnodes
+{
+  char *path;
+};
+
+static void
+drop_devnodes (struct devnodes *d)
+{
+  if (d->path)
+    {
+      umount2 (d->path, MNT_DETACH);
+      rmdir (d->path);
+      free (d->path);
+      d->path = NULL;
+    }
+}
+
+static int
+make_devnodes (struct berth_spec *spec, const char *dir, struct devnodes *out, berth_err_t *err)
+{
+  cleanup_free char *path = xasprintf ("%s/devnodes", dir);
+  if (spec->n_devices == 0)
+    return 0;
+  if (mkdir (path, 0700) < 0)
+    return berth_error (err, errno, "mkdir `%s`", path);
+  if (mount ("tmpfs", path, "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0700,size=64k") < 0)
+    {
+      int e = errno;
+      rmdir (path);
+      return berth_error (err, e, "mount a tmpfs on `%s`", path);
+    }
+  out->path = steal_pointer (&path);
+  for (size_t k = 0; k < spec->n_devices; k++)
+    {
+      struct berth_device *d = &spec->devices[k];
+      cleanup_free char *node = xasprintf ("%s/%zu", out->path, k);
+      mode_t kind = d->type == 'b' ? S_IFBLK : d->type == 'p' ? S_IFIFO : S_IFCHR;
+      mode_t mode = d->has_mode ? d->mode & 07777 : 0666;
+      uid_t uid = host_id (spec->uid_maps, spec->n_uid_maps, d->has_uid ? d->uid : 0);
+      gid_t gid = host_id (spec->gid_maps, spec->n_gid_maps, d->has_gid ? d->gid : 0);
+      if (mknod (node, kind | mode, makedev ((unsigned)d->major, (unsigned)d->minor)) < 0 || chmod (node, mode) < 0
+          || chown (node, uid, gid) < 0)
+        {
+          berth_error (err, errno, "linux.devices[%zu]: make `%s`", k, d->path);
+          drop_devnodes (out);
+          return -1;
+        }
+    }
+  return 0;
+}
+
 /* The container's init, cloned into its namespaces and cgroup; it waits
    on the state directory's start socket for start.  On a failure every
    step so far is undone: the init killed, the cgroup and the state
@@ -551,6 +636,7 @@ berth_process_backend_create (const struct berth_create_opts *o, const char *bun
   struct init_ctx c = { .spec = spec, .o = o, .join_user = -1, .join_pid = -1, .join_time = -1 };
   pid_t pid = -1;
   bool born_in_cgroup = false;
+  struct devnodes devnodes = { 0 };
 
   for (int i = 0; i < 8; i++)
     c.join_fd[i] = -1;
@@ -592,6 +678,9 @@ berth_process_backend_create (const struct berth_create_opts *o, const char *bun
   c.console = console;
   c.state_json = creating_state;
 
+  if (c.new_userns && make_devnodes (spec, dir, &devnodes, err) < 0)
+    goto fail;
+  c.devnodes = devnodes.path;
   if (spawn_init (&c, sync, &pid, &born_in_cgroup, err) < 0)
     goto fail;
   close (sync[1]);
@@ -603,6 +692,8 @@ berth_process_backend_create (const struct berth_create_opts *o, const char *bun
   close (sync[0]);
   close_joins (&c);
   berth_cgroup_free (c.cgroup);
+  /* The init has bound its devices by now (it is ready). */
+  drop_devnodes (&devnodes);
   if (pid_out)
     *pid_out = pid;
   return 0;
@@ -618,6 +709,7 @@ fail:
     if (sync[k] >= 0)
       close (sync[k]);
   close_joins (&c);
+  drop_devnodes (&devnodes);
   if (c.cgroup)
     {
       berth_err_t e2 = NULL;

@@ -39,10 +39,10 @@ int berth_sync_expect (int fd, int type, struct berth_sync_msg *m, berth_err_t *
 void __attribute__ ((noreturn)) berth_sync_fail (int sync, berth_err_t *err);
 pid_t berth_raw_clone (unsigned long flags);
 
-int berth_process_backend_create (const struct berth_create_opts *o, const char *bundle, struct berth_spec *spec, pid_t *pid,
-                          berth_err_t *err);
-int berth_process_backend_exec (const char *root, struct berth_state *st, const struct berth_exec_request *r, int *exit_status,
-                        berth_err_t *err);
+int berth_process_backend_create (const struct berth_create_opts *o, const char *bundle, struct berth_spec *spec,
+                                  pid_t *pid, berth_err_t *err);
+int berth_process_backend_exec (const char *root, struct berth_state *st, const struct berth_exec_request *r,
+                                int *exit_status, berth_err_t *err);
 /* Hands a seccomp notify fd to the spec's listenerPath (consumes it). */
 int berth_process_seccomp_listener (const char *root, struct berth_state *st, int notify_fd, berth_err_t *err);
 

@@ -5,10 +5,12 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/capability.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 
+#include "lib/base/nscall.h"
 #include "lib/base/utils.h"
 
 #ifndef CLONE_NEWTIME
@@ -156,7 +158,8 @@ parse_mounts (json_t *root, struct berth_spec *spec, berth_err_t *err)
     spec->n_mounts++;
     if (spec_get_string (v, "destination", e, true, &m->destination, err) < 0
         || spec_get_string (v, "type", e, false, &m->type, err) < 0
-        || spec_get_string (v, "source", e, false, &m->source, err) < 0 || spec_get_strv (v, "options", e, &m->options, err) < 0)
+        || spec_get_string (v, "source", e, false, &m->source, err) < 0
+        || spec_get_strv (v, "options", e, &m->options, err) < 0)
       return -1;
     if (m->destination[0] != '/')
       return berth_error (err, 0, "%s.destination: \"%s\" is not an absolute path", e, m->destination);
@@ -253,7 +256,8 @@ parse_id_maps (json_t *lin, const char *key, struct berth_id_map **out, size_t *
     if (!json_is_object (v))
       return spec_type_error (e, "an object", v, err);
     if (spec_get_int (v, "containerID", e, 0, UINT32_MAX, &c, err) <= 0
-        || spec_get_int (v, "hostID", e, 0, UINT32_MAX, &h, err) <= 0 || spec_get_int (v, "size", e, 1, UINT32_MAX, &s, err) <= 0)
+        || spec_get_int (v, "hostID", e, 0, UINT32_MAX, &h, err) <= 0
+        || spec_get_int (v, "size", e, 1, UINT32_MAX, &s, err) <= 0)
       {
         if (*err)
           return -1;
@@ -372,7 +376,8 @@ parse_linux (json_t *root, struct berth_spec *spec, berth_err_t *err)
         size_t k;
         if (!json_is_object (v))
           return spec_type_error (e, "an object", v, err);
-        if (spec_get_string (v, "type", e, true, &type, err) < 0 || spec_get_string (v, "path", e, false, &ns->path, err) < 0)
+        if (spec_get_string (v, "type", e, true, &type, err) < 0
+            || spec_get_string (v, "path", e, false, &ns->path, err) < 0)
           return -1;
         spec->n_namespaces++;
         for (k = 0; k < ARRAY_SIZE (ns_names); k++)
@@ -649,4 +654,65 @@ berth_spec_load_file (const char *path, struct berth_spec **out, berth_err_t *er
   if (read_file_at (AT_FDCWD, path, &text, &len, err) < 0)
     return -1;
   return berth_spec_load_string (text, len, path, out, err);
+}
+
+/* ------------------------------------------------------------- sysctls */
+
+/* The namespace of TYPE the container has apart from the host's: a new
+   one, or a path that is not ours (the runtime runs in the host's). */
+static bool
+own_namespace (const struct berth_spec *spec, int type)
+{
+  const char *path = NULL;
+  cleanup_free char *mine = NULL;
+  struct stat a, b;
+  if (!berth_spec_has_namespace (spec, type, &path))
+    return false;
+  if (path == NULL)
+    return true;
+  mine = xasprintf ("/proc/self/ns/%s", berth_ns_proc_name (type));
+  if (stat (path, &a) < 0 || stat (mine, &b) < 0)
+    return true; /* joining it fails later, with its own error */
+  return a.st_ino != b.st_ino || a.st_dev != b.st_dev;
+}
+
+static bool
+is_ipc_sysctl (const char *key)
+{
+  static const char *const keys[] = { "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                                      "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced" };
+  for (size_t i = 0; i < ARRAY_SIZE (keys); i++)
+    if (strcmp (key, keys[i]) == 0)
+      return true;
+  return str_has_prefix (key, "fs.mqueue.");
+}
+
+int
+berth_spec_check_sysctls (const struct berth_spec *spec, berth_err_t *err)
+{
+  for (size_t i = 0; i < spec->n_sysctls; i++)
+    {
+      const char *key = spec->sysctls[i].key, *value = spec->sysctls[i].value, *ns, *field = NULL;
+      int type;
+      if (is_ipc_sysctl (key))
+        type = CLONE_NEWIPC, ns = "ipc";
+      else if (str_has_prefix (key, "net."))
+        type = CLONE_NEWNET, ns = "network";
+      else if (strcmp (key, "kernel.hostname") == 0 || strcmp (key, "kernel.domainname") == 0)
+        type = CLONE_NEWUTS, ns = "uts",
+        field = strcmp (key, "kernel.hostname") == 0 ? spec->hostname : spec->domainname;
+      else
+        return berth_error (
+            err, EPERM, "linux.sysctl[\"%s\"]: not in a separate kernel namespace: it would change the host's value",
+            key);
+      if (!own_namespace (spec, type))
+        return berth_error (err, EPERM,
+                            "linux.sysctl[\"%s\"]: not allowed in the host's %s namespace (the container has no %s "
+                            "namespace of its own)",
+                            key, ns, ns);
+      if (field && *field && strcmp (field, value) != 0)
+        return berth_error (err, EINVAL, "linux.sysctl[\"%s\"]: \"%s\" contradicts %s \"%s\"", key, value,
+                            strcmp (key, "kernel.hostname") == 0 ? "hostname" : "domainname", field);
+    }
+  return 0;
 }

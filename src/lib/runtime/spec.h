@@ -65,6 +65,8 @@ struct berth_process
   char *selinux_label;
   bool has_io_priority;
   int io_priority_class, io_priority;
+  /* What was left out, for the caller to warn about (NULL: nothing). */
+  char *warnings;
 };
 
 struct berth_mount
@@ -168,5 +170,13 @@ int berth_parse_mount_options (struct berth_mount *m, const char *path, berth_er
 
 /* A default spec as `runc spec` writes it. */
 json_t *berth_spec_default (bool terminal);
+
+/* linux.sysctl against the namespaces, as runc checks them: IPC sysctls
+   (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*) need an IPC
+   namespace, net.* a network namespace, kernel.hostname and
+   kernel.domainname a UTS namespace (and must agree with hostname and
+   domainname), each the container's own (new, or joined by a path that is
+   not the host's); any other sysctl is the host's and refused. */
+int berth_spec_check_sysctls (const struct berth_spec *spec, berth_err_t *err);
 
 #endif

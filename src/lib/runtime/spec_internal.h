@@ -18,7 +18,8 @@ int spec_get_object (json_t *obj, const char *key, const char *parent, json_t **
 int spec_get_array (json_t *obj, const char *key, const char *parent, json_t **out, berth_err_t *err);
 int spec_get_string (json_t *obj, const char *key, const char *parent, bool required, char **out, berth_err_t *err);
 int spec_get_bool (json_t *obj, const char *key, const char *parent, bool *out, berth_err_t *err);
-int spec_get_int (json_t *obj, const char *key, const char *parent, int64_t min, int64_t max, int64_t *out, berth_err_t *err);
+int spec_get_int (json_t *obj, const char *key, const char *parent, int64_t min, int64_t max, int64_t *out,
+                  berth_err_t *err);
 /* uint64 fields: jansson keeps integers as signed 64-bit, so values above
    INT64_MAX (rlimits of "unlimited" written as 18446744073709551615) arrive
    as reals. */

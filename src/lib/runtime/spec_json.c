@@ -13,7 +13,6 @@
 
 #include "lib/base/utils.h"
 
-
 /* ---------------------------------------------------------------- helpers */
 
 const char *
@@ -124,7 +123,8 @@ spec_get_bool (json_t *obj, const char *key, const char *parent, bool *out, bert
 }
 
 int
-spec_get_int (json_t *obj, const char *key, const char *parent, int64_t min, int64_t max, int64_t *out, berth_err_t *err)
+spec_get_int (json_t *obj, const char *key, const char *parent, int64_t min, int64_t max, int64_t *out,
+              berth_err_t *err)
 {
   json_t *v = json_object_get (obj, key);
   cleanup_free char *p = spec_child (parent, key);

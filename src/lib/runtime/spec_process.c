@@ -13,7 +13,6 @@
 
 #include "lib/base/utils.h"
 
-
 /* ------------------------------------------------------------ capabilities */
 
 int
@@ -28,6 +27,42 @@ berth_cap_last (void)
       if (last > 63)
         last = 63;
     }
+  return last;
+}
+
+/* Every capability Linux has defined (linux/capability.h, 6.x): a name
+   from a list written for a newer kernel than ours is one of these. */
+static bool
+linux_capability (const char *name)
+{
+  static const char *const names[]
+      = { "CAP_CHOWN",           "CAP_DAC_OVERRIDE",     "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
+          "CAP_FSETID",          "CAP_KILL",             "CAP_SETGID",          "CAP_SETUID",
+          "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE",  "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+          "CAP_NET_ADMIN",       "CAP_NET_RAW",          "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
+          "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",        "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
+          "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",        "CAP_SYS_BOOT",        "CAP_SYS_NICE",
+          "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",         "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
+          "CAP_LEASE",           "CAP_AUDIT_WRITE",      "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
+          "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",        "CAP_SYSLOG",          "CAP_WAKE_ALARM",
+          "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",       "CAP_PERFMON",         "CAP_BPF",
+          "CAP_CHECKPOINT_RESTORE" };
+  for (size_t i = 0; i < ARRAY_SIZE (names); i++)
+    if (strcmp (names[i], name) == 0)
+      return true;
+  return false;
+}
+
+/* The last capability the spec may grant.  BERTH_CAP_LAST lowers it (the
+   tests of lists written for newer kernels run on a kernel that knows
+   them all); it only ever leaves capabilities out. */
+static int
+cap_last_known (void)
+{
+  const char *v = getenv ("BERTH_CAP_LAST");
+  int last = berth_cap_last ();
+  if (v && *v && strspn (v, "0123456789") == strlen (v) && atoi (v) < last)
+    last = atoi (v);
   return last;
 }
 
@@ -97,10 +132,23 @@ parse_caps (json_t *obj, const char *parent, struct berth_process *p, berth_err_
         if (!json_is_string (v))
           return spec_type_error (e, "a string", v, err);
         c = berth_cap_from_name (json_string_value (v));
-        if (c < 0)
+        if (!str_has_prefix (json_string_value (v), "CAP_") || strlen (json_string_value (v)) == 4)
+          return berth_error (err, 0, "%s: \"%s\" is not a capability name (CAP_...)", e, json_string_value (v));
+        /* runtime-spec: a name that maps to no kernel capability is an
+           error.  But Docker and Kubernetes send lists written for newer
+           kernels: a real Linux capability this kernel or libcap does not
+           know is left out, with a warning, as runc and crun do. */
+        if (c < 0 && !linux_capability (json_string_value (v)))
           return berth_error (err, 0, "%s: unknown capability \"%s\"", e, json_string_value (v));
-        if (c > berth_cap_last ())
-          return berth_error (err, 0, "%s: capability \"%s\" is not known to this kernel", e, json_string_value (v));
+        if (c < 0 || c > cap_last_known ())
+          {
+            char *w = xasprintf ("%s%s%s: capability \"%s\" is not known to this %s: ignored",
+                                 p->warnings ? p->warnings : "", p->warnings ? "; " : "", e, json_string_value (v),
+                                 c < 0 ? "libcap" : "kernel");
+            free (p->warnings);
+            p->warnings = w;
+            continue;
+          }
         p->caps[s] |= 1ULL << c;
       }
     }
@@ -188,6 +236,7 @@ berth_process_free (struct berth_process *p)
   free (p->rlimits);
   free (p->apparmor_profile);
   free (p->selinux_label);
+  free (p->warnings);
   free (p);
 }
 

@@ -125,7 +125,7 @@ vm_holder_release (struct berth_spec *spec, pid_t holder, int holder_fd)
    file, with the VM shim standing in for the init process. */
 static int
 vm_isolation_create (const struct berth_create_opts *o, const char *bundle, struct berth_spec *spec, pid_t *pid_out,
-           berth_err_t *err)
+                     berth_err_t *err)
 {
   cleanup_free char *dir = NULL;
   cleanup_close int dirfd = -1;

@@ -54,7 +54,7 @@ vm_open_regular (const char *path, const char *what, berth_err_t *err)
    request), and anything that would reach back into the host refused. */
 int
 vm_guest_config (json_t *config, const char *bundle, const char *share_prefix, json_t **out, json_t **files,
-              json_t **shares, json_t **sockets, char **netns, berth_err_t *err)
+                 json_t **shares, json_t **sockets, char **netns, berth_err_t *err)
 {
   json_t *c = json_deep_copy (config), *mounts, *m, *nss, *ns;
   size_t i;
@@ -90,8 +90,9 @@ vm_guest_config (json_t *config, const char *bundle, const char *share_prefix, j
     if (json_object_get (ns, "path"))
       {
         /* The error first: its type string goes with C. */
-        berth_error (err, EINVAL, "linux.namespaces[%zu]: joining a host namespace (%s) is not possible in VM isolation",
-                     i, json_string_value (json_object_get (ns, "type")) ?: "?");
+        berth_error (err, EINVAL,
+                     "linux.namespaces[%zu]: joining a host namespace (%s) is not possible in VM isolation", i,
+                     json_string_value (json_object_get (ns, "type")) ?: "?");
         free (*netns);
         *netns = NULL;
         json_decref (c);

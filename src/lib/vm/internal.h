@@ -83,7 +83,6 @@ struct shim
 
 typedef int (*reply_parser) (const struct berth_frame *f, void *out, berth_err_t *err);
 
-
 /* Shared between the backend's files. */
 /* A process that stands on the host for one in the guest: it carries
    the session's stdio (on SLAVE, a pty, when there is one) and exits with
@@ -99,12 +98,13 @@ void vm_size (json_t *config, long *mem_mib, int *cpus);
 /* The spec the guest's runtime gets: host paths it cannot see are
    replaced by what the VM carries (small files travel in the create
    request), and anything that would reach back into the host refused. */
-int vm_guest_config (json_t *config, const char *bundle, const char *share_prefix, json_t **out, json_t **files, json_t **shares, json_t **sockets, char **netns, berth_err_t *err);
+int vm_guest_config (json_t *config, const char *bundle, const char *share_prefix, json_t **out, json_t **files,
+                     json_t **shares, json_t **sockets, char **netns, berth_err_t *err);
 int vm_open_regular (const char *path, const char *what, berth_err_t *err);
 /* QEMU's argv.  Every resource is an fd we opened (agent socket 3, root
    image 4, kernel 5, initrd 6): nothing from the spec becomes a path or an
    option QEMU parses, except the validated numbers. */
-char ** vm_qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs, bool acpi, const char *mac);
+char **vm_qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs, bool acpi, const char *mac);
 void vm_drop_boot_images (pid_t qemu, const struct stat *files, size_t n_files);
 /* A host pty for a guest terminal: the master goes to CONSOLE, *SLAVE
    (raw: the guest's pty does the line discipline) to the relay. */
@@ -117,7 +117,8 @@ void vm_make_raw (int tty);
 int vm_console_connect (int console_fd, const char *console_socket, berth_err_t *err);
 int vm_reply_error (const struct berth_frame *f, berth_err_t *err);
 int vm_wait_qemu (struct shim *s, int timeout_ms);
-void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char **argv, json_t *create_req, int console_fd, bool tty, const char *accel, json_t *shares);
+void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char **argv, json_t *create_req,
+                                              int console_fd, bool tty, const char *accel, json_t *shares);
 void vm_kill_qemu (struct shim *s);
 void vm_stop_virtiofsd (struct shim *s);
 /* A member's directories join the running pod VM's file server: each is
