@@ -10,18 +10,21 @@ PKGS="build-essential pkg-config libjansson-dev libseccomp-dev libcap-dev libcmo
 [ "${BERTH_BENCH:-}" ] && PKGS="$PKGS crun runc"
 missing=$(for p in $PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
 if [ -n "$missing" ]; then
-apt-get update -q
-apt-get install -y -q --no-install-recommends $missing
-# The registry package starts a system-wide instance on :5000; the tests run
-# their own on free ports, so it is stopped and kept off.
-if [ -x /usr/bin/docker-registry ] && command -v systemctl >/dev/null; then
-  systemctl disable --now docker-registry >/dev/null 2>&1 || true
-fi
-pkill -x docker-registry 2>/dev/null || true
-# Likewise docker: the tests start their own dockerd with private state.
-if command -v systemctl >/dev/null; then
-  systemctl disable --now docker.socket docker containerd >/dev/null 2>&1 || true
-fi
+  # The packages' own services (a system registry on :5000, dockerd,
+  # containerd) are not started by this install: the tests start their own
+  # on private sockets and ports.  Debian's policy-rc.d says so for the
+  # length of the install, unless the host has one of its own; nothing
+  # that was already running is stopped, disabled or killed.
+  policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    policy=/usr/sbin/policy-rc.d
+    printf '#!/bin/sh\n# berth install-deps.sh: no service starts during its install\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT INT TERM
+  fi
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends $missing
+  [ -z "$policy" ] || rm -f "$policy"
 fi
 # VM isolation's default guest kernel: Debian's cloud kernel, unpacked
 # into berth's cache rather than installed as the host's own.
