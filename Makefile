@@ -165,6 +165,20 @@ $(B)/tests/%: tests/unit/%.c $(LIB_ALL)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB_ALL) $(LDLIBS) -lcmocka
 
+# libFuzzer targets (tests/fuzz), built by clang with ASan and UBSan in a
+# build directory of their own; each runs FUZZ_SECONDS from its seed corpus.
+FUZZ_B ?= build-fuzz
+FUZZ_SECONDS ?= 30
+FUZZ_CC ?= clang-14
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+fuzz:
+	$(MAKE) -s B=$(FUZZ_B) CC=$(FUZZ_CC) SAN=address,undefined,fuzzer-no-link STATIC=0 $(FUZZ_TARGETS:%=$(FUZZ_B)/fuzz/%)
+	@scripts/run-fuzz.sh $(FUZZ_B) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+$(B)/fuzz/%: tests/fuzz/%.c $(LIB_ALL)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB_ALL) $(LDLIBS)
+
 unit: $(UNIT_BIN)
 	@scripts/run-unit.sh $(UNIT_BIN)
 
@@ -183,9 +197,9 @@ demo: all
 	@scripts/demo.sh
 
 clean:
-	rm -rf $(B)
+	rm -rf $(B) build-fuzz build-asan
 
 format:
 	clang-format -i $(shell find src -name '*.[ch]') tests/unit/*.c
 
-.PHONY: guest-kernel all unit e2e validate check demo clean format
+.PHONY: guest-kernel all unit e2e validate check demo clean format fuzz

@@ -148,6 +148,7 @@ berth_net_release (const char *root, const char *net_name, const char *id)
   struct dirent *de;
   berth_err_t e2 = NULL;
   cleanup_close int lock = net_lock (root, &e2);
+  (void)lock; /* held until we return */
   berth_error_release (&e2);
   d = opendir (dir);
   while (d && (de = readdir (d)))
