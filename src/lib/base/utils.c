@@ -667,19 +667,27 @@ timestamp_rfc3339 (void)
 }
 
 void
-random_hex (char *out, size_t n)
+random_bytes (void *out, size_t n)
 {
-  unsigned char b[64];
   ssize_t got;
   /* getrandom(2) reads up to 256 bytes whole and fails only when
      interrupted: no file to open, nothing to report. */
-  if (n > sizeof (b))
-    n = sizeof (b);
+  if (n > 256)
+    abort ();
   do
-    got = getrandom (b, n, 0);
+    got = getrandom (out, n, 0);
   while (got < 0 && errno == EINTR);
   if (got != (ssize_t)n)
     abort (); /* a kernel before 3.17: as out of memory, see utils.h */
+}
+
+void
+random_hex (char *out, size_t n)
+{
+  unsigned char b[64];
+  if (n > sizeof (b))
+    n = sizeof (b);
+  random_bytes (b, n);
   for (size_t i = 0; i < n; i++)
     sprintf (out + 2 * i, "%02x", b[i]);
 }

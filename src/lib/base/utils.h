@@ -97,6 +97,8 @@ char *timestamp_rfc3339 (void);
 /* 2*N (N <= 64) lowercase hex digits from getrandom(2) into OUT; it
    cannot fail on Linux 3.17+ short of an interrupt, which is retried. */
 void random_hex (char *out, size_t n);
+/* N (<= 256) bytes from getrandom(2), as random_hex. */
+void random_bytes (void *out, size_t n);
 bool str_has_prefix (const char *s, const char *prefix);
 /* Docker's rule for container, volume and network names:
    [a-zA-Z0-9][a-zA-Z0-9_.-]*, MIN to MAX characters. */

@@ -76,11 +76,8 @@ berth_engine_random_name (void)
                                "merry", "nifty", "proud", "quiet", "sharp",  "tender", "vivid", "wise", "zesty" };
   static const char *noun[] = { "anchor", "harbor",   "jetty", "keel", "mast",  "pier", "quay", "rudder",
                                 "sail",   "schooner", "skiff", "tide", "wharf", "buoy", "cove", "dock" };
-  char hex[5];
-  unsigned r[2];
-  random_hex (hex, 2);
-  r[0] = (unsigned)strtoul ((char[]){ hex[0], hex[1], 0 }, NULL, 16);
-  r[1] = (unsigned)strtoul ((char[]){ hex[2], hex[3], 0 }, NULL, 16);
+  unsigned char r[2];
+  random_bytes (r, sizeof (r));
   return xasprintf ("%s_%s", adj[r[0] % ARRAY_SIZE (adj)], noun[r[1] % ARRAY_SIZE (noun)]);
 }
 

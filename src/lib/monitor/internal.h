@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "lib/engine/engine.h"
+#include "lib/runtime/isolation.h"
 
 #define MONITOR_MAX_CLIENTS 16
 
@@ -28,7 +29,8 @@ struct monitor
   const char *dir;
   json_t *rec;
   struct logger log;
-  bool tty, interactive, host_rootfs;
+  const struct berth_isolation *iso;
+  bool tty, interactive;
   /* The CLI that started us is attached: its stdio (dups, -1: none) and
      the status fd its exit code goes to. */
   bool attach;

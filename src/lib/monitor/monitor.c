@@ -100,7 +100,7 @@ record_running (struct monitor *m, berth_err_t *err)
   json_object_set_new (st, "FinishedAt", json_string (""));
   json_object_del (st, "Error");
   /* What the backend tells of itself (a VM: accelerator, kernel...). */
-  if (berth_container_describe (m->e->runtime_root, m->id, NULL, &b, &e2) == 0 && b)
+  if (m->iso->describe && berth_container_describe (m->e->runtime_root, m->id, NULL, &b, &e2) == 0 && b)
     json_object_set_new (m->rec, "VM", b);
   berth_error_release (&e2);
   json_object_set_new (m->rec, "MonitorPid", json_integer (getpid ()));
@@ -119,7 +119,7 @@ start_container (struct monitor *m, struct berth_net_ports *held, berth_err_t *e
   berth_err_t warning = NULL;
   int ret = -1;
   if (berth_engine_net_start (m->e, m->id, m->rec, held, err) < 0
-      || (m->host_rootfs && berth_engine_mount_rootfs (m->e, m->id, m->rec, err) < 0)
+      || ((m->iso->flags & BERTH_ISOLATION_HOST_ROOTFS) && berth_engine_mount_rootfs (m->e, m->id, m->rec, err) < 0)
       || stdio_prepare (m, cons, err) < 0)
     goto out;
   co.console_fd = cons[1];
@@ -194,7 +194,6 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
                        .pid = -1,
                        .listen_fd = -1 };
   struct berth_net_ports held = { .n = 0 };
-  const struct berth_isolation *iso;
   bool started = false;
   int exit_code = 255;
   sigset_t mask;
@@ -204,15 +203,13 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
       report (ready_fd, &err);
       return 1;
     }
-  iso = berth_isolation_find (json_string_value (json_object_get (m.rec, "Isolation")) ?: "process", &err);
-  if (iso == NULL)
+  m.iso = berth_isolation_find (json_string_value (json_object_get (m.rec, "Isolation")) ?: "process", &err);
+  if (m.iso == NULL)
     {
       report (ready_fd, &err);
       json_decref (m.rec);
       return 1;
     }
-  /* A VM container's root reaches its guest as a block image instead. */
-  m.host_rootfs = (iso->flags & BERTH_ISOLATION_HOST_ROOTFS) != 0;
   m.tty = json_is_true (json_object_get (json_object_get (m.rec, "Config"), "Tty"));
   m.interactive = json_is_true (json_object_get (json_object_get (m.rec, "Config"), "OpenStdin"));
   monitor_log_open (&m.log, dir);
@@ -260,7 +257,8 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
       exit_code = WIFEXITED (m.status) ? WEXITSTATUS (m.status) : 128 + WTERMSIG (m.status);
       {
         /* It ended on its own (a killed VM, a guest panic): say why. */
-        cleanup_free char *why = berth_container_exit_reason (e->runtime_root, id, m.status);
+        cleanup_free char *why
+            = m.iso->exit_reason ? berth_container_exit_reason (e->runtime_root, id, m.status) : NULL;
         if (why)
           json_object_set_new (json_object_get (m.rec, "State"), "Error", json_string (why));
       }

@@ -34,11 +34,12 @@ berth_isolation_find (const char *name, berth_err_t *err)
 {
   cleanup_free char *known = xstrdup ("");
   for (size_t i = 0; i < ARRAY_SIZE (registry) && registry[i].name; i++)
+    if (strcmp (registry[i].name, name) == 0)
+      return registry[i].iso;
+  /* Not found: the error lists what is. */
+  for (size_t i = 0; i < ARRAY_SIZE (registry) && registry[i].name; i++)
     {
-      char *k;
-      if (strcmp (registry[i].name, name) == 0)
-        return registry[i].iso;
-      k = xasprintf ("%s%s%s", known, known[0] ? ", " : "", registry[i].name);
+      char *k = xasprintf ("%s%s%s", known, known[0] ? ", " : "", registry[i].name);
       free (known);
       known = k;
     }

@@ -125,6 +125,10 @@ int berth_isolation_unsupported (const struct berth_isolation *iso, const char *
    taken. */
 int berth_backend_make_state_dir (const struct berth_create_opts *o, char **dir, berth_err_t *err);
 int berth_backend_write_pid_file (const char *path, pid_t pid, berth_err_t *err);
+/* The state of a container just created: ST as the backend fills it (pid,
+   bundle, rootfs, config, ...), with the id, start time, creation time and
+   owner added here; then --pid-file. */
+int berth_backend_save_created (const struct berth_create_opts *o, struct berth_state *st, berth_err_t *err);
 /* Whether PID is gone (or went within TIMEOUT_MS). */
 bool berth_backend_wait_gone (pid_t pid, int timeout_ms);
 void berth_backend_reap (pid_t pid);

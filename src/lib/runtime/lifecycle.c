@@ -47,6 +47,22 @@ berth_backend_write_pid_file (const char *path, pid_t pid, berth_err_t *err)
   return write_file_atomic (path, buf, (size_t)n, 0644, err);
 }
 
+int
+berth_backend_save_created (const struct berth_create_opts *o, struct berth_state *st, berth_err_t *err)
+{
+  int ret;
+  st->id = (char *)o->id;
+  st->start_time = process_start_time (st->pid);
+  st->created = timestamp_rfc3339 ();
+  st->owner = (char *)"root";
+  ret = berth_state_save (o->root, st, err);
+  free (st->created);
+  st->created = NULL;
+  if (ret == 0 && o->pid_file)
+    ret = berth_backend_write_pid_file (o->pid_file, st->pid, err);
+  return ret;
+}
+
 bool
 berth_backend_wait_gone (pid_t pid, int timeout_ms)
 {

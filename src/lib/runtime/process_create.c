@@ -533,21 +533,13 @@ run_create_hooks (struct init_ctx *c, int sync, pid_t pid, berth_err_t *err)
 static int
 save_created (struct init_ctx *c, const char *bundle, pid_t pid, berth_err_t *err)
 {
-  struct berth_state st = { .id = (char *)c->o->id,
-                            .pid = pid,
-                            .start_time = process_start_time (pid),
+  struct berth_state st = { .pid = pid,
                             .bundle = (char *)bundle,
                             .rootfs = (char *)c->rootfs,
-                            .created = timestamp_rfc3339 (),
-                            .owner = (char *)"root",
                             .config = c->spec->json,
                             .cgroup = c->cgroup,
                             .systemd_cgroup = c->o->systemd_cgroup };
-  int ret = berth_state_save (c->o->root, &st, err);
-  free (st.created);
-  if (ret == 0 && c->o->pid_file)
-    ret = berth_backend_write_pid_file (c->o->pid_file, pid, err);
-  return ret;
+  return berth_backend_save_created (c->o, &st, err);
 }
 
 /* The container's host uid (or gid) for ID in the container: through the

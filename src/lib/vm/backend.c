@@ -156,20 +156,15 @@ vm_isolation_create (const struct berth_create_opts *o, const char *bundle, stru
     if (r < 0)
       goto fail;
   }
-  st.id = (char *)o->id;
   st.pid = pid;
-  st.start_time = process_start_time (pid);
   st.bundle = (char *)bundle;
   st.rootfs = (char *)"";
-  st.created = timestamp_rfc3339 ();
-  st.owner = (char *)"root";
   st.config = spec->json;
   st.isolation = (char *)"vm";
   st.backend = vm;
-  ret = berth_state_save (o->root, &st, err);
-  free (st.created);
+  ret = berth_backend_save_created (o, &st, err);
   json_decref (vm);
-  if (ret < 0 || (o->pid_file && berth_backend_write_pid_file (o->pid_file, pid, err) < 0))
+  if (ret < 0)
     goto fail;
   if (pid_out)
     *pid_out = pid;
