@@ -3,6 +3,9 @@
 top=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "e2e: the end-to-end tests need root" >&2; exit 1; }
 out=$(mktemp)
+# VM templates made by the tests are the build's own (make clean removes
+# them), shared by the suites, never the host's /var/cache/berth.
+export BERTH_VM_TEMPLATES=${BERTH_VM_TEMPLATES:-$top/build/vm-templates}
 bats --tap "$top"/tests/e2e/*.bats | tee "$out"
 pass=$(grep -c '^ok ' "$out")
 fail=$(grep -c '^not ok ' "$out")

@@ -74,6 +74,8 @@ extern int n_socks;
 extern struct conn conns[MAX_CONNS];
 extern uint32_t next_conn_sid;
 extern int port;
+/* What the host sent on the port, not yet handled. */
+extern struct berth_frame_reader port_rd;
 extern pid_t init_pid;
 extern bool created, started;
 extern int console_fd;
@@ -97,6 +99,10 @@ int load_lazy_module (const char *name, berth_err_t *err);
 void balloon_tick (int *timeout);
 void switch_root (void);
 void boot (void);
+/* The VM's own identity, before any container process runs: host entropy
+   into the kernel's RNG, the host's wall clock, a hostname.  A VM restored
+   from a template starts with the template's (identity.c). */
+int apply_identity (json_t *identity, berth_err_t *err);
 struct proc *proc_new (uint32_t sid);
 struct proc *proc_by_sid (uint32_t sid);
 void closep (int *fd);

@@ -185,7 +185,7 @@ port_readable (struct berth_frame_reader *rd)
 static void
 serve (int sfd)
 {
-  struct berth_frame_reader rd = { 0 };
+  struct berth_frame_reader *rd = &port_rd;
   for (;;)
     {
       struct pollfd pf[2 + 3 * MAX_PROCS + BERTH_MAX_SOCKETS + MAX_CONNS];
@@ -233,7 +233,7 @@ serve (int sfd)
       if (pf[1].revents)
         reap_children (sfd);
       if (pf[0].revents)
-        port_readable (&rd);
+        port_readable (rd);
       for (int i = 0; i < MAX_PROCS; i++)
         if (procs[i].used)
           maybe_finish (&procs[i]);
@@ -276,9 +276,12 @@ main (int argc, char **argv)
   uname (&un);
   trace_step ("ready");
   /* Boot timing as the guest saw it: kernel until our start, then ours. */
+  /* disk_bound: the disk driver is built into the kernel and has probed
+     this VM's disk at boot, so the VM cannot serve as a template. */
   send_json (BERTH_F_READY, 0,
-             json_pack ("{s:s,s:I,s:I}", "kernel", un.release, "uptime_ms", (json_int_t)boottime_ms (),
-                        "agent_start_ms", (json_int_t)boot_start_ms));
+             json_pack ("{s:s,s:I,s:I,s:b}", "kernel", un.release, "uptime_ms", (json_int_t)boottime_ms (),
+                        "agent_start_ms", (json_int_t)boot_start_ms, "disk_bound",
+                        access ("/sys/bus/virtio/drivers/virtio_blk", F_OK) == 0));
   serve (sfd);
   reboot (RB_POWER_OFF);
   return 0;

@@ -59,7 +59,10 @@ mount_rootfs (json_t *req, berth_err_t *err)
   const char *fstype = json_string_value (json_object_get (req, "rootfs_fstype"));
   if (dev == NULL || fstype == NULL)
     return berth_error (err, EINVAL, "create: rootfs_device and rootfs_fstype are required");
-  if (mkdir_p ("/run/berth/lower", 0755, err) < 0 || mkdir_p (BUNDLE "/rootfs", 0755, err) < 0)
+  /* The disk's driver is loaded now, not at boot: a VM restored from a
+     template probes its own disk, not the template's placeholder. */
+  if (load_lazy_module ("virtio_blk", err) < 0 || mkdir_p ("/run/berth/lower", 0755, err) < 0
+      || mkdir_p (BUNDLE "/rootfs", 0755, err) < 0)
     return -1;
   if (mount (dev, "/run/berth/lower", fstype, MS_RDONLY, NULL) < 0)
     return berth_error (err, errno, "mount the image (%s, %s)", dev, fstype);
@@ -180,7 +183,8 @@ do_create (uint32_t sid, json_t *req)
       berth_error (&err, EINVAL, "create: config must be an object");
       return send_error (sid, &err);
     }
-  if (write_files (json_object_get (req, "files"), "/run/berth/files", &err) < 0 || mount_rootfs (req, &err) < 0
+  if (apply_identity (json_object_get (req, "identity"), &err) < 0
+      || write_files (json_object_get (req, "files"), "/run/berth/files", &err) < 0 || mount_rootfs (req, &err) < 0
       || make_sockets (json_object_get (req, "sockets"), &err) < 0
       || setup_network (json_object_get (req, "network"), &err) < 0)
     return send_error (sid, &err);

@@ -35,6 +35,7 @@ int n_socks;
 struct conn conns[MAX_CONNS];
 uint32_t next_conn_sid = BERTH_SID_GUEST;
 int port = -1;
+struct berth_frame_reader port_rd;
 pid_t init_pid = -1;
 bool created, started;
 

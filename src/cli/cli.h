@@ -53,6 +53,7 @@ int cmd_attach (int argc, char **argv);
 int cmd_volume (int argc, char **argv);
 int cmd_stats (int argc, char **argv);
 int cmd_info (int argc, char **argv);
+int cmd_vm (int argc, char **argv);
 int cmd_restart (int argc, char **argv);
 int cmd_push (int argc, char **argv);
 int cmd_login (int argc, char **argv);

@@ -50,6 +50,10 @@ cmd_info (int argc, char **argv)
     printf ("Default Isolation: %s\nIsolations: process, vm%s\n", iso, have ? "" : " (no guest kernel installed)");
     printf ("VM Accelerator: %s (%s)\n", strcmp (accel, "kvm") == 0 ? "kvm" : "tcg, software emulation: slow", why);
     printf ("VM Guest Kernel: %s\n", k);
+    {
+      cleanup_free char *tdir = berth_vm_templates_dir ();
+      printf ("VM Templates: %s (%s)\n", berth_vm_templates_mode (), tdir);
+    }
   }
   printf ("Kernel Version: %s\nOperating System: %s\nCPUs: %ld\n", u.release, u.sysname,
           sysconf (_SC_NPROCESSORS_ONLN));

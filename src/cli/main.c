@@ -49,6 +49,7 @@ static const struct
   { "import", cmd_import, "import a root filesystem tarball as an image" },
   { "tag", cmd_tag, "give an image another name" },
   { "rmi", cmd_rmi, "remove images" },
+  { "vm", cmd_vm, "manage VM templates (vm template ls, rm)" },
   { "version", cmd_version, "show the version" },
 };
 
@@ -168,6 +169,12 @@ monitor_argv (const char *root, const char *id, int ready_fd, int status_fd, boo
   return a;
 }
 
+static void
+debug_to_stderr (const char *msg)
+{
+  fprintf (stderr, "berth: debug: %s\n", msg);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -191,6 +198,8 @@ main (int argc, char **argv)
         break;
       case 'D':
         cli.debug = true;
+        /* The monitor, which creates the container, inherits it. */
+        setenv ("BERTH_DEBUG", "1", 1);
         break;
       case 'v':
         return cmd_version (0, NULL);
@@ -201,6 +210,8 @@ main (int argc, char **argv)
         usage (stderr);
         return 125;
       }
+  if (getenv ("BERTH_DEBUG") && *getenv ("BERTH_DEBUG"))
+    berth_debug_set_sink (debug_to_stderr);
   if (optind >= argc)
     {
       usage (stderr);

@@ -70,6 +70,17 @@ log_line (const char *level, const char *msg)
   (void)write_all (fd, line, strlen (line));
 }
 
+/* --debug: the library's debug messages go to the log, as runc's do
+   (to stderr without one). */
+static void
+debug_line (const char *msg)
+{
+  if (g.log_file)
+    log_line ("debug", msg);
+  else
+    fprintf (stderr, "berth-runtime: debug: %s\n", msg);
+}
+
 int
 report_error (berth_err_t *err)
 {
@@ -177,6 +188,7 @@ main (int argc, char **argv)
           break;
         case 'd':
           g.debug = true;
+          berth_debug_set_sink (debug_line);
           break;
         case 's':
           g.systemd_cgroup = true;

@@ -145,3 +145,24 @@ berth_error_to_log (int fd, berth_err_t *e)
     }
   berth_error_release (e);
 }
+
+static berth_debug_sink debug_sink;
+
+void
+berth_debug_set_sink (berth_debug_sink sink)
+{
+  debug_sink = sink;
+}
+
+void
+berth_debug (const char *fmt, ...)
+{
+  char buf[1024];
+  va_list ap;
+  if (debug_sink == NULL)
+    return;
+  va_start (ap, fmt);
+  vsnprintf (buf, sizeof (buf), fmt, ap);
+  va_end (ap);
+  debug_sink (buf);
+}

@@ -41,4 +41,11 @@ int berth_error_decode (berth_err_t *err, const char *buf, size_t len);
    user's terminal.  Releases E. */
 void berth_error_to_log (int fd, berth_err_t *e);
 
+/* Debug messages: the library never prints, it hands them to the sink a
+   program installs (berth --debug, berth-runtime --debug); without one
+   they are dropped. */
+typedef void (*berth_debug_sink) (const char *msg);
+void berth_debug_set_sink (berth_debug_sink sink);
+void berth_debug (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
+
 #endif

@@ -7,6 +7,7 @@
 #include <linux/if_tun.h>
 #include <linux/sockios.h>
 #include <net/if.h>
+#include <net/if_arp.h>
 #include <net/route.h>
 #include <sched.h>
 #include <stdio.h>
@@ -242,6 +243,7 @@ berth_netdev_configure (const char *name, json_t *iface, berth_err_t *err)
   json_int_t prefix = json_integer_value (json_object_get (iface, "prefix"));
   json_int_t mtu = json_integer_value (json_object_get (iface, "mtu"));
   const char *gws = json_string_value (json_object_get (iface, "gateway"));
+  const char *mac = json_string_value (json_object_get (iface, "mac"));
   if (s < 0)
     return berth_error (err, errno, "socket");
   if (inet_pton (AF_INET, json_string_value (json_object_get (iface, "address")) ?: "", &addr) != 1 || prefix < 1
@@ -252,6 +254,22 @@ berth_netdev_configure (const char *name, json_t *iface, berth_err_t *err)
       ifr_set (&ifr, name);
       ifr.ifr_mtu = (int)mtu;
       if (ifreq_ioctl (s, SIOCSIFMTU, &ifr, "set the MTU", err) < 0)
+        return -1;
+    }
+  /* A VM restored from a template has the template's MAC in its NIC's
+     migrated state, whatever QEMU's command line says: set it. */
+  if (mac)
+    {
+      unsigned int b[6];
+      char end;
+      if (sscanf (mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6
+          || (b[0] & 1))
+        return berth_error (err, EINVAL, "network: a bad MAC address for %s", name);
+      ifr_set (&ifr, name);
+      ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
+      for (int i = 0; i < 6; i++)
+        ifr.ifr_hwaddr.sa_data[i] = (char)b[i];
+      if (ifreq_ioctl (s, SIOCSIFHWADDR, &ifr, "set the MAC address", err) < 0)
         return -1;
     }
   ifr_set (&ifr, name);

@@ -274,10 +274,21 @@ vm_isolation_describe (struct berth_state *st)
   json_t *vm = st->backend;
   if (vm == NULL)
     return NULL;
-  return json_pack ("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "GuestBootMs", json_object_get (vm, "guest_boot_ms"), "Pid",
-                    json_object_get (vm, "pid"), "Accelerator", json_object_get (vm, "accel"), "Kernel",
-                    json_object_get (vm, "kernel"), "GuestKernel", json_object_get (vm, "guest_kernel"), "MemoryMiB",
-                    json_object_get (vm, "memory_mib"), "CPUs", json_object_get (vm, "cpus"));
+  json_t *d = json_pack ("{s:O,s:O,s:O,s:O,s:O,s:O,s:O}", "GuestBootMs", json_object_get (vm, "guest_boot_ms"), "Pid",
+                         json_object_get (vm, "pid"), "Accelerator", json_object_get (vm, "accel"), "Kernel",
+                         json_object_get (vm, "kernel"), "GuestKernel", json_object_get (vm, "guest_kernel"),
+                         "MemoryMiB", json_object_get (vm, "memory_mib"), "CPUs", json_object_get (vm, "cpus"));
+  /* How it started: "template" (restored) or "cold" (booted), and why. */
+  if (json_object_get (vm, "start"))
+    json_object_set (d, "Start", json_object_get (vm, "start"));
+  if (json_object_get (vm, "template"))
+    {
+      json_object_set (d, "Template", json_object_get (vm, "template"));
+      json_object_set (d, "TemplateMemory", json_object_get (vm, "template_memory"));
+    }
+  if (json_object_get (vm, "cold_reason"))
+    json_object_set (d, "ColdBootReason", json_object_get (vm, "cold_reason"));
+  return d;
 }
 
 static char *

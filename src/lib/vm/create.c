@@ -85,35 +85,40 @@ vm_pod_of (json_t *annotations, bool *sandbox)
   return pod;
 }
 
+/* What makes this VM its own machine, whether it boots or is restored
+   from a template (agent/identity.c): host entropy and a hostname, the
+   container's or one from its id. */
+static json_t *
+vm_identity (const char *id, json_t *guest)
+{
+  unsigned char seed[64];
+  cleanup_free char *b64 = NULL;
+  char host[64];
+  const char *h = json_string_value (json_object_get (guest, "hostname"));
+  size_t j = 0;
+  for (const char *c = h && *h ? h : id; *c && j < 63; c++)
+    if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '.')
+      host[j++] = *c;
+  host[j] = 0;
+  random_bytes (seed, sizeof (seed));
+  b64 = base64_encode (seed, sizeof (seed));
+  explicit_bzero (seed, sizeof (seed));
+  return json_pack ("{s:s,s:s}", "entropy", b64, "hostname", j ? host : "berth-vm");
+}
+
 /* The agent's create request.  The guest learns each socket's mode, never
    its host path. */
 static json_t *
-vm_agent_request (json_t *guest, json_t *files, bool fs, json_t *sockets, json_t *ifaces)
+vm_agent_request (const char *id, json_t *guest, json_t *files, bool fs, json_t *sockets, json_t *ifaces)
 {
-  json_t *req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[],s:o}", "config", guest, "files", files, "rootfs_device",
+  json_t *req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[],s:o,s:o}", "config", guest, "files", files, "rootfs_device",
                            "/dev/vda", "rootfs_fstype", "erofs", "shared", fs, "sockets", "network",
-                           ifaces ? json_incref (ifaces) : json_array ());
+                           ifaces ? json_incref (ifaces) : json_array (), "identity", vm_identity (id, guest));
   json_t *sk;
   size_t k;
   json_array_foreach (sockets, k, sk) json_array_append_new (json_object_get (req, "sockets"),
                                                              json_pack ("{s:O}", "mode", json_object_get (sk, "mode")));
   return req;
-}
-
-/* ACPI unless the annotation says off or the kernel has a no-acpi file
-   beside it. */
-static bool
-vm_acpi (json_t *annotations, const char *kernel)
-{
-  cleanup_free char *kdir = xstrdup (kernel);
-  cleanup_free char *marker = NULL;
-  char *slash = strrchr (kdir, '/');
-  if (strcmp (json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_ACPI)) ?: "", "off") == 0)
-    return false;
-  if (slash)
-    *slash = 0;
-  marker = xasprintf ("%s/no-acpi", slash ? kdir : ".");
-  return access (marker, F_OK) < 0;
 }
 
 /* The shim's process: the fds at their fixed numbers (enum vm_fd), QEMU's
@@ -124,17 +129,9 @@ static void __attribute__ ((noreturn))
 vm_shim_child (struct shim *s, int src[VM_FD_END - VM_FD_AGENT_QEMU], char **argv, json_t *req, bool tty,
                const char *accel, json_t *shares)
 {
-  berth_err_t e = NULL;
-  int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
   bool console = src[VM_FD_CONSOLE - VM_FD_AGENT_QEMU] >= 0;
-  /* Above every target first, so that no dup2 overwrites a source. */
-  for (int i = 0; i < VM_FD_END - VM_FD_AGENT_QEMU; i++)
-    if ((src[i] = fcntl (src[i] >= 0 ? src[i] : null, F_DUPFD_CLOEXEC, 64)) < 0)
-      _exit (1);
-  for (int i = 0; i < VM_FD_END - VM_FD_AGENT_QEMU; i++)
-    if (dup3 (src[i], VM_FD_AGENT_QEMU + i, O_CLOEXEC) < 0)
-      _exit (1);
-  close_fds_from (VM_FD_END, false, &e);
+  if (!vm_fds_place (src))
+    _exit (1);
   s->agent = VM_FD_AGENT;
   s->dirfd = VM_FD_STATE_DIR;
   vm_shim_main (s, VM_FD_REPORT, argv, req, console ? VM_FD_CONSOLE : -1, tty, accel, shares);
@@ -142,8 +139,7 @@ vm_shim_child (struct shim *s, int src[VM_FD_END - VM_FD_AGENT_QEMU], char **arg
 
 /* The shim's report: "ok QEMU_PID BOOT_MS GUEST_KERNEL", or an error. */
 static int
-vm_await_shim (int rep, pid_t shim, const char *accel, const char *kernel, long mem, int cpus, json_t **vm_out,
-               berth_err_t *err)
+vm_await_shim (int rep, pid_t shim, const char *kernel, const struct vm_machine *m, json_t **vm_out, berth_err_t *err)
 {
   char buf[4096];
   ssize_t n;
@@ -164,10 +160,29 @@ vm_await_shim (int rep, pid_t shim, const char *accel, const char *kernel, long 
     }
   sp = strchr (buf + 3, ' ');
   sp2 = sp ? strchr (sp + 1, ' ') : NULL;
-  *vm_out = json_pack ("{s:i,s:s,s:s,s:s,s:I,s:i,s:I}", "pid", atoi (buf + 3), "accel", accel, "kernel", kernel,
-                       "guest_kernel", sp2 ? sp2 + 1 : "", "memory_mib", (json_int_t)mem, "cpus", cpus, "guest_boot_ms",
-                       (json_int_t)(sp ? atoll (sp + 1) : 0));
+  *vm_out = json_pack ("{s:i,s:s,s:s,s:s,s:I,s:i,s:I}", "pid", atoi (buf + 3), "accel", m->accel, "kernel", kernel,
+                       "guest_kernel", sp2 ? sp2 + 1 : "", "memory_mib", (json_int_t)m->mem_mib, "cpus", m->cpus,
+                       "guest_boot_ms", (json_int_t)(sp ? atoll (sp + 1) : 0));
   return 0;
+}
+
+/* How the VM starts: restored from a template when one fits, else booted,
+   with the reason (for inspect and --debug). */
+static void
+vm_start_record (json_t *vm, const struct vm_template *t, const char *why)
+{
+  if (t)
+    {
+      json_object_set_new (vm, "start", json_string ("template"));
+      json_object_set_new (vm, "template", json_string (t->key));
+      json_object_set_new (vm, "template_memory",
+                           json_string (t->mode == VM_TEMPLATE_SHARED ? "shared" : "private"));
+    }
+  else
+    {
+      json_object_set_new (vm, "start", json_string ("cold"));
+      json_object_set_new (vm, "cold_reason", json_string (why ? why : ""));
+    }
 }
 
 int
@@ -176,14 +191,15 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
 {
   json_t *annotations = json_object_get (config, "annotations");
   const char *image = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_IMAGE));
-  cleanup_free char *kernel = NULL, *initrd = NULL, *built = NULL;
+  cleanup_free char *kernel = NULL, *initrd = NULL, *built = NULL, *why = NULL;
   cleanup_close int dirfd = -1, agent_host = -1, agent_qemu = -1, rootfd = -1, kfd = -1, ifd = -1, console = -1,
                     tap = -1;
   cleanup_free char *netns = NULL;
   json_t *guest = NULL, *files = NULL, *shares = NULL, *sockets = NULL, *ifaces = NULL, *req;
-  int vfs[2] = { -1, -1 }, rep[2] = { -1, -1 }, sp[2], cpus, ret = -1;
-  const char *accel = berth_vm_accel (), *pod;
-  long mem;
+  int vfs[2] = { -1, -1 }, rep[2] = { -1, -1 }, qmp[2] = { -1, -1 }, sp[2], ret = -1;
+  const char *pod;
+  struct vm_machine m = { 0 };
+  struct vm_template *t = NULL;
   bool tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
   bool sandbox_vm, fs;
   char **argv;
@@ -228,21 +244,32 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   fs = sandbox_vm || json_array_size (shares) > 0;
   if (fs && vm_vfs_sockets (dirfd, vfs, err) < 0)
     goto out;
-  vm_size (config, &mem, &cpus);
-  req = vm_agent_request (guest, files, fs, sockets, ifaces);
-  argv = vm_qemu_argv (o->id, accel, mem, cpus, fs, vm_acpi (annotations, kernel),
+  vm_machine_init (&m, config, kernel, fs, tap >= 0);
+  if (vm_template_get (&m, kernel, kfd, initrd, ifd, &t, &why) == 0)
+    berth_debug ("container %s: its VM boots cold: %s", o->id, why);
+  else
+    berth_debug ("container %s: its VM is restored from template %s (%s memory)", o->id, t->key,
+                 t->mode == VM_TEMPLATE_SHARED ? "shared" : "private");
+  if (t && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp) < 0)
+    {
+      berth_error (err, errno, "socketpair");
+      goto out;
+    }
+  req = vm_agent_request (o->id, guest, files, fs, sockets, ifaces);
+  argv = vm_qemu_argv (o->id, &m, t ? VM_START_RESTORE : VM_START_COLD, t && t->mode == VM_TEMPLATE_SHARED,
                        tap >= 0 ? json_string_value (json_object_get (json_array_get (ifaces, 0), "mac")) : NULL);
   parent = getpid ();
   shim = fork ();
   if (shim == 0)
     {
-      struct shim s = { .dir = dir, .tty_slave = -1, .listen = -1, .sockets = sockets, .fs = fs };
-      int src[] = { agent_qemu, rootfd, kfd, ifd, agent_host, rep[1], dirfd, console, vfs[0], vfs[1], tap };
+      struct shim s = { .dir = dir, .tty_slave = -1, .listen = -1, .sockets = sockets, .fs = fs, .restore = t };
+      int src[] = { agent_qemu, rootfd, kfd, ifd, agent_host, rep[1], dirfd, console, vfs[0], vfs[1], tap,
+                    t ? t->ram_fd : -1, t ? t->state_fd : -1, qmp[1], qmp[0] };
       _Static_assert(ARRAY_SIZE (src) == VM_FD_END - VM_FD_AGENT_QEMU, "src follows enum vm_fd");
       close (rep[0]);
       if (o->die_with_parent && (prctl (PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid () != parent))
         _exit (1);
-      vm_shim_child (&s, src, argv, req, tty, accel, shares);
+      vm_shim_child (&s, src, argv, req, tty, m.accel, shares);
     }
   strv_free (argv);
   json_decref (req);
@@ -253,8 +280,10 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     }
   close (rep[1]);
   rep[1] = -1;
-  if (vm_await_shim (rep[0], shim, accel, kernel, mem, cpus, vm_out, err) < 0)
+  if (vm_await_shim (rep[0], shim, kernel, &m, vm_out, err) < 0)
     goto out;
+  vm_template_hold (t, shim);
+  vm_start_record (*vm_out, t, why);
   *pid_out = shim;
   ret = 0;
 
@@ -265,7 +294,11 @@ out:
         close (rep[i]);
       if (vfs[i] >= 0)
         close (vfs[i]);
+      if (qmp[i] >= 0)
+        close (qmp[i]);
     }
+  vm_template_free (t);
+  vm_machine_release (&m);
   json_decref (guest);
   json_decref (files);
   json_decref (shares);

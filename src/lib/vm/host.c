@@ -96,15 +96,13 @@ berth_vm_dir (void)
   return xstrdup ("/usr/lib/berth/vm");
 }
 
-/* The host configuration's guest kernel: "vm": {"kernel": DIR} in
-   /etc/berth/config.json (or $BERTH_CONFIG), a directory like build/vm. */
-static char *
-configured_kernel_dir (void)
+char *
+vm_config_string (const char *key)
 {
   const char *path
       = getenv ("BERTH_CONFIG") && *getenv ("BERTH_CONFIG") ? getenv ("BERTH_CONFIG") : "/etc/berth/config.json";
   json_t *j = json_load_file (path, 0, NULL);
-  const char *k = json_string_value (json_object_get (json_object_get (j, "vm"), "kernel"));
+  const char *k = json_string_value (json_object_get (json_object_get (j, "vm"), key));
   char *out = k && *k ? xstrdup (k) : NULL;
   json_decref (j);
   return out;
@@ -113,7 +111,9 @@ configured_kernel_dir (void)
 int
 berth_vm_default_kernel (char **kernel, char **initrd, berth_err_t *err)
 {
-  cleanup_free char *conf = configured_kernel_dir ();
+  /* The host configuration's guest kernel: "vm": {"kernel": DIR}, a
+     directory like build/vm. */
+  cleanup_free char *conf = vm_config_string ("kernel");
   cleanup_free char *dir = conf ? xstrdup (conf) : berth_vm_dir ();
   /* The uncompressed kernel boots faster; the bzImage does as well. */
   *kernel = xasprintf ("%s/vmlinux", dir);

@@ -38,8 +38,86 @@ enum vm_fd
   VM_FD_VFS_QEMU,       /* QEMU's end of the file server's socket */
   VM_FD_VFS_SERVER,     /* virtiofsd's end */
   VM_FD_TAP,            /* the VM's tap, when it has a network */
+  VM_FD_RAM,            /* guest RAM, for a template or a VM restored from one */
+  VM_FD_MIGRATE,        /* the device state, sent to QEMU over QMP to save or restore */
+  VM_FD_QMP,            /* QEMU's end of its monitor, to save or restore a template */
+  VM_FD_QMP_HOST,       /* ours */
   VM_FD_END             /* the first fd above the layout */
 };
+
+/* Everything QEMU's command line depends on, and so everything a template
+   must match to be restored (template.c keys on it with the files'). */
+struct vm_machine
+{
+  const char *accel; /* "kvm" or "tcg" */
+  const char *cpu;   /* the CPU model */
+  long mem_mib;
+  int cpus;
+  bool fs;   /* a file server (vhost-user-fs, which QEMU cannot migrate) */
+  bool acpi; /* the microvm's ACPI tables */
+  bool net;  /* a NIC */
+  char *append;
+};
+
+enum vm_start_kind
+{
+  VM_START_COLD,     /* boots the kernel */
+  VM_START_TEMPLATE, /* boots the kernel, to be saved as a template */
+  VM_START_RESTORE,  /* restores a template: -incoming */
+};
+
+/* How a VM restored from a template maps the template's RAM. */
+enum vm_template_mode
+{
+  VM_TEMPLATE_OFF,
+  VM_TEMPLATE_PRIVATE, /* each VM a private copy: no page shared between VMs */
+  VM_TEMPLATE_SHARED,  /* every VM maps one sealed copy, copy-on-write */
+};
+
+/* A template ready to restore, for one VM. */
+struct vm_template
+{
+  char key[33];
+  char guest_kernel[128];
+  long long boot_ms;
+  enum vm_template_mode mode;
+  int state_fd; /* the saved device state */
+  int ram_fd;   /* the VM's RAM: its own copy, or the sealed shared one */
+  bool reused;  /* shared: another VM's shim holds ram_fd's memfd */
+  char *holder; /* shared: the record naming the shim that holds it */
+};
+
+struct vm_qmp
+{
+  int fd;
+  size_t len;
+  char buf[65536];
+};
+int vm_qmp_open (struct vm_qmp *q, int fd, int timeout_ms, berth_err_t *err);
+/* Runs CMD (ARGS released); *RET, when asked, its "return". */
+int vm_qmp_command (struct vm_qmp *q, const char *cmd, json_t *args, json_t **ret, int timeout_ms, berth_err_t *err);
+/* Sets x-ignore-shared (RAM is in the file QEMU maps, not in the stream)
+   and starts the migration: out to MIGRATE_FD (save) or in from it; the
+   fd is handed to QEMU over the monitor. */
+int vm_qmp_migrate (struct vm_qmp *q, bool incoming, int migrate_fd, int timeout_ms, berth_err_t *err);
+
+/* BERTH_QEMU, else qemu-system-x86_64 from PATH. */
+const char *vm_qemu_binary (void);
+/* "vm": {KEY: "..."} of the host configuration (/etc/berth/config.json or
+   $BERTH_CONFIG), or NULL. */
+char *vm_config_string (const char *key);
+void vm_machine_init (struct vm_machine *m, json_t *config, const char *kernel, bool fs, bool net);
+void vm_machine_release (struct vm_machine *m);
+enum vm_template_mode vm_template_mode (const char **why);
+/* A template for M, made first if there is none (under a lock: one maker
+   at a time), checked, and this VM's RAM made from it: 1 and *T.  0 when
+   the VM must boot cold, *WHY saying why.  Never fails otherwise. */
+int vm_template_get (const struct vm_machine *m, const char *kernel, int kernel_fd, const char *initrd, int initrd_fd,
+                     struct vm_template **t, char **why);
+void vm_template_free (struct vm_template *t);
+/* Shared memory: SHIM, which keeps fd VM_FD_RAM, holds T's sealed memfd
+   for the VMs after it. */
+void vm_template_hold (const struct vm_template *t, pid_t shim);
 
 /* ------------------------------------------------------------- shim */
 
@@ -79,6 +157,7 @@ struct shim
   int exit_code;
   bool exited;
   int sfd;
+  const struct vm_template *restore; /* restored from it, else NULL (booted) */
 };
 
 typedef int (*reply_parser) (const struct berth_frame *f, void *out, berth_err_t *err);
@@ -104,7 +183,12 @@ int vm_open_regular (const char *path, const char *what, berth_err_t *err);
 /* QEMU's argv.  Every resource is an fd we opened (agent socket 3, root
    image 4, kernel 5, initrd 6): nothing from the spec becomes a path or an
    option QEMU parses, except the validated numbers. */
-char **vm_qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs, bool acpi, const char *mac);
+char **vm_qemu_argv (const char *id, const struct vm_machine *m, enum vm_start_kind kind, bool shared_ram,
+                     const char *mac);
+/* Moves SRC (in enum vm_fd's order from VM_FD_AGENT_QEMU, -1 for none:
+   /dev/null holds its place) to the fixed numbers, closing everything
+   else; false if that fails. */
+bool vm_fds_place (int src[VM_FD_END - VM_FD_AGENT_QEMU]);
 void vm_drop_boot_images (pid_t qemu, const struct stat *files, size_t n_files);
 /* A host pty for a guest terminal: the master goes to CONSOLE, *SLAVE
    (raw: the guest's pty does the line discipline) to the relay. */

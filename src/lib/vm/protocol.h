@@ -54,7 +54,8 @@ enum berth_frame_type
   BERTH_F_CONNECT,     /* g->h {socket}: a container process connected to mapped socket N */
   BERTH_F_DATA,        /* either way, raw: bytes of a socket connection */
   BERTH_F_CLOSE,       /* either way {}: that side of the connection is done */
-  BERTH_F_MAX_TYPE = BERTH_F_CLOSE,
+  BERTH_F_CLOCK,       /* g->h {} asks the host's wall clock; h->g {sec, nsec} */
+  BERTH_F_MAX_TYPE = BERTH_F_CLOCK,
 };
 
 struct berth_frame

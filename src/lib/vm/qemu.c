@@ -60,8 +60,8 @@ tcg_cpu (void)
   return "max";
 }
 
-static const char *
-qemu_binary (void)
+const char *
+vm_qemu_binary (void)
 {
   const char *q = getenv ("BERTH_QEMU");
   return q && *q ? q : "qemu-system-x86_64";
@@ -80,28 +80,93 @@ safe_name (const char *id, char *out, size_t n)
   out[j] = 0;
 }
 
+/* ACPI unless the annotation says off or the kernel has a no-acpi file
+   beside it. */
+static bool
+vm_acpi (json_t *annotations, const char *kernel)
+{
+  cleanup_free char *kdir = xstrdup (kernel);
+  cleanup_free char *marker = NULL;
+  char *slash = strrchr (kdir, '/');
+  if (strcmp (json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_ACPI)) ?: "", "off") == 0)
+    return false;
+  if (slash)
+    *slash = 0;
+  marker = xasprintf ("%s/no-acpi", slash ? kdir : ".");
+  return access (marker, F_OK) < 0;
+}
+
+void
+vm_machine_init (struct vm_machine *m, json_t *config, const char *kernel, bool fs, bool net)
+{
+  const char *extra = getenv ("BERTH_VM_APPEND");
+  bool kvm;
+  m->accel = berth_vm_accel ();
+  kvm = strcmp (m->accel, "kvm") == 0;
+  m->cpu = kvm ? "host" : tcg_cpu ();
+  vm_size (config, &m->mem_mib, &m->cpus);
+  m->fs = fs;
+  m->net = net;
+  m->acpi = vm_acpi (json_object_get (config, "annotations"), kernel);
+  /* cryptomgr.notests: the self-tests of every crypto algorithm the
+     kernel registers (Debian's kernels run them) took ~350 ms of each
+     boot under TCG; a throwaway guest has no use for them. */
+  m->append = xasprintf ("console=ttyS0 quiet panic=-1 reboot=t i8042.nokbd i8042.noaux pci=off tsc=reliable "
+                         "no_timer_check random.trust_cpu=on cryptomgr.notests rdinit=/init%s%s",
+                         extra ? " " : "", extra ?: "");
+  if (!kvm)
+    {
+      char *o = m->append;
+      m->append = xasprintf ("%s tsc_early_khz=%ld", o, tsc_khz ());
+      free (o);
+    }
+}
+
+void
+vm_machine_release (struct vm_machine *m)
+{
+  free (m->append);
+  m->append = NULL;
+}
+
 /* QEMU's argv.  Every resource is an fd we opened (enum vm_fd): nothing
    from the spec becomes a path or an option QEMU parses, except the
-   validated numbers. */
+   validated numbers.  A template is saved and restored with the same
+   devices: only their backends differ (a placeholder disk and an
+   unconnected NIC while it is made). */
 char **
-vm_qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs, bool acpi, const char *mac)
+vm_qemu_argv (const char *id, const struct vm_machine *m, enum vm_start_kind kind, bool shared_ram, const char *mac)
 {
-  char **a = xcalloc (80, sizeof (char *));
+  char **a = xcalloc (96, sizeof (char *));
   int n = 0;
   char tok[16];
-  bool kvm = strcmp (accel, "kvm") == 0;
+  bool kvm = strcmp (m->accel, "kvm") == 0;
+  bool ram_fd = kind != VM_START_COLD;
   safe_name (id, tok, 13);
-  a[n++] = xstrdup (qemu_binary ());
+  a[n++] = xstrdup (vm_qemu_binary ());
   a[n++] = xstrdup ("-name");
   a[n++] = xasprintf ("berth-%s,process=berth-vm-%.6s", tok, tok);
   a[n++] = xstrdup ("-machine");
   /* virtiofs needs guest memory the file server can map, and modern
-     virtio-mmio. */
-  a[n++] = xasprintf ("microvm%s%s", acpi ? "" : ",acpi=off", fs ? ",memory-backend=mem" : "");
-  if (fs)
+     virtio-mmio; a template's RAM is a file we hand over. */
+  a[n++] = xasprintf ("microvm%s%s", m->acpi ? "" : ",acpi=off", m->fs || ram_fd ? ",memory-backend=mem" : "");
+  if (ram_fd)
+    {
+      /* Saved with x-ignore-shared: the RAM stays in the file, only device
+         state goes into the stream.  A restored VM maps its own copy
+         shared (it is nobody else's), or the one sealed copy of every VM
+         privately (copy-on-write: QEMU cannot write the file). */
+      a[n++] = xstrdup ("-object");
+      a[n++] = xasprintf ("memory-backend-file,id=mem,size=%ldM,mem-path=/proc/self/fd/%d,share=%s", m->mem_mib,
+                          VM_FD_RAM, shared_ram ? "off" : "on");
+    }
+  else if (m->fs)
     {
       a[n++] = xstrdup ("-object");
-      a[n++] = xasprintf ("memory-backend-memfd,id=mem,size=%ldM,share=on", mem_mib);
+      a[n++] = xasprintf ("memory-backend-memfd,id=mem,size=%ldM,share=on", m->mem_mib);
+    }
+  if (m->fs)
+    {
       a[n++] = xstrdup ("-global");
       a[n++] = xstrdup ("virtio-mmio.force-legacy=false");
     }
@@ -109,11 +174,11 @@ vm_qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs
   /* TCG's translation cache is the bulk of QEMU's own memory: bounded. */
   a[n++] = xstrdup (kvm ? "kvm" : "tcg,tb-size=32");
   a[n++] = xstrdup ("-cpu");
-  a[n++] = xstrdup (kvm ? "host" : tcg_cpu ());
+  a[n++] = xstrdup (m->cpu);
   a[n++] = xstrdup ("-m");
-  a[n++] = xasprintf ("%ldM", mem_mib);
+  a[n++] = xasprintf ("%ldM", m->mem_mib);
   a[n++] = xstrdup ("-smp");
-  a[n++] = xasprintf ("%d", cpus);
+  a[n++] = xasprintf ("%d", m->cpus);
   a[n++] = xstrdup ("-nodefaults");
   a[n++] = xstrdup ("-no-user-config");
   a[n++] = xstrdup ("-display");
@@ -126,18 +191,7 @@ vm_qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs
   a[n++] = xstrdup ("-initrd");
   a[n++] = xasprintf ("/proc/self/fd/%d", VM_FD_INITRD);
   a[n++] = xstrdup ("-append");
-  /* cryptomgr.notests: the self-tests of every crypto algorithm the
-     kernel registers (Debian's kernels run them) took ~350 ms of each
-     boot under TCG; a throwaway guest has no use for them. */
-  a[n++] = xasprintf ("console=ttyS0 quiet panic=-1 reboot=t i8042.nokbd i8042.noaux pci=off tsc=reliable "
-                      "no_timer_check random.trust_cpu=on cryptomgr.notests rdinit=/init%s%s",
-                      getenv ("BERTH_VM_APPEND") ? " " : "", getenv ("BERTH_VM_APPEND") ?: "");
-  if (!kvm)
-    {
-      char *o = a[n - 1];
-      a[n - 1] = xasprintf ("%s tsc_early_khz=%ld", o, tsc_khz ());
-      free (o);
-    }
+  a[n++] = xstrdup (m->append);
   a[n++] = xstrdup ("-chardev");
   a[n++] = xasprintf ("socket,id=agent,fd=%d", VM_FD_AGENT_QEMU);
   a[n++] = xstrdup ("-device");
@@ -157,23 +211,66 @@ vm_qemu_argv (const char *id, const char *accel, long mem_mib, int cpus, bool fs
      guest uses rather than the most it ever touched. */
   a[n++] = xstrdup ("-device");
   a[n++] = xstrdup ("virtio-balloon-device,free-page-reporting=on");
-  if (fs)
+  if (m->fs)
     {
       a[n++] = xstrdup ("-chardev");
       a[n++] = xasprintf ("socket,id=vfs,fd=%d", VM_FD_VFS_QEMU);
       a[n++] = xstrdup ("-device");
       a[n++] = xstrdup ("vhost-user-fs-device,chardev=vfs,tag=berth");
     }
-  if (mac)
+  if (m->net)
     {
       a[n++] = xstrdup ("-netdev");
-      a[n++] = xasprintf ("tap,id=net0,fd=%d", VM_FD_TAP);
+      a[n++] = kind == VM_START_TEMPLATE ? xstrdup ("hubport,id=net0,hubid=0")
+                                         : xasprintf ("tap,id=net0,fd=%d", VM_FD_TAP);
       a[n++] = xstrdup ("-device");
-      a[n++] = xasprintf ("virtio-net-device,netdev=net0,mac=%s", mac);
+      a[n++] = mac ? xasprintf ("virtio-net-device,netdev=net0,mac=%s", mac)
+                   : xstrdup ("virtio-net-device,netdev=net0");
+    }
+  if (kind != VM_START_COLD)
+    {
+      /* Its monitor, to save it or to restore it (x-ignore-shared is a
+         capability to set first, not an option). */
+      a[n++] = xstrdup ("-chardev");
+      a[n++] = xasprintf ("socket,id=qmp,fd=%d", VM_FD_QMP);
+      a[n++] = xstrdup ("-mon");
+      a[n++] = xstrdup ("chardev=qmp,mode=control");
+    }
+  if (kind == VM_START_TEMPLATE)
+    {
+      /* Saved stopped, without the run state: a restored VM runs as soon
+         as it is loaded. */
+      a[n++] = xstrdup ("-global");
+      a[n++] = xstrdup ("migration.store-global-state=off");
+    }
+  if (kind == VM_START_RESTORE)
+    {
+      a[n++] = xstrdup ("-incoming");
+      a[n++] = xstrdup ("defer");
     }
   a[n++] = xstrdup ("-sandbox");
   a[n++] = xstrdup ("on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
   return a;
+}
+
+bool
+vm_fds_place (int src[VM_FD_END - VM_FD_AGENT_QEMU])
+{
+  berth_err_t e = NULL;
+  int null = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  /* Above every target first, so that no dup2 overwrites a source. */
+  for (int i = 0; i < VM_FD_END - VM_FD_AGENT_QEMU; i++)
+    if ((src[i] = fcntl (src[i] >= 0 ? src[i] : null, F_DUPFD_CLOEXEC, 64)) < 0)
+      return false;
+  for (int i = 0; i < VM_FD_END - VM_FD_AGENT_QEMU; i++)
+    if (dup3 (src[i], VM_FD_AGENT_QEMU + i, O_CLOEXEC) < 0)
+      return false;
+  if (close_fds_from (VM_FD_END, false, &e) < 0)
+    {
+      berth_error_release (&e);
+      return false;
+    }
+  return true;
 }
 
 /* QEMU keeps the guest kernel and initramfs it loaded mapped for a

@@ -155,6 +155,19 @@ vm_kill_qemu (struct shim *s)
     }
 }
 
+/* The agent asks for the wall clock while it creates the container (a VM
+   restored from a template has the template's). */
+static void
+shim_send_clock (struct shim *s)
+{
+  struct timespec ts;
+  berth_err_t e = NULL;
+  clock_gettime (CLOCK_REALTIME, &ts);
+  berth_frame_write_json (s->agent, BERTH_F_CLOCK, 0,
+                          json_pack ("{s:I,s:I}", "sec", (json_int_t)ts.tv_sec, "nsec", (json_int_t)ts.tv_nsec), &e);
+  berth_error_release (&e);
+}
+
 /* Waits for one frame from the agent during boot and create. */
 static int
 shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms, berth_err_t *err)
@@ -175,6 +188,8 @@ shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms
           /* The console of the container may speak before create is done. */
           if (f->sid == sid && (f->type == BERTH_F_READY || f->type == BERTH_F_OK || f->type == BERTH_F_ERROR))
             return 0;
+          if (f->sid == 0 && f->type == BERTH_F_CLOCK)
+            shim_send_clock (s);
           continue;
         }
       clock_gettime (CLOCK_MONOTONIC, &ts);
@@ -362,6 +377,9 @@ shim_agent_frame (struct shim *s, struct berth_frame *f)
               s->exit_code = 255;
             }
           s->exited = true;
+          return;
+        case BERTH_F_CLOCK:
+          shim_send_clock (s);
           return;
         default:
           return;
@@ -695,6 +713,48 @@ vm_console_pty (int console, int *slave, berth_err_t *err)
   return r;
 }
 
+/* Loads the template's saved state into the QEMU just started; it runs
+   the VM when done.  A QEMU that dies meanwhile closes the monitor. */
+static int
+vm_restore (struct shim *s, berth_err_t *err)
+{
+  struct vm_qmp *q = xmalloc (sizeof (*q));
+  int r = vm_qmp_open (q, VM_FD_QMP_HOST, 30000, err);
+  if (r == 0)
+    r = vm_qmp_migrate (q, true, VM_FD_MIGRATE, 30000, err);
+  free (q);
+  close (VM_FD_QMP_HOST);
+  if (r < 0)
+    {
+      char tail[256];
+      /* QEMU's own words, when it exited. */
+      if (vm_wait_qemu (s, 200) == 0)
+        {
+          console_tail (s, tail, sizeof (tail));
+          if (tail[0])
+            berth_error_wrap (err, "%s", tail);
+        }
+      return berth_error_wrap (err, "restoring the VM from template %s", s->restore->key);
+    }
+  return 0;
+}
+
+/* The guest kernel's release and its boot time, from a ready frame. */
+static int
+ready_info (const struct berth_frame *f, char *kernel, size_t n, json_int_t *boot_ms, berth_err_t *err)
+{
+  json_t *j = NULL;
+  if (berth_frame_json (f, &j, err) < 0)
+    return -1;
+  snprintf (kernel, n, "%.100s", json_string_value (json_object_get (j, "kernel")) ?: "?");
+  *boot_ms = json_integer_value (json_object_get (j, "uptime_ms"));
+  for (char *c = kernel; *c; c++)
+    if (*c <= ' ' || *c > '~')
+      *c = '?';
+  json_decref (j);
+  return 0;
+}
+
 void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char **argv, json_t *create_req,
                                               int console_fd, bool tty, const char *accel, json_t *shares)
 {
@@ -766,6 +826,8 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
         fcntl (fd, F_SETFD, 0);
       fcntl (VM_FD_VFS_QEMU, F_SETFD, 0);
       fcntl (VM_FD_TAP, F_SETFD, 0);
+      fcntl (VM_FD_RAM, F_SETFD, 0);
+      fcntl (VM_FD_QMP, F_SETFD, 0);
       dup2 (null, 0);
       dup2 (cons_log >= 0 ? cons_log : null, 1);
       dup2 (cons_log >= 0 ? cons_log : null, 2);
@@ -779,38 +841,50 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
     }
   s->qemu = q;
   (void)agent_peer;
+  /* QEMU's alone from here; but a shared template's sealed memory stays
+     open here for the VMs after this one (vm_template_hold). */
+  if (s->restore == NULL || s->restore->mode != VM_TEMPLATE_SHARED)
+    close (VM_FD_RAM);
+  close (VM_FD_QMP);
+  if (s->restore && vm_restore (s, &err) < 0)
+    goto fail;
+  close (VM_FD_MIGRATE);
   /* The request waits in the channel while the guest boots: the agent
      finds it the moment it opens its port. */
   if (berth_frame_write_json (s->agent, BERTH_F_CREATE, 0, create_req, &err) < 0)
     goto fail;
   create_req = NULL;
-  if (shim_expect (s, 0, &f, strcmp (accel, "kvm") == 0 ? 30000 : 120000, &err) < 0)
-    goto fail;
-  if (f.type != BERTH_F_READY)
+  if (s->restore)
+    /* The template's agent said ready before it was saved: a restored
+       VM's first word is the answer to create. */
+    snprintf (kernel, sizeof (kernel), "%s", s->restore->guest_kernel);
+  else
     {
-      berth_error (&err, EPROTO, "the VM's agent did not say ready");
-      goto fail;
+      if (shim_expect (s, 0, &f, strcmp (accel, "kvm") == 0 ? 30000 : 120000, &err) < 0)
+        goto fail;
+      if (f.type != BERTH_F_READY)
+        {
+          berth_error (&err, EPROTO, "the VM's agent did not say ready");
+          goto fail;
+        }
+      vm_drop_boot_images (q, boot_files, ARRAY_SIZE (boot_files));
+      if (ready_info (&f, kernel, sizeof (kernel), &boot_ms, &err) < 0)
+        goto fail;
     }
-  vm_drop_boot_images (q, boot_files, ARRAY_SIZE (boot_files));
-  {
-    json_t *j = NULL;
-    if (berth_frame_json (&f, &j, &err) < 0)
-      goto fail;
-    snprintf (kernel, sizeof (kernel), "%.100s", json_string_value (json_object_get (j, "kernel")) ?: "?");
-    boot_ms = json_integer_value (json_object_get (j, "uptime_ms"));
-    for (char *c = kernel; *c; c++)
-      if (*c <= ' ' || *c > '~')
-        *c = '?';
-    json_decref (j);
-  }
   if (tty)
     {
       if (vm_console_pty (console_fd, &s->tty_slave, &err) < 0)
         goto fail;
       ioctl (s->tty_slave, TIOCSCTTY, 0);
     }
-  if (shim_expect (s, 0, &f, 60000, &err) < 0)
-    goto fail;
+  if (shim_expect (s, 0, &f, s->restore ? (strcmp (accel, "kvm") == 0 ? 30000 : 120000) : 60000, &err) < 0)
+    {
+      if (s->restore)
+        berth_error_wrap (&err, "restoring the VM from template %s", s->restore->key);
+      goto fail;
+    }
+  if (s->restore)
+    vm_drop_boot_images (q, boot_files, ARRAY_SIZE (boot_files));
   if (f.type == BERTH_F_ERROR)
     {
       vm_reply_error (&f, &err);

@@ -69,6 +69,18 @@ int berth_vm_stats (const char *root, const char *id, json_t **out, berth_err_t 
    panic), or NULL. */
 char *berth_vm_exit_reason (const char *root, const char *id);
 
+/* VM templates (template.c): where they are ($BERTH_VM_TEMPLATES, the
+   host config's vm.templates, else /var/cache/berth/vm-templates), what
+   is there ([{key, created, guest_kernel, accel, memory_mib, ...}]), and
+   removing one (waits while it is being made). */
+char *berth_vm_templates_dir (void);
+/* "private" (the default: each VM a copy of the template's memory),
+   "shared" (one sealed copy mapped copy-on-write by all) or "off":
+   BERTH_VM_TEMPLATE, else the host config's vm.template. */
+const char *berth_vm_templates_mode (void);
+int berth_vm_templates_list (json_t **out, berth_err_t *err);
+int berth_vm_template_remove (const char *key, berth_err_t *err);
+
 /* Builds an erofs image of DIR at PATH (atomically). */
 int berth_vm_build_image (const char *dir, const char *path, berth_err_t *err);
 
