@@ -172,6 +172,27 @@ page_is_zero (const unsigned char *p)
   return memcmp (p, zero, PAGE) == 0;
 }
 
+static int
+pwrite_all (int fd, const unsigned char *p, size_t len, off_t at)
+{
+  while (len > 0)
+    {
+      ssize_t n = pwrite (fd, p, len, at);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          if (n == 0)
+            errno = ENOSPC;
+          return -1;
+        }
+      p += n;
+      at += n;
+      len -= (size_t)n;
+    }
+  return 0;
+}
+
 /* Copies SRC's non-zero pages to DST at the same offsets (DST stays
    sparse), hashing each page with its offset, so that the digest does
    not depend on how a filesystem reports holes.  Runs of pages go in one
@@ -220,7 +241,7 @@ copy_pages (int src, int dst, off_t size, char *digest, long long *bytes, berth_
                     run = o;
                   continue;
                 }
-              if (run >= 0 && pwrite (dst, buf + run, (size_t)(o - run), at + run) != o - run)
+              if (run >= 0 && pwrite_all (dst, buf + run, (size_t)(o - run), at + run) < 0)
                 goto fail_errno;
               run = -1;
             }
@@ -458,7 +479,7 @@ template_make_in (int dirfd, const struct vm_machine *m, int kfd, int ifd, json_
     goto fail;
   if (maker_await_ready (&mk, strcmp (m->accel, "kvm") == 0 ? 30000 : 120000, err) < 0
       || maker_save (&mk, state, err) < 0)
-    goto fail;
+    goto fail_vm;
   maker_stop (&mk);
   out = openat (dirfd, "ram", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (out < 0 || ftruncate (out, size) < 0)
@@ -490,6 +511,9 @@ template_make_in (int dirfd, const struct vm_machine *m, int kfd, int ifd, json_
   }
   return 0;
 fail:
+  maker_stop (&mk);
+  return -1;
+fail_vm:
   maker_stop (&mk);
   {
     /* QEMU's or the guest's last line says more than a closed channel. */
