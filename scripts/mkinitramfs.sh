@@ -1,7 +1,7 @@
 #!/bin/sh
 # mkinitramfs.sh AGENT OUT [MODULES_DIR]: the guest's initramfs, with the
 # static berth-agent as /init and, for a modular kernel, the few modules a
-# berth VM needs at boot (virtio over MMIO, the console port, erofs,
+# berth VM needs (virtio over MMIO, the console port, block, erofs,
 # overlay), in load order.
 set -eu
 agent=$1 out=$2 mods=${3:-}
@@ -26,19 +26,18 @@ trap 'rm -rf "$tmp"' EXIT
 mkdir -p "$tmp/lib/modules" "$tmp/dev" "$tmp/proc" "$tmp/sys" "$tmp/run" "$tmp/tmp"
 cp "$agent" "$tmp/init"
 if [ -n "$mods" ]; then
-  for m in virtio_ring virtio virtio_mmio virtio_console libcrc32c erofs overlay; do
+  for m in virtio_ring virtio virtio_mmio virtio_blk virtio_console libcrc32c erofs overlay; do
     f=$(find "$mods" -name "$m.ko" | head -1)
     [ -n "$f" ] || continue
     cp "$f" "$tmp/lib/modules/"
     unsign "$tmp/lib/modules/$m.ko"
     echo "$m.ko" >> "$tmp/lib/modules/order"
   done
-  # Loaded at create (virtio_blk: a VM restored from a template must probe
-  # its own disk), only for containers with shared directories (fuse,
-  # virtiofs) or a network (virtio_net), pod members (loop), or once a
-  # container has run a second (virtio_balloon: free page reporting).
+  # Loaded only for containers with shared directories (fuse, virtiofs) or a
+  # network (virtio_net), pod members (loop), or once a container has run a
+  # second (virtio_balloon: free page reporting).
   mkdir -p "$tmp/lib/modules/lazy"
-  for m in virtio_blk fuse virtiofs failover net_failover virtio_net loop virtio_balloon; do
+  for m in fuse virtiofs failover net_failover virtio_net loop virtio_balloon; do
     f=$(find "$mods" -name "$m.ko" | head -1)
     [ -n "$f" ] && cp "$f" "$tmp/lib/modules/lazy/" && unsign "$tmp/lib/modules/lazy/$m.ko"
   done

@@ -169,12 +169,51 @@ balloon_tick (int *timeout)
     }
 }
 
+/* Whether the VM has a virtio device of TYPE (1: a NIC). */
+static bool
+has_virtio_device (int type)
+{
+  DIR *d = opendir ("/sys/bus/virtio/devices");
+  struct dirent *de;
+  bool found = false;
+  while (d && !found && (de = readdir (d)))
+    {
+      char p[300], id[16] = "";
+      int fd;
+      if (de->d_name[0] == '.')
+        continue;
+      snprintf (p, sizeof (p), "/sys/bus/virtio/devices/%s/device", de->d_name);
+      fd = open (p, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        continue;
+      if (read (fd, id, sizeof (id) - 1) > 0 && strtol (id, NULL, 16) == type)
+        found = true;
+      close (fd);
+    }
+  if (d)
+    closedir (d);
+  return found;
+}
+
 void
 switch_root (void)
 {
   load_modules ();
   trace_step ("modules");
   lazy_dir = open ("/lib/modules/lazy", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  /* A VM with a NIC gets its driver at boot, so that a VM restored from a
+     template has it already (its MAC is set at create). */
+  if (has_virtio_device (1))
+    {
+      berth_err_t err = NULL;
+      if (load_lazy_module ("failover", &err) < 0 || load_lazy_module ("net_failover", &err) < 0
+          || load_lazy_module ("virtio_net", &err) < 0)
+        {
+          logmsg ("%s", err->msg);
+          berth_error_release (&err);
+        }
+      trace_step ("net modules");
+    }
   mkdir ("/newroot", 0755);
   if (mount ("tmpfs", "/newroot", "tmpfs", 0, "mode=0755") < 0)
     {

@@ -276,12 +276,9 @@ main (int argc, char **argv)
   uname (&un);
   trace_step ("ready");
   /* Boot timing as the guest saw it: kernel until our start, then ours. */
-  /* disk_bound: the disk driver is built into the kernel and has probed
-     this VM's disk at boot, so the VM cannot serve as a template. */
   send_json (BERTH_F_READY, 0,
-             json_pack ("{s:s,s:I,s:I,s:b}", "kernel", un.release, "uptime_ms", (json_int_t)boottime_ms (),
-                        "agent_start_ms", (json_int_t)boot_start_ms, "disk_bound",
-                        access ("/sys/bus/virtio/drivers/virtio_blk", F_OK) == 0));
+             json_pack ("{s:s,s:I,s:I}", "kernel", un.release, "uptime_ms", (json_int_t)boottime_ms (),
+                        "agent_start_ms", (json_int_t)boot_start_ms));
   serve (sfd);
   reboot (RB_POWER_OFF);
   return 0;

@@ -52,6 +52,34 @@ write_files (json_t *files, const char *dir, berth_err_t *err)
   return 0;
 }
 
+/* The disk's driver probed it at boot; a VM restored from a template
+   booted with a placeholder disk, whose size the driver would keep.  So
+   the driver lets go of the disk and binds it again, reading the disk this
+   VM has. */
+static int
+rebind_disk (berth_err_t *err)
+{
+  static const char drv[] = "/sys/bus/virtio/drivers/virtio_blk";
+  cleanup_dir DIR *d = opendir (drv);
+  struct dirent *de;
+  char name[64] = "";
+  if (d == NULL)
+    return berth_error (err, errno, "no virtio_blk driver in the guest");
+  while ((de = readdir (d)))
+    if (strncmp (de->d_name, "virtio", 6) == 0 && strlen (de->d_name) < sizeof (name))
+      {
+        snprintf (name, sizeof (name), "%s", de->d_name);
+        break;
+      }
+  if (!name[0])
+    return berth_error (err, ENODEV, "no disk bound to virtio_blk");
+  if (write_file_at (dirfd (d), "unbind", name, strlen (name), err) < 0
+      || write_file_at (dirfd (d), "bind", name, strlen (name), err) < 0)
+    return berth_error_wrap (err, "bind the VM's disk again");
+  trace_step ("disk bound");
+  return 0;
+}
+
 int
 mount_rootfs (json_t *req, berth_err_t *err)
 {
@@ -59,9 +87,8 @@ mount_rootfs (json_t *req, berth_err_t *err)
   const char *fstype = json_string_value (json_object_get (req, "rootfs_fstype"));
   if (dev == NULL || fstype == NULL)
     return berth_error (err, EINVAL, "create: rootfs_device and rootfs_fstype are required");
-  /* The disk's driver is loaded now, not at boot: a VM restored from a
-     template probes its own disk, not the template's placeholder. */
-  if (load_lazy_module ("virtio_blk", err) < 0 || mkdir_p ("/run/berth/lower", 0755, err) < 0
+  if ((json_is_true (json_object_get (req, "restored")) && rebind_disk (err) < 0)
+      || mkdir_p ("/run/berth/lower", 0755, err) < 0
       || mkdir_p (BUNDLE "/rootfs", 0755, err) < 0)
     return -1;
   if (mount (dev, "/run/berth/lower", fstype, MS_RDONLY, NULL) < 0)

@@ -172,7 +172,9 @@ monitor_argv (const char *root, const char *id, int ready_fd, int status_fd, boo
 static void
 debug_to_stderr (const char *msg)
 {
-  fprintf (stderr, "berth: debug: %s\n", msg);
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  fprintf (stderr, "berth: debug: [%lld.%03ld] %s\n", (long long)ts.tv_sec, ts.tv_nsec / 1000000, msg);
 }
 
 int

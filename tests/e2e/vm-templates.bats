@@ -200,9 +200,10 @@ os.pwrite(fd, bytes([b[0] ^ 0xff]), off + 100)
 EOF
   run B --debug run --rm --isolation=vm --network none busybox echo ran
   [ "$status" -eq 0 ]
-  [[ "$output" == *"cannot be used (its RAM's digest"* ]]
+  [[ "$output" == *"VM template $k: its RAM's digest is"*"not what meta.json says: removed: trying again"* ]]
   [[ "$output" == *"restored from template $k"* ]]
   [[ "$output" == *ran* ]]
+  [ "$(keys)" = "$k" ]
   # A truncated state.
   truncate -s 1000 "$T/templates/$k/state"
   run B --debug run --rm --isolation=vm --network none busybox echo ran

@@ -109,11 +109,13 @@ vm_identity (const char *id, json_t *guest)
 /* The agent's create request.  The guest learns each socket's mode, never
    its host path. */
 static json_t *
-vm_agent_request (const char *id, json_t *guest, json_t *files, bool fs, json_t *sockets, json_t *ifaces)
+vm_agent_request (const char *id, json_t *guest, json_t *files, bool fs, json_t *sockets, json_t *ifaces,
+                  bool restored)
 {
-  json_t *req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[],s:o,s:o}", "config", guest, "files", files, "rootfs_device",
-                           "/dev/vda", "rootfs_fstype", "erofs", "shared", fs, "sockets", "network",
-                           ifaces ? json_incref (ifaces) : json_array (), "identity", vm_identity (id, guest));
+  json_t *req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[],s:o,s:o,s:b}", "config", guest, "files", files,
+                           "rootfs_device", "/dev/vda", "rootfs_fstype", "erofs", "shared", fs, "sockets", "network",
+                           ifaces ? json_incref (ifaces) : json_array (), "identity", vm_identity (id, guest),
+                           "restored", restored);
   json_t *sk;
   size_t k;
   json_array_foreach (sockets, k, sk) json_array_append_new (json_object_get (req, "sockets"),
@@ -185,91 +187,59 @@ vm_start_record (json_t *vm, const struct vm_template *t, const char *why)
     }
 }
 
-int
-berth_vm_create (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config, pid_t *pid_out,
-                 json_t **vm_out, berth_err_t *err)
+/* What a VM container's VM is made of, for vm_launch. */
+struct vm_launch
 {
-  json_t *annotations = json_object_get (config, "annotations");
-  const char *image = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_IMAGE));
-  cleanup_free char *kernel = NULL, *initrd = NULL, *built = NULL, *why = NULL;
-  cleanup_close int dirfd = -1, agent_host = -1, agent_qemu = -1, rootfd = -1, kfd = -1, ifd = -1, console = -1,
-                    tap = -1;
-  cleanup_free char *netns = NULL;
-  json_t *guest = NULL, *files = NULL, *shares = NULL, *sockets = NULL, *ifaces = NULL, *req;
-  int vfs[2] = { -1, -1 }, rep[2] = { -1, -1 }, qmp[2] = { -1, -1 }, sp[2], ret = -1;
-  const char *pod;
-  struct vm_machine m = { 0 };
+  const struct berth_create_opts *o;
+  const char *dir, *kernel, *initrd;
+  int dirfd, rootfd, kfd, ifd, console, tap, vfs[2];
+  json_t *guest, *files, *shares, *sockets, *ifaces;
+  bool fs, tty;
+  struct vm_machine m;
+};
+
+/* One try at the VM: restored from a template when one fits, booted
+   otherwise.  Fails with status EBADMSG when the template's RAM turned out
+   corrupt as the shim copied it (the template is gone: a second try
+   makes it again). */
+static int
+vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *err)
+{
+  const struct berth_create_opts *o = l->o;
   struct vm_template *t = NULL;
-  bool tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
-  bool sandbox_vm, fs;
+  cleanup_free char *why = NULL;
+  int rep[2] = { -1, -1 }, agent[2] = { -1, -1 }, qmp[2] = { -1, -1 }, ret = -1;
+  json_t *req;
   char **argv;
   pid_t shim, parent;
 
-  if (vm_kernel_paths (annotations, &kernel, &initrd, err) < 0)
-    return -1;
-  if (json_object_get (config, "process") == NULL)
-    return berth_error (err, EINVAL, "VM isolation needs process in config.json at create");
-  pod = vm_pod_of (annotations, &sandbox_vm);
-  if (pod)
-    return vm_create_member (o, bundle, dir, config, pod, pid_out, vm_out, err);
-  dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (dirfd < 0)
-    return berth_error (err, errno, "open `%s`", dir);
-  if (vm_guest_config (config, bundle, "", &guest, &files, &shares, &sockets, &netns, err) < 0)
-    return -1;
-  if (netns && berth_netdev_adopt (netns, &ifaces, &tap, err) < 0)
-    {
-      berth_error_wrap (err, "hand the container's network to its VM");
-      goto out;
-    }
-  if (image == NULL && bundle_image (config, bundle, dir, &built, err) < 0)
-    goto out;
-  if ((rootfd = vm_open_regular (image ? image : built, "VM image", err)) < 0
-      || (kfd = vm_open_regular (kernel, "guest kernel", err)) < 0
-      || (ifd = vm_open_regular (initrd, "guest initramfs", err)) < 0)
-    goto out;
-  if (tty && (console = vm_console_connect (o->console_fd, o->console_socket, err)) < 0)
-    goto out;
-  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, rep) < 0
-      || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-    {
-      berth_error (err, errno, "socketpair");
-      goto out;
-    }
-  agent_host = sp[0];
-  agent_qemu = sp[1];
-  /* A file server for the shares; a Kubernetes sandbox's VM always gets
-     one, for the directories (service account tokens, volumes) its
-     members bring after boot. */
-  fs = sandbox_vm || json_array_size (shares) > 0;
-  if (fs && vm_vfs_sockets (dirfd, vfs, err) < 0)
-    goto out;
-  vm_machine_init (&m, config, kernel, fs, tap >= 0);
-  if (vm_template_get (&m, kernel, kfd, initrd, ifd, &t, &why) == 0)
+  if (vm_template_get (&l->m, l->kernel, l->kfd, l->initrd, l->ifd, &t, &why) == 0)
     berth_debug ("container %s: its VM boots cold: %s", o->id, why);
   else
     berth_debug ("container %s: its VM is restored from template %s (%s memory)", o->id, t->key,
                  t->mode == VM_TEMPLATE_SHARED ? "shared" : "private");
-  if (t && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp) < 0)
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, rep) < 0
+      || socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, agent) < 0
+      || (t && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp) < 0))
     {
       berth_error (err, errno, "socketpair");
       goto out;
     }
-  req = vm_agent_request (o->id, guest, files, fs, sockets, ifaces);
-  argv = vm_qemu_argv (o->id, &m, t ? VM_START_RESTORE : VM_START_COLD, t && t->mode == VM_TEMPLATE_SHARED,
-                       tap >= 0 ? json_string_value (json_object_get (json_array_get (ifaces, 0), "mac")) : NULL);
+  req = vm_agent_request (o->id, l->guest, l->files, l->fs, l->sockets, l->ifaces, t != NULL);
+  argv = vm_qemu_argv (o->id, &l->m, t ? VM_START_RESTORE : VM_START_COLD, t && t->mode == VM_TEMPLATE_SHARED,
+                       l->tap >= 0 ? json_string_value (json_object_get (json_array_get (l->ifaces, 0), "mac")) : NULL);
   parent = getpid ();
   shim = fork ();
   if (shim == 0)
     {
-      struct shim s = { .dir = dir, .tty_slave = -1, .listen = -1, .sockets = sockets, .fs = fs, .restore = t };
-      int src[] = { agent_qemu, rootfd, kfd, ifd, agent_host, rep[1], dirfd, console, vfs[0], vfs[1], tap,
-                    t ? t->ram_fd : -1, t ? t->state_fd : -1, qmp[1], qmp[0] };
+      struct shim s = { .dir = l->dir, .tty_slave = -1, .listen = -1, .sockets = l->sockets, .fs = l->fs, .restore = t };
+      int src[] = { agent[1], l->rootfd, l->kfd, l->ifd, agent[0], rep[1], l->dirfd, l->console, l->vfs[0], l->vfs[1],
+                    l->tap, t ? t->ram_fd : -1, t ? t->state_fd : -1, qmp[1], qmp[0], t ? t->src_fd : -1 };
       _Static_assert(ARRAY_SIZE (src) == VM_FD_END - VM_FD_AGENT_QEMU, "src follows enum vm_fd");
       close (rep[0]);
       if (o->die_with_parent && (prctl (PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid () != parent))
         _exit (1);
-      vm_shim_child (&s, src, argv, req, tty, m.accel, shares);
+      vm_shim_child (&s, src, argv, req, l->tty, l->m.accel, l->shares);
     }
   strv_free (argv);
   json_decref (req);
@@ -280,30 +250,98 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
     }
   close (rep[1]);
   rep[1] = -1;
-  if (vm_await_shim (rep[0], shim, kernel, &m, vm_out, err) < 0)
+  if (vm_await_shim (rep[0], shim, l->kernel, &l->m, vm_out, err) < 0)
     goto out;
   vm_template_hold (t, shim);
   vm_start_record (*vm_out, t, why);
   *pid_out = shim;
   ret = 0;
-
 out:
   for (int i = 0; i < 2; i++)
     {
       if (rep[i] >= 0)
         close (rep[i]);
-      if (vfs[i] >= 0)
-        close (vfs[i]);
+      if (agent[i] >= 0)
+        close (agent[i]);
       if (qmp[i] >= 0)
         close (qmp[i]);
     }
   vm_template_free (t);
-  vm_machine_release (&m);
-  json_decref (guest);
-  json_decref (files);
-  json_decref (shares);
-  json_decref (sockets);
-  json_decref (ifaces);
+  return ret;
+}
+
+int
+berth_vm_create (const struct berth_create_opts *o, const char *bundle, const char *dir, json_t *config, pid_t *pid_out,
+                 json_t **vm_out, berth_err_t *err)
+{
+  json_t *annotations = json_object_get (config, "annotations");
+  const char *image = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_IMAGE));
+  cleanup_free char *kernel = NULL, *initrd = NULL, *built = NULL, *netns = NULL;
+  struct vm_launch l = { .o = o, .dir = dir, .dirfd = -1, .rootfd = -1, .kfd = -1, .ifd = -1, .console = -1,
+                         .tap = -1, .vfs = { -1, -1 } };
+  const char *pod;
+  bool sandbox_vm;
+  int ret = -1;
+
+  if (vm_kernel_paths (annotations, &kernel, &initrd, err) < 0)
+    return -1;
+  if (json_object_get (config, "process") == NULL)
+    return berth_error (err, EINVAL, "VM isolation needs process in config.json at create");
+  pod = vm_pod_of (annotations, &sandbox_vm);
+  if (pod)
+    return vm_create_member (o, bundle, dir, config, pod, pid_out, vm_out, err);
+  l.kernel = kernel;
+  l.initrd = initrd;
+  l.tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
+  l.dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (l.dirfd < 0)
+    return berth_error (err, errno, "open `%s`", dir);
+  if (vm_guest_config (config, bundle, "", &l.guest, &l.files, &l.shares, &l.sockets, &netns, err) < 0)
+    goto out;
+  if (netns && berth_netdev_adopt (netns, &l.ifaces, &l.tap, err) < 0)
+    {
+      berth_error_wrap (err, "hand the container's network to its VM");
+      goto out;
+    }
+  if (image == NULL && bundle_image (config, bundle, dir, &built, err) < 0)
+    goto out;
+  if ((l.rootfd = vm_open_regular (image ? image : built, "VM image", err)) < 0
+      || (l.kfd = vm_open_regular (kernel, "guest kernel", err)) < 0
+      || (l.ifd = vm_open_regular (initrd, "guest initramfs", err)) < 0)
+    goto out;
+  if (l.tty && (l.console = vm_console_connect (o->console_fd, o->console_socket, err)) < 0)
+    goto out;
+  /* A file server for the shares; a Kubernetes sandbox's VM always gets
+     one, for the directories (service account tokens, volumes) its
+     members bring after boot. */
+  l.fs = sandbox_vm || json_array_size (l.shares) > 0;
+  if (l.fs && vm_vfs_sockets (l.dirfd, l.vfs, err) < 0)
+    goto out;
+  vm_machine_init (&l.m, config, kernel, l.fs, l.tap >= 0);
+  ret = vm_launch (&l, pid_out, vm_out, err);
+  if (ret < 0 && (*err)->status == EBADMSG)
+    {
+      berth_debug ("container %s: %s: trying again", o->id, (*err)->msg);
+      berth_error_release (err);
+      ret = vm_launch (&l, pid_out, vm_out, err);
+    }
+
+out:
+  for (int i = 0; i < 2; i++)
+    if (l.vfs[i] >= 0)
+      close (l.vfs[i]);
+  {
+    int fds[] = { l.dirfd, l.rootfd, l.kfd, l.ifd, l.console, l.tap };
+    for (size_t i = 0; i < ARRAY_SIZE (fds); i++)
+      if (fds[i] >= 0)
+        close (fds[i]);
+  }
+  vm_machine_release (&l.m);
+  json_decref (l.guest);
+  json_decref (l.files);
+  json_decref (l.shares);
+  json_decref (l.sockets);
+  json_decref (l.ifaces);
   if (ret < 0 && built)
     unlink (built);
   return ret;

@@ -42,6 +42,7 @@ enum vm_fd
   VM_FD_MIGRATE,        /* the device state, sent to QEMU over QMP to save or restore */
   VM_FD_QMP,            /* QEMU's end of its monitor, to save or restore a template */
   VM_FD_QMP_HOST,       /* ours */
+  VM_FD_TEMPLATE_RAM,   /* the template's RAM, which the shim copies into VM_FD_RAM */
   VM_FD_END             /* the first fd above the layout */
 };
 
@@ -85,6 +86,10 @@ struct vm_template
   int ram_fd;   /* the VM's RAM: its own copy, or the sealed shared one */
   bool reused;  /* shared: another VM's shim holds ram_fd's memfd */
   char *holder; /* shared: the record naming the shim that holds it */
+  char *dir;    /* the templates' directory */
+  int src_fd;   /* the template's RAM file, to fill ram_fd from */
+  off_t ram_size;
+  char ram_digest[80];
 };
 
 struct vm_qmp
@@ -115,6 +120,10 @@ enum vm_template_mode vm_template_mode (const char **why);
 int vm_template_get (const struct vm_machine *m, const char *kernel, int kernel_fd, const char *initrd, int initrd_fd,
                      struct vm_template **t, char **why);
 void vm_template_free (struct vm_template *t);
+/* Copies the template's RAM (SRC_FD) into the VM's (RAM_FD), checking its
+   digest; a mismatch removes the template and fails with status EBADMSG
+   (the caller tries again: it is rebuilt). */
+int vm_template_fill (const struct vm_template *t, int ram_fd, int src_fd, berth_err_t *err);
 /* Shared memory: SHIM, which keeps fd VM_FD_RAM, holds T's sealed memfd
    for the VMs after it. */
 void vm_template_hold (const struct vm_template *t, pid_t shim);

@@ -841,19 +841,23 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
     }
   s->qemu = q;
   (void)agent_peer;
-  /* QEMU's alone from here; but a shared template's sealed memory stays
-     open here for the VMs after this one (vm_template_hold). */
-  if (s->restore == NULL || s->restore->mode != VM_TEMPLATE_SHARED)
-    close (VM_FD_RAM);
   close (VM_FD_QMP);
-  if (s->restore && vm_restore (s, &err) < 0)
+  /* The template's RAM is copied while QEMU starts; the restore waits
+     for it. */
+  if (s->restore
+      && (vm_template_fill (s->restore, VM_FD_RAM, VM_FD_TEMPLATE_RAM, &err) < 0 || vm_restore (s, &err) < 0))
     goto fail;
+  close (VM_FD_TEMPLATE_RAM);
   close (VM_FD_MIGRATE);
   /* The request waits in the channel while the guest boots: the agent
      finds it the moment it opens its port. */
   if (berth_frame_write_json (s->agent, BERTH_F_CREATE, 0, create_req, &err) < 0)
     goto fail;
   create_req = NULL;
+  /* QEMU's alone from here; but a shared template's sealed memory stays
+     open here for the VMs after this one (vm_template_hold). */
+  if (s->restore == NULL || s->restore->mode != VM_TEMPLATE_SHARED)
+    close (VM_FD_RAM);
   if (s->restore)
     /* The template's agent said ready before it was saved: a restored
        VM's first word is the answer to create. */

@@ -363,10 +363,7 @@ maker_await_ready (struct maker *mk, int timeout_ms, berth_err_t *err)
             if (*c <= ' ' || *c > '~')
               *c = '?';
           mk->boot_ms = json_integer_value (json_object_get (j, "uptime_ms"));
-          if (json_is_true (json_object_get (j, "disk_bound")))
-            berth_error (err, ENOTSUP, "the guest kernel has virtio_blk built in: it probes the disk at boot");
-          else
-            ret = 0;
+          ret = 0;
           json_decref (j);
           break;
         }
@@ -558,6 +555,9 @@ meta_load (int dirfd, json_t **meta, berth_err_t *err)
   return 0;
 }
 
+static int lock_key (int top, const char *key, berth_err_t *err);
+static void template_discard (int top, const char *key);
+
 /* Shared memory: the sealed copy of a template's RAM is held open by the
    shim of a VM that maps it (its fd VM_FD_RAM); <key>.holder in the
    templates' directory names that shim.  A new VM opens the same memfd
@@ -615,6 +615,49 @@ vm_template_hold (const struct vm_template *t, pid_t shim)
     berth_error_release (&e);
 }
 
+/* Removes the template whose RAM is open as SRC, if it is still the one in
+   place (not already rebuilt by another berth). */
+static void
+template_invalidate (const struct vm_template *t, int src)
+{
+  cleanup_close int top = open (t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), lock = -1;
+  char path[80];
+  struct stat a, b;
+  berth_err_t e = NULL;
+  snprintf (path, sizeof (path), "%s/ram", t->key);
+  if (top < 0 || (lock = lock_key (top, t->key, &e)) < 0)
+    {
+      berth_error_release (&e);
+      return;
+    }
+  if (fstat (src, &a) == 0 && fstatat (top, path, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino
+      && a.st_dev == b.st_dev)
+    template_discard (top, t->key);
+}
+
+int
+vm_template_fill (const struct vm_template *t, int ram_fd, int src_fd, berth_err_t *err)
+{
+  char digest[BERTH_DIGEST_LEN + 1];
+  long long bytes;
+  if (t->reused)
+    return 0;
+  if (copy_pages (src_fd, ram_fd, t->ram_size, digest, &bytes, err) < 0)
+    return berth_error_wrap (err, "VM template %s", t->key);
+  if (strcmp (digest, t->ram_digest) != 0)
+    {
+      template_invalidate (t, src_fd);
+      return berth_error_code (err, EBADMSG,
+                               "VM template %s: its RAM's digest is %.19s..., not what meta.json says: removed", t->key,
+                               digest);
+    }
+  /* Shared: sealed, so that no QEMU mapping it (privately) and nobody
+     else can change what the next VM starts from. */
+  if (t->mode == VM_TEMPLATE_SHARED && fcntl (ram_fd, F_ADD_SEALS, SEALS) < 0)
+    return berth_error (err, errno, "seal the RAM of VM template %s", t->key);
+  return 0;
+}
+
 /* Checks the template in DIRFD against INPUTS and makes this VM's RAM
    from it: 0, or -1 with why it cannot be used. */
 static int
@@ -626,7 +669,6 @@ template_open (int top, int dirfd, json_t *inputs, const char *key, enum vm_temp
   char digest[BERTH_DIGEST_LEN + 1];
   struct stat st;
   off_t state_size, size;
-  long long bytes;
   int ret = -1;
   if (meta_load (dirfd, &meta, err) < 0)
     return -1;
@@ -670,30 +712,21 @@ template_open (int top, int dirfd, json_t *inputs, const char *key, enum vm_temp
     t->reused = true;
   else
     {
-    /* This VM's RAM: a copy of the template's non-zero pages in a memfd of
-       its own, checked page by page as it is copied. */
-    cleanup_close int mem = memfd_create ("berth-vm-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (mem < 0 || ftruncate (mem, size) < 0)
-      {
-        berth_error (err, errno, "the VM's RAM");
-        goto out;
-      }
-    if (copy_pages (ram, mem, size, digest, &bytes, err) < 0)
-      goto out;
-    if (strcmp (digest, json_string_value (json_object_get (meta, "ram_sha256")) ?: "") != 0)
-      {
-        berth_error (err, EINVAL, "its RAM's digest is %.19s..., not what meta.json says", digest);
-        goto out;
-      }
-    /* Shared: sealed, so that no QEMU mapping it (privately) and nobody
-       else can change what the next VM starts from. */
-    if (mode == VM_TEMPLATE_SHARED && fcntl (mem, F_ADD_SEALS, SEALS) < 0)
-      {
-        berth_error (err, errno, "seal the template's RAM");
-        goto out;
-      }
-    t->ram_fd = steal_fd (&mem);
-  }
+      /* This VM's RAM: a memfd of its own, which the shim fills with the
+         template's pages, checking them, while QEMU starts
+         (vm_template_fill). */
+      cleanup_close int mem = memfd_create ("berth-vm-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+      if (mem < 0 || ftruncate (mem, size) < 0)
+        {
+          berth_error (err, errno, "the VM's RAM");
+          goto out;
+        }
+      t->ram_fd = steal_fd (&mem);
+      t->src_fd = steal_fd (&ram);
+      t->ram_size = size;
+      snprintf (t->ram_digest, sizeof (t->ram_digest), "%s",
+                json_string_value (json_object_get (meta, "ram_sha256")) ?: "");
+    }
   t->state_fd = steal_fd (&state);
   snprintf (t->guest_kernel, sizeof (t->guest_kernel), "%s",
             json_string_value (json_object_get (meta, "guest_kernel")) ?: "?");
@@ -770,8 +803,6 @@ template_discard (int top, const char *key)
         berth_error_release (&e);
       }
 }
-
-static int lock_key (int top, const char *key, berth_err_t *err);
 
 /* Templates of the same machine from files that have changed since (a
    new kernel, initramfs or QEMU build at the same paths) are of no more
@@ -928,10 +959,11 @@ vm_template_get (const struct vm_machine *m, const char *kernel, int kernel_fd, 
       return 0;
     }
   t = xcalloc (1, sizeof (*t));
-  t->ram_fd = t->state_fd = -1;
+  t->ram_fd = t->state_fd = t->src_fd = -1;
   t->mode = mode;
   template_key (inputs, t->key);
   t->holder = xasprintf ("%s/%s.holder", topdir, t->key);
+  t->dir = xstrdup (topdir);
   {
     long long t0 = mono_ms ();
     r = template_acquire (top, t->key, m, kernel_fd, initrd_fd, inputs, mode, t, why);
@@ -956,7 +988,10 @@ vm_template_free (struct vm_template *t)
     close (t->ram_fd);
   if (t->state_fd >= 0)
     close (t->state_fd);
+  if (t->src_fd >= 0)
+    close (t->src_fd);
   free (t->holder);
+  free (t->dir);
   free (t);
 }
 
