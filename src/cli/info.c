@@ -52,7 +52,9 @@ cmd_info (int argc, char **argv)
     printf ("VM Guest Kernel: %s\n", k);
     {
       cleanup_free char *tdir = berth_vm_templates_dir ();
+      cleanup_free char *jail = berth_vm_jail_describe ();
       printf ("VM Templates: %s (%s)\n", berth_vm_templates_mode (), tdir);
+      printf ("VM Jail: %s\n", jail);
     }
   }
   printf ("Kernel Version: %s\nOperating System: %s\nCPUs: %ld\n", u.release, u.sysname,

@@ -289,3 +289,64 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   [ "$(cat /proc/sys/net/ipv4/tcp_fin_timeout)" = "$host" ]
   no_vm_left
 }
+
+@test "vm: QEMU runs jailed: its own uid, no capabilities, its own namespaces, root and cgroup" {
+  echo top-secret > "$T/secret"
+  chmod 644 "$T/secret"
+  B run -d --isolation=vm --name j1 busybox sleep 1000
+  B run -d --isolation=vm --memory 64m --name j2 busybox sleep 1000
+  q1=$(vm_pid j1) q2=$(vm_pid j2)
+  uid() { awk '/^Uid:/ {print $2}' "/proc/$1/status"; }
+  [ "$(uid "$q1")" -ne 0 ] && [ "$(uid "$q2")" -ne 0 ]
+  [ "$(uid "$q1")" -ne "$(uid "$q2")" ]
+  [ "$(B inspect j1 | jq -r '.[0].VM.JailUid')" = "$(uid "$q1")" ]
+  for q in $q1 $q2; do
+    grep -q "^CapEff:[[:space:]]*0000000000000000$" "/proc/$q/status"
+    grep -q "^CapBnd:[[:space:]]*0000000000000000$" "/proc/$q/status"
+    grep -q "^NoNewPrivs:[[:space:]]*1$" "/proc/$q/status"
+    grep -q "^Seccomp:[[:space:]]*2$" "/proc/$q/status"
+    for ns in pid ipc mnt net; do
+      [ "$(readlink "/proc/$q/ns/$ns")" != "$(readlink "/proc/self/ns/$ns")" ]
+    done
+    # Its root is not the host's: no /etc, nothing of ours.
+    [ "$(stat -L -c %i "/proc/$q/root")" != "$(stat -c %i /)" ] || [ ! -e "/proc/$q/root/etc" ]
+    [ ! -e "/proc/$q/root/etc" ] && [ ! -e "/proc/$q/root$T" ] && [ ! -e "/proc/$q/root/var" ]
+    [ -x "/proc/$q/root/usr/bin/qemu-system-x86_64" ]
+    # A probe with its credentials in its namespaces: no host file it was
+    # not handed; /usr it may read.
+    u=$(uid "$q")
+    ! nsenter -t "$q" -m -p -S "$u" -G "$u" cat "$T/secret" 2>/dev/null
+    ! nsenter -t "$q" -m -p -S "$u" -G "$u" cat /etc/shadow 2>/dev/null
+    nsenter -t "$q" -m -p -S "$u" -G "$u" cat /usr/share/qemu/bios-microvm.bin >/dev/null
+    # The host's own files stay out of its reach even by the path QEMU had.
+    ! ls -l "/proc/$q/fd" | grep -q "$T/secret"
+  done
+  # A cgroup of its own: the guest's RAM plus QEMU's overhead, few pids.
+  mem=$(B inspect j2 | jq '.[0].VM.MemoryMiB')
+  cg=$(awk -F: '$2 == "memory" || $2 == "" {print $3; exit}' "/proc/$q2/cgroup")
+  [[ "$cg" == /berth-vm/* ]]
+  limit=$(cat "/sys/fs/cgroup/memory$cg/memory.limit_in_bytes" 2>/dev/null || cat "/sys/fs/cgroup$cg/memory.max")
+  [ "$limit" -eq $(( (mem + 256) << 20 )) ]
+  [ "$(B exec j1 echo ok)" = ok ]
+  B rm -f j1 j2
+  # Gone with the containers: QEMU, its cgroup.
+  ! kill -0 "$q1" 2>/dev/null
+  [ ! -e "/sys/fs/cgroup/memory$cg" ] && [ ! -e "/sys/fs/cgroup$cg" ]
+  # The opt-out runs today's way, and says so.
+  BERTH_VM_JAIL=off B run -d --isolation=vm --name j3 busybox sleep 1000
+  [ "$(uid "$(vm_pid j3)")" -eq 0 ]
+  [ "$(B inspect j3 | jq -r '.[0].VM.JailUid')" = null ]
+  BERTH_VM_JAIL=off run B info
+  [[ "$output" == *"VM Jail: off (BERTH_VM_JAIL)"* ]]
+  run B info
+  [[ "$output" == *"VM Jail: on: QEMU as uids"* ]]
+  # A kernel QEMU's user cannot read is refused before anything starts.
+  mkdir "$T/k"
+  cp "$TOP/build/vm/vmlinux" "$TOP/build/vm/initrd.img" "$T/k/"
+  chmod 600 "$T/k/vmlinux"
+  run env BERTH_VM_DIR="$T/k" "$BERTH" --root "$T/store" run --rm --isolation=vm busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"cannot be read by QEMU's unprivileged user"* ]]
+  B rm -f j3
+  no_vm_left
+}

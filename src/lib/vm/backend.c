@@ -18,6 +18,7 @@
 #include "lib/runtime/isolation.h"
 #include "lib/runtime/spec.h"
 #include "lib/runtime/state.h"
+#include "lib/vm/internal.h"
 #include "lib/vm/vm.h"
 
 /* ------------------------------------------------------------------ create */
@@ -216,8 +217,11 @@ static int
 vm_isolation_release (const char *root, struct berth_state *st, berth_err_t *err)
 {
   const char *pod = json_string_value (json_object_get (st->backend, "pod"));
+  json_t *uid = json_object_get (st->backend, "jail_uid");
   if (pod)
     berth_vm_member_release (root, pod, st->id);
+  else if (json_is_integer (uid))
+    vm_jail_cleanup ((unsigned long)json_integer_value (uid));
   return 0;
 }
 
@@ -288,6 +292,9 @@ vm_isolation_describe (struct berth_state *st)
     }
   if (json_object_get (vm, "cold_reason"))
     json_object_set (d, "ColdBootReason", json_object_get (vm, "cold_reason"));
+  /* QEMU's uid in its jail (absent: it ran as root, BERTH_VM_JAIL=off). */
+  if (json_object_get (vm, "jail_uid"))
+    json_object_set (d, "JailUid", json_object_get (vm, "jail_uid"));
   return d;
 }
 

@@ -29,6 +29,7 @@
 #include "lib/base/terminal.h"
 #include "lib/base/utils.h"
 #include "lib/net/netdev.h"
+#include "lib/runtime/cgroup.h"
 #include "lib/runtime/ns.h"
 #include "lib/vm/protocol.h"
 #include "lib/vm/internal.h"
@@ -187,6 +188,26 @@ vm_start_record (json_t *vm, const struct vm_template *t, const char *why)
     }
 }
 
+/* QEMU opens the kernel and initramfs again through /proc/self/fd (it
+   takes only paths for them): in its jail, as a user of its own, they
+   must be readable by others. */
+static int
+vm_jail_readable (int fd, const char *path, const char *what, berth_err_t *err)
+{
+  struct stat st;
+  const char *why;
+  if (!vm_jail_wanted (&why))
+    return 0;
+  if (fstat (fd, &st) < 0)
+    return berth_error (err, errno, "stat `%s`", path);
+  if (!(st.st_mode & S_IROTH))
+    return berth_error (err, EACCES,
+                        "the %s `%s` (mode %04o) cannot be read by QEMU's unprivileged user in its jail: make it "
+                        "readable by others, or run QEMU as root with BERTH_VM_JAIL=off",
+                        what, path, (unsigned)(st.st_mode & 07777));
+  return 0;
+}
+
 /* What a VM container's VM is made of, for vm_launch. */
 struct vm_launch
 {
@@ -207,12 +228,19 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
 {
   const struct berth_create_opts *o = l->o;
   struct vm_template *t = NULL;
-  cleanup_free char *why = NULL;
+  struct vm_jail jail;
+  cleanup_free char *why = NULL, *qemu = vm_qemu_path ();
   int rep[2] = { -1, -1 }, agent[2] = { -1, -1 }, qmp[2] = { -1, -1 }, ret = -1;
   json_t *req;
   char **argv;
   pid_t shim, parent;
 
+  if (qemu == NULL)
+    return berth_error (err, ENOENT, "VM isolation needs QEMU: %s is not in PATH", vm_qemu_binary ());
+  if (vm_jail_readable (l->kfd, l->kernel, "guest kernel", err) < 0
+      || vm_jail_readable (l->ifd, l->initrd, "guest initramfs", err) < 0
+      || vm_jail_prepare (&jail, l->m.mem_mib, l->m.cpus, err) < 0)
+    return -1;
   if (vm_template_get (&l->m, l->kernel, l->kfd, l->initrd, l->ifd, &t, &why) == 0)
     berth_debug ("container %s: its VM boots cold: %s", o->id, why);
   else
@@ -223,6 +251,7 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
       || (t && socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, qmp) < 0))
     {
       berth_error (err, errno, "socketpair");
+      vm_jail_release (&jail);
       goto out;
     }
   req = vm_agent_request (o->id, l->guest, l->files, l->fs, l->sockets, l->ifaces, t != NULL);
@@ -232,9 +261,11 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
   shim = fork ();
   if (shim == 0)
     {
-      struct shim s = { .dir = l->dir, .tty_slave = -1, .listen = -1, .sockets = l->sockets, .fs = l->fs, .restore = t };
+      struct shim s = { .dir = l->dir,     .tty_slave = -1, .listen = -1, .sockets = l->sockets, .fs = l->fs,
+                        .restore = t,      .jail = jail,    .qemu_path = qemu };
       int src[] = { agent[1], l->rootfd, l->kfd, l->ifd, agent[0], rep[1], l->dirfd, l->console, l->vfs[0], l->vfs[1],
-                    l->tap, t ? t->ram_fd : -1, t ? t->state_fd : -1, qmp[1], qmp[0], t ? t->src_fd : -1 };
+                    l->tap, t ? t->ram_fd : -1, t ? t->state_fd : -1, qmp[1], qmp[0], t ? t->src_fd : -1, jail.lease };
+      s.jail.lease = jail.on ? VM_FD_JAIL_LEASE : -1;
       _Static_assert(ARRAY_SIZE (src) == VM_FD_END - VM_FD_AGENT_QEMU, "src follows enum vm_fd");
       close (rep[0]);
       if (o->die_with_parent && (prctl (PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid () != parent))
@@ -246,14 +277,22 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
   if (shim < 0)
     {
       berth_error (err, errno, "fork the VM shim");
+      vm_jail_release (&jail);
       goto out;
     }
+  /* The shim holds the jail now (its lease, its cgroup). */
+  if (jail.lease >= 0)
+    close (jail.lease);
+  berth_cgroup_free (jail.cg);
+  jail.cg = NULL;
   close (rep[1]);
   rep[1] = -1;
   if (vm_await_shim (rep[0], shim, l->kernel, &l->m, vm_out, err) < 0)
     goto out;
   vm_template_hold (t, shim);
   vm_start_record (*vm_out, t, why);
+  if (jail.on)
+    json_object_set_new (*vm_out, "jail_uid", json_integer ((json_int_t)jail.uid));
   *pid_out = shim;
   ret = 0;
 out:

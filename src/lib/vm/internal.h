@@ -43,6 +43,7 @@ enum vm_fd
   VM_FD_QMP,            /* QEMU's end of its monitor, to save or restore a template */
   VM_FD_QMP_HOST,       /* ours */
   VM_FD_TEMPLATE_RAM,   /* the template's RAM, which the shim copies into VM_FD_RAM */
+  VM_FD_JAIL_LEASE,     /* the lease of QEMU's uid (jail.c), locked while the VM lives */
   VM_FD_END             /* the first fd above the layout */
 };
 
@@ -108,6 +109,34 @@ int vm_qmp_migrate (struct vm_qmp *q, bool incoming, int migrate_fd, int timeout
 
 /* BERTH_QEMU, else qemu-system-x86_64 from PATH. */
 const char *vm_qemu_binary (void);
+/* The same resolved as execvp would (and with symlinks resolved), or NULL. */
+char *vm_qemu_path (void);
+
+/* QEMU's jail (jail.c). */
+struct berth_cgroup;
+struct vm_jail
+{
+  bool on;
+  uid_t uid;
+  gid_t gid;
+  int lease; /* flock held while the VM lives: the uid is ours */
+  struct berth_cgroup *cg;
+};
+/* False when BERTH_VM_JAIL=off or the host config's vm.jail is "off";
+   *WHY names which. */
+bool vm_jail_wanted (const char **why);
+/* Leases a uid and makes the VM's cgroup (memory: MEM_MIB plus QEMU's
+   overhead; pids), unless the jail is off. */
+int vm_jail_prepare (struct vm_jail *j, long mem_mib, int cpus, berth_err_t *err);
+/* fork, or with the jail on a clone into new mount, PID and IPC
+   namespaces. */
+pid_t vm_jail_fork (const struct vm_jail *j);
+/* In QEMU's process, before exec: its cgroup, its root (QEMU at QEMU if
+   outside /usr), its credentials. */
+int vm_jail_enter (const struct vm_jail *j, bool kvm, const char *qemu, berth_err_t *err);
+/* Once QEMU is gone: the cgroup removed, the uid free. */
+void vm_jail_release (struct vm_jail *j);
+void vm_jail_cleanup (unsigned long uid);
 /* "vm": {KEY: "..."} of the host configuration (/etc/berth/config.json or
    $BERTH_CONFIG), or NULL. */
 char *vm_config_string (const char *key);
@@ -167,6 +196,8 @@ struct shim
   bool exited;
   int sfd;
   const struct vm_template *restore; /* restored from it, else NULL (booted) */
+  struct vm_jail jail;
+  char *qemu_path;
 };
 
 typedef int (*reply_parser) (const struct berth_frame *f, void *out, berth_err_t *err);

@@ -60,6 +60,25 @@ tcg_cpu (void)
   return "max";
 }
 
+char *
+vm_qemu_path (void)
+{
+  const char *q = vm_qemu_binary ();
+  cleanup_free char *dirs = NULL;
+  char *save = NULL;
+  if (strchr (q, '/'))
+    return realpath (q, NULL) ?: xstrdup (q);
+  dirs = xstrdup (getenv ("PATH") ?: "/usr/local/bin:/usr/bin:/bin");
+  for (char *d = strtok_r (dirs, ":", &save); d; d = strtok_r (NULL, ":", &save))
+    {
+      cleanup_free char *p = xasprintf ("%s/%s", d, q);
+      struct stat st;
+      if (stat (p, &st) == 0 && S_ISREG (st.st_mode) && access (p, X_OK) == 0)
+        return realpath (p, NULL) ?: xstrdup (p);
+    }
+  return NULL;
+}
+
 const char *
 vm_qemu_binary (void)
 {

@@ -601,6 +601,7 @@ static void __attribute__ ((noreturn)) shim_finish (struct shim *s)
   for (int k = 0; k < s->n_clients; k++)
     close (s->clients[k].fd);
   vm_stop_virtiofsd (s);
+  vm_jail_release (&s->jail);
   unlinkat (s->dirfd, SHIM_SOCK, 0);
   _exit (s->exit_code & 0xff);
 }
@@ -806,7 +807,7 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
       berth_error (&err, errno, "stat the guest kernel and initramfs");
       goto fail;
     }
-  q = fork ();
+  q = vm_jail_fork (&s->jail);
   if (q < 0)
     {
       berth_error (&err, errno, "fork qemu");
@@ -820,6 +821,11 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
       if (getppid () == 1)
         _exit (1);
       sigprocmask (SIG_UNBLOCK, &mask, NULL);
+      if (vm_jail_enter (&s->jail, strcmp (accel, "kvm") == 0, s->qemu_path, &err) < 0)
+        {
+          berth_error_to_log (cons_log >= 0 ? cons_log : 2, &err);
+          _exit (127);
+        }
       /* QEMU's own: the agent channel, images, kernel, initrd, the file
          server's socket and the tap. */
       for (int fd = VM_FD_AGENT_QEMU; fd <= VM_FD_INITRD; fd++)
@@ -831,7 +837,7 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
       dup2 (null, 0);
       dup2 (cons_log >= 0 ? cons_log : null, 1);
       dup2 (cons_log >= 0 ? cons_log : null, 2);
-      execvp (argv[0], argv);
+      execv (s->qemu_path, argv);
       {
         berth_err_t e = NULL;
         berth_error (&e, errno, "exec %s", argv[0]);
@@ -917,5 +923,6 @@ fail:
   if (s->qemu > 0)
     vm_kill_qemu (s);
   vm_stop_virtiofsd (s);
+  vm_jail_release (&s->jail);
   _exit (1);
 }

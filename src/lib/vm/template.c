@@ -103,27 +103,13 @@ fingerprint (const struct stat *st)
 static int
 qemu_stat (struct stat *st, char **path)
 {
-  const char *q = vm_qemu_binary ();
-  cleanup_free char *dirs = NULL;
-  char *save = NULL;
-  if (strchr (q, '/'))
+  *path = vm_qemu_path ();
+  if (*path == NULL)
     {
-      *path = xstrdup (q);
-      return stat (q, st);
+      errno = ENOENT;
+      return -1;
     }
-  dirs = xstrdup (getenv ("PATH") ?: "/usr/local/bin:/usr/bin:/bin");
-  for (char *d = strtok_r (dirs, ":", &save); d; d = strtok_r (NULL, ":", &save))
-    {
-      char *p = xasprintf ("%s/%s", d, q);
-      if (stat (p, st) == 0 && S_ISREG (st->st_mode) && access (p, X_OK) == 0)
-        {
-          *path = p;
-          return 0;
-        }
-      free (p);
-    }
-  errno = ENOENT;
-  return -1;
+  return stat (*path, st);
 }
 
 /* Everything a restore must match. */
@@ -272,6 +258,8 @@ file_digest (int fd, char *digest, off_t *size, berth_err_t *err)
 struct maker
 {
   int dirfd; /* the temporary directory */
+  struct vm_jail jail;
+  char *qemu_path;
   pid_t qemu;
   int agent, qmp;
   char kernel[128];
@@ -309,7 +297,7 @@ maker_spawn (struct maker *mk, const struct vm_machine *m, int kfd, int ifd, int
   mk->agent = agent[0];
   mk->qmp = qmp[0];
   argv = vm_qemu_argv ("template", m, VM_START_TEMPLATE, false, NULL);
-  mk->qemu = fork ();
+  mk->qemu = vm_jail_fork (&mk->jail);
   if (mk->qemu == 0)
     {
       int src[VM_FD_END - VM_FD_AGENT_QEMU];
@@ -327,10 +315,18 @@ maker_spawn (struct maker *mk, const struct vm_machine *m, int kfd, int ifd, int
       if (null < 0 || dup2 (null, 0) < 0 || !vm_fds_place (src) || dup2 (VM_FD_REPORT, 1) < 0
           || dup2 (VM_FD_REPORT, 2) < 0)
         _exit (127);
+      {
+        berth_err_t e = NULL;
+        if (vm_jail_enter (&mk->jail, strcmp (m->accel, "kvm") == 0, mk->qemu_path, &e) < 0)
+          {
+            berth_error_to_log (2, &e);
+            _exit (127);
+          }
+      }
       for (int fd = VM_FD_AGENT_QEMU; fd < VM_FD_END; fd++)
-        if (fd != VM_FD_REPORT && fd != VM_FD_MIGRATE)
+        if (fd != VM_FD_REPORT && fd != VM_FD_MIGRATE && fd != VM_FD_JAIL_LEASE)
           fcntl (fd, F_SETFD, 0);
-      execvp (argv[0], argv);
+      execv (mk->qemu_path, argv);
       _exit (127);
     }
   close (agent[1]);
@@ -448,6 +444,9 @@ maker_stop (struct maker *mk)
       waitpid (mk->qemu, NULL, 0);
       mk->qemu = 0;
     }
+  vm_jail_release (&mk->jail);
+  free (mk->qemu_path);
+  mk->qemu_path = NULL;
   if (mk->agent >= 0)
     close (mk->agent);
   if (mk->qmp >= 0)
@@ -461,7 +460,7 @@ static int
 template_make_in (int dirfd, const struct vm_machine *m, int kfd, int ifd, json_t *inputs, const char *key,
                   berth_err_t *err)
 {
-  struct maker mk = { .dirfd = dirfd, .agent = -1, .qmp = -1 };
+  struct maker mk = { .dirfd = dirfd, .agent = -1, .qmp = -1, .jail = { .lease = -1 } };
   off_t size = (off_t)m->mem_mib << 20, state_size;
   cleanup_close int ram = memfd_create ("berth-template-ram", MFD_CLOEXEC);
   cleanup_close int state = openat (dirfd, "state", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -472,7 +471,10 @@ template_make_in (int dirfd, const struct vm_machine *m, int kfd, int ifd, json_
   cleanup_free char *text = NULL, *created = timestamp_rfc3339 ();
   if (ram < 0 || ftruncate (ram, size) < 0 || state < 0)
     return berth_error (err, errno, "the template's RAM and state files");
-  if (maker_spawn (&mk, m, kfd, ifd, ram, err) < 0)
+  mk.qemu_path = vm_qemu_path ();
+  if (mk.qemu_path == NULL)
+    return berth_error (err, ENOENT, "%s is not in PATH", vm_qemu_binary ());
+  if (vm_jail_prepare (&mk.jail, m->mem_mib, m->cpus, err) < 0 || maker_spawn (&mk, m, kfd, ifd, ram, err) < 0)
     goto fail;
   if (maker_await_ready (&mk, strcmp (m->accel, "kvm") == 0 ? 30000 : 120000, err) < 0
       || maker_save (&mk, state, err) < 0)

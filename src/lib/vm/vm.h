@@ -81,6 +81,9 @@ const char *berth_vm_templates_mode (void);
 int berth_vm_templates_list (json_t **out, berth_err_t *err);
 int berth_vm_template_remove (const char *key, berth_err_t *err);
 
+/* QEMU's jail, for info: "on: QEMU as uids A-B, ..." or "off (why)". */
+char *berth_vm_jail_describe (void);
+
 /* Builds an erofs image of DIR at PATH (atomically). */
 int berth_vm_build_image (const char *dir, const char *path, berth_err_t *err);
 
