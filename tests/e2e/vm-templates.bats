@@ -219,11 +219,13 @@ EOF
 }
 
 @test "templates: QEMU dying in the restore fails the container and leaves nothing; a full disk makes no half template" {
-  # A QEMU that dies while it restores (SIGKILL, 0.3 s in); it makes the
-  # template normally.
+  # A QEMU that dies while it restores (SIGKILL, 0.3 s in: the wrapper is
+  # PID 1 of QEMU's jail, QEMU its child); it makes the template normally.
   cat > "$T/qemu" <<EOF
 #!/bin/sh
-case " \$* " in *" -incoming "*) (sleep 0.3; kill -9 \$\$) & ;; esac
+case " \$* " in
+  *" -incoming "*) qemu-system-x86_64 "\$@" & q=\$!; sleep 0.3; kill -9 \$q; wait; exit 137 ;;
+esac
 exec qemu-system-x86_64 "\$@"
 EOF
   chmod +x "$T/qemu"

@@ -321,6 +321,11 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
     # The host's own files stay out of its reach even by the path QEMU had.
     ! ls -l "/proc/$q/fd" | grep -q "$T/secret"
   done
+  # The shim, the one privileged piece, kept only CAP_KILL and the DAC ones.
+  sp=$(B inspect j1 | jq -r '.[0].State.Pid')
+  grep -q "^CapEff:[[:space:]]*0000000000000026$" "/proc/$sp/status"
+  grep -q "^CapBnd:[[:space:]]*0000000000000026$" "/proc/$sp/status"
+  grep -q "^NoNewPrivs:[[:space:]]*1$" "/proc/$sp/status"
   # A cgroup of its own: the guest's RAM plus QEMU's overhead, few pids.
   mem=$(B inspect j2 | jq '.[0].VM.MemoryMiB')
   cg=$(awk -F: '$2 == "memory" || $2 == "" {print $3; exit}' "/proc/$q2/cgroup")

@@ -212,6 +212,12 @@ build_root (bool kvm, const char *qemu, berth_err_t *err)
 {
   static const char *const links[] = { "bin", "lib", "lib64", "sbin" };
   static const char *const devs[] = { "null", "zero", "random", "urandom", "kvm" };
+  /* Opened before the jail's tmpfs can hide it (a QEMU under /tmp). */
+  cleanup_close int qfd = open (qemu, O_PATH | O_CLOEXEC);
+  char qsrc[64];
+  if (qfd < 0)
+    return berth_error (err, errno, "open `%s`", qemu);
+  snprintf (qsrc, sizeof (qsrc), "/proc/self/fd/%d", qfd);
   if (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
     return berth_error (err, errno, "make the mounts private");
   if (mount ("tmpfs", JAIL_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
@@ -243,7 +249,7 @@ build_root (bool kvm, const char *qemu, berth_err_t *err)
       if (mkdir_p (dst, 0755, err) < 0)
         return -1;
       *slash = '/';
-      if (bind_into (qemu, dst, MS_NODEV, err) < 0)
+      if (bind_into (qsrc, dst, MS_NODEV, err) < 0)
         return -1;
     }
   if (mkdir (JAIL_ROOT "/dev", 0755) < 0 || mkdir (JAIL_ROOT "/proc", 0555) < 0)

@@ -25,6 +25,7 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/capability.h>
 #include <linux/mount.h>
 
 #include "lib/base/terminal.h"
@@ -740,6 +741,30 @@ vm_restore (struct shim *s, berth_err_t *err)
   return 0;
 }
 
+/* The shim is the one privileged piece of a VM container; once the VM
+   runs it keeps only what it still uses: signalling QEMU and its cgroup's
+   processes (another uid: CAP_KILL) and reaching the host sockets and
+   files the container maps whatever their owner (the DAC capabilities).
+   Best effort: a failure leaves it as it was, never half-dropped. */
+static void
+shim_drop_privileges (void)
+{
+  static const int keep[] = { CAP_KILL, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH };
+  struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3, .pid = 0 };
+  struct __user_cap_data_struct data[2];
+  uint64_t mask = 0;
+  for (size_t i = 0; i < ARRAY_SIZE (keep); i++)
+    mask |= 1ULL << keep[i];
+  memset (data, 0, sizeof (data));
+  data[0].effective = data[0].permitted = (uint32_t)mask;
+  data[1].effective = data[1].permitted = (uint32_t)(mask >> 32);
+  for (int c = 0; c <= CAP_LAST_CAP; c++)
+    if (!(mask & (1ULL << c)))
+      (void)prctl (PR_CAPBSET_DROP, c, 0, 0, 0);
+  if (syscall (SYS_capset, &hdr, data) == 0)
+    (void)prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
 /* The guest kernel's release and its boot time, from a ready frame. */
 static int
 ready_info (const struct berth_frame *f, char *kernel, size_t n, json_int_t *boot_ms, berth_err_t *err)
@@ -909,6 +934,7 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
     (void)write_all (report, msg, (size_t)n);
     close (report);
   }
+  shim_drop_privileges ();
   s->stdin_open = true;
   shim_send_size (s);
   shim_loop (s);

@@ -100,8 +100,12 @@ vm_start_virtiofsd (struct shim *s, json_t *shares, int listen_fd, pid_t *out, b
       {
         char src[PATH_MAX + 16];
         snprintf (src, sizeof (src), "source=%s", share);
+        /* Its capabilities: what serving files as their owners takes
+           (chown, DAC, fowner, fsetid, setuid, setgid), not mknod or
+           file capabilities (no xattrs). */
         execl (virtiofsd_binary (), "virtiofsd", "--fd=3", "-o", src, "-o", "cache=auto", "-o", "sandbox=namespace",
-               "-o", "no_posix_lock", "-o", "no_xattr", "--thread-pool-size=2", (char *)NULL);
+               "-o", "no_posix_lock", "-o", "no_xattr", "-o", "modcaps=-mknod:-setfcap", "--thread-pool-size=2",
+               (char *)NULL);
       }
       _exit (127);
     }
