@@ -343,8 +343,10 @@ has_arg (char **argv, const char *needle)
 static void
 qemu_argv_names_only_fds (void **state)
 {
-  char **a = vm_qemu_argv ("abc/../def", "tcg", 256, 2, true, false, "02:42:ac:11:00:02");
-  char fd[64];
+  struct vm_machine m = { .accel = "tcg", .cpu = "max", .mem_mib = 256, .cpus = 2, .fs = true, .acpi = false,
+                          .net = true, .append = (char *)"console=ttyS0" };
+  char **a = vm_qemu_argv ("abc/../def", &m, VM_START_COLD, false, "02:42:ac:11:00:02");
+  char fd[128];
   (void)state;
   assert_true (has_pair (a, "-m", "256M"));
   assert_true (has_pair (a, "-smp", "2"));
@@ -370,12 +372,41 @@ qemu_argv_names_only_fds (void **state)
   strv_free (a);
 
   /* No file server, no network, KVM: none of their devices. */
-  a = vm_qemu_argv ("x", "kvm", 192, 1, false, true, NULL);
+  m = (struct vm_machine){ .accel = "kvm", .cpu = "host", .mem_mib = 192, .cpus = 1, .acpi = true,
+                           .append = (char *)"console=ttyS0" };
+  a = vm_qemu_argv ("x", &m, VM_START_COLD, false, NULL);
   assert_true (has_pair (a, "-accel", "kvm"));
   assert_true (has_pair (a, "-cpu", "host"));
   assert_true (has_pair (a, "-machine", "microvm"));
   assert_false (has_arg (a, "vhost-user-fs"));
   assert_false (has_arg (a, "virtio-net"));
+  assert_false (has_arg (a, "-incoming"));
+  assert_false (has_arg (a, "-mon"));
+  strv_free (a);
+
+  /* A template is made with the same devices, a NIC with no backend, its
+     RAM a file handed over, a monitor to save it, no run state saved. */
+  m.net = true;
+  a = vm_qemu_argv ("t", &m, VM_START_TEMPLATE, false, NULL);
+  snprintf (fd, sizeof (fd), "memory-backend-file,id=mem,size=192M,mem-path=/proc/self/fd/%d,share=on", VM_FD_RAM);
+  assert_true (has_pair (a, "-object", fd));
+  assert_true (has_pair (a, "-machine", "microvm,memory-backend=mem"));
+  assert_true (has_pair (a, "-netdev", "hubport,id=net0,hubid=0"));
+  snprintf (fd, sizeof (fd), "socket,id=qmp,fd=%d", VM_FD_QMP);
+  assert_true (has_pair (a, "-chardev", fd));
+  assert_true (has_pair (a, "-global", "migration.store-global-state=off"));
+  assert_false (has_arg (a, "-incoming"));
+  strv_free (a);
+
+  /* Restored: -incoming defer (the stream comes over QMP); the shared
+     template's sealed RAM mapped privately. */
+  a = vm_qemu_argv ("r", &m, VM_START_RESTORE, true, "02:42:ac:11:00:03");
+  snprintf (fd, sizeof (fd), "memory-backend-file,id=mem,size=192M,mem-path=/proc/self/fd/%d,share=off", VM_FD_RAM);
+  assert_true (has_pair (a, "-object", fd));
+  assert_true (has_pair (a, "-incoming", "defer"));
+  snprintf (fd, sizeof (fd), "tap,id=net0,fd=%d", VM_FD_TAP);
+  assert_true (has_pair (a, "-netdev", fd));
+  assert_false (has_arg (a, "store-global-state"));
   strv_free (a);
 }
 
