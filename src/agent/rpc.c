@@ -88,8 +88,7 @@ mount_rootfs (json_t *req, berth_err_t *err)
   if (dev == NULL || fstype == NULL)
     return berth_error (err, EINVAL, "create: rootfs_device and rootfs_fstype are required");
   if ((json_is_true (json_object_get (req, "restored")) && rebind_disk (err) < 0)
-      || mkdir_p ("/run/berth/lower", 0755, err) < 0
-      || mkdir_p (BUNDLE "/rootfs", 0755, err) < 0)
+      || mkdir_p ("/run/berth/lower", 0755, err) < 0 || mkdir_p (BUNDLE "/rootfs", 0755, err) < 0)
     return -1;
   if (mount (dev, "/run/berth/lower", fstype, MS_RDONLY, NULL) < 0)
     return berth_error (err, errno, "mount the image (%s, %s)", dev, fstype);

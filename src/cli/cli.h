@@ -20,6 +20,18 @@ int cli_error (berth_err_t *err);
 int cli_usage (const char *cmd, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 bool cli_help (int argc, char **argv, const char *usage, const char *options);
 int cli_open_store (struct berth_store **s);
+/* --format with Go-template placeholders (format.c): a field is a name
+   and its text for one row. */
+struct cli_field
+{
+  const char *name;
+  const char *value;
+};
+/* Fails, naming what is wrong, on a template berth cannot render. */
+int cli_format_check (const char *format, const struct cli_field *fields, size_t n, berth_err_t *err);
+/* "table {{.A}}\t{{.B}}": prints "A\tB"; nothing without "table ". */
+int cli_format_header (const char *format, const struct cli_field *fields, size_t n, berth_err_t *err);
+int cli_format_row (const char *format, const struct cli_field *fields, size_t n, berth_err_t *err);
 /* "3.1MB", "2 hours ago": what docker prints. */
 void cli_human_size (double bytes, char *buf, size_t len);
 void cli_human_ago (const char *rfc3339, char *buf, size_t len);

@@ -67,7 +67,9 @@ cmd_ps (int argc, char **argv)
   const char *format = "table";
   size_t i;
   int o;
-  if (cli_help (argc, argv, "ps [-a] [-q] [--format table|json] [--no-trunc]", NULL))
+  if (cli_help (argc, argv, "ps [-a] [-q] [--format table|json|TEMPLATE] [--no-trunc]",
+                "  --format 'table {{.ID}}\\t{{.Names}}' or '{{.Names}}': fields ID, Names, Image, Command, Status,\n"
+                "           State, Ports, Isolation, CreatedAt\n"))
     return 0;
   while ((o = getopt_long (argc, argv, "aqf:", opts, NULL)) != -1)
     switch (o)
@@ -87,6 +89,19 @@ cmd_ps (int argc, char **argv)
       default:
         return cli_usage ("ps", "unknown option");
       }
+  if (strcmp (format, "table") != 0 && strcmp (format, "json") != 0)
+    {
+      /* Checked before anything is printed: a template berth cannot
+         render is an error, never the default table. */
+      static const struct cli_field names[]
+          = { { "ID", "" },    { "Names", "" }, { "Image", "" },     { "Command", "" },  { "Status", "" },
+              { "State", "" }, { "Ports", "" }, { "Isolation", "" }, { "CreatedAt", "" } };
+      if (!strstr (format, "{{"))
+        return cli_usage ("ps", "--format: \"%s\" is neither table, json nor a template", format);
+      if (cli_format_check (format, names, ARRAY_SIZE (names), &err) < 0
+          || (!quiet && cli_format_header (format, names, ARRAY_SIZE (names), &err) < 0))
+        return cli_error (&err);
+    }
   if (berth_engine_open (cli.root, &e, &err) < 0 || berth_engine_list (e, &list, &err) < 0)
     {
       berth_engine_close (e);
@@ -105,19 +120,21 @@ cmd_ps (int argc, char **argv)
     }
   else
     {
-      if (!quiet)
+      bool tmpl = strcmp (format, "table") != 0;
+      if (!tmpl && !quiet)
         printf ("%-12s   %-20s %-22s %-26s %-10s %-24s %s\n", "CONTAINER ID", "IMAGE", "COMMAND", "STATUS", "ISOLATION",
                 "PORTS", "NAMES");
       json_array_foreach (out, i, c)
       {
-        char st[96], cmdline[64] = "";
+        char st[96], cmdline[64] = "", id[65];
         json_t *a;
         size_t k;
         cleanup_free char *img = berth_ref_familiar (json_string_value (json_object_get (c, "Image")) ?: "");
         cleanup_free char *ports = ports_text (c);
+        snprintf (id, sizeof (id), "%.*s", notrunc ? 64 : 12, json_string_value (json_object_get (c, "Id")) ?: "");
         if (quiet)
           {
-            printf ("%.*s\n", notrunc ? 64 : 12, json_string_value (json_object_get (c, "Id")));
+            printf ("%s\n", id);
             continue;
           }
         json_array_foreach (json_object_get (c, "Args"), k, a)
@@ -129,8 +146,24 @@ cmd_ps (int argc, char **argv)
           strcpy (cmdline + 17, "…");
         strncat (cmdline, "\"", sizeof (cmdline) - strlen (cmdline) - 1);
         status_text (json_object_get (c, "State"), st, sizeof (st));
-        printf ("%-12.*s   %-20s %-22s %-26s %-10s %-24s %s\n", notrunc ? 64 : 12,
-                json_string_value (json_object_get (c, "Id")), img, cmdline, st,
+        if (tmpl)
+          {
+            const struct cli_field f[] = {
+              { "ID", id },
+              { "Names", json_string_value (json_object_get (c, "Name")) },
+              { "Image", img },
+              { "Command", cmdline },
+              { "Status", st },
+              { "State", json_string_value (json_object_get (json_object_get (c, "State"), "Status")) },
+              { "Ports", ports },
+              { "Isolation", json_string_value (json_object_get (c, "Isolation")) ?: "process" },
+              { "CreatedAt", json_string_value (json_object_get (c, "Created")) },
+            };
+            if (cli_format_row (format, f, ARRAY_SIZE (f), &err) < 0)
+              goto fail;
+            continue;
+          }
+        printf ("%-12s   %-20s %-22s %-26s %-10s %-24s %s\n", id, img, cmdline, st,
                 json_string_value (json_object_get (c, "Isolation")) ?: "process", ports,
                 json_string_value (json_object_get (c, "Name")));
       }
@@ -139,4 +172,9 @@ cmd_ps (int argc, char **argv)
   json_decref (list);
   berth_engine_close (e);
   return 0;
+fail:
+  json_decref (out);
+  json_decref (list);
+  berth_engine_close (e);
+  return cli_error (&err);
 }

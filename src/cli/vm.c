@@ -14,9 +14,8 @@ static const char usage_rm[] = "vm template rm KEY... | --all";
 static int
 template_ls (int argc, char **argv)
 {
-  static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' },
-                                        { "format", required_argument, NULL, 'f' },
-                                        { NULL, 0, NULL, 0 } };
+  static const struct option opts[]
+      = { { "quiet", no_argument, NULL, 'q' }, { "format", required_argument, NULL, 'f' }, { NULL, 0, NULL, 0 } };
   bool quiet = false, as_json = false;
   json_t *list = NULL, *t;
   berth_err_t err = NULL;
@@ -73,8 +72,7 @@ template_ls (int argc, char **argv)
     printf ("%-34s %-22.22s %-6s %-5lld %-6s %-5s %-9s %s\n", json_string_value (json_object_get (t, "key")),
             json_string_value (json_object_get (t, "guest_kernel")) ?: "?",
             json_string_value (json_object_get (t, "accel")) ?: "?",
-            (long long)json_integer_value (json_object_get (t, "cpus")),
-            mem,
+            (long long)json_integer_value (json_object_get (t, "cpus")), mem,
             json_is_true (json_object_get (t, "net")) ? "yes" : "no", data, ago);
   }
   json_decref (list);

@@ -1,10 +1,210 @@
+#include <errno.h>
 #include <getopt.h>
+#include <stdlib.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "lib/base/utils.h"
 #include "lib/engine/volume.h"
+
+/* --filter name=SUBSTRING, dangling=true|false, label=KEY[=VALUE]: any
+   other key is an error, never ignored. */
+static int
+filter_check (const char *f, berth_err_t *err)
+{
+  const char *eq = strchr (f, '=');
+  if (eq == NULL || eq == f)
+    return berth_error_code (err, EINVAL, "--filter: \"%s\" is not KEY=VALUE", f);
+  if (strncmp (f, "name=", 5) == 0 || strncmp (f, "label=", 6) == 0)
+    return 0;
+  if (strcmp (f, "dangling=true") == 0 || strcmp (f, "dangling=false") == 0 || strcmp (f, "dangling=1") == 0
+      || strcmp (f, "dangling=0") == 0)
+    return 0;
+  return berth_error_code (err, EINVAL, "--filter: \"%.*s\" is not a volume filter (name, label, dangling)",
+                           (int)(eq - f), f);
+}
+
+static bool
+filter_match (const char *f, json_t *v)
+{
+  const char *name = json_string_value (json_object_get (v, "Name")) ?: "";
+  if (strncmp (f, "name=", 5) == 0)
+    return strstr (name, f + 5) != NULL;
+  if (strncmp (f, "label=", 6) == 0)
+    {
+      const char *kv = f + 6, *eq = strchr (kv, '=');
+      cleanup_free char *key = eq ? strndup (kv, (size_t)(eq - kv)) : xstrdup (kv);
+      json_t *l = json_object_get (json_object_get (v, "Labels"), key);
+      return l && (eq == NULL || strcmp (json_string_value (l) ?: "", eq + 1) == 0);
+    }
+  {
+    bool want = strcmp (f, "dangling=true") == 0 || strcmp (f, "dangling=1") == 0;
+    json_t *users = NULL;
+    berth_err_t e = NULL;
+    bool dangling = berth_volume_users (cli.root, name, &users, &e) == 0 && json_array_size (users) == 0;
+    berth_error_release (&e);
+    json_decref (users);
+    return dangling == want;
+  }
+}
+
+/* Filters of one key are alternatives, of different keys all required, as
+   docker has them. */
+static bool
+filters_match (char **filters, size_t n, json_t *v)
+{
+  for (size_t i = 0; i < n; i++)
+    {
+      size_t klen = (size_t)(strchr (filters[i], '=') - filters[i]);
+      bool any = false;
+      for (size_t j = 0; j < n && !any; j++)
+        if (strncmp (filters[j], filters[i], klen + 1) == 0)
+          any = filter_match (filters[j], v);
+      if (!any)
+        return false;
+    }
+  return true;
+}
+
+static int
+volume_ls (int argc, char **argv)
+{
+  static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' },
+                                        { "filter", required_argument, NULL, 'F' },
+                                        { "format", required_argument, NULL, 'f' },
+                                        { NULL, 0, NULL, 0 } };
+  static const struct cli_field names[]
+      = { { "Name", "" }, { "Driver", "" }, { "Mountpoint", "" }, { "CreatedAt", "" } };
+  berth_err_t err = NULL;
+  json_t *list = NULL, *v, *out = json_array ();
+  char *filters[32];
+  size_t nf = 0, i;
+  bool quiet = false;
+  const char *format = "table";
+  int o;
+  if (cli_help (argc, argv, "volume ls [-q] [--filter name=|label=|dangling=...] [--format table|json|TEMPLATE]", NULL))
+    return 0;
+  optind = 1;
+  while ((o = getopt_long (argc, argv, "qf:", opts, NULL)) != -1)
+    switch (o)
+      {
+      case 'q':
+        quiet = true;
+        break;
+      case 'F':
+        if (nf == ARRAY_SIZE (filters) || filter_check (optarg, &err) < 0)
+          return err ? cli_error (&err) : cli_usage ("volume ls", "too many filters");
+        filters[nf++] = optarg;
+        break;
+      case 'f':
+        format = optarg;
+        break;
+      default:
+        return cli_usage ("volume ls", "unknown option");
+      }
+  if (optind != argc)
+    return cli_usage ("volume ls", "takes no arguments");
+  if (strcmp (format, "table") != 0 && strcmp (format, "json") != 0
+      && (!strstr (format, "{{") || cli_format_check (format, names, ARRAY_SIZE (names), &err) < 0))
+    return err ? cli_error (&err)
+               : cli_usage ("volume ls", "--format: \"%s\" is neither table, json nor a template", format);
+  if (berth_volume_list (cli.root, &list, &err) < 0)
+    return cli_error (&err);
+  json_array_foreach (list, i, v) if (filters_match (filters, nf, v)) json_array_append (out, v);
+  if (strcmp (format, "json") == 0 && !quiet)
+    {
+      json_dumpf (out, stdout, JSON_COMPACT);
+      putchar ('\n');
+    }
+  else
+    {
+      bool tmpl = strcmp (format, "table") != 0;
+      if (!quiet && !tmpl)
+        printf ("%-10s %s\n", "DRIVER", "VOLUME NAME");
+      if (!quiet && tmpl && cli_format_header (format, names, ARRAY_SIZE (names), &err) < 0)
+        goto fail;
+      json_array_foreach (out, i, v)
+      {
+        const char *name = json_string_value (json_object_get (v, "Name"));
+        if (quiet)
+          printf ("%s\n", name);
+        else if (tmpl)
+          {
+            const struct cli_field f[] = { { "Name", name },
+                                           { "Driver", "local" },
+                                           { "Mountpoint", json_string_value (json_object_get (v, "Mountpoint")) },
+                                           { "CreatedAt", json_string_value (json_object_get (v, "CreatedAt")) } };
+            if (cli_format_row (format, f, ARRAY_SIZE (f), &err) < 0)
+              goto fail;
+          }
+        else
+          printf ("%-10s %s\n", "local", name);
+      }
+    }
+  json_decref (out);
+  json_decref (list);
+  return 0;
+fail:
+  json_decref (out);
+  json_decref (list);
+  return cli_error (&err);
+}
+
+/* docker's: unused anonymous volumes, or with -a every unused one. */
+static int
+volume_prune (int argc, char **argv)
+{
+  static const struct option opts[] = { { "all", no_argument, NULL, 'a' },
+                                        { "force", no_argument, NULL, 'f' },
+                                        { "filter", required_argument, NULL, 'F' },
+                                        { NULL, 0, NULL, 0 } };
+  berth_err_t err = NULL;
+  json_t *list = NULL, *v;
+  char *filters[32];
+  size_t nf = 0, i;
+  bool all = false;
+  int o;
+  if (cli_help (argc, argv, "volume prune [-a] [-f] [--filter name=|label=...]", NULL))
+    return 0;
+  optind = 1;
+  while ((o = getopt_long (argc, argv, "af", opts, NULL)) != -1)
+    switch (o)
+      {
+      case 'a':
+        all = true;
+        break;
+      case 'f':
+        break; /* berth does not ask */
+      case 'F':
+        if (nf == ARRAY_SIZE (filters) || filter_check (optarg, &err) < 0)
+          return err ? cli_error (&err) : cli_usage ("volume prune", "too many filters");
+        filters[nf++] = optarg;
+        break;
+      default:
+        return cli_usage ("volume prune", "unknown option");
+      }
+  if (optind != argc)
+    return cli_usage ("volume prune", "takes no arguments");
+  if (berth_volume_list (cli.root, &list, &err) < 0)
+    return cli_error (&err);
+  printf ("Deleted Volumes:\n");
+  json_array_foreach (list, i, v)
+  {
+    const char *name = json_string_value (json_object_get (v, "Name"));
+    json_t *users = NULL;
+    if ((!all && !json_is_true (json_object_get (v, "Anonymous"))) || !filters_match (filters, nf, v))
+      continue;
+    if (berth_volume_users (cli.root, name, &users, &err) == 0 && json_array_size (users) == 0
+        && berth_volume_remove (cli.root, name, false, &err) == 0)
+      printf ("%s\n", name);
+    berth_error_release (&err);
+    json_decref (users);
+  }
+  json_decref (list);
+  return 0;
+}
 
 int
 cmd_volume (int argc, char **argv)
@@ -14,7 +214,8 @@ cmd_volume (int argc, char **argv)
   int rc = 0;
   if (argc < 2 || strcmp (sub, "--help") == 0)
     {
-      printf ("Usage: berth volume create [NAME] | ls [-q] | inspect NAME... | rm [-f] NAME... | prune [-f]\n");
+      printf ("Usage: berth volume create [NAME] | ls [-q] [--filter K=V] [--format F] | inspect NAME... | rm [-f] "
+              "NAME... | prune [-a] [-f] [--filter K=V]\n");
       return argc < 2 ? 125 : 0;
     }
   if (strcmp (sub, "create") == 0)
@@ -29,24 +230,7 @@ cmd_volume (int argc, char **argv)
       return 0;
     }
   if (strcmp (sub, "ls") == 0 || strcmp (sub, "list") == 0)
-    {
-      json_t *list = NULL, *v;
-      size_t i;
-      bool quiet = argc > 2 && strcmp (argv[2], "-q") == 0;
-      if (berth_volume_list (cli.root, &list, &err) < 0)
-        return cli_error (&err);
-      if (!quiet)
-        printf ("%-10s %s\n", "DRIVER", "VOLUME NAME");
-      json_array_foreach (list, i, v)
-      {
-        if (quiet)
-          printf ("%s\n", json_string_value (json_object_get (v, "Name")));
-        else
-          printf ("%-10s %s\n", "local", json_string_value (json_object_get (v, "Name")));
-      }
-      json_decref (list);
-      return 0;
-    }
+    return volume_ls (argc - 1, argv + 1);
   if (strcmp (sub, "inspect") == 0)
     {
       json_t *out = json_array ();
@@ -89,28 +273,6 @@ cmd_volume (int argc, char **argv)
       return rc;
     }
   if (strcmp (sub, "prune") == 0)
-    {
-      json_t *list = NULL, *v;
-      size_t i;
-      if (berth_volume_list (cli.root, &list, &err) < 0)
-        return cli_error (&err);
-      printf ("Deleted Volumes:\n");
-      json_array_foreach (list, i, v)
-      {
-        const char *name = json_string_value (json_object_get (v, "Name"));
-        json_t *users = NULL;
-        /* docker prunes anonymous volumes only, unless --all. */
-        bool all = argc > 2 && (strcmp (argv[2], "-a") == 0 || strcmp (argv[2], "--all") == 0);
-        if (!all && !json_is_true (json_object_get (v, "Anonymous")))
-          continue;
-        if (berth_volume_users (cli.root, name, &users, &err) == 0 && json_array_size (users) == 0
-            && berth_volume_remove (cli.root, name, false, &err) == 0)
-          printf ("%s\n", name);
-        berth_error_release (&err);
-        json_decref (users);
-      }
-      json_decref (list);
-      return 0;
-    }
+    return volume_prune (argc - 1, argv + 1);
   return cli_usage ("volume", "unknown command \"%s\"", sub);
 }

@@ -342,3 +342,44 @@ teardown() {
   [ -z "$(B ps -aq)" ]
   ! grep -q "$T/store/containers" /proc/self/mountinfo
 }
+
+@test "no silent wrong answers: ps --format, volume ls --filter, logs --since, volume prune -a" {
+  B run -d --name f1 --network none busybox sh -c 'echo early; sleep 1000'
+  for i in $(seq 50); do [ "$(B logs f1)" = early ] && break; sleep 0.1; done
+  # A Go template, with and without a table header; what cannot be
+  # rendered is an error, never the default table.
+  [ "$(B ps --format '{{.Names}}')" = f1 ]
+  run B ps --format 'table {{.Names}}\t{{.State}}\t{{.Isolation}}'
+  [ "${lines[0]}" = "$(printf 'NAMES\tSTATE\tISOLATION')" ]
+  [ "${lines[1]}" = "$(printf 'f1\trunning\tprocess')" ]
+  run -125 B ps --format '{{.Nope}}'
+  [[ "$output" == *"no field \`Nope\`"* ]]
+  run -125 B ps --format '{{json .}}'
+  [[ "$output" == *"not supported"* ]]
+  run -125 B ps --format xml
+  # --since and --until compare times, not strings: durations, RFC 3339,
+  # Unix times.
+  [ "$(B logs --since 10m f1)" = early ]
+  [ -z "$(B logs --since 2099-01-01T00:00:00Z f1)" ]
+  [ "$(B logs --since "$(date -d '-1 hour' +%s)" f1)" = early ]
+  [ -z "$(B logs --until 1h f1)" ]
+  run -125 B logs --since yesterday f1
+  [[ "$output" == *'"yesterday" is not a time'* ]]
+  run -125 B logs --tail many f1
+  # Volume filters: applied, or refused by name.
+  B volume create keep1
+  B volume create other2
+  B run --rm --network none -v keep1:/k busybox true
+  [ "$(B volume ls -q --filter name=keep)" = keep1 ]
+  [ "$(B volume ls -q --filter name=keep --filter name=other | sort | tr '\n' ' ')" = "keep1 other2 " ]
+  run -125 B volume ls -q --filter driver=local
+  [[ "$output" == *'"driver" is not a volume filter'* ]]
+  [ "$(B volume ls --format '{{.Name}}' --filter name=other)" = other2 ]
+  # prune keeps named volumes unless -a, in any order of options.
+  B volume prune -f
+  [ "$(B volume ls -q | sort | tr '\n' ' ')" = "keep1 other2 " ]
+  B volume prune -f -a
+  [ -z "$(B volume ls -q)" ]
+  run -125 B volume prune --bogus
+  B rm -f f1
+}

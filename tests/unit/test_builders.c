@@ -343,8 +343,14 @@ has_arg (char **argv, const char *needle)
 static void
 qemu_argv_names_only_fds (void **state)
 {
-  struct vm_machine m = { .accel = "tcg", .cpu = "max", .mem_mib = 256, .cpus = 2, .fs = true, .acpi = false,
-                          .net = true, .append = (char *)"console=ttyS0" };
+  struct vm_machine m = { .accel = "tcg",
+                          .cpu = "max",
+                          .mem_mib = 256,
+                          .cpus = 2,
+                          .fs = true,
+                          .acpi = false,
+                          .net = true,
+                          .append = (char *)"console=ttyS0" };
   char **a = vm_qemu_argv ("abc/../def", &m, VM_START_COLD, false, "02:42:ac:11:00:02");
   char fd[128];
   (void)state;
@@ -372,8 +378,9 @@ qemu_argv_names_only_fds (void **state)
   strv_free (a);
 
   /* No file server, no network, KVM: none of their devices. */
-  m = (struct vm_machine){ .accel = "kvm", .cpu = "host", .mem_mib = 192, .cpus = 1, .acpi = true,
-                           .append = (char *)"console=ttyS0" };
+  m = (struct vm_machine){
+    .accel = "kvm", .cpu = "host", .mem_mib = 192, .cpus = 1, .acpi = true, .append = (char *)"console=ttyS0"
+  };
   a = vm_qemu_argv ("x", &m, VM_START_COLD, false, NULL);
   assert_true (has_pair (a, "-accel", "kvm"));
   assert_true (has_pair (a, "-cpu", "host"));

@@ -262,8 +262,7 @@ berth_netdev_configure (const char *name, json_t *iface, berth_err_t *err)
     {
       unsigned int b[6];
       char end;
-      if (sscanf (mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6
-          || (b[0] & 1))
+      if (sscanf (mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6 || (b[0] & 1))
         return berth_error (err, EINVAL, "network: a bad MAC address for %s", name);
       ifr_set (&ifr, name);
       ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;

@@ -110,11 +110,10 @@ vm_identity (const char *id, json_t *guest)
 /* The agent's create request.  The guest learns each socket's mode, never
    its host path. */
 static json_t *
-vm_agent_request (const char *id, json_t *guest, json_t *files, bool fs, json_t *sockets, json_t *ifaces,
-                  bool restored)
+vm_agent_request (const char *id, json_t *guest, json_t *files, bool fs, json_t *sockets, json_t *ifaces, bool restored)
 {
-  json_t *req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[],s:o,s:o,s:b}", "config", guest, "files", files,
-                           "rootfs_device", "/dev/vda", "rootfs_fstype", "erofs", "shared", fs, "sockets", "network",
+  json_t *req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[],s:o,s:o,s:b}", "config", guest, "files", files, "rootfs_device",
+                           "/dev/vda", "rootfs_fstype", "erofs", "shared", fs, "sockets", "network",
                            ifaces ? json_incref (ifaces) : json_array (), "identity", vm_identity (id, guest),
                            "restored", restored);
   json_t *sk;
@@ -178,8 +177,7 @@ vm_start_record (json_t *vm, const struct vm_template *t, const char *why)
     {
       json_object_set_new (vm, "start", json_string ("template"));
       json_object_set_new (vm, "template", json_string (t->key));
-      json_object_set_new (vm, "template_memory",
-                           json_string (t->mode == VM_TEMPLATE_SHARED ? "shared" : "private"));
+      json_object_set_new (vm, "template_memory", json_string (t->mode == VM_TEMPLATE_SHARED ? "shared" : "private"));
     }
   else
     {
@@ -261,10 +259,31 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
   shim = fork ();
   if (shim == 0)
     {
-      struct shim s = { .dir = l->dir,     .tty_slave = -1, .listen = -1, .sockets = l->sockets, .fs = l->fs,
-                        .restore = t,      .jail = jail,    .qemu_path = qemu };
-      int src[] = { agent[1], l->rootfd, l->kfd, l->ifd, agent[0], rep[1], l->dirfd, l->console, l->vfs[0], l->vfs[1],
-                    l->tap, t ? t->ram_fd : -1, t ? t->state_fd : -1, qmp[1], qmp[0], t ? t->src_fd : -1, jail.lease };
+      struct shim s = { .dir = l->dir,
+                        .tty_slave = -1,
+                        .listen = -1,
+                        .sockets = l->sockets,
+                        .fs = l->fs,
+                        .restore = t,
+                        .jail = jail,
+                        .qemu_path = qemu };
+      int src[] = { agent[1],
+                    l->rootfd,
+                    l->kfd,
+                    l->ifd,
+                    agent[0],
+                    rep[1],
+                    l->dirfd,
+                    l->console,
+                    l->vfs[0],
+                    l->vfs[1],
+                    l->tap,
+                    t ? t->ram_fd : -1,
+                    t ? t->state_fd : -1,
+                    qmp[1],
+                    qmp[0],
+                    t ? t->src_fd : -1,
+                    jail.lease };
       s.jail.lease = jail.on ? VM_FD_JAIL_LEASE : -1;
       _Static_assert(ARRAY_SIZE (src) == VM_FD_END - VM_FD_AGENT_QEMU, "src follows enum vm_fd");
       close (rep[0]);
@@ -316,8 +335,9 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   json_t *annotations = json_object_get (config, "annotations");
   const char *image = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_IMAGE));
   cleanup_free char *kernel = NULL, *initrd = NULL, *built = NULL, *netns = NULL;
-  struct vm_launch l = { .o = o, .dir = dir, .dirfd = -1, .rootfd = -1, .kfd = -1, .ifd = -1, .console = -1,
-                         .tap = -1, .vfs = { -1, -1 } };
+  struct vm_launch l = {
+    .o = o, .dir = dir, .dirfd = -1, .rootfd = -1, .kfd = -1, .ifd = -1, .console = -1, .tap = -1, .vfs = { -1, -1 }
+  };
   const char *pod;
   bool sandbox_vm;
   int ret = -1;

@@ -123,7 +123,7 @@ struct vm_jail
   struct berth_cgroup *cg;
 };
 /* False when BERTH_VM_JAIL=off or the host config's vm.jail is "off";
-   *WHY names which. */
+ *WHY names which. */
 bool vm_jail_wanted (const char **why);
 /* Leases a uid and makes the VM's cgroup (memory: MEM_MIB plus QEMU's
    overhead; pids), unless the jail is off. */

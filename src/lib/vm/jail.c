@@ -174,8 +174,8 @@ vm_jail_fork (const struct vm_jail *j)
     return fork ();
   /* fork's semantics with new namespaces: QEMU is PID 1 of its own, and
      has no network but the tap it is handed. */
-  return (pid_t)syscall (SYS_clone, (unsigned long)(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD), NULL, NULL,
-                         NULL, NULL);
+  return (pid_t)syscall (SYS_clone, (unsigned long)(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | SIGCHLD),
+                         NULL, NULL, NULL, NULL);
 }
 
 /* An empty file or directory at PATH in the jail, for a bind mount. */
@@ -315,7 +315,6 @@ vm_jail_enter (const struct vm_jail *j, bool kvm, const char *qemu, berth_err_t 
     return berth_error (err, errno, "PR_SET_PDEATHSIG");
   return 0;
 }
-
 
 /* A VM whose shim was killed leaves its (empty) cgroup: removed at the
    container's release if no VM has taken its uid since. */

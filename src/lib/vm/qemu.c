@@ -243,8 +243,8 @@ vm_qemu_argv (const char *id, const struct vm_machine *m, enum vm_start_kind kin
       a[n++] = kind == VM_START_TEMPLATE ? xstrdup ("hubport,id=net0,hubid=0")
                                          : xasprintf ("tap,id=net0,fd=%d", VM_FD_TAP);
       a[n++] = xstrdup ("-device");
-      a[n++] = mac ? xasprintf ("virtio-net-device,netdev=net0,mac=%s", mac)
-                   : xstrdup ("virtio-net-device,netdev=net0");
+      a[n++]
+          = mac ? xasprintf ("virtio-net-device,netdev=net0,mac=%s", mac) : xstrdup ("virtio-net-device,netdev=net0");
     }
   if (kind != VM_START_COLD)
     {

@@ -119,8 +119,7 @@ qmp_send (int sock, const char *text, int fd)
 }
 
 static int
-qmp_command_fd (struct vm_qmp *q, const char *cmd, json_t *args, int fd, json_t **ret, int timeout_ms,
-                berth_err_t *err)
+qmp_command_fd (struct vm_qmp *q, const char *cmd, json_t *args, int fd, json_t **ret, int timeout_ms, berth_err_t *err)
 {
   json_t *req = json_pack ("{s:s}", "execute", cmd);
   cleanup_free char *text = NULL;
@@ -167,8 +166,7 @@ vm_qmp_migrate (struct vm_qmp *q, bool incoming, int migrate_fd, int timeout_ms,
 {
   /* The stream's fd goes over the monitor socket: QMP's fd: URIs name
      fds given this way, not inherited numbers. */
-  if (qmp_command_fd (q, "getfd", json_pack ("{s:s}", "fdname", "berth-migrate"), migrate_fd, NULL, timeout_ms, err)
-          < 0
+  if (qmp_command_fd (q, "getfd", json_pack ("{s:s}", "fdname", "berth-migrate"), migrate_fd, NULL, timeout_ms, err) < 0
       || vm_qmp_command (q, "migrate-set-capabilities",
                          json_pack ("{s:[{s:s,s:b}]}", "capabilities", "capability", "x-ignore-shared", "state", 1),
                          NULL, timeout_ms, err)

@@ -130,8 +130,8 @@ template_inputs (const struct vm_machine *m, int kfd, int ifd, char **why)
     }
   return json_pack ("{s:i,s:s,s:o,s:o,s:o,s:s,s:s,s:s,s:I,s:i,s:b,s:b,s:s}", "format", TEMPLATE_FORMAT, "qemu", qpath,
                     "qemu_build", fingerprint (&q), "kernel", fingerprint (&k), "initrd", fingerprint (&i), "append",
-                    m->append, "cpu", m->cpu, "accel", m->accel, "memory_mib", (json_int_t)m->mem_mib, "cpus",
-                    m->cpus, "acpi", m->acpi, "net", m->net, "machine", "microvm");
+                    m->append, "cpu", m->cpu, "accel", m->accel, "memory_mib", (json_int_t)m->mem_mib, "cpus", m->cpus,
+                    "acpi", m->acpi, "net", m->net, "machine", "microvm");
 }
 
 static void
@@ -354,7 +354,8 @@ maker_await_ready (struct maker *mk, int timeout_ms, berth_err_t *err)
           json_t *j = NULL;
           if (berth_frame_json (&f, &j, err) < 0)
             break;
-          snprintf (mk->kernel, sizeof (mk->kernel), "%.100s", json_string_value (json_object_get (j, "kernel")) ?: "?");
+          snprintf (mk->kernel, sizeof (mk->kernel), "%.100s",
+                    json_string_value (json_object_get (j, "kernel")) ?: "?");
           for (char *c = mk->kernel; *c; c++)
             if (*c <= ' ' || *c > '~')
               *c = '?';
@@ -486,18 +487,19 @@ template_make_in (int dirfd, const struct vm_machine *m, int kfd, int ifd, json_
       berth_error (err, errno, "create the template's RAM file");
       goto fail;
     }
-  if (copy_pages (ram, out, size, ram_digest, &bytes, err) < 0 || file_digest (state, state_digest, &state_size, err) < 0)
+  if (copy_pages (ram, out, size, ram_digest, &bytes, err) < 0
+      || file_digest (state, state_digest, &state_size, err) < 0)
     goto fail;
   if (fsync (out) < 0 || fsync (state) < 0)
     {
       berth_error (err, errno, "sync the template");
       goto fail;
     }
-  meta = json_pack ("{s:i,s:s,s:O,s:s,s:I,s:I,s:s,s:I,s:s,s:I,s:s,s:I}", "format", TEMPLATE_FORMAT, "key", key, "inputs",
-                    inputs, "guest_kernel", mk.kernel, "boot_ms", (json_int_t)mk.boot_ms, "make_ms",
+  meta = json_pack ("{s:i,s:s,s:O,s:s,s:I,s:I,s:s,s:I,s:s,s:I,s:s,s:I}", "format", TEMPLATE_FORMAT, "key", key,
+                    "inputs", inputs, "guest_kernel", mk.kernel, "boot_ms", (json_int_t)mk.boot_ms, "make_ms",
                     (json_int_t)(mono_ms () - t0), "state_sha256", state_digest, "state_size", (json_int_t)state_size,
-                    "ram_sha256", ram_digest, "ram_size", (json_int_t)size, "created", created,
-                    "ram_data", (json_int_t)bytes);
+                    "ram_sha256", ram_digest, "ram_size", (json_int_t)size, "created", created, "ram_data",
+                    (json_int_t)bytes);
   text = json_dumps (meta, JSON_INDENT (1) | JSON_SORT_KEYS);
   json_decref (meta);
   {
@@ -689,9 +691,8 @@ template_open (int top, int dirfd, json_t *inputs, const char *key, enum vm_temp
       berth_error (err, errno, "open its state and ram");
       goto out;
     }
-  if (st.st_size != size || size != (off_t)json_integer_value (json_object_get (json_object_get (meta, "inputs"),
-                                                                                 "memory_mib"))
-                                        << 20)
+  if (st.st_size != size
+      || size != (off_t)json_integer_value (json_object_get (json_object_get (meta, "inputs"), "memory_mib")) << 20)
     {
       berth_error (err, EINVAL, "its ram is %lld bytes, not %lld", (long long)st.st_size, (long long)size);
       goto out;
@@ -742,8 +743,7 @@ out:
 /* Makes the template KEY in TOP (a directory of templates), under its
    lock held by the caller. */
 static int
-template_make (int top, const char *key, const struct vm_machine *m, int kfd, int ifd, json_t *inputs,
-               berth_err_t *err)
+template_make (int top, const char *key, const struct vm_machine *m, int kfd, int ifd, json_t *inputs, berth_err_t *err)
 {
   char tmp[64], rnd[9];
   cleanup_close int dirfd = -1;
@@ -952,8 +952,7 @@ vm_template_get (const struct vm_machine *m, const char *kernel, int kernel_fd, 
   json_object_set_new (inputs, "kernel_path", json_string (kernel));
   json_object_set_new (inputs, "initrd_path", json_string (initrd));
   topdir = berth_vm_templates_dir ();
-  if (mkdir_p (topdir, 0700, &err) < 0
-      || (top = open (topdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+  if (mkdir_p (topdir, 0700, &err) < 0 || (top = open (topdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
     {
       *why = xasprintf ("the templates' directory `%s`: %s", topdir, err ? err->msg : strerror (errno));
       berth_error_release (&err);
