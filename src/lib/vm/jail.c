@@ -325,6 +325,14 @@ vm_jail_cleanup (unsigned long uid)
   cleanup_close int fd = -1;
   struct berth_cgroup *cg = NULL;
   berth_err_t e = NULL;
+  /* Normally the shim removed it: then there is nothing to do. */
+  snprintf (path, sizeof (path), "/sys/fs/cgroup/pids/berth-vm/%lu", uid);
+  if (access (path, F_OK) < 0)
+    {
+      snprintf (path, sizeof (path), "/sys/fs/cgroup/berth-vm/%lu", uid);
+      if (access (path, F_OK) < 0)
+        return;
+    }
   snprintf (path, sizeof (path), LEASE_DIR "/%lu", uid);
   fd = open (path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0 || flock (fd, LOCK_EX | LOCK_NB) < 0)
