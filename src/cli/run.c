@@ -11,6 +11,9 @@
 
 #include "cli.h"
 #include "lib/engine/engine.h"
+#include "lib/image/builtin.h"
+#include "lib/image/image.h"
+#include "lib/image/registry.h"
 #include "lib/net/net.h"
 #include "lib/runtime/isolation.h"
 #include "lib/base/utils.h"
@@ -55,7 +58,9 @@ static const char run_options[]
       "  -p, --publish SPEC      [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], ranges too (repeatable)\n"
       "  -P, --publish-all       publish every exposed port on a free host port\n"
       "      --expose PORT       expose a port or range (repeatable)\n"
-      "      --add-host NAME:IP  an /etc/hosts entry (repeatable)\n";
+      "      --add-host NAME:IP  an /etc/hosts entry (repeatable)\n"
+      "      --pull POLICY       missing (default: pull the image if it is not here), always or never\n"
+      "      --platform OS/ARCH  which image of a multi-platform index to pull (linux/amd64)\n";
 
 static int64_t
 parse_bytes (const char *s, bool *ok)
@@ -116,6 +121,49 @@ winch (int sig)
 {
   if (monitor_pid > 0)
     kill (monitor_pid, sig);
+}
+
+/* --pull and --platform: what run and create do about the image. */
+static const char *pull_policy = "missing", *pull_platform;
+
+/* The image, pulled first as docker does: when it is missing (the
+   default), always, or never (then a missing image is an error). */
+static int
+ensure_image (const char *cmd, const char *image)
+{
+  struct berth_store *s = NULL;
+  struct berth_registry_opts o = { .tls_verify = true, .platform = pull_platform };
+  berth_err_t err = NULL;
+  char md[BERTH_DIGEST_LEN + 1];
+  bool imported = false, have;
+  int rc;
+  if ((rc = cli_open_store (&s)) != 0)
+    return rc;
+  have = berth_builtin_ensure (s, image, &imported, &err) == 0 && berth_image_resolve (s, image, md, &err) == 0;
+  if (!have && err && err->status != ENOENT)
+    {
+      berth_store_close (s);
+      return cli_error (&err);
+    }
+  berth_error_release (&err);
+  if (strcmp (pull_policy, "never") == 0 || (have && strcmp (pull_policy, "missing") == 0))
+    {
+      berth_store_close (s);
+      if (!have)
+        {
+          fprintf (stderr, "berth %s: no such image: %s (--pull=never)\n", cmd, image);
+          return 125;
+        }
+      return 0;
+    }
+  if (!have)
+    fprintf (stderr, "Unable to find image '%s' locally\n", image);
+  rc = berth_registry_pull (s, image, &o, md, &err);
+  berth_store_close (s);
+  if (rc < 0)
+    return cli_error (&err);
+  fprintf (stderr, "Digest: %s\nStatus: Downloaded image for %s\n", md, image);
+  return 0;
 }
 
 static struct termios saved;
@@ -364,6 +412,17 @@ option_storage (const char *cmd, int c, struct berth_create_request *r, bool *de
 {
   switch (c)
     {
+    case 34:
+      if (strcmp (optarg, "missing") != 0 && strcmp (optarg, "always") != 0 && strcmp (optarg, "never") != 0
+          && strcmp (optarg, "newer") != 0)
+        return cli_usage (cmd, "--pull: \"%s\" is not always, missing or never", optarg), -1;
+      /* docker's "newer" pulls when the registry has another digest:
+         which is what always does, pulling only the layers not here. */
+      pull_policy = strcmp (optarg, "newer") == 0 ? "always" : optarg;
+      break;
+    case 35:
+      pull_platform = optarg;
+      break;
     case 18:
       json_array_append_new (r->run.tmpfs, json_string (optarg));
       break;
@@ -513,6 +572,8 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
     { "ip", required_argument, NULL, 31 },
     { "network-alias", required_argument, NULL, 32 },
     { "add-host", required_argument, NULL, 33 },
+    { "pull", required_argument, NULL, 34 },
+    { "platform", required_argument, NULL, 35 },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -578,6 +639,8 @@ cmd_run (int argc, char **argv)
 
   if (cli_parse_create ("run", argc, argv, &r, &detach) < 0)
     return 125;
+  if ((code = ensure_image ("run", r.image)) != 0)
+    return code;
   if (berth_engine_open (cli.root, &e, &err) < 0)
     return cli_error (&err);
   if (berth_engine_create (e, &r, id, &err) < 0)
@@ -663,6 +726,11 @@ cmd_create (int argc, char **argv)
   char id[65];
   if (cli_parse_create ("create", argc, argv, &r, NULL) < 0)
     return 125;
+  {
+    int rc = ensure_image ("create", r.image);
+    if (rc != 0)
+      return rc;
+  }
   if (berth_engine_open (cli.root, &e, &err) < 0)
     return cli_error (&err);
   if (berth_engine_create (e, &r, id, &err) < 0)

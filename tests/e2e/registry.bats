@@ -4,6 +4,7 @@
 
 load helpers
 load registry
+bats_require_minimum_version 1.5.0
 
 BERTH=$TOP/build/berth
 B() { BERTH_AUTH_FILE=$T/auth.json "$BERTH" --root "$T/store" "$@"; }
@@ -234,4 +235,41 @@ push_debian() {
   skopeo copy -q --src-tls-verify=false "docker://$REG/from/berth:2" "oci:$T/back:2"
   [ "$(jq -r '.manifests | length' "$T/back/index.json")" = 1 ]
   skopeo inspect --tls-verify=false "docker://$REG/from/berth:2" | jq -e '.Layers | length == 1' >/dev/null
+}
+
+@test "run and create pull a missing image (--pull missing|always|never, --platform)" {
+  start_registry
+  export BERTH_INSECURE_REGISTRIES="$REG"
+  B tag busybox "$REG/test/auto:1"
+  B push "$REG/test/auto:1"
+  B rmi "$REG/test/auto:1"
+  # Missing: pulled first, said on stderr, then run.
+  run B run --rm --network none "$REG/test/auto:1" echo ran
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Unable to find image '$REG/test/auto:1' locally"* ]]
+  [[ "$output" == *"Downloaded image for $REG/test/auto:1"* ]]
+  [[ "$output" == *ran* ]]
+  # Present: not pulled again.
+  run B run --rm --network none "$REG/test/auto:1" echo again
+  [ "$output" = again ]
+  # always pulls (the layers are here already), never refuses what is missing.
+  run B create --pull always --name c1 --network none "$REG/test/auto:1" true
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Downloaded image"* ]]
+  B rm c1
+  B rmi "$REG/test/auto:1"
+  run -125 B run --rm --pull never "$REG/test/auto:1" true
+  [[ "$output" == *"no such image"*"--pull=never"* ]]
+  run -125 B run --rm --pull sometimes busybox true
+  [[ "$output" == *'"sometimes" is not always, missing or never'* ]]
+  # A platform the image does not have is refused by the pull.
+  run B run --rm --platform linux/s390x --network none "$REG/test/auto:1" true
+  [ "$status" -ne 0 ]
+  run B run --rm --platform linux/amd64 --network none "$REG/test/auto:1" echo amd64
+  [ "$status" -eq 0 ]
+  [[ "$output" == *amd64* ]]
+  # A registry that is not there: the run fails with the pull's error.
+  run B run --rm "127.0.0.1:1/none/such:1" true
+  [ "$status" -eq 125 ]
+  [ -z "$(B ps -aq)" ]
 }

@@ -329,6 +329,37 @@ fetch_blobs (struct reg *r, struct berth_store *s, json_t *descs, berth_err_t *e
   return ret;
 }
 
+/* An image asked for by --platform must be of it, index or not (docker
+   refuses a single-platform image of another platform too). */
+static int
+check_platform (struct berth_store *s, json_t *manifest, const char *platform, const char *name, berth_err_t *err)
+{
+  json_t *cfg = NULL;
+  const char *os, *arch, *variant;
+  cleanup_free char *want = NULL, *got = NULL;
+  char *wv;
+  int ret;
+  if (platform == NULL)
+    return 0;
+  if (berth_blob_read_json (s, json_string_value (json_object_get (json_object_get (manifest, "config"), "digest")),
+                            &cfg, err)
+      < 0)
+    return -1;
+  os = json_string_value (json_object_get (cfg, "os")) ?: "linux";
+  arch = json_string_value (json_object_get (cfg, "architecture")) ?: "amd64";
+  variant = json_string_value (json_object_get (cfg, "variant"));
+  want = xstrdup (platform);
+  got = xasprintf ("%s/%s%s%s", os, arch, variant ? "/" : "", variant ? variant : "");
+  /* os/arch must match; a variant only when the platform names one. */
+  wv = strchr (want, '/') ? strchr (strchr (want, '/') + 1, '/') : NULL;
+  ret = 0;
+  if (wv ? strcmp (want, got) != 0
+         : strncmp (got, want, strlen (want)) != 0 || (got[strlen (want)] != '\0' && got[strlen (want)] != '/'))
+    ret = berth_error_code (err, EINVAL, "%s is an image for %s, not for %s (--platform)", name, got, platform);
+  json_decref (cfg);
+  return ret;
+}
+
 int
 berth_registry_pull (struct berth_store *s, const char *name, const struct berth_registry_opts *o, char *manifest_out,
                      berth_err_t *err)
@@ -387,7 +418,7 @@ berth_registry_pull (struct berth_store *s, const char *name, const struct berth
         goto out;
       }
   }
-  if (fetch_blobs (&r, s, descs, err) < 0)
+  if (fetch_blobs (&r, s, descs, err) < 0 || check_platform (s, m, o->platform, name, err) < 0)
     goto out;
   if (berth_image_unpack (s, md, err) < 0)
     goto out;
