@@ -28,6 +28,7 @@ unset BERTH_VM_TEMPLATE
 B() { "$berth" --root "$tmp/store" "$@"; }
 DK=
 cleanup() {
+  set +e # every step, whatever the one before did
   for id in $(B ps -aq 2>/dev/null); do B rm -f "$id" >/dev/null 2>&1 || true; done
   if [ -n "$DK" ]; then
     docker -H "unix://$tmp/docker.sock" rm -f $(docker -H "unix://$tmp/docker.sock" ps -aq) >/dev/null 2>&1 || true
