@@ -31,7 +31,8 @@ teardown() {
   run -126 B run --rm busybox /etc/passwd
   run B run --rm --memory nonsense busybox true
   [ "$status" -eq 125 ]
-  run B run --rm nosuchimage true
+  # Not pulled (--pull never): no registry is reachable here.
+  run B run --rm --pull never nosuchimage true
   [ "$status" -eq 125 ]
   [[ "$output" == *"no such image"* ]]
 }
