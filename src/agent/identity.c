@@ -100,8 +100,10 @@ apply_identity (json_t *identity, berth_err_t *err)
     return berth_error (err, EINVAL, "create: identity needs entropy and hostname");
   if (reseed (entropy, err) < 0)
     return -1;
-  if (!*hostname || strlen (hostname) > 64 || sethostname (hostname, strlen (hostname)) < 0)
-    return berth_error (err, errno ? errno : EINVAL, "set the VM's hostname");
+  if (!*hostname || strlen (hostname) > 64)
+    return berth_error (err, EINVAL, "create: identity.hostname must be 1 to 64 bytes");
+  if (sethostname (hostname, strlen (hostname)) < 0)
+    return berth_error (err, errno, "set the VM's hostname `%s`", hostname);
   if (sync_clock (err) < 0)
     return -1;
   trace_step ("identity");

@@ -50,6 +50,21 @@ filter_match (const char *f, json_t *v)
   }
 }
 
+#define MAX_FILTERS 32
+
+/* One --filter more, checked: 0, or the command's exit code (said). */
+static int
+filter_add (const char *cmd, char **filters, size_t *n, char *arg)
+{
+  berth_err_t err = NULL;
+  if (*n == MAX_FILTERS)
+    return cli_usage (cmd, "at most %d filters", MAX_FILTERS);
+  if (filter_check (arg, &err) < 0)
+    return cli_error (&err);
+  filters[(*n)++] = arg;
+  return 0;
+}
+
 /* Filters of one key are alternatives, of different keys all required, as
    docker has them. */
 static bool
@@ -79,7 +94,7 @@ volume_ls (int argc, char **argv)
       = { { "Name", "" }, { "Driver", "" }, { "Mountpoint", "" }, { "CreatedAt", "" } };
   berth_err_t err = NULL;
   json_t *list = NULL, *v, *out = json_array ();
-  char *filters[32];
+  char *filters[MAX_FILTERS];
   size_t nf = 0, i;
   bool quiet = false;
   const char *format = "table";
@@ -94,9 +109,8 @@ volume_ls (int argc, char **argv)
         quiet = true;
         break;
       case 'F':
-        if (nf == ARRAY_SIZE (filters) || filter_check (optarg, &err) < 0)
-          return err ? cli_error (&err) : cli_usage ("volume ls", "too many filters");
-        filters[nf++] = optarg;
+        if ((o = filter_add ("volume ls", filters, &nf, optarg)) != 0)
+          return o;
         break;
       case 'f':
         format = optarg;
@@ -162,7 +176,7 @@ volume_prune (int argc, char **argv)
                                         { NULL, 0, NULL, 0 } };
   berth_err_t err = NULL;
   json_t *list = NULL, *v;
-  char *filters[32];
+  char *filters[MAX_FILTERS];
   size_t nf = 0, i;
   bool all = false;
   int o;
@@ -178,9 +192,8 @@ volume_prune (int argc, char **argv)
       case 'f':
         break; /* berth does not ask */
       case 'F':
-        if (nf == ARRAY_SIZE (filters) || filter_check (optarg, &err) < 0)
-          return err ? cli_error (&err) : cli_usage ("volume prune", "too many filters");
-        filters[nf++] = optarg;
+        if ((o = filter_add ("volume prune", filters, &nf, optarg)) != 0)
+          return o;
         break;
       default:
         return cli_usage ("volume prune", "unknown option");

@@ -653,6 +653,14 @@ signal_name (int sig)
   return NULL;
 }
 
+long long
+monotonic_ms (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
 char *
 timestamp_rfc3339 (void)
 {

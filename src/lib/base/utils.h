@@ -94,6 +94,8 @@ int parse_signal (const char *s, int *sig);
 const char *signal_name (int sig);
 
 char *timestamp_rfc3339 (void);
+/* CLOCK_MONOTONIC in milliseconds, for deadlines. */
+long long monotonic_ms (void);
 /* 2*N (N <= 64) lowercase hex digits from getrandom(2) into OUT; it
    cannot fail on Linux 3.17+ short of an interrupt, which is retried. */
 void random_hex (char *out, size_t n);

@@ -193,9 +193,6 @@ static int
 vm_jail_readable (int fd, const char *path, const char *what, berth_err_t *err)
 {
   struct stat st;
-  const char *why;
-  if (!vm_jail_wanted (&why))
-    return 0;
   if (fstat (fd, &st) < 0)
     return berth_error (err, errno, "stat `%s`", path);
   if (!(st.st_mode & S_IROTH))
@@ -227,18 +224,23 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
   const struct berth_create_opts *o = l->o;
   struct vm_template *t = NULL;
   struct vm_jail jail;
-  cleanup_free char *why = NULL, *qemu = vm_qemu_path ();
+  cleanup_free char *why = NULL;
   int rep[2] = { -1, -1 }, agent[2] = { -1, -1 }, qmp[2] = { -1, -1 }, ret = -1;
   json_t *req;
   char **argv;
   pid_t shim, parent;
 
-  if (qemu == NULL)
+  if (l->m.qemu == NULL)
     return berth_error (err, ENOENT, "VM isolation needs QEMU: %s is not in PATH", vm_qemu_binary ());
-  if (vm_jail_readable (l->kfd, l->kernel, "guest kernel", err) < 0
-      || vm_jail_readable (l->ifd, l->initrd, "guest initramfs", err) < 0
-      || vm_jail_prepare (&jail, l->m.mem_mib, l->m.cpus, err) < 0)
+  if (vm_jail_prepare (&jail, l->m.mem_mib, l->m.cpus, err) < 0)
     return -1;
+  if (jail.on
+      && (vm_jail_readable (l->kfd, l->kernel, "guest kernel", err) < 0
+          || vm_jail_readable (l->ifd, l->initrd, "guest initramfs", err) < 0))
+    {
+      vm_jail_release (&jail);
+      return -1;
+    }
   if (vm_template_get (&l->m, l->kernel, l->kfd, l->initrd, l->ifd, &t, &why) == 0)
     berth_debug ("container %s: its VM boots cold: %s", o->id, why);
   else
@@ -266,7 +268,7 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
                         .fs = l->fs,
                         .restore = t,
                         .jail = jail,
-                        .qemu_path = qemu };
+                        .qemu_path = l->m.qemu };
       int src[] = { agent[1],
                     l->rootfd,
                     l->kfd,

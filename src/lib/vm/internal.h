@@ -51,6 +51,7 @@ enum vm_fd
    must match to be restored (template.c keys on it with the files'). */
 struct vm_machine
 {
+  char *qemu;        /* QEMU's binary, resolved (vm_qemu_path); NULL: none */
   const char *accel; /* "kvm" or "tcg" */
   const char *cpu;   /* the CPU model */
   long mem_mib;
@@ -197,7 +198,7 @@ struct shim
   int sfd;
   const struct vm_template *restore; /* restored from it, else NULL (booted) */
   struct vm_jail jail;
-  char *qemu_path;
+  const char *qemu_path;
 };
 
 typedef int (*reply_parser) (const struct berth_frame *f, void *out, berth_err_t *err);

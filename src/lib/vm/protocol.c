@@ -245,3 +245,18 @@ berth_frame_ps_lines (const struct berth_frame *f, char ***out, berth_err_t *err
   *out = lines;
   return 0;
 }
+
+int
+berth_frame_ready (const struct berth_frame *f, char *kernel, size_t n, long long *boot_ms, berth_err_t *err)
+{
+  json_t *j = NULL;
+  if (berth_frame_json (f, &j, err) < 0)
+    return -1;
+  snprintf (kernel, n, "%.100s", json_string_value (json_object_get (j, "kernel")) ?: "?");
+  *boot_ms = json_integer_value (json_object_get (j, "uptime_ms"));
+  for (char *c = kernel; *c; c++)
+    if (*c <= ' ' || *c > '~')
+      *c = '?';
+  json_decref (j);
+  return 0;
+}

@@ -94,6 +94,9 @@ int berth_frame_json (const struct berth_frame *f, json_t **out, berth_err_t *er
 /* Validated replies from the guest. */
 int berth_frame_exit_code (const struct berth_frame *f, int *code, berth_err_t *err);
 int berth_frame_ps_lines (const struct berth_frame *f, char ***lines, berth_err_t *err);
+/* A ready frame: the guest kernel's release (at most 100 printable
+   bytes into KERNEL) and its boot time. */
+int berth_frame_ready (const struct berth_frame *f, char *kernel, size_t n, long long *boot_ms, berth_err_t *err);
 const char *berth_frame_type_name (uint8_t type);
 
 #endif

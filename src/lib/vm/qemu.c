@@ -120,6 +120,7 @@ vm_machine_init (struct vm_machine *m, json_t *config, const char *kernel, bool 
 {
   const char *extra = getenv ("BERTH_VM_APPEND");
   bool kvm;
+  m->qemu = vm_qemu_path ();
   m->accel = berth_vm_accel ();
   kvm = strcmp (m->accel, "kvm") == 0;
   m->cpu = kvm ? "host" : tcg_cpu ();
@@ -145,7 +146,8 @@ void
 vm_machine_release (struct vm_machine *m)
 {
   free (m->append);
-  m->append = NULL;
+  free (m->qemu);
+  m->append = m->qemu = NULL;
 }
 
 /* QEMU's argv.  Every resource is an fd we opened (enum vm_fd): nothing

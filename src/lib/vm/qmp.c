@@ -12,19 +12,11 @@
 #include "lib/base/utils.h"
 #include "lib/vm/internal.h"
 
-static long long
-mono_ms (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 /* The next line QEMU wrote, as JSON. */
 static int
 qmp_read (struct vm_qmp *q, json_t **out, int timeout_ms, berth_err_t *err)
 {
-  long long deadline = mono_ms () + timeout_ms;
+  long long deadline = monotonic_ms () + timeout_ms;
   for (;;)
     {
       char *nl = memchr (q->buf, '\n', q->len);
@@ -47,7 +39,7 @@ qmp_read (struct vm_qmp *q, json_t **out, int timeout_ms, berth_err_t *err)
       if (q->len == sizeof (q->buf))
         return berth_error (err, EPROTO, "QMP: a line longer than %zu bytes", sizeof (q->buf));
       {
-        long long left = deadline - mono_ms ();
+        long long left = deadline - monotonic_ms ();
         int r;
         if (left <= 0)
           return berth_error (err, ETIMEDOUT, "QMP: QEMU did not answer within %d ms", timeout_ms);

@@ -173,10 +173,7 @@ shim_send_clock (struct shim *s)
 static int
 shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms, berth_err_t *err)
 {
-  long long deadline;
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  deadline = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000 + timeout_ms;
+  long long deadline = monotonic_ms () + timeout_ms;
   for (;;)
     {
       struct pollfd p = { .fd = s->agent, .events = POLLIN };
@@ -193,8 +190,7 @@ shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms
             shim_send_clock (s);
           continue;
         }
-      clock_gettime (CLOCK_MONOTONIC, &ts);
-      now = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+      now = monotonic_ms ();
       if (now >= deadline)
         return berth_error (err, ETIMEDOUT, "the VM did not answer within %d s (see %s/console.log)", timeout_ms / 1000,
                             s->dir);
@@ -765,22 +761,6 @@ shim_drop_privileges (void)
     (void)prctl (PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
-/* The guest kernel's release and its boot time, from a ready frame. */
-static int
-ready_info (const struct berth_frame *f, char *kernel, size_t n, json_int_t *boot_ms, berth_err_t *err)
-{
-  json_t *j = NULL;
-  if (berth_frame_json (f, &j, err) < 0)
-    return -1;
-  snprintf (kernel, n, "%.100s", json_string_value (json_object_get (j, "kernel")) ?: "?");
-  *boot_ms = json_integer_value (json_object_get (j, "uptime_ms"));
-  for (char *c = kernel; *c; c++)
-    if (*c <= ' ' || *c > '~')
-      *c = '?';
-  json_decref (j);
-  return 0;
-}
-
 void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char **argv, json_t *create_req,
                                               int console_fd, bool tty, const char *accel, json_t *shares)
 {
@@ -791,7 +771,7 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
   int cons_log, agent_peer = s->agent;
   char kernel[128] = "";
   struct stat boot_files[2];
-  json_int_t boot_ms = 0;
+  long long boot_ms = 0;
 
   setsid ();
   sigemptyset (&mask);
@@ -903,7 +883,7 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
           goto fail;
         }
       vm_drop_boot_images (q, boot_files, ARRAY_SIZE (boot_files));
-      if (ready_info (&f, kernel, sizeof (kernel), &boot_ms, &err) < 0)
+      if (berth_frame_ready (&f, kernel, sizeof (kernel), &boot_ms, &err) < 0)
         goto fail;
     }
   if (tty)

@@ -40,14 +40,6 @@
 #define PLACEHOLDER_DISK (1 << 20)
 #define QMP_TIMEOUT_MS 30000
 
-static long long
-mono_ms (void)
-{
-  struct timespec ts;
-  clock_gettime (CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
 char *
 berth_vm_templates_dir (void)
 {
@@ -99,26 +91,13 @@ fingerprint (const struct stat *st)
                     (json_int_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec);
 }
 
-/* The QEMU binary execvp will run, resolved: its build is part of the key. */
-static int
-qemu_stat (struct stat *st, char **path)
-{
-  *path = vm_qemu_path ();
-  if (*path == NULL)
-    {
-      errno = ENOENT;
-      return -1;
-    }
-  return stat (*path, st);
-}
-
 /* Everything a restore must match. */
 static json_t *
 template_inputs (const struct vm_machine *m, int kfd, int ifd, char **why)
 {
   struct stat q, k, i;
-  cleanup_free char *qpath = NULL;
-  if (qemu_stat (&q, &qpath) < 0)
+  /* QEMU's build is part of the key, not only its version. */
+  if (m->qemu == NULL || stat (m->qemu, &q) < 0)
     {
       *why = xasprintf ("cannot find QEMU (%s): %s", vm_qemu_binary (), strerror (errno));
       return NULL;
@@ -128,7 +107,7 @@ template_inputs (const struct vm_machine *m, int kfd, int ifd, char **why)
       *why = xasprintf ("stat the guest kernel: %s", strerror (errno));
       return NULL;
     }
-  return json_pack ("{s:i,s:s,s:o,s:o,s:o,s:s,s:s,s:s,s:I,s:i,s:b,s:b,s:s}", "format", TEMPLATE_FORMAT, "qemu", qpath,
+  return json_pack ("{s:i,s:s,s:o,s:o,s:o,s:s,s:s,s:s,s:I,s:i,s:b,s:b,s:s}", "format", TEMPLATE_FORMAT, "qemu", m->qemu,
                     "qemu_build", fingerprint (&q), "kernel", fingerprint (&k), "initrd", fingerprint (&i), "append",
                     m->append, "cpu", m->cpu, "accel", m->accel, "memory_mib", (json_int_t)m->mem_mib, "cpus", m->cpus,
                     "acpi", m->acpi, "net", m->net, "machine", "microvm");
@@ -259,7 +238,6 @@ struct maker
 {
   int dirfd; /* the temporary directory */
   struct vm_jail jail;
-  char *qemu_path;
   pid_t qemu;
   int agent, qmp;
   char kernel[128];
@@ -317,7 +295,7 @@ maker_spawn (struct maker *mk, const struct vm_machine *m, int kfd, int ifd, int
         _exit (127);
       {
         berth_err_t e = NULL;
-        if (vm_jail_enter (&mk->jail, strcmp (m->accel, "kvm") == 0, mk->qemu_path, &e) < 0)
+        if (vm_jail_enter (&mk->jail, strcmp (m->accel, "kvm") == 0, m->qemu, &e) < 0)
           {
             berth_error_to_log (2, &e);
             _exit (127);
@@ -326,7 +304,7 @@ maker_spawn (struct maker *mk, const struct vm_machine *m, int kfd, int ifd, int
       for (int fd = VM_FD_AGENT_QEMU; fd < VM_FD_END; fd++)
         if (fd != VM_FD_REPORT && fd != VM_FD_MIGRATE && fd != VM_FD_JAIL_LEASE)
           fcntl (fd, F_SETFD, 0);
-      execv (mk->qemu_path, argv);
+      execv (m->qemu, argv);
       _exit (127);
     }
   close (agent[1]);
@@ -341,7 +319,7 @@ static int
 maker_await_ready (struct maker *mk, int timeout_ms, berth_err_t *err)
 {
   struct berth_frame_reader rd = { 0 };
-  long long deadline = mono_ms () + timeout_ms;
+  long long deadline = monotonic_ms () + timeout_ms;
   int ret = -1;
   for (;;)
     {
@@ -351,17 +329,7 @@ maker_await_ready (struct maker *mk, int timeout_ms, berth_err_t *err)
         break;
       if (r == 1 && f.type == BERTH_F_READY)
         {
-          json_t *j = NULL;
-          if (berth_frame_json (&f, &j, err) < 0)
-            break;
-          snprintf (mk->kernel, sizeof (mk->kernel), "%.100s",
-                    json_string_value (json_object_get (j, "kernel")) ?: "?");
-          for (char *c = mk->kernel; *c; c++)
-            if (*c <= ' ' || *c > '~')
-              *c = '?';
-          mk->boot_ms = json_integer_value (json_object_get (j, "uptime_ms"));
-          ret = 0;
-          json_decref (j);
+          ret = berth_frame_ready (&f, mk->kernel, sizeof (mk->kernel), &mk->boot_ms, err);
           break;
         }
       if (r == 1)
@@ -372,7 +340,7 @@ maker_await_ready (struct maker *mk, int timeout_ms, berth_err_t *err)
           berth_error (err, ECHILD, "QEMU exited while the template booted (see its console.log)");
           break;
         }
-      if (mono_ms () >= deadline)
+      if (monotonic_ms () >= deadline)
         {
           berth_error (err, ETIMEDOUT, "the template's guest did not say ready within %d s", timeout_ms / 1000);
           break;
@@ -397,7 +365,7 @@ static int
 maker_save (struct maker *mk, int state, berth_err_t *err)
 {
   struct vm_qmp *q = xmalloc (sizeof (*q));
-  long long deadline = mono_ms () + QMP_TIMEOUT_MS;
+  long long deadline = monotonic_ms () + QMP_TIMEOUT_MS;
   int ret = -1;
   if (vm_qmp_open (q, mk->qmp, QMP_TIMEOUT_MS, err) < 0
       || vm_qmp_command (q, "stop", NULL, NULL, QMP_TIMEOUT_MS, err) < 0
@@ -423,7 +391,7 @@ maker_save (struct maker *mk, int state, berth_err_t *err)
           goto out;
         }
       json_decref (st);
-      if (mono_ms () >= deadline)
+      if (monotonic_ms () >= deadline)
         {
           berth_error (err, ETIMEDOUT, "saving the template took more than %d s", QMP_TIMEOUT_MS / 1000);
           goto out;
@@ -446,8 +414,6 @@ maker_stop (struct maker *mk)
       mk->qemu = 0;
     }
   vm_jail_release (&mk->jail);
-  free (mk->qemu_path);
-  mk->qemu_path = NULL;
   if (mk->agent >= 0)
     close (mk->agent);
   if (mk->qmp >= 0)
@@ -467,14 +433,11 @@ template_make_in (int dirfd, const struct vm_machine *m, int kfd, int ifd, json_
   cleanup_close int state = openat (dirfd, "state", O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   cleanup_close int out = -1;
   char state_digest[BERTH_DIGEST_LEN + 1], ram_digest[BERTH_DIGEST_LEN + 1];
-  long long bytes = 0, t0 = mono_ms ();
+  long long bytes = 0, t0 = monotonic_ms ();
   json_t *meta;
   cleanup_free char *text = NULL, *created = timestamp_rfc3339 ();
   if (ram < 0 || ftruncate (ram, size) < 0 || state < 0)
     return berth_error (err, errno, "the template's RAM and state files");
-  mk.qemu_path = vm_qemu_path ();
-  if (mk.qemu_path == NULL)
-    return berth_error (err, ENOENT, "%s is not in PATH", vm_qemu_binary ());
   if (vm_jail_prepare (&mk.jail, m->mem_mib, m->cpus, err) < 0 || maker_spawn (&mk, m, kfd, ifd, ram, err) < 0)
     goto fail;
   if (maker_await_ready (&mk, strcmp (m->accel, "kvm") == 0 ? 30000 : 120000, err) < 0
@@ -497,9 +460,9 @@ template_make_in (int dirfd, const struct vm_machine *m, int kfd, int ifd, json_
     }
   meta = json_pack ("{s:i,s:s,s:O,s:s,s:I,s:I,s:s,s:I,s:s,s:I,s:s,s:I}", "format", TEMPLATE_FORMAT, "key", key,
                     "inputs", inputs, "guest_kernel", mk.kernel, "boot_ms", (json_int_t)mk.boot_ms, "make_ms",
-                    (json_int_t)(mono_ms () - t0), "state_sha256", state_digest, "state_size", (json_int_t)state_size,
-                    "ram_sha256", ram_digest, "ram_size", (json_int_t)size, "created", created, "ram_data",
-                    (json_int_t)bytes);
+                    (json_int_t)(monotonic_ms () - t0), "state_sha256", state_digest, "state_size",
+                    (json_int_t)state_size, "ram_sha256", ram_digest, "ram_size", (json_int_t)size, "created", created,
+                    "ram_data", (json_int_t)bytes);
   text = json_dumps (meta, JSON_INDENT (1) | JSON_SORT_KEYS);
   json_decref (meta);
   {
@@ -782,8 +745,8 @@ fail:
   return berth_error_wrap (err, "make a VM template");
 }
 
-/* Leftovers of makers that died, and a template found bad: only with the
-   key's lock held. */
+/* A template found bad or superseded, its shared memory's holder record,
+   and leftovers of makers that died: only with the key's lock held. */
 static void
 template_discard (int top, const char *key)
 {
@@ -799,7 +762,9 @@ template_discard (int top, const char *key)
       return;
     }
   while ((de = readdir (d)))
-    if (strncmp (de->d_name, key, kl) == 0 && (de->d_name[kl] == 0 || strncmp (de->d_name + kl, ".tmp.", 5) == 0))
+    if (strncmp (de->d_name, key, kl) == 0
+        && (de->d_name[kl] == 0 || strncmp (de->d_name + kl, ".tmp.", 5) == 0
+            || strcmp (de->d_name + kl, ".holder") == 0))
       {
         rm_rf_at (top, de->d_name, &e);
         berth_error_release (&e);
@@ -856,8 +821,6 @@ template_supersede (int top, const char *key, json_t *inputs)
         }
       berth_debug ("VM template %s is superseded by %s: removed", name, key);
       template_discard (top, name);
-      snprintf (name, sizeof (name), "%s.holder", de->d_name);
-      unlinkat (top, name, 0);
     }
   json_decref (mine);
 }
@@ -966,9 +929,9 @@ vm_template_get (const struct vm_machine *m, const char *kernel, int kernel_fd, 
   t->holder = xasprintf ("%s/%s.holder", topdir, t->key);
   t->dir = xstrdup (topdir);
   {
-    long long t0 = mono_ms ();
+    long long t0 = monotonic_ms ();
     r = template_acquire (top, t->key, m, kernel_fd, initrd_fd, inputs, mode, t, why);
-    berth_debug ("VM template %s: ready to restore in %lld ms", t->key, mono_ms () - t0);
+    berth_debug ("VM template %s: ready to restore in %lld ms", t->key, monotonic_ms () - t0);
   }
   json_decref (inputs);
   if (r == 0)
@@ -1047,7 +1010,6 @@ berth_vm_template_remove (const char *key, berth_err_t *err)
   cleanup_free char *topdir = berth_vm_templates_dir ();
   cleanup_close int top = open (topdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   cleanup_close int lock = -1;
-  char name[64];
   if (!berth_name_valid (key, 1, 40) || strchr (key, '.'))
     return berth_error (err, EINVAL, "`%s` is not a template key", key);
   if (top < 0)
@@ -1059,8 +1021,6 @@ berth_vm_template_remove (const char *key, berth_err_t *err)
   if (lock < 0)
     return -1;
   template_discard (top, key);
-  snprintf (name, sizeof (name), "%s.holder", key);
-  unlinkat (top, name, 0);
   /* The lock file stays: a berth waiting on it must lock the file the
      next one opens. */
   return 0;
