@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <jansson.h>
 #include <unistd.h>
 
 #include "lib/base/utils.h"
@@ -158,6 +159,30 @@ errors_carry_context (void **state)
   berth_error_release (&back);
 }
 
+/* A missing record is told apart from an unreadable one by the open
+   itself (a racing writer renames records into place). */
+static void
+json_records_load (void **state)
+{
+  berth_err_t err = NULL;
+  json_t *j = NULL;
+  char p[600];
+  (void)state;
+  snprintf (p, sizeof (p), "%s/rec.json", base);
+  assert_int_equal (json_load_path (p, &j, &err), 1);
+  assert_null (err);
+  assert_null (j);
+  assert_int_equal (write_file_atomic (p, "{\"a\": 1", 7, 0600, &err), 0);
+  assert_int_equal (json_load_path (p, &j, &err), -1);
+  assert_non_null (strstr (err->msg, "rec.json: line"));
+  berth_error_release (&err);
+  assert_int_equal (write_file_atomic (p, "{\"a\": 1}", 8, 0600, &err), 0);
+  assert_int_equal (json_load_path (p, &j, &err), 0);
+  assert_int_equal (json_integer_value (json_object_get (j, "a")), 1);
+  json_decref (j);
+  unlink (p);
+}
+
 int
 main (void)
 {
@@ -167,6 +192,7 @@ main (void)
     cmocka_unit_test (mkdir_through_symlink_lands_inside),
     cmocka_unit_test (signals_parse),
     cmocka_unit_test (errors_carry_context),
+    cmocka_unit_test (json_records_load),
   };
   return cmocka_run_group_tests_name ("paths", tests, setup, teardown);
 }

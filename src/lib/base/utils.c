@@ -1,6 +1,7 @@
 #include "lib/base/utils.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <linux/openat2.h>
@@ -187,6 +188,20 @@ write_file_at (int dirfd, const char *path, const void *data, size_t len, berth_
     return berth_error (err, errno, "open `%s`", path);
   if (write_all (fd, data, len) < 0)
     return berth_error (err, errno, "write `%s`", path);
+  return 0;
+}
+
+int
+json_load_path (const char *path, json_t **out, berth_err_t *err)
+{
+  json_error_t jerr;
+  cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
+  *out = NULL;
+  if (fd < 0)
+    return errno == ENOENT ? 1 : berth_error (err, errno, "open %s", path);
+  *out = json_loadfd (fd, 0, &jerr);
+  if (*out == NULL)
+    return berth_error (err, 0, "%s: line %d: %s", path, jerr.line, jerr.text);
   return 0;
 }
 

@@ -63,6 +63,12 @@ int write_all (int fd, const void *data, size_t len);
    content, never a partial one. */
 int write_file_atomic (const char *path, const void *data, size_t len, mode_t mode, berth_err_t *err);
 
+/* Loads a JSON record through an O_CLOEXEC fd.  Returns 1, with no error,
+   when the file does not exist: "missing" is decided by the open itself, so
+   a record renamed into place by a concurrent writer is never misread. */
+struct json_t;
+int json_load_path (const char *path, struct json_t **out, berth_err_t *err);
+
 int mkdir_p (const char *path, mode_t mode, berth_err_t *err);
 int rm_rf_at (int parentfd, const char *name, berth_err_t *err);
 

@@ -51,12 +51,10 @@ int
 berth_engine_load (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err)
 {
   cleanup_free char *p = xasprintf ("%s/containers/%s/container.json", e->root, id);
-  json_error_t jerr;
-  *out = json_load_file (p, 0, &jerr);
-  if (*out == NULL)
-    return access (p, F_OK) < 0 ? berth_error_code (err, ENOENT, "no such container: %s", id)
-                                : berth_error (err, 0, "%s: line %d: %s", p, jerr.line, jerr.text);
-  return 0;
+  int r = json_load_path (p, out, err);
+  if (r > 0)
+    return berth_error_code (err, ENOENT, "no such container: %s", id);
+  return r;
 }
 
 int

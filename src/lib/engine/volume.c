@@ -26,15 +26,14 @@ int
 berth_volume_get (const char *root, const char *name, json_t **out, berth_err_t *err)
 {
   cleanup_free char *p = NULL;
-  json_error_t jerr;
+  int r;
   if (!berth_volume_name_valid (name))
     return berth_error (err, 0, "invalid volume name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]+", name);
   p = xasprintf ("%s/volumes/%s/volume.json", root, name);
-  *out = json_load_file (p, 0, &jerr);
-  if (*out == NULL)
-    return access (p, F_OK) < 0 ? berth_error_code (err, ENOENT, "no such volume: %s", name)
-                                : berth_error (err, 0, "%s: %s", p, jerr.text);
-  return 0;
+  r = json_load_path (p, out, err);
+  if (r > 0)
+    return berth_error_code (err, ENOENT, "no such volume: %s", name);
+  return r;
 }
 
 int

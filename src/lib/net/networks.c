@@ -163,14 +163,13 @@ net_load (const char *root, const char *name, json_t **out, berth_err_t *err)
 {
   cleanup_free char *dir = net_dir (root);
   cleanup_free char *p = xasprintf ("%s/%s.json", dir, name);
-  json_error_t je;
+  int r;
   if (strchr (name, '/') || name[0] == '.')
     return berth_error_code (err, ENOENT, "no such network: %s", name);
-  *out = json_load_file (p, 0, &je);
-  if (*out == NULL)
-    return access (p, F_OK) < 0 ? berth_error_code (err, ENOENT, "no such network: %s", name)
-                                : berth_error (err, 0, "%s: %s", p, je.text);
-  return 0;
+  r = json_load_path (p, out, err);
+  if (r > 0)
+    return berth_error_code (err, ENOENT, "no such network: %s", name);
+  return r;
 }
 
 static const char *

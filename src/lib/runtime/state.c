@@ -98,20 +98,18 @@ int
 berth_state_load (const char *root, const char *id, struct berth_state **out, berth_err_t *err)
 {
   cleanup_free char *path = NULL;
-  json_error_t jerr;
+  int r;
   json_t *j, *cg;
   struct berth_state *st;
 
   if (berth_validate_id (id, err) < 0)
     return -1;
   path = xasprintf ("%s/%s/state.json", root, id);
-  j = json_load_file (path, 0, &jerr);
-  if (j == NULL)
-    {
-      if (access (path, F_OK) < 0)
-        return berth_error_code (err, ENOENT, "container `%s` does not exist", id);
-      return berth_error (err, 0, "%s: line %d: %s", path, jerr.line, jerr.text);
-    }
+  r = json_load_path (path, &j, err);
+  if (r < 0)
+    return -1;
+  if (r > 0)
+    return berth_error_code (err, ENOENT, "container `%s` does not exist", id);
   st = xcalloc (1, sizeof (*st));
   st->id = xstrdup (id);
   st->pid = (pid_t)json_integer_value (json_object_get (j, "pid"));
