@@ -21,6 +21,18 @@ LDFLAGS += -fsanitize=$(SAN)
 endif
 B ?= build
 
+# make install: where the files go.  The installed binaries find their
+# own files relative to themselves (<bindir>/../lib/berth), so a DESTDIR
+# or another PREFIX works without a rebuild; PREFIX is also compiled in as
+# the last place they look.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+SYSCONFDIR ?= /etc
+CFLAGS += -DBERTH_PREFIX='"$(PREFIX)"'
+
 # libberth, one archive per subsystem folder.  LAYER_DEPS_x lists what
 # folder x may call (docs/architecture.md); $(B)/layers/x.ok links x's
 # whole archive against those alone, so a call in the wrong direction is
@@ -199,7 +211,48 @@ demo: all
 clean:
 	rm -rf $(B) build-fuzz build-asan
 
+# The host config is installed only where none exists (a user's is kept),
+# and uninstall removes it only while it is the sample unchanged.
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/berth $(DESTDIR)$(DATADIR)/berth \
+	  $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(DATADIR)/bash-completion/completions \
+	  $(DESTDIR)$(SYSCONFDIR)/berth
+	install -m 0755 $(B)/berth $(B)/berth-runtime $(DESTDIR)$(BINDIR)/
+	@# berth-runtime under this name defaults to VM isolation (a BinaryName for containerd's runc shim).
+	ln -sf berth-runtime $(DESTDIR)$(BINDIR)/berth-runtime-vm
+	install -m 0755 $(B)/berth-agent $(DESTDIR)$(LIBDIR)/berth/
+	@# QEMU runs as an unprivileged uid (its jail): the guest's files are world-readable.
+	if [ -e $(B)/vm/initrd.img ]; then \
+	  install -d $(DESTDIR)$(LIBDIR)/berth/vm && \
+	  install -m 0644 $(B)/vm/vmlinux $(B)/vm/initrd.img $(DESTDIR)$(LIBDIR)/berth/vm/; \
+	else echo "install: no guest kernel built (scripts/guest-kernel.sh): VM isolation will need BERTH_VM_DIR"; fi
+	install -m 0644 $(B)/images/busybox.tar $(DESTDIR)$(DATADIR)/berth/
+	install -m 0644 etc/config.json $(DESTDIR)$(DATADIR)/berth/config.json.sample
+	[ -e $(DESTDIR)$(SYSCONFDIR)/berth/config.json ] || install -m 0644 etc/config.json $(DESTDIR)$(SYSCONFDIR)/berth/config.json
+	install -m 0644 man/berth.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/berth-runtime.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 completions/berth $(DESTDIR)$(DATADIR)/bash-completion/completions/berth
+	ln -sf berth $(DESTDIR)$(DATADIR)/bash-completion/completions/berth-runtime
+	ln -sf berth $(DESTDIR)$(DATADIR)/bash-completion/completions/berth-runtime-vm
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/berth $(DESTDIR)$(BINDIR)/berth-runtime $(DESTDIR)$(BINDIR)/berth-runtime-vm \
+	  $(DESTDIR)$(LIBDIR)/berth/berth-agent \
+	  $(DESTDIR)$(LIBDIR)/berth/vm/vmlinux $(DESTDIR)$(LIBDIR)/berth/vm/initrd.img \
+	  $(DESTDIR)$(DATADIR)/berth/busybox.tar $(DESTDIR)$(MANDIR)/man1/berth.1 $(DESTDIR)$(MANDIR)/man8/berth-runtime.8 \
+	  $(DESTDIR)$(DATADIR)/bash-completion/completions/berth $(DESTDIR)$(DATADIR)/bash-completion/completions/berth-runtime \
+	  $(DESTDIR)$(DATADIR)/bash-completion/completions/berth-runtime-vm
+	if cmp -s $(DESTDIR)$(SYSCONFDIR)/berth/config.json $(DESTDIR)$(DATADIR)/berth/config.json.sample; then \
+	  rm -f $(DESTDIR)$(SYSCONFDIR)/berth/config.json; rmdir $(DESTDIR)$(SYSCONFDIR)/berth 2>/dev/null || true; fi
+	rm -f $(DESTDIR)$(DATADIR)/berth/config.json.sample
+	-rmdir $(DESTDIR)$(LIBDIR)/berth/vm $(DESTDIR)$(LIBDIR)/berth $(DESTDIR)$(DATADIR)/berth 2>/dev/null
+
+# A Debian package of the same install (PREFIX=/usr), built with
+# dpkg-buildpackage from debian/; the .deb lands in $(B)/deb.
+deb:
+	scripts/make-deb.sh $(B)/deb
+
 format:
 	clang-format -i $(shell find src -name '*.[ch]') tests/unit/*.c
 
-.PHONY: guest-kernel all unit e2e validate check demo clean format fuzz
+.PHONY: guest-kernel all unit e2e validate check demo clean format fuzz install uninstall deb

@@ -59,7 +59,7 @@ member_free (struct member *m)
   if (m->image_fd >= 0)
     close (m->image_fd);
   if (!m->loading)
-    berth_container_delete (STATE_ROOT, m->id, true, NULL, &err);
+    berth_container_delete (STATE_ROOT, m->id, BERTH_DELETE_FORCE, NULL, &err);
   berth_error_release (&err);
   umount2 (rootfs, MNT_DETACH);
   umount2 (lower, MNT_DETACH); /* the loop device clears itself */

@@ -187,9 +187,14 @@ main (int argc, char **argv)
                                         { NULL, 0, NULL, 0 } };
   int c;
   const char *env = getenv ("BERTH_ROOT");
+  /* Lives as long as the process: cli.root may point into it. */
+  char *conf_root = berth_config_string (NULL, "root");
   berth_host_mntns_init ();
   berth_vm_register ();
   berth_engine_set_monitor (monitor_argv);
+  /* --root, then $BERTH_ROOT, then the host config's "root". */
+  if (conf_root)
+    cli.root = conf_root;
   if (env && *env)
     cli.root = env;
   while ((c = getopt_long (argc, argv, "+hvD", opts, NULL)) != -1)

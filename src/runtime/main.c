@@ -137,8 +137,11 @@ main_usage (FILE *out)
                 "  --log-format FORMAT   text or json (default text)\n"
                 "  --debug               log debug messages\n"
                 "  --systemd-cgroup      cgroupsPath is slice:prefix:name\n"
-                "  --isolation MODE      process or vm (hyperv); default: the bundle's\n"
+                "  --isolation MODE      process or vm (hyperv); default: vm when called\n"
+                "                        as berth-runtime-vm, else the bundle's\n"
                 "                        berth.isolation annotation, else process\n"
+                "  --strict-spec         hold to runtime-spec where runc departs from it\n"
+                "                        (delete of a created container is an error)\n"
                 "  -v, --version         print the version\n"
                 "  -h, --help            print this help\n");
 }
@@ -155,13 +158,20 @@ main (int argc, char **argv)
     { "rootless", required_argument, NULL, 'R' },
     { "criu", required_argument, NULL, 'C' },
     { "isolation", required_argument, NULL, 'I' },
+    { "strict-spec", no_argument, NULL, 'S' },
     { "version", no_argument, NULL, 'v' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
   };
   int c;
+  const char *name = strrchr (argv[0], '/') ? strrchr (argv[0], '/') + 1 : argv[0];
 
   g.argv0 = argv[0];
+  /* Called as berth-runtime-vm (make install's link), VM isolation is the
+     default: containerd's runc shim passes no runtime arguments, so its
+     BinaryName alone then picks the mode. */
+  if (strcmp (name, "berth-runtime-vm") == 0)
+    g.isolation = "vm";
   berth_host_mntns_init ();
   berth_vm_register ();
   /* "+": stop at the subcommand; its options are its own. */
@@ -192,6 +202,9 @@ main (int argc, char **argv)
           break;
         case 's':
           g.systemd_cgroup = true;
+          break;
+        case 'S':
+          g.strict = true;
           break;
         case 'I':
           {

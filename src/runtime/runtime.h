@@ -14,6 +14,7 @@ struct global_opts
   bool log_json;
   bool debug;
   bool systemd_cgroup;
+  bool strict; /* --strict-spec: runtime-spec's MUSTs where runc departs */
   const char *isolation; /* --isolation: process or vm */
   const char *argv0;
 };

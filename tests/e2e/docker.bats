@@ -18,9 +18,7 @@ setup_file() {
 {"runtimes": {"berth": {"path": "$BERTH_RUNTIME"},
               "berth-vm": {"path": "$BERTH_RUNTIME", "runtimeArgs": ["--isolation=vm"]}}}
 EOF
-  dockerd --config-file "$DT/daemon.json" --data-root "$DT/data" --exec-root "$DT/exec" --pidfile "$DT/pid" \
-    -H "unix://$DT/sock" --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs > "$DT/log" 2>&1 3>&- &
-  for i in $(seq 150); do docker -H "unix://$DT/sock" version >/dev/null 2>&1 && break; sleep 0.2; done
+  dockerd_start "$DT" "$DT/daemon.json"
   "$BERTH" --root "$DT/berth" save --format docker -o "$DT/busybox.tar" busybox
   docker -H "unix://$DT/sock" load -q -i "$DT/busybox.tar"
 }
@@ -30,9 +28,7 @@ teardown_file() {
   docker -H "unix://$DT/sock" rm -f $(docker -H "unix://$DT/sock" ps -aq) >/dev/null 2>&1 || true
   docker -H "unix://$DT/sock" network rm dnet pnet >/dev/null 2>&1 || true
   for n in $(ip netns list | grep -o '^dcl[0-9]*'); do ip netns del "$n"; ip link del "dch${n#dcl}" 2>/dev/null; done
-  [ -s "$DT/pid" ] && kill "$(cat "$DT/pid")" 2>/dev/null
-  for i in $(seq 100); do [ -e "$DT/pid" ] || break; sleep 0.1; done
-  grep -o " $DT[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  dockerd_stop "$DT"
   rm -rf "$DT"
 }
 

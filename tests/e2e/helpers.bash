@@ -20,6 +20,8 @@ setup() {
 
 teardown() {
   local id
+  # A suite's own clean-up first (what it installed, started or made).
+  [ "$(type -t teardown_extra)" != function ] || teardown_extra
   for id in $("$BERTH_RUNTIME" --root "$STATE" list -q 2>/dev/null); do
     "$BERTH_RUNTIME" --root "$STATE" delete --force "$id" >/dev/null 2>&1 || true
   done
@@ -106,4 +108,26 @@ resize_sizes() { # dir [berth run args...]
       'stty size; for i in \$(seq 100); do [ \"\$(stty size)\" = \"24 80\" ] || break; sleep 0.2; done; stty size'" \
     "$dir/typescript" > /dev/null < /dev/null
   tr -d '\r' < "$dir/typescript" | sed 's/^\^@//' | grep -x "[0-9]* [0-9]*"
+}
+
+# A private dockerd (Debian's docker.io): state, socket and pid file under
+# DIR, the runtimes of CONFIG (a daemon.json), no bridge and no iptables
+# rules of its own.  The user's own dockerd, if any, is never touched.
+dockerd_start() { # dir [config]
+  local i
+  dockerd ${2:+--config-file "$2"} --data-root "$1/data" --exec-root "$1/exec" --pidfile "$1/pid" \
+    -H "unix://$1/sock" --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs > "$1/log" 2>&1 3>&- &
+  BG_PIDS="${BG_PIDS:-} $!" # killed by teardown should a test end early
+  for i in $(seq 150); do docker -H "unix://$1/sock" version >/dev/null 2>&1 && return 0; sleep 0.2; done
+  echo "dockerd did not come up: $(tail -n 5 "$1/log")" >&2
+  return 1
+}
+
+# Its containers removed, dockerd stopped, its mounts gone (DIR stays).
+dockerd_stop() { # dir
+  local i
+  docker -H "unix://$1/sock" rm -f $(docker -H "unix://$1/sock" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
+  [ -s "$1/pid" ] && kill "$(cat "$1/pid")" 2>/dev/null
+  for i in $(seq 100); do [ -e "$1/pid" ] || break; sleep 0.1; done
+  grep -o " $1[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 }

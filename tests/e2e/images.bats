@@ -190,11 +190,8 @@ store_is_clean() {
   command -v dockerd >/dev/null || skip "dockerd (docker.io) is not installed"
   D=$T/docker
   mkdir -p "$D"
-  dockerd --data-root "$D/data" --exec-root "$D/exec" --pidfile "$D/pid" -H "unix://$D/sock" \
-    --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs > "$D/log" 2>&1 &
-  BG_PIDS="${BG_PIDS:-} $!"
+  dockerd_start "$D"
   dk() { /usr/bin/docker -H "unix://$D/sock" "$@"; }
-  for i in $(seq 150); do dk version >/dev/null 2>&1 && break; sleep 0.2; done
   B save --format docker -o "$T/docker.tar" busybox
   B save -o "$T/oci.tar" busybox
   dk load -i "$T/docker.tar" | grep -q "Loaded image: busybox:latest"
@@ -205,6 +202,5 @@ store_is_clean() {
   run B load -i "$T/from-docker.tar"
   [ "$output" = "Loaded image: example.org/from-docker:3" ]
   [ "$(B image inspect example.org/from-docker:3 | jq -r '.[0].Config.Cmd[0]')" = sh ]
-  kill "$(cat "$D/pid")"
-  for i in $(seq 100); do [ -e "$D/pid" ] || break; sleep 0.1; done
+  dockerd_stop "$D"
 }

@@ -560,18 +560,33 @@ HOOK
   [ "$(grep -v '^PWD=' "$T/env.given")" = "ONLY=this" ]
 }
 
-@test "delete --force: a created container goes; a frozen one is thawed first, in any freezer" {
+@test "delete: a created container goes as with runc (--strict-spec refuses); a running one needs --force; a frozen one is thawed first, in any freezer" {
   args sleep 1009
   R create c1
   [ "$(R state c1 | jq -r .status)" = created ]
   pid=$(R state c1 | jq -r .pid)
-  # runtime-spec (and the conformance suite): not without --force.
-  run R delete c1
+  # runtime-spec's MUST, kept under --strict-spec: an error, and no effect.
+  run R --strict-spec delete c1
   [ "$status" -ne 0 ]
-  R delete --force c1
+  [[ "$output" == *"it is created (use --force)"* ]]
+  [ "$(R state c1 | jq -r .status)" = created ]
+  kill -0 "$pid"
+  # runc's way, which containerd and Docker count on: its init is killed.
+  R delete c1
   [ ! -e "$STATE/c1" ]
   ! kill -0 "$pid" 2>/dev/null
   [ ! -e "$(cgroup_dir memory c1)" ]
+  # A running one: refused without --force, untouched.
+  R create c1
+  R start c1
+  pid=$(R state c1 | jq -r .pid)
+  run R delete c1
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"it is running (use --force)"* ]]
+  kill -0 "$pid"
+  R delete --force c1
+  [ ! -e "$STATE/c1" ]
+  ! kill -0 "$pid" 2>/dev/null
   # Paused (its own freezer), then --force.
   R create c2
   R start c2

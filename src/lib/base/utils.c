@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <sys/random.h>
 #include <linux/openat2.h>
@@ -189,6 +190,80 @@ write_file_at (int dirfd, const char *path, const void *data, size_t len, berth_
   if (write_all (fd, data, len) < 0)
     return berth_error (err, errno, "write `%s`", path);
   return 0;
+}
+
+const char *
+berth_config_path (void)
+{
+  const char *c = getenv ("BERTH_CONFIG");
+  return c && *c ? c : "/etc/berth/config.json";
+}
+
+char *
+berth_config_string (const char *section, const char *key)
+{
+  json_t *j = NULL, *o;
+  const char *v;
+  char *out;
+  berth_err_t e2 = NULL;
+  if (json_load_path (berth_config_path (), &j, &e2) != 0)
+    {
+      berth_error_release (&e2);
+      return NULL;
+    }
+  o = section ? json_object_get (j, section) : j;
+  v = json_string_value (json_object_get (o, key));
+  out = v && *v ? xstrdup (v) : NULL;
+  json_decref (j);
+  return out;
+}
+
+#ifndef BERTH_PREFIX
+#define BERTH_PREFIX "/usr/local"
+#endif
+
+char *
+berth_asset_default (const char *install_rel)
+{
+  return xasprintf ("%s/%s", BERTH_PREFIX, install_rel);
+}
+
+char *
+berth_asset_path (const char *build_rel, const char *install_rel, int mode)
+{
+  char exe[PATH_MAX];
+  char *cand[3] = { NULL, NULL, berth_asset_default (install_rel) };
+  char *found = NULL, *slash;
+  ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
+  if (n > 0)
+    {
+      exe[n] = '\0';
+      slash = strrchr (exe, '/');
+      if (slash)
+        {
+          *slash = '\0';
+          cand[0] = xasprintf ("%s/%s", exe, build_rel);
+          cand[1] = xasprintf ("%s/../%s", exe, install_rel);
+        }
+    }
+  for (size_t i = 0; i < ARRAY_SIZE (cand); i++)
+    {
+      if (found == NULL && cand[i] && access (cand[i], mode) == 0)
+        found = steal_pointer (&cand[i]);
+      free (cand[i]);
+    }
+  if (found)
+    {
+      /* An install's "bin/../lib" reads better as "lib" in messages and
+         inspect. */
+      char real[PATH_MAX];
+      if (realpath (found, real))
+        {
+          free (found);
+          found = xstrdup (real);
+        }
+    }
+  return found;
 }
 
 int

@@ -67,6 +67,25 @@ int write_file_atomic (const char *path, const void *data, size_t len, mode_t mo
    when the file does not exist: "missing" is decided by the open itself, so
    a record renamed into place by a concurrent writer is never misread. */
 struct json_t;
+
+/* The host configuration file: $BERTH_CONFIG, else /etc/berth/config.json
+   (etc/config.json in the source tree documents its keys). */
+const char *berth_config_path (void);
+/* SECTION.KEY (SECTION NULL: a top-level key) of the host configuration,
+   as a new string; NULL when the file, the key or a string value is
+   missing. */
+char *berth_config_string (const char *section, const char *key);
+
+/* berth's own files (the VM assets, berth-agent, the built-in image):
+   BUILD_REL beside the binary in a build tree (build/vm), else INSTALL_REL
+   under the binary's prefix (<bindir>/../lib/berth/vm), which holds
+   wherever PREFIX and DESTDIR put an install, else under the PREFIX it was
+   built for.  Returns the first that passes access(MODE); NULL when none
+   does. */
+char *berth_asset_path (const char *build_rel, const char *install_rel, int mode);
+/* Where an install under the compiled-in PREFIX keeps INSTALL_REL (for
+   messages that say where a missing file was looked for). */
+char *berth_asset_default (const char *install_rel);
 int json_load_path (const char *path, struct json_t **out, berth_err_t *err);
 
 int mkdir_p (const char *path, mode_t mode, berth_err_t *err);

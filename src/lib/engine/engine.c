@@ -97,16 +97,13 @@ const char *
 berth_default_isolation (void)
 {
   static char mode[16];
-  const char *path
-      = getenv ("BERTH_CONFIG") && *getenv ("BERTH_CONFIG") ? getenv ("BERTH_CONFIG") : "/etc/berth/config.json";
-  json_t *j = json_load_file (path, 0, NULL);
-  const char *v = json_string_value (json_object_get (j, "isolation"));
+  cleanup_free char *conf = berth_config_string (NULL, "isolation");
+  const char *v;
   berth_err_t e2 = NULL;
   /* A name no backend has is left to create's error. */
-  if (v && berth_isolation_find (v, &e2))
-    snprintf (mode, sizeof (mode), "%s", berth_isolation_find (v, &e2)->name);
+  if (conf && berth_isolation_find (conf, &e2))
+    snprintf (mode, sizeof (mode), "%s", berth_isolation_find (conf, &e2)->name);
   berth_error_release (&e2);
-  json_decref (j);
   if (mode[0])
     return mode;
   v = getenv ("BERTH_ISOLATION");
@@ -382,7 +379,7 @@ berth_engine_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth
   json_t *own = NULL;
   /* The runtime's side (cgroup, state) first, then the network, then our
      mount. */
-  berth_container_delete (e->runtime_root, id, true, NULL, &e2);
+  berth_container_delete (e->runtime_root, id, BERTH_DELETE_FORCE, NULL, &e2);
   berth_error_release (&e2);
   if (rec == NULL && berth_engine_load (e, id, &own, &e2) == 0)
     rec = own;

@@ -9,37 +9,13 @@
 #include "lib/image/reference.h"
 #include "lib/base/utils.h"
 
-#ifndef BERTH_DATADIR
-#define BERTH_DATADIR "/usr/local/share/berth"
-#endif
-
 char *
 berth_builtin_busybox_path (void)
 {
   const char *env = getenv ("BERTH_BUILTIN_BUSYBOX");
-  char exe[PATH_MAX];
-  ssize_t n;
   if (env && *env)
     return access (env, R_OK) == 0 ? xstrdup (env) : NULL;
-  n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
-  if (n > 0)
-    {
-      char *slash;
-      exe[n] = '\0';
-      slash = strrchr (exe, '/');
-      if (slash)
-        {
-          char *p;
-          *slash = '\0';
-          p = xasprintf ("%s/images/busybox.tar", exe);
-          if (access (p, R_OK) == 0)
-            return p;
-          free (p);
-        }
-    }
-  if (access (BERTH_DATADIR "/busybox.tar", R_OK) == 0)
-    return xstrdup (BERTH_DATADIR "/busybox.tar");
-  return NULL;
+  return berth_asset_path ("images/busybox.tar", "share/berth/busybox.tar", R_OK);
 }
 
 int

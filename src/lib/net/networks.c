@@ -172,13 +172,6 @@ net_load (const char *root, const char *name, json_t **out, berth_err_t *err)
   return r;
 }
 
-static const char *
-config_path (void)
-{
-  const char *c = getenv ("BERTH_CONFIG");
-  return c && *c ? c : "/etc/berth/config.json";
-}
-
 /* berth0 for the host's berth (/var/lib/berth); another state root gets
    a bridge of its own, so that two roots never share one bridge under two
    address allocators. */
@@ -204,8 +197,8 @@ berth_net_get (const char *root, const char *name, json_t **out, berth_err_t *er
 {
   char bridge[16];
   cleanup_close int lock = -1;
-  json_t *cfg, *net;
-  const char *want;
+  json_t *net;
+  cleanup_free char *want = NULL;
   uint32_t sub = 0, gw;
   int prefix = 16;
   berth_err_t e2 = NULL;
@@ -226,20 +219,17 @@ berth_net_get (const char *root, const char *name, json_t **out, berth_err_t *er
     return 0;
   berth_error_release (&e2);
   default_bridge (root, bridge);
-  cfg = json_load_file (config_path (), 0, NULL);
-  want = json_string_value (json_object_get (json_object_get (cfg, "network"), "subnet"));
+  want = berth_config_string ("network", "subnet");
   if (want)
     {
       int r = berth_net_parse_cidr (want, &sub, &prefix, err);
       if (r == 0)
         r = subnet_free (root, name, sub, prefix, bridge, err);
-      json_decref (cfg);
       if (r < 0)
-        return berth_error_wrap (err, "%s: network.subnet", config_path ());
+        return berth_error_wrap (err, "%s: network.subnet", berth_config_path ());
     }
   else
     {
-      json_decref (cfg);
       for (int second = 88; second > 60; second--)
         {
           sub = htonl ((10u << 24) | ((uint32_t)second << 16));
@@ -249,7 +239,7 @@ berth_net_get (const char *root, const char *name, json_t **out, berth_err_t *er
             {
               *err = e2;
               return berth_error_wrap (err, "no free subnet for the default network (set network.subnet in %s)",
-                                       config_path ());
+                                       berth_config_path ());
             }
           berth_error_release (&e2);
         }

@@ -45,7 +45,14 @@ int berth_container_start (const char *root, const char *id, berth_err_t *warnin
    status as a shell would (128+signal). */
 int berth_container_run (const struct berth_create_opts *o, bool detach, int *exit_status, berth_err_t *err);
 int berth_container_kill (const char *root, const char *id, int sig, bool all, berth_err_t *err);
-int berth_container_delete (const char *root, const char *id, bool force, berth_err_t *warning, berth_err_t *err);
+enum
+{
+  BERTH_DELETE_FORCE = 1 << 0,  /* kill a running container first */
+  BERTH_DELETE_STRICT = 1 << 1, /* runtime-spec: a created one is an error */
+};
+/* As runc: a stopped or created container goes (a created one's init is
+   killed first); a running one only with BERTH_DELETE_FORCE. */
+int berth_container_delete (const char *root, const char *id, unsigned flags, berth_err_t *warning, berth_err_t *err);
 int berth_container_state (const char *root, const char *id, json_t **out, berth_err_t *err);
 int berth_container_pause (const char *root, const char *id, bool pause, berth_err_t *err);
 int berth_container_update (const char *root, const char *id, json_t *resources, berth_err_t *err);

@@ -88,26 +88,24 @@ berth_isolation_add_init (json_t *spec, const char *src)
 int
 berth_isolation_host_agent (char **out, berth_err_t *err)
 {
-  char exe[PATH_MAX];
-  ssize_t n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
   const char *vmdir = getenv ("BERTH_VM_DIR");
-  char *candidates[3] = { NULL, NULL, xstrdup ("/usr/lib/berth/berth-agent") };
-  if (n <= 0)
-    return berth_error (err, errno, "readlink /proc/self/exe");
-  exe[n] = 0;
-  *strrchr (exe, '/') = 0;
-  candidates[0] = xasprintf ("%s/berth-agent", exe);
+  *out = NULL;
   /* Beside the VM directory (BERTH_VM_DIR), where make puts it. */
   if (vmdir && *vmdir)
-    candidates[1] = xasprintf ("%s/../berth-agent", vmdir);
-  *out = NULL;
-  for (size_t i = 0; i < ARRAY_SIZE (candidates); i++)
     {
-      if (*out == NULL && candidates[i] && access (candidates[i], X_OK) == 0)
-        *out = steal_pointer (&candidates[i]);
-      free (candidates[i]);
+      char *p = xasprintf ("%s/../berth-agent", vmdir);
+      if (access (p, X_OK) == 0)
+        {
+          *out = p;
+          return 0;
+        }
+      free (p);
     }
+  *out = berth_asset_path ("berth-agent", "lib/berth/berth-agent", X_OK);
   if (*out == NULL)
-    return berth_error (err, ENOENT, "berth-agent (berth-init) is not installed beside berth");
+    {
+      cleanup_free char *where = berth_asset_default ("lib/berth/berth-agent");
+      return berth_error (err, ENOENT, "berth-agent (berth-init) is not installed beside berth nor at %s", where);
+    }
   return 0;
 }

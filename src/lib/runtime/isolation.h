@@ -146,8 +146,8 @@ int berth_backend_wait_status (pid_t pid, int *exit_status, berth_err_t *err);
 /* --init: /sbin/berth-init, bound read-only from SRC, runs the command.
    berth-agent, static, is also berth-init. */
 void berth_isolation_add_init (json_t *spec, const char *src);
-/* The host's berth-agent: beside our binary, beside $BERTH_VM_DIR, or
-   /usr/lib/berth. */
+/* The host's berth-agent: beside $BERTH_VM_DIR, beside our binary, or
+   in the install's lib/berth. */
 int berth_isolation_host_agent (char **out, berth_err_t *err);
 
 #endif

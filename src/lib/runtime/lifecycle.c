@@ -230,7 +230,7 @@ berth_container_start (const char *root, const char *id, berth_err_t *warning, b
 /* ------------------------------------------------------------------ delete */
 
 static int
-delete_loaded (const char *root, struct loaded *l, bool force, berth_err_t *warning, berth_err_t *err)
+delete_loaded (const char *root, struct loaded *l, unsigned flags, berth_err_t *warning, berth_err_t *err)
 {
   struct berth_state *st = l->st;
   cleanup_close int lock = -1;
@@ -239,9 +239,11 @@ delete_loaded (const char *root, struct loaded *l, bool force, berth_err_t *warn
   if (berth_state_lock (root, st->id, &lock, err) < 0)
     return -1;
   status = berth_state_status (root, st);
-  /* The spec: deleting a container that is not stopped is an error (runc
-     deletes a created one; the conformance suite holds to the spec). */
-  if (!force && strcmp (status, "stopped") != 0)
+  /* runc deletes a created container, and containerd and Docker count on
+     it to clean up after a failed start; runtime-spec calls it an error,
+     which BERTH_DELETE_STRICT keeps (the conformance suite checks it). */
+  if (!(flags & BERTH_DELETE_FORCE) && strcmp (status, "stopped") != 0
+      && (strcmp (status, "created") != 0 || (flags & BERTH_DELETE_STRICT)))
     return berth_error (err, 0, "cannot delete container `%s`: it is %s (use --force)", st->id, status);
   if (strcmp (status, "stopped") != 0)
     {
@@ -272,19 +274,19 @@ delete_loaded (const char *root, struct loaded *l, bool force, berth_err_t *warn
 }
 
 int
-berth_container_delete (const char *root, const char *id, bool force, berth_err_t *warning, berth_err_t *err)
+berth_container_delete (const char *root, const char *id, unsigned flags, berth_err_t *warning, berth_err_t *err)
 {
   cleanup_loaded struct loaded l = { 0 };
   if (load (root, id, &l, err) < 0)
     {
-      if (force && (*err)->status == ENOENT)
+      if ((flags & BERTH_DELETE_FORCE) && (*err)->status == ENOENT)
         {
           berth_error_release (err);
           return 0;
         }
       return -1;
     }
-  return delete_loaded (root, &l, force, warning, err);
+  return delete_loaded (root, &l, flags, warning, err);
 }
 
 /* --------------------------------------------------------------------- run */
@@ -336,7 +338,7 @@ berth_container_run (const struct berth_create_opts *o, bool detach, int *exit_s
   if (ret < 0)
     {
       berth_err_t e2 = NULL;
-      delete_loaded (o->root, &l, true, NULL, &e2);
+      delete_loaded (o->root, &l, BERTH_DELETE_FORCE, NULL, &e2);
       berth_error_release (&e2);
       if (!detach)
         berth_backend_reap (pid);
@@ -355,7 +357,7 @@ berth_container_run (const struct berth_create_opts *o, bool detach, int *exit_s
   berth_backend_forward_signals (0);
   {
     berth_err_t e2 = NULL;
-    if (delete_loaded (o->root, &l, true, NULL, &e2) < 0 && ret == 0)
+    if (delete_loaded (o->root, &l, BERTH_DELETE_FORCE, NULL, &e2) < 0 && ret == 0)
       {
         *err = e2;
         ret = -1;

@@ -73,39 +73,18 @@ berth_vm_accel (void)
 char *
 berth_vm_dir (void)
 {
-  char exe[PATH_MAX];
-  ssize_t n;
   const char *env = getenv ("BERTH_VM_DIR");
+  char *dir;
   if (env && *env)
     return xstrdup (env);
-  n = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
-  if (n > 0)
-    {
-      char *slash, *p;
-      exe[n] = 0;
-      slash = strrchr (exe, '/');
-      if (slash)
-        {
-          *slash = 0;
-          p = xasprintf ("%s/vm", exe);
-          if (access (p, F_OK) == 0)
-            return p;
-          free (p);
-        }
-    }
-  return xstrdup ("/usr/lib/berth/vm");
+  dir = berth_asset_path ("vm", "lib/berth/vm", F_OK);
+  return dir ? dir : berth_asset_default ("lib/berth/vm");
 }
 
 char *
 vm_config_string (const char *key)
 {
-  const char *path
-      = getenv ("BERTH_CONFIG") && *getenv ("BERTH_CONFIG") ? getenv ("BERTH_CONFIG") : "/etc/berth/config.json";
-  json_t *j = json_load_file (path, 0, NULL);
-  const char *k = json_string_value (json_object_get (json_object_get (j, "vm"), key));
-  char *out = k && *k ? xstrdup (k) : NULL;
-  json_decref (j);
-  return out;
+  return berth_config_string ("vm", key);
 }
 
 int

@@ -40,7 +40,7 @@ const char *berth_vm_accel (void);
 /* The same, with the reason in *WHY.  BERTH_VM_ACCEL=kvm|tcg overrides. */
 const char *berth_vm_accel_why (const char **why);
 /* Where the guest kernel and initramfs live: $BERTH_VM_DIR, else the vm/
-   directory beside our binary, else /usr/lib/berth/vm. */
+   directory beside our binary, else the install's lib/berth/vm. */
 char *berth_vm_dir (void);
 /* The default kernel and initrd paths, and whether they exist. */
 int berth_vm_default_kernel (char **kernel, char **initrd, berth_err_t *err);
