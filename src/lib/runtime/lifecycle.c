@@ -96,6 +96,8 @@ berth_backend_hook_state (const struct berth_create_opts *o, struct berth_spec *
   return out;
 }
 
+/* "container not running" is runc's wording, which containerd's shim
+   matches to take a kill of an exited container as done. */
 int
 berth_backend_signal (struct berth_state *st, int sig, berth_err_t *err)
 {
@@ -103,7 +105,7 @@ berth_backend_signal (struct berth_state *st, int sig, berth_err_t *err)
   if (pidfd < 0)
     {
       if (errno == ESRCH)
-        return berth_error_code (err, ESRCH, "container `%s` is not running", st->id);
+        return berth_error_code (err, ESRCH, "container `%s`: container not running", st->id);
       if (kill (st->pid, sig) < 0)
         return berth_error (err, errno, "kill %d", st->pid);
       return 0;
@@ -111,7 +113,7 @@ berth_backend_signal (struct berth_state *st, int sig, berth_err_t *err)
   /* The pidfd pins the process: checking the start time now rules out a
      recycled pid for the signal that follows. */
   if (process_start_time (st->pid) != st->start_time)
-    return berth_error_code (err, ESRCH, "container `%s` is not running", st->id);
+    return berth_error_code (err, ESRCH, "container `%s`: container not running", st->id);
   if (syscall (SYS_pidfd_send_signal, pidfd, sig, NULL, 0) < 0)
     return berth_error (err, errno, "send signal %d to `%s`", sig, st->id);
   return 0;
@@ -377,7 +379,7 @@ berth_container_kill (const char *root, const char *id, int sig, bool all, berth
   if (load (root, id, &l, err) < 0)
     return -1;
   if (!berth_state_alive (l.st))
-    return berth_error_code (err, ESRCH, "container `%s` is not running", id);
+    return berth_error_code (err, ESRCH, "container `%s`: container not running", id);
   if (l.iso->kill == NULL)
     return berth_isolation_unsupported (l.iso, "kill", err);
   return l.iso->kill (root, l.st, sig, all, err);

@@ -52,7 +52,7 @@ vm_shim_connect (const char *root, const char *id, berth_err_t *err)
   if (connect (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0)
     {
       close (fd);
-      return berth_error_code (err, ESRCH, "container `%s` is not running (its VM is gone)", id);
+      return berth_error_code (err, ESRCH, "container `%s`: container not running (its VM is gone)", id);
     }
   return fd;
 }

@@ -408,6 +408,40 @@ out:
   return ret;
 }
 
+/* containerd puts a pod's app containers into the sandbox's IPC and UTS
+   namespaces by path (/proc/<sandbox pid>/ns/...).  In the pod's VM the
+   sandbox's UTS namespace is the guest's own, with the pod's hostname,
+   which the member shares by leaving the entry out; IPC stays per
+   container there (docs/kubernetes.md).  A path to any other namespace is
+   left for vm_guest_config to refuse.  Returns a copy of CONFIG. */
+static json_t *
+vm_member_config (json_t *config, pid_t sandbox_pid)
+{
+  json_t *c = json_deep_copy (config);
+  json_t *nss = json_object_get (json_object_get (c, "linux"), "namespaces"), *ns;
+  size_t i;
+  json_array_foreach (nss, i, ns)
+  {
+    const char *type = json_string_value (json_object_get (ns, "type")) ?: "";
+    const char *path = json_string_value (json_object_get (ns, "path"));
+    cleanup_free char *pod_ns = NULL;
+    struct stat a, b;
+    if (path == NULL || (strcmp (type, "ipc") != 0 && strcmp (type, "uts") != 0))
+      continue;
+    pod_ns = xasprintf ("/proc/%d/ns/%s", (int)sandbox_pid, type);
+    if (stat (path, &a) < 0 || stat (pod_ns, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+      continue;
+    if (strcmp (type, "uts") == 0)
+      {
+        json_array_remove (nss, i);
+        i--;
+      }
+    else
+      json_object_del (ns, "path");
+  }
+  return c;
+}
+
 /* A container that joins a running VM container's VM (one VM per pod, as
    Kata and Hyper-V isolated pods): its image is streamed to the guest
    over the pod's agent channel, the agent makes it a second container
@@ -445,7 +479,10 @@ vm_create_member (const struct berth_create_opts *o, const char *bundle, const c
     }
   {
     cleanup_free char *prefix = xasprintf ("c-%s/", o->id);
-    if (vm_guest_config (config, bundle, prefix, &guest, &files, &shares, &sockets, &netns, err) < 0)
+    json_t *member = vm_member_config (config, pst->pid);
+    int r = vm_guest_config (member, bundle, prefix, &guest, &files, &shares, &sockets, &netns, err);
+    json_decref (member);
+    if (r < 0)
       goto out;
   }
   if (json_array_size (sockets) > 0)
