@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config libjansson-dev libseccomp-dev libcap-dev libcmo
   python3 curl zstd openssl skopeo umoci docker-registry apache2-utils debootstrap docker.io
   qemu-system-x86 erofs-utils cpio lz4 libmnl-dev libnftables-dev nftables dnsmasq-base iproute2 podman
   clang-14 libclang-rt-14-dev debhelper man-db bash-completion
-  containernetworking-plugins protobuf-compiler python3-grpcio python3-protobuf"
+  containernetworking-plugins protobuf-compiler python3-grpcio python3-protobuf docker-compose"
 # crun and runc are only compared against in bench/.
 [ "${BERTH_BENCH:-}" ] && PKGS="$PKGS crun runc"
 missing=$(for p in $PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)

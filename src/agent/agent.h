@@ -85,6 +85,12 @@ extern long long balloon_due_ms;
 extern int lazy_dir;
 extern struct member members[MAX_MEMBERS];
 
+/* Docker's embedded DNS server, relayed through the host (sockets.c). */
+extern int dns_fd;
+int make_dns_relay (json_t *on, berth_err_t *err);
+void dns_readable (void);
+void dns_answer (const struct berth_frame *f);
+
 void logmsg (const char *fmt, ...);
 void trace_step (const char *step);
 long long now_ms (void);

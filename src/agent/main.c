@@ -188,7 +188,7 @@ serve (int sfd)
   struct berth_frame_reader *rd = &port_rd;
   for (;;)
     {
-      struct pollfd pf[2 + 3 * MAX_PROCS + BERTH_MAX_SOCKETS + MAX_CONNS];
+      struct pollfd pf[3 + 3 * MAX_PROCS + BERTH_MAX_SOCKETS + MAX_CONNS];
       struct proc *owner[2 + 3 * MAX_PROCS];
       int np = 0, timeout = -1, nsock;
       pf[np] = (struct pollfd){ .fd = port, .events = POLLIN };
@@ -216,6 +216,7 @@ serve (int sfd)
         pf[np++] = (struct pollfd){ .fd = sock_listen[i], .events = POLLIN };
       for (int k = 0; k < MAX_CONNS; k++)
         pf[np++] = (struct pollfd){ .fd = conns[k].used && !conns[k].rd_done ? conns[k].fd : -1, .events = POLLIN };
+      pf[np++] = (struct pollfd){ .fd = dns_fd, .events = POLLIN };
       if (poll (pf, (nfds_t)np, timeout) < 0 && errno != EINTR)
         {
           logmsg ("poll: %s", strerror (errno));
@@ -227,6 +228,8 @@ serve (int sfd)
       for (int k = 0; k < MAX_CONNS; k++)
         if (pf[nsock + n_socks + k].revents)
           conn_readable (k);
+      if (pf[nsock + n_socks + MAX_CONNS].revents)
+        dns_readable ();
       for (int k = 2; k < nsock; k++)
         if (pf[k].revents)
           proc_readable (owner[k], pf[k].fd);

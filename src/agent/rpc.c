@@ -212,7 +212,8 @@ do_create (uint32_t sid, json_t *req)
   if (apply_identity (json_object_get (req, "identity"), &err) < 0
       || write_files (json_object_get (req, "files"), "/run/berth/files", &err) < 0 || mount_rootfs (req, &err) < 0
       || make_sockets (json_object_get (req, "sockets"), &err) < 0
-      || setup_network (json_object_get (req, "network"), &err) < 0)
+      || setup_network (json_object_get (req, "network"), &err) < 0
+      || make_dns_relay (json_object_get (req, "dns_relay"), &err) < 0)
     return send_error (sid, &err);
   trace_step ("root mounted");
   if (guest_create (0, CTR_ID, BUNDLE, config, &pid) < 0)
@@ -499,6 +500,8 @@ handle_frame (struct berth_frame *f)
   berth_err_t err = NULL;
   json_t *j = NULL;
   struct proc *p;
+  if (f->type == BERTH_F_DNS)
+    return dns_answer (f);
   if (f->sid >= BERTH_SID_GUEST)
     return socket_frame (f);
   switch (f->type)

@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <sys/sysinfo.h>
 #include <sys/un.h>
+#include <netinet/in.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -103,4 +104,77 @@ socket_accept (int idx)
         return;
       }
   close (fd);
+}
+
+/* ------------------------------------------------------ Docker's DNS */
+
+/* The container's resolv.conf names Docker's embedded DNS server,
+   127.0.0.11, which here is the guest's own loopback: the agent answers
+   there and hands each query to the shim, which asks Docker's server in
+   the container's network namespace on the host (shim.c). */
+int dns_fd = -1;
+static struct
+{
+  uint32_t sid;
+  struct sockaddr_in from;
+  long long at; /* 0: a free slot */
+} dns_q[64];
+
+int
+make_dns_relay (json_t *on, berth_err_t *err)
+{
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons (53) };
+  if (!json_is_true (on))
+    return 0;
+  dns_fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (dns_fd < 0)
+    return berth_error (err, errno, "socket");
+  sa.sin_addr.s_addr = htonl (0x7f00000b); /* 127.0.0.11 */
+  if (bind (dns_fd, (struct sockaddr *)&sa, sizeof (sa)) < 0)
+    {
+      close (dns_fd);
+      dns_fd = -1;
+      return berth_error (err, errno, "listen on 127.0.0.11:53 for Docker's DNS");
+    }
+  return 0;
+}
+
+void
+dns_readable (void)
+{
+  unsigned char msg[BERTH_DNS_MAX];
+  struct sockaddr_in from;
+  socklen_t fl = sizeof (from);
+  ssize_t n;
+  while ((n = recvfrom (dns_fd, msg, sizeof (msg), 0, (struct sockaddr *)&from, &fl)) >= 0)
+    {
+      berth_err_t err = NULL;
+      int k = 0;
+      if (n >= 12)
+        {
+          for (int i = 0; i < (int)ARRAY_SIZE (dns_q); i++)
+            if (dns_q[i].at < dns_q[k].at)
+              k = i;
+          dns_q[k].sid = next_conn_sid++;
+          if (next_conn_sid < BERTH_SID_GUEST)
+            next_conn_sid = BERTH_SID_GUEST;
+          dns_q[k].from = from;
+          dns_q[k].at = now_ms ();
+          if (berth_frame_write (port, BERTH_F_DNS, dns_q[k].sid, msg, (size_t)n, &err) < 0)
+            berth_error_release (&err);
+        }
+      fl = sizeof (from);
+    }
+}
+
+void
+dns_answer (const struct berth_frame *f)
+{
+  for (int k = 0; k < (int)ARRAY_SIZE (dns_q); k++)
+    if (dns_q[k].at && dns_q[k].sid == f->sid)
+      {
+        (void)sendto (dns_fd, f->data, f->len, MSG_DONTWAIT, (struct sockaddr *)&dns_q[k].from, sizeof (dns_q[k].from));
+        dns_q[k].at = 0;
+        return;
+      }
 }

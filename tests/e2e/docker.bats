@@ -115,3 +115,34 @@ dk() { docker -H "unix://$DT/sock" "$@"; }
   ip link del "dch$N" 2>/dev/null || true
   dk network rm pnet >/dev/null
 }
+
+@test "docker compose: a server and a client that finds it by service name, in both isolation modes" {
+  command -v docker-compose >/dev/null || skip "docker-compose is not installed"
+  mkdir -p "$DT/compose"
+  cat > "$DT/compose/compose.yml" <<'YAML'
+version: "2.4"
+services:
+  server:
+    image: busybox
+    runtime: ${RT}
+    command: ["sh", "-c", "echo hello-from-server-$$RT > /tmp/i; exec httpd -f -p 8080 -h /tmp"]
+    environment: [RT]
+  client:
+    image: busybox
+    runtime: ${RT}
+    depends_on: [server]
+    command: ["sh", "-c", "for i in $$(seq 90); do wget -qO- http://server:8080/i && exit 0; sleep 1; done; exit 1"]
+YAML
+  for rt in berth berth-vm; do
+    # The client resolves "server" through Docker's embedded DNS server
+    # (127.0.0.11), which a VM's guest reaches through berth's relay.
+    run env RT="$rt" docker-compose -H "unix://$DT/sock" -f "$DT/compose/compose.yml" -p "bc$rt" \
+      up --abort-on-container-exit --exit-code-from client
+    RT="$rt" docker-compose -H "unix://$DT/sock" -f "$DT/compose/compose.yml" -p "bc$rt" down >/dev/null 2>&1
+    echo "$output"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"hello-from-server-$rt"* ]]
+  done
+  [ -z "$(dk ps -aq)" ]
+  [ -z "$(dk network ls -q --filter name=bcberth)" ]
+}

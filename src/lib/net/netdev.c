@@ -210,6 +210,40 @@ adopt_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
   return 0;
 }
 
+static int
+dns_socket_cb (void *arg, int *fd_out, char **text_out, berth_err_t *err)
+{
+  struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons (53) };
+  int fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  (void)arg;
+  (void)text_out;
+  if (fd < 0)
+    return berth_error (err, errno, "socket");
+  sa.sin_addr.s_addr = htonl (0x7f00000b); /* 127.0.0.11 */
+  if (connect (fd, (struct sockaddr *)&sa, sizeof (sa)) < 0)
+    {
+      close (fd);
+      return berth_error (err, errno, "connect to 127.0.0.11:53");
+    }
+  *fd_out = fd;
+  return 0;
+}
+
+int
+berth_netdev_dns_socket (const char *netns_path, int *fd, berth_err_t *err)
+{
+  cleanup_close int ns = open (netns_path, O_RDONLY | O_CLOEXEC);
+  cleanup_free char *text = NULL;
+  *fd = -1;
+  if (ns < 0)
+    return berth_error (err, errno, "open the network namespace `%s`", netns_path);
+  if (berth_ns_call (ns, CLONE_NEWNET, dns_socket_cb, NULL, fd, &text, err) < 0)
+    return berth_error_wrap (err, "the network namespace `%s`", netns_path);
+  if (*fd < 0)
+    return berth_error (err, EPROTO, "the network namespace `%s`: no DNS socket came back", netns_path);
+  return 0;
+}
+
 int
 berth_netdev_adopt (const char *netns_path, json_t **ifaces, int *tap_fd, berth_err_t *err)
 {

@@ -19,6 +19,11 @@
    gateway, mtu}] for the first interface with an IPv4 address (or []),
    *TAP_FD the tap QEMU serves it with (-1 without one). */
 int berth_netdev_adopt (const char *netns_path, json_t **ifaces, int *tap_fd, berth_err_t *err);
+/* A UDP socket made in NETNS_PATH and connected to Docker's embedded DNS
+   server there (127.0.0.11:53, which Docker's rules in that namespace send
+   to its resolver): the VM's shim relays the guest's queries through it,
+   since the guest's own 127.0.0.11 is the guest's loopback. */
+int berth_netdev_dns_socket (const char *netns_path, int *fd, berth_err_t *err);
 
 /* In the guest: configure NAME (up, address, route) as IFACE says. */
 int berth_netdev_configure (const char *name, json_t *iface, berth_err_t *err);

@@ -110,12 +110,13 @@ vm_identity (const char *id, json_t *guest)
 /* The agent's create request.  The guest learns each socket's mode, never
    its host path. */
 static json_t *
-vm_agent_request (const char *id, json_t *guest, json_t *files, bool fs, json_t *sockets, json_t *ifaces, bool restored)
+vm_agent_request (const char *id, json_t *guest, json_t *files, bool fs, json_t *sockets, json_t *ifaces, bool restored,
+                  bool dns_relay)
 {
-  json_t *req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[],s:o,s:o,s:b}", "config", guest, "files", files, "rootfs_device",
-                           "/dev/vda", "rootfs_fstype", "erofs", "shared", fs, "sockets", "network",
+  json_t *req = json_pack ("{s:O,s:O,s:s,s:s,s:b,s:[],s:o,s:o,s:b,s:b}", "config", guest, "files", files,
+                           "rootfs_device", "/dev/vda", "rootfs_fstype", "erofs", "shared", fs, "sockets", "network",
                            ifaces ? json_incref (ifaces) : json_array (), "identity", vm_identity (id, guest),
-                           "restored", restored);
+                           "restored", restored, "dns_relay", dns_relay);
   json_t *sk;
   size_t k;
   json_array_foreach (sockets, k, sk) json_array_append_new (json_object_get (req, "sockets"),
@@ -203,12 +204,46 @@ vm_jail_readable (int fd, const char *path, const char *what, berth_err_t *err)
   return 0;
 }
 
+/* Whether the container's resolv.conf names Docker's embedded DNS server
+   (127.0.0.11, Docker's user networks): in the guest that address is the
+   guest's loopback, so the agent answers there and the shim relays. */
+static bool
+vm_docker_dns (json_t *config, const char *bundle)
+{
+  json_t *m;
+  size_t i;
+  json_array_foreach (json_object_get (config, "mounts"), i, m)
+  {
+    const char *dst = json_string_value (json_object_get (m, "destination"));
+    const char *src = json_string_value (json_object_get (m, "source"));
+    cleanup_free char *path = NULL, *text = NULL;
+    if (dst == NULL || src == NULL || strcmp (dst, "/etc/resolv.conf") != 0)
+      continue;
+    path = src[0] == '/' ? xstrdup (src) : xasprintf ("%s/%s", bundle, src);
+    {
+      berth_err_t e2 = NULL;
+      if (read_file_at (AT_FDCWD, path, &text, NULL, &e2) < 0)
+        {
+          berth_error_release (&e2);
+          return false;
+        }
+    }
+    for (char *line = strtok (text, "\n"); line; line = strtok (NULL, "\n"))
+      {
+        char addr[64];
+        if (sscanf (line, " nameserver %63s", addr) == 1 && strcmp (addr, "127.0.0.11") == 0)
+          return true;
+      }
+  }
+  return false;
+}
+
 /* What a VM container's VM is made of, for vm_launch. */
 struct vm_launch
 {
   const struct berth_create_opts *o;
   const char *dir, *kernel, *initrd;
-  int dirfd, rootfd, kfd, ifd, console, tap, vfs[2];
+  int dirfd, rootfd, kfd, ifd, console, tap, dns, vfs[2];
   json_t *guest, *files, *shares, *sockets, *ifaces;
   bool fs, tty;
   struct vm_machine m;
@@ -254,7 +289,7 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
       vm_jail_release (&jail);
       goto out;
     }
-  req = vm_agent_request (o->id, l->guest, l->files, l->fs, l->sockets, l->ifaces, t != NULL);
+  req = vm_agent_request (o->id, l->guest, l->files, l->fs, l->sockets, l->ifaces, t != NULL, l->dns >= 0);
   argv = vm_qemu_argv (o->id, &l->m, t ? VM_START_RESTORE : VM_START_COLD, t && t->mode == VM_TEMPLATE_SHARED,
                        l->tap >= 0 ? json_string_value (json_object_get (json_array_get (l->ifaces, 0), "mac")) : NULL);
   parent = getpid ();
@@ -268,7 +303,8 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
                         .fs = l->fs,
                         .restore = t,
                         .jail = jail,
-                        .qemu_path = l->m.qemu };
+                        .qemu_path = l->m.qemu,
+                        .dns = l->dns >= 0 ? VM_FD_DNS : -1 };
       int src[] = { agent[1],
                     l->rootfd,
                     l->kfd,
@@ -285,7 +321,8 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
                     qmp[1],
                     qmp[0],
                     t ? t->src_fd : -1,
-                    jail.lease };
+                    jail.lease,
+                    l->dns };
       s.jail.lease = jail.on ? VM_FD_JAIL_LEASE : -1;
       _Static_assert(ARRAY_SIZE (src) == VM_FD_END - VM_FD_AGENT_QEMU, "src follows enum vm_fd");
       close (rep[0]);
@@ -337,9 +374,16 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   json_t *annotations = json_object_get (config, "annotations");
   const char *image = json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_IMAGE));
   cleanup_free char *kernel = NULL, *initrd = NULL, *built = NULL, *netns = NULL;
-  struct vm_launch l = {
-    .o = o, .dir = dir, .dirfd = -1, .rootfd = -1, .kfd = -1, .ifd = -1, .console = -1, .tap = -1, .vfs = { -1, -1 }
-  };
+  struct vm_launch l = { .o = o,
+                         .dir = dir,
+                         .dirfd = -1,
+                         .rootfd = -1,
+                         .kfd = -1,
+                         .ifd = -1,
+                         .console = -1,
+                         .tap = -1,
+                         .dns = -1,
+                         .vfs = { -1, -1 } };
   const char *pod;
   bool sandbox_vm;
   int ret = -1;
@@ -362,6 +406,11 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   if (netns && berth_netdev_adopt (netns, &l.ifaces, &l.tap, err) < 0)
     {
       berth_error_wrap (err, "hand the container's network to its VM");
+      goto out;
+    }
+  if (netns && vm_docker_dns (config, bundle) && berth_netdev_dns_socket (netns, &l.dns, err) < 0)
+    {
+      berth_error_wrap (err, "reach Docker's DNS server for the VM");
       goto out;
     }
   if (image == NULL && bundle_image (config, bundle, dir, &built, err) < 0)
@@ -392,7 +441,7 @@ out:
     if (l.vfs[i] >= 0)
       close (l.vfs[i]);
   {
-    int fds[] = { l.dirfd, l.rootfd, l.kfd, l.ifd, l.console, l.tap };
+    int fds[] = { l.dirfd, l.rootfd, l.kfd, l.ifd, l.console, l.tap, l.dns };
     for (size_t i = 0; i < ARRAY_SIZE (fds); i++)
       if (fds[i] >= 0)
         close (fds[i]);

@@ -44,6 +44,7 @@ enum vm_fd
   VM_FD_QMP_HOST,       /* ours */
   VM_FD_TEMPLATE_RAM,   /* the template's RAM, which the shim copies into VM_FD_RAM */
   VM_FD_JAIL_LEASE,     /* the lease of QEMU's uid (jail.c), locked while the VM lives */
+  VM_FD_DNS,            /* Docker's embedded DNS server, for the guest's queries (netdev.h) */
   VM_FD_END             /* the first fd above the layout */
 };
 
@@ -199,6 +200,16 @@ struct shim
   const struct vm_template *restore; /* restored from it, else NULL (booted) */
   struct vm_jail jail;
   const char *qemu_path;
+  int dns; /* VM_FD_DNS, or -1: no DNS relay */
+  /* Guest queries in flight to it, by the query ID the shim gave them
+     (the guest's own IDs could collide across its processes). */
+  struct
+  {
+    uint32_t sid;
+    uint16_t guest_id, id;
+    long long at; /* 0: a free slot */
+  } dns_q[64];
+  uint16_t dns_next_id;
 };
 
 typedef int (*reply_parser) (const struct berth_frame *f, void *out, berth_err_t *err);

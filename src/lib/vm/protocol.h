@@ -32,6 +32,9 @@
 /* Socket connections the guest opens take session ids from here up. */
 #define BERTH_SID_GUEST 0x80000000u
 #define BERTH_MAX_SOCKETS 16
+/* The largest DNS message relayed to Docker's embedded DNS server (EDNS0's
+   usual UDP size). */
+#define BERTH_DNS_MAX 4096
 
 enum berth_frame_type
 {
@@ -55,7 +58,8 @@ enum berth_frame_type
   BERTH_F_DATA,        /* either way, raw: bytes of a socket connection */
   BERTH_F_CLOSE,       /* either way {}: that side of the connection is done */
   BERTH_F_CLOCK,       /* g->h {} asks the host's wall clock; h->g {sec, nsec} */
-  BERTH_F_MAX_TYPE = BERTH_F_CLOCK,
+  BERTH_F_DNS,         /* either way, raw: a DNS query (g->h) or its answer (h->g) */
+  BERTH_F_MAX_TYPE = BERTH_F_DNS,
 };
 
 struct berth_frame

@@ -354,10 +354,62 @@ shim_socket_frame (struct shim *s, struct berth_frame *f)
     shutdown (s->conns[k].fd, SHUT_WR);
 }
 
+/* A guest query for Docker's embedded DNS server (netdev.h): sent under
+   an ID of ours, so that queries of different guest processes with the
+   same ID keep apart.  The guest is hostile: only a DNS-sized message is
+   sent, only to that server, and a full table drops the oldest query (the
+   guest's resolver asks again). */
+static void
+shim_dns_query (struct shim *s, const struct berth_frame *f)
+{
+  unsigned char msg[BERTH_DNS_MAX];
+  int k = 0;
+  if (s->dns < 0 || f->len < 12 || f->len > sizeof (msg))
+    return;
+  for (int i = 0; i < (int)ARRAY_SIZE (s->dns_q); i++)
+    if (s->dns_q[i].at < s->dns_q[k].at)
+      k = i;
+  memcpy (msg, f->data, f->len);
+  s->dns_q[k].sid = f->sid;
+  s->dns_q[k].guest_id = (uint16_t)(msg[0] << 8 | msg[1]);
+  s->dns_q[k].at = monotonic_ms ();
+  /* The slot's index in the low bits finds the answer's slot. */
+  s->dns_next_id = (uint16_t)(s->dns_next_id + ARRAY_SIZE (s->dns_q));
+  s->dns_q[k].id = (uint16_t)(s->dns_next_id + k);
+  msg[0] = (unsigned char)(s->dns_q[k].id >> 8);
+  msg[1] = (unsigned char)s->dns_q[k].id;
+  if (send (s->dns, msg, f->len, MSG_DONTWAIT) < 0)
+    s->dns_q[k].at = 0;
+}
+
+/* The server's answer goes back to the query it answers, under the guest's
+   ID; anything else that arrives is dropped. */
+static void
+shim_dns_answer (struct shim *s)
+{
+  unsigned char msg[BERTH_DNS_MAX];
+  ssize_t n;
+  while ((n = recv (s->dns, msg, sizeof (msg), MSG_DONTWAIT)) >= 12)
+    {
+      uint16_t id = (uint16_t)(msg[0] << 8 | msg[1]);
+      int k = id % ARRAY_SIZE (s->dns_q);
+      berth_err_t e = NULL;
+      if (s->dns_q[k].at == 0 || s->dns_q[k].id != id || monotonic_ms () - s->dns_q[k].at > 10000)
+        continue;
+      msg[0] = (unsigned char)(s->dns_q[k].guest_id >> 8);
+      msg[1] = (unsigned char)s->dns_q[k].guest_id;
+      s->dns_q[k].at = 0;
+      if (berth_frame_write (s->agent, BERTH_F_DNS, s->dns_q[k].sid, msg, (size_t)n, &e) < 0)
+        berth_error_release (&e);
+    }
+}
+
 static void
 shim_agent_frame (struct shim *s, struct berth_frame *f)
 {
   berth_err_t e = NULL;
+  if (f->type == BERTH_F_DNS)
+    return shim_dns_query (s, f);
   if (f->sid == 0)
     {
       switch (f->type)
@@ -607,12 +659,13 @@ static void __attribute__ ((noreturn)) shim_loop (struct shim *s)
 {
   while (!s->exited && !s->qemu_gone)
     {
-      struct pollfd p[4 + MAX_CLIENTS + 64];
+      struct pollfd p[5 + MAX_CLIENTS + 64];
       int np = 0, nc, in_fd = s->tty_slave >= 0 ? s->tty_slave : 0;
       p[np++] = (struct pollfd){ .fd = s->agent, .events = POLLIN };
       p[np++] = (struct pollfd){ .fd = s->sfd, .events = POLLIN };
       p[np++] = (struct pollfd){ .fd = s->listen, .events = POLLIN };
       p[np++] = (struct pollfd){ .fd = s->stdin_open ? in_fd : -1, .events = POLLIN };
+      p[np++] = (struct pollfd){ .fd = s->dns, .events = POLLIN };
       for (int k = 0; k < s->n_clients; k++)
         p[np++] = (struct pollfd){ .fd = s->clients[k].fd, .events = POLLIN };
       nc = np;
@@ -632,10 +685,12 @@ static void __attribute__ ((noreturn)) shim_loop (struct shim *s)
         shim_accept (s);
       if (p[3].revents)
         shim_stdin (s, in_fd);
+      if (p[4].revents)
+        shim_dns_answer (s);
       for (int k = nc; k < np; k++)
         if (p[k].revents)
           shim_conn_readable (s, p[k].fd);
-      for (int k = 4; k < nc; k++)
+      for (int k = 5; k < nc; k++)
         if (p[k].revents)
           shim_client_readable (s, p[k].fd);
     }
