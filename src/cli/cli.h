@@ -3,7 +3,9 @@
 #ifndef BERTH_CLI_H
 #define BERTH_CLI_H
 
+#include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "lib/base/error.h"
 #include "lib/image/store.h"
@@ -32,6 +34,21 @@ int cli_format_check (const char *format, const struct cli_field *fields, size_t
 /* "table {{.A}}\t{{.B}}": prints "A\tB"; nothing without "table ". */
 int cli_format_header (const char *format, const struct cli_field *fields, size_t n, berth_err_t *err);
 int cli_format_row (const char *format, const struct cli_field *fields, size_t n, berth_err_t *err);
+/* inspect -f: TMPL over the JSON record ROOT, one line to OUT (format.c). */
+int cli_format_json (const char *tmpl, json_t *root, FILE *out, berth_err_t *err);
+/* Prints an inspect result: the JSON array, or with FORMAT one line per
+   record; 125 (after the lines before it) when the template fails on one. */
+int cli_print_inspect (json_t *records, const char *format);
+/* Takes -f/--format T (and with TYPE, --type T) out of ARGV, leaving the
+   command and its names; 0, or the exit code of a usage error. */
+int cli_inspect_options (int *argc, char ***argv, const char **format, const char **type);
+/* -e NAME[=VALUE] and --env-file's lines into ENV, as docker reads them
+   (env.c). */
+void cli_env_add (json_t *env, const char *kv);
+int cli_env_file (json_t *env, const char *path, berth_err_t *err);
+/* One image's inspect record (image.c); one network's (network.c). */
+int cli_image_record (struct berth_store *s, const char *name, json_t **out, berth_err_t *err);
+json_t *cli_network_record (const char *name, berth_err_t *err);
 /* "3.1MB", "2 hours ago": what docker prints. */
 void cli_human_size (double bytes, char *buf, size_t len);
 void cli_human_ago (const char *rfc3339, char *buf, size_t len);
@@ -70,5 +87,7 @@ int cmd_restart (int argc, char **argv);
 int cmd_push (int argc, char **argv);
 int cmd_login (int argc, char **argv);
 int cmd_logout (int argc, char **argv);
+int cmd_rename (int argc, char **argv);
+int cmd_container (int argc, char **argv);
 
 #endif

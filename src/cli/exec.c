@@ -13,13 +13,11 @@
 int
 cmd_exec (int argc, char **argv)
 {
-  static const struct option opts[] = { { "interactive", no_argument, NULL, 'i' },
-                                        { "tty", no_argument, NULL, 't' },
-                                        { "detach", no_argument, NULL, 'd' },
-                                        { "env", required_argument, NULL, 'e' },
-                                        { "workdir", required_argument, NULL, 'w' },
-                                        { "user", required_argument, NULL, 'u' },
-                                        { NULL, 0, NULL, 0 } };
+  static const struct option opts[]
+      = { { "interactive", no_argument, NULL, 'i' },   { "tty", no_argument, NULL, 't' },
+          { "detach", no_argument, NULL, 'd' },        { "env", required_argument, NULL, 'e' },
+          { "workdir", required_argument, NULL, 'w' }, { "user", required_argument, NULL, 'u' },
+          { "env-file", required_argument, NULL, 1 },  { NULL, 0, NULL, 0 } };
   struct berth_engine *e = NULL;
   berth_err_t err = NULL;
   struct berth_exec_request req = { 0 };
@@ -28,7 +26,10 @@ cmd_exec (int argc, char **argv)
   bool tty = false;
   char id[65];
   int c, status = 0;
-  if (cli_help (argc, argv, "exec [-i] [-t] [-d] [-e K=V] [-w DIR] [-u UID[:GID]] CONTAINER COMMAND [ARG...]", NULL))
+  if (cli_help (argc, argv,
+                "exec [-i] [-t] [-d] [-e K=V] [--env-file F] [-w DIR] [-u USER[:GROUP]] CONTAINER COMMAND [ARG...]",
+                "  -u, --user USER[:GROUP]  names or ids; names from the container's /etc/passwd and /etc/group\n"
+                "      --env-file FILE      NAME=VALUE lines; a bare NAME takes the caller's value\n"))
     return 0;
   while ((c = getopt_long (argc, argv, "+itde:w:u:", opts, NULL)) != -1)
     switch (c)
@@ -42,7 +43,11 @@ cmd_exec (int argc, char **argv)
         req.detach = true;
         break;
       case 'e':
-        json_array_append_new (env, json_string (optarg));
+        cli_env_add (env, optarg);
+        break;
+      case 1:
+        if (cli_env_file (env, optarg, &err) < 0)
+          return cli_error (&err);
         break;
       case 'w':
         wd = optarg;
@@ -70,14 +75,14 @@ cmd_exec (int argc, char **argv)
     json_object_set_new (proc, "cwd", json_string (wd));
   if (user)
     {
-      long uid = 0, gid = 0;
-      char *end;
-      uid = strtol (user, &end, 10);
-      if (*end == ':')
-        gid = strtol (end + 1, &end, 10);
-      if (*end)
-        return cli_usage ("exec", "--user takes UID[:GID]");
-      json_object_set_new (proc, "user", json_pack ("{s:I,s:I}", "uid", (json_int_t)uid, "gid", (json_int_t)gid));
+      json_t *u = NULL;
+      if (berth_engine_exec_user (e, id, user, &u, &err) < 0)
+        {
+          json_decref (proc);
+          berth_engine_close (e);
+          return cli_error (&err);
+        }
+      json_object_set_new (proc, "user", u);
     }
   req.process = proc;
   if (berth_container_exec (e->runtime_root, id, &req, &status, &err) < 0)

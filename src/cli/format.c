@@ -4,6 +4,7 @@
    ({{range}}, {{json .X}}, an unknown field) is an error naming it: a
    script must never get the default table when it asked for a format. */
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,13 @@ field_value (const struct cli_field *fields, size_t n, const char *name, size_t 
   return NULL;
 }
 
-/* Renders TMPL (without "table ") for one row into OUT, or with HEADER the
-   header: each field's upper-case name. */
+/* One {{ACTION}}, trimmed to S..E, rendered into OUT. */
+typedef int (*action_fn) (void *ctx, const char *s, const char *e, FILE *out, berth_err_t *err);
+
+/* A template's text, its "\t" and "\n" escapes, and each action handed to
+   FN; then a newline. */
 static int
-render (const char *tmpl, const struct cli_field *fields, size_t n, bool header, FILE *out, berth_err_t *err)
+template_walk (const char *tmpl, action_fn fn, void *ctx, FILE *out, berth_err_t *err)
 {
   for (const char *p = tmpl; *p;)
     {
@@ -36,34 +40,14 @@ render (const char *tmpl, const struct cli_field *fields, size_t n, bool header,
       if (p[0] == '{' && p[1] == '{')
         {
           const char *end = strstr (p, "}}"), *s = p + 2, *e;
-          const char *v;
           if (end == NULL)
             return berth_error_code (err, EINVAL, "--format: `{{` without `}}`");
-          e = end;
-          while (s < e && *s == ' ')
-            s++;
+          for (e = end; s < e && *s == ' '; s++)
+            ;
           while (e > s && e[-1] == ' ')
             e--;
-          if (s >= e || *s != '.' || memchr (s, ' ', (size_t)(e - s)))
-            return berth_error_code (err, EINVAL, "--format: `%.*s` is not supported (only {{.Field}})",
-                                     (int)(end + 2 - p), p);
-          v = field_value (fields, n, s + 1, (size_t)(e - s - 1));
-          if (v == NULL)
-            {
-              berth_error_code (err, EINVAL, "--format: no field `%.*s`; there are", (int)(e - s - 1), s + 1);
-              for (size_t i = 0; i < n; i++)
-                {
-                  char *m = xasprintf ("%s%s .%s", (*err)->msg, i ? "," : "", fields[i].name);
-                  free ((*err)->msg);
-                  (*err)->msg = m;
-                }
-              return -1;
-            }
-          if (header)
-            for (const char *c = s + 1; c < e; c++)
-              fputc (*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c, out);
-          else
-            fputs (v, out);
+          if (fn (ctx, s, e, out, err) < 0)
+            return -1;
           p = end + 2;
           continue;
         }
@@ -71,6 +55,50 @@ render (const char *tmpl, const struct cli_field *fields, size_t n, bool header,
     }
   fputc ('\n', out);
   return 0;
+}
+
+struct row
+{
+  const struct cli_field *fields;
+  size_t n;
+  bool header;
+};
+
+/* A row's field, or with HEADER the field's upper-case name. */
+static int
+row_action (void *ctx, const char *s, const char *e, FILE *out, berth_err_t *err)
+{
+  struct row *r = ctx;
+  const char *v;
+  if (s >= e || *s != '.' || memchr (s, ' ', (size_t)(e - s)))
+    return berth_error_code (err, EINVAL, "--format: `{{%.*s}}` is not supported (only {{.Field}})", (int)(e - s), s);
+  v = field_value (r->fields, r->n, s + 1, (size_t)(e - s - 1));
+  if (v == NULL)
+    {
+      berth_error_code (err, EINVAL, "--format: no field `%.*s`; there are", (int)(e - s - 1), s + 1);
+      for (size_t i = 0; i < r->n; i++)
+        {
+          char *m = xasprintf ("%s%s .%s", (*err)->msg, i ? "," : "", r->fields[i].name);
+          free ((*err)->msg);
+          (*err)->msg = m;
+        }
+      return -1;
+    }
+  if (r->header)
+    for (const char *c = s + 1; c < e; c++)
+      fputc (*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c, out);
+  else
+    fputs (v, out);
+  return 0;
+}
+
+/* Renders TMPL (without "table ") for one row into OUT, or with HEADER the
+   header. */
+static int
+render (const char *tmpl, const struct cli_field *fields, size_t n, bool header, FILE *out, berth_err_t *err)
+{
+  struct row r = { fields, n, header };
+  return template_walk (tmpl, row_action, &r, out, err);
 }
 
 int
@@ -98,4 +126,153 @@ int
 cli_format_row (const char *format, const struct cli_field *fields, size_t n, berth_err_t *err)
 {
   return render (strncmp (format, "table ", 6) == 0 ? format + 6 : format, fields, n, false, stdout, err);
+}
+
+/* ------------------------------------------------ templates over JSON */
+
+/* inspect -f: the same templates over a JSON record, with docker's
+   actions scripts use: {{.A.B}} (a path), {{json PATH}}, {{index PATH
+   "key"}} (or an array index) and {{.}}.  A value prints as text: a string
+   as it is, null as "<no value>", an object or array as compact JSON
+   (docker prints Go's map[...] there; scripts ask for {{json}}).  A key
+   that is not there is an error, never an empty answer. */
+static int
+json_path (json_t *root, const char *s, size_t len, json_t **out, berth_err_t *err)
+{
+  json_t *v = root;
+  size_t i = 1;
+  if (len == 0 || s[0] != '.')
+    return berth_error_code (err, EINVAL, "--format: `%.*s` is not a field (.Field or .A.B)", (int)len, s);
+  while (i < len)
+    {
+      size_t j = i;
+      while (j < len && s[j] != '.')
+        j++;
+      if (j == i)
+        return berth_error_code (err, EINVAL, "--format: `%.*s` is not a field", (int)len, s);
+      {
+        cleanup_free char *key = strndup (s + i, j - i);
+        json_t *next = json_is_object (v) ? json_object_get (v, key) : NULL;
+        if (next == NULL)
+          return berth_error_code (err, EINVAL, "--format: `%.*s`: no field `%s` there", (int)len, s, key);
+        v = next;
+      }
+      i = j + 1;
+    }
+  *out = v;
+  return 0;
+}
+
+static void
+print_value (json_t *v, FILE *out)
+{
+  char *text;
+  if (json_is_string (v))
+    fputs (json_string_value (v), out);
+  else if (json_is_null (v))
+    fputs ("<no value>", out);
+  else if (json_is_true (v) || json_is_false (v))
+    fputs (json_is_true (v) ? "true" : "false", out);
+  else if ((text = json_dumps (v, JSON_COMPACT | JSON_ENCODE_ANY)) != NULL)
+    {
+      fputs (text, out);
+      free (text);
+    }
+}
+
+/* One action, between "{{" and "}}" (trimmed): S..E. */
+static int
+json_action (void *ctx, const char *s, const char *e, FILE *out, berth_err_t *err)
+{
+  json_t *root = ctx;
+  json_t *v = NULL;
+  const char *arg;
+  if (e - s > 5 && strncmp (s, "json ", 5) == 0)
+    {
+      char *text;
+      for (arg = s + 5; *arg == ' '; arg++)
+        ;
+      if (json_path (root, arg, (size_t)(e - arg), &v, err) < 0)
+        return -1;
+      text = json_dumps (v, JSON_COMPACT | JSON_ENCODE_ANY);
+      fputs (text ? text : "null", out);
+      free (text);
+      return 0;
+    }
+  if (e - s > 6 && strncmp (s, "index ", 6) == 0)
+    {
+      const char *sp, *k;
+      for (arg = s + 6; *arg == ' '; arg++)
+        ;
+      sp = memchr (arg, ' ', (size_t)(e - arg));
+      if (sp == NULL)
+        return berth_error_code (err, EINVAL, "--format: `index` takes a field and a key");
+      if (json_path (root, arg, (size_t)(sp - arg), &v, err) < 0)
+        return -1;
+      for (k = sp; *k == ' '; k++)
+        ;
+      if (e - k >= 2 && *k == '"' && e[-1] == '"' && json_is_object (v))
+        {
+          cleanup_free char *key = strndup (k + 1, (size_t)(e - k - 2));
+          json_t *x = json_object_get (v, key);
+          if (x == NULL)
+            return berth_error_code (err, EINVAL, "--format: `%.*s`: no key \"%s\" there", (int)(sp - arg), arg, key);
+          print_value (x, out);
+          return 0;
+        }
+      if (e > k && *k >= '0' && *k <= '9' && json_is_array (v))
+        {
+          char *end;
+          unsigned long ix = strtoul (k, &end, 10);
+          if (end == e && ix < json_array_size (v))
+            {
+              print_value (json_array_get (v, ix), out);
+              return 0;
+            }
+        }
+      return berth_error_code (err, EINVAL, "--format: `index %.*s`: no such key or index", (int)(e - arg), arg);
+    }
+  if (json_path (root, s, (size_t)(e - s), &v, err) < 0)
+    {
+      if (memchr (s, ' ', (size_t)(e - s)))
+        {
+          berth_error_release (err);
+          return berth_error_code (err, EINVAL,
+                                   "--format: `{{%.*s}}` is not supported (only {{.Field}}, {{json .Field}} and "
+                                   "{{index .Field \"key\"}})",
+                                   (int)(e - s), s);
+        }
+      return -1;
+    }
+  print_value (v, out);
+  return 0;
+}
+
+int
+cli_format_json (const char *tmpl, json_t *root, FILE *out, berth_err_t *err)
+{
+  return template_walk (tmpl, json_action, root, out, err);
+}
+
+int
+cli_print_inspect (json_t *records, const char *format)
+{
+  json_t *rec;
+  size_t i;
+  if (format == NULL)
+    {
+      json_dumpf (records, stdout, JSON_INDENT (4));
+      putchar ('\n');
+      return 0;
+    }
+  json_array_foreach (records, i, rec)
+  {
+    berth_err_t err = NULL;
+    if (cli_format_json (format, rec, stdout, &err) < 0)
+      {
+        fflush (stdout);
+        return cli_error (&err);
+      }
+  }
+  return 0;
 }

@@ -12,63 +12,78 @@
 #include "lib/base/utils.h"
 
 int
+cli_image_record (struct berth_store *s, const char *name, json_t **out, berth_err_t *err)
+{
+  char md[BERTH_DIGEST_LEN + 1];
+  struct berth_image *img = NULL;
+  json_t *tags, *v, *cfg, *refs = NULL, *diff;
+  const char *k;
+  int64_t size = 0;
+  bool imported;
+  if (berth_builtin_ensure (s, name, &imported, err) < 0 || berth_image_resolve (s, name, md, err) < 0
+      || berth_image_load (s, md, &img, err) < 0)
+    return -1;
+  if (berth_refs_load (s, &refs, err) < 0)
+    {
+      berth_image_free (img);
+      return -1;
+    }
+  tags = json_array ();
+  json_object_foreach (refs, k, v) if (strcmp (json_string_value (v), md) == 0)
+  {
+    cleanup_free char *fam = berth_ref_familiar (k);
+    json_array_append_new (tags, json_string (fam));
+  }
+  json_decref (refs);
+  for (size_t l = 0; l < img->n_layers; l++)
+    size += img->layers[l].size;
+  cfg = img->config;
+  diff = json_object_get (json_object_get (cfg, "rootfs"), "diff_ids");
+  *out = json_pack ("{s:s,s:o,s:s,s:s,s:s,s:s,s:O,s:{s:s,s:O},s:I,s:s}", "Id", img->config_digest, "RepoTags", tags,
+                    "Created", json_string_value (json_object_get (cfg, "created")) ?: "", "Architecture",
+                    json_string_value (json_object_get (cfg, "architecture")) ?: "", "Os",
+                    json_string_value (json_object_get (cfg, "os")) ?: "", "Manifest", md, "Config",
+                    json_object_get (cfg, "config") ?: json_null (), "RootFS", "Type", "layers", "Layers",
+                    diff ? diff : json_null (), "Size", (json_int_t)size, "ManifestMediaType",
+                    json_string_value (json_object_get (img->manifest, "mediaType")) ?: MT_OCI_MANIFEST);
+  berth_image_free (img);
+  return 0;
+}
+
+int
 cmd_image_inspect (int argc, char **argv)
 {
   struct berth_store *s = NULL;
-  json_t *out = json_array (), *refs = NULL;
+  const char *format = NULL;
+  json_t *out;
   int r, rc = 0;
-  if (cli_help (argc, argv, "image inspect IMAGE...", NULL))
+  if (cli_help (argc, argv, "image inspect [-f FORMAT] IMAGE...",
+                "  -f, --format T  a Go template per image ({{.Id}}, {{json .Config}})\n"))
     return 0;
+  if ((r = cli_inspect_options (&argc, &argv, &format, NULL)) != 0)
+    return r;
   if (argc < 2)
     return cli_usage ("image inspect", "requires at least one image");
   if ((r = cli_open_store (&s)) != 0)
     return r;
+  out = json_array ();
   for (int i = 1; i < argc; i++)
     {
       berth_err_t err = NULL;
-      char md[BERTH_DIGEST_LEN + 1];
-      struct berth_image *img = NULL;
-      json_t *tags = json_array (), *v, *cfg;
-      const char *k;
-      int64_t size = 0;
-      bool imported;
-      if (berth_builtin_ensure (s, argv[i], &imported, &err) < 0 || berth_image_resolve (s, argv[i], md, &err) < 0
-          || berth_image_load (s, md, &img, &err) < 0 || berth_refs_load (s, &refs, &err) < 0)
+      json_t *rec = NULL;
+      if (cli_image_record (s, argv[i], &rec, &err) < 0)
         {
           fprintf (stderr, "berth: %s\n", err->msg);
           berth_error_release (&err);
-          json_decref (tags);
           rc = 1;
           continue;
         }
-      json_object_foreach (refs, k, v) if (strcmp (json_string_value (v), md) == 0)
-      {
-        cleanup_free char *fam = berth_ref_familiar (k);
-        json_array_append_new (tags, json_string (fam));
-      }
-      json_decref (refs);
-      refs = NULL;
-      for (size_t l = 0; l < img->n_layers; l++)
-        size += img->layers[l].size;
-      cfg = img->config;
-      {
-        json_t *diff = json_object_get (json_object_get (cfg, "rootfs"), "diff_ids");
-        json_array_append_new (
-            out, json_pack ("{s:s,s:o,s:s,s:s,s:s,s:s,s:O,s:{s:s,s:O},s:I,s:s}", "Id", img->config_digest, "RepoTags",
-                            tags, "Created", json_string_value (json_object_get (cfg, "created")) ?: "", "Architecture",
-                            json_string_value (json_object_get (cfg, "architecture")) ?: "", "Os",
-                            json_string_value (json_object_get (cfg, "os")) ?: "", "Manifest", md, "Config",
-                            json_object_get (cfg, "config") ?: json_null (), "RootFS", "Type", "layers", "Layers",
-                            diff ? diff : json_null (), "Size", (json_int_t)size, "ManifestMediaType",
-                            json_string_value (json_object_get (img->manifest, "mediaType")) ?: MT_OCI_MANIFEST));
-      }
-      berth_image_free (img);
+      json_array_append_new (out, rec);
     }
-  json_dumpf (out, stdout, JSON_INDENT (4));
-  putchar ('\n');
+  r = cli_print_inspect (out, format);
   json_decref (out);
   berth_store_close (s);
-  return rc;
+  return r ? r : rc;
 }
 
 int

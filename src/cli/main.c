@@ -34,6 +34,8 @@ static const struct
   { "attach", cmd_attach, "attach to a running container (detach: ctrl-p ctrl-q)" },
   { "stats", cmd_stats, "a container's CPU, memory and process counts" },
   { "restart", cmd_restart, "stop and start containers" },
+  { "rename", cmd_rename, "give a container another name" },
+  { "container", cmd_container, "manage containers (ls, inspect, rm, start, stop, ... as the commands above)" },
   { "info", cmd_info, "show what this host runs" },
   { "volume", cmd_volume, "manage named volumes (create, ls, inspect, rm, prune)" },
   { "network", cmd_network, "manage networks (create, ls, inspect, rm, connect, disconnect)" },

@@ -42,6 +42,23 @@ with_containers (struct berth_engine *e, json_t *net)
   return net;
 }
 
+json_t *
+cli_network_record (const char *name, berth_err_t *err)
+{
+  struct berth_engine *e = NULL;
+  json_t *n = NULL;
+  if (berth_net_get (cli.root, name, &n, err) < 0)
+    return NULL;
+  if (berth_engine_open (cli.root, &e, err) < 0)
+    {
+      json_decref (n);
+      return NULL;
+    }
+  n = with_containers (e, n);
+  berth_engine_close (e);
+  return n;
+}
+
 static int
 net_create (int argc, char **argv)
 {
@@ -143,12 +160,16 @@ cmd_network (int argc, char **argv)
   else if (strcmp (sub, "inspect") == 0)
     {
       json_t *out = json_array ();
-      if (argc < 3)
+      const char *format = NULL;
+      int nargc = argc - 1;
+      char **nargv = argv + 1;
+      rc = cli_inspect_options (&nargc, &nargv, &format, NULL);
+      if (rc == 0 && nargc < 2)
         rc = cli_usage ("network inspect", "requires at least one network");
-      for (int i = 2; i < argc && rc == 0; i++)
+      for (int i = 1; i < nargc && rc == 0; i++)
         {
           json_t *n = NULL;
-          if (berth_net_get (cli.root, argv[i], &n, &err) < 0)
+          if (berth_net_get (cli.root, nargv[i], &n, &err) < 0)
             {
               fprintf (stderr, "berth: %s\n", err->msg);
               berth_error_release (&err);
@@ -159,9 +180,8 @@ cmd_network (int argc, char **argv)
         }
       if (json_array_size (out))
         {
-          char *text = json_dumps (out, JSON_INDENT (4));
-          printf ("%s\n", text);
-          free (text);
+          int r = cli_print_inspect (out, format);
+          rc = r ? r : rc;
         }
       json_decref (out);
     }

@@ -1,5 +1,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
@@ -18,6 +19,49 @@
 #include "lib/runtime/isolation.h"
 #include "lib/base/utils.h"
 
+/* --cidfile: where the new container's ID goes (create and run). */
+static const char *cidfile;
+
+/* The file is made before the container, as docker does: one that exists
+   fails the command before anything is created; it is removed again if
+   the container is not made. */
+static int
+cidfile_open (const char *cmd)
+{
+  int fd;
+  if (cidfile == NULL)
+    return -1;
+  fd = open (cidfile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0)
+    fprintf (stderr, "berth %s: --cidfile %s: %s%s\n", cmd, cidfile, strerror (errno),
+             errno == EEXIST ? " (another container may use it: remove it first)" : "");
+  return fd;
+}
+
+static int
+cidfile_write (int fd, const char *id)
+{
+  if (fd < 0)
+    return 0;
+  if (write_all (fd, id, strlen (id)) < 0 || fsync (fd) < 0)
+    {
+      fprintf (stderr, "berth: --cidfile %s: %s\n", cidfile, strerror (errno));
+      close (fd);
+      return -1;
+    }
+  close (fd);
+  return 0;
+}
+
+static void
+cidfile_abandon (int fd)
+{
+  if (fd < 0)
+    return;
+  close (fd);
+  unlink (cidfile);
+}
+
 static const char run_options[]
     = "  -d, --detach            run in the background and print the ID\n"
       "  -i, --interactive       keep stdin open\n"
@@ -26,6 +70,8 @@ static const char run_options[]
       "      --name NAME         name the container\n"
       "  -e, --env K=V           set an environment variable (repeatable)\n"
       "      --env-file FILE     read environment variables from FILE\n"
+      "      --label-file FILE   read labels (K=V lines) from FILE\n"
+      "      --cidfile FILE      write the container's ID to FILE (which must not exist)\n"
       "  -w, --workdir DIR       working directory\n"
       "  -u, --user USER[:GROUP] user (name or id)\n"
       "      --entrypoint CMD    override the image's entrypoint\n"
@@ -226,28 +272,13 @@ option_process (const char *cmd, int c, struct berth_create_request *r, bool *de
       r->name = optarg;
       break;
     case 'e':
-      if (strchr (optarg, '=') == NULL)
-        {
-          const char *v = getenv (optarg);
-          if (v)
-            json_array_append_new (r->run.env, json_sprintf ("%s=%s", optarg, v));
-        }
-      else
-        json_array_append_new (r->run.env, json_string (optarg));
+      cli_env_add (r->run.env, optarg);
       break;
     case 3:
       {
-        FILE *f = fopen (optarg, "re");
-        char line[8192];
-        if (f == NULL)
-          return cli_usage (cmd, "--env-file %s: %s", optarg, strerror (errno)), -1;
-        while (fgets (line, sizeof (line), f))
-          {
-            line[strcspn (line, "\r\n")] = '\0';
-            if (line[0] && line[0] != '#')
-              json_array_append_new (r->run.env, json_string (line));
-          }
-        fclose (f);
+        berth_err_t err = NULL;
+        if (cli_env_file (r->run.env, optarg, &err) < 0)
+          return cli_usage (cmd, "%s", err->msg), berth_error_release (&err), -1;
       }
       break;
     case 'w':
@@ -272,6 +303,35 @@ option_process (const char *cmd, int c, struct berth_create_request *r, bool *de
           *eq = '\0';
         json_object_set_new (r->labels, optarg, json_string (eq ? eq + 1 : ""));
       }
+      break;
+    case 36:
+      {
+        /* K=V lines, blank lines and # comments skipped, as docker reads it. */
+        FILE *f = fopen (optarg, "re");
+        char line[8192];
+        if (f == NULL)
+          return cli_usage (cmd, "--label-file %s: %s", optarg, strerror (errno)), -1;
+        while (fgets (line, sizeof (line), f))
+          {
+            char *l = line + strspn (line, " \t"), *eq;
+            l[strcspn (l, "\r\n")] = '\0';
+            if (*l == '\0' || *l == '#')
+              continue;
+            eq = strchr (l, '=');
+            if (eq)
+              *eq = '\0';
+            if (*l == '\0')
+              {
+                fclose (f);
+                return cli_usage (cmd, "--label-file %s: a line with no label name", optarg), -1;
+              }
+            json_object_set_new (r->labels, l, json_string (eq ? eq + 1 : ""));
+          }
+        fclose (f);
+      }
+      break;
+    case 37:
+      cidfile = optarg;
       break;
     case 19:
       r->stop_signal = optarg;
@@ -574,6 +634,8 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
     { "add-host", required_argument, NULL, 33 },
     { "pull", required_argument, NULL, 34 },
     { "platform", required_argument, NULL, 35 },
+    { "label-file", required_argument, NULL, 36 },
+    { "cidfile", required_argument, NULL, 37 },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -637,16 +699,34 @@ cmd_run (int argc, char **argv)
   char buf[32];
   ssize_t n;
 
+  int cid = -1;
+
   if (cli_parse_create ("run", argc, argv, &r, &detach) < 0)
     return 125;
+  if (cidfile && (cid = cidfile_open ("run")) < 0)
+    return 125;
   if ((code = ensure_image ("run", r.image)) != 0)
-    return code;
+    {
+      cidfile_abandon (cid);
+      return code;
+    }
   if (berth_engine_open (cli.root, &e, &err) < 0)
-    return cli_error (&err);
+    {
+      cidfile_abandon (cid);
+      return cli_error (&err);
+    }
   if (berth_engine_create (e, &r, id, &err) < 0)
     {
+      cidfile_abandon (cid);
       berth_engine_close (e);
       return cli_error (&err);
+    }
+  if (cidfile_write (cid, id) < 0)
+    {
+      berth_engine_remove (e, id, true, &err);
+      berth_error_release (&err);
+      berth_engine_close (e);
+      return 125;
     }
   cli_warn_isolation (e, id);
   if (!detach && r.tty && isatty (0) && tcgetattr (0, &saved) == 0)
@@ -724,19 +804,36 @@ cmd_create (int argc, char **argv)
   struct berth_engine *e = NULL;
   berth_err_t err = NULL;
   char id[65];
+  int cid = -1;
   if (cli_parse_create ("create", argc, argv, &r, NULL) < 0)
+    return 125;
+  if (cidfile && (cid = cidfile_open ("create")) < 0)
     return 125;
   {
     int rc = ensure_image ("create", r.image);
     if (rc != 0)
-      return rc;
+      {
+        cidfile_abandon (cid);
+        return rc;
+      }
   }
   if (berth_engine_open (cli.root, &e, &err) < 0)
-    return cli_error (&err);
+    {
+      cidfile_abandon (cid);
+      return cli_error (&err);
+    }
   if (berth_engine_create (e, &r, id, &err) < 0)
     {
+      cidfile_abandon (cid);
       berth_engine_close (e);
       return cli_error (&err);
+    }
+  if (cidfile_write (cid, id) < 0)
+    {
+      berth_engine_remove (e, id, true, &err);
+      berth_error_release (&err);
+      berth_engine_close (e);
+      return 125;
     }
   cli_warn_isolation (e, id);
   printf ("%s\n", id);

@@ -224,19 +224,72 @@ cmd_volume (int argc, char **argv)
 {
   berth_err_t err = NULL;
   const char *sub = argc > 1 ? argv[1] : "";
-  int rc = 0;
+  int rc = 0, r;
   if (argc < 2 || strcmp (sub, "--help") == 0)
     {
-      printf ("Usage: berth volume create [NAME] | ls [-q] [--filter K=V] [--format F] | inspect NAME... | rm [-f] "
+      printf ("Usage: berth volume create [-l K=V] [NAME] | ls [-q] [--filter K=V] [--format F] | inspect NAME... | rm "
+              "[-f] "
               "NAME... | prune [-a] [-f] [--filter K=V]\n");
       return argc < 2 ? 125 : 0;
     }
   if (strcmp (sub, "create") == 0)
     {
-      json_t *v = NULL;
-      if (argc > 3)
-        return cli_usage ("volume create", "takes at most one name");
-      if (berth_volume_create (cli.root, argc == 3 ? argv[2] : NULL, NULL, false, &v, &err) < 0)
+      json_t *v = NULL, *labels = json_object ();
+      const char *name = NULL;
+      for (int i = 2; i < argc; i++)
+        {
+          const char *a = argv[i], *val = NULL;
+          bool driver = strcmp (a, "-d") == 0 || strcmp (a, "--driver") == 0 || strncmp (a, "--driver=", 9) == 0;
+          if (strcmp (a, "-l") == 0 || strcmp (a, "--label") == 0 || strcmp (a, "-d") == 0
+              || strcmp (a, "--driver") == 0)
+            val = i + 1 < argc ? argv[++i] : NULL;
+          else if (strncmp (a, "--label=", 8) == 0 || strncmp (a, "--driver=", 9) == 0)
+            val = strchr (a, '=') + 1;
+          else if (a[0] == '-')
+            {
+              json_decref (labels);
+              return cli_usage ("volume create", "%s is not supported (--label K=V and --driver local are)", a);
+            }
+          else if (name == NULL)
+            {
+              name = a;
+              continue;
+            }
+          else
+            {
+              json_decref (labels);
+              return cli_usage ("volume create", "takes at most one name");
+            }
+          if (val == NULL)
+            {
+              json_decref (labels);
+              return cli_usage ("volume create", "%s needs a value", a);
+            }
+          if (driver)
+            {
+              if (strcmp (val, "local") != 0)
+                {
+                  json_decref (labels);
+                  return cli_usage ("volume create", "--driver %s: only the local driver exists", val);
+                }
+              continue;
+            }
+          {
+            cleanup_free char *k = xstrdup (val);
+            char *eq = strchr (k, '=');
+            if (eq)
+              *eq = '\0';
+            if (k[0] == '\0')
+              {
+                json_decref (labels);
+                return cli_usage ("volume create", "--label %s: no key", val);
+              }
+            json_object_set_new (labels, k, json_string (eq ? eq + 1 : ""));
+          }
+        }
+      r = berth_volume_create (cli.root, name, labels, false, &v, &err);
+      json_decref (labels);
+      if (r < 0)
         return cli_error (&err);
       printf ("%s\n", json_string_value (json_object_get (v, "Name")));
       json_decref (v);
@@ -246,11 +299,19 @@ cmd_volume (int argc, char **argv)
     return volume_ls (argc - 1, argv + 1);
   if (strcmp (sub, "inspect") == 0)
     {
-      json_t *out = json_array ();
-      for (int i = 2; i < argc; i++)
+      json_t *out;
+      const char *format = NULL;
+      int nargc = argc - 1, r;
+      char **nargv = argv + 1;
+      if ((r = cli_inspect_options (&nargc, &nargv, &format, NULL)) != 0)
+        return r;
+      if (nargc < 2)
+        return cli_usage ("volume inspect", "requires at least one volume");
+      out = json_array ();
+      for (int i = 1; i < nargc; i++)
         {
           json_t *v = NULL;
-          if (berth_volume_get (cli.root, argv[i], &v, &err) < 0)
+          if (berth_volume_get (cli.root, nargv[i], &v, &err) < 0)
             {
               fprintf (stderr, "berth: %s\n", err->msg);
               berth_error_release (&err);
@@ -259,10 +320,9 @@ cmd_volume (int argc, char **argv)
             }
           json_array_append_new (out, v);
         }
-      json_dumpf (out, stdout, JSON_INDENT (4));
-      putchar ('\n');
+      r = cli_print_inspect (out, format);
       json_decref (out);
-      return rc;
+      return r ? r : rc;
     }
   if (strcmp (sub, "rm") == 0 || strcmp (sub, "remove") == 0)
     {

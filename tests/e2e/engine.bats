@@ -386,3 +386,90 @@ teardown() {
   run -125 B volume prune --bogus
   B rm -f f1
 }
+
+@test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {
+  B run -d --name u1 --network none busybox sleep 1000
+  [ "$(B exec -u nobody u1 id)" = "uid=65534(nobody) gid=65534(nogroup)" ]
+  [ "$(B exec -u daemon:tty u1 id)" = "uid=1(daemon) gid=5(tty)" ]
+  [ "$(B exec -u 1000:1000 u1 id -u)" = 1000 ]
+  # A user the container gained after it started is found (its own root).
+  B exec u1 sh -c 'echo late:x:4242:4242::/:/bin/sh >> /etc/passwd'
+  [ "$(B exec -u late u1 id -u)" = 4242 ]
+  run -125 B exec -u ghost u1 id
+  [[ "$output" == *"unable to find user ghost"* ]]
+  printf 'A=1\n# a comment\n  B=two words\nFROM_CALLER\nUNSET_HERE\n' > "$T/env"
+  run env FROM_CALLER=caller "$BERTH" --root "$T/store" exec --env-file "$T/env" u1 \
+    sh -c 'echo "$A|$B|$FROM_CALLER|${UNSET_HERE-unset}"'
+  [ "$output" = "1|two words|caller|unset" ]
+  [ "$(FROM_CALLER=x "$BERTH" --root "$T/store" exec -e FROM_CALLER u1 sh -c 'echo $FROM_CALLER')" = x ]
+  printf '=oops\n' > "$T/bad"
+  run -125 B exec --env-file "$T/bad" u1 true
+  [[ "$output" == *"line 1: no variable name"* ]]
+  # run reads env files the same way.
+  [ "$(FROM_CALLER=r "$BERTH" --root "$T/store" run --rm --network none --env-file "$T/env" busybox sh -c 'echo "$B|$FROM_CALLER"')" = "two words|r" ]
+  B rm -f u1
+}
+
+@test "volume create --label and --driver local; ls --filter label= finds them; other options are refused" {
+  B volume create -l team=a --label=tier=db lv
+  B volume create --label env=x --driver local lw
+  [ "$(B volume ls -q --filter label=team=a)" = lv ]
+  [ "$(B volume ls -q --filter label=env)" = lw ]
+  [ "$(B volume inspect -f '{{json .Labels}}' lv)" = '{"team":"a","tier":"db"}' ]
+  run -125 B volume create -o type=tmpfs x
+  [[ "$output" == *"-o is not supported"* ]]
+  run -125 B volume create -d nfs y
+  [[ "$output" == *"only the local driver"* ]]
+  [ "$(B volume ls -q | sort | tr '\n' ' ')" = "lv lw " ]
+  B volume rm lv lw
+}
+
+@test "--cidfile gets the ID and is never reused; --label-file adds labels" {
+  printf 'team=a\n# comment\n\n  tier=db\nflag\n' > "$T/labels"
+  B create --cidfile "$T/cid" --label-file "$T/labels" -l extra=1 --network none busybox true
+  id=$(cat "$T/cid")
+  [ "${#id}" -eq 64 ]
+  [ "$(B inspect -f '{{json .Config.Labels}}' "$id")" = '{"team":"a","tier":"db","flag":"","extra":"1"}' ]
+  # An existing file fails the command before anything is made.
+  n=$(B ps -aq | wc -l)
+  run -125 B run --cidfile "$T/cid" --network none busybox true
+  [[ "$output" == *"File exists"* ]]
+  [ "$(B ps -aq | wc -l)" -eq "$n" ]
+  # A container that cannot be made leaves no file behind.
+  run -125 B create --cidfile "$T/cid2" --network none --name 'bad/name' busybox true
+  [ ! -e "$T/cid2" ]
+  B run --rm --cidfile "$T/cid3" --network none busybox true
+  [ "$(wc -c < "$T/cid3")" -eq 64 ]
+  printf '=x\n' > "$T/badlabels"
+  run -125 B create --label-file "$T/badlabels" busybox true
+  [[ "$output" == *"no label name"* ]]
+  B rm "$id"
+}
+
+@test "inspect -f and --type: docker's template actions over containers, images, volumes and networks; errors named" {
+  B run -d --name i1 --network none -l app=web -e K=v busybox sleep 1000
+  [ "$(B inspect -f '{{.State.Status}} {{.State.Running}} {{.Isolation}}' i1)" = "running true process" ]
+  [ "$(B inspect --format '{{index .Config.Labels "app"}}' i1)" = web ]
+  [ "$(B inspect -f '{{.State.Pid}}' i1)" = "$(B inspect i1 | jq -r '.[0].State.Pid')" ]
+  [ "$(B inspect -f '{{json .Config.Labels}}' i1)" = '{"app":"web"}' ]
+  [ "$(B inspect --type=container -f '{{.Name}}' i1)" = i1 ]
+  # One line per object, in the order asked.
+  B volume create iv
+  [ "$(B inspect -f '{{.Name}}' i1 iv | tr '\n' ' ')" = "i1 iv " ]
+  [ "$(B volume inspect -f '{{.Name}}' iv)" = iv ]
+  [ "$(B image inspect -f '{{.Os}}/{{.Architecture}}' busybox)" = linux/amd64 ]
+  [ "$(B inspect --type image -f '{{index .RepoTags 0}}' busybox)" = busybox:latest ]
+  [ "$(B network inspect -f '{{.Name}}' bridge)" = bridge ]
+  # What a template cannot render, and a type that does not hold the name,
+  # fail by name; never an empty or default answer.
+  run -125 B inspect -f '{{.State.Nope}}' i1
+  [[ "$output" == *'no field `Nope`'* ]]
+  run -125 B inspect -f '{{range .Mounts}}{{.Source}}{{end}}' i1
+  [[ "$output" == *"not supported"* ]]
+  run -1 B inspect --type volume -f '{{.Name}}' i1
+  [[ "$output" == *"no such volume: i1"* ]]
+  run -125 B inspect --type pod i1
+  run -125 B inspect -s i1
+  B rm -f i1
+  B volume rm iv
+}

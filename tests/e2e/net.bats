@@ -167,6 +167,32 @@ left_as_before() {
   left_as_before
 }
 
+@test "net: rename of a running container: its network answers to the new name; a network connected while it ran is undone when it exits" {
+  B network create rnet
+  B network create --subnet 10.198.9.0/24 late
+  B run -d --name oldname --network rnet busybox sh -c "$(serve renamed)"
+  B rename oldname newname
+  run B run --rm --network rnet busybox wget -qO- http://newname/
+  [ "$output" = renamed ]
+  run B run --rm --network rnet busybox sh -c 'wget -qO- http://oldname/ 2>&1'
+  [[ "$output" == *"bad address 'oldname'"* ]]
+  B network connect late newname
+  [ "$(B network inspect late | jq -r '.[0].Containers | length')" = 1 ]
+  # The exit is written on the record as it is now (the monitor read it
+  # before the rename and the connect): both stay, and the late network's
+  # address and interface are given back like the first one's.
+  B stop -t 1 newname
+  [ "$(B inspect -f '{{.Name}} {{.State.Status}}' newname)" = "newname exited" ]
+  [ "$(B inspect -f '{{json .NetworkSettings.Networks}}' newname | jq -r 'keys | join(" ")')" = "late rnet" ]
+  id=$(B inspect -f '{{.Id}}' newname)
+  [ ! -e "$T/store/networks/late.active/$id" ] && [ ! -e "$T/store/networks/late.dns/hosts/$id" ]
+  # rm gives the addresses back: then both networks can go.
+  B rm newname
+  [ "$(B network inspect late | jq -r '.[0].Containers | length')" = 0 ]
+  B network rm rnet late
+  left_as_before
+}
+
 @test "net: a pod: --network container: shares localhost; none and host; IPC and PID stay private" {
   B run -d --name pod busybox sh -c "$(serve via-localhost)"
   run B run --rm --network container:pod busybox wget -qO- http://127.0.0.1/

@@ -76,6 +76,10 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   [ "$output" = "$(B inspect v1 | jq -r '.[0].VM.GuestKernel')" ]
   run -7 B exec v1 sh -c 'exit 7'
   run -127 B exec v1 nosuchcommand
+  # exec -u by name (the image's /etc/passwd and /etc/group) and --env-file.
+  [ "$(B exec -u nobody:tty v1 id)" = "uid=65534(nobody) gid=5(tty)" ]
+  printf 'FROM_FILE=yes\n' > "$T/env"
+  [ "$(B exec --env-file "$T/env" v1 sh -c 'echo $FROM_FILE')" = yes ]
   run B exec v1 sh -c 'echo $$; cat /proc/1/cmdline | tr "\0" " "'
   # top: the guest's processes with the guest's PIDs.
   run B top v1

@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -342,17 +343,18 @@ out:
   return ret;
 }
 
-int
-berth_engine_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
+/* The image's layers as overlayfs' lowerdir option (top layer first). */
+static char *
+image_lowerdirs (struct berth_engine *e, json_t *rec, berth_err_t *err)
 {
   const char *md = json_string_value (json_object_get (rec, "Manifest"));
-  cleanup_free char *dir = berth_engine_dir (e, id);
-  cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
-  cleanup_free char *lower = xstrdup ("");
-  cleanup_free char *data = NULL;
+  char *lower = xstrdup ("");
   struct berth_image *img = NULL;
   if (berth_image_load (e->store, md, &img, err) < 0)
-    return -1;
+    {
+      free (lower);
+      return NULL;
+    }
   /* overlayfs lists the top layer first. */
   for (size_t i = img->n_layers; i-- > 0;)
     {
@@ -362,12 +364,120 @@ berth_engine_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, 
       lower = n;
     }
   berth_image_free (img);
+  return lower;
+}
+
+int
+berth_engine_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
+{
+  cleanup_free char *dir = berth_engine_dir (e, id);
+  cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
+  cleanup_free char *lower = image_lowerdirs (e, rec, err);
+  cleanup_free char *data = NULL;
+  if (lower == NULL)
+    return -1;
   data = xasprintf ("lowerdir=%s,upperdir=%s/upper,workdir=%s/work", lower, dir, dir);
   if (strlen (data) >= 4000)
     return berth_error (err, E2BIG, "image has too many layers for one overlay mount");
   if (mount ("overlay", rootfs, "overlay", 0, data) < 0)
     return berth_error (err, errno, "mount the overlay rootfs of %.12s", id);
   return 0;
+}
+
+static int
+set_name (json_t *rec, void *arg, berth_err_t *err)
+{
+  (void)err;
+  json_object_set_new (rec, "Name", json_string (arg));
+  return 0;
+}
+
+int
+berth_engine_rename (struct berth_engine *e, const char *ref, const char *name, berth_err_t *err)
+{
+  cleanup_free char *lock_path = xasprintf ("%s/containers/.names.lock", e->root);
+  cleanup_close int lock = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  char id[65], other[65];
+  berth_err_t e2 = NULL;
+  json_t *rec = NULL, *ep;
+  const char *net, *status;
+  if (lock < 0 || flock (lock, LOCK_EX) < 0)
+    return berth_error (err, errno, "lock `%s`", lock_path);
+  if (berth_engine_resolve (e, ref, id, err) < 0)
+    return -1;
+  if (!berth_name_valid (name, 1, 128))
+    return berth_error (err, EINVAL, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", name);
+  if (berth_engine_resolve (e, name, other, &e2) == 0)
+    return strcmp (other, id) == 0
+               ? berth_error (err, EINVAL, "container %.12s is already named \"%s\"", id, name)
+               : berth_error_code (err, EEXIST, "the container name \"%s\" is already in use by %.12s", name, other);
+  berth_error_release (&e2);
+  if (berth_engine_update (e, id, set_name, (void *)name, &rec, err) < 0)
+    return -1;
+  /* Running on user networks: their DNS answers to the new name. */
+  status = json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "";
+  if (strcmp (status, "running") == 0)
+    json_object_foreach (json_object_get (json_object_get (rec, "NetworkSettings"), "Networks"), net, ep)
+    {
+      if (berth_net_dns_rename (e->root, net, id, ep, name, &e2) < 0)
+        {
+          berth_debug ("rename %.12s: network %s's DNS: %s", id, net, e2->msg);
+          berth_error_release (&e2);
+        }
+    }
+  json_decref (rec);
+  return 0;
+}
+
+int
+berth_engine_exec_user (struct berth_engine *e, const char *id, const char *user, json_t **out, berth_err_t *err)
+{
+  cleanup_free char *dir = berth_engine_dir (e, id);
+  cleanup_free char *lower = NULL, *data = NULL, *tmp = NULL, *root = NULL;
+  json_t *rec = NULL;
+  const char *iso;
+  pid_t pid;
+  int ret;
+  if (strspn (user, "0123456789:") == strlen (user))
+    return berth_ocispec_resolve_user ("/", user, out, err);
+  if (berth_engine_refresh (e, id, &rec, err) < 0)
+    return -1;
+  iso = json_string_value (json_object_get (rec, "Isolation")) ?: "process";
+  pid = (pid_t)json_integer_value (json_object_get (json_object_get (rec, "State"), "Pid"));
+  if (strcmp (iso, "process") == 0 && pid > 0)
+    {
+      /* The container's root as its init sees it, in its own mount
+         namespace (the lookup stays inside it: open_in_root). */
+      json_decref (rec);
+      root = xasprintf ("/proc/%d/root", (int)pid);
+      return berth_ocispec_resolve_user (root, user, out, err);
+    }
+  /* In a VM the root lives in the guest: the image's files, mounted
+     read-only here for the lookup (never with the container's upper
+     directory, which a second mount would share). */
+  lower = image_lowerdirs (e, rec, err);
+  json_decref (rec);
+  if (lower == NULL)
+    return -1;
+  tmp = xasprintf ("%s/userdb.XXXXXX", dir);
+  if (mkdtemp (tmp) == NULL)
+    return berth_error (err, errno, "mkdtemp `%s`", tmp);
+  data = xasprintf ("lowerdir=%s", lower);
+  /* Without an upper directory overlayfs needs two lowers: a single layer
+     is bound read-only instead. */
+  if (strchr (lower, ':') ? mount ("overlay", tmp, "overlay", MS_RDONLY, data) < 0
+                          : (mount (lower, tmp, NULL, MS_BIND, NULL) < 0
+                             || mount (NULL, tmp, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0))
+    {
+      berth_error (err, errno, "mount the image of %.12s for a user lookup", id);
+      umount2 (tmp, MNT_DETACH); /* a bind whose read-only remount failed */
+      rmdir (tmp);
+      return -1;
+    }
+  ret = berth_ocispec_resolve_user (tmp, user, out, err);
+  umount2 (tmp, MNT_DETACH);
+  rmdir (tmp);
+  return ret;
 }
 
 int
@@ -399,43 +509,60 @@ monitor_alive (json_t *rec)
   return pid > 0 && process_start_time ((pid_t)pid) == (unsigned long long)start;
 }
 
+struct refresh
+{
+  struct berth_engine *e;
+  const char *id;
+};
+
+/* Under the record's lock, so that two callers that both find the
+   monitor dead record it once, on the record as it is. */
+static int
+set_monitor_died (json_t *rec, void *arg, berth_err_t *err)
+{
+  struct refresh *r = arg;
+  json_t *st = json_object_get (rec, "State"), *rs = NULL;
+  const char *status = json_string_value (json_object_get (st, "Status"));
+  berth_err_t e2 = NULL;
+  bool alive = false;
+  (void)err;
+  if (status == NULL || strcmp (status, "running") != 0 || monitor_alive (rec))
+    return 0;
+  /* The runtime tells whether the container still runs. */
+  if (berth_container_state (r->e->runtime_root, r->id, &rs, &e2) == 0)
+    alive = strcmp (json_string_value (json_object_get (rs, "status")) ?: "", "stopped") != 0;
+  berth_error_release (&e2);
+  json_decref (rs);
+  if (!alive)
+    {
+      cleanup_free char *now = timestamp_rfc3339 ();
+      json_object_set_new (st, "Status", json_string ("exited"));
+      json_object_set_new (st, "Running", json_false ());
+      json_object_set_new (st, "Pid", json_integer (0));
+      json_object_set_new (st, "ExitCode", json_integer (255));
+      json_object_set_new (st, "FinishedAt", json_string (now));
+      json_object_set_new (st, "Error", json_string ("the container's monitor died; exit status unknown"));
+      berth_engine_cleanup (r->e, r->id, rec, &e2);
+      berth_error_release (&e2);
+    }
+  return 0;
+}
+
 int
 berth_engine_refresh (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err)
 {
-  json_t *rec = NULL, *st;
+  json_t *rec = NULL;
   const char *status;
+  struct refresh r = { e, id };
   if (berth_engine_load (e, id, &rec, err) < 0)
     return -1;
-  st = json_object_get (rec, "State");
-  status = json_string_value (json_object_get (st, "Status"));
+  status = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
+  /* The monitor died (kill -9, reboot). */
   if (status && strcmp (status, "running") == 0 && !monitor_alive (rec))
     {
-      /* The monitor died (kill -9, reboot): the runtime tells whether the
-         container still runs. */
-      json_t *rs = NULL;
-      berth_err_t e2 = NULL;
-      bool alive = false;
-      if (berth_container_state (e->runtime_root, id, &rs, &e2) == 0)
-        alive = strcmp (json_string_value (json_object_get (rs, "status")) ?: "", "stopped") != 0;
-      berth_error_release (&e2);
-      json_decref (rs);
-      if (!alive)
-        {
-          cleanup_free char *now = timestamp_rfc3339 ();
-          json_object_set_new (st, "Status", json_string ("exited"));
-          json_object_set_new (st, "Running", json_false ());
-          json_object_set_new (st, "Pid", json_integer (0));
-          json_object_set_new (st, "ExitCode", json_integer (255));
-          json_object_set_new (st, "FinishedAt", json_string (now));
-          json_object_set_new (st, "Error", json_string ("the container's monitor died; exit status unknown"));
-          berth_engine_cleanup (e, id, rec, &e2);
-          berth_error_release (&e2);
-          if (berth_engine_save (e, id, rec, err) < 0)
-            {
-              json_decref (rec);
-              return -1;
-            }
-        }
+      json_decref (rec);
+      if (berth_engine_update (e, id, set_monitor_died, &r, &rec, err) < 0)
+        return -1;
     }
   *out = rec;
   return 0;
@@ -722,7 +849,13 @@ berth_engine_connect (struct berth_engine *e, const char *id, const char *networ
   const char *mode, *k;
   bool running, fixed;
   int index = 0, ret = -1;
+  cleanup_close int lock = -1;
+  /* Reconciled first, then read again under the lock it is written under. */
   if (berth_engine_refresh (e, id, &rec, err) < 0)
+    return -1;
+  json_decref (rec);
+  rec = NULL;
+  if ((lock = berth_engine_lock (e, id, err)) < 0 || berth_engine_load (e, id, &rec, err) < 0)
     return -1;
   mode = json_string_value (json_object_get (json_object_get (rec, "HostConfig"), "NetworkMode")) ?: "none";
   nets = json_object_get (json_object_get (rec, "NetworkSettings"), "Networks");
@@ -777,7 +910,12 @@ berth_engine_disconnect (struct berth_engine *e, const char *id, const char *net
   json_t *rec = NULL, *nets, *ep;
   bool running, fixed;
   int ret = -1;
+  cleanup_close int lock = -1;
   if (berth_engine_refresh (e, id, &rec, err) < 0)
+    return -1;
+  json_decref (rec);
+  rec = NULL;
+  if ((lock = berth_engine_lock (e, id, err)) < 0 || berth_engine_load (e, id, &rec, err) < 0)
     return -1;
   nets = json_object_get (json_object_get (rec, "NetworkSettings"), "Networks");
   ep = json_object_get (nets, network);

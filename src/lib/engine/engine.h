@@ -73,6 +73,15 @@ int berth_engine_create (struct berth_engine *e, const struct berth_create_reque
 int berth_engine_resolve (struct berth_engine *e, const char *ref, char *id_out, berth_err_t *err);
 int berth_engine_load (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
 int berth_engine_save (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
+/* The record's lock (an fd to close), held by every read-modify-write of
+   it: the monitor, rename, network connect and the CLI write the same
+   record, and none may lose another's change. */
+int berth_engine_lock (struct berth_engine *e, const char *id, berth_err_t *err);
+/* Under the lock: the record as it is now, changed by FN, saved; *OUT
+   (when not NULL) gets the saved record.  FN must not take the lock. */
+typedef int (*berth_record_fn) (json_t *rec, void *arg, berth_err_t *err);
+int berth_engine_update (struct berth_engine *e, const char *id, berth_record_fn fn, void *arg, json_t **out,
+                         berth_err_t *err);
 /* Reconciles the record with the system (a dead monitor, a reboot). */
 int berth_engine_refresh (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
 int berth_engine_list (struct berth_engine *e, json_t **out, berth_err_t *err);
@@ -93,6 +102,14 @@ int berth_engine_remove_volumes (struct berth_engine *e, const char *id, bool fo
 /* Rootfs overlay and cleanup after the container's process is gone; run by
    the monitor, and by refresh when the monitor died. */
 int berth_engine_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
+/* exec -u: USER[:GROUP] of container ID as a process.user object.  Names
+   are looked up in the container's files: its root as its init sees it in
+   process isolation; in VM isolation, whose root lives in the guest, the
+   image's (mounted read-only for the lookup). */
+/* docker rename: NAME for the container REF, refused while another has
+   it; a running container's user networks answer to the new name. */
+int berth_engine_rename (struct berth_engine *e, const char *ref, const char *name, berth_err_t *err);
+int berth_engine_exec_user (struct berth_engine *e, const char *id, const char *user, json_t **out, berth_err_t *err);
 /* REC: the record in the caller's hands (its NetworkSettings.Ports are
    cleared), or NULL to read it. */
 int berth_engine_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);

@@ -276,6 +276,14 @@ berth_engine_net_record (json_t *rec, const struct berth_engine_net *n)
     json_object_set (cfg, "ExposedPorts", n->exposed);
 }
 
+static int
+set_ports (json_t *rec, void *arg, berth_err_t *err)
+{
+  (void)err;
+  json_object_set (json_object_get (rec, "NetworkSettings"), "Ports", arg);
+  return 0;
+}
+
 int
 berth_engine_net_start (struct berth_engine *e, const char *id, json_t *rec, struct berth_net_ports *held,
                         berth_err_t *err)
@@ -296,7 +304,7 @@ berth_engine_net_start (struct berth_engine *e, const char *id, json_t *rec, str
     return -1;
   json_object_set_new (ns, "Ports", ports);
   /* Saved now: a crash from here on must find the ports to unpublish. */
-  if (berth_engine_save (e, id, rec, err) < 0)
+  if (berth_engine_update (e, id, set_ports, ports, NULL, err) < 0)
     {
       berth_err_t e2 = NULL;
       berth_net_teardown (e->root, id, json_object_get (ns, "Networks"), ports, &e2);

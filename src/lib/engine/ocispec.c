@@ -135,8 +135,8 @@ lookup_id (const char *rootfs, const char *file, const char *name, long *id, lon
   return berth_error (err, ENOENT, "unable to find user %s: no matching entries in %s", name, file);
 }
 
-static int
-resolve_user (const char *rootfs, const char *spec, json_t **out, berth_err_t *err)
+int
+berth_ocispec_resolve_user (const char *rootfs, const char *spec, json_t **out, berth_err_t *err)
 {
   cleanup_free char *copy = xstrdup (spec);
   char *group = strchr (copy, ':'), *end;
@@ -427,7 +427,7 @@ spec_identity (json_t *ic, const struct berth_run_opts *o, const char *rootfs, j
   if (user && user[0])
     {
       json_t *u = NULL;
-      if (resolve_user (rootfs, user, &u, err) < 0)
+      if (berth_ocispec_resolve_user (rootfs, user, &u, err) < 0)
         return -1;
       json_object_set_new (proc, "user", u);
     }

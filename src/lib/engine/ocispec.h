@@ -35,6 +35,9 @@ struct berth_run_opts
 
 /* ROOTFS is the container's mounted root; ETC holds hostname, hosts and
    resolv.conf for it. */
+/* USER[:GROUP], names or ids, into a process.user object; names are
+   looked up in ROOTFS's /etc/passwd and /etc/group, inside the root. */
+int berth_ocispec_resolve_user (const char *rootfs, const char *spec, json_t **out, berth_err_t *err);
 int berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const char *id, const char *rootfs,
                          const char *etc, json_t **out, berth_err_t *err);
 /* docker's default seccomp profile, as berth ships it. */

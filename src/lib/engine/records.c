@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -64,6 +65,44 @@ berth_engine_save (struct berth_engine *e, const char *id, json_t *rec, berth_er
   char *text = json_dumps (rec, JSON_INDENT (1));
   int r = write_file_atomic (p, text, strlen (text), 0600, err);
   free (text);
+  return r;
+}
+
+int
+berth_engine_lock (struct berth_engine *e, const char *id, berth_err_t *err)
+{
+  cleanup_free char *p = xasprintf ("%s/containers/%s/container.lock", e->root, id);
+  int fd = open (p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    return berth_error_code (err, errno == ENOENT ? ENOENT : errno, "lock the record of %.12s", id);
+  while (flock (fd, LOCK_EX) < 0)
+    if (errno != EINTR)
+      {
+        berth_error (err, errno, "lock the record of %.12s", id);
+        close (fd);
+        return -1;
+      }
+  return fd;
+}
+
+int
+berth_engine_update (struct berth_engine *e, const char *id, berth_record_fn fn, void *arg, json_t **out,
+                     berth_err_t *err)
+{
+  cleanup_close int lock = berth_engine_lock (e, id, err);
+  json_t *rec = NULL;
+  int r;
+  if (out)
+    *out = NULL;
+  if (lock < 0 || berth_engine_load (e, id, &rec, err) < 0)
+    return -1;
+  r = fn (rec, arg, err);
+  if (r == 0)
+    r = berth_engine_save (e, id, rec, err);
+  if (r == 0 && out)
+    *out = rec;
+  else
+    json_decref (rec);
   return r;
 }
 

@@ -85,13 +85,16 @@ stdio_finish (struct monitor *m, int cons[2], berth_err_t *err)
   return 0;
 }
 
-/* The record of a container that runs now. */
+/* The record of a container that runs now, written on the record as it
+   is (a rename, say, may have changed it since the monitor read it). */
 static int
-record_running (struct monitor *m, berth_err_t *err)
+set_running (json_t *rec, void *arg, berth_err_t *err)
 {
-  json_t *st = json_object_get (m->rec, "State"), *b = NULL;
+  struct monitor *m = arg;
+  json_t *st = json_object_get (rec, "State"), *b = NULL;
   cleanup_free char *now = timestamp_rfc3339 ();
   berth_err_t e2 = NULL;
+  (void)err;
   json_object_set_new (st, "Status", json_string ("running"));
   json_object_set_new (st, "Running", json_true ());
   json_object_set_new (st, "Pid", json_integer (m->pid));
@@ -99,13 +102,27 @@ record_running (struct monitor *m, berth_err_t *err)
   json_object_set_new (st, "StartedAt", json_string (now));
   json_object_set_new (st, "FinishedAt", json_string (""));
   json_object_del (st, "Error");
+  /* The ports the network start published (berth_engine_net_start). */
+  json_object_set (json_object_get (rec, "NetworkSettings"), "Ports",
+                   json_object_get (json_object_get (m->rec, "NetworkSettings"), "Ports"));
   /* What the backend tells of itself (a VM: accelerator, kernel...). */
   if (m->iso->describe && berth_container_describe (m->e->runtime_root, m->id, NULL, &b, &e2) == 0 && b)
-    json_object_set_new (m->rec, "VM", b);
+    json_object_set_new (rec, "VM", b);
   berth_error_release (&e2);
-  json_object_set_new (m->rec, "MonitorPid", json_integer (getpid ()));
-  json_object_set_new (m->rec, "MonitorStart", json_integer ((json_int_t)process_start_time (getpid ())));
-  return berth_engine_save (m->e, m->id, m->rec, err);
+  json_object_set_new (rec, "MonitorPid", json_integer (getpid ()));
+  json_object_set_new (rec, "MonitorStart", json_integer ((json_int_t)process_start_time (getpid ())));
+  return 0;
+}
+
+static int
+record_running (struct monitor *m, berth_err_t *err)
+{
+  json_t *rec = NULL;
+  if (berth_engine_update (m->e, m->id, set_running, m, &rec, err) < 0)
+    return -1;
+  json_decref (m->rec);
+  m->rec = rec;
+  return 0;
 }
 
 /* Network, root filesystem, stdio, then the container created and
@@ -137,24 +154,58 @@ out:
 
 /* The record once the container is gone (or never started); --rm removes
    it, and whoever waits hears the outcome only after that. */
+struct finished
+{
+  struct monitor *m;
+  bool started;
+  int exit_code;
+};
+
+/* On the record as it is now: the networks a `network connect` added
+   while the container ran are undone too. */
+static int
+set_finished (json_t *rec, void *arg, berth_err_t *err)
+{
+  struct finished *f = arg;
+  cleanup_free char *now = timestamp_rfc3339 ();
+  json_t *st = json_object_get (rec, "State");
+  berth_err_t e2 = NULL;
+  (void)err;
+  berth_engine_cleanup (f->m->e, f->m->id, rec, &e2);
+  berth_error_release (&e2);
+  json_object_set_new (st, "Status", json_string (f->started ? "exited" : "created"));
+  json_object_set_new (st, "Running", json_false ());
+  json_object_set_new (st, "Pid", json_integer (0));
+  json_object_set_new (st, "ExitCode", json_integer (f->started ? f->exit_code : 0));
+  if (f->started)
+    json_object_set_new (st, "FinishedAt", json_string (now));
+  /* Why it ended, as this monitor found (a VM killed, a guest panic, a
+     start that failed). */
+  if (json_object_get (json_object_get (f->m->rec, "State"), "Error"))
+    json_object_set (st, "Error", json_object_get (json_object_get (f->m->rec, "State"), "Error"));
+  json_object_del (rec, "MonitorPid");
+  return 0;
+}
+
 static void
 finish (struct monitor *m, bool started, int exit_code, struct berth_net_ports *held)
 {
   berth_err_t e2 = NULL;
-  cleanup_free char *now = timestamp_rfc3339 ();
-  json_t *st = json_object_get (m->rec, "State");
-  berth_engine_cleanup (m->e, m->id, m->rec, &e2);
+  struct finished f = { m, started, exit_code };
+  json_t *rec = NULL;
+  if (berth_engine_update (m->e, m->id, set_finished, &f, &rec, &e2) == 0)
+    {
+      json_decref (m->rec);
+      m->rec = rec;
+    }
+  else
+    {
+      /* The record is gone or unreadable: undo what this monitor knows of. */
+      berth_error_release (&e2);
+      berth_engine_cleanup (m->e, m->id, m->rec, &e2);
+    }
+  berth_error_release (&e2);
   berth_net_ports_release (held);
-  berth_error_release (&e2);
-  json_object_set_new (st, "Status", json_string (started ? "exited" : "created"));
-  json_object_set_new (st, "Running", json_false ());
-  json_object_set_new (st, "Pid", json_integer (0));
-  json_object_set_new (st, "ExitCode", json_integer (started ? exit_code : 0));
-  if (started)
-    json_object_set_new (st, "FinishedAt", json_string (now));
-  json_object_del (m->rec, "MonitorPid");
-  berth_engine_save (m->e, m->id, m->rec, &e2);
-  berth_error_release (&e2);
   if (json_is_true (json_object_get (m->rec, "AutoRemove")))
     {
       berth_engine_remove (m->e, m->id, true, &e2);

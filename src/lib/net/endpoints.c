@@ -43,6 +43,30 @@ mac_for (uint32_t ip, uint8_t mac[6])
   mac[5] = (uint8_t)h;
 }
 
+/* The container's line on the network's DNS: its address, name, short ID
+   and aliases (dnsmasq reads the directory as it changes). */
+static int
+dns_names_write (const char *root, const char *name, const char *id, const char *ipstr, const char *ctr_name,
+                 json_t *ep, berth_err_t *err)
+{
+  cleanup_free char *p = xasprintf ("%s/networks/%s.dns/hosts/%s", root, name, id);
+  cleanup_free char *line = xasprintf ("%s %s %.12s", ipstr, ctr_name, id);
+  json_t *al = json_object_get (ep, "Aliases"), *a;
+  size_t k;
+  json_array_foreach (al, k, a)
+  {
+    char *l2 = xasprintf ("%s %s", line, json_string_value (a) ?: "");
+    free (line);
+    line = l2;
+  }
+  {
+    char *l2 = xasprintf ("%s\n", line);
+    free (line);
+    line = l2;
+  }
+  return write_file_atomic (p, line, strlen (line), 0644, err);
+}
+
 static int
 endpoint_add (const char *root, struct berth_nl *host, int nsfd, const char *id, const char *ctr_name, json_t *net,
               json_t *ep, int index, berth_err_t *err)
@@ -80,29 +104,21 @@ endpoint_add (const char *root, struct berth_nl *host, int nsfd, const char *id,
   if (index == 0 && !json_is_true (json_object_get (net, "Internal"))
       && berth_nl_route_default (in, gw.s_addr, err) < 0)
     return -1;
-  if (json_is_true (json_object_get (net, "Dns")))
-    {
-      /* dnsmasq reads the directory as it changes. */
-      cleanup_free char *p = xasprintf ("%s/networks/%s.dns/hosts/%s", root, name, id);
-      cleanup_free char *line = NULL;
-      json_t *al = json_object_get (ep, "Aliases"), *a;
-      size_t k;
-      line = xasprintf ("%s %s %.12s", ipstr, ctr_name, id);
-      json_array_foreach (al, k, a)
-      {
-        char *l2 = xasprintf ("%s %s", line, json_string_value (a) ?: "");
-        free (line);
-        line = l2;
-      }
-      {
-        char *l2 = xasprintf ("%s\n", line);
-        free (line);
-        line = l2;
-      }
-      if (write_file_atomic (p, line, strlen (line), 0644, err) < 0)
-        return -1;
-    }
+  if (json_is_true (json_object_get (net, "Dns")) && dns_names_write (root, name, id, ipstr, ctr_name, ep, err) < 0)
+    return -1;
   return 0;
+}
+
+int
+berth_net_dns_rename (const char *root, const char *net_name, const char *id, json_t *ep, const char *ctr_name,
+                      berth_err_t *err)
+{
+  cleanup_free char *p = xasprintf ("%s/networks/%s.dns/hosts/%s", root, net_name, id);
+  const char *ip = json_string_value (json_object_get (ep, "IPAddress"));
+  /* Only where the container has a name on the network's DNS now. */
+  if (ip == NULL || access (p, F_OK) < 0)
+    return 0;
+  return dns_names_write (root, net_name, id, ip, ctr_name, ep, err);
 }
 
 static void

@@ -30,6 +30,10 @@
    else the first of 10.88.0.0/16, 10.87.0.0/16, ... that no host route
    overlaps. */
 int berth_net_get (const char *root, const char *name, json_t **out, berth_err_t *err);
+/* A running container renamed: its line on network NET_NAME's DNS (when
+   it has one there) names it CTR_NAME; EP is its endpoint record. */
+int berth_net_dns_rename (const char *root, const char *net_name, const char *id, json_t *ep, const char *ctr_name,
+                          berth_err_t *err);
 /* SUBNET NULL: a free /24 from 10.89.0.0/16. */
 int berth_net_create (const char *root, const char *name, const char *subnet, const char *gateway, bool internal,
                       json_t *labels, json_t **out, berth_err_t *err);
