@@ -46,6 +46,11 @@ int cli_inspect_options (int *argc, char ***argv, const char **format, const cha
    (env.c). */
 void cli_env_add (json_t *env, const char *kv);
 int cli_env_file (json_t *env, const char *path, berth_err_t *err);
+/* NAME[=VALUE] lines of PATH (blank lines and # comments skipped) to ADD,
+   as docker reads --env-file and --label-file; OPT and NOUN ("variable",
+   "label") name them in errors. */
+int cli_kv_file (const char *opt, const char *noun, const char *path, void (*add) (json_t *, const char *),
+                 json_t *into, berth_err_t *err);
 /* One image's inspect record (image.c); one network's (network.c). */
 int cli_image_record (struct berth_store *s, const char *name, json_t **out, berth_err_t *err);
 json_t *cli_network_record (const char *name, berth_err_t *err);

@@ -22,32 +22,41 @@ cli_env_add (json_t *env, const char *kv)
 }
 
 int
-cli_env_file (json_t *env, const char *path, berth_err_t *err)
+cli_kv_file (const char *opt, const char *noun, const char *path, void (*add) (json_t *, const char *), json_t *into,
+             berth_err_t *err)
 {
   FILE *f = fopen (path, "re");
   char line[8192];
   int n = 0;
   if (f == NULL)
-    return berth_error (err, errno, "--env-file %s", path);
+    return berth_error (err, errno, "%s %s", opt, path);
   while (fgets (line, sizeof (line), f))
     {
       size_t len = strcspn (line, "\r\n");
+      char *l;
       n++;
       if (line[len] == '\0' && !feof (f))
         {
           fclose (f);
-          return berth_error (err, E2BIG, "--env-file %s: line %d is longer than %zu bytes", path, n,
-                              sizeof (line) - 2);
+          return berth_error (err, E2BIG, "%s %s: line %d is longer than %zu bytes", opt, path, n, sizeof (line) - 2);
         }
       line[len] = '\0';
-      if (line[0] == '=')
+      l = line + strspn (line, " \t");
+      if (*l == '\0' || *l == '#')
+        continue;
+      if (*l == '=')
         {
           fclose (f);
-          return berth_error (err, EINVAL, "--env-file %s: line %d: no variable name before `=`", path, n);
+          return berth_error (err, EINVAL, "%s %s: line %d: no %s name before `=`", opt, path, n, noun);
         }
-      if (line[strspn (line, " \t")] && line[strspn (line, " \t")] != '#')
-        cli_env_add (env, line + strspn (line, " \t"));
+      add (into, l);
     }
   fclose (f);
   return 0;
+}
+
+int
+cli_env_file (json_t *env, const char *path, berth_err_t *err)
+{
+  return cli_kv_file ("--env-file", "variable", path, cli_env_add, env, err);
 }

@@ -19,6 +19,15 @@
 #include "lib/runtime/isolation.h"
 #include "lib/base/utils.h"
 
+/* -l and --label-file's K[=V]: a bare K is an empty label. */
+static void
+label_add (json_t *labels, const char *kv)
+{
+  const char *eq = strchr (kv, '=');
+  cleanup_free char *k = eq ? strndup (kv, (size_t)(eq - kv)) : strdup (kv);
+  json_object_set_new (labels, k, json_string (eq ? eq + 1 : ""));
+}
+
 /* --cidfile: where the new container's ID goes (create and run). */
 static const char *cidfile;
 
@@ -297,37 +306,13 @@ option_process (const char *cmd, int c, struct berth_create_request *r, bool *de
       r->run.read_only = true;
       break;
     case 'l':
-      {
-        char *eq = strchr (optarg, '=');
-        if (eq)
-          *eq = '\0';
-        json_object_set_new (r->labels, optarg, json_string (eq ? eq + 1 : ""));
-      }
+      label_add (r->labels, optarg);
       break;
     case 36:
       {
-        /* K=V lines, blank lines and # comments skipped, as docker reads it. */
-        FILE *f = fopen (optarg, "re");
-        char line[8192];
-        if (f == NULL)
-          return cli_usage (cmd, "--label-file %s: %s", optarg, strerror (errno)), -1;
-        while (fgets (line, sizeof (line), f))
-          {
-            char *l = line + strspn (line, " \t"), *eq;
-            l[strcspn (l, "\r\n")] = '\0';
-            if (*l == '\0' || *l == '#')
-              continue;
-            eq = strchr (l, '=');
-            if (eq)
-              *eq = '\0';
-            if (*l == '\0')
-              {
-                fclose (f);
-                return cli_usage (cmd, "--label-file %s: a line with no label name", optarg), -1;
-              }
-            json_object_set_new (r->labels, l, json_string (eq ? eq + 1 : ""));
-          }
-        fclose (f);
+        berth_err_t err = NULL;
+        if (cli_kv_file ("--label-file", "label", optarg, label_add, r->labels, &err) < 0)
+          return cli_usage (cmd, "%s", err->msg), berth_error_release (&err), -1;
       }
       break;
     case 37:
@@ -687,6 +672,40 @@ start_error (berth_err_t *err)
   return code;
 }
 
+/* The image (pulled as --pull says), the engine and the container, with
+   its --cidfile; 0 with *E open, or the exit code (nothing left behind). */
+static int
+create_container (const char *cmd, struct berth_create_request *r, struct berth_engine **e, char id[65])
+{
+  berth_err_t err = NULL;
+  int cid = -1, code;
+  *e = NULL;
+  if (cidfile && (cid = cidfile_open (cmd)) < 0)
+    return 125;
+  if ((code = ensure_image (cmd, r->image)) != 0)
+    {
+      cidfile_abandon (cid);
+      return code;
+    }
+  if (berth_engine_open (cli.root, e, &err) < 0 || berth_engine_create (*e, r, id, &err) < 0)
+    {
+      cidfile_abandon (cid);
+      berth_engine_close (*e);
+      *e = NULL;
+      return cli_error (&err);
+    }
+  if (cidfile_write (cid, id) < 0)
+    {
+      berth_engine_remove (*e, id, true, &err);
+      berth_error_release (&err);
+      berth_engine_close (*e);
+      *e = NULL;
+      return 125;
+    }
+  cli_warn_isolation (*e, id);
+  return 0;
+}
+
 int
 cmd_run (int argc, char **argv)
 {
@@ -699,36 +718,10 @@ cmd_run (int argc, char **argv)
   char buf[32];
   ssize_t n;
 
-  int cid = -1;
-
   if (cli_parse_create ("run", argc, argv, &r, &detach) < 0)
     return 125;
-  if (cidfile && (cid = cidfile_open ("run")) < 0)
-    return 125;
-  if ((code = ensure_image ("run", r.image)) != 0)
-    {
-      cidfile_abandon (cid);
-      return code;
-    }
-  if (berth_engine_open (cli.root, &e, &err) < 0)
-    {
-      cidfile_abandon (cid);
-      return cli_error (&err);
-    }
-  if (berth_engine_create (e, &r, id, &err) < 0)
-    {
-      cidfile_abandon (cid);
-      berth_engine_close (e);
-      return cli_error (&err);
-    }
-  if (cidfile_write (cid, id) < 0)
-    {
-      berth_engine_remove (e, id, true, &err);
-      berth_error_release (&err);
-      berth_engine_close (e);
-      return 125;
-    }
-  cli_warn_isolation (e, id);
+  if ((code = create_container ("run", &r, &e, id)) != 0)
+    return code;
   if (!detach && r.tty && isatty (0) && tcgetattr (0, &saved) == 0)
     {
       struct termios raw = saved;
@@ -802,40 +795,12 @@ cmd_create (int argc, char **argv)
 {
   struct berth_create_request r;
   struct berth_engine *e = NULL;
-  berth_err_t err = NULL;
   char id[65];
-  int cid = -1;
+  int rc;
   if (cli_parse_create ("create", argc, argv, &r, NULL) < 0)
     return 125;
-  if (cidfile && (cid = cidfile_open ("create")) < 0)
-    return 125;
-  {
-    int rc = ensure_image ("create", r.image);
-    if (rc != 0)
-      {
-        cidfile_abandon (cid);
-        return rc;
-      }
-  }
-  if (berth_engine_open (cli.root, &e, &err) < 0)
-    {
-      cidfile_abandon (cid);
-      return cli_error (&err);
-    }
-  if (berth_engine_create (e, &r, id, &err) < 0)
-    {
-      cidfile_abandon (cid);
-      berth_engine_close (e);
-      return cli_error (&err);
-    }
-  if (cidfile_write (cid, id) < 0)
-    {
-      berth_engine_remove (e, id, true, &err);
-      berth_error_release (&err);
-      berth_engine_close (e);
-      return 125;
-    }
-  cli_warn_isolation (e, id);
+  if ((rc = create_container ("create", &r, &e, id)) != 0)
+    return rc;
   printf ("%s\n", id);
   berth_engine_close (e);
   return 0;

@@ -102,9 +102,6 @@ set_running (json_t *rec, void *arg, berth_err_t *err)
   json_object_set_new (st, "StartedAt", json_string (now));
   json_object_set_new (st, "FinishedAt", json_string (""));
   json_object_del (st, "Error");
-  /* The ports the network start published (berth_engine_net_start). */
-  json_object_set (json_object_get (rec, "NetworkSettings"), "Ports",
-                   json_object_get (json_object_get (m->rec, "NetworkSettings"), "Ports"));
   /* What the backend tells of itself (a VM: accelerator, kernel...). */
   if (m->iso->describe && berth_container_describe (m->e->runtime_root, m->id, NULL, &b, &e2) == 0 && b)
     json_object_set_new (rec, "VM", b);

@@ -228,7 +228,8 @@ vm_docker_dns (json_t *config, const char *bundle)
           return false;
         }
     }
-    for (char *line = strtok (text, "\n"); line; line = strtok (NULL, "\n"))
+    char *save = NULL;
+    for (char *line = strtok_r (text, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
       {
         char addr[64];
         if (sscanf (line, " nameserver %63s", addr) == 1 && strcmp (addr, "127.0.0.11") == 0)
