@@ -535,7 +535,7 @@ static int
 spec_linux (json_t *spec, const struct berth_run_opts *o, berth_err_t *err)
 {
   json_t *lin = json_object_get (spec, "linux"), *prof;
-  json_error_t jerr;
+  int r;
   json_object_set_new (lin, "resources", json_pack ("{s:[{s:b,s:s}]}", "devices", "allow", 0, "access", "rwm"));
   if (parse_size_limits (spec, o, err) < 0 || add_devices (spec, o->devices, err) < 0)
     return -1;
@@ -556,9 +556,10 @@ spec_linux (json_t *spec, const struct berth_run_opts *o, berth_err_t *err)
     }
   if (strcmp (o->seccomp, "unconfined") == 0)
     return 0;
-  prof = json_load_file (o->seccomp, 0, &jerr);
-  if (prof == NULL)
-    return berth_error (err, 0, "--security-opt seccomp=%s: line %d: %s", o->seccomp, jerr.line, jerr.text);
+  r = json_load_path (o->seccomp, &prof, err);
+  if (r != 0)
+    return r < 0 ? berth_error_wrap (err, "--security-opt seccomp")
+                 : berth_error (err, ENOENT, "--security-opt seccomp=%s", o->seccomp);
   json_object_set_new (lin, "seccomp", prof);
   return 0;
 }

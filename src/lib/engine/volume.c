@@ -112,12 +112,15 @@ berth_volume_users (const char *root, const char *name, json_t **in_use, berth_e
   while (dir && (de = readdir (dir)))
     {
       cleanup_free char *cfg = NULL;
-      json_t *spec, *m;
+      json_t *spec = NULL, *m;
+      berth_err_t e2 = NULL;
       size_t i;
       if (de->d_name[0] == '.')
         continue;
       cfg = xasprintf ("%s/%s/config.json", cd, de->d_name);
-      spec = json_load_file (cfg, 0, NULL);
+      /* A container being made or removed may have no config yet. */
+      if (json_load_path (cfg, &spec, &e2) < 0)
+        berth_error_release (&e2);
       json_array_foreach (json_object_get (spec, "mounts"), i,
                           m) if (strcmp (json_string_value (json_object_get (m, "source")) ?: "", src) == 0)
       {

@@ -122,18 +122,19 @@ int
 berth_refs_load (struct berth_store *s, json_t **refs, berth_err_t *err)
 {
   cleanup_free char *p = xasprintf ("%s/refs.json", s->root);
-  json_error_t jerr;
   json_t *j;
-  if (access (p, F_OK) < 0)
+  int r = json_load_path (p, &j, err);
+  if (r < 0)
+    return -1;
+  if (r > 0)
     {
       *refs = json_object ();
       return 0;
     }
-  j = json_load_file (p, 0, &jerr);
-  if (j == NULL || !json_is_object (json_object_get (j, "refs")))
+  if (!json_is_object (json_object_get (j, "refs")))
     {
       json_decref (j);
-      return berth_error (err, 0, "%s: line %d: %s", p, jerr.line, jerr.text);
+      return berth_error (err, 0, "%s: no \"refs\" object", p);
     }
   *refs = json_incref (json_object_get (j, "refs"));
   json_decref (j);

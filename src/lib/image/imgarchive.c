@@ -348,10 +348,11 @@ load_dir (struct berth_store *s, const char *path, json_t **index, berth_err_t *
   cleanup_free char *bd = xasprintf ("%s/blobs/sha256", path);
   cleanup_dir DIR *d = NULL;
   struct dirent *de;
-  json_error_t jerr;
-  *index = json_load_file (ip, 0, &jerr);
-  if (*index == NULL)
-    return berth_error (err, 0, "%s: line %d: %s", ip, jerr.line, jerr.text);
+  int r = json_load_path (ip, index, err);
+  if (r < 0)
+    return -1;
+  if (r > 0)
+    return berth_error (err, ENOENT, "`%s`", ip);
   d = opendir (bd);
   if (d == NULL)
     return berth_error (err, errno, "open `%s`", bd);

@@ -595,7 +595,7 @@ berth_registry_login (const char *registry, const char *user, const char *passwo
       goto out;
     }
   reg_resp_clear (&resp);
-  j = json_load_file (path, 0, NULL);
+  j = reg_auth_file_load (path);
   if (!json_is_object (j))
     {
       json_decref (j);
@@ -633,7 +633,7 @@ int
 berth_registry_logout (const char *registry, const char *auth_file, berth_err_t *err)
 {
   cleanup_free char *path = auth_file ? xstrdup (auth_file) : reg_default_auth_file ();
-  json_t *j = json_load_file (path, 0, NULL);
+  json_t *j = reg_auth_file_load (path);
   char *text;
   int ret;
   if (json_object_get (json_object_get (j, "auths"), registry) == NULL)

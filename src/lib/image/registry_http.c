@@ -99,11 +99,23 @@ reg_default_auth_file (void)
   return xstrdup ("/etc/berth/auth.json");
 }
 
+/* The credentials file, or NULL when it is missing or unreadable: a
+   registry is then asked without credentials, as docker does. */
+json_t *
+reg_auth_file_load (const char *path)
+{
+  json_t *j;
+  berth_err_t e = NULL;
+  if (json_load_path (path, &j, &e) < 0)
+    berth_error_release (&e);
+  return j;
+}
+
 static void
 load_credentials (struct reg *r)
 {
   cleanup_free char *path = r->o->auth_file ? xstrdup (r->o->auth_file) : reg_default_auth_file ();
-  json_t *j = json_load_file (path, 0, NULL);
+  json_t *j = reg_auth_file_load (path);
   const char *a
       = json_string_value (json_object_get (json_object_get (json_object_get (j, "auths"), r->domain), "auth"));
   if (a)

@@ -59,6 +59,7 @@ int reg_init (struct reg *r, const struct berth_ref *ref, const struct berth_reg
 void reg_free (struct reg *r);
 struct curl_slist *reg_auth_headers (struct reg *r, struct curl_slist *h);
 char *reg_default_auth_file (void);
+json_t *reg_auth_file_load (const char *path);
 CURL *reg_easy (struct reg *r, const char *method, const char *url, struct curl_slist *headers, struct sink *s);
 void reg_resp_clear (struct resp *r);
 int reg_status_error (struct reg *r, const char *what, struct resp *resp, berth_err_t *err);
