@@ -33,7 +33,29 @@ struct cli_field
 int cli_format_check (const char *format, const struct cli_field *fields, size_t n, berth_err_t *err);
 /* "table {{.A}}\t{{.B}}": prints "A\tB"; nothing without "table ". */
 int cli_format_header (const char *format, const struct cli_field *fields, size_t n, berth_err_t *err);
-int cli_format_row (const char *format, const struct cli_field *fields, size_t n, berth_err_t *err);
+/* LABELS (may be NULL): the row's labels, for {{.Label "k"}} and {{json .}}. */
+int cli_format_row (const char *format, const struct cli_field *fields, size_t n, json_t *labels, berth_err_t *err);
+/* --format's first check for a list command CMD: table, json or a template
+   of FIELDS; 0, or the exit code of the error it printed. */
+int cli_format_begin (const char *cmd, const char *format, const struct cli_field *fields, size_t n, bool quiet);
+/* --filter KEY=VALUE, docker's rules: filters of one key are
+   alternatives, of different keys all required (filter.c). */
+#define CLI_MAX_FILTERS 32
+struct cli_filters
+{
+  const char *cmd;
+  const char *const *keys; /* the keys this command knows, NULL-ended */
+  char *v[CLI_MAX_FILTERS];
+  size_t n;
+};
+/* One --filter more, checked: 0, or the command's exit code (said). */
+int cli_filter_add (struct cli_filters *f, char *arg);
+/* Is there a filter with KEY? */
+bool cli_filter_has (const struct cli_filters *f, const char *key);
+typedef bool (*cli_filter_fn) (const char *key, const char *value, json_t *rec, void *ctx);
+bool cli_filters_match (const struct cli_filters *f, cli_filter_fn match, json_t *rec, void *ctx);
+/* label=KEY or label=KEY=VALUE against a Labels object. */
+bool cli_filter_label (const char *value, json_t *labels);
 /* inspect -f: TMPL over the JSON record ROOT, one line to OUT (format.c). */
 int cli_format_json (const char *tmpl, json_t *root, FILE *out, berth_err_t *err);
 /* Prints an inspect result: the JSON array, or with FORMAT one line per

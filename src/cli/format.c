@@ -1,8 +1,9 @@
 /* --format's Go templates, the part docker's users write: "{{.Field}}"
-   placeholders among text, "\t" and "\n", an optional "table " prefix that
-   prints a header, and "json"/"table" as whole values.  Anything else
-   ({{range}}, {{json .X}}, an unknown field) is an error naming it: a
-   script must never get the default table when it asked for a format. */
+   placeholders among text, "\t" and "\n", {{json .}} (the row as a JSON
+   object), {{.Label "key"}}, an optional "table " prefix that prints a
+   header, and "json"/"table" as whole values.  Anything else ({{range}},
+   an unknown field) is an error naming it: a script must never get the
+   default table when it asked for a format. */
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -61,8 +62,44 @@ struct row
 {
   const struct cli_field *fields;
   size_t n;
+  json_t *labels;
   bool header;
 };
+
+/* "k=v,k2=v2", as docker's Labels column. */
+static char *
+labels_text (json_t *labels)
+{
+  const char *k;
+  json_t *v;
+  char *out = xstrdup ("");
+  json_object_foreach (labels, k, v)
+  {
+    char *n = xasprintf ("%s%s%s=%s", out, *out ? "," : "", k, json_string_value (v) ?: "");
+    free (out);
+    out = n;
+  }
+  return out;
+}
+
+/* {{json .}}: the row's fields (and Labels) as one JSON object. */
+static void
+row_json (struct row *r, FILE *out)
+{
+  json_t *o = json_object ();
+  char *text;
+  for (size_t i = 0; i < r->n; i++)
+    json_object_set_new (o, r->fields[i].name, json_string (r->fields[i].value ?: ""));
+  if (r->labels)
+    {
+      cleanup_free char *l = labels_text (r->labels);
+      json_object_set_new (o, "Labels", json_string (l));
+    }
+  text = json_dumps (o, JSON_COMPACT);
+  fputs (text ?: "{}", out);
+  free (text);
+  json_decref (o);
+}
 
 /* A row's field, or with HEADER the field's upper-case name. */
 static int
@@ -70,8 +107,28 @@ row_action (void *ctx, const char *s, const char *e, FILE *out, berth_err_t *err
 {
   struct row *r = ctx;
   const char *v;
+  if (e - s == 6 && strncmp (s, "json .", 6) == 0)
+    {
+      if (r->header)
+        fputs ("JSON", out);
+      else
+        row_json (r, out);
+      return 0;
+    }
+  if (e - s > 9 && strncmp (s, ".Label \"", 8) == 0 && e[-1] == '"')
+    {
+      cleanup_free char *key = strndup (s + 8, (size_t)(e - s - 9));
+      if (r->header)
+        fputs ("LABEL", out);
+      else
+        fputs (json_string_value (json_object_get (r->labels, key)) ?: "", out);
+      return 0;
+    }
   if (s >= e || *s != '.' || memchr (s, ' ', (size_t)(e - s)))
-    return berth_error_code (err, EINVAL, "--format: `{{%.*s}}` is not supported (only {{.Field}})", (int)(e - s), s);
+    return berth_error_code (err, EINVAL,
+                             "--format: `{{%.*s}}` is not supported (only {{.Field}}, {{.Label \"key\"}} and "
+                             "{{json .}})",
+                             (int)(e - s), s);
   v = field_value (r->fields, r->n, s + 1, (size_t)(e - s - 1));
   if (v == NULL)
     {
@@ -95,9 +152,10 @@ row_action (void *ctx, const char *s, const char *e, FILE *out, berth_err_t *err
 /* Renders TMPL (without "table ") for one row into OUT, or with HEADER the
    header. */
 static int
-render (const char *tmpl, const struct cli_field *fields, size_t n, bool header, FILE *out, berth_err_t *err)
+render (const char *tmpl, const struct cli_field *fields, size_t n, json_t *labels, bool header, FILE *out,
+        berth_err_t *err)
 {
-  struct row r = { fields, n, header };
+  struct row r = { fields, n, labels, header };
   return template_walk (tmpl, row_action, &r, out, err);
 }
 
@@ -109,7 +167,7 @@ cli_format_check (const char *format, const struct cli_field *fields, size_t n, 
   const char *t = strncmp (format, "table ", 6) == 0 ? format + 6 : format;
   if (null == NULL)
     return berth_error (err, errno, "open /dev/null");
-  r = render (t, fields, n, false, null, err);
+  r = render (t, fields, n, NULL, false, null, err);
   fclose (null);
   return r;
 }
@@ -119,13 +177,28 @@ cli_format_header (const char *format, const struct cli_field *fields, size_t n,
 {
   if (strncmp (format, "table ", 6) != 0)
     return 0;
-  return render (format + 6, fields, n, true, stdout, err);
+  return render (format + 6, fields, n, NULL, true, stdout, err);
 }
 
 int
-cli_format_row (const char *format, const struct cli_field *fields, size_t n, berth_err_t *err)
+cli_format_row (const char *format, const struct cli_field *fields, size_t n, json_t *labels, berth_err_t *err)
 {
-  return render (strncmp (format, "table ", 6) == 0 ? format + 6 : format, fields, n, false, stdout, err);
+  return render (strncmp (format, "table ", 6) == 0 ? format + 6 : format, fields, n, labels, false, stdout, err);
+}
+
+int
+cli_format_begin (const char *cmd, const char *format, const struct cli_field *fields, size_t n, bool quiet)
+{
+  berth_err_t err = NULL;
+  if (strcmp (format, "table") == 0 || strcmp (format, "json") == 0)
+    return 0;
+  /* Checked before anything is printed: a template berth cannot render
+     is an error, never the default table. */
+  if (!strstr (format, "{{"))
+    return cli_usage (cmd, "--format: \"%s\" is neither table, json nor a template", format);
+  if (cli_format_check (format, fields, n, &err) < 0 || (!quiet && cli_format_header (format, fields, n, &err) < 0))
+    return cli_error (&err);
+  return 0;
 }
 
 /* ------------------------------------------------ templates over JSON */

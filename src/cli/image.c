@@ -169,7 +169,7 @@ cmd_image (int argc, char **argv)
   for (size_t i = 0; i < ARRAY_SIZE (sub); i++)
     if (strcmp (argv[1], sub[i].name) == 0)
       {
-        optind = 1;
+        optind = 0;
         return sub[i].fn (argc - 1, argv + 1);
       }
   return cli_usage ("image", "unknown command \"%s\"", argv[1]);

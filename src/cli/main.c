@@ -243,7 +243,9 @@ main (int argc, char **argv)
       {
         argv += optind;
         argc -= optind;
-        optind = 1;
+        /* 0, not 1: glibc resets its argument permutation only then, and
+           a command's options after its operands need that. */
+        optind = 0;
         return commands[i].fn (argc, argv);
       }
   fprintf (stderr, "berth: unknown command \"%s\"\n", argv[optind]);

@@ -11,7 +11,7 @@
 
 static const char network_usage[]
     = "Usage: berth network create [--subnet CIDR] [--gateway IP] [--internal] [-l K=V] NAME\n"
-      "       berth network ls [-q]\n"
+      "       berth network ls [-q] [--filter name=|id=|driver=|label=|type=builtin|custom] [--format F]\n"
       "       berth network inspect NAME...\n"
       "       berth network rm NAME...\n"
       "       berth network connect [--ip IP] [--alias NAME] NETWORK CONTAINER\n"
@@ -71,7 +71,7 @@ net_create (int argc, char **argv)
   json_t *labels = json_object (), *net = NULL;
   berth_err_t err = NULL;
   int o;
-  optind = 1;
+  optind = 0;
   while ((o = getopt_long (argc, argv, "l:d:", opts, NULL)) != -1)
     switch (o)
       {
@@ -111,6 +111,139 @@ net_create (int argc, char **argv)
   return 0;
 }
 
+static const char *const net_filter_keys[] = { "name", "id", "driver", "label", "type", NULL };
+
+static bool
+net_filter (const char *key, const char *value, json_t *n, void *ctx)
+{
+  (void)ctx;
+  if (strcmp (key, "name") == 0)
+    return strstr (json_string_value (json_object_get (n, "Name")) ?: "", value) != NULL;
+  if (strcmp (key, "id") == 0)
+    return strncmp (json_string_value (json_object_get (n, "Id")) ?: "", value, strlen (value)) == 0;
+  if (strcmp (key, "driver") == 0)
+    return strcmp (json_string_value (json_object_get (n, "Driver")) ?: "", value) == 0;
+  if (strcmp (key, "label") == 0)
+    return cli_filter_label (value, json_object_get (n, "Labels"));
+  /* type: docker's builtin (host, none, the default bridge) or custom. */
+  return strcmp (value,
+                 json_is_true (json_object_get (n, "Builtin"))
+                         || strcmp (json_string_value (json_object_get (n, "Name")) ?: "", BERTH_NET_DEFAULT) == 0
+                     ? "builtin"
+                     : "custom")
+         == 0;
+}
+
+/* network ls [-q] [--filter K=V] [--format F] [--no-trunc] */
+static int
+net_ls (int argc, char **argv)
+{
+  static const struct option opts[] = { { "quiet", no_argument, NULL, 'q' },
+                                        { "filter", required_argument, NULL, 'F' },
+                                        { "format", required_argument, NULL, 'f' },
+                                        { "no-trunc", no_argument, NULL, 'N' },
+                                        { NULL, 0, NULL, 0 } };
+  static const struct cli_field names[] = { { "ID", "" },    { "Name", "" },     { "Driver", "" },   { "Subnet", "" },
+                                            { "Scope", "" }, { "Internal", "" }, { "CreatedAt", "" } };
+  struct cli_filters filters = { .cmd = "network ls", .keys = net_filter_keys };
+  json_t *list = NULL, *n, *def = NULL, *out = json_array ();
+  berth_err_t err = NULL;
+  const char *format = "table";
+  bool quiet = false, notrunc = false;
+  size_t i;
+  int o;
+  optind = 0;
+  while ((o = getopt_long (argc, argv, "qf:", opts, NULL)) != -1)
+    switch (o)
+      {
+      case 'q':
+        quiet = true;
+        break;
+      case 'F':
+        if ((o = cli_filter_add (&filters, optarg)) != 0)
+          goto done;
+        break;
+      case 'f':
+        format = optarg;
+        break;
+      case 'N':
+        notrunc = true;
+        break;
+      default:
+        o = cli_usage ("network ls", "unknown option");
+        goto done;
+      }
+  if (optind != argc)
+    {
+      o = cli_usage ("network ls", "takes no arguments");
+      goto done;
+    }
+  /* The default network is always listed, made on first use. */
+  if (berth_net_get (cli.root, BERTH_NET_DEFAULT, &def, &err) < 0 || berth_net_list (cli.root, &list, &err) < 0)
+    {
+      o = cli_error (&err);
+      goto done;
+    }
+  json_array_foreach (list, i, n) if (cli_filters_match (&filters, net_filter, n, NULL)) json_array_append (out, n);
+  {
+    /* host and none, as docker lists them. */
+    json_t *h = json_pack ("{s:s,s:s,s:s,s:s,s:b}", "Id", "host", "Name", "host", "Driver", "host", "Scope", "local",
+                           "Builtin", 1);
+    json_t *z = json_pack ("{s:s,s:s,s:s,s:s,s:b}", "Id", "none", "Name", "none", "Driver", "null", "Scope", "local",
+                           "Builtin", 1);
+    if (cli_filters_match (&filters, net_filter, h, NULL))
+      json_array_append (out, h);
+    if (cli_filters_match (&filters, net_filter, z, NULL))
+      json_array_append (out, z);
+    json_decref (h);
+    json_decref (z);
+  }
+  if ((o = cli_format_begin ("network ls", format, names, ARRAY_SIZE (names), quiet)) != 0)
+    goto done;
+  if (strcmp (format, "json") == 0 && !quiet)
+    {
+      json_dumpf (out, stdout, JSON_COMPACT);
+      putchar ('\n');
+      goto done;
+    }
+  if (!quiet && strcmp (format, "table") == 0)
+    printf ("%-12s   %-20s %-8s %-18s %s\n", "NETWORK ID", "NAME", "DRIVER", "SUBNET", "SCOPE");
+  json_array_foreach (out, i, n)
+  {
+    char id[65];
+    snprintf (id, sizeof (id), "%.*s", notrunc ? 64 : 12, json_string_value (json_object_get (n, "Id")) ?: "");
+    if (quiet)
+      printf ("%s\n", id);
+    else if (strcmp (format, "table") == 0)
+      printf ("%-12s   %-20s %-8s %-18s %s\n", id, json_string_value (json_object_get (n, "Name")),
+              json_string_value (json_object_get (n, "Driver")) ?: "bridge",
+              json_string_value (json_object_get (n, "Subnet")) ?: "", "local");
+    else
+      {
+        const struct cli_field f[] = {
+          { "ID", id },
+          { "Name", json_string_value (json_object_get (n, "Name")) },
+          { "Driver", json_string_value (json_object_get (n, "Driver")) ?: "bridge" },
+          { "Subnet", json_string_value (json_object_get (n, "Subnet")) },
+          { "Scope", "local" },
+          { "Internal", json_is_true (json_object_get (n, "Internal")) ? "true" : "false" },
+          { "CreatedAt", json_string_value (json_object_get (n, "Created")) },
+        };
+        if (cli_format_row (format, f, ARRAY_SIZE (f), json_object_get (n, "Labels"), &err) < 0)
+          {
+            o = cli_error (&err);
+            goto done;
+          }
+      }
+  }
+  o = 0;
+done:
+  json_decref (def);
+  json_decref (list);
+  json_decref (out);
+  return o;
+}
+
 int
 cmd_network (int argc, char **argv)
 {
@@ -128,35 +261,7 @@ cmd_network (int argc, char **argv)
   if (berth_engine_open (cli.root, &e, &err) < 0)
     return cli_error (&err);
   if (strcmp (sub, "ls") == 0 || strcmp (sub, "list") == 0)
-    {
-      json_t *list = NULL, *n, *def = NULL;
-      size_t i;
-      bool quiet = argc > 2 && strcmp (argv[2], "-q") == 0;
-      /* The default network is always listed, made on first use. */
-      if (berth_net_get (cli.root, BERTH_NET_DEFAULT, &def, &err) < 0 || berth_net_list (cli.root, &list, &err) < 0)
-        {
-          berth_engine_close (e);
-          return cli_error (&err);
-        }
-      json_decref (def);
-      if (!quiet)
-        printf ("%-12s   %-20s %-8s %-18s %s\n", "NETWORK ID", "NAME", "DRIVER", "SUBNET", "SCOPE");
-      json_array_foreach (list, i, n)
-      {
-        if (quiet)
-          printf ("%.12s\n", json_string_value (json_object_get (n, "Id")));
-        else
-          printf ("%-12.12s   %-20s %-8s %-18s %s\n", json_string_value (json_object_get (n, "Id")),
-                  json_string_value (json_object_get (n, "Name")), "bridge",
-                  json_string_value (json_object_get (n, "Subnet")), "local");
-      }
-      if (!quiet)
-        {
-          printf ("%-12s   %-20s %-8s %-18s %s\n", "host", "host", "host", "", "local");
-          printf ("%-12s   %-20s %-8s %-18s %s\n", "none", "none", "null", "", "local");
-        }
-      json_decref (list);
-    }
+    rc = net_ls (argc - 1, argv + 1);
   else if (strcmp (sub, "inspect") == 0)
     {
       json_t *out = json_array ();
@@ -212,7 +317,7 @@ cmd_network (int argc, char **argv)
       char id[65];
       int o;
       bool connect = strcmp (sub, "connect") == 0;
-      optind = 1;
+      optind = 0;
       while ((o = getopt_long (argc - 1, argv + 1, "f", opts, NULL)) != -1)
         {
           if (o == 'i' && connect)

@@ -52,14 +52,98 @@ ports_text (json_t *c)
   return out;
 }
 
+/* docker's ps filters berth's records carry. */
+static const char *const ps_filter_keys[]
+    = { "id", "name", "label", "status", "ancestor", "exited", "isolation", NULL };
+
+static bool
+ps_filter (const char *key, const char *value, json_t *c, void *ctx)
+{
+  json_t *st = json_object_get (c, "State");
+  (void)ctx;
+  if (strcmp (key, "id") == 0)
+    return strncmp (json_string_value (json_object_get (c, "Id")) ?: "", value, strlen (value)) == 0;
+  if (strcmp (key, "name") == 0)
+    return strstr (json_string_value (json_object_get (c, "Name")) ?: "", value) != NULL;
+  if (strcmp (key, "label") == 0)
+    return cli_filter_label (value, json_object_get (json_object_get (c, "Config"), "Labels"));
+  if (strcmp (key, "status") == 0)
+    return strcmp (json_string_value (json_object_get (st, "Status")) ?: "", value) == 0;
+  if (strcmp (key, "exited") == 0)
+    {
+      char code[24];
+      snprintf (code, sizeof (code), "%lld", (long long)json_integer_value (json_object_get (st, "ExitCode")));
+      return strcmp (json_string_value (json_object_get (st, "Status")) ?: "", "exited") == 0
+             && strcmp (code, value) == 0;
+    }
+  if (strcmp (key, "isolation") == 0)
+    return strcmp (json_string_value (json_object_get (c, "Isolation")) ?: "process", value) == 0;
+  {
+    /* ancestor: the image by name (without a tag: any tag of that
+       repository), by its id or an id prefix. */
+    const char *iid = json_string_value (json_object_get (c, "ImageID")) ?: "";
+    struct berth_ref *want = NULL, *have = NULL;
+    berth_err_t e = NULL;
+    bool same = false;
+    size_t vl;
+    if (berth_ref_parse (value, &want, &e) == 0
+        && berth_ref_parse (json_string_value (json_object_get (c, "Image")) ?: "", &have, &e) == 0)
+      {
+        cleanup_free char *wr = berth_ref_repository (want);
+        cleanup_free char *hr = berth_ref_repository (have);
+        cleanup_free char *ws = berth_ref_string (want);
+        cleanup_free char *hs = berth_ref_string (have);
+        same = strchr (value, ':') == NULL && strchr (value, '@') == NULL ? strcmp (wr, hr) == 0 : strcmp (ws, hs) == 0;
+      }
+    berth_error_release (&e);
+    berth_ref_free (want);
+    berth_ref_free (have);
+    if (same)
+      return true;
+    if (strncmp (iid, "sha256:", 7) == 0)
+      iid += 7;
+    if (strncmp (value, "sha256:", 7) == 0)
+      value += 7;
+    vl = strlen (value);
+    return vl >= 4 && strspn (value, "0123456789abcdef") == vl && strncmp (iid, value, vl) == 0;
+  }
+}
+
+/* Values docker checks: a typo is an error, not an empty list. */
+static int
+ps_filter_add (struct cli_filters *f, char *arg)
+{
+  static const char *const states[]
+      = { "created", "running", "paused", "restarting", "removing", "exited", "dead", NULL };
+  if (strncmp (arg, "status=", 7) == 0)
+    {
+      const char *const *s = states;
+      while (*s && strcmp (*s, arg + 7) != 0)
+        s++;
+      if (*s == NULL)
+        return cli_usage ("ps",
+                          "--filter: status \"%s\" is none of created, running, paused, restarting, removing, "
+                          "exited, dead",
+                          arg + 7);
+    }
+  if (strncmp (arg, "isolation=", 10) == 0 && strcmp (arg + 10, "process") != 0 && strcmp (arg + 10, "vm") != 0)
+    return cli_usage ("ps", "--filter: isolation \"%s\" is neither process nor vm", arg + 10);
+  if (strncmp (arg, "exited=", 7) == 0 && (arg[7] == '\0' || strspn (arg + 7, "0123456789") != strlen (arg + 7)))
+    return cli_usage ("ps", "--filter: exited takes an exit code, not \"%s\"", arg + 7);
+  return cli_filter_add (f, arg);
+}
+
 int
 cmd_ps (int argc, char **argv)
 {
-  static const struct option opts[] = { { "all", no_argument, NULL, 'a' },
-                                        { "quiet", no_argument, NULL, 'q' },
-                                        { "format", required_argument, NULL, 'f' },
-                                        { "no-trunc", no_argument, NULL, 'N' },
-                                        { NULL, 0, NULL, 0 } };
+  static const struct option opts[]
+      = { { "all", no_argument, NULL, 'a' },          { "quiet", no_argument, NULL, 'q' },
+          { "format", required_argument, NULL, 'f' }, { "no-trunc", no_argument, NULL, 'N' },
+          { "filter", required_argument, NULL, 'F' }, { NULL, 0, NULL, 0 } };
+  static const struct cli_field names[]
+      = { { "ID", "" },    { "Names", "" }, { "Image", "" },     { "Command", "" },  { "Status", "" },
+          { "State", "" }, { "Ports", "" }, { "Isolation", "" }, { "CreatedAt", "" } };
+  struct cli_filters filters = { .cmd = "ps", .keys = ps_filter_keys };
   struct berth_engine *e = NULL;
   berth_err_t err = NULL;
   json_t *list = NULL, *c, *out = json_array ();
@@ -67,9 +151,11 @@ cmd_ps (int argc, char **argv)
   const char *format = "table";
   size_t i;
   int o;
-  if (cli_help (argc, argv, "ps [-a] [-q] [--format table|json|TEMPLATE] [--no-trunc]",
+  if (cli_help (argc, argv, "ps [-a] [-q] [--filter KEY=VALUE] [--format table|json|TEMPLATE] [--no-trunc]",
                 "  --format 'table {{.ID}}\\t{{.Names}}' or '{{.Names}}': fields ID, Names, Image, Command, Status,\n"
-                "           State, Ports, Isolation, CreatedAt\n"))
+                "           State, Ports, Isolation, CreatedAt; {{.Label \"key\"}}; {{json .}}\n"
+                "  --filter id=, name=, label=KEY[=VALUE], status=, ancestor=IMAGE, exited=CODE,\n"
+                "           isolation=process|vm (one key: any of them; several keys: all)\n"))
     return 0;
   while ((o = getopt_long (argc, argv, "aqf:", opts, NULL)) != -1)
     switch (o)
@@ -86,22 +172,20 @@ cmd_ps (int argc, char **argv)
       case 'N':
         notrunc = true;
         break;
+      case 'F':
+        if ((o = ps_filter_add (&filters, optarg)) != 0)
+          return o;
+        break;
       default:
         return cli_usage ("ps", "unknown option");
       }
-  if (strcmp (format, "table") != 0 && strcmp (format, "json") != 0)
-    {
-      /* Checked before anything is printed: a template berth cannot
-         render is an error, never the default table. */
-      static const struct cli_field names[]
-          = { { "ID", "" },    { "Names", "" }, { "Image", "" },     { "Command", "" },  { "Status", "" },
-              { "State", "" }, { "Ports", "" }, { "Isolation", "" }, { "CreatedAt", "" } };
-      if (!strstr (format, "{{"))
-        return cli_usage ("ps", "--format: \"%s\" is neither table, json nor a template", format);
-      if (cli_format_check (format, names, ARRAY_SIZE (names), &err) < 0
-          || (!quiet && cli_format_header (format, names, ARRAY_SIZE (names), &err) < 0))
-        return cli_error (&err);
-    }
+  if (optind != argc)
+    return cli_usage ("ps", "takes no arguments");
+  /* docker: a status filter looks at every container, as -a. */
+  if (cli_filter_has (&filters, "status") || cli_filter_has (&filters, "exited"))
+    all = true;
+  if ((o = cli_format_begin ("ps", format, names, ARRAY_SIZE (names), quiet)) != 0)
+    return o;
   if (berth_engine_open (cli.root, &e, &err) < 0 || berth_engine_list (e, &list, &err) < 0)
     {
       berth_engine_close (e);
@@ -110,7 +194,7 @@ cmd_ps (int argc, char **argv)
   json_array_foreach (list, i, c)
   {
     const char *s = json_string_value (json_object_get (json_object_get (c, "State"), "Status"));
-    if (all || (s && strcmp (s, "running") == 0))
+    if ((all || (s && strcmp (s, "running") == 0)) && cli_filters_match (&filters, ps_filter, c, NULL))
       json_array_append (out, c);
   }
   if (strcmp (format, "json") == 0)
@@ -159,7 +243,9 @@ cmd_ps (int argc, char **argv)
               { "Isolation", json_string_value (json_object_get (c, "Isolation")) ?: "process" },
               { "CreatedAt", json_string_value (json_object_get (c, "Created")) },
             };
-            if (cli_format_row (format, f, ARRAY_SIZE (f), &err) < 0)
+            if (cli_format_row (format, f, ARRAY_SIZE (f), json_object_get (json_object_get (c, "Config"), "Labels"),
+                                &err)
+                < 0)
               goto fail;
             continue;
           }

@@ -139,7 +139,7 @@ cmd_vm (int argc, char **argv)
     return cli_usage ("vm", "%s", usage);
   argv += 2;
   argc -= 2;
-  optind = 1;
+  optind = 0;
   if (strcmp (argv[0], "ls") == 0 || strcmp (argv[0], "list") == 0)
     return template_ls (argc, argv);
   if (strcmp (argv[0], "rm") == 0 || strcmp (argv[0], "remove") == 0)

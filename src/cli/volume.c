@@ -9,38 +9,20 @@
 #include "lib/base/utils.h"
 #include "lib/engine/volume.h"
 
-/* --filter name=SUBSTRING, dangling=true|false, label=KEY[=VALUE]: any
-   other key is an error, never ignored. */
-static int
-filter_check (const char *f, berth_err_t *err)
-{
-  const char *eq = strchr (f, '=');
-  if (eq == NULL || eq == f)
-    return berth_error_code (err, EINVAL, "--filter: \"%s\" is not KEY=VALUE", f);
-  if (strncmp (f, "name=", 5) == 0 || strncmp (f, "label=", 6) == 0)
-    return 0;
-  if (strcmp (f, "dangling=true") == 0 || strcmp (f, "dangling=false") == 0 || strcmp (f, "dangling=1") == 0
-      || strcmp (f, "dangling=0") == 0)
-    return 0;
-  return berth_error_code (err, EINVAL, "--filter: \"%.*s\" is not a volume filter (name, label, dangling)",
-                           (int)(eq - f), f);
-}
+/* --filter name=SUBSTRING, dangling=true|false, label=KEY[=VALUE]. */
+static const char *const volume_filter_keys[] = { "name", "label", "dangling", NULL };
 
 static bool
-filter_match (const char *f, json_t *v)
+volume_filter (const char *key, const char *value, json_t *v, void *ctx)
 {
   const char *name = json_string_value (json_object_get (v, "Name")) ?: "";
-  if (strncmp (f, "name=", 5) == 0)
-    return strstr (name, f + 5) != NULL;
-  if (strncmp (f, "label=", 6) == 0)
-    {
-      const char *kv = f + 6, *eq = strchr (kv, '=');
-      cleanup_free char *key = eq ? strndup (kv, (size_t)(eq - kv)) : xstrdup (kv);
-      json_t *l = json_object_get (json_object_get (v, "Labels"), key);
-      return l && (eq == NULL || strcmp (json_string_value (l) ?: "", eq + 1) == 0);
-    }
+  (void)ctx;
+  if (strcmp (key, "name") == 0)
+    return strstr (name, value) != NULL;
+  if (strcmp (key, "label") == 0)
+    return cli_filter_label (value, json_object_get (v, "Labels"));
   {
-    bool want = strcmp (f, "dangling=true") == 0 || strcmp (f, "dangling=1") == 0;
+    bool want = strcmp (value, "true") == 0 || strcmp (value, "1") == 0;
     json_t *users = NULL;
     berth_err_t e = NULL;
     bool dangling = berth_volume_users (cli.root, name, &users, &e) == 0 && json_array_size (users) == 0;
@@ -50,37 +32,14 @@ filter_match (const char *f, json_t *v)
   }
 }
 
-#define MAX_FILTERS 32
-
-/* One --filter more, checked: 0, or the command's exit code (said). */
+/* dangling takes a boolean: anything else is an error, not "false". */
 static int
-filter_add (const char *cmd, char **filters, size_t *n, char *arg)
+volume_filter_add (struct cli_filters *f, char *arg)
 {
-  berth_err_t err = NULL;
-  if (*n == MAX_FILTERS)
-    return cli_usage (cmd, "at most %d filters", MAX_FILTERS);
-  if (filter_check (arg, &err) < 0)
-    return cli_error (&err);
-  filters[(*n)++] = arg;
-  return 0;
-}
-
-/* Filters of one key are alternatives, of different keys all required, as
-   docker has them. */
-static bool
-filters_match (char **filters, size_t n, json_t *v)
-{
-  for (size_t i = 0; i < n; i++)
-    {
-      size_t klen = (size_t)(strchr (filters[i], '=') - filters[i]);
-      bool any = false;
-      for (size_t j = 0; j < n && !any; j++)
-        if (strncmp (filters[j], filters[i], klen + 1) == 0)
-          any = filter_match (filters[j], v);
-      if (!any)
-        return false;
-    }
-  return true;
+  if (strncmp (arg, "dangling=", 9) == 0 && strcmp (arg + 9, "true") != 0 && strcmp (arg + 9, "false") != 0
+      && strcmp (arg + 9, "1") != 0 && strcmp (arg + 9, "0") != 0)
+    return cli_usage (f->cmd, "--filter: dangling takes true or false, not \"%s\"", arg + 9);
+  return cli_filter_add (f, arg);
 }
 
 static int
@@ -94,14 +53,14 @@ volume_ls (int argc, char **argv)
       = { { "Name", "" }, { "Driver", "" }, { "Mountpoint", "" }, { "CreatedAt", "" } };
   berth_err_t err = NULL;
   json_t *list = NULL, *v, *out = json_array ();
-  char *filters[MAX_FILTERS];
-  size_t nf = 0, i;
+  struct cli_filters filters = { .cmd = "volume ls", .keys = volume_filter_keys };
+  size_t i;
   bool quiet = false;
   const char *format = "table";
   int o;
   if (cli_help (argc, argv, "volume ls [-q] [--filter name=|label=|dangling=...] [--format table|json|TEMPLATE]", NULL))
     return 0;
-  optind = 1;
+  optind = 0;
   while ((o = getopt_long (argc, argv, "qf:", opts, NULL)) != -1)
     switch (o)
       {
@@ -109,7 +68,7 @@ volume_ls (int argc, char **argv)
         quiet = true;
         break;
       case 'F':
-        if ((o = filter_add ("volume ls", filters, &nf, optarg)) != 0)
+        if ((o = volume_filter_add (&filters, optarg)) != 0)
           return o;
         break;
       case 'f':
@@ -120,13 +79,11 @@ volume_ls (int argc, char **argv)
       }
   if (optind != argc)
     return cli_usage ("volume ls", "takes no arguments");
-  if (strcmp (format, "table") != 0 && strcmp (format, "json") != 0
-      && (!strstr (format, "{{") || cli_format_check (format, names, ARRAY_SIZE (names), &err) < 0))
-    return err ? cli_error (&err)
-               : cli_usage ("volume ls", "--format: \"%s\" is neither table, json nor a template", format);
+  if ((o = cli_format_begin ("volume ls", format, names, ARRAY_SIZE (names), quiet)) != 0)
+    return o;
   if (berth_volume_list (cli.root, &list, &err) < 0)
     return cli_error (&err);
-  json_array_foreach (list, i, v) if (filters_match (filters, nf, v)) json_array_append (out, v);
+  json_array_foreach (list, i, v) if (cli_filters_match (&filters, volume_filter, v, NULL)) json_array_append (out, v);
   if (strcmp (format, "json") == 0 && !quiet)
     {
       json_dumpf (out, stdout, JSON_COMPACT);
@@ -137,8 +94,6 @@ volume_ls (int argc, char **argv)
       bool tmpl = strcmp (format, "table") != 0;
       if (!quiet && !tmpl)
         printf ("%-10s %s\n", "DRIVER", "VOLUME NAME");
-      if (!quiet && tmpl && cli_format_header (format, names, ARRAY_SIZE (names), &err) < 0)
-        goto fail;
       json_array_foreach (out, i, v)
       {
         const char *name = json_string_value (json_object_get (v, "Name"));
@@ -150,7 +105,7 @@ volume_ls (int argc, char **argv)
                                            { "Driver", "local" },
                                            { "Mountpoint", json_string_value (json_object_get (v, "Mountpoint")) },
                                            { "CreatedAt", json_string_value (json_object_get (v, "CreatedAt")) } };
-            if (cli_format_row (format, f, ARRAY_SIZE (f), &err) < 0)
+            if (cli_format_row (format, f, ARRAY_SIZE (f), json_object_get (v, "Labels"), &err) < 0)
               goto fail;
           }
         else
@@ -176,13 +131,13 @@ volume_prune (int argc, char **argv)
                                         { NULL, 0, NULL, 0 } };
   berth_err_t err = NULL;
   json_t *list = NULL, *v;
-  char *filters[MAX_FILTERS];
-  size_t nf = 0, i;
+  struct cli_filters filters = { .cmd = "volume prune", .keys = volume_filter_keys };
+  size_t i;
   bool all = false;
   int o;
   if (cli_help (argc, argv, "volume prune [-a] [-f] [--filter name=|label=...]", NULL))
     return 0;
-  optind = 1;
+  optind = 0;
   while ((o = getopt_long (argc, argv, "af", opts, NULL)) != -1)
     switch (o)
       {
@@ -192,7 +147,7 @@ volume_prune (int argc, char **argv)
       case 'f':
         break; /* berth does not ask */
       case 'F':
-        if ((o = filter_add ("volume prune", filters, &nf, optarg)) != 0)
+        if ((o = volume_filter_add (&filters, optarg)) != 0)
           return o;
         break;
       default:
@@ -207,7 +162,8 @@ volume_prune (int argc, char **argv)
   {
     const char *name = json_string_value (json_object_get (v, "Name"));
     json_t *users = NULL;
-    if ((!all && !json_is_true (json_object_get (v, "Anonymous"))) || !filters_match (filters, nf, v))
+    if ((!all && !json_is_true (json_object_get (v, "Anonymous")))
+        || !cli_filters_match (&filters, volume_filter, v, NULL))
       continue;
     if (berth_volume_users (cli.root, name, &users, &err) == 0 && json_array_size (users) == 0
         && berth_volume_remove (cli.root, name, false, &err) == 0)

@@ -357,7 +357,7 @@ teardown() {
   [ "${lines[1]}" = "$(printf 'f1\trunning\tprocess')" ]
   run -125 B ps --format '{{.Nope}}'
   [[ "$output" == *"no field \`Nope\`"* ]]
-  run -125 B ps --format '{{json .}}'
+  run -125 B ps --format '{{range .Names}}{{.}}{{end}}'
   [[ "$output" == *"not supported"* ]]
   run -125 B ps --format xml
   # --since and --until compare times, not strings: durations, RFC 3339,
@@ -376,7 +376,7 @@ teardown() {
   [ "$(B volume ls -q --filter name=keep)" = keep1 ]
   [ "$(B volume ls -q --filter name=keep --filter name=other | sort | tr '\n' ' ')" = "keep1 other2 " ]
   run -125 B volume ls -q --filter driver=local
-  [[ "$output" == *'"driver" is not a volume filter'* ]]
+  [[ "$output" == *'"driver" is not a filter of volume ls; there are name, label, dangling'* ]]
   [ "$(B volume ls --format '{{.Name}}' --filter name=other)" = other2 ]
   # prune keeps named volumes unless -a, in any order of options.
   B volume prune -f
@@ -385,6 +385,64 @@ teardown() {
   [ -z "$(B volume ls -q)" ]
   run -125 B volume prune --bogus
   B rm -f f1
+}
+
+@test "ps --filter (id, name, label, status, ancestor, exited, isolation), {{.Label}} and {{json .}}; images and network ls filter and format" {
+  B run -d --name p1 -l team=a --network none busybox sleep 1000
+  run -3 B run --name p2 -l team=b --network none busybox sh -c 'exit 3'
+  B create --name p3 --network none busybox true
+  [ "$(B ps --filter label=team=a --format '{{.Names}}')" = p1 ]
+  # Without -a only running ones; a status filter looks at all, as docker.
+  [ -z "$(B ps --filter name=p2 -q)" ]
+  [ "$(B ps --filter status=exited --format '{{.Names}} {{.Label "team"}}')" = "p2 b" ]
+  [ "$(B ps --filter status=created --format '{{.Names}}')" = p3 ]
+  [ "$(B ps --filter exited=3 --format '{{.Names}}')" = p2 ]
+  [ -z "$(B ps --filter exited=4 -q)" ]
+  # One key twice: either; two keys: both.
+  [ "$(B ps -a --filter name=p1 --filter name=p2 --format '{{.Names}}' | sort | tr '\n' ' ')" = "p1 p2 " ]
+  [ -z "$(B ps -a --filter name=p1 --filter label=team=b -q)" ]
+  id=$(B inspect -f '{{.Id}}' p1)
+  [ "$(B ps --filter id="${id:0:8}" --format '{{.Names}}')" = p1 ]
+  [ "$(B ps -a --filter ancestor=busybox --format '{{.Names}}' | sort | tr '\n' ' ')" = "p1 p2 p3 " ]
+  [ "$(B ps -a --filter ancestor=busybox:latest -q | wc -l)" = 3 ]
+  iid=$(B inspect -f '{{.ImageID}}' p1)
+  [ "$(B ps -a --filter ancestor="${iid:7:12}" -q | wc -l)" = 3 ]
+  [ -z "$(B ps -a --filter ancestor=alpine -q)" ]
+  [ "$(B ps -a --filter isolation=process -q | wc -l)" = 3 ]
+  [ -z "$(B ps -a --filter isolation=vm -q)" ]
+  [ "$(B ps --filter name=p1 --format '{{json .}}' | jq -r '.Names + " " + .State + " " + .Labels')" = "p1 running team=a" ]
+  # Refused by name: a key, a status, an isolation, an exit code, an operand.
+  run -125 B ps --filter colour=red
+  [[ "$output" == *'"colour" is not a filter of ps; there are id, name, label, status, ancestor, exited, isolation'* ]]
+  run -125 B ps --filter status=exitd
+  [[ "$output" == *'status "exitd" is none of'* ]]
+  run -125 B ps --filter isolation=kvm
+  run -125 B ps --filter exited=x
+  run -125 B ps --filter nokv
+  run -125 B ps p1
+  # images: a positional REPOSITORY[:TAG], reference globs, templates.
+  [ "$(B images busybox --format '{{.Repository}}:{{.Tag}}')" = busybox:latest ]
+  [ "$(B images --filter 'reference=busy*' --format '{{.Repository}}')" = busybox ]
+  [ "$(B images --filter 'reference=busybox:latest' -q | wc -l)" = 1 ]
+  [ -z "$(B images alpine -q)" ]
+  [ -z "$(B images --filter dangling=true -q)" ]
+  [ "$(B images --format '{{json .}}' busybox | jq -r .Tag)" = latest ]
+  run -125 B images --filter label=x
+  [[ "$output" == *'"label" is not a filter of images'* ]]
+  run -125 B images --format '{{.Nope}}'
+  run -125 B images a b
+  # network ls: filters and templates, host and none included.
+  B network create -l env=t pn1
+  [ "$(B network ls --filter name=pn --format '{{.Name}} {{.Label "env"}} {{.Driver}}')" = "pn1 t bridge" ]
+  [ "$(B network ls --filter type=custom -q | wc -l)" = 1 ]
+  [ "$(B network ls --filter type=builtin --format '{{.Name}}' | sort | tr '\n' ' ')" = "bridge host none " ]
+  [ "$(B network ls --filter driver=null --format '{{.Name}}')" = none ]
+  [ "$(B network ls --filter label=env=t --format '{{json .}}' | jq -r .Name)" = pn1 ]
+  run -125 B network ls --filter nme=x
+  run -125 B network ls --format '{{.X}}'
+  run -125 B network ls extra
+  B network rm pn1
+  B rm -f p1 p2 p3
 }
 
 @test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {
