@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -205,25 +206,42 @@ cmd_logs (int argc, char **argv)
       return cli_error (&err);
     }
   path = xasprintf ("%s/containers/%s/container.log", cli.root, id);
-  f = fopen (path, "re");
-  if (f == NULL)
-    {
-      berth_engine_close (e);
-      return 0;
-    }
   if (tail >= 0)
     ring = xcalloc ((size_t)tail + 1, sizeof (char *));
-  while (getline (&line, &cap, f) > 0)
-    {
-      if (tail < 0)
-        emit (line, timestamps, &w);
-      else if (tail > 0)
-        {
-          free (ring[count % tail]);
-          ring[count % tail] = xstrdup (line);
-          count++;
-        }
-    }
+  /* The rotated files first, oldest (highest number) first. */
+  {
+    int top = 0;
+    for (;;)
+      {
+        cleanup_free char *p = xasprintf ("%s.%d", path, top + 1);
+        if (access (p, F_OK) < 0)
+          break;
+        top++;
+      }
+    for (int k = top; k >= 0; k--)
+      {
+        cleanup_free char *p = k ? xasprintf ("%s.%d", path, k) : xstrdup (path);
+        f = fopen (p, "re");
+        if (f == NULL)
+          continue;
+        while (getline (&line, &cap, f) > 0)
+          {
+            if (tail < 0)
+              emit (line, timestamps, &w);
+            else if (tail > 0)
+              {
+                free (ring[count % tail]);
+                ring[count % tail] = xstrdup (line);
+                count++;
+              }
+          }
+        if (k > 0 || !follow)
+          {
+            fclose (f);
+            f = NULL;
+          }
+      }
+  }
   if (ring)
     {
       long start = count > tail ? count - tail : 0;
@@ -236,20 +254,31 @@ cmd_logs (int argc, char **argv)
   while (follow)
     {
       struct timespec ts = { 0, 100 * 1000 * 1000 };
-      clearerr (f);
-      while (getline (&line, &cap, f) > 0)
-        emit (line, timestamps, &w);
-      if (!running (e, id))
+      struct stat now, cur;
+      bool done = !running (e, id);
+      if (f)
         {
           clearerr (f);
           while (getline (&line, &cap, f) > 0)
             emit (line, timestamps, &w);
-          break;
         }
+      /* Rotated under us: what the old file still had is read above;
+         the new one from its start. */
+      if (stat (path, &now) == 0 && (f == NULL || (fstat (fileno (f), &cur) == 0 && cur.st_ino != now.st_ino)))
+        {
+          if (f)
+            fclose (f);
+          f = fopen (path, "re");
+          if (f)
+            continue;
+        }
+      if (done)
+        break;
       nanosleep (&ts, NULL);
     }
   free (line);
-  fclose (f);
+  if (f)
+    fclose (f);
   berth_engine_close (e);
   return 0;
 }

@@ -113,49 +113,16 @@ static const char run_options[]
       "  -p, --publish SPEC      [IP:][HOSTPORT:]CONTAINERPORT[/tcp|udp], ranges too (repeatable)\n"
       "  -P, --publish-all       publish every exposed port on a free host port\n"
       "      --expose PORT       expose a port or range (repeatable)\n"
-      "      --add-host NAME:IP  an /etc/hosts entry (repeatable)\n"
+      "      --add-host NAME:IP  an /etc/hosts entry; IP may be IPv6 or host-gateway (repeatable)\n"
+      "      --dns IP            a name server (repeatable)\n"
+      "      --dns-search DOMAIN a search domain (repeatable; . for none)\n"
+      "      --dns-option OPT    a resolver option such as ndots:2 (repeatable)\n"
+      "      --group-add GROUP   an additional group, name or id (repeatable)\n"
+      "      --shm-size BYTES    size of /dev/shm (default 64m)\n"
+      "      --log-opt K=V       json-file log: max-size=SIZE, max-file=N (default 10m, 2)\n"
+      "      --log-driver json-file  the only driver\n"
       "      --pull POLICY       missing (default: pull the image if it is not here), always or never\n"
       "      --platform OS/ARCH  which image of a multi-platform index to pull (linux/amd64)\n";
-
-static int64_t
-parse_bytes (const char *s, bool *ok)
-{
-  char *end;
-  double v = strtod (s, &end);
-  int64_t mul = 1;
-  *ok = end != s;
-  switch (*end)
-    {
-    case 'b':
-    case 'B':
-      end++;
-      break;
-    case 'k':
-    case 'K':
-      mul = 1024;
-      end++;
-      break;
-    case 'm':
-    case 'M':
-      mul = 1024 * 1024;
-      end++;
-      break;
-    case 'g':
-    case 'G':
-      mul = 1024LL * 1024 * 1024;
-      end++;
-      break;
-    case '\0':
-      break;
-    default:
-      *ok = false;
-    }
-  if (*end == 'b' || *end == 'B')
-    end++;
-  if (*end != '\0')
-    *ok = false;
-  return (int64_t)(v * (double)mul);
-}
 
 static char *cid_for_signals;
 static struct berth_engine *eng_for_signals;
@@ -340,6 +307,38 @@ option_process (const char *cmd, int c, struct berth_create_request *r, bool *de
 
 /* One option of resource limits: 1 if it was one of these, 0 if not, -1 on an
    error (said). */
+/* --log-opt KEY=VALUE of the json-file log: max-size (a size, at least
+   4 KiB) and max-file (at least 1); anything else is refused. */
+static int
+log_opt (const char *cmd, const char *arg, json_t *cfg)
+{
+  const char *eq = strchr (arg, '=');
+  cleanup_free char *key = NULL;
+  bool ok;
+  if (eq == NULL)
+    return cli_usage (cmd, "--log-opt: \"%s\" is not KEY=VALUE", arg), -1;
+  if (strncmp (arg, "max-size=", 9) == 0)
+    {
+      long long n = parse_bytes (eq + 1, &ok);
+      if (!ok || n < 4096)
+        return cli_usage (cmd, "--log-opt max-size: \"%s\" is not a size of at least 4k", eq + 1), -1;
+    }
+  else if (strncmp (arg, "max-file=", 9) == 0)
+    {
+      char *end;
+      long n = strtol (eq + 1, &end, 10);
+      if (end == eq + 1 || *end || n < 1 || n > 1000)
+        return cli_usage (cmd, "--log-opt max-file: \"%s\" is not a count from 1 to 1000", eq + 1), -1;
+    }
+  else
+    return cli_usage (cmd, "--log-opt: \"%.*s\" is not supported (the json-file log takes max-size and max-file)",
+                      (int)(eq - arg), arg),
+           -1;
+  key = strndup (arg, (size_t)(eq - arg));
+  json_object_set_new (cfg, key, json_string (eq + 1));
+  return 1;
+}
+
 static int
 option_resources (const char *cmd, int c, struct berth_create_request *r, bool *detach)
 {
@@ -379,7 +378,19 @@ option_resources (const char *cmd, int c, struct berth_create_request *r, bool *
       json_array_append_new (r->run.ulimits, json_string (optarg));
       break;
     case 28:
-      return cli_usage (cmd, "--shm-size is not supported yet (/dev/shm is 64 MiB and private)"), -1;
+      r->run.shm_size = parse_bytes (optarg, &ok);
+      if (!ok || r->run.shm_size <= 0)
+        return cli_usage (cmd, "--shm-size: \"%s\" is not a size", optarg), -1;
+      break;
+    case 41:
+      json_array_append_new (r->run.group_add, json_string (optarg));
+      break;
+    case 42:
+      return log_opt (cmd, optarg, r->log_config);
+    case 43:
+      if (strcmp (optarg, "json-file") != 0)
+        return cli_usage (cmd, "--log-driver: \"%s\" is not supported (berth logs as json-file)", optarg), -1;
+      break;
     default:
       return 0;
     }
@@ -553,12 +564,43 @@ option_network (const char *cmd, int c, struct berth_create_request *r, bool *de
       break;
     case 33:
       {
-        const char *colon = strchr (optarg, ':');
-        struct in_addr a;
-        if (colon == NULL || colon == optarg || inet_pton (AF_INET, colon + 1, &a) != 1)
-          return cli_usage (cmd, "--add-host %s: use NAME:IPv4", optarg), -1;
-        json_array_append_new (r->add_hosts, json_string (optarg));
+        /* NAME:IP (the first colon: an IPv6 address has more), or docker's
+           NAME=IP; IP may be host-gateway. */
+        const char *sep = strpbrk (optarg, ":="), *ip;
+        unsigned char a[16];
+        if (sep == NULL || sep == optarg)
+          return cli_usage (cmd, "--add-host %s: use NAME:IP", optarg), -1;
+        ip = sep + 1;
+        if (*ip == '[' && ip[strlen (ip) - 1] == ']')
+          {
+            cleanup_free char *in = strndup (ip + 1, strlen (ip) - 2);
+            if (inet_pton (AF_INET6, in, a) != 1)
+              return cli_usage (cmd, "--add-host %s: \"%s\" is not an IP address", optarg, ip), -1;
+            json_array_append_new (r->add_hosts, json_sprintf ("%.*s:%s", (int)(sep - optarg), optarg, in));
+            break;
+          }
+        if (strcmp (ip, "host-gateway") != 0 && inet_pton (AF_INET, ip, a) != 1 && inet_pton (AF_INET6, ip, a) != 1)
+          return cli_usage (cmd, "--add-host %s: \"%s\" is neither an IP address nor host-gateway", optarg, ip), -1;
+        json_array_append_new (r->add_hosts, json_sprintf ("%.*s:%s", (int)(sep - optarg), optarg, ip));
       }
+      break;
+    case 38:
+      {
+        unsigned char a[16];
+        if (inet_pton (AF_INET, optarg, a) != 1 && inet_pton (AF_INET6, optarg, a) != 1)
+          return cli_usage (cmd, "--dns: \"%s\" is not an IP address", optarg), -1;
+        json_array_append_new (r->dns, json_string (optarg));
+      }
+      break;
+    case 39:
+      if (*optarg == '\0' || strpbrk (optarg, " \t\n/") || strlen (optarg) > 253)
+        return cli_usage (cmd, "--dns-search: \"%s\" is not a domain", optarg), -1;
+      json_array_append_new (r->dns_search, json_string (optarg));
+      break;
+    case 40:
+      if (*optarg == '\0' || strpbrk (optarg, " \t\n"))
+        return cli_usage (cmd, "--dns-option: \"%s\" is not a resolver option (ndots:2, edns0, ...)", optarg), -1;
+      json_array_append_new (r->dns_options, json_string (optarg));
       break;
     default:
       return 0;
@@ -621,6 +663,13 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
     { "platform", required_argument, NULL, 35 },
     { "label-file", required_argument, NULL, 36 },
     { "cidfile", required_argument, NULL, 37 },
+    { "dns", required_argument, NULL, 38 },
+    { "dns-search", required_argument, NULL, 39 },
+    { "dns-option", required_argument, NULL, 40 },
+    { "dns-opt", required_argument, NULL, 40 },
+    { "group-add", required_argument, NULL, 41 },
+    { "log-opt", required_argument, NULL, 42 },
+    { "log-driver", required_argument, NULL, 43 },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -640,6 +689,11 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
   r->expose = json_object ();
   r->aliases = json_array ();
   r->add_hosts = json_array ();
+  r->dns = json_array ();
+  r->dns_search = json_array ();
+  r->dns_options = json_array ();
+  r->run.group_add = json_array ();
+  r->log_config = json_object ();
   while ((c = getopt_long (argc, argv, "+dite:w:u:h:m:v:l:p:P", opts, NULL)) != -1)
     {
       static int (*const groups[]) (const char *, int, struct berth_create_request *, bool *)

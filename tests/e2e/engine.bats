@@ -445,6 +445,71 @@ teardown() {
   B rm -f p1 p2 p3
 }
 
+@test "run flags people paste: --dns*, --add-host host-gateway and IPv6, --group-add, --shm-size, --log-opt" {
+  run B run --rm --network none --dns 1.2.3.4 --dns 2001:db8::1 --dns-search example.com --dns-search corp.example \
+    --dns-option ndots:2 --dns-option edns0 busybox cat /etc/resolv.conf
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "search example.com corp.example" ]
+  [ "${lines[1]}" = "nameserver 1.2.3.4" ]
+  [ "${lines[2]}" = "nameserver 2001:db8::1" ]
+  [ "${lines[3]}" = "options ndots:2 edns0" ]
+  # On a user network berth's name server stays first, so names of
+  # containers still resolve; --dns-search . means none.
+  B network create dnsnet
+  gw=$(B network inspect -f '{{.Gateway}}' dnsnet)
+  run B run --rm --network dnsnet --dns 9.9.9.9 --dns-search . busybox cat /etc/resolv.conf
+  [ "$output" = "$(printf 'nameserver %s\nnameserver 9.9.9.9\noptions ndots:0' "$gw")" ]
+  # host-gateway is the container's gateway to the host, reachable.
+  [ "$(B run --rm --network dnsnet --add-host gw:host-gateway busybox grep -w gw /etc/hosts)" = "$(printf '%s\tgw' "$gw")" ]
+  run B run --rm --network dnsnet --add-host gw:host-gateway busybox ping -c1 -W5 gw
+  [ "$status" -eq 0 ]
+  B network rm dnsnet
+  run B run --rm --network none --add-host v6:2001:db8::5 --add-host "b:[::1]" --add-host e=10.1.1.1 busybox tail -3 /etc/hosts
+  [ "$output" = "$(printf '2001:db8::5\tv6\n::1\tb\n10.1.1.1\te')" ]
+  [ "$(B run --rm --network host --add-host gw:host-gateway busybox tail -1 /etc/hosts)" = "$(printf '127.0.0.1\tgw')" ]
+  run -125 B run --rm --network none --add-host gw:host-gateway busybox true
+  [[ "$output" == *"host-gateway: network none has no gateway"* ]]
+  run -125 B run --rm --add-host gw:nowhere busybox true
+  run -125 B run --rm --dns bad busybox true
+  [[ "$output" == *'--dns: "bad" is not an IP address'* ]]
+  run -125 B run --rm --dns-option 'a b' busybox true
+  B run -d --name pod0 busybox sleep 1000
+  run -125 B run --rm --network container:pod0 --dns 1.1.1.1 busybox true
+  [[ "$output" == *"cannot be used with --network container:X"* ]]
+  B rm -f pod0
+  # --group-add: names from the image's /etc/group, ids as they are.
+  [ "$(B run --rm --network none --group-add tty --group-add 4242 busybox id)" = "uid=0(root) gid=0(root) groups=5(tty),4242" ]
+  [ "$(B run --rm --network none -u nobody --group-add daemon busybox id -G)" = "65534 1" ]
+  run -125 B run --rm --network none --group-add nosuch busybox true
+  [[ "$output" == *"unable to find group nosuch"* ]]
+  # --shm-size sizes /dev/shm.
+  [ "$(B run --rm --network none --shm-size 96m busybox df -k /dev/shm | awk 'NR==2 {print $2}')" = 98304 ]
+  [ "$(B run --rm --network none busybox df -k /dev/shm | awk 'NR==2 {print $2}')" = 65536 ]
+  run -125 B run --rm --shm-size lots busybox true
+  # --log-opt: rotation past max-size, max-file files kept, logs reads
+  # them in order, and -f follows across a rotation.
+  B run -d --name lg --network none --log-opt max-size=4k --log-opt max-file=3 busybox \
+    sh -c 'sleep 1; for b in $(seq 10); do for i in $(seq 30); do echo "line $(( (b-1)*30 + i ))"; done; sleep 0.3; done'
+  B logs -f lg > "$T/follow"
+  dir=$T/store/containers/$(B inspect -f '{{.Id}}' lg)
+  [ -e "$dir/container.log.1" ] && [ -e "$dir/container.log.2" ] && [ ! -e "$dir/container.log.3" ]
+  [ "$(wc -l < "$T/follow")" = 300 ]
+  [ "$(awk '{print $2}' "$T/follow" | awk '$1 != NR' | wc -l)" = 0 ]
+  B logs lg > "$T/all"
+  last=$(tail -1 "$T/all")
+  [ "$last" = "line 300" ]
+  [ "$(awk '{print $2}' "$T/all" | awk 'NR > 1 && $1 != p + 1 {bad++} {p = $1} END {print bad + 0}')" = 0 ]
+  [ "$(wc -l < "$T/all")" -lt 300 ] # the oldest went with max-file
+  [ "$(B logs --tail 2 lg | tr '\n' ' ')" = "line 299 line 300 " ]
+  [ "$(B inspect -f '{{json .HostConfig.LogConfig}}' lg)" = '{"Type":"json-file","Config":{"max-size":"4k","max-file":"3"}}' ]
+  B rm lg
+  run -125 B run --rm --log-opt max-size=1 busybox true
+  run -125 B run --rm --log-opt mode=non-blocking busybox true
+  [[ "$output" == *'"mode" is not supported'* ]]
+  run -125 B run --rm --log-driver syslog busybox true
+  [[ "$output" == *'"syslog" is not supported'* ]]
+}
+
 @test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {
   B run -d --name u1 --network none busybox sleep 1000
   [ "$(B exec -u nobody u1 id)" = "uid=65534(nobody) gid=65534(nogroup)" ]

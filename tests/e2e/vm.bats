@@ -294,6 +294,18 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   no_vm_left
 }
 
+@test "vm: --shm-size, --dns*, --add-host host-gateway, --group-add and --log-opt apply in the guest" {
+  run B run --rm --isolation=vm --shm-size 96m --dns 1.1.1.1 --dns-search corp.example --dns-option ndots:3 \
+    --add-host gw:host-gateway --group-add tty --log-opt max-size=8k busybox \
+    sh -c 'df -k /dev/shm | awk "NR==2 {print \$2}"; cat /etc/resolv.conf; grep -w gw /etc/hosts; id -G; ping -c1 -W5 gw >/dev/null && echo reached'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *$'98304\nsearch corp.example\nnameserver 1.1.1.1\noptions ndots:3\n'* ]]
+  gw=$(B network inspect -f '{{.Gateway}}' bridge)
+  [[ "$output" == *"$(printf '%s\tgw' "$gw")"* ]]
+  [[ "$output" == *$'\n0 5\nreached'* ]]
+  no_vm_left
+}
+
 @test "vm: QEMU runs jailed: its own uid, no capabilities, its own namespaces, root and cgroup" {
   echo top-secret > "$T/secret"
   chmod 644 "$T/secret"

@@ -891,3 +891,43 @@ berth_name_valid (const char *n, size_t min, size_t max)
       return false;
   return true;
 }
+
+int64_t
+parse_bytes (const char *s, bool *ok)
+{
+  char *end;
+  double v = strtod (s, &end);
+  int64_t mul = 1;
+  *ok = end != s;
+  switch (*end)
+    {
+    case 'b':
+    case 'B':
+      end++;
+      break;
+    case 'k':
+    case 'K':
+      mul = 1024;
+      end++;
+      break;
+    case 'm':
+    case 'M':
+      mul = 1024 * 1024;
+      end++;
+      break;
+    case 'g':
+    case 'G':
+      mul = 1024LL * 1024 * 1024;
+      end++;
+      break;
+    case '\0':
+      break;
+    default:
+      *ok = false;
+    }
+  if (*end == 'b' || *end == 'B')
+    end++;
+  if (*end != '\0')
+    *ok = false;
+  return (int64_t)(v * (double)mul);
+}

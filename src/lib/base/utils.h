@@ -55,6 +55,9 @@ char *xasprintf (const char *fmt, ...) __attribute__ ((format (printf, 1, 2)));
 void strv_free (char **v);
 size_t strv_len (char *const *v);
 
+/* "64m", "1.5g", "4096": bytes (b, k, m, g suffixes, docker's 1024s);
+ *OK false when S is not a size. */
+int64_t parse_bytes (const char *s, bool *ok);
 int read_all_fd (int fd, const char *what, char **out, size_t *len, berth_err_t *err);
 int read_file_at (int dirfd, const char *path, char **out, size_t *len, berth_err_t *err);
 int write_file_at (int dirfd, const char *path, const void *data, size_t len, berth_err_t *err);

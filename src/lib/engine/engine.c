@@ -149,13 +149,18 @@ build_spec (struct berth_engine *e, const struct berth_create_request *r, struct
   const char *user = r->run.user
                          ? r->run.user
                          : json_string_value (json_object_get (json_object_get (img->config, "config"), "User"));
-  bool mounted = false;
+  bool mounted = false, names = user && user[0] && strspn (user, "0123456789:") != strlen (user);
   size_t k;
   int ret = resolve_volumes (e, img->config, r->run.volumes, &vols, seeds, anon, err);
-  /* The rootfs is mounted only while the container runs.  A user given
-     by name and volumes to fill need the image's files now: only then is
+  json_array_foreach (r->run.group_add, k, seed)
+  {
+    const char *g = json_string_value (seed) ?: "";
+    names = names || strspn (g, "0123456789") != strlen (g);
+  }
+  /* The rootfs is mounted only while the container runs.  A user or group
+     given by name and volumes to fill need the image's files now: only then is
      it mounted for the spec and released again (start is a hot path). */
-  if (ret == 0 && ((user && user[0] && strspn (user, "0123456789:") != strlen (user)) || json_array_size (seeds)))
+  if (ret == 0 && (names || json_array_size (seeds)))
     {
       ret = berth_engine_mount_rootfs (e, id, rec, err);
       mounted = ret == 0;
@@ -199,6 +204,23 @@ write_bundle (const char *dir, const struct berth_create_request *r, json_t *spe
                                   0, "StartedAt", "", "FinishedAt", ""));
   json_object_set_new (rec, "LogPath", json_sprintf ("%s/container.log", dir));
   return 0;
+}
+
+/* What docker's inspect shows of the options the monitor and the files
+   under etc/ use: the log's rotation is read back by the monitor. */
+static void
+host_config_extra (json_t *hc, const struct berth_create_request *r)
+{
+  json_t *lc = json_object ();
+  if (r->log_config)
+    json_object_update (lc, r->log_config);
+  json_object_set_new (hc, "LogConfig", json_pack ("{s:s,s:o}", "Type", "json-file", "Config", lc));
+  json_object_set_new (hc, "Dns", r->dns ? json_copy (r->dns) : json_array ());
+  json_object_set_new (hc, "DnsSearch", r->dns_search ? json_copy (r->dns_search) : json_array ());
+  json_object_set_new (hc, "DnsOptions", r->dns_options ? json_copy (r->dns_options) : json_array ());
+  json_object_set_new (hc, "ExtraHosts", r->add_hosts ? json_copy (r->add_hosts) : json_array ());
+  json_object_set_new (hc, "GroupAdd", r->run.group_add ? json_copy (r->run.group_add) : json_array ());
+  json_object_set_new (hc, "ShmSize", json_integer (r->run.shm_size > 0 ? r->run.shm_size : 64 << 20));
 }
 
 int
@@ -288,7 +310,7 @@ berth_engine_create (struct berth_engine *e, const struct berth_create_request *
     /* --network=host: the host's name too, as docker does. */
     if (!r->run.hostname && net.netns && net.netns[0] == '\0' && gethostname (hostbuf, sizeof (hostbuf) - 1) == 0)
       hostname = hostbuf;
-    if (berth_engine_net_write_etc (dir, hostname, &net, r->add_hosts, err) < 0)
+    if (berth_engine_net_write_etc (dir, hostname, &net, r, err) < 0)
       goto fail;
     if (hostname == hostbuf)
       run_hostname = xstrdup (hostbuf);
@@ -306,6 +328,7 @@ berth_engine_create (struct berth_engine *e, const struct berth_create_request *
   if (write_bundle (dir, r, spec, rec, err) < 0)
     goto fail;
   berth_engine_net_record (rec, &net);
+  host_config_extra (json_object_get (rec, "HostConfig"), r);
   json_object_set (rec, "AnonymousVolumes", anon);
   hold = xasprintf ("%s/%s", holds, id);
   if (berth_store_hold (e->store, id, md, err) < 0 || berth_engine_save (e, id, rec, err) < 0)

@@ -63,7 +63,11 @@ struct berth_create_request
   json_t *expose;
   const char *ip;
   json_t *aliases;
-  json_t *add_hosts; /* "name:ip" */
+  json_t *add_hosts;   /* "name:ip", ip may be host-gateway */
+  json_t *dns;         /* --dns servers (array of addresses) */
+  json_t *dns_search;  /* --dns-search domains ("." alone: none) */
+  json_t *dns_options; /* --dns-option entries */
+  json_t *log_config;  /* HostConfig.LogConfig.Config: max-size, max-file */
   const char *stop_signal;
   struct berth_run_opts run;
 };

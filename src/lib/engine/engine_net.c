@@ -177,9 +177,120 @@ berth_engine_net_prepare (struct berth_engine *e, const struct berth_create_requ
   return 0;
 }
 
+/* host-gateway in --add-host: the host as the container reaches it, the
+   gateway of its first network (the host itself with --network host). */
+static int
+host_gateway (const struct berth_engine_net *n, const char **out, berth_err_t *err)
+{
+  const char *k;
+  json_t *ep;
+  json_object_foreach (n->networks, k, ep)
+  {
+    const char *gw = json_string_value (json_object_get (ep, "Gateway"));
+    if (gw && *gw)
+      {
+        *out = gw;
+        return 0;
+      }
+  }
+  if (n->netns && n->netns[0] == '\0')
+    {
+      *out = "127.0.0.1";
+      return 0;
+    }
+  return berth_error (err, EINVAL, "--add-host: host-gateway: network %s has no gateway to the host",
+                      n->mode ? n->mode : "none");
+}
+
+/* The lines of TEXT that start with WORD (and a blank), joined. */
+static char *
+resolv_lines (const char *text, const char *word)
+{
+  char *out = xstrdup ("");
+  size_t wl = strlen (word);
+  for (const char *p = text; p && *p;)
+    {
+      const char *nl = strchr (p, '\n');
+      size_t len = nl ? (size_t)(nl - p) + 1 : strlen (p);
+      if (strncmp (p, word, wl) == 0 && (p[wl] == ' ' || p[wl] == '\t'))
+        {
+          char *t = xasprintf ("%s%.*s%s", out, (int)len, p, nl ? "" : "\n");
+          free (out);
+          out = t;
+        }
+      p += len;
+    }
+  return out;
+}
+
+/* docker's rule: --dns, --dns-search and --dns-option each replace their
+   part of the resolv.conf the container would get; on a network with
+   berth's name server, that server stays first so names of containers
+   still resolve. */
+static char *
+resolv_custom (const char *base, const struct berth_engine_net *n, const struct berth_create_request *r)
+{
+  cleanup_free char *ns = NULL, *search = NULL, *opts = NULL;
+  json_t *v;
+  size_t i;
+  if (json_array_size (r->dns) > 0)
+    {
+      ns = n->dns ? xasprintf ("nameserver %s\n", n->dns) : xstrdup ("");
+      json_array_foreach (r->dns, i, v)
+      {
+        char *t = xasprintf ("%snameserver %s\n", ns, json_string_value (v));
+        free (ns);
+        ns = t;
+      }
+    }
+  else
+    ns = resolv_lines (base, "nameserver");
+  if (json_array_size (r->dns_search) > 0)
+    {
+      search = xstrdup ("search");
+      json_array_foreach (r->dns_search, i, v)
+      {
+        char *t;
+        if (strcmp (json_string_value (v), ".") == 0)
+          continue;
+        t = xasprintf ("%s %s", search, json_string_value (v));
+        free (search);
+        search = t;
+      }
+      if (strcmp (search, "search") == 0)
+        search[0] = '\0';
+      else
+        {
+          char *t = xasprintf ("%s\n", search);
+          free (search);
+          search = t;
+        }
+    }
+  else
+    search = resolv_lines (base, "search");
+  if (json_array_size (r->dns_options) > 0)
+    {
+      opts = xstrdup ("options");
+      json_array_foreach (r->dns_options, i, v)
+      {
+        char *t = xasprintf ("%s %s", opts, json_string_value (v));
+        free (opts);
+        opts = t;
+      }
+      {
+        char *t = xasprintf ("%s\n", opts);
+        free (opts);
+        opts = t;
+      }
+    }
+  else
+    opts = resolv_lines (base, "options");
+  return xasprintf ("%s%s%s", search, ns, opts);
+}
+
 int
-berth_engine_net_write_etc (const char *dir, const char *hostname, const struct berth_engine_net *n, json_t *add_hosts,
-                            berth_err_t *err)
+berth_engine_net_write_etc (const char *dir, const char *hostname, const struct berth_engine_net *n,
+                            const struct berth_create_request *r, berth_err_t *err)
 {
   cleanup_free char *etc = xasprintf ("%s/etc", dir);
   cleanup_free char *hn = xasprintf ("%s/hostname", etc);
@@ -187,8 +298,13 @@ berth_engine_net_write_etc (const char *dir, const char *hostname, const struct 
   cleanup_free char *resolv = xasprintf ("%s/resolv.conf", etc);
   cleanup_free char *hn_text = xasprintf ("%s\n", hostname);
   cleanup_free char *hosts_text = NULL, *resolv_text = NULL;
+  bool custom_dns = json_array_size (r->dns) + json_array_size (r->dns_search) + json_array_size (r->dns_options) > 0;
   json_t *h;
   size_t i;
+  if (custom_dns && n->share_etc)
+    return berth_error (err, EINVAL,
+                        "--dns, --dns-search and --dns-option cannot be used with --network container:X (it "
+                        "shares that container's resolv.conf)");
   if (mkdir (etc, 0755) < 0 && errno != EEXIST)
     return berth_error (err, errno, "mkdir `%s`", etc);
   if (n->share_etc)
@@ -208,15 +324,18 @@ berth_engine_net_write_etc (const char *dir, const char *hostname, const struct 
   else
     hosts_text = xasprintf ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n%s\t%s\n",
                             n->ip ? n->ip : "127.0.1.1", hostname);
-  json_array_foreach (add_hosts, i, h)
+  json_array_foreach (r->add_hosts, i, h)
   {
-    /* --add-host name:ip */
+    /* --add-host name:ip (checked by the CLI); ip may be host-gateway. */
     const char *s = json_string_value (h) ?: "";
-    const char *c = strchr (s, ':');
+    const char *c = strchr (s, ':'), *ip;
     char *t;
     if (c == NULL)
       continue;
-    t = xasprintf ("%s%s\t%.*s\n", hosts_text, c + 1, (int)(c - s), s);
+    ip = c + 1;
+    if (strcmp (ip, "host-gateway") == 0 && host_gateway (n, &ip, err) < 0)
+      return -1;
+    t = xasprintf ("%s%s\t%.*s\n", hosts_text, ip, (int)(c - s), s);
     free (hosts_text);
     hosts_text = t;
   }
@@ -237,6 +356,12 @@ berth_engine_net_write_etc (const char *dir, const char *hostname, const struct 
           free (resolv_text);
           resolv_text = xstrdup ("nameserver 8.8.8.8\nnameserver 8.8.4.4\n");
         }
+    }
+  if (custom_dns)
+    {
+      char *t = resolv_custom (resolv_text, n, r);
+      free (resolv_text);
+      resolv_text = t;
     }
   if (write_file_at (AT_FDCWD, hn, hn_text, strlen (hn_text), err) < 0
       || write_file_at (AT_FDCWD, hosts, hosts_text, strlen (hosts_text), err) < 0

@@ -38,9 +38,10 @@ int berth_engine_net_endpoint (struct berth_engine *e, json_t *net, const char *
 void berth_engine_net_free (struct berth_engine_net *n);
 /* Releases the leases of every network in NETWORKS. */
 void berth_engine_net_release (struct berth_engine *e, const char *id, json_t *networks);
-/* hostname, hosts and resolv.conf in DIR/etc. */
+/* hostname, hosts and resolv.conf in DIR/etc, with R's --add-host,
+   --dns, --dns-search and --dns-option. */
 int berth_engine_net_write_etc (const char *dir, const char *hostname, const struct berth_engine_net *n,
-                                json_t *add_hosts, berth_err_t *err);
+                                const struct berth_create_request *r, berth_err_t *err);
 /* The spec's network namespace as N wants it. */
 void berth_engine_net_spec (json_t *spec, const struct berth_engine_net *n);
 /* The record's HostConfig and NetworkSettings. */

@@ -109,7 +109,8 @@ lookup_id (const char *rootfs, const char *file, const char *name, long *id, lon
   if (fd < 0)
     {
       berth_error_release (err);
-      return berth_error (err, ENOENT, "unable to find user %s: no matching entries in %s", name, file);
+      return berth_error (err, ENOENT, "unable to find %s %s: no matching entries in %s",
+                          strstr (file, "group") ? "group" : "user", name, file);
     }
   if (read_all_fd (fd, file, &text, NULL, err) < 0)
     return -1;
@@ -132,7 +133,8 @@ lookup_id (const char *rootfs, const char *file, const char *name, long *id, lon
           return 0;
         }
     }
-  return berth_error (err, ENOENT, "unable to find user %s: no matching entries in %s", name, file);
+  return berth_error (err, ENOENT, "unable to find %s %s: no matching entries in %s",
+                      strstr (file, "group") ? "group" : "user", name, file);
 }
 
 int
@@ -416,6 +418,36 @@ spec_env (json_t *ic, const struct berth_run_opts *o, const char *hostname, json
   return 0;
 }
 
+/* --group-add: gids, or names from the container's /etc/group, as
+   additional groups of the process. */
+static int
+spec_group_add (json_t *groups, const char *rootfs, json_t *proc, berth_err_t *err)
+{
+  json_t *user = json_object_get (proc, "user"), *g, *gids = json_array ();
+  size_t i;
+  if (user == NULL)
+    {
+      user = json_pack ("{s:i,s:i}", "uid", 0, "gid", 0);
+      json_object_set_new (proc, "user", user);
+    }
+  json_object_set_new (user, "additionalGids", gids);
+  json_array_foreach (groups, i, g)
+  {
+    const char *s = json_string_value (g) ?: "";
+    char *end;
+    long gid = strtol (s, &end, 10);
+    if (*s == '\0' || *end != '\0')
+      {
+        if (lookup_id (rootfs, "/etc/group", s, &gid, NULL, err) < 0)
+          return berth_error_wrap (err, "--group-add");
+      }
+    if (gid < 0 || gid > 0xfffffffeL)
+      return berth_error (err, EINVAL, "--group-add: \"%s\" is not a group", s);
+    json_array_append_new (gids, json_integer (gid));
+  }
+  return 0;
+}
+
 /* The process object's user, capabilities and rlimits. */
 static int
 spec_identity (json_t *ic, const struct berth_run_opts *o, const char *rootfs, json_t *proc, berth_err_t *err)
@@ -431,6 +463,8 @@ spec_identity (json_t *ic, const struct berth_run_opts *o, const char *rootfs, j
         return -1;
       json_object_set_new (proc, "user", u);
     }
+  if (json_array_size (o->group_add) > 0 && spec_group_add (o->group_add, rootfs, proc, err) < 0)
+    return -1;
   json_object_set_new (proc, "terminal", json_boolean (o->tty));
   json_object_set_new (proc, "noNewPrivileges", json_boolean (o->no_new_privileges));
   if (build_caps (o, &caps, err) < 0)
@@ -515,6 +549,24 @@ spec_mounts (const struct berth_run_opts *o, const char *etc, json_t *mounts, be
     }
   if (spec_tmpfs (mounts, o->tmpfs, err) < 0 || spec_binds (mounts, o->volumes, err) < 0)
     return -1;
+  if (o->shm_size > 0)
+    {
+      json_t *m;
+      size_t i;
+      json_array_foreach (mounts, i, m)
+      {
+        json_t *opts = json_object_get (m, "options"), *opt;
+        size_t k;
+        if (strcmp (json_string_value (json_object_get (m, "destination")) ?: "", "/dev/shm") != 0)
+          continue;
+        json_array_foreach (opts, k, opt) if (strncmp (json_string_value (opt) ?: "", "size=", 5) == 0)
+        {
+          json_array_remove (opts, k);
+          break;
+        }
+        json_array_append_new (opts, json_sprintf ("size=%lldk", (long long)((o->shm_size + 1023) / 1024)));
+      }
+    }
   n = json_array_size (mounts);
   for (size_t a = 1; a < n; a++)
     for (size_t b = a; b > 0; b--)

@@ -31,6 +31,8 @@ struct berth_run_opts
   json_t *volumes;            /* array of "host:ctr[:ro]" */
   json_t *devices;            /* array of "/dev/x[:/dev/y][:rwm]" */
   const char *stop_signal;
+  json_t *group_add; /* array: --group-add names or gids */
+  int64_t shm_size;  /* bytes of /dev/shm; 0: 64 MiB */
 };
 
 /* ROOTFS is the container's mounted root; ETC holds hostname, hosts and

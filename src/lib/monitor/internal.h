@@ -18,6 +18,8 @@ struct logger
   char *path;
   int fd;
   off_t size;
+  off_t max_size;   /* rotate past this many bytes */
+  int max_files;    /* the log and its rotated files, at most */
   char *partial[3]; /* per stream: a line not yet ended */
   size_t plen[3];
 };
@@ -48,7 +50,8 @@ struct monitor
   bool prev_ctrl_p; /* the last input byte was ctrl-p (detach keys) */
 };
 
-int monitor_log_open (struct logger *l, const char *dir);
+/* LOG_CONFIG: HostConfig.LogConfig.Config (max-size, max-file), or NULL. */
+int monitor_log_open (struct logger *l, const char *dir, json_t *log_config);
 void monitor_log_data (struct logger *l, int stream, const char *data, size_t len);
 void monitor_log_flush (struct logger *l);
 

@@ -1,5 +1,6 @@
 /* The container's json-file log (docker's format): one JSON object per
-   line of output, rotated past a size, one old file kept. */
+   line of output, rotated past max-size into container.log.1 .. .N-1
+   (max-file N), as docker's json-file driver. */
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,13 +12,31 @@
 #include "lib/base/utils.h"
 #include "lib/monitor/internal.h"
 
-/* Rotate past 10 MiB ($BERTH_LOG_MAX_SIZE to change), keeping one old file. */
+/* Without --log-opt: 10 MiB ($BERTH_LOG_MAX_SIZE to change), one old file. */
 static off_t
-log_max (void)
+log_max_default (void)
 {
   const char *v = getenv ("BERTH_LOG_MAX_SIZE");
   long long n = v ? atoll (v) : 0;
   return n > 0 ? (off_t)n : (off_t)(10 << 20);
+}
+
+/* container.log -> .1 -> .2 ...; the oldest beyond max-file goes.  With
+   max-file 1 the log starts again empty. */
+static void
+log_rotate (struct logger *l)
+{
+  close (l->fd);
+  if (l->max_files <= 1)
+    unlink (l->path);
+  for (int k = l->max_files - 1; k >= 1; k--)
+    {
+      cleanup_free char *to = xasprintf ("%s.%d", l->path, k);
+      cleanup_free char *from = k > 1 ? xasprintf ("%s.%d", l->path, k - 1) : xstrdup (l->path);
+      rename (from, to);
+    }
+  l->fd = open (l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  l->size = 0;
 }
 
 static void
@@ -28,14 +47,8 @@ log_write_line (struct logger *l, const char *stream, const char *data, size_t l
   char *text = json_dumps (j, JSON_COMPACT);
   size_t n = strlen (text);
   json_decref (j);
-  if (l->size + (off_t)n + 1 > log_max ())
-    {
-      cleanup_free char *old = xasprintf ("%s.1", l->path);
-      close (l->fd);
-      rename (l->path, old);
-      l->fd = open (l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-      l->size = 0;
-    }
+  if (l->size > 0 && l->size + (off_t)n + 1 > l->max_size)
+    log_rotate (l);
   text[n] = '\n';
   if (l->fd >= 0 && write_all (l->fd, text, n + 1) == 0)
     l->size += (off_t)n + 1;
@@ -78,9 +91,16 @@ monitor_log_flush (struct logger *l)
 }
 
 int
-monitor_log_open (struct logger *l, const char *dir)
+monitor_log_open (struct logger *l, const char *dir, json_t *log_config)
 {
   struct stat sb;
+  const char *ms = json_string_value (json_object_get (log_config, "max-size"));
+  const char *mf = json_string_value (json_object_get (log_config, "max-file"));
+  bool ok = false;
+  int64_t size = ms ? parse_bytes (ms, &ok) : 0;
+  /* Checked by the CLI; a record edited since falls back to the default. */
+  l->max_size = ok && size > 0 ? (off_t)size : log_max_default ();
+  l->max_files = mf && atoi (mf) >= 1 ? atoi (mf) : 2;
   l->path = xasprintf ("%s/container.log", dir);
   l->fd = open (l->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (l->fd >= 0 && fstat (l->fd, &sb) == 0)

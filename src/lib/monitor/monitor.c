@@ -260,7 +260,8 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
     }
   m.tty = json_is_true (json_object_get (json_object_get (m.rec, "Config"), "Tty"));
   m.interactive = json_is_true (json_object_get (json_object_get (m.rec, "Config"), "OpenStdin"));
-  monitor_log_open (&m.log, dir);
+  monitor_log_open (&m.log, dir,
+                    json_object_get (json_object_get (json_object_get (m.rec, "HostConfig"), "LogConfig"), "Config"));
   if (attach)
     {
       m.cli_in = fcntl (0, F_DUPFD_CLOEXEC, 3);
