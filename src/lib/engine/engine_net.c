@@ -223,6 +223,33 @@ resolv_lines (const char *text, const char *word)
   return out;
 }
 
+/* "WORD a b\n" from LIST ("." stands for nothing), or "" when empty. */
+static char *
+resolv_words (const char *word, json_t *list)
+{
+  char *out = xstrdup (word);
+  json_t *v;
+  size_t i;
+  json_array_foreach (list, i, v)
+  {
+    char *t;
+    if (strcmp (json_string_value (v) ?: ".", ".") == 0)
+      continue;
+    t = xasprintf ("%s %s", out, json_string_value (v));
+    free (out);
+    out = t;
+  }
+  if (strcmp (out, word) == 0)
+    out[0] = '\0';
+  else
+    {
+      char *t = xasprintf ("%s\n", out);
+      free (out);
+      out = t;
+    }
+  return out;
+}
+
 /* docker's rule: --dns, --dns-search and --dns-option each replace their
    part of the resolv.conf the container would get; on a network with
    berth's name server, that server stays first so names of containers
@@ -245,46 +272,10 @@ resolv_custom (const char *base, const struct berth_engine_net *n, const struct 
     }
   else
     ns = resolv_lines (base, "nameserver");
-  if (json_array_size (r->dns_search) > 0)
-    {
-      search = xstrdup ("search");
-      json_array_foreach (r->dns_search, i, v)
-      {
-        char *t;
-        if (strcmp (json_string_value (v), ".") == 0)
-          continue;
-        t = xasprintf ("%s %s", search, json_string_value (v));
-        free (search);
-        search = t;
-      }
-      if (strcmp (search, "search") == 0)
-        search[0] = '\0';
-      else
-        {
-          char *t = xasprintf ("%s\n", search);
-          free (search);
-          search = t;
-        }
-    }
-  else
-    search = resolv_lines (base, "search");
-  if (json_array_size (r->dns_options) > 0)
-    {
-      opts = xstrdup ("options");
-      json_array_foreach (r->dns_options, i, v)
-      {
-        char *t = xasprintf ("%s %s", opts, json_string_value (v));
-        free (opts);
-        opts = t;
-      }
-      {
-        char *t = xasprintf ("%s\n", opts);
-        free (opts);
-        opts = t;
-      }
-    }
-  else
-    opts = resolv_lines (base, "options");
+  search = json_array_size (r->dns_search) > 0 ? resolv_words ("search", r->dns_search)
+                                               : resolv_lines (base, "search");
+  opts = json_array_size (r->dns_options) > 0 ? resolv_words ("options", r->dns_options)
+                                              : resolv_lines (base, "options");
   return xasprintf ("%s%s%s", search, ns, opts);
 }
 
