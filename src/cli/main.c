@@ -27,6 +27,8 @@ static const struct
   { "exec", cmd_exec, "run a command in a running container" },
   { "stop", cmd_stop, "stop containers (TERM, then KILL)" },
   { "kill", cmd_kill, "send a signal to containers" },
+  { "pause", cmd_pause, "pause containers (freeze them; a VM container's whole VM)" },
+  { "unpause", cmd_unpause, "resume paused containers" },
   { "rm", cmd_rm, "remove containers" },
   { "wait", cmd_wait, "wait for containers to exit" },
   { "inspect", cmd_inspect, "show containers or images as JSON" },

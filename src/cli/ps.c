@@ -8,6 +8,14 @@
 #include "lib/image/reference.h"
 #include "lib/base/utils.h"
 
+/* docker's State: "paused" is a running container that is paused. */
+static const char *
+state_name (json_t *st)
+{
+  const char *s = json_string_value (json_object_get (st, "Status")) ?: "";
+  return strcmp (s, "running") == 0 && json_is_true (json_object_get (st, "Paused")) ? "paused" : s;
+}
+
 static void
 status_text (json_t *st, char *buf, size_t len)
 {
@@ -19,7 +27,7 @@ status_text (json_t *st, char *buf, size_t len)
       /* "Up 3 minutes": docker's wording from "3 minutes ago". */
       if (strstr (ago, " ago"))
         *strstr (ago, " ago") = '\0';
-      snprintf (buf, len, "Up %s", ago);
+      snprintf (buf, len, "Up %s%s", ago, json_is_true (json_object_get (st, "Paused")) ? " (Paused)" : "");
     }
   else if (s && strcmp (s, "exited") == 0)
     {
@@ -68,7 +76,7 @@ ps_filter (const char *key, const char *value, json_t *c, void *ctx)
   if (strcmp (key, "label") == 0)
     return cli_filter_label (value, json_object_get (json_object_get (c, "Config"), "Labels"));
   if (strcmp (key, "status") == 0)
-    return strcmp (json_string_value (json_object_get (st, "Status")) ?: "", value) == 0;
+    return strcmp (state_name (st), value) == 0;
   if (strcmp (key, "exited") == 0)
     {
       char code[24];
@@ -238,7 +246,7 @@ cmd_ps (int argc, char **argv)
               { "Image", img },
               { "Command", cmdline },
               { "Status", st },
-              { "State", json_string_value (json_object_get (json_object_get (c, "State"), "Status")) },
+              { "State", state_name (json_object_get (c, "State")) },
               { "Ports", ports },
               { "Isolation", json_string_value (json_object_get (c, "Isolation")) ?: "process" },
               { "CreatedAt", json_string_value (json_object_get (c, "Created")) },

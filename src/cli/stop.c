@@ -126,3 +126,34 @@ cmd_wait (int argc, char **argv)
     return 0;
   return each ("wait", argc, argv, 1, do_wait, NULL, false);
 }
+
+static int
+do_pause (struct berth_engine *e, const char *id, void *data, berth_err_t *err)
+{
+  return berth_engine_pause (e, id, *(bool *)data, err);
+}
+
+/* pause and unpause: the freezer in process isolation, the whole VM in
+   VM isolation. */
+static int
+pause_cmd (const char *cmd, int argc, char **argv, bool pause)
+{
+  if (cli_help (argc, argv, pause ? "pause CONTAINER..." : "unpause CONTAINER...", NULL))
+    return 0;
+  for (int i = 1; i < argc; i++)
+    if (argv[i][0] == '-')
+      return cli_usage (cmd, "unknown option \"%s\"", argv[i]);
+  return each (cmd, argc, argv, 1, do_pause, &pause, true);
+}
+
+int
+cmd_pause (int argc, char **argv)
+{
+  return pause_cmd ("pause", argc, argv, true);
+}
+
+int
+cmd_unpause (int argc, char **argv)
+{
+  return pause_cmd ("unpause", argc, argv, false);
+}

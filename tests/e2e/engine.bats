@@ -510,6 +510,39 @@ teardown() {
   [[ "$output" == *'"syslog" is not supported'* ]]
 }
 
+@test "pause and unpause freeze a container; ps shows it; exec is refused; stop and kill still end it" {
+  B run -d --name pz --network none busybox sh -c 'trap "exit 7" TERM; while true; do echo tick; sleep 0.1; done'
+  for i in $(seq 50); do [ -n "$(B logs pz)" ] && break; sleep 0.1; done
+  B pause pz
+  [ "$(B ps --filter status=paused --format '{{.Names}} {{.State}}')" = "pz paused" ]
+  [[ "$(B ps --format '{{.Status}}' --filter name=pz)" == *"(Paused)" ]]
+  [ -z "$(B ps --filter status=running -q)" ]
+  [ "$(B inspect -f '{{.State.Paused}}' pz)" = true ]
+  # Frozen: no output while paused.
+  n=$(B logs pz | wc -l)
+  sleep 0.5
+  [ "$(B logs pz | wc -l)" = "$n" ]
+  run -125 B exec pz true
+  [[ "$output" == *"it is paused"* ]]
+  run B pause pz
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"already paused"* ]]
+  B unpause pz
+  [ "$(B inspect -f '{{.State.Paused}}' pz)" = false ]
+  for i in $(seq 50); do [ "$(B logs pz | wc -l)" -gt "$n" ] && break; sleep 0.1; done
+  [ "$(B logs pz | wc -l)" -gt "$n" ]
+  run B unpause pz
+  [[ "$output" == *"is not paused"* ]]
+  # stop reaches a paused container: it is resumed, and its trap runs.
+  B pause pz
+  B stop pz
+  [ "$(B inspect -f '{{.State.ExitCode}} {{.State.Paused}}' pz)" = "7 false" ]
+  run B pause pz
+  [[ "$output" == *"is not running"* ]]
+  B rm pz
+  run -125 B pause --bogus pz
+}
+
 @test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {
   B run -d --name u1 --network none busybox sleep 1000
   [ "$(B exec -u nobody u1 id)" = "uid=65534(nobody) gid=65534(nogroup)" ]

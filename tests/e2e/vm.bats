@@ -306,6 +306,33 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   no_vm_left
 }
 
+@test "vm: pause stops the whole VM, unpause resumes it; stop still ends it" {
+  B run -d --name vp --isolation=vm --network none busybox sh -c 'trap "exit 7" TERM; while true; do echo tick; sleep 0.1; done'
+  for i in $(seq 100); do [ -n "$(B logs vp)" ] && break; sleep 0.1; done
+  q=$(vm_pid vp)
+  B pause vp
+  # QEMU itself is stopped: every vCPU and device thread.
+  [ "$(awk '/^State:/ {print $2}' /proc/$q/status)" = T ]
+  [ "$(B ps --filter status=paused --format '{{.Names}}')" = vp ]
+  n=$(B logs vp | wc -l)
+  sleep 1
+  [ "$(B logs vp | wc -l)" = "$n" ]
+  run B exec vp true
+  [[ "$output" == *"it is paused"* ]]
+  run B top vp
+  [[ "$output" == *"is paused"* ]]
+  B unpause vp
+  [ "$(awk '/^State:/ {print $2}' /proc/$q/status)" != T ]
+  [ "$(B exec vp echo alive 2>/dev/null)" = alive ]
+  for i in $(seq 100); do [ "$(B logs vp | wc -l)" -gt "$n" ] && break; sleep 0.1; done
+  [ "$(B logs vp | wc -l)" -gt "$n" ]
+  B pause vp
+  B stop vp
+  [ "$(B inspect -f '{{.State.ExitCode}}' vp)" = 7 ]
+  B rm vp
+  no_vm_left
+}
+
 @test "vm: QEMU runs jailed: its own uid, no capabilities, its own namespaces, root and cgroup" {
   echo top-secret > "$T/secret"
   chmod 644 "$T/secret"

@@ -561,6 +561,7 @@ set_monitor_died (json_t *rec, void *arg, berth_err_t *err)
       cleanup_free char *now = timestamp_rfc3339 ();
       json_object_set_new (st, "Status", json_string ("exited"));
       json_object_set_new (st, "Running", json_false ());
+      json_object_set_new (st, "Paused", json_false ());
       json_object_set_new (st, "Pid", json_integer (0));
       json_object_set_new (st, "ExitCode", json_integer (255));
       json_object_set_new (st, "FinishedAt", json_string (now));
@@ -702,6 +703,52 @@ berth_engine_start (struct berth_engine *e, const char *id, bool attach, int *st
   return 0;
 }
 
+static int
+set_paused (json_t *rec, void *arg, berth_err_t *err)
+{
+  json_t *st = json_object_get (rec, "State");
+  (void)err;
+  if (strcmp (json_string_value (json_object_get (st, "Status")) ?: "", "running") == 0)
+    json_object_set_new (st, "Paused", json_boolean (*(bool *)arg));
+  return 0;
+}
+
+int
+berth_engine_pause (struct berth_engine *e, const char *id, bool pause, berth_err_t *err)
+{
+  json_t *rec = NULL;
+  bool running, paused;
+  if (berth_engine_refresh (e, id, &rec, err) < 0)
+    return -1;
+  running
+      = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
+  paused = json_is_true (json_object_get (json_object_get (rec, "State"), "Paused"));
+  json_decref (rec);
+  if (!running)
+    return berth_error (err, 0, "container %.12s is not running", id);
+  if (pause && paused)
+    return berth_error (err, 0, "container %.12s is already paused", id);
+  if (!pause && !paused)
+    return berth_error (err, 0, "container %.12s is not paused", id);
+  if (berth_container_pause (e->runtime_root, id, pause, err) < 0)
+    return -1;
+  return berth_engine_update (e, id, set_paused, &pause, NULL, err);
+}
+
+/* kill and stop reach a paused container as docker's do: it is resumed
+   first, so that the signal is heard. */
+static void
+resume_if_paused (struct berth_engine *e, const char *id, json_t *rec)
+{
+  berth_err_t e2 = NULL;
+  bool no = false;
+  if (!json_is_true (json_object_get (json_object_get (rec, "State"), "Paused")))
+    return;
+  if (berth_container_pause (e->runtime_root, id, false, &e2) == 0)
+    berth_engine_update (e, id, set_paused, &no, NULL, &e2);
+  berth_error_release (&e2);
+}
+
 int
 berth_engine_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *err)
 {
@@ -713,6 +760,8 @@ berth_engine_kill (struct berth_engine *e, const char *id, int sig, berth_err_t 
     return -1;
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
   running = st && strcmp (st, "running") == 0;
+  if (running)
+    resume_if_paused (e, id, rec);
   json_decref (rec);
   if (!running)
     return berth_error (err, 0, "container %.12s is not running", id);
@@ -762,6 +811,7 @@ berth_engine_stop (struct berth_engine *e, const char *id, int timeout, berth_er
       json_decref (rec);
       return 0;
     }
+  resume_if_paused (e, id, rec);
   json_decref (rec);
   {
     berth_err_t e2 = NULL;

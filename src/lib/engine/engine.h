@@ -96,6 +96,9 @@ char *berth_engine_dir (struct berth_engine *e, const char *id);
    (and our stdin to it) and *status_fd receives the exit code. */
 int berth_engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err);
 int berth_engine_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *err);
+/* docker pause/unpause: the freezer in process isolation, the whole VM
+   stopped in VM isolation; State.Paused in the record. */
+int berth_engine_pause (struct berth_engine *e, const char *id, bool pause, berth_err_t *err);
 int berth_engine_stop (struct berth_engine *e, const char *id, int timeout, berth_err_t *err);
 /* Waits until the container has exited; its exit code. */
 int berth_engine_wait (struct berth_engine *e, const char *id, int *exit_code, berth_err_t *err);

@@ -97,6 +97,7 @@ set_running (json_t *rec, void *arg, berth_err_t *err)
   (void)err;
   json_object_set_new (st, "Status", json_string ("running"));
   json_object_set_new (st, "Running", json_true ());
+  json_object_set_new (st, "Paused", json_false ());
   json_object_set_new (st, "Pid", json_integer (m->pid));
   json_object_set_new (st, "ExitCode", json_integer (0));
   json_object_set_new (st, "StartedAt", json_string (now));
@@ -172,6 +173,7 @@ set_finished (json_t *rec, void *arg, berth_err_t *err)
   berth_error_release (&e2);
   json_object_set_new (st, "Status", json_string (f->started ? "exited" : "created"));
   json_object_set_new (st, "Running", json_false ());
+  json_object_set_new (st, "Paused", json_false ());
   json_object_set_new (st, "Pid", json_integer (0));
   json_object_set_new (st, "ExitCode", json_integer (f->started ? f->exit_code : 0));
   if (f->started)

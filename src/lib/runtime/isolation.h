@@ -88,6 +88,9 @@ struct berth_isolation
   int (*stats) (const char *root, struct berth_state *st, json_t **out, berth_err_t *err);
   /* Freeze (PAUSE) or thaw. */
   int (*pause) (const char *root, struct berth_state *st, bool pause, berth_err_t *err);
+  /* Paused by a means of its own (a stopped VM); NULL: a frozen cgroup
+     tells. */
+  bool (*paused) (struct berth_state *st);
   int (*update) (const char *root, struct berth_state *st, json_t *resources, berth_err_t *err);
   /* Why it ended on its own (a killed VM, a guest panic), or NULL;
      WAIT_STATUS is its recorded pid's. */

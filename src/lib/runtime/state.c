@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "lib/base/utils.h"
+#include "lib/runtime/isolation.h"
 
 int
 berth_validate_id (const char *id, berth_err_t *err)
@@ -188,6 +189,13 @@ berth_state_status (const char *root, struct berth_state *st)
     return "created";
   if (st->cgroup && berth_cgroup_is_frozen (st->cgroup))
     return "paused";
+  {
+    berth_err_t e = NULL;
+    const struct berth_isolation *iso = berth_isolation_of (st, &e);
+    berth_error_release (&e);
+    if (iso && iso->paused && iso->paused (st))
+      return "paused";
+  }
   return "running";
 }
 

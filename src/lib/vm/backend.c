@@ -200,9 +200,19 @@ vm_isolation_start (const char *root, struct berth_state *st, berth_err_t *warni
   return 0;
 }
 
+static bool vm_isolation_paused (struct berth_state *st);
+
 static int
 vm_isolation_kill (const char *root, struct berth_state *st, int sig, bool all, berth_err_t *err)
 {
+  /* A stopped VM cannot hear the agent: SIGKILL ends it (and the
+     container) from here; another signal would wait for a resume. */
+  if (vm_isolation_paused (st))
+    {
+      if (sig == SIGKILL)
+        return berth_backend_signal (st, SIGKILL, err);
+      return berth_error (err, 0, "container `%s` is paused (its VM is stopped): resume it first", st->id);
+    }
   return berth_vm_kill (root, st->id, sig, all, err);
 }
 
@@ -232,6 +242,63 @@ vm_isolation_exec (const char *root, struct berth_state *st, const struct berth_
   return berth_vm_exec (root, st->id, r, exit_status, err);
 }
 
+/* QEMU's host pid and its state letter (R, S, T...), checked: still the
+   child of this container's shim (which berth_state_alive checks); 0 when
+   it is gone. */
+static pid_t
+vm_qemu (struct berth_state *st, char *state)
+{
+  pid_t pid = (pid_t)json_integer_value (json_object_get (st->backend, "pid"));
+  char path[64], s = 0;
+  cleanup_free char *text = NULL;
+  const char *close_paren;
+  berth_err_t e = NULL;
+  int ppid = 0;
+  if (pid <= 0 || !berth_state_alive (st))
+    return 0;
+  snprintf (path, sizeof (path), "/proc/%d/stat", (int)pid);
+  if (read_file_at (AT_FDCWD, path, &text, NULL, &e) < 0)
+    {
+      berth_error_release (&e);
+      return 0;
+    }
+  /* "pid (comm) S ppid ...": comm may hold anything, so from the last ')'. */
+  close_paren = strrchr (text, ')');
+  if (close_paren == NULL || sscanf (close_paren + 1, " %c %d", &s, &ppid) != 2 || ppid != st->pid)
+    return 0;
+  if (state)
+    *state = s;
+  return pid;
+}
+
+/* The whole VM stops: QEMU (all its vCPU and I/O threads) gets SIGSTOP, as
+   a guest paused by its hypervisor; its file server and the shim keep
+   running, and SIGCONT resumes it where it was. */
+static int
+vm_isolation_pause (const char *root, struct berth_state *st, bool pause, berth_err_t *err)
+{
+  pid_t q = vm_qemu (st, NULL);
+  char s = 0;
+  (void)root;
+  if (q <= 0)
+    return berth_error (err, ESRCH, "container `%s`: its VM is not running", st->id);
+  if (kill (q, pause ? SIGSTOP : SIGCONT) < 0)
+    return berth_error (err, errno, "%s the VM of container `%s`", pause ? "stop" : "continue", st->id);
+  /* Stopping is asynchronous: report once it took effect. */
+  for (int i = 0; i < 500 && vm_qemu (st, &s) > 0 && (s == 'T') != pause; i++)
+    usleep (2000);
+  if ((s == 'T') != pause)
+    return berth_error (err, EIO, "the VM of container `%s` did not %s", st->id, pause ? "stop" : "continue");
+  return 0;
+}
+
+static bool
+vm_isolation_paused (struct berth_state *st)
+{
+  char s = 0;
+  return vm_qemu (st, &s) > 0 && s == 'T';
+}
+
 /* On the host a VM container is its shim and the VM process. */
 static int
 vm_isolation_pids (const char *root, struct berth_state *st, pid_t **pids, size_t *n, berth_err_t *err)
@@ -251,6 +318,8 @@ vm_isolation_top (const char *root, struct berth_state *st, char *const *ps_args
 {
   if (ps_args && ps_args[0])
     return berth_error (err, EINVAL, "ps options are not available for a VM-isolated container (the guest has no ps)");
+  if (vm_isolation_paused (st))
+    return berth_error (err, 0, "container `%s` is paused: its guest cannot answer until it is resumed", st->id);
   return berth_vm_ps (root, st->id, lines, err);
 }
 
@@ -258,6 +327,8 @@ vm_isolation_top (const char *root, struct berth_state *st, char *const *ps_args
 static int
 vm_isolation_stats (const char *root, struct berth_state *st, json_t **out, berth_err_t *err)
 {
+  if (vm_isolation_paused (st))
+    return berth_error (err, 0, "container `%s` is paused: its guest cannot answer until it is resumed", st->id);
   return berth_vm_stats (root, st->id, out, err);
 }
 
@@ -319,6 +390,8 @@ const struct berth_isolation berth_vm_isolation = {
   .pids = vm_isolation_pids,
   .top = vm_isolation_top,
   .stats = vm_isolation_stats,
+  .pause = vm_isolation_pause,
+  .paused = vm_isolation_paused,
   .exit_reason = vm_isolation_exit_reason,
   .describe = vm_isolation_describe,
   .prepare = berth_vm_prepare,
