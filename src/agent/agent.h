@@ -142,6 +142,7 @@ void do_resize (uint32_t sid, json_t *req);
 void do_ps (uint32_t sid, json_t *req);
 long long read_ll (const char *path, const char *key);
 void do_stats (uint32_t sid, json_t *req);
+void do_update (uint32_t sid, json_t *req);
 void handle_frame (struct berth_frame *f);
 int init_main (int argc, char **argv);
 

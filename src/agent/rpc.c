@@ -342,6 +342,26 @@ do_signal (uint32_t sid, json_t *req)
   send_ok (sid, NULL);
 }
 
+/* update: the container's cgroup in the guest, by the guest's lifecycle
+   (the host checked the limits against the VM's size). */
+void
+do_update (uint32_t sid, json_t *req)
+{
+  berth_err_t err = NULL;
+  const char *id = target_id (req, &err);
+  json_t *res = json_object_get (req, "resources");
+  if (id == NULL)
+    return send_error (sid, &err);
+  if (!json_is_object (res))
+    {
+      berth_error (&err, EINVAL, "update: resources must be an object");
+      return send_error (sid, &err);
+    }
+  if (berth_container_update (STATE_ROOT, id, res, &err) < 0)
+    return send_error (sid, &err);
+  send_ok (sid, NULL);
+}
+
 void
 do_resize (uint32_t sid, json_t *req)
 {
@@ -556,6 +576,9 @@ handle_frame (struct berth_frame *f)
       break;
     case BERTH_F_EXEC:
       do_exec (f->sid, j);
+      break;
+    case BERTH_F_UPDATE:
+      do_update (f->sid, j);
       break;
     case BERTH_F_SIGNAL:
       do_signal (f->sid, j);

@@ -99,6 +99,7 @@ int cmd_logs (int argc, char **argv);
 int cmd_stop (int argc, char **argv);
 int cmd_kill (int argc, char **argv);
 int cmd_pause (int argc, char **argv);
+int cmd_update (int argc, char **argv);
 int cmd_unpause (int argc, char **argv);
 int cmd_rm (int argc, char **argv);
 int cmd_wait (int argc, char **argv);

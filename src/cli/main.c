@@ -29,6 +29,7 @@ static const struct
   { "kill", cmd_kill, "send a signal to containers" },
   { "pause", cmd_pause, "pause containers (freeze them; a VM container's whole VM)" },
   { "unpause", cmd_unpause, "resume paused containers" },
+  { "update", cmd_update, "change a container's CPU, memory and process limits" },
   { "rm", cmd_rm, "remove containers" },
   { "wait", cmd_wait, "wait for containers to exit" },
   { "inspect", cmd_inspect, "show containers or images as JSON" },

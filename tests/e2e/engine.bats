@@ -543,6 +543,42 @@ teardown() {
   run -125 B pause --bogus pz
 }
 
+@test "update changes a running container's limits live and for its next start; bad flags are refused" {
+  B run -d --name up --network none -m 64m busybox sleep 1000
+  B update -m 128m --memory-swap 256m --cpus 0.5 --cpu-shares 512 --pids-limit 50 up
+  pid=$(B inspect -f '{{.State.Pid}}' up)
+  if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+    cg=/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$pid/cgroup)
+    [ "$(cat $cg/memory.max)" = 134217728 ]
+    [ "$(cat $cg/pids.max)" = 50 ]
+    [ "$(cat $cg/cpu.max)" = "50000 100000" ]
+  else
+    [ "$(cat /sys/fs/cgroup/memory$(awk -F: '$2 ~ /memory/ {print $3}' /proc/$pid/cgroup)/memory.limit_in_bytes)" = 134217728 ]
+    [ "$(cat /sys/fs/cgroup/pids$(awk -F: '$2 ~ /pids/ {print $3}' /proc/$pid/cgroup)/pids.max)" = 50 ]
+    [ "$(cat /sys/fs/cgroup/cpu$(awk -F: '$2 ~ /(^|,)cpu(,|$)/ {print $3}' /proc/$pid/cgroup)/cpu.cfs_quota_us)" = 50000 ]
+  fi
+  [ "$(B inspect -f '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.CpuShares}} {{.HostConfig.PidsLimit}}' up)" = "134217728 500000000 512 50" ]
+  # Kept for the next start.
+  B stop -t 0 up
+  B start up
+  pid=$(B inspect -f '{{.State.Pid}}' up)
+  if [ -e /sys/fs/cgroup/cgroup.controllers ]; then
+    [ "$(cat /sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$pid/cgroup)/memory.max)" = 134217728 ]
+  else
+    [ "$(cat /sys/fs/cgroup/memory$(awk -F: '$2 ~ /memory/ {print $3}' /proc/$pid/cgroup)/memory.limit_in_bytes)" = 134217728 ]
+  fi
+  run -125 B update --blkio-weight 10 up
+  run -125 B update up
+  [[ "$output" == *"at least one limit"* ]]
+  run -125 B update -m lots up
+  run -125 B update --restart always up
+  [[ "$output" == *"no restart policies yet"* ]]
+  run B update -m 32m nosuch
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"no such container"* ]]
+  B rm -f up
+}
+
 @test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {
   B run -d --name u1 --network none busybox sleep 1000
   [ "$(B exec -u nobody u1 id)" = "uid=65534(nobody) gid=65534(nogroup)" ]

@@ -333,6 +333,18 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   no_vm_left
 }
 
+@test "vm: update changes the limits of the container's cgroup in the guest; not beyond the VM" {
+  B run -d --name vu --isolation=vm --network none busybox sleep 1000
+  B update -m 100m --pids-limit 30 --cpus 0.5 vu
+  [ "$(B exec vu cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max 2>/dev/null | tr '\n' ' ')" = "104857600 30 50000 100000 " ]
+  [ "$(B inspect -f '{{.HostConfig.Memory}}' vu)" = 104857600 ]
+  run B update -m 1g vu
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"more than the VM's"* ]]
+  B rm -f vu
+  no_vm_left
+}
+
 @test "vm: QEMU runs jailed: its own uid, no capabilities, its own namespaces, root and cgroup" {
   echo top-secret > "$T/secret"
   chmod 644 "$T/secret"

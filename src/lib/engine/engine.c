@@ -206,6 +206,81 @@ write_bundle (const char *dir, const struct berth_create_request *r, json_t *spe
   return 0;
 }
 
+/* docker's names for the limits, as inspect shows them (0: none). */
+static void
+host_config_resources (json_t *hc, const struct berth_run_opts *o)
+{
+  if (o->memory > 0 || !json_object_get (hc, "Memory"))
+    json_object_set_new (hc, "Memory", json_integer (o->memory));
+  if (o->memory_swap != 0 || !json_object_get (hc, "MemorySwap"))
+    json_object_set_new (hc, "MemorySwap", json_integer (o->memory_swap));
+  if (o->cpus > 0 || !json_object_get (hc, "NanoCpus"))
+    json_object_set_new (hc, "NanoCpus", json_integer ((json_int_t)(o->cpus * 1e9)));
+  if (o->cpu_shares > 0 || !json_object_get (hc, "CpuShares"))
+    json_object_set_new (hc, "CpuShares", json_integer (o->cpu_shares));
+  if (o->cpuset_cpus || !json_object_get (hc, "CpusetCpus"))
+    json_object_set_new (hc, "CpusetCpus", json_string (o->cpuset_cpus ? o->cpuset_cpus : ""));
+  if (o->pids_limit != 0 || !json_object_get (hc, "PidsLimit"))
+    json_object_set_new (hc, "PidsLimit", json_integer (o->pids_limit));
+}
+
+static int
+set_resources (json_t *rec, void *arg, berth_err_t *err)
+{
+  (void)err;
+  host_config_resources (json_object_get (rec, "HostConfig"), arg);
+  return 0;
+}
+
+int
+berth_engine_update_resources (struct berth_engine *e, const char *id, const struct berth_run_opts *o, berth_err_t *err)
+{
+  json_t *rec = NULL, *res = json_object ();
+  bool running;
+  int ret = -1;
+  if (berth_engine_refresh (e, id, &rec, err) < 0)
+    goto out;
+  running
+      = strcmp (json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "", "running") == 0;
+  if (berth_ocispec_resources (o, res, err) < 0)
+    goto out;
+  /* A running container's cgroup now; its bundle for every later start. */
+  if (running && berth_container_update (e->runtime_root, id, res, err) < 0)
+    goto out;
+  {
+    cleanup_free char *dir = berth_engine_dir (e, id);
+    cleanup_free char *cfg = xasprintf ("%s/config.json", dir);
+    json_t *spec = NULL;
+    int r = json_load_path (cfg, &spec, err);
+    if (r != 0)
+      {
+        if (r > 0)
+          berth_error (err, ENOENT, "`%s`", cfg);
+        goto out;
+      }
+    {
+      json_t *lin = json_object_get (spec, "linux");
+      json_t *old = json_object_get (lin, "resources");
+      char *text;
+      if (json_is_object (old))
+        json_object_update_recursive (old, res);
+      else
+        json_object_set (lin, "resources", res);
+      text = json_dumps (spec, JSON_INDENT (1));
+      r = write_file_atomic (cfg, text, strlen (text), 0600, err);
+      free (text);
+      json_decref (spec);
+      if (r < 0)
+        goto out;
+    }
+  }
+  ret = berth_engine_update (e, id, set_resources, (void *)o, NULL, err);
+out:
+  json_decref (rec);
+  json_decref (res);
+  return ret;
+}
+
 /* What docker's inspect shows of the options the monitor and the files
    under etc/ use: the log's rotation is read back by the monitor. */
 static void
@@ -221,6 +296,7 @@ host_config_extra (json_t *hc, const struct berth_create_request *r)
   json_object_set_new (hc, "ExtraHosts", r->add_hosts ? json_copy (r->add_hosts) : json_array ());
   json_object_set_new (hc, "GroupAdd", r->run.group_add ? json_copy (r->run.group_add) : json_array ());
   json_object_set_new (hc, "ShmSize", json_integer (r->run.shm_size > 0 ? r->run.shm_size : 64 << 20));
+  host_config_resources (hc, &r->run);
 }
 
 int

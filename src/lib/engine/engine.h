@@ -96,6 +96,10 @@ char *berth_engine_dir (struct berth_engine *e, const char *id);
    (and our stdin to it) and *status_fd receives the exit code. */
 int berth_engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err);
 int berth_engine_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *err);
+/* docker update: the limits of O (memory, swap, cpus, shares, cpuset,
+   pids) on a running container and in its bundle for later starts. */
+int berth_engine_update_resources (struct berth_engine *e, const char *id, const struct berth_run_opts *o,
+                                   berth_err_t *err);
 /* docker pause/unpause: the freezer in process isolation, the whole VM
    stopped in VM isolation; State.Paused in the record. */
 int berth_engine_pause (struct berth_engine *e, const char *id, bool pause, berth_err_t *err);

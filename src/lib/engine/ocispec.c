@@ -239,10 +239,9 @@ build_caps (const struct berth_run_opts *o, json_t **out, berth_err_t *err)
   return 0;
 }
 
-static int
-parse_size_limits (json_t *spec, const struct berth_run_opts *o, berth_err_t *err)
+int
+berth_ocispec_resources (const struct berth_run_opts *o, json_t *res, berth_err_t *err)
 {
-  json_t *res = json_object_get (json_object_get (spec, "linux"), "resources");
   if (o->memory > 0)
     {
       json_t *mem = json_pack ("{s:I}", "limit", (json_int_t)o->memory);
@@ -589,7 +588,7 @@ spec_linux (json_t *spec, const struct berth_run_opts *o, berth_err_t *err)
   json_t *lin = json_object_get (spec, "linux"), *prof;
   int r;
   json_object_set_new (lin, "resources", json_pack ("{s:[{s:b,s:s}]}", "devices", "allow", 0, "access", "rwm"));
-  if (parse_size_limits (spec, o, err) < 0 || add_devices (spec, o->devices, err) < 0)
+  if (berth_ocispec_resources (o, json_object_get (lin, "resources"), err) < 0 || add_devices (spec, o->devices, err) < 0)
     return -1;
   if (o->privileged)
     {

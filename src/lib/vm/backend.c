@@ -299,6 +299,22 @@ vm_isolation_paused (struct berth_state *st)
   return vm_qemu (st, &s) > 0 && s == 'T';
 }
 
+/* The guest applies the limits to the container's cgroup; the VM's own
+   size is fixed when it starts, so a memory limit above it is refused. */
+static int
+vm_isolation_update (const char *root, struct berth_state *st, json_t *resources, berth_err_t *err)
+{
+  json_int_t vm_mib = json_integer_value (json_object_get (st->backend, "memory_mib"));
+  json_t *limit = json_object_get (json_object_get (resources, "memory"), "limit");
+  if (vm_isolation_paused (st))
+    return berth_error (err, 0, "container `%s` is paused: its guest cannot answer until it is resumed", st->id);
+  if (json_is_integer (limit) && vm_mib > 0 && json_integer_value (limit) > vm_mib * 1024 * 1024)
+    return berth_error (err, EINVAL,
+                        "memory limit %lld MiB is more than the VM's %lld MiB (a VM's memory is set when it starts)",
+                        (long long)(json_integer_value (limit) >> 20), (long long)vm_mib);
+  return berth_vm_update (root, st->id, resources, err);
+}
+
 /* On the host a VM container is its shim and the VM process. */
 static int
 vm_isolation_pids (const char *root, struct berth_state *st, pid_t **pids, size_t *n, berth_err_t *err)
@@ -392,6 +408,7 @@ const struct berth_isolation berth_vm_isolation = {
   .stats = vm_isolation_stats,
   .pause = vm_isolation_pause,
   .paused = vm_isolation_paused,
+  .update = vm_isolation_update,
   .exit_reason = vm_isolation_exit_reason,
   .describe = vm_isolation_describe,
   .prepare = berth_vm_prepare,

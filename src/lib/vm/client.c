@@ -169,6 +169,12 @@ berth_vm_kill (const char *root, const char *id, int sig, bool all, berth_err_t 
 }
 
 int
+berth_vm_update (const char *root, const char *id, json_t *resources, berth_err_t *err)
+{
+  return shim_request (root, id, BERTH_F_UPDATE, json_pack ("{s:O}", "resources", resources), NULL, NULL, err);
+}
+
+int
 berth_vm_ps (const char *root, const char *id, char ***lines, berth_err_t *err)
 {
   return shim_request (root, id, BERTH_F_PS, NULL, parse_ps, lines, err);

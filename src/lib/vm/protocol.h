@@ -59,7 +59,8 @@ enum berth_frame_type
   BERTH_F_CLOSE,       /* either way {}: that side of the connection is done */
   BERTH_F_CLOCK,       /* g->h {} asks the host's wall clock; h->g {sec, nsec} */
   BERTH_F_DNS,         /* either way, raw: a DNS query (g->h) or its answer (h->g) */
-  BERTH_F_MAX_TYPE = BERTH_F_DNS,
+  BERTH_F_UPDATE,      /* h->g {resources, container?} -> OK {} */
+  BERTH_F_MAX_TYPE = BERTH_F_UPDATE,
 };
 
 struct berth_frame

@@ -461,6 +461,7 @@ shim_client_frame (struct shim *s, struct client *c, struct berth_frame *f)
     case BERTH_F_SIGNAL:
     case BERTH_F_PS:
     case BERTH_F_STATS:
+    case BERTH_F_UPDATE:
       break;
     default:
       berth_frame_write_json (c->fd, BERTH_F_ERROR, 0,

@@ -63,6 +63,8 @@ int berth_vm_exec (const char *root, const char *id, const struct berth_exec_req
                    berth_err_t *err);
 /* The guest's `ps -ef` of the container's processes, header first. */
 int berth_vm_ps (const char *root, const char *id, char ***lines, berth_err_t *err);
+/* linux.resources for the container's cgroup in the guest. */
+int berth_vm_update (const char *root, const char *id, json_t *resources, berth_err_t *err);
 /* {memory, memory_limit, cpu_ns, pids, guest_memory_used} from the guest. */
 int berth_vm_stats (const char *root, const char *id, json_t **out, berth_err_t *err);
 /* Why the VM ended before the container exited (a killed QEMU, a guest
