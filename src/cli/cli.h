@@ -22,6 +22,15 @@ int cli_error (berth_err_t *err);
 int cli_usage (const char *cmd, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 bool cli_help (int argc, char **argv, const char *usage, const char *options);
 int cli_open_store (struct berth_store **s);
+/* An RFC 3339 time as ns since the epoch; false if S is not one (when.c). */
+bool cli_parse_rfc3339 (const char *s, long long *ns);
+/* --since/--until (OPT) WHEN: RFC 3339, a Unix time or a duration before
+   now (10m, 1h30m), as ns since the epoch. */
+int cli_parse_when (const char *opt, const char *s, long long *ns, berth_err_t *err);
+/* Following PATH with *F (NULL: not open yet): true when PATH is now
+   another file (rotated, or made) and *F was reopened on it, after the
+   caller read the old one to its end. */
+bool cli_follow_reopen (FILE **f, const char *path);
 /* --format with Go-template placeholders (format.c): a field is a name
    and its text for one row. */
 struct cli_field
@@ -58,6 +67,9 @@ bool cli_filters_match (const struct cli_filters *f, cli_filter_fn match, json_t
 bool cli_filter_label (const char *value, json_t *labels);
 /* inspect -f: TMPL over the JSON record ROOT, one line to OUT (format.c). */
 int cli_format_json (const char *tmpl, json_t *root, FILE *out, berth_err_t *err);
+/* The same where records differ in their keys (events' Attributes): a
+   key missing under an object prints "<no value>", as docker's. */
+int cli_format_json_lenient (const char *tmpl, json_t *root, FILE *out, berth_err_t *err);
 /* Prints an inspect result: the JSON array, or with FORMAT one line per
    record; 125 (after the lines before it) when the template fails on one. */
 int cli_print_inspect (json_t *records, const char *format);
@@ -100,6 +112,7 @@ int cmd_stop (int argc, char **argv);
 int cmd_kill (int argc, char **argv);
 int cmd_pause (int argc, char **argv);
 int cmd_update (int argc, char **argv);
+int cmd_events (int argc, char **argv);
 int cmd_unpause (int argc, char **argv);
 int cmd_rm (int argc, char **argv);
 int cmd_wait (int argc, char **argv);

@@ -30,10 +30,10 @@ static const struct
 } verbs[] = {
   { "ls", cmd_ps },         { "list", cmd_ps },       { "ps", cmd_ps },           { "run", cmd_run },
   { "create", cmd_create }, { "start", cmd_start },   { "stop", cmd_stop },       { "restart", cmd_restart },
-  { "kill", cmd_kill },     { "pause", cmd_pause },   { "unpause", cmd_unpause }, { "update", cmd_update }, { "rm", cmd_rm },
-  { "remove", cmd_rm },     { "wait", cmd_wait },     { "logs", cmd_logs },       { "exec", cmd_exec },
-  { "top", cmd_top },       { "attach", cmd_attach }, { "stats", cmd_stats },     { "port", cmd_port },
-  { "rename", cmd_rename }, { "inspect", NULL },
+  { "kill", cmd_kill },     { "pause", cmd_pause },   { "unpause", cmd_unpause }, { "update", cmd_update },
+  { "rm", cmd_rm },         { "remove", cmd_rm },     { "wait", cmd_wait },       { "logs", cmd_logs },
+  { "exec", cmd_exec },     { "top", cmd_top },       { "attach", cmd_attach },   { "stats", cmd_stats },
+  { "port", cmd_port },     { "rename", cmd_rename }, { "inspect", NULL },
 };
 
 int

@@ -209,9 +209,16 @@ cli_format_begin (const char *cmd, const char *format, const struct cli_field *f
    as it is, null as "<no value>", an object or array as compact JSON
    (docker prints Go's map[...] there; scripts ask for {{json}}).  A key
    that is not there is an error, never an empty answer. */
-static int
-json_path (json_t *root, const char *s, size_t len, json_t **out, berth_err_t *err)
+struct json_ctx
 {
+  json_t *root;
+  bool lenient; /* a missing key below the top prints "<no value>", as Go's for a map */
+};
+
+static int
+json_path (struct json_ctx *c, const char *s, size_t len, json_t **out, berth_err_t *err)
+{
+  json_t *root = c->root;
   json_t *v = root;
   size_t i = 1;
   if (len == 0 || s[0] != '.')
@@ -226,6 +233,12 @@ json_path (json_t *root, const char *s, size_t len, json_t **out, berth_err_t *e
       {
         cleanup_free char *key = strndup (s + i, j - i);
         json_t *next = json_is_object (v) ? json_object_get (v, key) : NULL;
+        /* Lenient below the top: the record's own fields are fixed. */
+        if (next == NULL && c->lenient && json_is_object (v) && v != root)
+          {
+            *out = json_null ();
+            return 0;
+          }
         if (next == NULL)
           return berth_error_code (err, EINVAL, "--format: `%.*s`: no field `%s` there", (int)len, s, key);
         v = next;
@@ -257,7 +270,7 @@ print_value (json_t *v, FILE *out)
 static int
 json_action (void *ctx, const char *s, const char *e, FILE *out, berth_err_t *err)
 {
-  json_t *root = ctx;
+  struct json_ctx *root = ctx;
   json_t *v = NULL;
   const char *arg;
   if (e - s > 5 && strncmp (s, "json ", 5) == 0)
@@ -324,7 +337,15 @@ json_action (void *ctx, const char *s, const char *e, FILE *out, berth_err_t *er
 int
 cli_format_json (const char *tmpl, json_t *root, FILE *out, berth_err_t *err)
 {
-  return template_walk (tmpl, json_action, root, out, err);
+  struct json_ctx c = { root, false };
+  return template_walk (tmpl, json_action, &c, out, err);
+}
+
+int
+cli_format_json_lenient (const char *tmpl, json_t *root, FILE *out, berth_err_t *err)
+{
+  struct json_ctx c = { root, true };
+  return template_walk (tmpl, json_action, &c, out, err);
 }
 
 int

@@ -25,98 +25,6 @@ running (struct berth_engine *e, const char *id)
   return r;
 }
 
-/* An RFC 3339 time ("2026-12-05T21:00:00.5Z", "+01:00" offsets, a date
-   alone, no zone: UTC) as ns since the epoch; false if S is not one. */
-static bool
-parse_rfc3339 (const char *s, long long *ns)
-{
-  struct tm tm = { 0 };
-  long long frac = 0, scale = 1000000000LL;
-  const char *p = strptime (s, "%Y-%m-%d", &tm);
-  int sign = 0, oh = 0, om = 0;
-  if (p == NULL)
-    return false;
-  if (*p == 'T' || *p == 't' || *p == ' ')
-    {
-      p = strptime (p + 1, "%H:%M:%S", &tm);
-      if (p == NULL)
-        return false;
-      if (*p == '.')
-        for (p++; *p >= '0' && *p <= '9'; p++)
-          if (scale > 1)
-            {
-              scale /= 10;
-              frac += (*p - '0') * scale;
-            }
-      if (*p == 'Z' || *p == 'z')
-        p++;
-      else if ((*p == '+' || *p == '-') && sscanf (p + 1, "%2d:%2d", &oh, &om) == 2)
-        {
-          sign = *p == '+' ? 1 : -1;
-          p += 6;
-        }
-    }
-  if (*p)
-    return false;
-  *ns = ((long long)timegm (&tm) - sign * (oh * 3600LL + om * 60LL)) * 1000000000LL + frac;
-  return true;
-}
-
-/* --since/--until as docker takes them: an RFC 3339 time, a Unix time
-   (seconds, with a fraction), or a Go duration before now ("10m",
-   "1h30m", "1.5h", "250ms"). */
-static int
-parse_when (const char *opt, const char *s, long long *ns, berth_err_t *err)
-{
-  struct timespec now;
-  char *end;
-  double secs;
-  clock_gettime (CLOCK_REALTIME, &now);
-  if (parse_rfc3339 (s, ns))
-    return 0;
-  secs = strtod (s, &end);
-  if (end != s && *end == 0 && secs >= 0)
-    {
-      *ns = (long long)(secs * 1e9);
-      return 0;
-    }
-  {
-    static const struct
-    {
-      const char *unit;
-      double ns;
-    } units[] = { { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 }, { "h", 3600e9 } };
-    double total = 0;
-    const char *p = s;
-    if (!*p)
-      goto bad;
-    while (*p)
-      {
-        double v = strtod (p, &end);
-        size_t best = 0;
-        int which = -1;
-        if (end == p || v < 0)
-          goto bad;
-        for (size_t i = 0; i < ARRAY_SIZE (units); i++)
-          if (strncmp (end, units[i].unit, strlen (units[i].unit)) == 0 && strlen (units[i].unit) > best
-              && !(strcmp (units[i].unit, "m") == 0 && end[1] == 's'))
-            {
-              best = strlen (units[i].unit);
-              which = (int)i;
-            }
-        if (which < 0)
-          goto bad;
-        total += v * units[which].ns;
-        p = end + best;
-      }
-    *ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec - (long long)total;
-    return 0;
-  }
-bad:
-  return berth_error_code (
-      err, EINVAL, "--%s: \"%s\" is not a time: give an RFC 3339 time, a Unix time or a duration such as 10m", opt, s);
-}
-
 struct window
 {
   bool since_set, until_set;
@@ -133,7 +41,7 @@ emit (const char *line, bool timestamps, const struct window *w)
   long long at = 0;
   bool in = true;
   if (w->since_set || w->until_set)
-    in = t && parse_rfc3339 (t, &at) && (!w->since_set || at >= w->since) && (!w->until_set || at <= w->until);
+    in = t && cli_parse_rfc3339 (t, &at) && (!w->since_set || at >= w->since) && (!w->until_set || at <= w->until);
   if (log && in)
     {
       FILE *f = stream && strcmp (stream, "stderr") == 0 ? stderr : stdout;
@@ -159,7 +67,7 @@ cmd_logs (int argc, char **argv)
   struct window w = { 0 };
   char id[65];
   cleanup_free char *path = NULL;
-  FILE *f;
+  FILE *f = NULL;
   char *line = NULL;
   size_t cap = 0;
   char **ring = NULL;
@@ -188,7 +96,7 @@ cmd_logs (int argc, char **argv)
         break;
       case 's':
       case 'u':
-        if (parse_when (o == 's' ? "since" : "until", optarg, o == 's' ? &w.since : &w.until, &err) < 0)
+        if (cli_parse_when (o == 's' ? "since" : "until", optarg, o == 's' ? &w.since : &w.until, &err) < 0)
           return cli_error (&err);
         if (o == 's')
           w.since_set = true;
@@ -254,7 +162,6 @@ cmd_logs (int argc, char **argv)
   while (follow)
     {
       struct timespec ts = { 0, 100 * 1000 * 1000 };
-      struct stat now, cur;
       bool done = !running (e, id);
       if (f)
         {
@@ -264,14 +171,8 @@ cmd_logs (int argc, char **argv)
         }
       /* Rotated under us: what the old file still had is read above;
          the new one from its start. */
-      if (stat (path, &now) == 0 && (f == NULL || (fstat (fileno (f), &cur) == 0 && cur.st_ino != now.st_ino)))
-        {
-          if (f)
-            fclose (f);
-          f = fopen (path, "re");
-          if (f)
-            continue;
-        }
+      if (cli_follow_reopen (&f, path))
+        continue;
       if (done)
         break;
       nanosleep (&ts, NULL);

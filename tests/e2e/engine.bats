@@ -579,6 +579,67 @@ teardown() {
   B rm -f up
 }
 
+@test "events: the journal of what was done, filtered, formatted, and followed as it happens" {
+  t0=$(date +%s)
+  # A follower started first sees the events as they happen.
+  timeout 60 "$BERTH" --root "$T/store" events --filter container=evf --format '{{.Action}}' > "$T/follow" &
+  fpid=$!
+  B run --rm --network none --name evf busybox true
+  B run -d --name ev1 -l team=x --network none busybox sh -c 'trap "exit 3" TERM; sleep 1000 & wait'
+  B pause ev1
+  B unpause ev1
+  B stop ev1
+  B rename ev1 ev2
+  B rm ev2
+  B tag busybox evimg:1
+  B rmi evimg:1
+  run -1 B rmi evimg:1
+  for i in $(seq 50); do [ "$(wc -l < "$T/follow")" -ge 4 ] && break; sleep 0.1; done
+  kill $fpid
+  [ "$(tr '\n' ' ' < "$T/follow")" = "create start die destroy " ]
+  run B events --since "$t0" --until 0s --format '{{.Type}} {{.Action}} {{.Actor.Attributes.name}}'
+  [ "$status" -eq 0 ]
+  expected="container create evf
+container start evf
+container die evf
+container destroy evf
+container create ev1
+container start ev1
+container pause ev1
+container unpause ev1
+container kill ev1
+container die ev1
+container stop ev1
+container rename ev2
+container destroy ev2
+image tag docker.io/library/evimg:1
+image untag docker.io/library/evimg:1"
+  [ "$output" = "$expected" ]
+  # Attributes: the exit code, the signal, labels; filters combine.
+  [ "$(B events --until 0s --filter container=ev1 --filter event=die --format '{{.Actor.Attributes.exitCode}}')" = 3 ]
+  [ "$(B events --until 0s --filter event=kill --format '{{.Actor.Attributes.signal}}')" = 15 ]
+  [ "$(B events --until 0s --filter label=team=x --filter event=create --format '{{.Actor.Attributes.name}}')" = ev1 ]
+  [ "$(B events --until 0s --filter type=image --format '{{.Action}}' | tr '\n' ' ')" = "tag untag " ]
+  [ "$(B events --until 0s --filter image=evimg:1 -f event=tag --format json | jq -r .Actor.Attributes.name)" = docker.io/library/evimg:1 ]
+  [ "$(B events --until 0s --filter event=start --format '{{.Actor.Attributes.exitCode}}' | head -1)" = "<no value>" ]
+  # The default line: time, type, action, id, attributes by name.
+  line=$(B events --until 0s --filter event=die --filter container=ev1)
+  [[ "$line" =~ ^20[0-9-]+T[0-9:.]+Z\ container\ die\ [0-9a-f]{64}\ \(exitCode=3,\ image=busybox,\ name=ev1,\ team=x\)$ ]]
+  # --since in the future and --until in the past select nothing.
+  [ -z "$(B events --since 2099-01-01T00:00:00Z --until 0s)" ]
+  [ -z "$(B events --until "$((t0 - 10))")" ]
+  run -125 B events --filter colour=red --until 0s
+  [[ "$output" == *'"colour" is not a filter of events'* ]]
+  run -125 B events --format '{{.Nope}}' --until 0s
+  run -125 B events --since soon
+  # Bounded: past the size the journal rotates once; old events go.
+  BERTH_EVENTS_MAX_SIZE=2000 B run --rm --network none busybox true
+  for i in 1 2 3 4 5; do BERTH_EVENTS_MAX_SIZE=2000 B run --rm --network none busybox true; done
+  [ -e "$T/store/events.jsonl.1" ] && [ ! -e "$T/store/events.jsonl.2" ]
+  [ "$(stat -c %s "$T/store/events.jsonl")" -le 2000 ]
+  [ "$(B events --until 0s --filter event=destroy | wc -l)" -ge 2 ]
+}
+
 @test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {
   B run -d --name u1 --network none busybox sleep 1000
   [ "$(B exec -u nobody u1 id)" = "uid=65534(nobody) gid=65534(nogroup)" ]

@@ -410,6 +410,7 @@ berth_engine_create (struct berth_engine *e, const struct berth_create_request *
   if (berth_store_hold (e->store, id, md, err) < 0 || berth_engine_save (e, id, rec, err) < 0)
     goto fail;
   strcpy (id_out, id);
+  berth_engine_event (e, id, rec, "create", NULL);
   ret = 0;
   goto out;
 fail:
@@ -513,6 +514,7 @@ berth_engine_rename (struct berth_engine *e, const char *ref, const char *name, 
   berth_error_release (&e2);
   if (berth_engine_update (e, id, set_name, (void *)name, &rec, err) < 0)
     return -1;
+  berth_engine_event (e, id, rec, "rename", NULL);
   /* Running on user networks: their DNS answers to the new name. */
   status = json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "";
   if (strcmp (status, "running") == 0)
@@ -806,9 +808,11 @@ berth_engine_pause (struct berth_engine *e, const char *id, bool pause, berth_er
     return berth_error (err, 0, "container %.12s is already paused", id);
   if (!pause && !paused)
     return berth_error (err, 0, "container %.12s is not paused", id);
-  if (berth_container_pause (e->runtime_root, id, pause, err) < 0)
+  if (berth_container_pause (e->runtime_root, id, pause, err) < 0
+      || berth_engine_update (e, id, set_paused, &pause, NULL, err) < 0)
     return -1;
-  return berth_engine_update (e, id, set_paused, &pause, NULL, err);
+  berth_engine_event (e, id, NULL, pause ? "pause" : "unpause", NULL);
+  return 0;
 }
 
 /* kill and stop reach a paused container as docker's do: it is resumed
@@ -842,6 +846,8 @@ berth_engine_kill (struct berth_engine *e, const char *id, int sig, berth_err_t 
   if (!running)
     return berth_error (err, 0, "container %.12s is not running", id);
   ret = berth_container_kill (e->runtime_root, id, sig, false, err);
+  if (ret == 0)
+    berth_engine_event (e, id, NULL, "kill", json_pack ("{s:o}", "signal", json_sprintf ("%d", sig)));
   return ret;
 }
 
@@ -891,7 +897,8 @@ berth_engine_stop (struct berth_engine *e, const char *id, int timeout, berth_er
   json_decref (rec);
   {
     berth_err_t e2 = NULL;
-    berth_container_kill (e->runtime_root, id, sig, false, &e2);
+    if (berth_container_kill (e->runtime_root, id, sig, false, &e2) == 0)
+      berth_engine_event (e, id, NULL, "kill", json_pack ("{s:o}", "signal", json_sprintf ("%d", sig)));
     berth_error_release (&e2);
   }
   clock_gettime (CLOCK_MONOTONIC, &t0);
@@ -906,7 +913,10 @@ berth_engine_stop (struct berth_engine *e, const char *id, int timeout, berth_er
                 == 0;
       json_decref (r2);
       if (!running)
-        return 0;
+        {
+          berth_engine_event (e, id, NULL, "stop", NULL);
+          return 0;
+        }
       clock_gettime (CLOCK_MONOTONIC, &now);
       if ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000 >= timeout * 1000L)
         break;
@@ -915,10 +925,14 @@ berth_engine_stop (struct berth_engine *e, const char *id, int timeout, berth_er
   {
     /* It did not stop in time: kill everything in it. */
     berth_err_t e2 = NULL;
-    berth_container_kill (e->runtime_root, id, SIGKILL, true, &e2);
+    if (berth_container_kill (e->runtime_root, id, SIGKILL, true, &e2) == 0)
+      berth_engine_event (e, id, NULL, "kill", json_pack ("{s:s}", "signal", "9"));
     berth_error_release (&e2);
   }
-  return berth_engine_wait (e, id, &code, err);
+  if (berth_engine_wait (e, id, &code, err) < 0)
+    return -1;
+  berth_engine_event (e, id, NULL, "stop", NULL);
+  return 0;
 }
 
 int
@@ -960,6 +974,7 @@ berth_engine_remove_volumes (struct berth_engine *e, const char *id, bool force,
     }
   /* Its addresses are free again once its directory is gone. */
   berth_engine_net_release (e, id, json_object_get (json_object_get (rec, "NetworkSettings"), "Networks"));
+  berth_engine_event (e, id, rec, "destroy", NULL);
   json_decref (rec);
   unlink (hold);
   if (volumes)

@@ -131,6 +131,11 @@ int berth_engine_connect (struct berth_engine *e, const char *id, const char *ne
                           berth_err_t *err);
 int berth_engine_disconnect (struct berth_engine *e, const char *id, const char *network, berth_err_t *err);
 
+/* An event of container ID (REC: its record, or NULL to read it) in the
+   journal, with its labels, image and name, and EXTRA (stolen, may be
+   NULL); never fails the caller. */
+void berth_engine_event (struct berth_engine *e, const char *id, json_t *rec, const char *action, json_t *extra);
+
 /* The monitor's main (berth __monitor ID ...). */
 int berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int ready_fd, bool attach);
 

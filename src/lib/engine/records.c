@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/base/events.h"
 #include "lib/base/utils.h"
 #include "lib/engine/engine.h"
 #include "lib/engine/records.h"
@@ -189,4 +190,24 @@ berth_engine_name_taken (struct berth_engine *e, const char *name)
   bool taken = berth_engine_resolve (e, name, id, &err) == 0;
   berth_error_release (&err);
   return taken;
+}
+
+void
+berth_engine_event (struct berth_engine *e, const char *id, json_t *rec, const char *action, json_t *extra)
+{
+  json_t *loaded = NULL, *attrs = json_object (), *v;
+  const char *k;
+  berth_err_t e2 = NULL;
+  if (rec == NULL && berth_engine_load (e, id, &loaded, &e2) == 0)
+    rec = loaded;
+  berth_error_release (&e2);
+  /* docker's attributes: the container's labels, its image and name. */
+  json_object_foreach (json_object_get (json_object_get (rec, "Config"), "Labels"), k, v) json_object_set (attrs, k, v);
+  json_object_set_new (attrs, "image", json_string (json_string_value (json_object_get (rec, "Image")) ?: ""));
+  json_object_set_new (attrs, "name", json_string (json_string_value (json_object_get (rec, "Name")) ?: ""));
+  if (extra)
+    json_object_update (attrs, extra);
+  json_decref (extra);
+  json_decref (loaded);
+  berth_event (e->root, "container", action, id, attrs);
 }

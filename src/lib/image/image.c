@@ -9,6 +9,7 @@
 
 #include "lib/image/layer.h"
 #include "lib/image/reference.h"
+#include "lib/base/events.h"
 #include "lib/base/utils.h"
 
 void
@@ -435,6 +436,17 @@ berth_image_remove (struct berth_store *s, const char *name, bool force, json_t 
   if (berth_refs_save (s, refs, err) < 0)
     goto out;
   ret = berth_store_gc (s, NULL, err);
+  if (ret == 0)
+    {
+      json_t *u;
+      size_t i;
+      bool left = false;
+      json_array_foreach (*removed, i, u)
+          berth_event (s->root, "image", "untag", md, json_pack ("{s:O}", "name", json_object_get (u, "Untagged")));
+      json_object_foreach (refs, k, v) left = left || strcmp (json_string_value (v) ?: "", md) == 0;
+      if (!left)
+        berth_event (s->root, "image", "delete", md, NULL);
+    }
 out:
   json_decref (refs);
   berth_store_unlock (s);

@@ -12,6 +12,7 @@
 #include "lib/image/image.h"
 #include "lib/image/layer.h"
 #include "lib/image/reference.h"
+#include "lib/base/events.h"
 #include "lib/base/utils.h"
 #include "lib/image/registry_internal.h"
 
@@ -446,6 +447,10 @@ berth_registry_pull (struct berth_store *s, const char *name, const struct berth
   if (manifest_out)
     strcpy (manifest_out, md);
   ret = 0;
+  {
+    cleanup_free char *canon = berth_ref_string (ref);
+    berth_event (s->root, "image", "pull", canon, json_pack ("{s:s}", "name", canon));
+  }
 out:
   if (ret < 0)
     {

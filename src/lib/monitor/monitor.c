@@ -120,6 +120,7 @@ record_running (struct monitor *m, berth_err_t *err)
     return -1;
   json_decref (m->rec);
   m->rec = rec;
+  berth_engine_event (m->e, m->id, rec, "start", NULL);
   return 0;
 }
 
@@ -196,6 +197,8 @@ finish (struct monitor *m, bool started, int exit_code, struct berth_net_ports *
     {
       json_decref (m->rec);
       m->rec = rec;
+      if (started)
+        berth_engine_event (m->e, m->id, rec, "die", json_pack ("{s:o}", "exitCode", json_sprintf ("%d", exit_code)));
     }
   else
     {
