@@ -113,6 +113,8 @@ int cmd_kill (int argc, char **argv);
 int cmd_pause (int argc, char **argv);
 int cmd_update (int argc, char **argv);
 int cmd_events (int argc, char **argv);
+int cmd_system (int argc, char **argv);
+int cmd_container_prune (int argc, char **argv);
 int cmd_unpause (int argc, char **argv);
 int cmd_rm (int argc, char **argv);
 int cmd_wait (int argc, char **argv);

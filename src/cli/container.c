@@ -33,7 +33,7 @@ static const struct
   { "kill", cmd_kill },     { "pause", cmd_pause },   { "unpause", cmd_unpause }, { "update", cmd_update },
   { "rm", cmd_rm },         { "remove", cmd_rm },     { "wait", cmd_wait },       { "logs", cmd_logs },
   { "exec", cmd_exec },     { "top", cmd_top },       { "attach", cmd_attach },   { "stats", cmd_stats },
-  { "port", cmd_port },     { "rename", cmd_rename }, { "inspect", NULL },
+  { "port", cmd_port },     { "rename", cmd_rename }, { "prune", cmd_container_prune }, { "inspect", NULL },
 };
 
 int

@@ -95,6 +95,7 @@ cmd_image_prune (int argc, char **argv)
   berth_err_t err = NULL;
   bool all = false;
   int64_t freed = 0;
+  json_t *untagged = NULL;
   char human[32];
   int c, r;
   if (cli_help (argc, argv, "image prune [-a] [-f]",
@@ -113,39 +114,22 @@ cmd_image_prune (int argc, char **argv)
       }
   if ((r = cli_open_store (&s)) != 0)
     return r;
-  if (berth_store_lock (s, &err) < 0)
+  if (berth_image_prune (s, all, &freed, &untagged, &err) < 0)
     goto fail;
-  {
-    /* Dangling images are the untagged ones, held only by their hold. */
-    cleanup_free char *holds = xasprintf ("%s/holds", cli.root);
-    cleanup_dir DIR *d = opendir (holds);
-    struct dirent *de;
-    while (d && (de = readdir (d)))
-      if (str_has_prefix (de->d_name, "untagged-"))
-        unlinkat (dirfd (d), de->d_name, 0);
-  }
-  if (all)
+  if (json_array_size (untagged))
     {
-      json_t *refs = json_object ();
-      if (berth_refs_save (s, refs, &err) < 0)
-        {
-          json_decref (refs);
-          berth_store_unlock (s);
-          goto fail;
-        }
-      json_decref (refs);
+      json_t *v;
+      size_t i;
+      printf ("Deleted Images:\n");
+      json_array_foreach (untagged, i, v) printf ("untagged: %s\n", json_string_value (v));
     }
-  r = berth_store_gc (s, &freed, &err);
-  if (r == 0)
-    r = berth_image_prune_vm_images (s, &err);
-  berth_store_unlock (s);
-  if (r < 0)
-    goto fail;
+  json_decref (untagged);
   cli_human_size ((double)freed, human, sizeof (human));
   printf ("Total reclaimed space: %s\n", human);
   berth_store_close (s);
   return 0;
 fail:
+  json_decref (untagged);
   berth_store_close (s);
   return cli_error (&err);
 }

@@ -39,6 +39,7 @@ static const struct
   { "restart", cmd_restart, "stop and start containers" },
   { "rename", cmd_rename, "give a container another name" },
   { "container", cmd_container, "manage containers (ls, inspect, rm, start, stop, ... as the commands above)" },
+  { "system", cmd_system, "disk usage and pruning (df, prune), info, events" },
   { "events", cmd_events, "show container and image events (past, then as they happen)" },
   { "info", cmd_info, "show what this host runs" },
   { "volume", cmd_volume, "manage named volumes (create, ls, inspect, rm, prune)" },

@@ -640,6 +640,49 @@ image untag docker.io/library/evimg:1"
   [ "$(B events --until 0s --filter event=destroy | wc -l)" -ge 2 ]
 }
 
+@test "system df, container prune, system prune [-a] [--volumes]: what is unused goes, what is used stays" {
+  run B run --name dead --network none busybox sh -c 'dd if=/dev/zero of=/big bs=1k count=2048 2>/dev/null'
+  B run -d --name live --network none -v used:/u busybox sleep 1000
+  B create --name keep -l keep=1 --network none busybox true
+  B volume create spare
+  B run -d --name anon --network none -v /scratch busybox true
+  B wait anon
+  B network create unused
+  B tag busybox spare-tag:1
+  run B system df
+  [ "$status" -eq 0 ]
+  [[ "${lines[0]}" == "TYPE"*"TOTAL"*"ACTIVE"*"SIZE"*"RECLAIMABLE" ]]
+  [[ "${lines[1]}" =~ ^Images\ +1\ +1\  ]]
+  [[ "${lines[2]}" =~ ^Containers\ +4\ +1\ +[0-9.]+MB\ +[0-9.]+MB ]]
+  [[ "${lines[3]}" =~ ^Local\ Volumes\ +3\ +2\  ]]
+  run B system df -v
+  [[ "$output" == *"dead"*"exited"* ]]
+  # container prune: stopped and created ones, filtered by label.
+  run B container prune -f --filter label=keep=1
+  [[ "$output" == *"Deleted Containers:"* ]]
+  [ "$(B ps -a --format '{{.Names}}' | sort | tr '\n' ' ')" = "anon dead live " ]
+  run -125 B container prune --filter colour=red
+  # system prune: stopped containers, unused networks; --volumes the
+  # anonymous volume no container uses now; named volumes and images in use stay.
+  run B system prune -f --volumes
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"Deleted Networks:"*"unused"* ]]
+  [[ "$output" == *"Total reclaimed space: "[0-9.]*MB* ]]
+  [ "$(B ps -a --format '{{.Names}}')" = live ]
+  [ "$(B volume ls -q | sort | tr '\n' ' ')" = "spare used " ]
+  [ -z "$(B network ls --filter type=custom -q)" ]
+  # -a: images no container uses lose their tags; a used one keeps all.
+  B system prune -a -f
+  [ "$(B images --format '{{.Repository}}:{{.Tag}}' | sort | tr '\n' ' ')" = "busybox:latest spare-tag:1 " ]
+  B rm -f live
+  run B system prune -a -f
+  [[ "$output" == *"untagged: docker.io/library/busybox:latest"* ]]
+  [ -z "$(B images -q)" ]
+  [ -z "$(ls "$T/store/layers/sha256" 2>/dev/null)" ]
+  run -125 B system prune --bogus
+  run -125 B system df extra
+}
+
 @test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {
   B run -d --name u1 --network none busybox sleep 1000
   [ "$(B exec -u nobody u1 id)" = "uid=65534(nobody) gid=65534(nogroup)" ]

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <sys/random.h>
 #include <linux/openat2.h>
 #include <signal.h>
@@ -930,4 +931,27 @@ parse_bytes (const char *s, bool *ok)
   if (*end != '\0')
     *ok = false;
   return (int64_t)(v * (double)mul);
+}
+
+static int64_t du_total;
+
+static int
+du_one (const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+  (void)path;
+  (void)flag;
+  (void)ftw;
+  du_total += (int64_t)sb->st_blocks * 512;
+  return 0;
+}
+
+int64_t
+disk_usage (const char *path)
+{
+  du_total = 0;
+  /* Physical (no symlink followed), and not into other file systems
+     mounted below (a running container's volumes). */
+  if (nftw (path, du_one, 16, FTW_PHYS | FTW_MOUNT) < 0)
+    return 0;
+  return du_total;
 }

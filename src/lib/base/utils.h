@@ -58,6 +58,9 @@ size_t strv_len (char *const *v);
 /* "64m", "1.5g", "4096": bytes (b, k, m, g suffixes, docker's 1024s);
  *OK false when S is not a size. */
 int64_t parse_bytes (const char *s, bool *ok);
+/* Bytes PATH takes on disk (du): its tree, symlinks not followed, other
+   file systems mounted below not counted; 0 when it cannot be read. */
+int64_t disk_usage (const char *path);
 int read_all_fd (int fd, const char *what, char **out, size_t *len, berth_err_t *err);
 int read_file_at (int dirfd, const char *path, char **out, size_t *len, berth_err_t *err);
 int write_file_at (int dirfd, const char *path, const void *data, size_t len, berth_err_t *err);

@@ -530,3 +530,63 @@ berth_image_prune_vm_images (struct berth_store *s, berth_err_t *err)
   json_decref (list);
   return 0;
 }
+
+int
+berth_image_prune (struct berth_store *s, bool all, int64_t *freed, json_t **untagged, berth_err_t *err)
+{
+  cleanup_free char *holds = xasprintf ("%s/holds", s->root);
+  json_t *held = json_object (), *refs = NULL, *v;
+  const char *k;
+  void *tmp;
+  int ret = -1;
+  *untagged = json_array ();
+  *freed = 0;
+  if (berth_store_lock (s, err) < 0)
+    {
+      json_decref (held);
+      return -1;
+    }
+  {
+    /* Dangling images are the untagged ones, held only by their hold;
+       every other hold (a container's, a pull by digest) keeps its image. */
+    cleanup_dir DIR *d = opendir (holds);
+    struct dirent *de;
+    while (d && (de = readdir (d)))
+      {
+        cleanup_free char *md = NULL;
+        berth_err_t e2 = NULL;
+        if (de->d_name[0] == '.')
+          continue;
+        if (str_has_prefix (de->d_name, "untagged-"))
+          {
+            unlinkat (dirfd (d), de->d_name, 0);
+            continue;
+          }
+        if (read_file_at (dirfd (d), de->d_name, &md, NULL, &e2) == 0)
+          json_object_set_new (held, md, json_true ());
+        berth_error_release (&e2);
+      }
+  }
+  if (all)
+    {
+      /* -a: every tag of an image no container uses. */
+      if (berth_refs_load (s, &refs, err) < 0)
+        goto out;
+      json_object_foreach_safe (refs, tmp, k, v) if (!json_object_get (held, json_string_value (v) ?: ""))
+      {
+        json_array_append_new (*untagged, json_string (k));
+        berth_event (s->root, "image", "untag", json_string_value (v) ?: "", json_pack ("{s:s}", "name", k));
+        json_object_del (refs, k);
+      }
+      if (berth_refs_save (s, refs, err) < 0)
+        goto out;
+    }
+  if (berth_store_gc (s, freed, err) < 0 || berth_image_prune_vm_images (s, err) < 0)
+    goto out;
+  ret = 0;
+out:
+  json_decref (refs);
+  json_decref (held);
+  berth_store_unlock (s);
+  return ret;
+}

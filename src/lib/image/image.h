@@ -69,5 +69,8 @@ int berth_image_list (struct berth_store *s, json_t **out, berth_err_t *err);
 /* Deletes the VM block images (<root>/vm-images/<config hex>.erofs) of
    images that are gone; after rmi and prune. */
 int berth_image_prune_vm_images (struct berth_store *s, berth_err_t *err);
+/* image prune: dangling images, and with ALL the tags of every image no
+   container uses (*UNTAGGED: their names); *FREED: bytes given back. */
+int berth_image_prune (struct berth_store *s, bool all, int64_t *freed, json_t **untagged, berth_err_t *err);
 
 #endif
