@@ -231,6 +231,8 @@ install: all
 	[ -e $(DESTDIR)$(SYSCONFDIR)/berth/config.json ] || install -m 0644 etc/config.json $(DESTDIR)$(SYSCONFDIR)/berth/config.json
 	install -m 0644 man/berth.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/berth-runtime.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(LIBDIR)/systemd/system
+	sed 's|@BINDIR@|$(BINDIR)|' etc/berth-restart.service.in > $(DESTDIR)$(LIBDIR)/systemd/system/berth-restart.service
 	install -m 0644 completions/berth $(DESTDIR)$(DATADIR)/bash-completion/completions/berth
 	ln -sf berth $(DESTDIR)$(DATADIR)/bash-completion/completions/berth-runtime
 	ln -sf berth $(DESTDIR)$(DATADIR)/bash-completion/completions/berth-runtime-vm
@@ -241,11 +243,13 @@ uninstall:
 	  $(DESTDIR)$(LIBDIR)/berth/vm/vmlinux $(DESTDIR)$(LIBDIR)/berth/vm/initrd.img \
 	  $(DESTDIR)$(DATADIR)/berth/busybox.tar $(DESTDIR)$(MANDIR)/man1/berth.1 $(DESTDIR)$(MANDIR)/man8/berth-runtime.8 \
 	  $(DESTDIR)$(DATADIR)/bash-completion/completions/berth $(DESTDIR)$(DATADIR)/bash-completion/completions/berth-runtime \
-	  $(DESTDIR)$(DATADIR)/bash-completion/completions/berth-runtime-vm
+	  $(DESTDIR)$(DATADIR)/bash-completion/completions/berth-runtime-vm \
+	  $(DESTDIR)$(LIBDIR)/systemd/system/berth-restart.service
 	if cmp -s $(DESTDIR)$(SYSCONFDIR)/berth/config.json $(DESTDIR)$(DATADIR)/berth/config.json.sample; then \
 	  rm -f $(DESTDIR)$(SYSCONFDIR)/berth/config.json; rmdir $(DESTDIR)$(SYSCONFDIR)/berth 2>/dev/null || true; fi
 	rm -f $(DESTDIR)$(DATADIR)/berth/config.json.sample
-	-rmdir $(DESTDIR)$(LIBDIR)/berth/vm $(DESTDIR)$(LIBDIR)/berth $(DESTDIR)$(DATADIR)/berth 2>/dev/null
+	-rmdir $(DESTDIR)$(LIBDIR)/berth/vm $(DESTDIR)$(LIBDIR)/berth $(DESTDIR)$(DATADIR)/berth \
+	  $(DESTDIR)$(LIBDIR)/systemd/system $(DESTDIR)$(LIBDIR)/systemd 2>/dev/null
 
 # A Debian package of the same install (PREFIX=/usr), built with
 # dpkg-buildpackage from debian/; the .deb lands in $(B)/deb.

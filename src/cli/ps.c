@@ -29,6 +29,12 @@ status_text (json_t *st, char *buf, size_t len)
         *strstr (ago, " ago") = '\0';
       snprintf (buf, len, "Up %s%s", ago, json_is_true (json_object_get (st, "Paused")) ? " (Paused)" : "");
     }
+  else if (s && strcmp (s, "restarting") == 0)
+    {
+      cli_human_ago (json_string_value (json_object_get (st, "FinishedAt")), ago, sizeof (ago));
+      snprintf (buf, len, "Restarting (%lld) %s", (long long)json_integer_value (json_object_get (st, "ExitCode")),
+                ago);
+    }
   else if (s && strcmp (s, "exited") == 0)
     {
       cli_human_ago (json_string_value (json_object_get (st, "FinishedAt")), ago, sizeof (ago));

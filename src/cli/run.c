@@ -121,6 +121,7 @@ static const char run_options[]
       "      --shm-size BYTES    size of /dev/shm (default 64m)\n"
       "      --log-opt K=V       json-file log: max-size=SIZE, max-file=N (default 10m, 2)\n"
       "      --log-driver json-file  the only driver\n"
+      "      --restart POLICY    no, on-failure[:N], always or unless-stopped\n"
       "      --pull POLICY       missing (default: pull the image if it is not here), always or never\n"
       "      --platform OS/ARCH  which image of a multi-platform index to pull (linux/amd64)\n";
 
@@ -387,6 +388,14 @@ option_resources (const char *cmd, int c, struct berth_create_request *r, bool *
       break;
     case 42:
       return log_opt (cmd, optarg, r->log_config);
+    case 44:
+      {
+        berth_err_t err = NULL;
+        json_decref (r->restart_policy);
+        if (berth_restart_policy_parse (optarg, &r->restart_policy, &err) < 0)
+          return cli_error (&err), -1;
+      }
+      break;
     case 43:
       if (strcmp (optarg, "json-file") != 0)
         return cli_usage (cmd, "--log-driver: \"%s\" is not supported (berth logs as json-file)", optarg), -1;
@@ -670,6 +679,7 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
     { "group-add", required_argument, NULL, 41 },
     { "log-opt", required_argument, NULL, 42 },
     { "log-driver", required_argument, NULL, 43 },
+    { "restart", required_argument, NULL, 44 },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -708,6 +718,9 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
     }
   if (optind >= argc)
     return cli_usage (cmd, "requires an image"), -1;
+  if (r->auto_remove && r->restart_policy
+      && strcmp (json_string_value (json_object_get (r->restart_policy, "Name")) ?: "no", "no") != 0)
+    return cli_usage (cmd, "conflicting options: --restart and --rm"), -1;
   r->image = argv[optind];
   for (int i = optind + 1; i < argc; i++)
     json_array_append_new (r->run.cmd, json_string (argv[i]));
@@ -860,30 +873,96 @@ cmd_create (int argc, char **argv)
   return 0;
 }
 
+/* start --all --filter restart-policy=P: what the berth-restart unit
+   runs at boot.  always comes back even after a stop by hand;
+   unless-stopped only if it was not stopped by hand (docker's rules for
+   a daemon start). */
+static bool
+policy_wanted (json_t *rec, char **policies, int n)
+{
+  const char *name = json_string_value (json_object_get (
+                         json_object_get (json_object_get (rec, "HostConfig"), "RestartPolicy"), "Name"))
+                         ?: "no";
+  bool manual = json_is_true (json_object_get (json_object_get (rec, "State"), "ManualStop"));
+  for (int i = 0; i < n; i++)
+    if (strcmp (policies[i], name) == 0)
+      return strcmp (name, "unless-stopped") != 0 || !manual;
+  return false;
+}
+
 int
 cmd_start (int argc, char **argv)
 {
+  static const struct option opts[] = { { "attach", no_argument, NULL, 'a' },
+                                        { "all", no_argument, NULL, 'A' },
+                                        { "filter", required_argument, NULL, 'f' },
+                                        { NULL, 0, NULL, 0 } };
   struct berth_engine *e = NULL;
   berth_err_t err = NULL;
-  bool attach = false;
-  int rc = 0;
-  int i = 1;
-  if (cli_help (argc, argv, "start [-a] CONTAINER...", "  -a, --attach   attach and wait for the exit code\n"))
+  bool attach = false, all = false;
+  char *policies[8];
+  int npol = 0, rc = 0, c;
+  json_t *names = json_array ();
+  if (cli_help (argc, argv, "start [-a] CONTAINER... | start --all [--filter restart-policy=POLICY]...",
+                "  -a, --attach   attach and wait for the exit code\n"
+                "      --all      every container that is not running (with --filter, those with that restart\n"
+                "                 policy: always, unless-stopped (unless stopped by hand), on-failure, no)\n"))
     return 0;
-  if (i < argc && (strcmp (argv[i], "-a") == 0 || strcmp (argv[i], "--attach") == 0))
-    {
-      attach = true;
-      i++;
-    }
-  if (i >= argc)
+  while ((c = getopt_long (argc, argv, "a", opts, NULL)) != -1)
+    switch (c)
+      {
+      case 'a':
+        attach = true;
+        break;
+      case 'A':
+        all = true;
+        break;
+      case 'f':
+        if (strncmp (optarg, "restart-policy=", 15) != 0)
+          return cli_usage ("start", "--filter: only restart-policy=POLICY is a start filter, not \"%s\"", optarg);
+        if (npol == (int)ARRAY_SIZE (policies))
+          return cli_usage ("start", "too many filters");
+        policies[npol++] = optarg + 15;
+        break;
+      default:
+        return cli_usage ("start", "unknown option");
+      }
+  if (npol && !all)
+    return cli_usage ("start", "--filter goes with --all");
+  if (all && (optind < argc || attach))
+    return cli_usage ("start", "--all takes no containers and no --attach");
+  if (!all && optind >= argc)
     return cli_usage ("start", "requires at least one container");
   if (berth_engine_open (cli.root, &e, &err) < 0)
     return cli_error (&err);
-  for (; i < argc; i++)
+  if (all)
     {
+      json_t *list = NULL, *rec;
+      size_t k;
+      if (berth_engine_list (e, &list, &err) < 0)
+        {
+          berth_engine_close (e);
+          return cli_error (&err);
+        }
+      json_array_foreach (list, k, rec)
+      {
+        const char *st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "";
+        if (strcmp (st, "running") == 0 || strcmp (st, "restarting") == 0
+            || (npol && !policy_wanted (rec, policies, npol)))
+          continue;
+        json_array_append (names, json_object_get (rec, "Id"));
+      }
+      json_decref (list);
+    }
+  else
+    for (int i = optind; i < argc; i++)
+      json_array_append_new (names, json_string (argv[i]));
+  for (size_t i = 0; i < json_array_size (names); i++)
+    {
+      const char *name = json_string_value (json_array_get (names, i));
       char id[65];
       int status_fd = -1;
-      if (berth_engine_resolve (e, argv[i], id, &err) < 0
+      if (berth_engine_resolve (e, name, id, &err) < 0
           || berth_engine_start (e, id, attach, attach ? &status_fd : NULL, &err) < 0)
         {
           rc = start_error (&err);
@@ -896,8 +975,9 @@ cmd_start (int argc, char **argv)
           rc = n > 0 ? (buf[n] = '\0', atoi (buf)) : 125;
         }
       else
-        printf ("%s\n", argv[i]);
+        printf ("%s\n", name);
     }
+  json_decref (names);
   berth_engine_close (e);
   return rc;
 }

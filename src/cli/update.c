@@ -15,7 +15,8 @@ static const char update_options[] = "  -m, --memory BYTES      memory limit (k,
                                      "      --cpus N            CPU quota (e.g. 1.5)\n"
                                      "  -c, --cpu-shares N      CPU weight\n"
                                      "      --cpuset-cpus LIST  CPUs to run on\n"
-                                     "      --pids-limit N      process limit (-1: unlimited)\n";
+                                     "      --pids-limit N      process limit (-1: unlimited)\n"
+                                     "      --restart POLICY    no, on-failure[:N], always or unless-stopped\n";
 
 int
 cmd_update (int argc, char **argv)
@@ -27,6 +28,8 @@ cmd_update (int argc, char **argv)
     { "restart", required_argument, NULL, 5 },     { NULL, 0, NULL, 0 },
   };
   struct berth_run_opts o = { 0 };
+  json_t *policy = NULL;
+  bool limits = false;
   struct berth_engine *e = NULL;
   berth_err_t err = NULL;
   bool any = false, ok;
@@ -37,6 +40,7 @@ cmd_update (int argc, char **argv)
   while ((c = getopt_long (argc, argv, "m:c:", opts, NULL)) != -1)
     {
       any = true;
+      limits = limits || c != 5;
       switch (c)
         {
         case 'm':
@@ -70,7 +74,10 @@ cmd_update (int argc, char **argv)
             return cli_usage ("update", "--pids-limit: \"%s\" is not a count (or -1)", optarg);
           break;
         case 5:
-          return cli_usage ("update", "--restart: berth has no restart policies yet");
+          json_decref (policy);
+          if (berth_restart_policy_parse (optarg, &policy, &err) < 0)
+            return cli_error (&err);
+          break;
         default:
           return cli_usage ("update", "unknown option");
         }
@@ -84,7 +91,9 @@ cmd_update (int argc, char **argv)
   for (int i = optind; i < argc; i++)
     {
       char id[65];
-      if (berth_engine_resolve (e, argv[i], id, &err) < 0 || berth_engine_update_resources (e, id, &o, &err) < 0)
+      if (berth_engine_resolve (e, argv[i], id, &err) < 0
+          || (limits && berth_engine_update_resources (e, id, &o, &err) < 0)
+          || (policy && berth_engine_set_restart_policy (e, id, policy, &err) < 0))
         {
           fprintf (stderr, "berth: %s: %s\n", argv[i], err->msg);
           berth_error_release (&err);
@@ -94,5 +103,6 @@ cmd_update (int argc, char **argv)
         printf ("%s\n", argv[i]);
     }
   berth_engine_close (e);
+  json_decref (policy);
   return rc;
 }

@@ -683,6 +683,91 @@ image untag docker.io/library/evimg:1"
   run -125 B system df extra
 }
 
+@test "restart policies: on-failure:N, always with docker's back-off, stop ends it, start resumes it; update --restart" {
+  # on-failure:2: two restarts, then it stays exited.
+  B run -d --name rf --restart on-failure:2 --network none busybox sh -c 'exit 3'
+  for i in $(seq 100); do [ "$(B inspect -f '{{.State.RestartCount}} {{.State.Status}}' rf)" = "2 exited" ] && break; sleep 0.1; done
+  [ "$(B inspect -f '{{.State.RestartCount}} {{.State.Status}} {{.State.ExitCode}}' rf)" = "2 exited 3" ]
+  [ "$(B inspect -f '{{json .HostConfig.RestartPolicy}}' rf)" = '{"Name":"on-failure","MaximumRetryCount":2}' ]
+  sleep 0.5
+  [ "$(B events --until 0s --filter container=rf --filter event=die --format '{{.Action}}' | wc -l)" = 3 ]
+  # on-failure does not restart a success.
+  B run -d --name rs --restart on-failure --network none busybox true
+  sleep 1
+  [ "$(B inspect -f '{{.State.RestartCount}} {{.State.Status}}' rs)" = "0 exited" ]
+  # always: back-off of 100 ms doubling between short runs.
+  B run -d --name ra --restart always --network none busybox true
+  for i in $(seq 100); do
+    [ "$(B events --until 0s --filter container=ra --filter event=start --format '{{.Action}}' | wc -l)" -ge 5 ] && break
+    sleep 0.1
+  done
+  B events --until 0s --filter container=ra --filter event=start --format '{{.timeNano}}' | head -5 > "$T/starts"
+  gaps=$(awk 'NR > 1 {printf "%d ", ($1 - p) / 1000000} {p = $1}' "$T/starts")
+  # Each wait at least the back-off (100, 200, 400, 800 ms).
+  read -r g1 g2 g3 g4 <<< "$gaps"
+  [ "$g1" -ge 100 ] && [ "$g2" -ge 200 ] && [ "$g3" -ge 400 ] && [ "$g4" -ge 800 ]
+  # stop ends the policy, whether it runs or waits to restart.
+  B stop ra
+  n=$(B inspect -f '{{.State.RestartCount}}' ra)
+  sleep 2
+  [ "$(B inspect -f '{{.State.RestartCount}} {{.State.Status}} {{.State.ManualStop}}' ra)" = "$n exited true" ]
+  [[ "$(B ps -a --filter name=ra --format '{{.Status}}')" == Exited* ]]
+  # start by hand resumes it.
+  B start ra
+  for i in $(seq 50); do [ "$(B inspect -f '{{.State.RestartCount}}' ra)" -gt "$n" ] && break; sleep 0.1; done
+  [ "$(B inspect -f '{{.State.RestartCount}}' ra)" -gt "$n" ]
+  # update --restart no: the next exit is the last.
+  B update --restart no ra
+  sleep 2
+  n=$(B inspect -f '{{.State.RestartCount}}' ra)
+  sleep 1
+  [ "$(B inspect -f '{{.State.RestartCount}} {{.State.Status}}' ra)" = "$n exited" ]
+  # A long-running always container restarts after a crash.
+  B run -d --name rc --restart always --network none busybox sleep 1000
+  pid=$(B inspect -f '{{.State.Pid}}' rc)
+  kill -9 "$pid"
+  for i in $(seq 100); do
+    [ "$(B inspect -f '{{.State.RestartCount}} {{.State.Status}}' rc)" = "1 running" ] && break
+    sleep 0.1
+  done
+  [ "$(B inspect -f '{{.State.RestartCount}} {{.State.Status}}' rc)" = "1 running" ]
+  [ "$(B inspect -f '{{.State.Pid}}' rc)" != "$pid" ]
+  run -125 B run --rm --restart always busybox true
+  [[ "$output" == *"conflicting options: --restart and --rm"* ]]
+  run -125 B run --restart sometimes busybox true
+  run -125 B run --restart always:3 busybox true
+  run -125 B update --restart bogus rc
+  B rm -f rf rs ra rc
+}
+
+@test "restart policies after a host reboot: start --all --filter restart-policy= (the berth-restart unit) brings back always and unless-stopped" {
+  B run -d --name ba --restart always --network none busybox sleep 1000
+  B run -d --name bu --restart unless-stopped --network none busybox sleep 1000
+  B run -d --name bs --restart unless-stopped --network none busybox sleep 1000
+  B run -d --name bn --network none busybox sleep 1000
+  B stop -t 0 bs
+  # The reboot: monitors, then containers, gone; /run's state gone.
+  for c in ba bu bn; do
+    mon=$(B inspect -f '{{.MonitorPid}}' $c)
+    pid=$(B inspect -f '{{.State.Pid}}' $c)
+    id=$(B inspect -f '{{.Id}}' $c)
+    kill -9 "$mon"
+    for i in $(seq 50); do kill -0 "$mon" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid"
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -rf "$T/store/runtime/$id"
+    umount -l "$T/store/containers/$id/rootfs" 2>/dev/null || true
+    for d in /sys/fs/cgroup/*/berth/"$id" /sys/fs/cgroup/berth/"$id"; do [ -d "$d" ] && rmdir "$d"; done
+  done
+  [ -z "$(B ps -q)" ]
+  run B start --all --filter restart-policy=always --filter restart-policy=unless-stopped
+  [ "$status" -eq 0 ]
+  [ "$(B ps --format '{{.Names}}' | sort | tr '\n' ' ')" = "ba bu " ]
+  run -125 B start --filter restart-policy=always
+  run -125 B start --all --filter status=exited
+  B rm -f ba bu bs bn
+}
+
 @test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {
   B run -d --name u1 --network none busybox sleep 1000
   [ "$(B exec -u nobody u1 id)" = "uid=65534(nobody) gid=65534(nogroup)" ]

@@ -43,9 +43,17 @@ I() { # binary args...
   [ "$(readlink "$D/usr/bin/berth-runtime-vm")" = berth-runtime ]
   for f in usr/lib/berth/vm/vmlinux usr/lib/berth/vm/initrd.img usr/share/berth/busybox.tar \
     usr/share/man/man1/berth.1 usr/share/man/man8/berth-runtime.8 usr/share/bash-completion/completions/berth \
-    etc/berth/config.json usr/share/berth/config.json.sample; do
+    etc/berth/config.json usr/share/berth/config.json.sample usr/lib/systemd/system/berth-restart.service; do
     [ -f "$D/$f" ]
   done
+  # The restart unit calls the installed berth.
+  grep -qx 'ExecStart=/usr/bin/berth start --all --filter restart-policy=always --filter restart-policy=unless-stopped' \
+    "$D/usr/lib/systemd/system/berth-restart.service"
+  # systemd finds nothing wrong in it but the path (DESTDIR's, not /usr's).
+  if command -v systemd-analyze >/dev/null; then
+    run systemd-analyze verify --man=no --recursive-errors=no "$D/usr/lib/systemd/system/berth-restart.service"
+    [ -z "$(echo "$output" | grep -v "Command /usr/bin/berth is not executable")" ]
+  fi
   # QEMU runs as an unprivileged uid: the guest's files are world-readable.
   [ "$(stat -c %a "$D/usr/lib/berth/vm/vmlinux")" = 644 ]
   jq -e '.isolation == "process" and .vm.template == "on"' "$D/etc/berth/config.json"

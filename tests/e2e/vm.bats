@@ -345,6 +345,15 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   no_vm_left
 }
 
+@test "vm: a restart policy brings a VM container back in a new VM" {
+  B run -d --name vr --isolation=vm --restart on-failure:1 --network none busybox sh -c 'exit 3'
+  for i in $(seq 300); do [ "$(B inspect -f '{{.State.RestartCount}} {{.State.Status}}' vr)" = "1 exited" ] && break; sleep 0.1; done
+  [ "$(B inspect -f '{{.State.RestartCount}} {{.State.Status}} {{.State.ExitCode}}' vr)" = "1 exited 3" ]
+  [ "$(B events --until 0s --filter container=vr --filter event=start --format '{{.Action}}' | wc -l)" = 2 ]
+  B rm vr
+  no_vm_left
+}
+
 @test "vm: QEMU runs jailed: its own uid, no capabilities, its own namespaces, root and cgroup" {
   echo top-secret > "$T/secret"
   chmod 644 "$T/secret"

@@ -200,8 +200,9 @@ write_bundle (const char *dir, const struct berth_create_request *r, json_t *spe
                                   r->stop_timeout >= 0 ? r->stop_timeout : 10, "StopSignal", r->stop_signal, "Labels",
                                   r->labels ? r->labels : json_object ()));
   json_object_set_new (rec, "State",
-                       json_pack ("{s:s,s:b,s:i,s:i,s:s,s:s}", "Status", "created", "Running", 0, "Pid", 0, "ExitCode",
-                                  0, "StartedAt", "", "FinishedAt", ""));
+                       json_pack ("{s:s,s:b,s:b,s:b,s:i,s:i,s:s,s:s,s:i}", "Status", "created", "Running", 0, "Paused",
+                                  0, "Restarting", 0, "Pid", 0, "ExitCode", 0, "StartedAt", "", "FinishedAt", "",
+                                  "RestartCount", 0));
   json_object_set_new (rec, "LogPath", json_sprintf ("%s/container.log", dir));
   return 0;
 }
@@ -297,6 +298,9 @@ host_config_extra (json_t *hc, const struct berth_create_request *r)
   json_object_set_new (hc, "GroupAdd", r->run.group_add ? json_copy (r->run.group_add) : json_array ());
   json_object_set_new (hc, "ShmSize", json_integer (r->run.shm_size > 0 ? r->run.shm_size : 64 << 20));
   host_config_resources (hc, &r->run);
+  json_object_set_new (hc, "RestartPolicy",
+                       r->restart_policy ? json_copy (r->restart_policy)
+                                         : json_pack ("{s:s,s:i}", "Name", "no", "MaximumRetryCount", 0));
 }
 
 int
@@ -627,7 +631,17 @@ set_monitor_died (json_t *rec, void *arg, berth_err_t *err)
   berth_err_t e2 = NULL;
   bool alive = false;
   (void)err;
-  if (status == NULL || strcmp (status, "running") != 0 || monitor_alive (rec))
+  if (status == NULL || monitor_alive (rec))
+    return 0;
+  if (strcmp (status, "restarting") == 0)
+    {
+      /* Its monitor died waiting to restart it (a reboot). */
+      json_object_set_new (st, "Status", json_string ("exited"));
+      json_object_set_new (st, "Restarting", json_false ());
+      json_object_del (rec, "MonitorPid");
+      return 0;
+    }
+  if (strcmp (status, "running") != 0)
     return 0;
   /* The runtime tells whether the container still runs. */
   if (berth_container_state (r->e->runtime_root, r->id, &rs, &e2) == 0)
@@ -660,7 +674,7 @@ berth_engine_refresh (struct berth_engine *e, const char *id, json_t **out, bert
     return -1;
   status = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
   /* The monitor died (kill -9, reboot). */
-  if (status && strcmp (status, "running") == 0 && !monitor_alive (rec))
+  if (status && (strcmp (status, "running") == 0 || strcmp (status, "restarting") == 0) && !monitor_alive (rec))
     {
       json_decref (rec);
       if (berth_engine_update (e, id, set_monitor_died, &r, &rec, err) < 0)
@@ -691,8 +705,32 @@ joined_running (struct berth_engine *e, const char *other, berth_err_t *err)
   return running;
 }
 
+static int engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err);
+
 int
 berth_engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err)
+{
+  json_t *rec = NULL;
+  bool manual;
+  if (berth_engine_load (e, id, &rec, err) < 0)
+    return -1;
+  manual = json_is_true (json_object_get (json_object_get (rec, "State"), "ManualStop"))
+           || json_object_get (json_object_get (rec, "State"), "RestartDelayMs");
+  json_decref (rec);
+  /* A start by hand ends a stop by hand: the policy applies again. */
+  if (manual && berth_engine_set_manual_stop (e, id, false, err) < 0)
+    return -1;
+  return engine_start (e, id, attach, status_fd, err);
+}
+
+int
+berth_engine_start_for_policy (struct berth_engine *e, const char *id, berth_err_t *err)
+{
+  return engine_start (e, id, false, NULL, err);
+}
+
+static int
+engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err)
 {
   json_t *rec = NULL;
   int ready[2], status[2] = { -1, -1 };
@@ -845,6 +883,9 @@ berth_engine_kill (struct berth_engine *e, const char *id, int sig, berth_err_t 
   json_decref (rec);
   if (!running)
     return berth_error (err, 0, "container %.12s is not running", id);
+  /* Killed by hand: no restart policy brings it back (until a start). */
+  if (berth_engine_set_manual_stop (e, id, true, err) < 0)
+    return -1;
   ret = berth_container_kill (e->runtime_root, id, sig, false, err);
   if (ret == 0)
     berth_engine_event (e, id, NULL, "kill", json_pack ("{s:o}", "signal", json_sprintf ("%d", sig)));
@@ -888,10 +929,37 @@ berth_engine_stop (struct berth_engine *e, const char *id, int timeout, berth_er
     timeout = (int)json_integer_value (json_object_get (json_object_get (rec, "Config"), "StopTimeout"));
   if (signame)
     parse_signal (signame, &sig);
+  if (st && strcmp (st, "restarting") == 0)
+    {
+      /* Waiting to restart: its monitor sees the mark and gives up. */
+      json_decref (rec);
+      if (berth_engine_set_manual_stop (e, id, true, err) < 0)
+        return -1;
+      for (int i = 0; i < 200; i++)
+        {
+          bool still;
+          struct timespec ts = { 0, 20 * 1000 * 1000 };
+          if (berth_engine_refresh (e, id, &rec, err) < 0)
+            return -1;
+          st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
+          still = st && strcmp (st, "restarting") == 0;
+          json_decref (rec);
+          if (!still)
+            break;
+          nanosleep (&ts, NULL);
+        }
+      /* It may have been starting just then. */
+      return berth_engine_stop (e, id, timeout, err);
+    }
   if (st == NULL || strcmp (st, "running") != 0)
     {
       json_decref (rec);
       return 0;
+    }
+  if (berth_engine_set_manual_stop (e, id, true, err) < 0)
+    {
+      json_decref (rec);
+      return -1;
     }
   resume_if_paused (e, id, rec);
   json_decref (rec);
@@ -951,12 +1019,12 @@ berth_engine_remove_volumes (struct berth_engine *e, const char *id, bool force,
   if (berth_engine_refresh (e, id, &rec, err) < 0)
     return -1;
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
-  if (st && strcmp (st, "running") == 0)
+  if (st && (strcmp (st, "running") == 0 || strcmp (st, "restarting") == 0))
     {
       if (!force)
         {
           json_decref (rec);
-          return berth_error (err, 0, "cannot remove running container %.12s: stop it first, or use --force", id);
+          return berth_error (err, 0, "cannot remove %s container %.12s: stop it first, or use --force", st, id);
         }
       if (berth_engine_stop (e, id, 0, err) < 0)
         {

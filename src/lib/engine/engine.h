@@ -68,6 +68,7 @@ struct berth_create_request
   json_t *dns_search;  /* --dns-search domains ("." alone: none) */
   json_t *dns_options; /* --dns-option entries */
   json_t *log_config;  /* HostConfig.LogConfig.Config: max-size, max-file */
+  json_t *restart_policy; /* {Name, MaximumRetryCount} (berth_restart_policy_parse); NULL: no */
   const char *stop_signal;
   struct berth_run_opts run;
 };
@@ -96,6 +97,18 @@ char *berth_engine_dir (struct berth_engine *e, const char *id);
    (and our stdin to it) and *status_fd receives the exit code. */
 int berth_engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err);
 int berth_engine_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *err);
+/* Restart policies (restart.c): "no", "on-failure[:N]", "always",
+   "unless-stopped" into docker's {Name, MaximumRetryCount}. */
+int berth_restart_policy_parse (const char *s, json_t **out, berth_err_t *err);
+/* Marks the container stopped by hand (stop, kill), or not (start). */
+int berth_engine_set_manual_stop (struct berth_engine *e, const char *id, bool manual, berth_err_t *err);
+/* update --restart: POLICY (parsed) for the container from now on. */
+int berth_engine_set_restart_policy (struct berth_engine *e, const char *id, json_t *policy, berth_err_t *err);
+/* start as the restart policy does it: a stop by hand stays marked. */
+int berth_engine_start_for_policy (struct berth_engine *e, const char *id, berth_err_t *err);
+/* Run by the monitor once the container ended with EXIT_CODE: applies
+   the policy (back-off, then a start that spawns the next monitor). */
+void berth_engine_restart_policy (struct berth_engine *e, const char *id, int exit_code);
 /* docker update: the limits of O (memory, swap, cpus, shares, cpuset,
    pids) on a running container and in its bundle for later starts. */
 int berth_engine_update_resources (struct berth_engine *e, const char *id, const struct berth_run_opts *o,

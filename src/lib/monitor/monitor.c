@@ -98,6 +98,7 @@ set_running (json_t *rec, void *arg, berth_err_t *err)
   json_object_set_new (st, "Status", json_string ("running"));
   json_object_set_new (st, "Running", json_true ());
   json_object_set_new (st, "Paused", json_false ());
+  json_object_set_new (st, "Restarting", json_false ());
   json_object_set_new (st, "Pid", json_integer (m->pid));
   json_object_set_new (st, "ExitCode", json_integer (0));
   json_object_set_new (st, "StartedAt", json_string (now));
@@ -326,7 +327,12 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
       char code[16];
       int n = snprintf (code, sizeof (code), "%d\n", started ? exit_code : -1);
       (void)write_all (m.status_fd, code, (size_t)n);
+      close (m.status_fd);
+      m.status_fd = -1;
     }
+  /* Its restart policy (the attached CLI has its exit code already). */
+  if (started)
+    berth_engine_restart_policy (e, id, exit_code);
   json_decref (m.rec);
   return started ? 0 : 1;
 }
