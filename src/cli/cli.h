@@ -27,6 +27,9 @@ bool cli_parse_rfc3339 (const char *s, long long *ns);
 /* --since/--until (OPT) WHEN: RFC 3339, a Unix time or a duration before
    now (10m, 1h30m), as ns since the epoch. */
 int cli_parse_when (const char *opt, const char *s, long long *ns, berth_err_t *err);
+/* A Go duration ("10m", "1h30m", "1.5s", "250ms") in ns; false if S is
+   not one. */
+bool cli_parse_duration (const char *s, long long *ns);
 /* Following PATH with *F (NULL: not open yet): true when PATH is now
    another file (rotated, or made) and *F was reopened on it, after the
    caller read the old one to its end. */

@@ -27,7 +27,13 @@ status_text (json_t *st, char *buf, size_t len)
       /* "Up 3 minutes": docker's wording from "3 minutes ago". */
       if (strstr (ago, " ago"))
         *strstr (ago, " ago") = '\0';
-      snprintf (buf, len, "Up %s%s", ago, json_is_true (json_object_get (st, "Paused")) ? " (Paused)" : "");
+      {
+        const char *h = json_string_value (json_object_get (json_object_get (st, "Health"), "Status"));
+        char health[32] = "";
+        if (h)
+          snprintf (health, sizeof (health), strcmp (h, "starting") == 0 ? " (health: %s)" : " (%s)", h);
+        snprintf (buf, len, "Up %s%s%s", ago, json_is_true (json_object_get (st, "Paused")) ? " (Paused)" : "", health);
+      }
     }
   else if (s && strcmp (s, "restarting") == 0)
     {
@@ -68,7 +74,7 @@ ports_text (json_t *c)
 
 /* docker's ps filters berth's records carry. */
 static const char *const ps_filter_keys[]
-    = { "id", "name", "label", "status", "ancestor", "exited", "isolation", NULL };
+    = { "id", "name", "label", "status", "ancestor", "exited", "isolation", "health", NULL };
 
 static bool
 ps_filter (const char *key, const char *value, json_t *c, void *ctx)
@@ -89,6 +95,12 @@ ps_filter (const char *key, const char *value, json_t *c, void *ctx)
       snprintf (code, sizeof (code), "%lld", (long long)json_integer_value (json_object_get (st, "ExitCode")));
       return strcmp (json_string_value (json_object_get (st, "Status")) ?: "", "exited") == 0
              && strcmp (code, value) == 0;
+    }
+  if (strcmp (key, "health") == 0)
+    {
+      /* docker's: starting, healthy, unhealthy, or none (no check). */
+      const char *h = json_string_value (json_object_get (json_object_get (st, "Health"), "Status"));
+      return strcmp (h ? h : "none", value) == 0;
     }
   if (strcmp (key, "isolation") == 0)
     return strcmp (json_string_value (json_object_get (c, "Isolation")) ?: "process", value) == 0;
@@ -140,6 +152,9 @@ ps_filter_add (struct cli_filters *f, char *arg)
                           "exited, dead",
                           arg + 7);
     }
+  if (strncmp (arg, "health=", 7) == 0 && strcmp (arg + 7, "starting") != 0 && strcmp (arg + 7, "healthy") != 0
+      && strcmp (arg + 7, "unhealthy") != 0 && strcmp (arg + 7, "none") != 0)
+    return cli_usage ("ps", "--filter: health \"%s\" is none of starting, healthy, unhealthy, none", arg + 7);
   if (strncmp (arg, "isolation=", 10) == 0 && strcmp (arg + 10, "process") != 0 && strcmp (arg + 10, "vm") != 0)
     return cli_usage ("ps", "--filter: isolation \"%s\" is neither process nor vm", arg + 10);
   if (strncmp (arg, "exited=", 7) == 0 && (arg[7] == '\0' || strspn (arg + 7, "0123456789") != strlen (arg + 7)))

@@ -122,6 +122,9 @@ static const char run_options[]
       "      --log-opt K=V       json-file log: max-size=SIZE, max-file=N (default 10m, 2)\n"
       "      --log-driver json-file  the only driver\n"
       "      --restart POLICY    no, on-failure[:N], always or unless-stopped\n"
+      "      --health-cmd CMD    a health check, run with /bin/sh -c in the container\n"
+      "      --health-interval D, --health-timeout D, --health-start-period D (30s, 30s, 0s), --health-retries N (3)\n"
+      "      --no-healthcheck    disable the image's HEALTHCHECK\n"
       "      --pull POLICY       missing (default: pull the image if it is not here), always or never\n"
       "      --platform OS/ARCH  which image of a multi-platform index to pull (linux/amd64)\n";
 
@@ -308,6 +311,49 @@ option_process (const char *cmd, int c, struct berth_create_request *r, bool *de
 
 /* One option of resource limits: 1 if it was one of these, 0 if not, -1 on an
    error (said). */
+/* --health-*: docker's fields, durations in ns (Go durations: 30s, 1m30s,
+   500ms; more than 0; the timeout and interval at least 1 ms). */
+static int
+option_health (const char *cmd, int c, struct berth_create_request *r)
+{
+  static const char *const keys[] = { "Interval", "Timeout", "StartPeriod" };
+  long long ns;
+  char *end;
+  if (r->healthcheck == NULL)
+    r->healthcheck = json_object ();
+  switch (c)
+    {
+    case 45:
+      if (*optarg == '\0')
+        return cli_usage (cmd, "--health-cmd: empty command"), -1;
+      json_object_set_new (r->healthcheck, "Test", json_pack ("[ss]", "CMD-SHELL", optarg));
+      return 1;
+    case 46:
+    case 47:
+    case 48:
+      if (!cli_parse_duration (optarg, &ns) || (c != 48 && ns < 1000000))
+        return cli_usage (cmd, "--%s: \"%s\" is not a duration (30s, 1m30s, 500ms)",
+                          c == 46   ? "health-interval"
+                          : c == 47 ? "health-timeout"
+                                    : "health-start-period",
+                          optarg),
+               -1;
+      json_object_set_new (r->healthcheck, keys[c - 46], json_integer (ns));
+      return 1;
+    case 49:
+      {
+        long n = strtol (optarg, &end, 10);
+        if (end == optarg || *end || n < 1)
+          return cli_usage (cmd, "--health-retries: \"%s\" is not a count of at least 1", optarg), -1;
+        json_object_set_new (r->healthcheck, "Retries", json_integer (n));
+        return 1;
+      }
+    default:
+      r->no_healthcheck = true;
+      return 1;
+    }
+}
+
 /* --log-opt KEY=VALUE of the json-file log: max-size (a size, at least
    4 KiB) and max-file (at least 1); anything else is refused. */
 static int
@@ -388,6 +434,13 @@ option_resources (const char *cmd, int c, struct berth_create_request *r, bool *
       break;
     case 42:
       return log_opt (cmd, optarg, r->log_config);
+    case 45:
+    case 46:
+    case 47:
+    case 48:
+    case 49:
+    case 50:
+      return option_health (cmd, c, r);
     case 44:
       {
         berth_err_t err = NULL;
@@ -680,6 +733,12 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
     { "log-opt", required_argument, NULL, 42 },
     { "log-driver", required_argument, NULL, 43 },
     { "restart", required_argument, NULL, 44 },
+    { "health-cmd", required_argument, NULL, 45 },
+    { "health-interval", required_argument, NULL, 46 },
+    { "health-timeout", required_argument, NULL, 47 },
+    { "health-start-period", required_argument, NULL, 48 },
+    { "health-retries", required_argument, NULL, 49 },
+    { "no-healthcheck", no_argument, NULL, 50 },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -718,6 +777,8 @@ cli_parse_create (const char *cmd, int argc, char **argv, struct berth_create_re
     }
   if (optind >= argc)
     return cli_usage (cmd, "requires an image"), -1;
+  if (r->no_healthcheck && r->healthcheck && json_object_get (r->healthcheck, "Test"))
+    return cli_usage (cmd, "--no-healthcheck conflicts with --health-cmd"), -1;
   if (r->auto_remove && r->restart_policy
       && strcmp (json_string_value (json_object_get (r->restart_policy, "Name")) ?: "no", "no") != 0)
     return cli_usage (cmd, "conflicting options: --restart and --rm"), -1;

@@ -51,6 +51,42 @@ cli_parse_rfc3339 (const char *s, long long *ns)
 /* --since/--until as docker takes them: an RFC 3339 time, a Unix time
    (seconds, with a fraction), or a Go duration before now ("10m",
    "1h30m", "1.5h", "250ms"). */
+bool
+cli_parse_duration (const char *s, long long *ns)
+{
+  static const struct
+  {
+    const char *unit;
+    double ns;
+  } units[] = { { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 }, { "h", 3600e9 } };
+  double total = 0;
+  const char *p = s;
+  char *end;
+  if (!*p)
+    return false;
+  while (*p)
+    {
+      double v = strtod (p, &end);
+      size_t best = 0;
+      int which = -1;
+      if (end == p || v < 0)
+        return false;
+      for (size_t i = 0; i < ARRAY_SIZE (units); i++)
+        if (strncmp (end, units[i].unit, strlen (units[i].unit)) == 0 && strlen (units[i].unit) > best
+            && !(strcmp (units[i].unit, "m") == 0 && end[1] == 's'))
+          {
+            best = strlen (units[i].unit);
+            which = (int)i;
+          }
+      if (which < 0)
+        return false;
+      total += v * units[which].ns;
+      p = end + best;
+    }
+  *ns = (long long)total;
+  return true;
+}
+
 int
 cli_parse_when (const char *opt, const char *s, long long *ns, berth_err_t *err)
 {
@@ -67,35 +103,10 @@ cli_parse_when (const char *opt, const char *s, long long *ns, berth_err_t *err)
       return 0;
     }
   {
-    static const struct
-    {
-      const char *unit;
-      double ns;
-    } units[] = { { "ns", 1 }, { "us", 1e3 }, { "ms", 1e6 }, { "s", 1e9 }, { "m", 60e9 }, { "h", 3600e9 } };
-    double total = 0;
-    const char *p = s;
-    if (!*p)
+    long long d;
+    if (!cli_parse_duration (s, &d))
       goto bad;
-    while (*p)
-      {
-        double v = strtod (p, &end);
-        size_t best = 0;
-        int which = -1;
-        if (end == p || v < 0)
-          goto bad;
-        for (size_t i = 0; i < ARRAY_SIZE (units); i++)
-          if (strncmp (end, units[i].unit, strlen (units[i].unit)) == 0 && strlen (units[i].unit) > best
-              && !(strcmp (units[i].unit, "m") == 0 && end[1] == 's'))
-            {
-              best = strlen (units[i].unit);
-              which = (int)i;
-            }
-        if (which < 0)
-          goto bad;
-        total += v * units[which].ns;
-        p = end + best;
-      }
-    *ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec - (long long)total;
+    *ns = (long long)now.tv_sec * 1000000000LL + now.tv_nsec - d;
     return 0;
   }
 bad:

@@ -768,6 +768,54 @@ image untag docker.io/library/evimg:1"
   B rm -f ba bu bs bn
 }
 
+@test "health checks: --health-* and the image's HEALTHCHECK; starting, unhealthy, healthy in ps, inspect and events" {
+  B run -d --name hc --network none --health-cmd 'test -e /tmp/ok && echo fine' --health-interval 300ms \
+    --health-retries 2 --health-timeout 5s busybox sleep 1000
+  [ "$(B inspect -f '{{.State.Health.Status}}' hc)" = starting ]
+  [[ "$(B ps --format '{{.Status}}' --filter name=hc)" == *"(health: starting)" ]]
+  for i in $(seq 100); do [ "$(B inspect -f '{{.State.Health.Status}}' hc)" = unhealthy ] && break; sleep 0.1; done
+  [ "$(B ps --filter health=unhealthy --format '{{.Names}}')" = hc ]
+  [[ "$(B ps --format '{{.Status}}' --filter name=hc)" == *"(unhealthy)" ]]
+  [ "$(B inspect -f '{{json .State.Health}}' hc | jq -r '.Log[-1].ExitCode')" = 1 ]
+  B exec hc touch /tmp/ok
+  for i in $(seq 100); do [ "$(B inspect -f '{{.State.Health.Status}}' hc)" = healthy ] && break; sleep 0.1; done
+  [ "$(B inspect -f '{{.State.Health.Status}} {{.State.Health.FailingStreak}}' hc)" = "healthy 0" ]
+  [ "$(B inspect -f '{{json .State.Health}}' hc | jq -r '.Log[-1].Output')" = fine ]
+  [ "$(B inspect -f '{{json .State.Health}}' hc | jq '.Log | length')" -le 5 ]
+  [ "$(B events --until 0s --filter container=hc --format '{{.Action}}' | grep health | tr '\n' ,)" = "health_status: unhealthy,health_status: healthy," ]
+  # The checker goes with the container.
+  mon=$(B inspect -f '{{.MonitorPid}}' hc)
+  B rm -f hc
+  [ -z "$(pgrep -P "$mon" 2>/dev/null)" ]
+  # A check that takes too long fails with docker's words.
+  B run -d --name ht --network none --health-cmd 'sleep 5' --health-interval 200ms --health-timeout 300ms \
+    --health-retries 1 busybox sleep 1000
+  for i in $(seq 100); do [ "$(B inspect -f '{{.State.Health.Status}}' ht)" = unhealthy ] && break; sleep 0.1; done
+  [ "$(B inspect -f '{{json .State.Health}}' ht | jq -r '.Log[0].Output')" = "Health check exceeded timeout (0s)" ]
+  [ "$(B inspect -f '{{json .State.Health}}' ht | jq -r '.Log[0].ExitCode')" = -1 ]
+  B rm -f ht
+  # The image's HEALTHCHECK, and --no-healthcheck / --health-cmd over it.
+  B save --format docker -o "$T/bb.tar" busybox
+  /usr/bin/python3 "$TOP/tests/e2e/health-image.py" "$T/bb.tar" "$T/hb.tar" hb:1 'exit 1' 300000000 1
+  B load -i "$T/hb.tar"
+  B run -d --name hi --network none hb:1 sleep 1000
+  for i in $(seq 100); do [ "$(B inspect -f '{{.State.Health.Status}}' hi)" = unhealthy ] && break; sleep 0.1; done
+  [ "$(B inspect -f '{{.State.Health.Status}}' hi)" = unhealthy ]
+  B run -d --name hn --network none --no-healthcheck hb:1 sleep 1000
+  [ "$(B inspect -f '{{json .Config.Healthcheck}}' hn)" = '{"Test":["NONE"]}' ]
+  [ "$(B ps --filter health=none --format '{{.Names}}')" = hn ]
+  B run -d --name ho --network none --health-cmd true hb:1 sleep 1000
+  [ "$(B inspect -f '{{json .Config.Healthcheck}}' ho)" = '{"Test":["CMD-SHELL","true"],"Interval":300000000,"Retries":1}' ]
+  for i in $(seq 100); do [ "$(B inspect -f '{{.State.Health.Status}}' ho)" = healthy ] && break; sleep 0.1; done
+  [ "$(B inspect -f '{{.State.Health.Status}}' ho)" = healthy ]
+  B rm -f hi hn ho
+  B rmi hb:1
+  run -125 B run --health-interval soon busybox true
+  run -125 B run --health-retries 0 busybox true
+  run -125 B run --no-healthcheck --health-cmd true busybox true
+  run -125 B ps --filter health=poorly
+}
+
 @test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {
   B run -d --name u1 --network none busybox sleep 1000
   [ "$(B exec -u nobody u1 id)" = "uid=65534(nobody) gid=65534(nogroup)" ]

@@ -354,6 +354,18 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   no_vm_left
 }
 
+@test "vm: a health check runs as an exec in the guest" {
+  B run -d --name vh --isolation=vm --network none --health-cmd 'test -e /tmp/ok' --health-interval 500ms \
+    --health-retries 1 busybox sleep 1000
+  for i in $(seq 200); do [ "$(B inspect -f '{{.State.Health.Status}}' vh)" = unhealthy ] && break; sleep 0.1; done
+  [ "$(B inspect -f '{{.State.Health.Status}}' vh)" = unhealthy ]
+  B exec vh touch /tmp/ok 2>/dev/null
+  for i in $(seq 200); do [ "$(B inspect -f '{{.State.Health.Status}}' vh)" = healthy ] && break; sleep 0.1; done
+  [ "$(B inspect -f '{{.State.Health.Status}}' vh)" = healthy ]
+  B rm -f vh
+  no_vm_left
+}
+
 @test "vm: QEMU runs jailed: its own uid, no capabilities, its own namespaces, root and cgroup" {
   echo top-secret > "$T/secret"
   chmod 644 "$T/secret"

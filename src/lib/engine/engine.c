@@ -409,6 +409,11 @@ berth_engine_create (struct berth_engine *e, const struct berth_create_request *
     goto fail;
   berth_engine_net_record (rec, &net);
   host_config_extra (json_object_get (rec, "HostConfig"), r);
+  {
+    json_t *hc = berth_engine_healthcheck (img->config, r->healthcheck, r->no_healthcheck);
+    if (hc)
+      json_object_set_new (json_object_get (rec, "Config"), "Healthcheck", hc);
+  }
   json_object_set (rec, "AnonymousVolumes", anon);
   hold = xasprintf ("%s/%s", holds, id);
   if (berth_store_hold (e->store, id, md, err) < 0 || berth_engine_save (e, id, rec, err) < 0)

@@ -69,6 +69,8 @@ struct berth_create_request
   json_t *dns_options; /* --dns-option entries */
   json_t *log_config;  /* HostConfig.LogConfig.Config: max-size, max-file */
   json_t *restart_policy; /* {Name, MaximumRetryCount} (berth_restart_policy_parse); NULL: no */
+  json_t *healthcheck;    /* --health-*: {Test, Interval, Timeout, Retries, StartPeriod} (ns), any of them */
+  bool no_healthcheck;
   const char *stop_signal;
   struct berth_run_opts run;
 };
@@ -97,6 +99,13 @@ char *berth_engine_dir (struct berth_engine *e, const char *id);
    (and our stdin to it) and *status_fd receives the exit code. */
 int berth_engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err);
 int berth_engine_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *err);
+/* Health checks (health.c): does the record's Config.Healthcheck ask for
+   one; the loop a child of the monitor runs while the container runs. */
+bool berth_engine_health_wanted (json_t *rec);
+/* Config.Healthcheck from the image's HEALTHCHECK and --health-*
+   (OVERRIDES), or {Test: [NONE]} with NONE; NULL: there is none. */
+json_t *berth_engine_healthcheck (json_t *image_config, json_t *overrides, bool none);
+void berth_engine_health_loop (struct berth_engine *e, const char *id);
 /* Restart policies (restart.c): "no", "on-failure[:N]", "always",
    "unless-stopped" into docker's {Name, MaximumRetryCount}. */
 int berth_restart_policy_parse (const char *s, json_t **out, berth_err_t *err);

@@ -149,6 +149,7 @@ berth_engine_restart_policy (struct berth_engine *e, const char *id, int exit_co
 {
   json_t *rec = NULL;
   berth_err_t err = NULL;
+  bool waited = false;
   for (;;)
     {
       struct restarting r = { 0, exit_code };
@@ -161,6 +162,7 @@ berth_engine_restart_policy (struct berth_engine *e, const char *id, int exit_co
       rec = NULL;
       if (berth_engine_update (e, id, set_restarting, &r, NULL, &err) < 0)
         break;
+      waited = true;
       /* The back-off, watching for a stop, a removal or a policy of no. */
       for (long waited = 0; waited < r.delay_ms && !stop; waited += 50)
         {
@@ -189,6 +191,8 @@ berth_engine_restart_policy (struct berth_engine *e, const char *id, int exit_co
     }
   json_decref (rec);
   berth_error_release (&err);
-  if (berth_engine_update (e, id, set_given_up, NULL, NULL, &err) < 0)
+  /* Only a container this monitor marked restarting: any other write
+     would race a removal (the lock file made again in its directory). */
+  if (waited && berth_engine_update (e, id, set_given_up, NULL, NULL, &err) < 0)
     berth_error_release (&err);
 }

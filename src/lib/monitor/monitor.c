@@ -228,6 +228,32 @@ start_failure_code (berth_err_t err)
   return es == EACCES && strstr (msg, "exec") ? 126 : 125;
 }
 
+/* The health checker: a child that lives as long as the container runs
+   (killed when it ends), holding none of our ends of its streams. */
+static pid_t
+health_start (struct monitor *m)
+{
+  pid_t pid;
+  if (!berth_engine_health_wanted (m->rec))
+    return -1;
+  pid = fork ();
+  if (pid != 0)
+    return pid;
+  {
+    int drop[] = { m->cli_in, m->cli_out, m->cli_err, m->status_fd, m->listen_fd,
+                   m->master, m->out[0],  m->errp[0], m->in[1],     m->sfd };
+    sigset_t none;
+    for (size_t i = 0; i < ARRAY_SIZE (drop); i++)
+      if (drop[i] >= 0)
+        close (drop[i]);
+    sigemptyset (&none);
+    sigprocmask (SIG_SETMASK, &none, NULL);
+    signal (SIGPIPE, SIG_DFL);
+    berth_engine_health_loop (m->e, m->id);
+    _exit (0);
+  }
+}
+
 int
 berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int ready_fd, bool attach)
 {
@@ -250,6 +276,7 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
   struct berth_net_ports held = { .n = 0 };
   bool started = false;
   int exit_code = 255;
+  pid_t health = -1;
   sigset_t mask;
 
   if (berth_engine_load (e, id, &m.rec, &err) < 0)
@@ -307,7 +334,13 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
       close (ready_fd);
       ready_fd = -1;
       m.listen_fd = monitor_attach_listen (&m);
+      health = health_start (&m);
       monitor_relay (&m);
+      if (health > 0)
+        {
+          kill (health, SIGKILL);
+          waitpid (health, NULL, 0);
+        }
       monitor_log_flush (&m.log);
       exit_code = WIFEXITED (m.status) ? WEXITSTATUS (m.status) : 128 + WTERMSIG (m.status);
       {
