@@ -816,6 +816,75 @@ image untag docker.io/library/evimg:1"
   run -125 B ps --filter health=poorly
 }
 
+@test "cp, export, diff and commit: files in and out, never through a symlink out of the root; a committed image runs" {
+  echo "host secret" > "$T/secret"
+  B run -d --name fc --network none busybox sh -c \
+    "echo hello > /new.txt; rm /bin/vi; mkdir -p /tmp/d; echo x > /tmp/d/f; ln -s ../../../../$T /esc; ln -s /.. /up; sleep 1000"
+  for i in $(seq 50); do B exec fc test -L /up 2>/dev/null && break; sleep 0.1; done
+  # diff: docker's A/C/D lines.
+  run B diff fc
+  [[ "$output" == *"A /new.txt"* ]]
+  [[ "$output" == *"C /bin"* ]]
+  [[ "$output" == *"D /bin/vi"* ]]
+  [[ "$output" == *"A /tmp/d/f"* ]]
+  # cp out: a file to a new name, a directory into a directory, a tar on stdout.
+  B cp fc:/new.txt "$T/out.txt"
+  [ "$(cat "$T/out.txt")" = hello ]
+  [ "$(stat -c %u "$T/out.txt")" = "$(id -u)" ]
+  mkdir "$T/outdir"
+  B cp fc:/tmp/d "$T/outdir"
+  [ "$(cat "$T/outdir/d/f")" = x ]
+  [ "$(B cp fc:/new.txt - | tar -xO)" = hello ]
+  # Symlinks that point out of the root resolve inside it: the host's file
+  # is never read, nor written.
+  run B cp fc:/esc/secret "$T/leak"
+  [ "$status" -ne 0 ]
+  [ ! -e "$T/leak" ]
+  run B cp fc:/up/etc/hostname -
+  [ "$(echo "$output" | tar -t 2>/dev/null)" = hostname ] || [ "$status" -eq 0 ]
+  [ "$(B cp fc:/up/etc/hostname - | tar -xO)" = "$(B exec fc cat /etc/hostname)" ]
+  # cp in: into a directory, to a new name, through a symlink (stays in).
+  echo "from host" > "$T/in.txt"
+  B cp "$T/in.txt" fc:/tmp/
+  [ "$(B exec fc cat /tmp/in.txt)" = "from host" ]
+  [ "$(B exec fc stat -c %u /tmp/in.txt)" = 0 ]
+  B cp "$T/in.txt" fc:/renamed.txt
+  [ "$(B exec fc cat /renamed.txt)" = "from host" ]
+  run B cp "$T/in.txt" fc:/esc/planted
+  [ ! -e "$T/planted" ]
+  [ "$(cat "$T/secret")" = "host secret" ]
+  tar -C "$T" -c in.txt | B cp - fc:/tmp/d
+  [ "$(B exec fc cat /tmp/d/in.txt)" = "from host" ]
+  run B cp "$T/in.txt" fc:/nowhere/x
+  [ "$status" -ne 0 ]
+  run -125 B cp "$T/in.txt" "$T/other"
+  [[ "$output" == *"must be CONTAINER:PATH"* ]]
+  # export: the file system without /proc and the other mounts.
+  B export -o "$T/fs.tar" fc
+  tar -tf "$T/fs.tar" > "$T/fs.list"
+  grep -qx new.txt "$T/fs.list"
+  grep -qx bin/busybox "$T/fs.list"
+  ! grep -q '^proc/.' "$T/fs.list"
+  ! grep -qx bin/vi "$T/fs.list"
+  # commit: a layer of the changes (whiteouts included) with --change.
+  id=$(B commit -m "made by a test" -a tester -c 'CMD ["cat","/new.txt"]' -c 'ENV COMMITTED=yes' \
+    -c 'LABEL made=commit' -c 'EXPOSE 8080' -c 'WORKDIR /tmp' fc committed:1)
+  [[ "$id" == sha256:* ]]
+  [ "$(B run --rm --network none committed:1)" = hello ]
+  [ "$(B run --rm --network none committed:1 sh -c 'echo $COMMITTED; pwd; test -e /bin/vi || echo no-vi')" = "$(printf 'yes\n/tmp\nno-vi')" ]
+  [ "$(B image inspect committed:1 | jq -r '.[0].Config.Labels.made + " " + (.[0].Config.ExposedPorts | keys[0])')" = "commit 8080/tcp" ]
+  [ "$(B image inspect committed:1 | jq -r '.[0].Config.Cmd | join(" ")')" = "cat /new.txt" ]
+  run -125 B commit -c 'RUN true' fc
+  [[ "$output" == *'"RUN" is not supported'* ]]
+  # A stopped container: the same, from its writable layer.
+  B stop -t 0 fc
+  [ "$(B cp fc:/new.txt - | tar -xO)" = hello ]
+  B export fc | tar -t | grep -qx new.txt
+  B rm fc
+  B rmi committed:1
+  ! grep -q "$T/store/containers" /proc/self/mountinfo
+}
+
 @test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {
   B run -d --name u1 --network none busybox sleep 1000
   [ "$(B exec -u nobody u1 id)" = "uid=65534(nobody) gid=65534(nogroup)" ]

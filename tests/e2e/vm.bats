@@ -366,6 +366,22 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   no_vm_left
 }
 
+@test "vm: cp, export and diff of a running VM container are refused with the reason; stopped, they see its image" {
+  B run -d --name vf --isolation=vm --network none busybox sleep 1000
+  run B export vf
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"its files live in its guest"* ]]
+  run B cp vf:/etc/hostname -
+  [[ "$output" == *"its files live in its guest"* ]]
+  run B diff vf
+  [[ "$output" == *"live in its guest"* ]]
+  B stop -t 0 vf
+  B export vf | tar -t | grep -qx bin/busybox
+  [ -z "$(B diff vf)" ]
+  B rm vf
+  no_vm_left
+}
+
 @test "vm: QEMU runs jailed: its own uid, no capabilities, its own namespaces, root and cgroup" {
   echo top-secret > "$T/secret"
   chmod 644 "$T/secret"

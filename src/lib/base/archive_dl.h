@@ -10,6 +10,10 @@
 
 #define BERTH_ARCHIVE_FUNCS(X)                                                                                         \
   X (archive_entry_atime)                                                                                              \
+  X (archive_entry_copy_stat)                                                                                          \
+  X (archive_entry_set_symlink)                                                                                        \
+  X (archive_entry_set_uid)                                                                                            \
+  X (archive_entry_set_gid)                                                                                            \
   X (archive_entry_atime_nsec)                                                                                         \
   X (archive_entry_filetype)                                                                                           \
   X (archive_entry_free)                                                                                               \
@@ -53,6 +57,7 @@
   X (archive_write_header)                                                                                             \
   X (archive_write_new)                                                                                                \
   X (archive_write_open_filename)                                                                                      \
+  X (archive_write_open_fd)                                                                                            \
   X (archive_write_set_format_pax_restricted)
 
 struct berth_archive_api
@@ -69,6 +74,10 @@ int berth_archive_load (berth_err_t *err);
 
 #ifndef BERTH_DL_IMPL
 #define archive_entry_atime (*berth_archive.archive_entry_atime)
+#define archive_entry_copy_stat (*berth_archive.archive_entry_copy_stat)
+#define archive_entry_set_symlink (*berth_archive.archive_entry_set_symlink)
+#define archive_entry_set_uid (*berth_archive.archive_entry_set_uid)
+#define archive_entry_set_gid (*berth_archive.archive_entry_set_gid)
 #define archive_entry_atime_nsec (*berth_archive.archive_entry_atime_nsec)
 #define archive_entry_filetype (*berth_archive.archive_entry_filetype)
 #define archive_entry_free (*berth_archive.archive_entry_free)
@@ -112,6 +121,7 @@ int berth_archive_load (berth_err_t *err);
 #define archive_write_header (*berth_archive.archive_write_header)
 #define archive_write_new (*berth_archive.archive_write_new)
 #define archive_write_open_filename (*berth_archive.archive_write_open_filename)
+#define archive_write_open_fd (*berth_archive.archive_write_open_fd)
 #define archive_write_set_format_pax_restricted (*berth_archive.archive_write_set_format_pax_restricted)
 
 #endif

@@ -453,8 +453,8 @@ out:
 }
 
 /* The image's layers as overlayfs' lowerdir option (top layer first). */
-static char *
-image_lowerdirs (struct berth_engine *e, json_t *rec, berth_err_t *err)
+char *
+berth_engine_lowerdirs (struct berth_engine *e, json_t *rec, berth_err_t *err)
 {
   const char *md = json_string_value (json_object_get (rec, "Manifest"));
   char *lower = xstrdup ("");
@@ -481,7 +481,7 @@ berth_engine_mount_rootfs (struct berth_engine *e, const char *id, json_t *rec, 
 {
   cleanup_free char *dir = berth_engine_dir (e, id);
   cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
-  cleanup_free char *lower = image_lowerdirs (e, rec, err);
+  cleanup_free char *lower = berth_engine_lowerdirs (e, rec, err);
   cleanup_free char *data = NULL;
   if (lower == NULL)
     return -1;
@@ -565,7 +565,7 @@ berth_engine_exec_user (struct berth_engine *e, const char *id, const char *user
   /* In a VM the root lives in the guest: the image's files, mounted
      read-only here for the lookup (never with the container's upper
      directory, which a second mount would share). */
-  lower = image_lowerdirs (e, rec, err);
+  lower = berth_engine_lowerdirs (e, rec, err);
   json_decref (rec);
   if (lower == NULL)
     return -1;

@@ -158,6 +158,35 @@ int berth_engine_disconnect (struct berth_engine *e, const char *id, const char 
    NULL); never fails the caller. */
 void berth_engine_event (struct berth_engine *e, const char *id, json_t *rec, const char *action, json_t *extra);
 
+/* The image layers of record REC as overlayfs' lowerdir (top first). */
+char *berth_engine_lowerdirs (struct berth_engine *e, json_t *rec, berth_err_t *err);
+
+/* The container's files (files.c): export, diff, cp and commit work on
+   its root as the host sees it (process isolation, or a VM container
+   that is not running: its writes lived in the guest). */
+int berth_engine_export (struct berth_engine *e, const char *id, int out_fd, berth_err_t *err);
+/* [{Path, Kind}] with docker's kinds: 0 changed, 1 added, 2 deleted. */
+int berth_engine_diff (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
+/* A tar of PATH (resolved in the container's root) on OUT_FD, named by its
+   last component, owned by OWNER (-1: as it is). */
+int berth_engine_cp_out (struct berth_engine *e, const char *id, const char *path, int out_fd, int owner,
+                         berth_err_t *err);
+/* The tar on IN_FD into directory DIR of the container (resolved in its
+   root); with RENAME_FROM/RENAME_TO, entry RENAME_FROM of the tar lands as
+   DIR/RENAME_TO instead (docker cp to a new name). */
+int berth_engine_cp_in (struct berth_engine *e, const char *id, const char *dir, int in_fd, const char *rename_from,
+                        const char *rename_to, berth_err_t *err);
+/* Whether PATH exists in the container and is a directory: 1, 0, or -1
+   with ENOENT. */
+int berth_engine_path_is_dir (struct berth_engine *e, const char *id, const char *path, berth_err_t *err);
+/* commit: the container's changes as a new layer on its image, with the
+   image config CONFIG (the image's, changed by the caller), named NAME
+   (NULL: untagged); the new image's manifest digest in MD_OUT. */
+int berth_engine_commit (struct berth_engine *e, const char *id, json_t *config, const char *comment,
+                         const char *author, const char *name, char *md_out, berth_err_t *err);
+/* The image config of the container's image (for commit --change). */
+int berth_engine_image_config (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
+
 /* The monitor's main (berth __monitor ID ...). */
 int berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int ready_fd, bool attach);
 

@@ -634,3 +634,76 @@ out:
   json_decref (names);
   return ret;
 }
+
+int
+berth_image_add_layer (struct berth_store *s, const char *base, int layer_fd, const struct berth_image_commit *c,
+                       char *manifest_out, berth_err_t *err)
+{
+  struct berth_image *img = NULL;
+  char blob[BERTH_DIGEST_LEN + 1], diffid[BERTH_DIGEST_LEN + 1], cfg[BERTH_DIGEST_LEN + 1], md[BERTH_DIGEST_LEN + 1];
+  cleanup_free char *ts = timestamp_rfc3339 ();
+  json_t *conf = NULL, *m = NULL, *hist, *names = json_array (), *loaded = json_array ();
+  int64_t cfg_size;
+  int ret = -1;
+  if (berth_image_load (s, base, &img, err) < 0)
+    goto out;
+  if (berth_blob_put_fd (s, layer_fd, NULL, -1, blob, err) < 0 || berth_layer_unpack (s, blob, NULL, diffid, err) < 0)
+    goto out;
+  /* The image's config with the new layer and its history entry. */
+  conf = json_deep_copy (img->config);
+  if (c->config)
+    json_object_set (conf, "config", c->config);
+  json_object_set_new (conf, "created", json_string (ts));
+  if (c->author && *c->author)
+    json_object_set_new (conf, "author", json_string (c->author));
+  if (!json_is_array (json_object_get (json_object_get (conf, "rootfs"), "diff_ids")))
+    {
+      berth_error (err, EINVAL, "image %s: its config has no rootfs.diff_ids", base);
+      goto out;
+    }
+  json_array_append_new (json_object_get (json_object_get (conf, "rootfs"), "diff_ids"), json_string (diffid));
+  hist = json_object_get (conf, "history");
+  if (!json_is_array (hist))
+    {
+      hist = json_array ();
+      json_object_set_new (conf, "history", hist);
+    }
+  {
+    json_t *h = json_pack ("{s:s,s:s}", "created", ts, "created_by", c->created_by ? c->created_by : "berth commit");
+    if (c->comment && *c->comment)
+      json_object_set_new (h, "comment", json_string (c->comment));
+    if (c->author && *c->author)
+      json_object_set_new (h, "author", json_string (c->author));
+    json_array_append_new (hist, h);
+  }
+  if (put_json_blob (s, conf, cfg, &cfg_size, err) < 0)
+    goto out;
+  m = json_deep_copy (img->manifest);
+  json_object_set_new (
+      m, "config",
+      json_pack ("{s:s,s:s,s:I}", "mediaType", MT_OCI_CONFIG, "digest", cfg, "size", (json_int_t)cfg_size));
+  json_object_set_new (m, "mediaType", json_string (MT_OCI_MANIFEST));
+  if (!json_is_array (json_object_get (m, "layers")))
+    json_object_set_new (m, "layers", json_array ());
+  json_array_append_new (json_object_get (m, "layers"),
+                         json_pack ("{s:s,s:s,s:I}", "mediaType", sniff_layer_type (s, blob), "digest", blob, "size",
+                                    (json_int_t)blob_size (s, blob)));
+  if (put_json_blob (s, m, md, NULL, err) < 0)
+    goto out;
+  if (c->name)
+    json_array_append_new (names, json_string (c->name));
+  if (finish_image (s, md, names, loaded, err) < 0)
+    goto out;
+  if (manifest_out)
+    strcpy (manifest_out, md);
+  ret = 0;
+out:
+  if (ret < 0)
+    berth_store_collect (s);
+  berth_image_free (img);
+  json_decref (conf);
+  json_decref (m);
+  json_decref (names);
+  json_decref (loaded);
+  return ret;
+}
