@@ -571,8 +571,8 @@ teardown() {
   run -125 B update up
   [[ "$output" == *"at least one limit"* ]]
   run -125 B update -m lots up
-  run -125 B update --restart always up
-  [[ "$output" == *"no restart policies yet"* ]]
+  run -125 B update --restart sometimes up
+  [[ "$output" == *'"sometimes" is not no, on-failure[:N], always or unless-stopped'* ]]
   run B update -m 32m nosuch
   [ "$status" -eq 1 ]
   [[ "$output" == *"no such container"* ]]
@@ -883,6 +883,23 @@ image untag docker.io/library/evimg:1"
   B rm fc
   B rmi committed:1
   ! grep -q "$T/store/containers" /proc/self/mountinfo
+}
+
+@test "race: 20 concurrent run --name of one name: exactly one wins, the rest fail clearly and leave nothing" {
+  for i in $(seq 20); do
+    (if B run -d --name same busybox sleep 1000 > "$T/r.$i.out" 2> "$T/r.$i.err"; then echo 0; else echo $?; fi > "$T/r.$i.rc") &
+  done
+  wait
+  cat "$T"/r.*.err | sort | uniq -c # shown when the test fails
+  [ "$(cat "$T"/r.*.rc | grep -cx 0)" = 1 ]
+  [ "$(cat "$T"/r.*.rc | grep -cx 125)" = 19 ]
+  [ "$(cat "$T"/r.*.err | grep -c 'the container name "same" is already in use')" = 19 ]
+  [ "$(B ps -a --format '{{.Names}}')" = same ]
+  # The losers left no container directory, hold or address behind.
+  [ "$(ls "$T/store/containers" | wc -l)" = 1 ]
+  [ "$(ls "$T/store/holds" | grep -vc '^untagged-\|^pulled-')" = 1 ]
+  [ "$(ls "$T/store/networks/bridge.ipam" | wc -l)" = 1 ]
+  B rm -f same
 }
 
 @test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {

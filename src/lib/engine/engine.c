@@ -282,6 +282,22 @@ out:
   return ret;
 }
 
+/* Container names change (create, rename) under this lock. */
+static int
+names_lock (struct berth_engine *e, berth_err_t *err)
+{
+  cleanup_free char *path = xasprintf ("%s/containers/.names.lock", e->root);
+  int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0 || flock (fd, LOCK_EX) < 0)
+    {
+      int e2 = errno;
+      if (fd >= 0)
+        close (fd);
+      return berth_error (err, e2, "lock `%s`", path);
+    }
+  return fd;
+}
+
 /* What docker's inspect shows of the options the monitor and the files
    under etc/ use: the log's rotation is read back by the monitor. */
 static void
@@ -416,8 +432,22 @@ berth_engine_create (struct berth_engine *e, const struct berth_create_request *
   }
   json_object_set (rec, "AnonymousVolumes", anon);
   hold = xasprintf ("%s/%s", holds, id);
-  if (berth_store_hold (e->store, id, md, err) < 0 || berth_engine_save (e, id, rec, err) < 0)
+  if (berth_store_hold (e->store, id, md, err) < 0)
     goto fail;
+  {
+    /* The name is checked again and the record written under the names
+       lock: of concurrent creates (or a rename) of one name, one wins. */
+    cleanup_close int nlock = names_lock (e, err);
+    if (nlock < 0)
+      goto fail;
+    if (berth_engine_name_taken (e, name))
+      {
+        berth_error_code (err, EEXIST, "the container name \"%s\" is already in use", name);
+        goto fail;
+      }
+    if (berth_engine_save (e, id, rec, err) < 0)
+      goto fail;
+  }
   strcpy (id_out, id);
   berth_engine_event (e, id, rec, "create", NULL);
   ret = 0;
@@ -504,14 +534,13 @@ set_name (json_t *rec, void *arg, berth_err_t *err)
 int
 berth_engine_rename (struct berth_engine *e, const char *ref, const char *name, berth_err_t *err)
 {
-  cleanup_free char *lock_path = xasprintf ("%s/containers/.names.lock", e->root);
-  cleanup_close int lock = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  cleanup_close int lock = names_lock (e, err);
   char id[65], other[65];
   berth_err_t e2 = NULL;
   json_t *rec = NULL, *ep;
   const char *net, *status;
-  if (lock < 0 || flock (lock, LOCK_EX) < 0)
-    return berth_error (err, errno, "lock `%s`", lock_path);
+  if (lock < 0)
+    return -1;
   if (berth_engine_resolve (e, ref, id, err) < 0)
     return -1;
   if (!berth_name_valid (name, 1, 128))
@@ -757,9 +786,13 @@ engine_start (struct berth_engine *e, const char *id, bool attach, int *status_f
     const char *mode = json_string_value (json_object_get (json_object_get (rec, "HostConfig"), "NetworkMode")) ?: "";
     if (str_has_prefix (mode, "container:") && !joined_running (e, mode + 10, err))
       {
+        /* The message first: MODE is the record's. */
+        if (*err)
+          berth_error_wrap (err, "--network=%s", mode);
+        else
+          berth_error (err, 0, "--network=%s: that container is not running", mode);
         json_decref (rec);
-        return *err ? berth_error_wrap (err, "--network=%s", mode)
-                    : berth_error (err, 0, "--network=%s: that container is not running", mode);
+        return -1;
       }
   }
   json_decref (rec);
@@ -1028,8 +1061,9 @@ berth_engine_remove_volumes (struct berth_engine *e, const char *id, bool force,
     {
       if (!force)
         {
+          berth_error (err, 0, "cannot remove %s container %.12s: stop it first, or use --force", st, id);
           json_decref (rec);
-          return berth_error (err, 0, "cannot remove %s container %.12s: stop it first, or use --force", st, id);
+          return -1;
         }
       if (berth_engine_stop (e, id, 0, err) < 0)
         {

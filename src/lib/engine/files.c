@@ -61,11 +61,12 @@ root_open (struct berth_engine *e, const char *id, const char *what, struct ctr_
   r->running = strcmp (st, "running") == 0;
   if (r->running && strcmp (iso, "process") != 0)
     {
-      root_close (r);
-      return berth_error (err, ENOTSUP,
-                          "%s: container %.12s runs in %s isolation: its files live in its guest until it stops "
-                          "(stop it first, or use exec)",
-                          what, id, iso);
+      berth_error (err, ENOTSUP,
+                   "%s: container %.12s runs in %s isolation: its files live in its guest until it stops (stop it "
+                   "first, or use exec)",
+                   what, id, iso);
+      root_close (r); /* ISO is the record's */
+      return -1;
     }
   /* Running: its root as its init sees it (the overlay is mounted in its
      own mount namespace); else the overlay, mounted for the call. */
@@ -196,10 +197,10 @@ berth_engine_diff (struct berth_engine *e, const char *id, json_t **out, berth_e
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "";
   if (strcmp (st, "running") == 0 && strcmp (iso, "process") != 0)
     {
-      json_decref (rec);
-      return berth_error (err, ENOTSUP,
-                          "diff: container %.12s runs in %s isolation: its changes live in its guest until it stops",
-                          id, iso);
+      berth_error (err, ENOTSUP,
+                   "diff: container %.12s runs in %s isolation: its changes live in its guest until it stops", id, iso);
+      json_decref (rec); /* ISO is the record's */
+      return -1;
     }
   lowers = berth_engine_lowerdirs (e, rec, err);
   json_decref (rec);

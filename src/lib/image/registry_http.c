@@ -304,26 +304,59 @@ challenge_param (const char *h, const char *key)
   return NULL;
 }
 
+int
+reg_challenge_parse (const char *challenge, bool allow_http, char **realm, char **service, berth_err_t *err)
+{
+  *realm = challenge_param (challenge, "realm");
+  *service = challenge_param (challenge, "service");
+  if (*realm == NULL || !(str_has_prefix (*realm, "https://") || (allow_http && str_has_prefix (*realm, "http://")))
+      || strpbrk (*realm, " \r\n\t"))
+    {
+      berth_error (err, 0, "the token realm \"%s\" is not usable", *realm ? *realm : "");
+      free (*realm);
+      free (*service);
+      *realm = *service = NULL;
+      return -1;
+    }
+  return 0;
+}
+
+int
+reg_token_parse (const char *body, size_t len, char **token, berth_err_t *err)
+{
+  json_t *j = json_loadb (body ? body : "", len, 0, NULL);
+  const char *tok = json_string_value (json_object_get (j, "token"));
+  if (tok == NULL)
+    tok = json_string_value (json_object_get (j, "access_token"));
+  /* It goes into a header line: no line breaks, a bounded size. */
+  if (tok == NULL || *tok == '\0' || strlen (tok) > 65536 || strpbrk (tok, "\r\n"))
+    {
+      json_decref (j);
+      return berth_error (err, 0, "the token server's reply has no usable token");
+    }
+  *token = xstrdup (tok);
+  json_decref (j);
+  return 0;
+}
+
 static int
 fetch_token (struct reg *r, const char *challenge, berth_err_t *err)
 {
-  cleanup_free char *realm = challenge_param (challenge, "realm");
-  cleanup_free char *service = challenge_param (challenge, "service");
+  cleanup_free char *realm = NULL;
+  cleanup_free char *service = NULL;
   cleanup_free char *url = NULL;
   struct resp resp = { 0 };
-  json_t *j;
-  const char *tok;
-  CURL *c = curl_easy_init ();
+  char *tok = NULL;
+  CURL *c;
   char *es = NULL, *esc = NULL;
   cleanup_free char *scope = xasprintf ("repository:%s:%s", r->repo, r->actions);
   int ret = -1;
 
-  if (realm == NULL
-      || !(str_has_prefix (realm, "https://") || (!r->o->tls_verify && str_has_prefix (realm, "http://"))))
-    {
-      curl_easy_cleanup (c);
-      return berth_error (err, 0, "registry %s: the token realm \"%s\" is not usable", r->domain, realm ? realm : "");
-    }
+  if (reg_challenge_parse (challenge, !r->o->tls_verify, &realm, &service, err) < 0)
+    return berth_error_wrap (err, "registry %s", r->domain);
+  c = curl_easy_init ();
+  if (c == NULL)
+    return berth_error (err, ENOMEM, "registry %s: curl_easy_init", r->domain);
   es = service ? curl_easy_escape (c, service, 0) : NULL;
   esc = curl_easy_escape (c, scope, 0);
   url = xasprintf ("%s%sservice=%s&scope=%s", realm, strchr (realm, '?') ? "&" : "?", es ? es : "", esc);
@@ -346,21 +379,13 @@ fetch_token (struct reg *r, const char *challenge, berth_err_t *err)
       reg_resp_clear (&resp);
       return ret;
     }
-  j = json_loadb (resp.body ? resp.body : "", resp.len, 0, NULL);
-  tok = json_string_value (json_object_get (j, "token"));
-  if (tok == NULL)
-    tok = json_string_value (json_object_get (j, "access_token"));
-  if (tok == NULL || strlen (tok) > 65536 || strpbrk (tok, "\r\n"))
-    ret = berth_error (err, 0, "registry %s: the token server's reply has no usable token", r->domain);
-  else
-    {
-      free (r->token);
-      r->token = xstrdup (tok);
-      ret = 0;
-    }
-  json_decref (j);
+  ret = reg_token_parse (resp.body, resp.len, &tok, err);
   reg_resp_clear (&resp);
-  return ret;
+  if (ret < 0)
+    return berth_error_wrap (err, "registry %s", r->domain);
+  free (r->token);
+  r->token = tok;
+  return 0;
 }
 
 int

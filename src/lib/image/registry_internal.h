@@ -59,6 +59,11 @@ int reg_init (struct reg *r, const struct berth_ref *ref, const struct berth_reg
 void reg_free (struct reg *r);
 struct curl_slist *reg_auth_headers (struct reg *r, struct curl_slist *h);
 char *reg_default_auth_file (void);
+/* The realm and service of a WWW-Authenticate Bearer challenge (hostile
+   input: fuzzed); the realm must be https (or http with ALLOW_HTTP). */
+int reg_challenge_parse (const char *challenge, bool allow_http, char **realm, char **service, berth_err_t *err);
+/* The token of a token server's JSON reply (token or access_token). */
+int reg_token_parse (const char *body, size_t len, char **token, berth_err_t *err);
 json_t *reg_auth_file_load (const char *path);
 CURL *reg_easy (struct reg *r, const char *method, const char *url, struct curl_slist *headers, struct sink *s);
 void reg_resp_clear (struct resp *r);
