@@ -286,7 +286,8 @@ out:
 static int
 names_lock (struct berth_engine *e, berth_err_t *err)
 {
-  cleanup_free char *path = xasprintf ("%s/containers/.names.lock", e->root);
+  /* Beside containers/, which holds only containers. */
+  cleanup_free char *path = xasprintf ("%s/names.lock", e->root);
   int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0 || flock (fd, LOCK_EX) < 0)
     {
@@ -440,6 +441,13 @@ berth_engine_create (struct berth_engine *e, const struct berth_create_request *
     cleanup_close int nlock = names_lock (e, err);
     if (nlock < 0)
       goto fail;
+    /* A generated name another create took meanwhile: another one. */
+    while (!r->name && berth_engine_name_taken (e, name))
+      {
+        free (name);
+        name = berth_engine_random_name ();
+        json_object_set_new (rec, "Name", json_string (name));
+      }
     if (berth_engine_name_taken (e, name))
       {
         berth_error_code (err, EEXIST, "the container name \"%s\" is already in use", name);
