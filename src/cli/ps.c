@@ -220,6 +220,16 @@ cmd_ps (int argc, char **argv)
       berth_engine_close (e);
       return cli_error (&err);
     }
+  {
+    /* A record that cannot be read is said, never silently left out. */
+    json_t *broken = NULL, *b;
+    berth_engine_list_broken (e, &broken);
+    json_array_foreach (broken, i, b)
+        fprintf (stderr, "berth: warning: container %.12s is left out: %s (berth rm -f %.12s removes it)\n",
+                 json_string_value (json_object_get (b, "Id")), json_string_value (json_object_get (b, "Error")),
+                 json_string_value (json_object_get (b, "Id")));
+    json_decref (broken);
+  }
   json_array_foreach (list, i, c)
   {
     const char *s = json_string_value (json_object_get (json_object_get (c, "State"), "Status"));

@@ -902,6 +902,35 @@ image untag docker.io/library/evimg:1"
   B rm -f same
 }
 
+@test "a truncated or corrupt container record: ps says which file and lists the rest, rm -f removes it and what it ran" {
+  B run -d --name good busybox sleep 1000
+  B run -d --name cut busybox sleep 1000
+  B create --name junk --network none busybox true
+  cut=$(B inspect -f '{{.Id}}' cut)
+  junk=$(B inspect -f '{{.Id}}' junk)
+  mon=$(B inspect -f '{{.MonitorPid}}' cut)
+  pid=$(B inspect -f '{{.State.Pid}}' cut)
+  truncate -s 40 "$T/store/containers/$cut/container.json"
+  printf '\0\1garbage' > "$T/store/containers/$junk/container.json"
+  run B ps -a --format '{{.Names}}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"container ${cut:0:12} is left out: $T/store/containers/$cut/container.json: line"* ]]
+  [[ "$output" == *"container ${junk:0:12} is left out: $T/store/containers/$junk/container.json"* ]]
+  [ "${lines[-1]}" = good ]
+  # The others still run; rm without -f says what is wrong.
+  [ "$(B exec good echo ok)" = ok ]
+  run -1 B rm "$cut"
+  [[ "$output" == *"container.json: line"* ]]
+  B rm -f "${cut:0:12}" "$junk"
+  for i in $(seq 50); do kill -0 "$mon" 2>/dev/null || break; sleep 0.1; done
+  ! kill -0 "$mon" 2>/dev/null
+  ! kill -0 "$pid" 2>/dev/null
+  [ "$(ls "$T/store/containers")" = "$(B inspect -f '{{.Id}}' good)" ]
+  ! grep -q "$T/store/containers/$cut" /proc/self/mountinfo
+  [ ! -e "$T/store/holds/$cut" ] && [ ! -e "$T/store/runtime/$cut" ]
+  B rm -f good
+}
+
 @test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {
   B run -d --name u1 --network none busybox sleep 1000
   [ "$(B exec -u nobody u1 id)" = "uid=65534(nobody) gid=65534(nogroup)" ]

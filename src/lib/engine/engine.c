@@ -24,6 +24,7 @@
 #include "lib/engine/volume.h"
 #include "lib/engine/engine_net.h"
 #include "lib/engine/records.h"
+#include "lib/base/events.h"
 #include "lib/base/utils.h"
 
 /* -v NAME:/path and -v /path name volumes (created as needed, the second
@@ -1055,6 +1056,40 @@ berth_engine_remove (struct berth_engine *e, const char *id, bool force, berth_e
   return berth_engine_remove_volumes (e, id, force, false, err);
 }
 
+/* rm -f of a container whose record cannot be read: what there is goes.
+   Its container is killed through the runtime (its monitor then undoes
+   its network from the record it holds and ends), then its directory,
+   mount and hold; its addresses are reclaimed with the directory gone. */
+static int
+remove_broken (struct berth_engine *e, const char *id, berth_err_t *err)
+{
+  cleanup_free char *dir = berth_engine_dir (e, id);
+  cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
+  cleanup_free char *hold = xasprintf ("%s/holds/%s", e->root, id);
+  berth_err_t e2 = NULL;
+  if (berth_container_kill (e->runtime_root, id, SIGKILL, true, &e2) == 0)
+    for (int i = 0; i < 250; i++)
+      {
+        json_t *st = NULL;
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        bool gone = berth_container_state (e->runtime_root, id, &st, &e2) < 0
+                    || strcmp (json_string_value (json_object_get (st, "status")) ?: "", "stopped") == 0;
+        json_decref (st);
+        if (gone)
+          break;
+        nanosleep (&ts, NULL);
+      }
+  berth_error_release (&e2);
+  berth_container_delete (e->runtime_root, id, BERTH_DELETE_FORCE, NULL, &e2);
+  berth_error_release (&e2);
+  umount2 (rootfs, MNT_DETACH);
+  if (rm_rf_at (AT_FDCWD, dir, err) < 0)
+    return -1;
+  unlink (hold);
+  berth_event (e->root, "container", "destroy", id, NULL);
+  return 0;
+}
+
 int
 berth_engine_remove_volumes (struct berth_engine *e, const char *id, bool force, bool volumes, berth_err_t *err)
 {
@@ -1063,7 +1098,12 @@ berth_engine_remove_volumes (struct berth_engine *e, const char *id, bool force,
   cleanup_free char *dir = berth_engine_dir (e, id);
   cleanup_free char *hold = xasprintf ("%s/holds/%s", e->root, id);
   if (berth_engine_refresh (e, id, &rec, err) < 0)
-    return -1;
+    {
+      if (!force || (*err)->status == ENOENT)
+        return -1;
+      berth_error_release (err);
+      return remove_broken (e, id, err);
+    }
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
   if (st && (strcmp (st, "running") == 0 || strcmp (st, "restarting") == 0))
     {

@@ -92,6 +92,9 @@ int berth_engine_update (struct berth_engine *e, const char *id, berth_record_fn
 /* Reconciles the record with the system (a dead monitor, a reboot). */
 int berth_engine_refresh (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
 int berth_engine_list (struct berth_engine *e, json_t **out, berth_err_t *err);
+/* The containers whose record cannot be read (truncated, corrupt), which
+   list leaves out: [{Id, Error}] (the error names the file). */
+int berth_engine_list_broken (struct berth_engine *e, json_t **out);
 char *berth_engine_dir (struct berth_engine *e, const char *id);
 
 /* Spawns the monitor, which creates and starts the container.  With
