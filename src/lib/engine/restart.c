@@ -164,7 +164,7 @@ berth_engine_restart_policy (struct berth_engine *e, const char *id, int exit_co
         break;
       waited = true;
       /* The back-off, watching for a stop, a removal or a policy of no. */
-      for (long waited = 0; waited < r.delay_ms && !stop; waited += 50)
+      for (long ms = 0; ms < r.delay_ms && !stop; ms += 50)
         {
           usleep (50 * 1000);
           if (berth_engine_load (e, id, &rec, &err) < 0)
