@@ -68,6 +68,10 @@ typedef bool (*cli_filter_fn) (const char *key, const char *value, json_t *rec, 
 bool cli_filters_match (const struct cli_filters *f, cli_filter_fn match, json_t *rec, void *ctx);
 /* label=KEY or label=KEY=VALUE against a Labels object. */
 bool cli_filter_label (const char *value, json_t *labels);
+/* volume prune's work, for system prune too: volumes no container uses
+   (anonymous ones, or with ALL every one) passing FILTERS (NULL: all);
+   prints their names; *FREED grows by their size. */
+int cli_volume_prune (const struct cli_filters *filters, bool all, int64_t *freed);
 /* inspect -f: TMPL over the JSON record ROOT, one line to OUT (format.c). */
 int cli_format_json (const char *tmpl, json_t *root, FILE *out, berth_err_t *err);
 /* The same where records differ in their keys (events' Attributes): a

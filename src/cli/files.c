@@ -217,7 +217,7 @@ cp_to_host (struct berth_engine *e, const char *id, const char *src, const char 
     }
   {
     /* A new name: unpacked next to it, then renamed into place. */
-    cleanup_free char *db = xstrdup (dest), *dd = xstrdup (dest);
+    cleanup_free char *dd = xstrdup (dest);
     cleanup_free char *scratch = NULL, *from = NULL;
     const char *parent = dirname (dd);
     if (stat (parent, &st) < 0 || !S_ISDIR (st.st_mode))
@@ -249,7 +249,6 @@ cp_to_host (struct berth_engine *e, const char *id, const char *src, const char 
       rm_rf_at (AT_FDCWD, scratch, &e2);
       berth_error_release (&e2);
     }
-    (void)db;
     return r < 0 ? cli_error (&err) : 0;
   }
 }
@@ -259,13 +258,14 @@ cp_to_ctr (struct berth_engine *e, const char *id, const char *src, const char *
 {
   berth_err_t err = NULL;
   struct cp_src s = { e, NULL, src, owner };
-  int fd = 0, r, isdir;
-  pid_t pid = -1;
-  cleanup_free char *sb = xstrdup (src), *db = xstrdup (dest), *dd = xstrdup (dest);
+  int fd = 0, r;
+  pid_t pid;
+  cleanup_free char *sb = xstrdup (src);
+  const char *sbase;
   if (strcmp (src, "-") == 0)
     {
       /* A tar on stdin, into a directory (docker's rule). */
-      r = berth_engine_cp_in (e, id, dest, 0, NULL, NULL, &err);
+      r = berth_engine_cp_in (e, id, dest, 0, NULL, &err);
       return r < 0 ? cli_error (&err) : 0;
     }
   if (access (src, F_OK) < 0)
@@ -273,20 +273,11 @@ cp_to_ctr (struct berth_engine *e, const char *id, const char *src, const char *
       berth_error (&err, errno, "cp: `%s`", src);
       return cli_error (&err);
     }
-  isdir = berth_engine_path_is_dir (e, id, dest, &err);
-  if (isdir < 0 && err->status != ENOENT)
-    return cli_error (&err);
-  berth_error_release (&err);
   pid = tar_child (&s, &fd, &err);
   if (pid < 0)
     return cli_error (&err);
-  if (isdir == 1)
-    r = berth_engine_cp_in (e, id, dest, fd, NULL, NULL, &err);
-  else
-    {
-      const char *sbase = basename (sb);
-      r = berth_engine_cp_in (e, id, dirname (dd), fd, strcmp (sbase, ".") == 0 ? "." : sbase, basename (db), &err);
-    }
+  sbase = basename (sb);
+  r = berth_engine_cp_in (e, id, dest, fd, sbase, &err);
   close (fd);
   if (wait_child (pid) < 0 && r == 0)
     return 1;

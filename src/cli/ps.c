@@ -175,7 +175,7 @@ cmd_ps (int argc, char **argv)
   struct cli_filters filters = { .cmd = "ps", .keys = ps_filter_keys };
   struct berth_engine *e = NULL;
   berth_err_t err = NULL;
-  json_t *list = NULL, *c, *out = json_array ();
+  json_t *list = NULL, *broken = NULL, *c, *out = json_array ();
   bool all = false, quiet = false, notrunc = false;
   const char *format = "table";
   size_t i;
@@ -215,15 +215,14 @@ cmd_ps (int argc, char **argv)
     all = true;
   if ((o = cli_format_begin ("ps", format, names, ARRAY_SIZE (names), quiet)) != 0)
     return o;
-  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_engine_list (e, &list, &err) < 0)
+  if (berth_engine_open (cli.root, &e, &err) < 0 || berth_engine_list_all (e, &list, &broken, &err) < 0)
     {
       berth_engine_close (e);
       return cli_error (&err);
     }
   {
     /* A record that cannot be read is said, never silently left out. */
-    json_t *broken = NULL, *b;
-    berth_engine_list_broken (e, &broken);
+    json_t *b;
     json_array_foreach (broken, i, b)
         fprintf (stderr, "berth: warning: container %.12s is left out: %s (berth rm -f %.12s removes it)\n",
                  json_string_value (json_object_get (b, "Id")), json_string_value (json_object_get (b, "Error")),

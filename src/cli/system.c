@@ -123,43 +123,6 @@ cmd_container_prune (int argc, char **argv)
   return 0;
 }
 
-/* Volumes no container (running or not) names; with ALL named ones too. */
-static void
-prune_volumes (bool all, int64_t *freed)
-{
-  json_t *list = NULL, *v;
-  berth_err_t err = NULL;
-  size_t i;
-  bool header = false;
-  if (berth_volume_list (cli.root, &list, &err) < 0)
-    {
-      berth_error_release (&err);
-      return;
-    }
-  json_array_foreach (list, i, v)
-  {
-    const char *name = json_string_value (json_object_get (v, "Name")) ?: "";
-    json_t *users = NULL;
-    int64_t size = disk_usage (json_string_value (json_object_get (v, "Mountpoint")) ?: "");
-    if (!all && !json_is_true (json_object_get (v, "Anonymous")))
-      continue;
-    if (berth_volume_users (cli.root, name, &users, &err) == 0 && json_array_size (users) == 0
-        && berth_volume_remove (cli.root, name, false, &err) == 0)
-      {
-        if (!header)
-          printf ("Deleted Volumes:\n");
-        header = true;
-        printf ("%s\n", name);
-        *freed += size;
-      }
-    berth_error_release (&err);
-    json_decref (users);
-  }
-  if (header)
-    putchar ('\n');
-  json_decref (list);
-}
-
 /* User networks with no container on them. */
 static void
 prune_networks (void)
@@ -235,8 +198,8 @@ system_prune (int argc, char **argv)
   if ((r = prune_containers (&filters, &freed)) != 0)
     return r;
   prune_networks ();
-  if (volumes)
-    prune_volumes (false, &freed);
+  if (volumes && (r = cli_volume_prune (NULL, false, &freed)) != 0)
+    return r;
   if ((r = cli_open_store (&s)) != 0)
     return r;
   if (berth_image_prune (s, all, &f2, &untagged, &err) < 0)

@@ -129,10 +129,7 @@ volume_prune (int argc, char **argv)
                                         { "force", no_argument, NULL, 'f' },
                                         { "filter", required_argument, NULL, 'F' },
                                         { NULL, 0, NULL, 0 } };
-  berth_err_t err = NULL;
-  json_t *list = NULL, *v;
   struct cli_filters filters = { .cmd = "volume prune", .keys = volume_filter_keys };
-  size_t i;
   bool all = false;
   int o;
   if (cli_help (argc, argv, "volume prune [-a] [-f] [--filter name=|label=...]", NULL))
@@ -155,22 +152,48 @@ volume_prune (int argc, char **argv)
       }
   if (optind != argc)
     return cli_usage ("volume prune", "takes no arguments");
+  {
+    int64_t freed = 0;
+    char human[32];
+    if ((o = cli_volume_prune (&filters, all, &freed)) != 0)
+      return o;
+    cli_human_size ((double)freed, human, sizeof (human));
+    printf ("Total reclaimed space: %s\n", human);
+  }
+  return 0;
+}
+
+int
+cli_volume_prune (const struct cli_filters *filters, bool all, int64_t *freed)
+{
+  berth_err_t err = NULL;
+  json_t *list = NULL, *v;
+  size_t i;
+  bool header = false;
   if (berth_volume_list (cli.root, &list, &err) < 0)
     return cli_error (&err);
-  printf ("Deleted Volumes:\n");
   json_array_foreach (list, i, v)
   {
     const char *name = json_string_value (json_object_get (v, "Name"));
+    int64_t size = disk_usage (json_string_value (json_object_get (v, "Mountpoint")) ?: "");
     json_t *users = NULL;
     if ((!all && !json_is_true (json_object_get (v, "Anonymous")))
-        || !cli_filters_match (&filters, volume_filter, v, NULL))
+        || (filters && !cli_filters_match (filters, volume_filter, v, NULL)))
       continue;
     if (berth_volume_users (cli.root, name, &users, &err) == 0 && json_array_size (users) == 0
         && berth_volume_remove (cli.root, name, false, &err) == 0)
-      printf ("%s\n", name);
+      {
+        if (!header)
+          printf ("Deleted Volumes:\n");
+        header = true;
+        printf ("%s\n", name);
+        *freed += size;
+      }
     berth_error_release (&err);
     json_decref (users);
   }
+  if (header)
+    putchar ('\n');
   json_decref (list);
   return 0;
 }

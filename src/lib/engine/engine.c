@@ -748,32 +748,25 @@ joined_running (struct berth_engine *e, const char *other, berth_err_t *err)
   return running;
 }
 
-static int engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err);
+static int engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, bool by_hand,
+                         berth_err_t *err);
 
 int
 berth_engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err)
 {
-  json_t *rec = NULL;
-  bool manual;
-  if (berth_engine_load (e, id, &rec, err) < 0)
-    return -1;
-  manual = json_is_true (json_object_get (json_object_get (rec, "State"), "ManualStop"))
-           || json_object_get (json_object_get (rec, "State"), "RestartDelayMs");
-  json_decref (rec);
-  /* A start by hand ends a stop by hand: the policy applies again. */
-  if (manual && berth_engine_set_manual_stop (e, id, false, err) < 0)
-    return -1;
-  return engine_start (e, id, attach, status_fd, err);
+  return engine_start (e, id, attach, status_fd, true, err);
 }
 
 int
 berth_engine_start_for_policy (struct berth_engine *e, const char *id, berth_err_t *err)
 {
-  return engine_start (e, id, false, NULL, err);
+  return engine_start (e, id, false, NULL, false, err);
 }
 
+/* BY_HAND: a user's start, which ends a stop by hand (the restart policy
+   applies again, its back-off afresh); the policy's own keeps it. */
 static int
-engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, berth_err_t *err)
+engine_start (struct berth_engine *e, const char *id, bool attach, int *status_fd, bool by_hand, berth_err_t *err)
 {
   json_t *rec = NULL;
   int ready[2], status[2] = { -1, -1 };
@@ -789,6 +782,14 @@ engine_start (struct berth_engine *e, const char *id, bool attach, int *status_f
     {
       json_decref (rec);
       return berth_error (err, 0, "container %.12s is already running", id);
+    }
+  if (by_hand
+      && (json_is_true (json_object_get (json_object_get (rec, "State"), "ManualStop"))
+          || json_object_get (json_object_get (rec, "State"), "RestartDelayMs"))
+      && berth_engine_set_manual_stop (e, id, false, err) < 0)
+    {
+      json_decref (rec);
+      return -1;
     }
   {
     /* A pod member starts only while the container it joins runs. */
@@ -914,6 +915,19 @@ resume_if_paused (struct berth_engine *e, const char *id, json_t *rec)
   berth_error_release (&e2);
 }
 
+/* stop and kill by hand: no restart policy brings it back until a start.
+   Only a container with a policy needs the mark (one record write less on
+   every other stop). */
+static int
+mark_stopped_by_hand (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
+{
+  const char *policy = json_string_value (
+      json_object_get (json_object_get (json_object_get (rec, "HostConfig"), "RestartPolicy"), "Name"));
+  if (policy == NULL || strcmp (policy, "no") == 0)
+    return 0;
+  return berth_engine_set_manual_stop (e, id, true, err);
+}
+
 int
 berth_engine_kill (struct berth_engine *e, const char *id, int sig, berth_err_t *err)
 {
@@ -925,13 +939,15 @@ berth_engine_kill (struct berth_engine *e, const char *id, int sig, berth_err_t 
     return -1;
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status"));
   running = st && strcmp (st, "running") == 0;
-  if (running)
-    resume_if_paused (e, id, rec);
-  json_decref (rec);
   if (!running)
-    return berth_error (err, 0, "container %.12s is not running", id);
-  /* Killed by hand: no restart policy brings it back (until a start). */
-  if (berth_engine_set_manual_stop (e, id, true, err) < 0)
+    {
+      json_decref (rec);
+      return berth_error (err, 0, "container %.12s is not running", id);
+    }
+  resume_if_paused (e, id, rec);
+  ret = mark_stopped_by_hand (e, id, rec, err);
+  json_decref (rec);
+  if (ret < 0)
     return -1;
   ret = berth_container_kill (e->runtime_root, id, sig, false, err);
   if (ret == 0)
@@ -1003,7 +1019,7 @@ berth_engine_stop (struct berth_engine *e, const char *id, int timeout, berth_er
       json_decref (rec);
       return 0;
     }
-  if (berth_engine_set_manual_stop (e, id, true, err) < 0)
+  if (mark_stopped_by_hand (e, id, rec, err) < 0)
     {
       json_decref (rec);
       return -1;

@@ -92,9 +92,10 @@ int berth_engine_update (struct berth_engine *e, const char *id, berth_record_fn
 /* Reconciles the record with the system (a dead monitor, a reboot). */
 int berth_engine_refresh (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
 int berth_engine_list (struct berth_engine *e, json_t **out, berth_err_t *err);
-/* The containers whose record cannot be read (truncated, corrupt), which
-   list leaves out: [{Id, Error}] (the error names the file). */
-int berth_engine_list_broken (struct berth_engine *e, json_t **out);
+/* The same, and in *BROKEN the containers whose record cannot be read
+   (truncated, corrupt), which the list leaves out: [{Id, Error}], the
+   error naming the file. */
+int berth_engine_list_all (struct berth_engine *e, json_t **out, json_t **broken, berth_err_t *err);
 char *berth_engine_dir (struct berth_engine *e, const char *id);
 
 /* Spawns the monitor, which creates and starts the container.  With
@@ -174,14 +175,12 @@ int berth_engine_diff (struct berth_engine *e, const char *id, json_t **out, ber
    last component, owned by OWNER (-1: as it is). */
 int berth_engine_cp_out (struct berth_engine *e, const char *id, const char *path, int out_fd, int owner,
                          berth_err_t *err);
-/* The tar on IN_FD into directory DIR of the container (resolved in its
-   root); with RENAME_FROM/RENAME_TO, entry RENAME_FROM of the tar lands as
-   DIR/RENAME_TO instead (docker cp to a new name). */
-int berth_engine_cp_in (struct berth_engine *e, const char *id, const char *dir, int in_fd, const char *rename_from,
-                        const char *rename_to, berth_err_t *err);
-/* Whether PATH exists in the container and is a directory: 1, 0, or -1
-   with ENOENT. */
-int berth_engine_path_is_dir (struct berth_engine *e, const char *id, const char *path, berth_err_t *err);
+/* The tar on IN_FD into the container at DEST (resolved in its root), as
+   docker cp does: into DEST when it is a directory, else the tar's entry
+   SRC_BASE becomes DEST (SRC_BASE NULL: a tar stream, DEST must be a
+   directory). */
+int berth_engine_cp_in (struct berth_engine *e, const char *id, const char *dest, int in_fd, const char *src_base,
+                        berth_err_t *err);
 /* commit: the container's changes as a new layer on its image, with the
    image config CONFIG (the image's, changed by the caller), named NAME
    (NULL: untagged); the new image's manifest digest in MD_OUT. */

@@ -299,36 +299,40 @@ out:
 }
 
 int
-berth_engine_path_is_dir (struct berth_engine *e, const char *id, const char *path, berth_err_t *err)
-{
-  struct ctr_root r;
-  struct stat st;
-  int fd, ret;
-  if (root_open (e, id, "cp", &r, err) < 0)
-    return -1;
-  fd = open_in_root (r.fd, path, O_PATH, 0, err);
-  if (fd < 0)
-    ret = -1;
-  else
-    {
-      ret = fstat (fd, &st) == 0 && S_ISDIR (st.st_mode) ? 1 : 0;
-      close (fd);
-    }
-  root_close (&r);
-  return ret;
-}
-
-int
-berth_engine_cp_in (struct berth_engine *e, const char *id, const char *dir, int in_fd, const char *rename_from,
-                    const char *rename_to, berth_err_t *err)
+berth_engine_cp_in (struct berth_engine *e, const char *id, const char *dest, int in_fd, const char *src_base,
+                    berth_err_t *err)
 {
   struct ctr_root r;
   cleanup_close int dfd = -1;
+  cleanup_free char *dir = NULL, *base = NULL;
+  const char *rename_from = NULL, *rename_to = NULL;
   char tmpname[64] = "";
+  struct stat st;
   int ret = -1;
   if (root_open (e, id, "cp", &r, err) < 0)
     return -1;
-  dfd = open_in_root (r.fd, dir, O_PATH | O_DIRECTORY, 0, err);
+  /* docker's rule: into DEST when it is a directory (a tar stream must
+     go into one), else DEST is the new name of SRC_BASE in its parent. */
+  dfd = open_in_root (r.fd, dest, O_PATH, 0, err);
+  if (dfd >= 0 && fstat (dfd, &st) == 0 && S_ISDIR (st.st_mode))
+    dir = xstrdup (dest);
+  else
+    {
+      if (dfd >= 0)
+        close (dfd);
+      dfd = -1;
+      berth_error_release (err);
+      if (src_base == NULL)
+        {
+          berth_error (err, ENOTDIR, "cp: the destination %s in %.12s must be a directory for a tar stream", dest, id);
+          goto out;
+        }
+      split_path (dest, &dir, &base);
+      rename_from = src_base;
+      rename_to = base;
+    }
+  if (dfd < 0)
+    dfd = open_in_root (r.fd, dir, O_PATH | O_DIRECTORY, 0, err);
   if (dfd < 0)
     {
       berth_error_wrap (err, "cp: the destination directory %s in %.12s", dir, id);
@@ -363,7 +367,9 @@ berth_engine_cp_in (struct berth_engine *e, const char *id, const char *dir, int
       }
     if (rename_from)
       {
-        cleanup_free char *from = xasprintf ("%s/%s", tmpname, rename_from);
+        /* "SRC/." is its contents: the scratch directory itself. */
+        cleanup_free char *from
+            = strcmp (rename_from, ".") == 0 ? xstrdup (tmpname) : xasprintf ("%s/%s", tmpname, rename_from);
         cleanup_close int wfd = openat (dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (wfd < 0 || renameat (wfd, from, wfd, rename_to) < 0)
           {

@@ -122,10 +122,18 @@ berth_engine_random_name (void)
 int
 berth_engine_list (struct berth_engine *e, json_t **out, berth_err_t *err)
 {
+  return berth_engine_list_all (e, out, NULL, err);
+}
+
+int
+berth_engine_list_all (struct berth_engine *e, json_t **out, json_t **broken, berth_err_t *err)
+{
   cleanup_free char *cdir = xasprintf ("%s/containers", e->root);
   cleanup_dir DIR *d = opendir (cdir);
   struct dirent *de;
   *out = json_array ();
+  if (broken)
+    *broken = json_array ();
   if (d == NULL)
     return berth_error (err, errno, "open `%s`", cdir);
   while ((de = readdir (d)))
@@ -136,6 +144,9 @@ berth_engine_list (struct berth_engine *e, json_t **out, berth_err_t *err)
         continue;
       if (berth_engine_refresh (e, de->d_name, &rec, &e2) == 0)
         json_array_append_new (*out, rec);
+      /* No record yet is a container being made, not a broken one. */
+      else if (broken && e2->status != ENOENT)
+        json_array_append_new (*broken, json_pack ("{s:s,s:s}", "Id", de->d_name, "Error", e2->msg));
       berth_error_release (&e2);
     }
   return 0;
@@ -210,26 +221,4 @@ berth_engine_event (struct berth_engine *e, const char *id, json_t *rec, const c
   json_decref (extra);
   json_decref (loaded);
   berth_event (e->root, "container", action, id, attrs);
-}
-
-int
-berth_engine_list_broken (struct berth_engine *e, json_t **out)
-{
-  cleanup_free char *cdir = xasprintf ("%s/containers", e->root);
-  cleanup_dir DIR *d = opendir (cdir);
-  struct dirent *de;
-  *out = json_array ();
-  while (d && (de = readdir (d)))
-    {
-      json_t *rec = NULL;
-      berth_err_t e2 = NULL;
-      if (de->d_name[0] == '.' || strlen (de->d_name) != 64)
-        continue;
-      /* No record yet is a container being made, not a broken one. */
-      if (berth_engine_load (e, de->d_name, &rec, &e2) < 0 && e2->status != ENOENT)
-        json_array_append_new (*out, json_pack ("{s:s,s:s}", "Id", de->d_name, "Error", e2->msg));
-      json_decref (rec);
-      berth_error_release (&e2);
-    }
-  return 0;
 }
