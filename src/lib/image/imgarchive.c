@@ -585,15 +585,44 @@ out:
 
 /* ---------------------------------------------------------------- import */
 
+/* CONFIG and MANIFEST (its config descriptor filled in here) stored, and
+   the image published under NAME (NULL: untagged, held). */
+static int
+publish_image (struct berth_store *s, json_t *config, json_t *manifest, const char *name, char *manifest_out,
+               berth_err_t *err)
+{
+  char cfg[BERTH_DIGEST_LEN + 1], md[BERTH_DIGEST_LEN + 1];
+  int64_t cfg_size;
+  json_t *names = json_array (), *loaded = json_array ();
+  int ret = -1;
+  if (put_json_blob (s, config, cfg, &cfg_size, err) < 0)
+    goto out;
+  json_object_set_new (
+      manifest, "config",
+      json_pack ("{s:s,s:s,s:I}", "mediaType", MT_OCI_CONFIG, "digest", cfg, "size", (json_int_t)cfg_size));
+  if (put_json_blob (s, manifest, md, NULL, err) < 0)
+    goto out;
+  if (name)
+    json_array_append_new (names, json_string (name));
+  if (finish_image (s, md, names, loaded, err) < 0)
+    goto out;
+  if (manifest_out)
+    strcpy (manifest_out, md);
+  ret = 0;
+out:
+  json_decref (names);
+  json_decref (loaded);
+  return ret;
+}
+
 int
 berth_image_import (struct berth_store *s, const char *path, const char *name, json_t *config, char *manifest_out,
                     berth_err_t *err)
 {
   cleanup_close int fd = open (path, O_RDONLY | O_CLOEXEC);
-  char blob[BERTH_DIGEST_LEN + 1], diffid[BERTH_DIGEST_LEN + 1], cfg[BERTH_DIGEST_LEN + 1], md[BERTH_DIGEST_LEN + 1];
+  char blob[BERTH_DIGEST_LEN + 1], diffid[BERTH_DIGEST_LEN + 1];
   cleanup_free char *ts = timestamp_rfc3339 ();
-  int64_t cfg_size, blen;
-  json_t *c = NULL, *m = NULL, *loaded = json_array (), *names = json_array ();
+  json_t *c = NULL, *m = NULL;
   int ret = -1;
 
   if (fd < 0)
@@ -607,20 +636,10 @@ berth_image_import (struct berth_store *s, const char *path, const char *name, j
                  "rootfs", "type", "layers", "diff_ids", diffid, "history", "created", ts, "created_by",
                  "berth import");
   json_object_set (c, "config", config ? config : json_object ());
-  if (put_json_blob (s, c, cfg, &cfg_size, err) < 0)
+  m = json_pack ("{s:i,s:s,s:[{s:s,s:s,s:I}]}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST, "layers", "mediaType",
+                 sniff_layer_type (s, blob), "digest", blob, "size", (json_int_t)blob_size (s, blob));
+  if (publish_image (s, c, m, name, manifest_out, err) < 0)
     goto out;
-  blen = blob_size (s, blob);
-  m = json_pack ("{s:i,s:s,s:{s:s,s:s,s:I},s:[{s:s,s:s,s:I}]}", "schemaVersion", 2, "mediaType", MT_OCI_MANIFEST,
-                 "config", "mediaType", MT_OCI_CONFIG, "digest", cfg, "size", (json_int_t)cfg_size, "layers",
-                 "mediaType", sniff_layer_type (s, blob), "digest", blob, "size", (json_int_t)blen);
-  if (put_json_blob (s, m, md, NULL, err) < 0)
-    goto out;
-  if (name)
-    json_array_append_new (names, json_string (name));
-  if (finish_image (s, md, names, loaded, err) < 0)
-    goto out;
-  if (manifest_out)
-    strcpy (manifest_out, md);
   ret = 0;
 out:
   if (ret < 0)
@@ -630,8 +649,6 @@ out:
     }
   json_decref (c);
   json_decref (m);
-  json_decref (loaded);
-  json_decref (names);
   return ret;
 }
 
@@ -640,10 +657,9 @@ berth_image_add_layer (struct berth_store *s, const char *base, int layer_fd, co
                        char *manifest_out, berth_err_t *err)
 {
   struct berth_image *img = NULL;
-  char blob[BERTH_DIGEST_LEN + 1], diffid[BERTH_DIGEST_LEN + 1], cfg[BERTH_DIGEST_LEN + 1], md[BERTH_DIGEST_LEN + 1];
+  char blob[BERTH_DIGEST_LEN + 1], diffid[BERTH_DIGEST_LEN + 1];
   cleanup_free char *ts = timestamp_rfc3339 ();
-  json_t *conf = NULL, *m = NULL, *hist, *names = json_array (), *loaded = json_array ();
-  int64_t cfg_size;
+  json_t *conf = NULL, *m = NULL, *hist;
   int ret = -1;
   if (berth_image_load (s, base, &img, err) < 0)
     goto out;
@@ -676,26 +692,15 @@ berth_image_add_layer (struct berth_store *s, const char *base, int layer_fd, co
       json_object_set_new (h, "author", json_string (c->author));
     json_array_append_new (hist, h);
   }
-  if (put_json_blob (s, conf, cfg, &cfg_size, err) < 0)
-    goto out;
   m = json_deep_copy (img->manifest);
-  json_object_set_new (
-      m, "config",
-      json_pack ("{s:s,s:s,s:I}", "mediaType", MT_OCI_CONFIG, "digest", cfg, "size", (json_int_t)cfg_size));
   json_object_set_new (m, "mediaType", json_string (MT_OCI_MANIFEST));
   if (!json_is_array (json_object_get (m, "layers")))
     json_object_set_new (m, "layers", json_array ());
   json_array_append_new (json_object_get (m, "layers"),
                          json_pack ("{s:s,s:s,s:I}", "mediaType", sniff_layer_type (s, blob), "digest", blob, "size",
                                     (json_int_t)blob_size (s, blob)));
-  if (put_json_blob (s, m, md, NULL, err) < 0)
+  if (publish_image (s, conf, m, c->name, manifest_out, err) < 0)
     goto out;
-  if (c->name)
-    json_array_append_new (names, json_string (c->name));
-  if (finish_image (s, md, names, loaded, err) < 0)
-    goto out;
-  if (manifest_out)
-    strcpy (manifest_out, md);
   ret = 0;
 out:
   if (ret < 0)
@@ -703,7 +708,5 @@ out:
   berth_image_free (img);
   json_decref (conf);
   json_decref (m);
-  json_decref (names);
-  json_decref (loaded);
   return ret;
 }
