@@ -1,6 +1,6 @@
 # berth: build everything into build/, `make check` runs every test.
 CC ?= gcc
-PKGS := jansson libseccomp libcap libarchive libcrypto libcurl libmnl libnftables
+PKGS := jansson libseccomp libcap libarchive libcrypto libcurl libmnl libnftables libsystemd
 # berth-runtime needs only these (it never touches images).
 RT_PKGS := jansson libseccomp libcap
 CFLAGS ?= -O2 -g
@@ -9,7 +9,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -D_GNU_SOURCE \
 # Loaded on first use, not linked (src/lib/dl.h says why); the sonames
 # come from the -dev packages' links so that the build names what it was
 # compiled against.
-DL_PKGS := libarchive libcrypto libcurl libnftables
+DL_PKGS := libarchive libcrypto libcurl libnftables libsystemd
 dl_soname = $(shell objdump -p $(shell pkg-config --variable=libdir $(1))/$(1).so | awk '/SONAME/ {print $$2}')
 DL_DEFS := $(foreach p,$(DL_PKGS),-DBERTH_SONAME_$(shell echo $(p:lib%=%) | tr a-z A-Z)='"$(call dl_soname,$(p))"')
 CFLAGS += $(DL_DEFS)
@@ -201,6 +201,11 @@ e2e: all
 validate: all
 	@scripts/run-validation.sh
 
+# The process-isolation suites and OCI validation inside a booted Debian 12
+# host with systemd and cgroup v2 only (scripts/check-hosts.sh).
+check-hosts: all
+	@scripts/check-hosts.sh
+
 # Every test: unit, end to end, OCI conformance.  The last line sums them.
 check: all
 	@scripts/check.sh
@@ -259,4 +264,4 @@ deb:
 format:
 	clang-format -i $(shell find src -name '*.[ch]') tests/unit/*.c
 
-.PHONY: guest-kernel all unit e2e validate check demo clean format fuzz install uninstall deb
+.PHONY: guest-kernel all unit e2e validate check check-hosts demo clean format fuzz install uninstall deb

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lib/runtime/container.h"
 #include "agent/agent.h"
 
 /* ------------------------------------------------------------ procs */
@@ -147,7 +148,17 @@ maybe_finish (struct proc *p)
     {
       if (p->sid == 0)
         trace_step ("exit");
-      send_json (BERTH_F_EXIT, p->sid, json_pack ("{s:i}", "code", code));
+      {
+        /* The container's cgroup still exists (deleted later): whether
+           its memory limit killed something, for inspect's OOMKilled. */
+        long kills = p->sid == 0 ? berth_container_oom_kills (STATE_ROOT, CTR_ID)
+                     : m         ? berth_container_oom_kills (STATE_ROOT, m->id)
+                                 : 0;
+        json_t *j = json_pack ("{s:i}", "code", code);
+        if (kills > 0)
+          json_object_set_new (j, "oom_kills", json_integer (kills));
+        send_json (BERTH_F_EXIT, p->sid, j);
+      }
     }
     proc_free (p);
     /* A pod member whose init is gone: its container goes too. */

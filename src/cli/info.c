@@ -37,10 +37,17 @@ cmd_info (int argc, char **argv)
     berth_error_release (&err);
   printf ("Containers: %zu\n Running: %zu\n Stopped: %zu\nImages: %zu\n", json_array_size (list), running,
           json_array_size (list) - running, json_array_size (imgs));
-  printf ("Root Dir: %s\nCgroup Version: %s\n", cli.root,
-          mode == CGROUP_V2       ? "2"
-          : mode == CGROUP_HYBRID ? "1 (hybrid)"
-                                  : "1");
+  {
+    const char *mgr;
+    berth_err_t e2 = NULL;
+    if (berth_engine_cgroup_manager (&mgr, &e2) < 0)
+      mgr = e2->msg;
+    printf ("Root Dir: %s\nCgroup Driver: %s\nCgroup Version: %s\n", cli.root, mgr,
+            mode == CGROUP_V2       ? "2"
+            : mode == CGROUP_HYBRID ? "1 (hybrid)"
+                                    : "1");
+    berth_error_release (&e2);
+  }
   {
     const char *why, *accel = berth_vm_accel_why (&why);
     cleanup_free char *k = NULL, *i2 = NULL;

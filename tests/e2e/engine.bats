@@ -63,10 +63,22 @@ teardown() {
 }
 
 @test "limits land in the container's cgroup" {
-  run B run --rm --memory 32m --pids-limit 20 --cpus 0.5 busybox sh -c 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us'
+  # v1's files or v2's, whichever the host has.
+  run B run --rm --memory 32m --pids-limit 20 --cpus 0.5 busybox sh -c 'cd /sys/fs/cgroup
+    if [ -e cgroup.controllers ]; then cat memory.max pids.max; cut -d" " -f1 cpu.max
+    else cat memory/memory.limit_in_bytes pids/pids.max cpu/cpu.cfs_quota_us; fi'
   [ "${lines[0]}" = 33554432 ]
   [ "${lines[1]}" = 20 ]
   [ "${lines[2]}" = 50000 ]
+}
+
+@test "an OOM kill: exit code 137, OOMKilled in inspect, an oom event; a plain exit is none" {
+  run B run --name oom1 --memory 16m --memory-swap 16m busybox sh -c 'exec dd if=/dev/zero of=/dev/null bs=64M count=1'
+  [ "$status" -eq 137 ]
+  [ "$(B inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' oom1)" = "true 137" ]
+  [ "$(B events --since 0 --until 0s --filter container=oom1 --filter event=oom --format '{{.Action}}')" = oom ]
+  B run --name fine --memory 16m busybox true
+  [ "$(B inspect -f '{{.State.OOMKilled}}' fine)" = false ]
 }
 
 @test "-d, ps, logs, exec, inspect, stop, rm: the host sees the container's process" {

@@ -51,6 +51,13 @@ own_rootfs() {
   cfg ".root.path = \"$T/rootfs\" | .root.readonly = false"
 }
 
+# VM isolation: not on check-hosts' test host (a VM in a TCG VM is too slow
+# to test in CI), nor without a guest kernel.
+needs_vm() {
+  [ -z "${BERTH_TEST_HOST:-}" ] || skip "VM isolation is not tested on the $BERTH_TEST_HOST test host (nested TCG is too slow)"
+  [ -e "$TOP/build/vm/initrd.img" ] || skip "no guest kernel"
+}
+
 cgroup_dir() { # controller id
   echo "/sys/fs/cgroup/$1/berth/$2"
 }

@@ -237,7 +237,7 @@ left_as_before() {
 }
 
 @test "net: VM containers: same addressing, published TCP and UDP from another host, names, one NIC" {
-  [ -e "$TOP/build/vm/initrd.img" ] || skip "no guest kernel"
+  needs_vm
   export BERTH_VM_DIR=$TOP/build/vm
   client
   run B run --rm --isolation=vm --network host busybox true

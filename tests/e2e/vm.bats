@@ -155,6 +155,16 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   no_vm_left
 }
 
+@test "vm: an OOM kill in the guest's container cgroup is the host's OOMKilled and exit code 137" {
+  run B run --isolation=vm --name oomv --memory 64m busybox sh -c 'exec dd if=/dev/zero of=/dev/null bs=128M count=1'
+  [ "$status" -eq 137 ]
+  [ "$(B inspect -f '{{.State.OOMKilled}} {{.State.ExitCode}}' oomv)" = "true 137" ]
+  B run --isolation=vm --name finev busybox true
+  [ "$(B inspect -f '{{.State.OOMKilled}}' finev)" = false ]
+  B rm oomv finev
+  no_vm_left
+}
+
 @test "vm: kill -9 of the VM process leaves an exited container with the reason" {
   B run -d --isolation=vm --name k1 busybox sleep 1004
   vp=$(vm_pid k1)

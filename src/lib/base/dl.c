@@ -8,6 +8,7 @@
 #include "lib/base/crypto_dl.h"
 #include "lib/base/curl_dl.h"
 #include "lib/base/nft_dl.h"
+#include "lib/base/systemd_dl.h"
 
 int
 berth_dl_load (void **handle, const char *soname, const char *what, const struct berth_dl_sym *syms, size_t n,
@@ -47,6 +48,7 @@ struct berth_archive_api berth_archive;
 struct berth_crypto_api berth_crypto;
 struct berth_curl_api berth_curl;
 struct berth_nft_api berth_nft;
+struct berth_systemd_api berth_systemd;
 
 int
 berth_archive_load (berth_err_t *err)
@@ -74,6 +76,16 @@ berth_nft_load (berth_err_t *err)
 #define TABLE berth_nft_api
 #define FUNCS BERTH_NFT_FUNCS
   LOAD (berth_nft, BERTH_SONAME_NFTABLES, "NAT and port publishing");
+#undef TABLE
+#undef FUNCS
+}
+
+int
+berth_systemd_load (berth_err_t *err)
+{
+#define TABLE berth_systemd_api
+#define FUNCS BERTH_SYSTEMD_FUNCS
+  LOAD (berth_systemd, BERTH_SONAME_SYSTEMD, "systemd's cgroup driver");
 #undef TABLE
 #undef FUNCS
 }

@@ -17,6 +17,7 @@
 #include "lib/base/cloned_binary.h"
 #include "lib/runtime/isolation.h"
 #include "lib/runtime/container.h"
+#include "lib/runtime/cgroup.h"
 #include "lib/image/image.h"
 #include "lib/image/layer.h"
 #include "lib/image/reference.h"
@@ -110,6 +111,35 @@ berth_default_isolation (void)
     return mode;
   v = getenv ("BERTH_ISOLATION");
   return v && *v ? v : "process";
+}
+
+int
+berth_engine_cgroup_manager (const char **out, berth_err_t *err)
+{
+  cleanup_free char *conf = NULL;
+  const char *v = getenv ("BERTH_CGROUP_MANAGER"), *from = "BERTH_CGROUP_MANAGER";
+  if (v == NULL || v[0] == '\0')
+    {
+      conf = berth_config_string (NULL, "cgroup_manager");
+      v = conf;
+      from = "the host config's cgroup_manager";
+    }
+  if (v == NULL || v[0] == '\0')
+    {
+      *out = berth_systemd_booted () ? "systemd" : "cgroupfs";
+      return 0;
+    }
+  if (strcmp (v, "cgroupfs") == 0)
+    *out = "cgroupfs";
+  else if (strcmp (v, "systemd") == 0)
+    {
+      if (!berth_systemd_booted ())
+        return berth_error (err, 0, "%s is systemd, but systemd is not PID 1 on this host: use cgroupfs", from);
+      *out = "systemd";
+    }
+  else
+    return berth_error (err, 0, "%s: \"%s\" is neither systemd nor cgroupfs", from, v);
+  return 0;
 }
 
 /* The backend finishes the bundle: what it needs of the image (a VM: a
@@ -416,6 +446,21 @@ berth_engine_create (struct berth_engine *e, const struct berth_create_request *
   rec = json_pack ("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b}", "Id", id, "Name", name, "Created", created, "Image", r->image,
                    "ImageID", img->config_digest, "Manifest", md, "Isolation", iso->name, "AutoRemove", r->auto_remove);
   ret = build_spec (e, r, img, id, rec, run_hostname, seeds, anon, &spec, err);
+  if (ret == 0)
+    {
+      /* The scope's name is runc's slice:prefix:name form; the monitor
+         hands the runtime the manager the record names. */
+      const char *mgr;
+      cleanup_free char *cgpath = NULL;
+      if (berth_engine_cgroup_manager (&mgr, err) < 0)
+        ret = -1;
+      else
+        {
+          cgpath = strcmp (mgr, "systemd") == 0 ? xasprintf ("berth.slice:berth:%s", id) : xasprintf ("/berth/%s", id);
+          json_object_set_new (json_object_get (spec, "linux"), "cgroupsPath", json_string (cgpath));
+          json_object_set_new (rec, "CgroupManager", json_string (mgr));
+        }
+    }
   if (ret == 0)
     berth_engine_net_spec (spec, &net);
   if (ret == 0)

@@ -31,6 +31,12 @@ struct berth_engine
 /* The host default isolation: /etc/berth/config.json's "isolation"
    (BERTH_CONFIG names another file), then $BERTH_ISOLATION, then process. */
 const char *berth_default_isolation (void);
+/* Who makes containers' cgroups: "systemd" (a scope in berth.slice that
+   systemd makes, as docker and podman do on a systemd host) or "cgroupfs"
+   (/berth/ID by hand).  $BERTH_CGROUP_MANAGER, then the host config's
+   "cgroup_manager", else systemd where it is PID 1; systemd asked for
+   where it is not PID 1 is an error that says so. */
+int berth_engine_cgroup_manager (const char **out, berth_err_t *err);
 
 int berth_engine_open (const char *root, struct berth_engine **out, berth_err_t *err);
 

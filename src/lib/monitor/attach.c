@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lib/base/utils.h"
+#include "lib/runtime/cgroup.h"
 #include "lib/monitor/internal.h"
 
 int
@@ -205,6 +206,21 @@ client_index (struct monitor *m, int fd)
   return -1;
 }
 
+static void
+oom_event (struct monitor *m)
+{
+  long n = berth_cgroup_oom_read (m->oom_fd);
+  if (n < 0)
+    {
+      /* The cgroup is gone (a systemd scope ends with its last process). */
+      close (m->oom_fd);
+      m->oom_fd = -1;
+      return;
+    }
+  if (n > m->oom_kills)
+    m->oom_kills = n;
+}
+
 void
 monitor_relay (struct monitor *m)
 {
@@ -225,6 +241,9 @@ monitor_relay (struct monitor *m)
       for (int k = 0; k < m->n_clients && !exited; k++)
         if (m->client_reads[k])
           p[np++] = (struct pollfd){ .fd = m->clients[k], .events = POLLIN };
+      /* cgroup v2 signals a changed memory.events with POLLPRI. */
+      if (m->oom_fd >= 0 && !exited)
+        p[np++] = (struct pollfd){ .fd = m->oom_fd, .events = POLLPRI };
       r = poll (p, (nfds_t)np, exited ? 200 : -1);
       if (r < 0 && errno == EINTR)
         continue;
@@ -235,7 +254,9 @@ monitor_relay (struct monitor *m)
           int ci;
           if (!p[k].revents)
             continue;
-          if (p[k].fd == m->listen_fd)
+          if (p[k].fd == m->oom_fd)
+            oom_event (m);
+          else if (p[k].fd == m->listen_fd)
             accept_client (m);
           else if ((ci = client_index (m, p[k].fd)) >= 0)
             client_input (m, ci);

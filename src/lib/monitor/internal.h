@@ -48,6 +48,11 @@ struct monitor
   bool client_reads[MONITOR_MAX_CLIENTS];
   int n_clients;
   bool prev_ctrl_p; /* the last input byte was ctrl-p (detach keys) */
+  /* The container's OOM kill counter to poll (-1: none) and the most it
+     has said. */
+  int oom_fd;
+  long oom_kills;
+  bool oom_killed;
 };
 
 /* LOG_CONFIG: HostConfig.LogConfig.Config (max-size, max-file), or NULL. */

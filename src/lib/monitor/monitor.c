@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "lib/runtime/cgroup.h"
 #include "lib/runtime/container.h"
 #include "lib/engine/engine.h"
 #include "lib/engine/engine_net.h"
@@ -132,7 +133,14 @@ static int
 start_container (struct monitor *m, struct berth_net_ports *held, berth_err_t *err)
 {
   int cons[2] = { -1, -1 };
-  struct berth_create_opts co = { .root = m->e->runtime_root, .id = m->id, .bundle = m->dir, .die_with_parent = true };
+  struct berth_create_opts co = { .root = m->e->runtime_root,
+                                  .id = m->id,
+                                  .bundle = m->dir,
+                                  .die_with_parent = true,
+                                  .systemd_cgroup = strcmp (json_string_value (json_object_get (m->rec, "CgroupManager"))
+                                                                ?: "cgroupfs",
+                                                            "systemd")
+                                                    == 0 };
   berth_err_t warning = NULL;
   int ret = -1;
   if (berth_engine_net_start (m->e, m->id, m->rec, held, err) < 0
@@ -178,6 +186,7 @@ set_finished (json_t *rec, void *arg, berth_err_t *err)
   json_object_set_new (st, "Paused", json_false ());
   json_object_set_new (st, "Pid", json_integer (0));
   json_object_set_new (st, "ExitCode", json_integer (f->started ? f->exit_code : 0));
+  json_object_set_new (st, "OOMKilled", json_boolean (f->started && f->m->oom_killed));
   if (f->started)
     json_object_set_new (st, "FinishedAt", json_string (now));
   /* Why it ended, as this monitor found (a VM killed, a guest panic, a
@@ -198,6 +207,8 @@ finish (struct monitor *m, bool started, int exit_code, struct berth_net_ports *
     {
       json_decref (m->rec);
       m->rec = rec;
+      if (started && m->oom_killed)
+        berth_engine_event (m->e, m->id, rec, "oom", NULL);
       if (started)
         berth_engine_event (m->e, m->id, rec, "die", json_pack ("{s:o}", "exitCode", json_sprintf ("%d", exit_code)));
     }
@@ -272,7 +283,8 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
                        .in = { -1, -1 },
                        .master = -1,
                        .pid = -1,
-                       .listen_fd = -1 };
+                       .listen_fd = -1,
+                       .oom_fd = -1 };
   struct berth_net_ports held = { .n = 0 };
   bool started = false;
   int exit_code = 255;
@@ -335,6 +347,7 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
       ready_fd = -1;
       m.listen_fd = monitor_attach_listen (&m);
       health = health_start (&m);
+      m.oom_fd = berth_container_oom_watch (e->runtime_root, id);
       monitor_relay (&m);
       if (health > 0)
         {
@@ -349,6 +362,19 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
             = m.iso->exit_reason ? berth_container_exit_reason (e->runtime_root, id, m.status) : NULL;
         if (why)
           json_object_set_new (json_object_get (m.rec, "State"), "Error", json_string (why));
+      }
+      {
+        /* What the watch saw, or the count now (the cgroup, or a VM's
+           guest, still has it). */
+        long kills = berth_container_oom_kills (e->runtime_root, id);
+        if (m.oom_fd >= 0)
+          {
+            long n = berth_cgroup_oom_read (m.oom_fd);
+            kills = n > kills ? n : kills;
+            close (m.oom_fd);
+            m.oom_fd = -1;
+          }
+        m.oom_killed = (kills > m.oom_kills ? kills : m.oom_kills) > 0;
       }
       monitor_attach_close (&m);
     }

@@ -147,37 +147,9 @@ berth_cgroup_resolve_path (const char *spec_path, const char *id, bool systemd, 
     }
   if (systemd && strchr (spec_path, ':'))
     {
-      /* "slice:prefix:name" -> "/a.slice/a-b.slice/prefix-name.scope" */
-      cleanup_free char *copy = xstrdup (spec_path);
-      char *slice = copy, *prefix, *name, *c;
-      cleanup_free char *expanded = xstrdup ("");
-      prefix = strchr (slice, ':');
-      *prefix++ = '\0';
-      name = strchr (prefix, ':');
-      if (name == NULL)
-        return berth_error (err, 0, "linux.cgroupsPath: \"%s\" is not of the form slice:prefix:name", spec_path);
-      *name++ = '\0';
-      if (slice[0] == '\0')
-        slice = (char *)"system.slice";
-      if (strchr (slice, '/') || strchr (name, '/') || strchr (prefix, '/') || !strstr (slice, ".slice"))
-        return berth_error (err, 0, "linux.cgroupsPath: invalid systemd path \"%s\"", spec_path);
-      if (strcmp (slice, "-.slice") != 0)
-        {
-          /* Every dash-separated prefix of the slice name is a parent slice. */
-          for (c = strchr (slice, '-'); c; c = strchr (c + 1, '-'))
-            {
-              char *n = xasprintf ("%s/%.*s.slice", expanded, (int)(c - slice), slice);
-              free (expanded);
-              expanded = n;
-            }
-          {
-            char *n = xasprintf ("%s/%s", expanded, slice);
-            free (expanded);
-            expanded = n;
-          }
-        }
-      *out = prefix[0] ? xasprintf ("%s/%s-%s.scope", expanded, prefix, name) : xasprintf ("%s/%s", expanded, name);
-      return 0;
+      /* No systemd to ask: the scope's path, made by hand. */
+      cleanup_free char *slice = NULL, *unit = NULL;
+      return berth_systemd_parse_path (spec_path, id, &slice, &unit, out, err);
     }
   if (strstr (spec_path, ".."))
     {
@@ -197,6 +169,28 @@ cg_write (const char *dir, const char *file, const char *value, berth_err_t *err
 {
   cleanup_free char *path = xasprintf ("%s/%s", dir, file);
   cleanup_close int fd = open (path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && berth_cgroup_mode () == CGROUP_V2 && strchr (file, '.'))
+    {
+      /* v2 shows a controller's files only where the parent hands it down. */
+      cleanup_free char *ctrl = strndup (file, strcspn (file, "."));
+      cleanup_free char *have = NULL;
+      cleanup_free char *cf = xasprintf ("%s/cgroup.controllers", dir);
+      berth_err_t e2 = NULL;
+      if (strcmp (ctrl, "cgroup") != 0 && read_file_at (AT_FDCWD, cf, &have, NULL, &e2) == 0)
+        {
+          char *save = NULL;
+          bool found = false;
+          for (char *c = strtok_r (have, " \n", &save); c && !found; c = strtok_r (NULL, " \n", &save))
+            found = strcmp (c, ctrl) == 0;
+          if (!found)
+            return berth_error (err, ENOENT,
+                                "%s: the %s controller is not delegated to %s (its parent's cgroup.subtree_control "
+                                "lacks it)",
+                                file, ctrl, dir);
+        }
+      berth_error_release (&e2);
+      errno = ENOENT;
+    }
   if (fd < 0)
     return berth_error (err, errno, "open `%s`", path);
   if (write (fd, value, strlen (value)) < 0)
@@ -261,8 +255,8 @@ res_int (json_t *obj, const char *key, int64_t *out)
   return true;
 }
 
-static int
-check_types (json_t *res, berth_err_t *err)
+int
+cg_check_types (json_t *res, berth_err_t *err)
 {
   static const struct
   {
@@ -403,7 +397,7 @@ berth_cgroup_create (const char *rel_path, json_t *resources, struct berth_cgrou
       berth_error (err, 0, "linux.resources: expected an object");
       goto fail;
     }
-  if (resources && check_types (resources, err) < 0)
+  if (resources && cg_check_types (resources, err) < 0)
     goto fail;
   if (list_hierarchies (&h, &nh, err) < 0)
     goto fail;
@@ -463,8 +457,94 @@ fail:
 }
 
 int
+berth_cgroup_create_spec (const char *spec_path, const char *id, bool systemd, json_t *resources,
+                          struct berth_cgroup **out, berth_err_t *err)
+{
+  cleanup_free char *path = NULL;
+  struct berth_cgroup *cg;
+
+  if (!systemd || !berth_systemd_booted ())
+    {
+      if (berth_cgroup_resolve_path (spec_path, id, systemd, &path, err) < 0)
+        return -1;
+      return berth_cgroup_create (path, resources, out, err);
+    }
+  if (resources && !json_is_object (resources))
+    return berth_error (err, 0, "linux.resources: expected an object");
+  if (resources && cg_check_types (resources, err) < 0)
+    return -1;
+  cg = xcalloc (1, sizeof (*cg));
+  cg->mode = berth_cgroup_mode ();
+  if (berth_systemd_parse_path (spec_path, id, &cg->slice, &cg->unit, &cg->rel_path, err) < 0)
+    {
+      berth_cgroup_free (cg);
+      return -1;
+    }
+  cg->pending = resources ? json_incref (resources) : NULL;
+  *out = cg;
+  return 0;
+}
+
+/* The scope's directories, as systemd made them: where PID is now, in
+   each hierarchy berth_cgroup_create would use. */
+static int
+dirs_of_pid (struct berth_cgroup *cg, pid_t pid, berth_err_t *err)
+{
+  struct hierarchy *h = NULL;
+  size_t nh = 0;
+  cleanup_free char *text = NULL;
+  cleanup_free char *proc = xasprintf ("/proc/%d/cgroup", (int)pid);
+
+  if (read_file_at (AT_FDCWD, proc, &text, NULL, err) < 0 || list_hierarchies (&h, &nh, err) < 0)
+    return -1;
+  for (size_t i = 0; i < nh; i++)
+    {
+      char *save = NULL;
+      cleanup_free char *copy = xstrdup (text);
+      if (cg->mode == CGROUP_V2 ? !h[i].v2 : (h[i].v2 && cg->mode != CGROUP_HYBRID))
+        continue;
+      for (char *line = strtok_r (copy, "\n", &save); line; line = strtok_r (NULL, "\n", &save))
+        {
+          char *c1 = strchr (line, ':'), *c2 = c1 ? strchr (c1 + 1, ':') : NULL;
+          if (c2 == NULL)
+            continue;
+          *c2 = '\0';
+          if (h[i].v2 ? c1[1] != '\0' : strcmp (c1 + 1, h[i].controllers) != 0)
+            continue;
+          if (strstr (c2 + 1, "/..") || c2[1] != '/')
+            break;
+          cg->dirs = xrealloc (cg->dirs, sizeof (*cg->dirs) * (cg->n_dirs + 1));
+          cg->dirs[cg->n_dirs].controllers = xstrdup (h[i].controllers);
+          cg->dirs[cg->n_dirs].path = xasprintf ("%s%s", h[i].mountpoint, c2 + 1);
+          cg->n_dirs++;
+          break;
+        }
+    }
+  free (h);
+  if (cg->n_dirs == 0)
+    return berth_error (err, 0, "systemd: %s started, but process %d is in none of its cgroups", cg->unit, (int)pid);
+  return 0;
+}
+
+int
 berth_cgroup_enter (struct berth_cgroup *cg, pid_t pid, berth_err_t *err)
 {
+  if (cg->unit && cg->n_dirs == 0)
+    {
+      /* The first process starts the scope; systemd moves it in. */
+      json_t *res = cg->pending;
+      if (berth_systemd_start_scope (cg, pid, err) < 0 || dirs_of_pid (cg, pid, err) < 0)
+        return -1;
+      cg->pending = NULL;
+      if (res)
+        {
+          int r = cg->mode == CGROUP_V2 ? apply_v2 (cg, res, err) : apply_v1 (cg, res, err);
+          json_decref (res);
+          if (r < 0)
+            return -1;
+        }
+      return 0;
+    }
   for (size_t i = 0; i < cg->n_dirs; i++)
     if (cg_writef (cg->dirs[i].path, "cgroup.procs", err, "%d", pid) < 0)
       return -1;
@@ -484,7 +564,9 @@ berth_cgroup_update (struct berth_cgroup *cg, json_t *resources, berth_err_t *er
 {
   if (!json_is_object (resources))
     return berth_error (err, 0, "resources: expected an object");
-  if (check_types (resources, err) < 0)
+  if (cg_check_types (resources, err) < 0)
+    return -1;
+  if (cg->unit && berth_systemd_set_properties (cg, resources, err) < 0)
     return -1;
   return cg->mode == CGROUP_V2 ? apply_v2 (cg, resources, err) : apply_v1 (cg, resources, err);
 }
@@ -525,6 +607,30 @@ berth_cgroup_destroy (struct berth_cgroup *cg, bool kill_procs, berth_err_t *err
 {
   if (cg == NULL)
     return 0;
+  if (cg->unit && cg->n_dirs)
+    {
+      /* Ours to kill first: a stop job would give them SIGTERM and wait
+         up to systemd's 90 s before SIGKILL. */
+      for (int attempt = 0; kill_procs && attempt < 500; attempt++)
+        {
+          pid_t *pids = NULL;
+          size_t n = 0;
+          berth_err_t e2 = NULL;
+          struct timespec ts = { 0, 10 * 1000 * 1000 };
+          if (read_pids (cg->dirs[0].path, &pids, &n, &e2) < 0 || n == 0)
+            {
+              berth_error_release (&e2);
+              free (pids);
+              break;
+            }
+          for (size_t k = 0; k < n; k++)
+            kill (pids[k], SIGKILL);
+          free (pids);
+          nanosleep (&ts, NULL);
+        }
+      if (berth_systemd_stop_scope (cg, err) < 0)
+        return -1;
+    }
   for (size_t i = 0; i < cg->n_dirs; i++)
     {
       const char *dir = cg->dirs[i].path;
@@ -609,6 +715,39 @@ berth_cgroup_is_frozen (struct berth_cgroup *cg)
   return str_has_prefix (state, "FROZEN");
 }
 
+int
+berth_cgroup_oom_watch (struct berth_cgroup *cg)
+{
+  const char *dir = berth_cgroup_dir_for (cg, cg->mode == CGROUP_V2 ? "" : "memory");
+  cleanup_free char *p = NULL;
+  if (dir == NULL)
+    return -1;
+  p = xasprintf ("%s/%s", dir, cg->mode == CGROUP_V2 ? "memory.events" : "memory.oom_control");
+  return open (p, O_RDONLY | O_CLOEXEC);
+}
+
+long
+berth_cgroup_oom_read (int fd)
+{
+  char buf[512];
+  ssize_t n = pread (fd, buf, sizeof (buf) - 1, 0);
+  const char *k;
+  if (n < 0)
+    return -1;
+  buf[n] = '\0';
+  for (k = buf; (k = strstr (k, "oom_kill ")); k++)
+    if (k == buf || k[-1] == '\n')
+      return strtol (k + strlen ("oom_kill "), NULL, 10);
+  return 0;
+}
+
+long
+berth_cgroup_oom_kills (struct berth_cgroup *cg)
+{
+  cleanup_close int fd = berth_cgroup_oom_watch (cg);
+  return fd < 0 ? -1 : berth_cgroup_oom_read (fd);
+}
+
 json_t *
 berth_cgroup_to_json (struct berth_cgroup *cg)
 {
@@ -616,7 +755,13 @@ berth_cgroup_to_json (struct berth_cgroup *cg)
   for (size_t i = 0; i < cg->n_dirs; i++)
     json_array_append_new (dirs,
                            json_pack ("{s:s,s:s}", "controllers", cg->dirs[i].controllers, "path", cg->dirs[i].path));
-  return json_pack ("{s:i,s:s,s:o}", "mode", cg->mode, "path", cg->rel_path, "dirs", dirs);
+  json_t *j = json_pack ("{s:i,s:s,s:o}", "mode", cg->mode, "path", cg->rel_path, "dirs", dirs);
+  if (cg->unit)
+    {
+      json_object_set_new (j, "unit", json_string (cg->unit));
+      json_object_set_new (j, "slice", json_string (cg->slice));
+    }
+  return j;
 }
 
 int
@@ -627,6 +772,19 @@ berth_cgroup_from_json (json_t *j, struct berth_cgroup **out, berth_err_t *err)
   size_t i;
   cg->mode = (int)json_integer_value (json_object_get (j, "mode"));
   cg->rel_path = xstrdup (json_string_value (json_object_get (j, "path")) ?: "");
+  if (json_string_value (json_object_get (j, "unit")))
+    {
+      const char *unit = json_string_value (json_object_get (j, "unit"));
+      const char *slice = json_string_value (json_object_get (j, "slice"));
+      if (slice == NULL || strchr (unit, '/') || strchr (slice, '/') || strlen (unit) < strlen (".scope")
+          || strcmp (unit + strlen (unit) - strlen (".scope"), ".scope") != 0)
+        {
+          berth_cgroup_free (cg);
+          return berth_error (err, 0, "state: malformed systemd unit in the cgroup entry");
+        }
+      cg->unit = xstrdup (unit);
+      cg->slice = xstrdup (slice);
+    }
   cg->dirs = xcalloc (json_array_size (dirs) + 1, sizeof (*cg->dirs));
   json_array_foreach (dirs, i, d)
   {
@@ -657,6 +815,9 @@ berth_cgroup_free (struct berth_cgroup *cg)
     }
   free (cg->dirs);
   free (cg->rel_path);
+  free (cg->unit);
+  free (cg->slice);
+  json_decref (cg->pending);
   free (cg);
 }
 

@@ -28,6 +28,12 @@ struct berth_cgroup
   char *rel_path; /* the cgroup path as given (after systemd expansion) */
   struct berth_cgroup_dir *dirs;
   size_t n_dirs;
+  /* systemd's driver: the transient scope and its slice (NULL with
+     cgroupfs).  Until the first process enters, dirs is empty and the
+     resources wait in pending: a scope starts with its first PID. */
+  char *unit;
+  char *slice;
+  json_t *pending;
 };
 
 int berth_cgroup_mode (void);
@@ -36,6 +42,18 @@ int berth_cgroup_mode (void);
 int berth_cgroup_resolve_path (const char *spec_path, const char *id, bool systemd, char **out, berth_err_t *err);
 /* Makes the directories and applies RESOURCES; on failure nothing is left. */
 int berth_cgroup_create (const char *rel_path, json_t *resources, struct berth_cgroup **out, berth_err_t *err);
+/* A container's cgroup from its spec: with SYSTEMD on a host whose PID 1
+   is systemd, a transient scope that systemd makes when the first process
+   enters (berth_cgroup_enter); else cgroupfs directories made now, the
+   systemd form of the path translated as runc does without systemd. */
+int berth_cgroup_create_spec (const char *spec_path, const char *id, bool systemd, json_t *resources,
+                              struct berth_cgroup **out, berth_err_t *err);
+/* PID 1 is systemd (sd_booted's test). */
+bool berth_systemd_booted (void);
+/* The unit and slice that "slice:prefix:name" names, by runc's rules;
+   path_out (may be NULL) gets the scope's cgroup path. */
+int berth_systemd_parse_path (const char *spec_path, const char *id, char **slice_out, char **unit_out,
+                              char **path_out, berth_err_t *err);
 int berth_cgroup_enter (struct berth_cgroup *cg, pid_t pid, berth_err_t *err);
 /* On a cgroup v2 host: the container's cgroup directory as an O_PATH fd,
    for clone3's CLONE_INTO_CGROUP; -1 elsewhere (v1 or hybrid). */
@@ -49,6 +67,16 @@ int berth_cgroup_freeze (struct berth_cgroup *cg, bool frozen, berth_err_t *err)
    moved into), v1 or v2, best effort: a frozen task takes no SIGKILL. */
 void berth_cgroup_thaw_pid (pid_t pid);
 int berth_cgroup_is_frozen (struct berth_cgroup *cg);
+/* OOM kills in the container's cgroup so far: memory.events' oom_kill on
+   v2, memory.oom_control's on v1; -1 where it cannot be read. */
+long berth_cgroup_oom_kills (struct berth_cgroup *cg);
+/* An fd on the file that counts them, for poll(POLLPRI) on v2 (the kernel
+   signals each change); -1 where there is none.  The count stays readable
+   through it only while the cgroup exists: a systemd scope goes as its
+   last process does, so the monitor watches rather than asks at the end. */
+int berth_cgroup_oom_watch (struct berth_cgroup *cg);
+/* The oom_kill count in an fd from berth_cgroup_oom_watch, -1 if gone. */
+long berth_cgroup_oom_read (int fd);
 /* The container's cgroup directory for one controller (NULL if absent). */
 const char *berth_cgroup_dir_for (struct berth_cgroup *cg, const char *controller);
 

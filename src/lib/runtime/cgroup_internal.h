@@ -6,11 +6,14 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/runtime/cgroup.h"
 
 /* Signed integers in resources: jansson gives int64. */
 bool res_int (json_t *obj, const char *key, int64_t *out);
+/* linux.resources' integer fields are integers, its objects objects. */
+int cg_check_types (json_t *res, berth_err_t *err);
 int need_dir (struct berth_cgroup *cg, const char *controller, const char *field, const char **dir, berth_err_t *err);
 bool cg_file_exists (const char *dir, const char *file);
 int cg_write (const char *dir, const char *file, const char *value, berth_err_t *err);
@@ -20,5 +23,9 @@ int cg_writef (const char *dir, const char *file, berth_err_t *err, const char *
    the order runc writes them. */
 int apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err);
 int apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err);
+/* cgroup_systemd.c: the scope over D-Bus. */
+int berth_systemd_start_scope (struct berth_cgroup *cg, pid_t pid, berth_err_t *err);
+int berth_systemd_stop_scope (struct berth_cgroup *cg, berth_err_t *err);
+int berth_systemd_set_properties (struct berth_cgroup *cg, json_t *resources, berth_err_t *err);
 
 #endif

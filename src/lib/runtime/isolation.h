@@ -95,6 +95,10 @@ struct berth_isolation
   /* Why it ended on its own (a killed VM, a guest panic), or NULL;
      WAIT_STATUS is its recorded pid's. */
   char *(*exit_reason) (const char *root, struct berth_state *st, int wait_status);
+  /* OOM kills in the container so far (-1: unknown); watch (NULL: none)
+     gives an fd to poll(POLLPRI) for them while it runs. */
+  long (*oom_kills) (const char *root, struct berth_state *st);
+  int (*oom_watch) (const char *root, struct berth_state *st);
   /* What inspect shows of the backend ({Accelerator, Kernel, ...}), or NULL. */
   json_t *(*describe) (struct berth_state *st);
   /* The engine's bundle: completes SPEC (built from an image) for this

@@ -386,6 +386,20 @@ process_prepare (const struct berth_isolation_prepare *p, json_t *spec, berth_er
   return 0;
 }
 
+static long
+process_oom_kills (const char *root, struct berth_state *st)
+{
+  (void)root;
+  return st->cgroup ? berth_cgroup_oom_kills (st->cgroup) : -1;
+}
+
+static int
+process_oom_watch (const char *root, struct berth_state *st)
+{
+  (void)root;
+  return st->cgroup ? berth_cgroup_oom_watch (st->cgroup) : -1;
+}
+
 const struct berth_isolation berth_process_isolation = {
   .name = "process",
   .flags = BERTH_ISOLATION_HOST_ROOTFS,
@@ -400,5 +414,7 @@ const struct berth_isolation berth_process_isolation = {
   .stats = process_stats,
   .pause = process_pause,
   .update = process_update,
+  .oom_kills = process_oom_kills,
+  .oom_watch = process_oom_watch,
   .prepare = process_prepare,
 };

@@ -507,6 +507,32 @@ berth_container_exit_reason (const char *root, const char *id, int wait_status)
   return l.iso->exit_reason ? l.iso->exit_reason (root, l.st, wait_status) : NULL;
 }
 
+long
+berth_container_oom_kills (const char *root, const char *id)
+{
+  cleanup_loaded struct loaded l = { 0 };
+  berth_err_t e2 = NULL;
+  if (load (root, id, &l, &e2) < 0)
+    {
+      berth_error_release (&e2);
+      return -1;
+    }
+  return l.iso->oom_kills ? l.iso->oom_kills (root, l.st) : -1;
+}
+
+int
+berth_container_oom_watch (const char *root, const char *id)
+{
+  cleanup_loaded struct loaded l = { 0 };
+  berth_err_t e2 = NULL;
+  if (load (root, id, &l, &e2) < 0)
+    {
+      berth_error_release (&e2);
+      return -1;
+    }
+  return l.iso->oom_watch ? l.iso->oom_watch (root, l.st) : -1;
+}
+
 /* -------------------------------------------------------------------- exec */
 
 int

@@ -619,7 +619,6 @@ berth_process_backend_create (const struct berth_create_opts *o, const char *bun
 {
   cleanup_free char *rootfs = NULL;
   cleanup_free char *dir = NULL;
-  cleanup_free char *cg_path = NULL;
   cleanup_free char *creating_state = NULL;
   cleanup_close int dirfd = -1;
   cleanup_close int start_listen = -1;
@@ -640,8 +639,8 @@ berth_process_backend_create (const struct berth_create_opts *o, const char *bun
     return -1;
   c.rootfs = rootfs;
   if (berth_state_lock (o->root, o->id, &dirfd, err) < 0
-      || berth_cgroup_resolve_path (spec->cgroups_path, o->id, o->systemd_cgroup, &cg_path, err) < 0
-      || berth_cgroup_create (cg_path, spec->resources, &c.cgroup, err) < 0 || open_namespaces (&c, spec, err) < 0)
+      || berth_cgroup_create_spec (spec->cgroups_path, o->id, o->systemd_cgroup, spec->resources, &c.cgroup, err) < 0
+      || open_namespaces (&c, spec, err) < 0)
     goto fail;
   if (spec->process && spec->process->terminal)
     {

@@ -358,6 +358,21 @@ vm_isolation_exit_reason (const char *root, struct berth_state *st, int wait_sta
   return why;
 }
 
+static long
+vm_isolation_oom_kills (const char *root, struct berth_state *st)
+{
+  cleanup_free char *p = xasprintf ("%s/%s/oom-kills", root, st->id);
+  cleanup_free char *data = NULL;
+  berth_err_t e = NULL;
+  if (read_file_at (AT_FDCWD, p, &data, NULL, &e) < 0)
+    {
+      /* None written: the guest reported none. */
+      berth_error_release (&e);
+      return 0;
+    }
+  return strtol (data, NULL, 10);
+}
+
 /* What the runtime knows of the VM, in docker-style names. */
 static json_t *
 vm_isolation_describe (struct berth_state *st)
@@ -410,6 +425,7 @@ const struct berth_isolation berth_vm_isolation = {
   .paused = vm_isolation_paused,
   .update = vm_isolation_update,
   .exit_reason = vm_isolation_exit_reason,
+  .oom_kills = vm_isolation_oom_kills,
   .describe = vm_isolation_describe,
   .prepare = berth_vm_prepare,
   .notice = vm_isolation_notice,

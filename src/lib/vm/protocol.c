@@ -191,6 +191,24 @@ berth_frame_json (const struct berth_frame *f, json_t **out, berth_err_t *err)
   return 0;
 }
 
+long
+berth_frame_exit_oom_kills (const struct berth_frame *f)
+{
+  json_t *j = NULL, *k;
+  berth_err_t e = NULL;
+  long n = 0;
+  if (f->type != BERTH_F_EXIT || berth_frame_json (f, &j, &e) < 0)
+    {
+      berth_error_release (&e);
+      return 0;
+    }
+  k = json_object_get (j, "oom_kills");
+  if (json_is_integer (k) && json_integer_value (k) > 0 && json_integer_value (k) < (1LL << 31))
+    n = (long)json_integer_value (k);
+  json_decref (j);
+  return n;
+}
+
 int
 berth_frame_exit_code (const struct berth_frame *f, int *code, berth_err_t *err)
 {

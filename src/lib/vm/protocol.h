@@ -98,6 +98,9 @@ int berth_frame_write_json (int fd, uint8_t type, uint32_t sid, json_t *j, berth
 int berth_frame_json (const struct berth_frame *f, json_t **out, berth_err_t *err);
 /* Validated replies from the guest. */
 int berth_frame_exit_code (const struct berth_frame *f, int *code, berth_err_t *err);
+/* The OOM kills an exit frame reports (its optional oom_kills), 0 when it
+   has none or a malformed one: the guest speaks only for its own VM. */
+long berth_frame_exit_oom_kills (const struct berth_frame *f);
 int berth_frame_ps_lines (const struct berth_frame *f, char ***lines, berth_err_t *err);
 /* A ready frame: the guest kernel's release (at most 100 printable
    bytes into KERNEL) and its boot time. */

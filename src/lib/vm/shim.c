@@ -425,6 +425,14 @@ shim_agent_frame (struct shim *s, struct berth_frame *f)
               berth_error_release (&e);
               s->exit_code = 255;
             }
+          {
+            /* The guest saw its memory limit kill: inspect's OOMKilled. */
+            long kills = berth_frame_exit_oom_kills (f);
+            char num[24];
+            int n = snprintf (num, sizeof (num), "%ld", kills);
+            if (kills > 0 && write_file_at (s->dirfd, "oom-kills", num, (size_t)n, &e) < 0)
+              berth_error_release (&e);
+          }
           s->exited = true;
           return;
         case BERTH_F_CLOCK:
