@@ -35,9 +35,10 @@ trap 'exit 130' INT TERM
 data=$work/data
 mkdir -p "$data/berth" "$data/shared/oci-validation" "$data/results"
 # The built tree without what the guest never uses (VM templates, objects,
-# the sanitizer and fuzzing builds, VM isolation's guest).
+# the sanitizer and fuzzing builds).  VM isolation's guest goes along: the
+# suites create (not start) VM containers.
 tar -C "$top" --exclude=./.git --exclude=./build/vm-templates --exclude=./build/obj --exclude=./build/deb \
-  --exclude=./build/vm --exclude=./build-asan --exclude=./build-fuzz -cf - . | tar -C "$data/berth" -xf - \
+  --exclude=./build-asan --exclude=./build-fuzz -cf - . | tar -C "$data/berth" -xf - \
   || fail "copying the tree failed"
 cp tests/hosts/run-inside.sh "$data/run.sh"
 # The validation suite's script and its build (Go programs keyed by `go

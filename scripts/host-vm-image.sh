@@ -35,14 +35,15 @@ debootstrap --variant=minbase --include=systemd,systemd-sysv,udev,dbus,kmod,ipro
   bookworm "$root" ${mirror:+"$mirror"} >&2
 
 # What the suites run inside: the libraries berth links or opens, the tools
-# the tests call, Docker and containerd (their systemd cgroup driver is part
+# the tests call, AppArmor as Debian installs it (Docker then gives every
+# container its docker-default profile), Docker and containerd (their systemd cgroup driver is part
 # of the check), crun and runc (bench/runtime.sh compares against them) and
 # the OCI validation suite's Go toolchain (its build is copied in from the
 # host's cache, keyed by `go version`).
 PKGS="linux-image-cloud-amd64 initramfs-tools e2fsprogs
   libjansson4 libseccomp2 libcap2 libcap2-bin libmnl0 libnftables1 libarchive13 libcurl4 libssl3 libsystemd0
   bats jq bc file procps util-linux bsdutils python3 curl zstd xz-utils openssl busybox-static
-  nftables iptables docker.io containerd runc crun
+  nftables iptables dnsmasq-base apparmor docker.io containerd runc crun
   golang-go golang-github-google-uuid-dev golang-github-mrunalp-fileutils-dev
   golang-github-opencontainers-specs-dev golang-github-opencontainers-selinux-dev
   golang-github-blang-semver-dev golang-github-hashicorp-go-multierror-dev
@@ -97,9 +98,10 @@ ConditionPathExists=/dev/disk/by-label/berth-check
 
 [Service]
 Type=oneshot
-StandardOutput=tty
-StandardError=tty
-TTYPath=/dev/ttyS0
+# The console, not ttyS0 itself: the serial getty's vhangup() at its start
+# would cut off a writer that opened the tty directly.
+StandardOutput=journal+console
+StandardError=journal+console
 ExecStartPre=/bin/mkdir -p /check
 ExecStartPre=/bin/mount /dev/disk/by-label/berth-check /check
 ExecStart=/bin/sh /check/run.sh

@@ -20,7 +20,7 @@ cmd_features (int argc, char **argv)
                  "createContainer", "startContainer", "poststart", "poststop", "isolation", "mountOptions", "bind",
                  "rbind", "ro", "rw", "nosuid", "nodev", "mountOptionsNote", "see docs", "linux", "namespaces",
                  "cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts", "capabilities", caps, "cgroup",
-                 "v1", 1, "v2", 1, "systemd", 0, "systemdUser", 0, "seccomp", berth_seccomp_features (), "apparmor",
+                 "v1", 1, "v2", 1, "systemd", 1, "systemdUser", 0, "seccomp", berth_seccomp_features (), "apparmor",
                  "enabled", 0, "selinux", "enabled", 0, "intelRdt", "enabled", 0, "mountExtensions", "idmap", 0,
                  "annotations", "org.opencontainers.runc.version", "berth");
   if (f == NULL)

@@ -209,17 +209,22 @@ teardown() {
 }
 
 @test "load: 50 containers started with -d at once, then all removed; 200 run --rm in a row" {
-  for i in $(seq 50); do B run -d busybox sleep 1000 > "$T/id.$i" & done
+  # A fifth of it on check-hosts' test host, a TCG guest on the same cores.
+  local par=50 seq=200
+  [ -z "${BERTH_TEST_HOST:-}" ] || { par=10; seq=40; }
+  for i in $(seq $par); do B run -d busybox sleep 1000 > "$T/id.$i" & done
   wait
-  [ "$(B ps -q | wc -l)" -eq 50 ]
+  [ "$(B ps -q | wc -l)" -eq $par ]
   ids=$(cat "$T"/id.*)
   B rm -f $(B ps -aq) >/dev/null
   [ -z "$(B ps -aq)" ]
   [ -z "$(ls -A "$T/store/runtime")" ]
   ! grep -q "$T/store" /proc/self/mountinfo
   # none of their cgroups is left behind
-  for id in $ids; do [ ! -e "/sys/fs/cgroup/memory/berth/$id" ] && [ ! -e "/sys/fs/cgroup/pids/berth/$id" ]; done
-  for i in $(seq 200); do B run --rm busybox true || { echo "run $i failed"; false; }; done
+  for id in $ids; do
+    [ ! -e "$(cgroup_dir memory "$id")" ] && [ ! -e "$(cgroup_dir pids "$id")" ] && [ ! -e "/sys/fs/cgroup/berth.slice/berth-$id.scope" ]
+  done
+  for i in $(seq $seq); do B run --rm busybox true || { echo "run $i failed"; false; }; done
   [ -z "$(B ps -aq)" ]
   [ -z "$(ls -A "$T/store/containers")" ]
   [ -z "$(ls -A "$T/store/holds")" ]

@@ -58,9 +58,15 @@ needs_vm() {
   [ -e "$TOP/build/vm/initrd.img" ] || skip "no guest kernel"
 }
 
+# The container's cgroup for a controller: one directory on cgroup v2.
 cgroup_dir() { # controller id
-  echo "/sys/fs/cgroup/$1/berth/$2"
+  if cgroup_v2; then echo "/sys/fs/cgroup/berth/$2"; else echo "/sys/fs/cgroup/$1/berth/$2"; fi
 }
+
+cgroup_v2() { [ -e /sys/fs/cgroup/cgroup.controllers ]; }
+
+# A memory limit's file, v1's or v2's.
+memory_limit_file() { if cgroup_v2; then echo memory.max; else echo memory.limit_in_bytes; fi; }
 
 wait_status() { # id status
   local i

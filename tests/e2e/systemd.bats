@@ -226,8 +226,11 @@ EOF
   "$BERTH" --root "$DT/berth" save --format docker -o "$DT/busybox.tar" busybox
   dk load -q -i "$DT/busybox.tar"
   run dk run --rm busybox sh -c 'echo hi; exit 3'
+  echo "$output"
   [ "$status" -eq 3 ]
   [ "$output" = hi ]
+  # Docker gives the container its AppArmor profile; berth-runtime applies it.
+  [ "$(dk run --rm busybox cat /proc/self/attr/current)" = "docker-default (enforce)" ]
   id=$(dk run -d --memory 64m busybox sleep 1000)
   [ "$(systemctl is-active "docker-$id.scope")" = active ]
   [ "$(cat "/sys/fs/cgroup/system.slice/docker-$id.scope/memory.max")" = 67108864 ]
@@ -236,6 +239,7 @@ EOF
   dk update --memory 96m --memory-swap 96m "$id"
   [ "$(cat "/sys/fs/cgroup/system.slice/docker-$id.scope/memory.max")" = 100663296 ]
   dk kill "$id"
+  [ "$(dk wait "$id")" = 137 ]
   [ "$(dk inspect -f '{{.State.Status}}' "$id")" = exited ]
   dk rm "$id"
   ! systemctl is-active "docker-$id.scope"
@@ -263,9 +267,10 @@ EOF
   "$BERTH" --root "$CT/berth" save --format docker -o "$CT/busybox.tar" busybox
   c image import "$CT/busybox.tar" >/dev/null
   IMG=docker.io/library/busybox:latest
+  # ctr gives no cgroup namespace: the container sees the scope's path.
   run c run --rm --runc-binary "$BERTH_RUNTIME" --runc-systemd-cgroup --cgroup "system.slice:bt:s1" "$IMG" s1 sh -c 'cat /proc/self/cgroup; exit 3'
   [ "$status" -eq 3 ]
-  [ "$output" = "0::/" ]
+  [ "$output" = "0::/system.slice/bt-s1.scope" ]
   c run -d --runc-binary "$BERTH_RUNTIME" --runc-systemd-cgroup --cgroup "system.slice:bt:s2" "$IMG" s2 sleep 1000
   [ "$(systemctl is-active bt-s2.scope)" = active ]
   run c task exec --exec-id e1 s2 sh -c 'echo in; exit 4'

@@ -34,12 +34,21 @@ vpass=0
 if [ -x /check/shared/oci-validation/run-validation.sh ] && [ ! -e /check/suites ]; then
   mkdir -p /var/cache/oci-validation
   cp -a /check/rtt/. /var/cache/oci-validation/
-  RTT_NO_INSTALL=1 OCI_VALIDATION=/check/shared/oci-validation/run-validation.sh scripts/run-validation.sh \
-    > "$out/validation.txt" 2>&1
+  # runtime-tools 0.9 reads cgroup v1 files only: on this host its cgroup
+  # programs fail whichever runtime runs them.  runc on the same host is
+  # the yardstick: berth must pass at least as many as it does.
+  RTT_TIMEOUT=60 RTT_NO_INSTALL=1 "/check/shared/oci-validation/run-validation.sh" /usr/sbin/runc "$out/validation-runc" \
+    > "$out/validation-runc.txt" 2>&1
+  rpass=$(tail -n 1 "$out/validation-runc.txt" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
+  echo "validation, runc on this host: $(tail -n 1 "$out/validation-runc.txt")"
+  BERTH_VALIDATION_MIN=${rpass:-40} VALIDATION_OUT="$out/validation" RTT_NO_INSTALL=1 \
+    OCI_VALIDATION=/check/shared/oci-validation/run-validation.sh scripts/run-validation.sh > "$out/validation.txt" 2>&1
   vrc=$?
   tail -n 3 "$out/validation.txt"
   vpass=$(sed -n 's/^validation: \([0-9]*\) passed.*/\1/p' "$out/validation.txt" | tail -n 1)
   [ $vrc -eq 0 ] || fail=$((fail + 1))
+  # Keep the per-test reports, not the bundles.
+  rm -rf "$out/validation/tmp" "$out/validation-runc/tmp" "$out/validation/.rtt" "$out/validation-runc/.rtt"
 fi
 
 if [ -e /check/bench ]; then

@@ -30,6 +30,47 @@ cgroup_paths (void **state)
   berth_error_release (&err);
 }
 
+/* runc's rules for systemd's slice:prefix:name. */
+static void
+systemd_unit_names (void **state)
+{
+  static const struct
+  {
+    const char *in, *slice, *unit, *path;
+  } good[] = {
+    { NULL, "system.slice", "berth-id1.scope", "/system.slice/berth-id1.scope" },
+    { ":p:n", "system.slice", "p-n.scope", "/system.slice/p-n.scope" },
+    { "kubepods-burstable-pod12.slice:cri-containerd:abc", "kubepods-burstable-pod12.slice",
+      "cri-containerd-abc.scope", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12.slice/cri-containerd-abc.scope" },
+    { "-.slice:p:n", "-.slice", "p-n.scope", "/p-n.scope" },
+    { "machine.slice::n", "machine.slice", "n.scope", "/machine.slice/n.scope" },
+  };
+  static const char *bad[] = { "a--b.slice:p:n", "-a.slice:p:n", "a-.slice:p:n", "noslice:p:n", ".slice:p:n",
+                               "a/b.slice:p:n", "system.slice:p", "system.slice:p:n:x", "system.slice:p:",
+                               "system.slice:p:n.slice", "system.slice:p:a/b" };
+  berth_err_t err = NULL;
+  for (size_t i = 0; i < ARRAY_SIZE (good); i++)
+    {
+      char *slice = NULL, *unit = NULL, *path = NULL;
+      assert_int_equal (berth_systemd_parse_path (good[i].in, "id1", &slice, &unit, &path, &err), 0);
+      assert_string_equal (slice, good[i].slice);
+      assert_string_equal (unit, good[i].unit);
+      assert_string_equal (path, good[i].path);
+      free (slice);
+      free (unit);
+      free (path);
+    }
+  for (size_t i = 0; i < ARRAY_SIZE (bad); i++)
+    {
+      char *slice = NULL, *unit = NULL, *path = NULL;
+      assert_int_equal (berth_systemd_parse_path (bad[i], "id1", &slice, &unit, &path, &err), -1);
+      assert_non_null (strstr (err->msg, "linux.cgroupsPath"));
+      assert_non_null (strstr (err->msg, bad[i]));
+      berth_error_release (&err);
+      assert_null (unit);
+    }
+}
+
 static void
 device_filter_program (void **state)
 {
@@ -101,6 +142,7 @@ main (void)
 {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test (cgroup_paths),
+    cmocka_unit_test (systemd_unit_names),
     cmocka_unit_test (device_filter_program),
     cmocka_unit_test (seccomp_profiles),
   };

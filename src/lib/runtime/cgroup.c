@@ -533,8 +533,15 @@ berth_cgroup_enter (struct berth_cgroup *cg, pid_t pid, berth_err_t *err)
     {
       /* The first process starts the scope; systemd moves it in. */
       json_t *res = cg->pending;
-      if (berth_systemd_start_scope (cg, pid, err) < 0 || dirs_of_pid (cg, pid, err) < 0)
+      if (berth_systemd_start_scope (cg, pid, err) < 0)
         return -1;
+      if (dirs_of_pid (cg, pid, err) < 0)
+        {
+          berth_err_t e2 = NULL;
+          berth_systemd_stop_scope (cg, &e2);
+          berth_error_release (&e2);
+          return -1;
+        }
       cg->pending = NULL;
       if (res)
         {

@@ -302,6 +302,16 @@ run_job (sd_bus *bus, sd_bus_message *call, const char *what, const char *unit, 
 
 /* --------------------------------------------------------- scope's life */
 
+/* A scope that failed (its start, or an OOM kill in it: systemd's result
+   "oom-kill") stays listed as failed until reset; runc resets it too. */
+static void
+reset_failed (sd_bus *bus, const char *unit)
+{
+  sd_bus_error e = SD_BUS_ERROR_NULL;
+  sd_bus_call_method (bus, SD_DEST, SD_PATH, SD_MANAGER, "ResetFailedUnit", &e, NULL, "s", unit);
+  sd_bus_error_free (&e);
+}
+
 int
 berth_systemd_start_scope (struct berth_cgroup *cg, pid_t pid, berth_err_t *err)
 {
@@ -335,7 +345,12 @@ berth_systemd_start_scope (struct berth_cgroup *cg, pid_t pid, berth_err_t *err)
     r = sd_bus_message_append (m, "a(sa(sv))", 0);
   if (r < 0)
     return bus_fail (err, r, NULL, "build the request for", cg->unit);
-  return run_job (bus, m, "start", cg->unit, false, err);
+  if (run_job (bus, m, "start", cg->unit, false, err) < 0)
+    {
+      reset_failed (bus, cg->unit);
+      return -1;
+    }
+  return 0;
 }
 
 int
@@ -353,7 +368,10 @@ berth_systemd_stop_scope (struct berth_cgroup *cg, berth_err_t *err)
   if (r < 0)
     return bus_fail (err, r, NULL, "build the request for", cg->unit);
   /* A scope whose processes all ended is gone already: that is success. */
-  return run_job (bus, m, "stop", cg->unit, true, err);
+  if (run_job (bus, m, "stop", cg->unit, true, err) < 0)
+    return -1;
+  reset_failed (bus, cg->unit);
+  return 0;
 }
 
 int
