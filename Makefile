@@ -206,6 +206,10 @@ validate: all
 check-hosts: all
 	@scripts/check-hosts.sh
 
+# Every test: make check, then make check-hosts; one closing line.
+check-all: all
+	@scripts/check-all.sh
+
 # Every test: unit, end to end, OCI conformance.  The last line sums them.
 check: all
 	@scripts/check.sh
@@ -264,4 +268,4 @@ deb:
 format:
 	clang-format -i $(shell find src -name '*.[ch]') tests/unit/*.c
 
-.PHONY: guest-kernel all unit e2e validate check check-hosts demo clean format fuzz install uninstall deb
+.PHONY: guest-kernel all unit e2e validate check check-hosts check-all demo clean format fuzz install uninstall deb

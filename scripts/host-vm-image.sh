@@ -36,14 +36,15 @@ debootstrap --variant=minbase --include=systemd,systemd-sysv,udev,dbus,kmod,ipro
 
 # What the suites run inside: the libraries berth links or opens, the tools
 # the tests call, AppArmor as Debian installs it (Docker then gives every
-# container its docker-default profile), Docker and containerd (their systemd cgroup driver is part
+# container its docker-default profile), erofs-utils (the engine's tests
+# create VM containers, whose image is an EROFS file, without starting them), Docker and containerd (their systemd cgroup driver is part
 # of the check), crun and runc (bench/runtime.sh compares against them) and
 # the OCI validation suite's Go toolchain (its build is copied in from the
 # host's cache, keyed by `go version`).
 PKGS="linux-image-cloud-amd64 initramfs-tools e2fsprogs
   libjansson4 libseccomp2 libcap2 libcap2-bin libmnl0 libnftables1 libarchive13 libcurl4 libssl3 libsystemd0
   bats jq bc file procps util-linux bsdutils python3 curl zstd xz-utils openssl busybox-static
-  nftables iptables dnsmasq-base apparmor docker.io containerd runc crun
+  nftables iptables dnsmasq-base apparmor erofs-utils docker.io containerd runc crun
   golang-go golang-github-google-uuid-dev golang-github-mrunalp-fileutils-dev
   golang-github-opencontainers-specs-dev golang-github-opencontainers-selinux-dev
   golang-github-blang-semver-dev golang-github-hashicorp-go-multierror-dev

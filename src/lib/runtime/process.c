@@ -253,11 +253,24 @@ berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, be
     return berth_error (err, errno, "process.ioPriority: ioprio_set");
   if (p->apparmor_profile && p->apparmor_profile[0])
     {
+      /* Asked of the kernel, not of /sys/kernel/security: that is the
+         host's, and the container's mounts are in place by now.  The
+         LSM's own file first (5.8+), then the shared one. */
       cleanup_free char *v = xasprintf ("exec %s", p->apparmor_profile);
-      if (access ("/sys/kernel/security/apparmor", F_OK) < 0)
-        return berth_error (err, 0, "process.apparmorProfile: AppArmor is not enabled on this host");
-      if (write_file_at (AT_FDCWD, "/proc/self/attr/exec", v, strlen (v), err) < 0)
-        return berth_error_wrap (err, "process.apparmorProfile");
+      berth_err_t e2 = NULL;
+      if (write_file_at (AT_FDCWD, "/proc/self/attr/apparmor/exec", v, strlen (v), &e2) < 0)
+        {
+          berth_error_release (&e2);
+          if (write_file_at (AT_FDCWD, "/proc/self/attr/exec", v, strlen (v), &e2) < 0)
+            {
+              int e = e2->status;
+              berth_error_release (&e2);
+              return berth_error (err, e,
+                                  "process.apparmorProfile \"%s\": AppArmor is not enabled on this host or has no "
+                                  "such profile loaded",
+                                  p->apparmor_profile);
+            }
+        }
     }
   if (enter_cwd (p->cwd, o->create_cwd, err) < 0)
     return -1;
