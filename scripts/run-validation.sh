@@ -15,7 +15,7 @@ if [ -z "$out" ]; then
 fi
 # Bundles live under it: a user-namespaced container's root must be able
 # to reach its rootfs.
-chmod 755 "$out"
+mkdir -p "$out" && chmod 755 "$out"
 # The suite checks runtime-spec's MUSTs; where berth-runtime follows runc
 # instead (delete of a created container), --strict-spec holds it to the
 # spec (docs/cli.md).

@@ -13,32 +13,14 @@ setup_file() {
   command -v containerd >/dev/null || skip "containerd is not installed"
   export CT
   CT=$(mktemp -d /tmp/berth-containerd.XXXXXX)
-  cat > "$CT/config.toml" <<EOF
-version = 2
-root = "$CT/root"
-state = "$CT/state"
-[grpc]
-  address = "$CT/sock"
-EOF
-  containerd --config "$CT/config.toml" > "$CT/log" 2>&1 3>&- &
-  echo $! > "$CT/pid"
-  for i in $(seq 100); do ctr -a "$CT/sock" version >/dev/null 2>&1 && break; sleep 0.1; done
-  "$BERTH" --root "$CT/berth" save --format docker -o "$CT/busybox.tar" busybox
-  ctr -a "$CT/sock" image import "$CT/busybox.tar" >/dev/null
+  containerd_start "$CT"
 }
 
 teardown_file() {
   [ -n "${CT:-}" ] || return 0
-  for t in $(ctr -a "$CT/sock" task ls -q 2>/dev/null); do ctr -a "$CT/sock" task kill -s KILL "$t" 2>/dev/null; done
-  sleep 1
-  for t in $(ctr -a "$CT/sock" task ls -q 2>/dev/null); do ctr -a "$CT/sock" task rm -f "$t" >/dev/null 2>&1; done
-  for c in $(ctr -a "$CT/sock" container ls -q 2>/dev/null); do ctr -a "$CT/sock" container rm "$c" >/dev/null 2>&1; done
-  kill "$(cat "$CT/pid")" 2>/dev/null
+  containerd_stop "$CT"
   # A failed pod test's network namespace.
   for n in $(ip netns list | grep -o '^bpod[0-9]*'); do ip netns del "$n"; ip link del "bph${n#bpod}" 2>/dev/null; done
-  sleep 1
-  pkill -f "containerd-shim-runc-v2.*$CT" 2>/dev/null || true
-  grep -o " $CT[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$CT"
 }
 

@@ -136,6 +136,33 @@ dockerd_start() { # dir [config]
   return 1
 }
 
+# containerd with its state, socket (DIR/sock) and config in DIR (EXTRA:
+# more of config.toml), berth's busybox imported.
+containerd_start() { # dir [extra-toml]
+  local i
+  printf 'version = 2\nroot = "%s/root"\nstate = "%s/state"\n[grpc]\n  address = "%s/sock"\n%s\n' \
+    "$1" "$1" "$1" "${2:-}" > "$1/config.toml"
+  containerd --config "$1/config.toml" > "$1/log" 2>&1 3>&- &
+  echo $! > "$1/pid"
+  for i in $(seq 100); do ctr -a "$1/sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+  "${BERTH:-$TOP/build/berth}" --root "$1/berth" save --format docker -o "$1/busybox.tar" busybox
+  ctr -a "$1/sock" image import "$1/busybox.tar" >/dev/null
+}
+
+# Its tasks killed and removed, containerd stopped, its shims and mounts
+# gone (DIR stays).
+containerd_stop() { # dir
+  local t c
+  for t in $(ctr -a "$1/sock" task ls -q 2>/dev/null); do ctr -a "$1/sock" task kill -s KILL "$t" 2>/dev/null; done
+  sleep 1
+  for t in $(ctr -a "$1/sock" task ls -q 2>/dev/null); do ctr -a "$1/sock" task rm -f "$t" >/dev/null 2>&1; done
+  for c in $(ctr -a "$1/sock" container ls -q 2>/dev/null); do ctr -a "$1/sock" container rm "$c" >/dev/null 2>&1; done
+  kill "$(cat "$1/pid")" 2>/dev/null
+  sleep 1
+  pkill -f "containerd-shim-runc-v2.*$1" 2>/dev/null || true
+  grep -o " $1[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+
 # Its containers removed, dockerd stopped, its mounts gone (DIR stays).
 dockerd_stop() { # dir
   local i

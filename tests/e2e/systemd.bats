@@ -24,17 +24,7 @@ teardown_extra() {
     systemctl stop "$u" 2>/dev/null || true
   done
   [ -z "${DT:-}" ] || { dockerd_stop "$DT"; rm -rf "$DT"; }
-  if [ -n "${CT:-}" ]; then
-    for t in $(ctr -a "$CT/sock" task ls -q 2>/dev/null); do ctr -a "$CT/sock" task kill -s KILL "$t" 2>/dev/null; done
-    sleep 0.5
-    for t in $(ctr -a "$CT/sock" task ls -q 2>/dev/null); do ctr -a "$CT/sock" task rm -f "$t" >/dev/null 2>&1; done
-    for c in $(ctr -a "$CT/sock" container ls -q 2>/dev/null); do ctr -a "$CT/sock" container rm "$c" >/dev/null 2>&1; done
-    kill "$(cat "$CT/pid")" 2>/dev/null
-    sleep 0.5
-    pkill -f "containerd-shim-runc-v2.*$CT" 2>/dev/null || true
-    grep -o " $CT[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
-    rm -rf "$CT"
-  fi
+  [ -z "${CT:-}" ] || { containerd_stop "$CT"; rm -rf "$CT"; }
   [ -z "${EROOT:-}" ] || { "$BERTH" --root "$EROOT" rm -f $("$BERTH" --root "$EROOT" ps -aq) >/dev/null 2>&1; rm -rf "$EROOT"; }
 }
 
@@ -250,22 +240,10 @@ EOF
   command -v containerd >/dev/null || skip "containerd is not installed"
   export CT
   CT=$(mktemp -d /tmp/berth-containerd.XXXXXX)
-  cat > "$CT/config.toml" <<EOF
-version = 2
-root = "$CT/root"
-state = "$CT/state"
-[grpc]
-  address = "$CT/sock"
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+  containerd_start "$CT" "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]
   SystemdCgroup = true
-  BinaryName = "$BERTH_RUNTIME"
-EOF
-  containerd --config "$CT/config.toml" > "$CT/log" 2>&1 3>&- &
-  echo $! > "$CT/pid"
-  for i in $(seq 100); do ctr -a "$CT/sock" version >/dev/null 2>&1 && break; sleep 0.1; done
+  BinaryName = \"$BERTH_RUNTIME\""
   c() { ctr -a "$CT/sock" "$@"; }
-  "$BERTH" --root "$CT/berth" save --format docker -o "$CT/busybox.tar" busybox
-  c image import "$CT/busybox.tar" >/dev/null
   IMG=docker.io/library/busybox:latest
   # ctr gives no cgroup namespace: the container sees the scope's path.
   run c run --rm --runc-binary "$BERTH_RUNTIME" --runc-systemd-cgroup --cgroup "system.slice:bt:s1" "$IMG" s1 sh -c 'cat /proc/self/cgroup; exit 3'

@@ -148,8 +148,12 @@ start_container (struct monitor *m, struct berth_net_ports *held, berth_err_t *e
       || stdio_prepare (m, cons, err) < 0)
     goto out;
   co.console_fd = cons[1];
-  if (berth_container_create (&co, &m->pid, err) < 0 || stdio_finish (m, cons, err) < 0
-      || berth_container_start (m->e->runtime_root, m->id, &warning, err) < 0)
+  if (berth_container_create (&co, &m->pid, err) < 0 || stdio_finish (m, cons, err) < 0)
+    goto out;
+  /* Watched from before it runs: a systemd scope's cgroup, and its count,
+     go with the last process, which an OOM kill at once may be. */
+  m->oom_fd = berth_container_oom_watch (m->e->runtime_root, m->id);
+  if (berth_container_start (m->e->runtime_root, m->id, &warning, err) < 0)
     goto out;
   ret = record_running (m, err);
 out:
@@ -251,8 +255,8 @@ health_start (struct monitor *m)
   if (pid != 0)
     return pid;
   {
-    int drop[] = { m->cli_in, m->cli_out, m->cli_err, m->status_fd, m->listen_fd,
-                   m->master, m->out[0],  m->errp[0], m->in[1],     m->sfd };
+    int drop[] = { m->cli_in, m->cli_out, m->cli_err, m->status_fd, m->listen_fd, m->master,
+                   m->out[0], m->errp[0], m->in[1],  m->sfd,       m->oom_fd };
     sigset_t none;
     for (size_t i = 0; i < ARRAY_SIZE (drop); i++)
       if (drop[i] >= 0)
@@ -338,6 +342,8 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
          start); the record says it too. */
       json_object_set_new (st, "Error", json_string (err && err->msg ? err->msg : "unknown error"));
       exit_code = start_failure_code (err);
+      if (m.oom_fd >= 0)
+        close (m.oom_fd);
     }
   else
     {
@@ -347,7 +353,6 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
       ready_fd = -1;
       m.listen_fd = monitor_attach_listen (&m);
       health = health_start (&m);
-      m.oom_fd = berth_container_oom_watch (e->runtime_root, id);
       monitor_relay (&m);
       if (health > 0)
         {

@@ -348,7 +348,8 @@ apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
           else if (cg_writef (dir, "memory.swap.max", err, "%lld", (long long)(swap - limit)) < 0)
             return -1;
         }
-      if (res_int (o, "kernel", &v) || res_int (o, "kernelTCP", &v))
+      /* Docker's update sends kernel: 0; only a real limit is refused. */
+      if ((res_int (o, "kernel", &v) && v > 0) || (res_int (o, "kernelTCP", &v) && v > 0))
         return berth_error (err, 0, "linux.resources.memory.kernel: kernel memory limits do not exist on cgroup v2");
       if (json_is_true (json_object_get (o, "disableOOMKiller")))
         return berth_error (err, 0, "linux.resources.memory.disableOOMKiller: not supported on cgroup v2");
