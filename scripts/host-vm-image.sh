@@ -26,7 +26,8 @@ flock 9
 if [ -s "$out/disk.img" ]; then echo "$out"; exit 0; fi
 for old in "$cache"/*/; do [ -d "$old" ] && rm -rf "$old"; done
 work=$(mktemp -d "$cache/.build.XXXXXX")
-trap 'rm -rf "$work"' EXIT INT TERM
+trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT TERM
 root=$work/root
 
 mirror=$(sed -n 's/^URIs:[[:space:]]*//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | tr ' ' '\n' | grep -v -- -security | head -n 1)

@@ -133,14 +133,12 @@ static int
 start_container (struct monitor *m, struct berth_net_ports *held, berth_err_t *err)
 {
   int cons[2] = { -1, -1 };
+  const char *mgr = json_string_value (json_object_get (m->rec, "CgroupManager"));
   struct berth_create_opts co = { .root = m->e->runtime_root,
                                   .id = m->id,
                                   .bundle = m->dir,
                                   .die_with_parent = true,
-                                  .systemd_cgroup = strcmp (json_string_value (json_object_get (m->rec, "CgroupManager"))
-                                                                ?: "cgroupfs",
-                                                            "systemd")
-                                                    == 0 };
+                                  .systemd_cgroup = mgr && strcmp (mgr, "systemd") == 0 };
   berth_err_t warning = NULL;
   int ret = -1;
   if (berth_engine_net_start (m->e, m->id, m->rec, held, err) < 0
@@ -369,17 +367,15 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
           json_object_set_new (json_object_get (m.rec, "State"), "Error", json_string (why));
       }
       {
-        /* What the watch saw, or the count now (the cgroup, or a VM's
-           guest, still has it). */
-        long kills = berth_container_oom_kills (e->runtime_root, id);
+        /* The watch's last word (a cgroup still there answers through
+           it); without one, the backend's count (a VM's guest's). */
+        long kills = m.oom_fd >= 0 ? berth_cgroup_oom_read (m.oom_fd) : berth_container_oom_kills (e->runtime_root, id);
         if (m.oom_fd >= 0)
           {
-            long n = berth_cgroup_oom_read (m.oom_fd);
-            kills = n > kills ? n : kills;
             close (m.oom_fd);
             m.oom_fd = -1;
           }
-        m.oom_killed = (kills > m.oom_kills ? kills : m.oom_kills) > 0;
+        m.oom_killed = kills > 0 || m.oom_kills > 0;
       }
       monitor_attach_close (&m);
     }

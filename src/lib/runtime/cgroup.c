@@ -172,7 +172,7 @@ cg_write (const char *dir, const char *file, const char *value, berth_err_t *err
   if (fd < 0 && errno == ENOENT && berth_cgroup_mode () == CGROUP_V2 && strchr (file, '.'))
     {
       /* v2 shows a controller's files only where the parent hands it down. */
-      cleanup_free char *ctrl = strndup (file, strcspn (file, "."));
+      cleanup_free char *ctrl = xasprintf ("%.*s", (int)strcspn (file, "."), file);
       cleanup_free char *have = NULL;
       cleanup_free char *cf = xasprintf ("%s/cgroup.controllers", dir);
       berth_err_t e2 = NULL;
@@ -267,6 +267,8 @@ cg_check_types (json_t *res, berth_err_t *err)
     { "cpu", "period" },       { "cpu", "realtimeRuntime" }, { "cpu", "realtimePeriod" }, { "pids", "limit" },
     { "blockIO", "weight" },   { "blockIO", "leafWeight" },  { "network", "classID" },
   };
+  if (!json_is_object (res))
+    return berth_error (err, 0, "linux.resources: expected an object");
   for (size_t i = 0; i < ARRAY_SIZE (ints); i++)
     {
       json_t *o = json_object_get (res, ints[i].obj), *v;
@@ -392,11 +394,6 @@ berth_cgroup_create (const char *rel_path, json_t *resources, struct berth_cgrou
 
   cg->mode = berth_cgroup_mode ();
   cg->rel_path = xstrdup (rel_path);
-  if (resources && !json_is_object (resources))
-    {
-      berth_error (err, 0, "linux.resources: expected an object");
-      goto fail;
-    }
   if (resources && cg_check_types (resources, err) < 0)
     goto fail;
   if (list_hierarchies (&h, &nh, err) < 0)
@@ -469,8 +466,6 @@ berth_cgroup_create_spec (const char *spec_path, const char *id, bool systemd, j
         return -1;
       return berth_cgroup_create (path, resources, out, err);
     }
-  if (resources && !json_is_object (resources))
-    return berth_error (err, 0, "linux.resources: expected an object");
   if (resources && cg_check_types (resources, err) < 0)
     return -1;
   cg = xcalloc (1, sizeof (*cg));
@@ -569,8 +564,6 @@ berth_cgroup_open_v2 (struct berth_cgroup *cg)
 int
 berth_cgroup_update (struct berth_cgroup *cg, json_t *resources, berth_err_t *err)
 {
-  if (!json_is_object (resources))
-    return berth_error (err, 0, "resources: expected an object");
   if (cg_check_types (resources, err) < 0)
     return -1;
   if (cg->unit && berth_systemd_set_properties (cg, resources, err) < 0)

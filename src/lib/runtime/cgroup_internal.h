@@ -12,7 +12,8 @@
 
 /* Signed integers in resources: jansson gives int64. */
 bool res_int (json_t *obj, const char *key, int64_t *out);
-/* linux.resources' integer fields are integers, its objects objects. */
+/* linux.resources is an object, its integer fields integers, its objects
+   objects. */
 int cg_check_types (json_t *res, berth_err_t *err);
 int need_dir (struct berth_cgroup *cg, const char *controller, const char *field, const char **dir, berth_err_t *err);
 bool cg_file_exists (const char *dir, const char *file);
