@@ -301,7 +301,7 @@ teardown() {
 @test "run -it: the container's terminal takes the caller's size" {
   command -v script >/dev/null || skip "script is not installed"
   script -qec "stty cols 123 rows 45; BERTH_ROOT=$T/store $BERTH run --rm -it busybox stty size" "$T/typescript" >/dev/null
-  tr -d '\r' < "$T/typescript" | grep -qx "45 123"
+  typescript_lines "$T/typescript" | grep -qx "45 123"
 }
 
 @test "run -it: a change of the caller's terminal size reaches the container's pty" {

@@ -120,7 +120,15 @@ resize_sizes() { # dir [berth run args...]
     exec $BERTH --root $dir/store run --rm -it $* busybox sh -c \
       'stty size; for i in \$(seq 100); do [ \"\$(stty size)\" = \"24 80\" ] || break; sleep 0.2; done; stty size'" \
     "$dir/typescript" > /dev/null < /dev/null
-  tr -d '\r' < "$dir/typescript" | sed 's/^\^@//' | grep -x "[0-9]* [0-9]*"
+  typescript_lines "$dir/typescript" | grep -x "[0-9]* [0-9]*"
+}
+
+# The lines a terminal showed, as script(1) kept them.  script writes its
+# stdin's EOF character to the pty when its stdin ends; under bats that is
+# no terminal, the character is NUL, and the tty echoes it as ^@ before or
+# after the container's output, as a terminal would: dropped here.
+typescript_lines() { # file
+  tr -d '\r' < "$1" | sed 's/\^@//g'
 }
 
 # A private dockerd (Debian's docker.io): state, socket and pid file under
