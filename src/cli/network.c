@@ -146,7 +146,7 @@ net_ls (int argc, char **argv)
   static const struct cli_field names[] = { { "ID", "" },    { "Name", "" },     { "Driver", "" },   { "Subnet", "" },
                                             { "Scope", "" }, { "Internal", "" }, { "CreatedAt", "" } };
   struct cli_filters filters = { .cmd = "network ls", .keys = net_filter_keys };
-  json_t *list = NULL, *n, *def = NULL, *out = json_array ();
+  json_t *list = NULL, *bad = NULL, *n, *def = NULL, *out = json_array ();
   berth_err_t err = NULL;
   const char *format = "table";
   bool quiet = false, notrunc = false;
@@ -179,11 +179,19 @@ net_ls (int argc, char **argv)
       goto done;
     }
   /* The default network is always listed, made on first use. */
-  if (berth_net_get (cli.root, BERTH_NET_DEFAULT, &def, &err) < 0 || berth_net_list (cli.root, &list, &err) < 0)
+  if (berth_net_get (cli.root, BERTH_NET_DEFAULT, &def, &err) < 0
+      || berth_net_list (cli.root, &list, &bad, &err) < 0)
     {
       o = cli_error (&err);
       goto done;
     }
+  /* Named, never dropped in silence; the rest are listed. */
+  json_array_foreach (bad, i, n)
+  {
+    const char *name = json_string_value (json_object_get (n, "Name"));
+    fprintf (stderr, "berth: warning: network %s is left out: %s (berth network rm %s removes it)\n", name,
+             json_string_value (json_object_get (n, "Error")), name);
+  }
   json_array_foreach (list, i, n) if (cli_filters_match (&filters, net_filter, n, NULL)) json_array_append (out, n);
   {
     /* host and none, as docker lists them. */
@@ -240,6 +248,7 @@ net_ls (int argc, char **argv)
 done:
   json_decref (def);
   json_decref (list);
+  json_decref (bad);
   json_decref (out);
   return o;
 }

@@ -131,7 +131,7 @@ prune_networks (void)
   berth_err_t err = NULL;
   size_t i;
   bool header = false;
-  if (berth_net_list (cli.root, &list, &err) < 0)
+  if (berth_net_list (cli.root, &list, NULL, &err) < 0)
     {
       berth_error_release (&err);
       return;

@@ -948,6 +948,62 @@ image untag docker.io/library/evimg:1"
   B rm -f good
 }
 
+@test "an unreadable runtime state: exec names the file, stop and rm -f still end the container and leave nothing; the others run" {
+  B run -d --name good busybox sleep 1000
+  B run -d --name cut busybox sleep 1000
+  B run -d --name junk busybox sleep 1000
+  cut=$(B inspect -f '{{.Id}}' cut)
+  junk=$(B inspect -f '{{.Id}}' junk)
+  pids="$(B inspect -f '{{.State.Pid}}' cut) $(B inspect -f '{{.State.Pid}}' junk)"
+  truncate -s 20 "$T/store/runtime/$cut/state.json"
+  printf '\0\1garbage' > "$T/store/runtime/$junk/state.json"
+  run -125 B exec cut true
+  [[ "$output" == *"$T/store/runtime/$cut/state.json: line 1"* ]]
+  [ "$(B ps --format '{{.Names}}' | sort | xargs)" = "cut good junk" ]
+  # stop waits its timeout, then kills what the spec's cgroup holds.
+  B stop -t 1 cut
+  [ "$(B inspect -f '{{.State.Status}} {{.State.ExitCode}}' cut)" = "exited 137" ]
+  B rm -f cut junk
+  for p in $pids; do ! kill -0 "$p" 2>/dev/null; done
+  [ "$(ls "$T/store/runtime")" = "$(B inspect -f '{{.Id}}' good)" ]
+  [ -z "$(find /sys/fs/cgroup -maxdepth 4 -name "*$cut*" -o -maxdepth 4 -name "*$junk*")" ]
+  [ "$(B exec good echo ok)" = ok ]
+  B rm -f good
+}
+
+@test "a corrupt refs.json: images, run and rmi name the file; containers still list, exec and go" {
+  B run -d --name keep busybox sleep 1000
+  cp "$T/store/refs.json" "$T/refs.json"
+  printf '{"refs": {"x' > "$T/store/refs.json"
+  run -125 B images
+  [[ "$output" == *"$T/store/refs.json: line 1"* ]]
+  run -125 B run --rm busybox true
+  [[ "$output" == *"$T/store/refs.json: line 1"* ]]
+  run B rmi busybox
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$T/store/refs.json"* ]]
+  [ "$(B ps --format '{{.Names}}')" = keep ]
+  [ "$(B exec keep echo ok)" = ok ]
+  B rm -f keep
+  [ -z "$(ls "$T/store/containers")" ]
+  # Put back, the store is whole again.
+  cp "$T/refs.json" "$T/store/refs.json"
+  B run --rm busybox true
+}
+
+@test "a name may look like the start of another container's ID (docker's rule: names match whole)" {
+  B create --name first --network none busybox true
+  id=$(B inspect -f '{{.Id}}' first)
+  B create --name "${id:0:1}" --network none busybox true
+  B create --name "${id:0:2}" --network none busybox true
+  [ "$(B inspect -f '{{.Name}}' "${id:0:2}")" = "${id:0:2}" ]
+  B rename "${id:0:2}" "${id:0:3}"
+  [ "$(B inspect -f '{{.Id}}' "${id:0:3}")" != "$id" ]
+  run B create --name first --network none busybox true
+  [[ "$output" == *'the container name "first" is already in use'* ]]
+  B rm "${id:0:1}" "${id:0:3}" first
+}
+
 @test "exec -u NAME[:GROUP] from the container's files, --env-file and -e NAME as docker reads them" {
   B run -d --name u1 --network none busybox sleep 1000
   [ "$(B exec -u nobody u1 id)" = "uid=65534(nobody) gid=65534(nogroup)" ]

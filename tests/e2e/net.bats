@@ -167,6 +167,26 @@ left_as_before() {
   left_as_before
 }
 
+@test "net: an unreadable network record: ls names its file and lists the rest; its container still counts and goes; rm removes it" {
+  B network create --subnet 10.198.9.0/24 broken
+  B network create --subnet 10.198.10.0/24 fine
+  B run -d --name on --network broken busybox sleep 1000
+  printf '{"Name": "bro' > "$T/store/networks/broken.json"
+  run B network ls --format '{{.Name}}'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"network broken is left out: $T/store/networks/broken.json: line 1"* ]]
+  [[ "$output" == *fine* ]]
+  run B run --rm --network broken busybox true
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"$T/store/networks/broken.json"* ]]
+  run B network rm broken
+  [[ "$output" == *"attached"* ]]
+  B rm -f on
+  B network rm broken fine
+  [ -z "$(ls "$T/store/networks" | grep -e broken -e fine)" ]
+  left_as_before
+}
+
 @test "net: rename of a running container: its network answers to the new name; a network connected while it ran is undone when it exits" {
   B network create rnet
   B network create --subnet 10.198.9.0/24 late

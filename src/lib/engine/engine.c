@@ -599,7 +599,7 @@ berth_engine_rename (struct berth_engine *e, const char *ref, const char *name, 
     return -1;
   if (!berth_name_valid (name, 1, 128))
     return berth_error (err, EINVAL, "invalid container name \"%s\": use [a-zA-Z0-9][a-zA-Z0-9_.-]*", name);
-  if (berth_engine_resolve (e, name, other, &e2) == 0)
+  if (berth_engine_resolve_name (e, name, other, &e2) == 0)
     return strcmp (other, id) == 0
                ? berth_error (err, EINVAL, "container %.12s is already named \"%s\"", id, name)
                : berth_error_code (err, EEXIST, "the container name \"%s\" is already in use by %.12s", name, other);
@@ -673,6 +673,54 @@ berth_engine_exec_user (struct berth_engine *e, const char *id, const char *user
   return ret;
 }
 
+/* The runtime's side of a container that goes: its state, cgroup and
+   processes.  A state file that cannot be read is no reason to leave
+   them: they are found from the bundle's spec instead.  REC may be NULL
+   (unreadable too): the cgroup driver is then this host's. */
+static void
+runtime_purge (struct berth_engine *e, const char *id, json_t *rec)
+{
+  cleanup_free char *dir = berth_engine_dir (e, id);
+  const char *mgr = json_string_value (json_object_get (rec, "CgroupManager"));
+  berth_err_t e2 = NULL;
+  if (mgr == NULL && berth_engine_cgroup_manager (&mgr, &e2) < 0)
+    mgr = "cgroupfs";
+  berth_error_release (&e2);
+  berth_container_purge (e->runtime_root, id, dir, strcmp (mgr, "systemd") == 0, &e2);
+  berth_error_release (&e2);
+}
+
+static void
+runtime_delete (struct berth_engine *e, const char *id, json_t *rec)
+{
+  berth_err_t e2 = NULL;
+  if (berth_container_delete (e->runtime_root, id, BERTH_DELETE_FORCE, NULL, &e2) < 0 && e2->status != ENOENT)
+    runtime_purge (e, id, rec);
+  berth_error_release (&e2);
+}
+
+/* SIGKILL to every process of a running container.  An unreadable
+   runtime state would leave it running (stop and rm -f would wait for it
+   forever): its processes are then found from its spec's cgroup. */
+static int
+kill_all (struct berth_engine *e, const char *id, json_t *rec)
+{
+  berth_err_t e2 = NULL;
+  json_t *st = NULL;
+  if (berth_container_kill (e->runtime_root, id, SIGKILL, true, &e2) == 0)
+    return 0;
+  berth_error_release (&e2);
+  if (berth_container_state (e->runtime_root, id, &st, &e2) < 0 && e2->status != ENOENT)
+    {
+      berth_error_release (&e2);
+      runtime_purge (e, id, rec);
+      return 0;
+    }
+  berth_error_release (&e2);
+  json_decref (st);
+  return -1;
+}
+
 int
 berth_engine_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
 {
@@ -682,11 +730,10 @@ berth_engine_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth
   json_t *own = NULL;
   /* The runtime's side (cgroup, state) first, then the network, then our
      mount. */
-  berth_container_delete (e->runtime_root, id, BERTH_DELETE_FORCE, NULL, &e2);
-  berth_error_release (&e2);
   if (rec == NULL && berth_engine_load (e, id, &own, &e2) == 0)
     rec = own;
   berth_error_release (&e2);
+  runtime_delete (e, id, rec);
   berth_engine_net_stop (e, id, rec);
   json_decref (own);
   if (umount2 (rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
@@ -1100,10 +1147,8 @@ berth_engine_stop (struct berth_engine *e, const char *id, int timeout, berth_er
     }
   {
     /* It did not stop in time: kill everything in it. */
-    berth_err_t e2 = NULL;
-    if (berth_container_kill (e->runtime_root, id, SIGKILL, true, &e2) == 0)
+    if (kill_all (e, id, NULL) == 0)
       berth_engine_event (e, id, NULL, "kill", json_pack ("{s:s}", "signal", "9"));
-    berth_error_release (&e2);
   }
   if (berth_engine_wait (e, id, &code, err) < 0)
     return -1;
@@ -1141,8 +1186,7 @@ remove_broken (struct berth_engine *e, const char *id, berth_err_t *err)
         nanosleep (&ts, NULL);
       }
   berth_error_release (&e2);
-  berth_container_delete (e->runtime_root, id, BERTH_DELETE_FORCE, NULL, &e2);
-  berth_error_release (&e2);
+  runtime_delete (e, id, NULL);
   umount2 (rootfs, MNT_DETACH);
   if (rm_rf_at (AT_FDCWD, dir, err) < 0)
     return -1;

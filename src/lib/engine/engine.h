@@ -84,6 +84,8 @@ struct berth_create_request
 int berth_engine_create (struct berth_engine *e, const struct berth_create_request *r, char *id_out, berth_err_t *err);
 /* ID, a unique ID prefix or a name. */
 int berth_engine_resolve (struct berth_engine *e, const char *ref, char *id_out, berth_err_t *err);
+/* Only by name: a name may look like the start of another container's ID. */
+int berth_engine_resolve_name (struct berth_engine *e, const char *name, char *id_out, berth_err_t *err);
 int berth_engine_load (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
 int berth_engine_save (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
 /* The record's lock (an fd to close), held by every read-modify-write of

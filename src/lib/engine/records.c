@@ -152,8 +152,10 @@ berth_engine_list_all (struct berth_engine *e, json_t **out, json_t **broken, be
   return 0;
 }
 
-int
-berth_engine_resolve (struct berth_engine *e, const char *ref, char *id_out, berth_err_t *err)
+/* NAMES_ONLY: a container named REF, never one whose ID begins with it
+   (a name may look like another container's ID prefix: "db", "b"). */
+static int
+resolve (struct berth_engine *e, const char *ref, bool names_only, char *id_out, berth_err_t *err)
 {
   cleanup_free char *cdir = xasprintf ("%s/containers", e->root);
   cleanup_dir DIR *d = opendir (cdir);
@@ -180,7 +182,7 @@ berth_engine_resolve (struct berth_engine *e, const char *ref, char *id_out, ber
           json_decref (rec);
         }
       berth_error_release (&e2);
-      if (n >= 1 && n <= 64 && strncmp (de->d_name, ref, n) == 0)
+      if (!names_only && n >= 1 && n <= 64 && strncmp (de->d_name, ref, n) == 0)
         {
           strcpy (id_out, de->d_name);
           matches++;
@@ -193,12 +195,24 @@ berth_engine_resolve (struct berth_engine *e, const char *ref, char *id_out, ber
   return berth_error_code (err, ENOENT, "no such container: %s", ref);
 }
 
+int
+berth_engine_resolve (struct berth_engine *e, const char *ref, char *id_out, berth_err_t *err)
+{
+  return resolve (e, ref, false, id_out, err);
+}
+
+int
+berth_engine_resolve_name (struct berth_engine *e, const char *name, char *id_out, berth_err_t *err)
+{
+  return resolve (e, name, true, id_out, err);
+}
+
 bool
 berth_engine_name_taken (struct berth_engine *e, const char *name)
 {
   char id[65];
   berth_err_t err = NULL;
-  bool taken = berth_engine_resolve (e, name, id, &err) == 0;
+  bool taken = resolve (e, name, true, id, &err) == 0;
   berth_error_release (&err);
   return taken;
 }

@@ -105,21 +105,24 @@ count_dir (const char *path)
 static int
 root_users (const char *root)
 {
-  json_t *all = NULL, *n;
+  json_t *all = NULL, *bad = NULL, *n;
   size_t i;
   berth_err_t e2 = NULL;
   int users = 0;
-  if (berth_net_list (root, &all, &e2) < 0)
+  if (berth_net_list (root, &all, &bad, &e2) < 0)
     {
       berth_error_release (&e2);
       return -1;
     }
+  /* A network whose record is unreadable still has its containers. */
+  json_array_extend (all, bad);
   json_array_foreach (all, i, n)
   {
     cleanup_free char *ad = net_active_dir (root, json_string_value (json_object_get (n, "Name")));
     users += count_dir (ad);
   }
   json_decref (all);
+  json_decref (bad);
   return users;
 }
 

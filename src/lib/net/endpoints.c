@@ -309,7 +309,11 @@ berth_net_teardown (const char *root, const char *id, json_t *networks, json_t *
   json_array_foreach (order, i, v)
   {
     json_t *net = NULL;
-    if (net_load (root, json_string_value (v), &net, &e2) == 0)
+    /* An unreadable record still has a bridge, marks and a DNS server to
+       undo: not leaked for want of it. */
+    if (net_load (root, json_string_value (v), &net, &e2) < 0 && e2->status != ENOENT)
+      net = net_record_guess (root, json_string_value (v), json_object_get (networks, json_string_value (v)));
+    if (net)
       endpoint_remove (root, host, id, net, (int)i);
     berth_error_release (&e2);
     json_decref (net);

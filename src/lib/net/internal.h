@@ -23,6 +23,10 @@ nl_closep (struct berth_nl **p)
 
 char *net_ip_str (uint32_t a);
 int net_load (const char *root, const char *name, json_t **out, berth_err_t *err);
+/* For a teardown when network NAME's record cannot be read: what undoing
+   a container's endpoint EP needs of it (its bridge and subnet), rebuilt
+   from EP and the rules that named them.  NULL if EP cannot tell. */
+json_t *net_record_guess (const char *root, const char *name, json_t *ep);
 bool net_overlap (uint32_t a, int pa, uint32_t b, int pb);
 char *net_dir (const char *root);
 /* One lock for every network change: allocation, bridges, the table. */

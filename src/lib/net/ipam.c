@@ -170,9 +170,18 @@ berth_net_remove (const char *root, const char *name, berth_err_t *err)
   cleanup_free char *dir = net_dir (root);
   if (strcmp (name, BERTH_NET_DEFAULT) == 0 || strcmp (name, "none") == 0 || strcmp (name, "host") == 0)
     return berth_error (err, 0, "\"%s\" is a predefined network and cannot be removed", name);
-  if (net_load (root, name, &net, err) < 0)
-    return -1;
-  json_decref (net);
+  /* An unreadable record can still be removed (its containers are found
+     by name, as for any other); only a missing one is an error. */
+  {
+    berth_err_t e2 = NULL;
+    if (net_load (root, name, &net, &e2) < 0 && e2->status == ENOENT)
+      {
+        *err = e2;
+        return -1;
+      }
+    berth_error_release (&e2);
+    json_decref (net);
+  }
   lock = net_lock (root, err);
   if (lock < 0 || berth_net_members (root, name, &members, err) < 0)
     return -1;

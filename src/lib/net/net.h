@@ -37,7 +37,10 @@ int berth_net_dns_rename (const char *root, const char *net_name, const char *id
 /* SUBNET NULL: a free /24 from 10.89.0.0/16. */
 int berth_net_create (const char *root, const char *name, const char *subnet, const char *gateway, bool internal,
                       json_t *labels, json_t **out, berth_err_t *err);
-int berth_net_list (const char *root, json_t **out, berth_err_t *err);
+/* BAD (may be NULL): the records that could not be read, as
+   {Name, Error}, so that a caller can name them instead of leaving them
+   out in silence. */
+int berth_net_list (const char *root, json_t **out, json_t **bad, berth_err_t *err);
 /* Refused while a container is attached (created or running). */
 int berth_net_remove (const char *root, const char *name, berth_err_t *err);
 /* The containers attached to NAME: {id: ip}. */

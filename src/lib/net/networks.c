@@ -105,7 +105,7 @@ subnet_free (const char *root, const char *self, uint32_t net, int prefix, const
   bool ov = false;
   char route[64];
   cleanup_free char *s = net_ip_str (net);
-  if (berth_net_list (root, &all, err) < 0)
+  if (berth_net_list (root, &all, NULL, err) < 0)
     return -1;
   json_array_foreach (all, i, n)
   {
@@ -190,6 +190,28 @@ default_bridge (const char *root, char out[16])
   for (const char *c = real; *c; c++)
     h = (h ^ (uint8_t)*c) * 16777619u;
   snprintf (out, 16, "berth-%06x", h & 0xffffff);
+}
+
+json_t *
+net_record_guess (const char *root, const char *name, json_t *ep)
+{
+  const char *nid = json_string_value (json_object_get (ep, "NetworkID"));
+  const char *ip = json_string_value (json_object_get (ep, "IPAddress"));
+  json_int_t prefix = json_integer_value (json_object_get (ep, "IPPrefixLen"));
+  struct in_addr a;
+  char bridge[16];
+  cleanup_free char *sub = NULL, *cidr = NULL;
+  if (ip == NULL || inet_pton (AF_INET, ip, &a) != 1 || prefix < 1 || prefix > 30)
+    return NULL;
+  if (strcmp (name, BERTH_NET_DEFAULT) == 0)
+    default_bridge (root, bridge);
+  else if (nid && strlen (nid) >= 12)
+    snprintf (bridge, sizeof (bridge), "br-%.12s", nid);
+  else
+    return NULL;
+  sub = net_ip_str (a.s_addr & htonl (~0u << (32 - prefix)));
+  cidr = xasprintf ("%s/%d", sub, (int)prefix);
+  return json_pack ("{s:s,s:s,s:s}", "Name", name, "Bridge", bridge, "Subnet", cidr);
 }
 
 int
@@ -325,12 +347,14 @@ berth_net_create (const char *root, const char *name, const char *subnet, const 
 }
 
 int
-berth_net_list (const char *root, json_t **out, berth_err_t *err)
+berth_net_list (const char *root, json_t **out, json_t **bad, berth_err_t *err)
 {
   cleanup_free char *dir = net_dir (root);
   cleanup_dir DIR *d = opendir (dir);
   struct dirent *de;
   *out = json_array ();
+  if (bad)
+    *bad = json_array ();
   if (d == NULL)
     return errno == ENOENT ? 0 : berth_error (err, errno, "open `%s`", dir);
   while ((de = readdir (d)))
@@ -344,6 +368,8 @@ berth_net_list (const char *root, json_t **out, berth_err_t *err)
       name = strndup (de->d_name, n - 5);
       if (net_load (root, name, &net, &e2) == 0)
         json_array_append_new (*out, net);
+      else if (bad && e2->status != ENOENT) /* ENOENT: removed since readdir */
+        json_array_append_new (*bad, json_pack ("{s:s,s:s}", "Name", name, "Error", e2->msg));
       berth_error_release (&e2);
     }
   return 0;

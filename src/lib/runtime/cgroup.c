@@ -480,6 +480,32 @@ berth_cgroup_create_spec (const char *spec_path, const char *id, bool systemd, j
   return 0;
 }
 
+int
+berth_cgroup_purge_spec (const char *spec_path, const char *id, bool systemd, berth_err_t *err)
+{
+  struct berth_cgroup *cg = NULL, *dirs = NULL;
+  int ret = -1;
+  if (berth_cgroup_create_spec (spec_path, id, systemd, NULL, &cg, err) < 0)
+    return -1;
+  /* (destroy frees what it removed) */
+  if (cg->unit == NULL)
+    {
+      if ((ret = berth_cgroup_destroy (cg, true, err)) == 0)
+        cg = NULL;
+    }
+  /* A scope's directories are where systemd put them, which is the path
+     its name expands to: its processes killed there first (a stop job
+     would wait for them), then the scope stopped. */
+  else if (berth_cgroup_create (cg->rel_path, NULL, &dirs, err) == 0 && berth_cgroup_destroy (dirs, true, err) == 0)
+    {
+      dirs = NULL;
+      ret = berth_systemd_stop_scope (cg, err);
+    }
+  berth_cgroup_free (dirs);
+  berth_cgroup_free (cg);
+  return ret;
+}
+
 /* The scope's directories, as systemd made them: where PID is now, in
    each hierarchy berth_cgroup_create would use. */
 static int

@@ -59,6 +59,11 @@ int berth_cgroup_enter (struct berth_cgroup *cg, pid_t pid, berth_err_t *err);
    for clone3's CLONE_INTO_CGROUP; -1 elsewhere (v1 or hybrid). */
 int berth_cgroup_open_v2 (struct berth_cgroup *cg);
 int berth_cgroup_update (struct berth_cgroup *cg, json_t *resources, berth_err_t *err);
+/* The cgroup a spec's path names, found without the state that recorded
+   it (a state file that cannot be read): every process in it killed and
+   its directories removed; with SYSTEMD on a systemd host, its scope
+   stopped too.  Nothing there is no error. */
+int berth_cgroup_purge_spec (const char *spec_path, const char *id, bool systemd, berth_err_t *err);
 /* Kills what is left (when asked), then removes every directory. */
 int berth_cgroup_destroy (struct berth_cgroup *cg, bool kill_procs, berth_err_t *err);
 int berth_cgroup_pids (struct berth_cgroup *cg, pid_t **pids, size_t *n, berth_err_t *err);

@@ -291,6 +291,28 @@ berth_container_delete (const char *root, const char *id, unsigned flags, berth_
   return delete_loaded (root, &l, flags, warning, err);
 }
 
+int
+berth_container_purge (const char *root, const char *id, const char *bundle, bool systemd, berth_err_t *err)
+{
+  cleanup_free char *config = xasprintf ("%s/config.json", bundle);
+  cleanup_close int lock = -1;
+  json_t *spec = NULL;
+  const char *cg_path;
+  int r;
+  if (berth_validate_id (id, err) < 0 || berth_state_lock (root, id, &lock, err) < 0)
+    return -1;
+  r = json_load_path (config, &spec, err);
+  if (r != 0)
+    return r < 0 ? -1 : berth_error (err, ENOENT, "`%s` is missing", config);
+  /* None: the default create gave it, by the same rules. */
+  cg_path = json_string_value (json_object_get (json_object_get (spec, "linux"), "cgroupsPath"));
+  r = berth_cgroup_purge_spec (cg_path, id, systemd, err);
+  json_decref (spec);
+  if (r < 0)
+    return berth_error_wrap (err, "container `%s`: its cgroup", id);
+  return berth_state_remove (root, id, err);
+}
+
 /* --------------------------------------------------------------------- run */
 
 int
