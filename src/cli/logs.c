@@ -132,8 +132,21 @@ cmd_logs (int argc, char **argv)
         f = fopen (p, "re");
         if (f == NULL)
           continue;
-        while (getline (&line, &cap, f) > 0)
+        ssize_t n;
+        while ((n = getline (&line, &cap, f)) > 0)
           {
+            /* A line not ended is one being written (or given back on a
+               full disk): not a line yet. */
+            if (line[n - 1] != '\n')
+              {
+                /* Followed: read again once it is whole. */
+                if (k == 0 && follow)
+                  {
+                    fseeko (f, -(off_t)n, SEEK_CUR);
+                    break;
+                  }
+                continue;
+              }
             if (tail < 0)
               emit (line, timestamps, &w);
             else if (tail > 0)
@@ -165,9 +178,17 @@ cmd_logs (int argc, char **argv)
       bool done = !running (e, id);
       if (f)
         {
+          ssize_t n;
           clearerr (f);
-          while (getline (&line, &cap, f) > 0)
-            emit (line, timestamps, &w);
+          while ((n = getline (&line, &cap, f)) > 0)
+            {
+              if (line[n - 1] != '\n')
+                {
+                  fseeko (f, -(off_t)n, SEEK_CUR);
+                  break;
+                }
+              emit (line, timestamps, &w);
+            }
         }
       /* Rotated under us: what the old file still had is read above;
          the new one from its start. */

@@ -549,40 +549,13 @@ option_storage (const char *cmd, int c, struct berth_create_request *r, bool *de
       break;
     case 23:
       {
-        /* type=bind|volume|tmpfs,source=S,target=T[,readonly] */
-        cleanup_free char *copy = xstrdup (optarg);
-        const char *type = "volume", *src = NULL, *dst = NULL;
-        bool ro = false;
-        char *save = NULL;
-        for (char *kv = strtok_r (copy, ",", &save); kv; kv = strtok_r (NULL, ",", &save))
+        berth_err_t err = NULL;
+        if (berth_ocispec_mount_option (optarg, r->run.volumes, r->run.tmpfs, &err) < 0)
           {
-            char *eq = strchr (kv, '=');
-            if (eq)
-              *eq++ = '\0';
-            if (strcmp (kv, "type") == 0 && eq)
-              type = eq;
-            else if ((strcmp (kv, "source") == 0 || strcmp (kv, "src") == 0) && eq)
-              src = eq;
-            else if ((strcmp (kv, "target") == 0 || strcmp (kv, "destination") == 0 || strcmp (kv, "dst") == 0) && eq)
-              dst = eq;
-            else if (strcmp (kv, "readonly") == 0 || strcmp (kv, "ro") == 0)
-              ro = eq == NULL || strcmp (eq, "true") == 0 || strcmp (eq, "1") == 0;
-            else
-              return cli_usage (cmd, "--mount: unknown field \"%s\"", kv), -1;
+            cli_usage (cmd, "%s", err->msg);
+            berth_error_release (&err);
+            return -1;
           }
-        if (dst == NULL || dst[0] != '/')
-          return cli_usage (cmd, "--mount: target= must be an absolute path"), -1;
-        if (strcmp (type, "tmpfs") == 0)
-          json_array_append_new (r->run.tmpfs, json_string (dst));
-        else if (strcmp (type, "bind") == 0 || strcmp (type, "volume") == 0)
-          {
-            if (strcmp (type, "bind") == 0 && (src == NULL || src[0] != '/'))
-              return cli_usage (cmd, "--mount type=bind: source= must be an absolute host path"), -1;
-            json_array_append_new (r->run.volumes, src ? json_sprintf ("%s:%s%s", src, dst, ro ? ":ro" : "")
-                                                       : json_sprintf ("%s%s", dst, ""));
-          }
-        else
-          return cli_usage (cmd, "--mount: type \"%s\" is not bind, volume or tmpfs", type), -1;
       }
       break;
     default:

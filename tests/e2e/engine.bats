@@ -8,8 +8,14 @@ BERTH=${BERTH:-$TOP/build/berth}
 B() { "$BERTH" --root "$T/store" "$@"; }
 
 teardown_engine() {
-  local id
-  for id in $(B ps -aq --no-trunc 2>/dev/null); do B rm -f "$id" >/dev/null 2>&1 || true; done
+  local id root
+  # $T/small: a root of a test's own (a small file system).
+  for root in "$T/store" "$T/small"; do
+    [ -d "$root/containers" ] || continue
+    for id in $(BERTH_ROOT="$root" "$BERTH" ps -aq --no-trunc 2>/dev/null); do
+      BERTH_ROOT="$root" "$BERTH" rm -f "$id" >/dev/null 2>&1 || true
+    done
+  done
 }
 
 teardown() {
@@ -264,6 +270,19 @@ teardown() {
   [ -z "$(B volume ls -q)" ]
   run B run --rm --mount type=bind,source=relative,target=/x busybox true
   [ "$status" -eq 125 ]
+  # What --mount cannot honour is refused, named; nothing is made.
+  run -125 B run --rm --mount type=bind,source=/tmp,target=/x,bind-propagation=shared busybox true
+  [[ "$output" == *'--mount: unknown field or value "bind-propagation"'* ]]
+  run -125 B run --rm --mount type=bind,source=/tmp,target=/x,readonly=maybe busybox true
+  [[ "$output" == *'"readonly"'* ]]
+  run -125 B run --rm --mount type=bind,source=/a:b,target=/x busybox true
+  [[ "$output" == *"a source or target with ':' is not supported"* ]]
+  run -125 B run --rm --mount type=volume,source=/tmp,target=/x busybox true
+  [[ "$output" == *"source= is a volume name"* ]]
+  run -125 B run --rm --mount type=tmpfs,source=x,target=/x busybox true
+  [[ "$output" == *"takes no source="* ]]
+  [ -z "$(B ps -aq)" ]
+  B run --rm --mount type=tmpfs,target=/scratch busybox sh -c 'grep -q " /scratch tmpfs" /proc/mounts'
   B run --rm -v /anon2 busybox true
   [ -z "$(B volume ls -q)" ]
 }
@@ -989,6 +1008,35 @@ image untag docker.io/library/evimg:1"
   # Put back, the store is whole again.
   cp "$T/refs.json" "$T/store/refs.json"
   B run --rm busybox true
+}
+
+@test "a full disk: create fails naming it and leaves nothing; a container whose log fills the disk runs on, its log whole; save leaves no partial file" {
+  mkdir "$T/small"
+  mount -t tmpfs -o size=24m tmpfs "$T/small"
+  S() { BERTH_ROOT="$T/small" "$BERTH" "$@"; }
+  S run -d --name chat --network none busybox sh -c 'i=0; while :; do i=$((i+1)); echo "line $i padding padding padding"; done'
+  # Its log takes most of the room, a file the rest (the log gives back the
+  # part of a line that did not fit, so it alone never leaves 0).
+  for i in $(seq 300); do [ "$(df --output=avail "$T/small" | tail -1)" -lt 1024 ] && break; sleep 0.1; done
+  ! dd if=/dev/zero of="$T/small/fill" bs=4k 2>/dev/null
+  run -125 S create --name c2 --network none busybox true
+  [[ "$output" == *"No space left on device"* ]]
+  [ "$(S ps -aq)" = "$(S inspect -f '{{.Id}}' chat | cut -c1-12)" ]
+  [ "$(ls "$T/small/containers" | wc -l)" -eq 1 ] && [ "$(ls "$T/small/holds" | wc -l)" -eq 1 ]
+  [ -z "$(ls "$T/small/tmp")" ]
+  [ "$(grep -c "$T/small/containers/" /proc/self/mountinfo)" -le 1 ] # chat's root at most
+  run -125 S save -o "$T/small/out.tar" busybox
+  [[ "$output" == *"No space left on device"* ]]
+  [ -z "$(ls "$T/small" | grep out.tar)" ]
+  # The container runs on; its log holds whole lines only.
+  [ "$(S inspect -f '{{.State.Status}}' chat)" = running ]
+  [[ "$(S logs --tail 1 chat)" == "line "*" padding padding padding" ]]
+  id=$(S inspect -f '{{.Id}}' chat)
+  tail -c 300 "$T/small/containers/$id/container.log" | tail -1 | jq -e .log >/dev/null
+  S rm -f chat
+  rm "$T/small/fill"
+  S run --rm --network none busybox echo room-again
+  umount "$T/small"
 }
 
 @test "a name may look like the start of another container's ID (docker's rule: names match whole)" {

@@ -14,26 +14,13 @@
 #include <unistd.h>
 
 #include "lib/base/utils.h"
+#include "fuzz_util.h"
 #include "lib/image/layer.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
 static char base[] = "/tmp/berth-fuzz-layer.XXXXXX";
 static char *root, *outside;
-
-static size_t
-entries (const char *dir)
-{
-  DIR *d = opendir (dir);
-  struct dirent *de;
-  size_t n = 0;
-  if (d == NULL)
-    abort ();
-  while ((de = readdir (d)))
-    n += strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0;
-  closedir (d);
-  return n;
-}
 
 static const char *
 canary_path (const char *dir)
@@ -46,9 +33,7 @@ canary_path (const char *dir)
 static void
 cleanup (void)
 {
-  berth_err_t err = NULL;
-  rm_rf_at (AT_FDCWD, base, &err);
-  berth_error_release (&err);
+  fuzz_remove (base);
 }
 
 int
@@ -78,7 +63,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   close (fd);
   /* Only root and outside next to each other, outside as it was, and
      nothing new in /tmp's top named like our entries. */
-  if (entries (base) != 2 || entries (outside) != 1)
+  if (fuzz_entries (base) != 2 || fuzz_entries (outside) != 1)
     abort ();
   rm_rf_at (AT_FDCWD, root, &err);
   berth_error_release (&err);

@@ -1,5 +1,6 @@
 /* libFuzzer: what `berth run` takes as text that becomes the OCI spec:
-   -v, --tmpfs, --device, --ulimit, --user and --cap-add/--cap-drop.  Each
+   -v, --mount, --tmpfs, --device, --ulimit, --user and
+   --cap-add/--cap-drop.  Each
    input is lines; the first byte picks the option every line goes to.
    The invariant: an error naming the option, or a spec, never a crash or
    a leak; nothing is written (the root and /etc files are a scratch
@@ -27,7 +28,7 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   struct berth_run_opts o = { 0 };
-  json_t *lines = json_array (), *ic, *out = NULL;
+  json_t *lines = json_array (), *ic, *out = NULL, *tmpfs = NULL;
   berth_err_t err = NULL;
   const char *start;
   char *text;
@@ -56,8 +57,25 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       if (start[n] == '\0')
         break;
     }
-  switch (data[0] % 6)
+  switch (data[0] % 7)
     {
+    case 6:
+      {
+        /* --mount: each line as the CLI hands it over, then the -v and
+           --tmpfs entries it became. */
+        size_t i;
+        json_t *l, *vols = json_array ();
+        tmpfs = json_array ();
+        json_array_foreach (lines, i, l)
+        {
+          if (berth_ocispec_mount_option (json_string_value (l), vols, tmpfs, &err) < 0)
+            berth_error_release (&err);
+        }
+        json_decref (lines);
+        o.volumes = lines = vols;
+        o.tmpfs = tmpfs;
+      }
+      break;
     case 0:
       o.volumes = lines;
       break;
@@ -85,6 +103,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   json_decref (ic);
   json_decref (o.cmd);
   json_decref (lines);
+  json_decref (tmpfs);
   free (text);
   return 0;
 }

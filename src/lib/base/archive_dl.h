@@ -37,6 +37,7 @@
   X (archive_entry_uid)                                                                                                \
   X (archive_entry_xattr_next)                                                                                         \
   X (archive_entry_xattr_reset)                                                                                        \
+  X (archive_errno)                                                                                                    \
   X (archive_error_string)                                                                                             \
   X (archive_read_data)                                                                                                \
   X (archive_read_data_block)                                                                                          \
@@ -101,6 +102,7 @@ int berth_archive_load (berth_err_t *err);
 #define archive_entry_uid (*berth_archive.archive_entry_uid)
 #define archive_entry_xattr_next (*berth_archive.archive_entry_xattr_next)
 #define archive_entry_xattr_reset (*berth_archive.archive_entry_xattr_reset)
+#define archive_errno (*berth_archive.archive_errno)
 #define archive_error_string (*berth_archive.archive_error_string)
 #define archive_read_data (*berth_archive.archive_read_data)
 #define archive_read_data_block (*berth_archive.archive_read_data_block)

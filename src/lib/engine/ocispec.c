@@ -240,6 +240,56 @@ build_caps (const struct berth_run_opts *o, json_t **out, berth_err_t *err)
 }
 
 int
+berth_ocispec_mount_option (const char *spec, json_t *volumes, json_t *tmpfs, berth_err_t *err)
+{
+  cleanup_free char *copy = xstrdup (spec);
+  const char *type = "volume", *src = NULL, *dst = NULL;
+  bool ro = false;
+  char *save = NULL;
+  for (char *kv = strtok_r (copy, ",", &save); kv; kv = strtok_r (NULL, ",", &save))
+    {
+      char *eq = strchr (kv, '=');
+      if (eq)
+        *eq++ = '\0';
+      if (strcmp (kv, "type") == 0 && eq)
+        type = eq;
+      else if ((strcmp (kv, "source") == 0 || strcmp (kv, "src") == 0) && eq)
+        src = eq;
+      else if ((strcmp (kv, "target") == 0 || strcmp (kv, "destination") == 0 || strcmp (kv, "dst") == 0) && eq)
+        dst = eq;
+      else if ((strcmp (kv, "readonly") == 0 || strcmp (kv, "ro") == 0)
+               && (eq == NULL || strcmp (eq, "true") == 0 || strcmp (eq, "1") == 0 || strcmp (eq, "false") == 0
+                   || strcmp (eq, "0") == 0))
+        ro = eq == NULL || strcmp (eq, "true") == 0 || strcmp (eq, "1") == 0;
+      else
+        return berth_error (err, EINVAL, "--mount: unknown field or value \"%s\"", kv);
+    }
+  if (dst == NULL || dst[0] != '/')
+    return berth_error (err, EINVAL, "--mount: target= must be an absolute path");
+  /* It becomes a -v entry, where ':' separates the fields. */
+  if (strchr (dst, ':') || (src && strchr (src, ':')))
+    return berth_error (err, EINVAL, "--mount: a source or target with ':' is not supported");
+  if (strcmp (type, "tmpfs") == 0)
+    {
+      if (src)
+        return berth_error (err, EINVAL, "--mount type=tmpfs: takes no source=");
+      json_array_append_new (tmpfs, json_string (dst));
+    }
+  else if (strcmp (type, "bind") == 0 || strcmp (type, "volume") == 0)
+    {
+      if (strcmp (type, "bind") == 0 && (src == NULL || src[0] != '/'))
+        return berth_error (err, EINVAL, "--mount type=bind: source= must be an absolute host path");
+      if (strcmp (type, "volume") == 0 && src && src[0] == '/')
+        return berth_error (err, EINVAL, "--mount type=volume: source= is a volume name, not a path (type=bind)");
+      json_array_append_new (volumes, src ? json_sprintf ("%s:%s%s", src, dst, ro ? ":ro" : "")
+                                          : json_sprintf ("%s", dst));
+    }
+  else
+    return berth_error (err, EINVAL, "--mount: type \"%s\" is not bind, volume or tmpfs", type);
+  return 0;
+}
+
+int
 berth_ocispec_resources (const struct berth_run_opts *o, json_t *res, berth_err_t *err)
 {
   if (o->memory > 0)

@@ -42,6 +42,9 @@ struct berth_run_opts
 int berth_ocispec_resolve_user (const char *rootfs, const char *spec, json_t **out, berth_err_t *err);
 int berth_ocispec_build (json_t *image_config, const struct berth_run_opts *o, const char *id, const char *rootfs,
                          const char *etc, json_t **out, berth_err_t *err);
+/* docker's --mount (type=bind|volume|tmpfs,source=S,target=T[,readonly]) as
+   the -v or --tmpfs entry it amounts to, appended to VOLUMES or TMPFS. */
+int berth_ocispec_mount_option (const char *spec, json_t *volumes, json_t *tmpfs, berth_err_t *err);
 /* O's --memory, --memory-swap, --cpus, --cpu-shares, --cpuset-cpus and
    --pids-limit into RES, an OCI linux.resources object. */
 int berth_ocispec_resources (const struct berth_run_opts *o, json_t *res, berth_err_t *err);

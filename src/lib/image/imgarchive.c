@@ -413,6 +413,16 @@ out:
 
 /* ------------------------------------------------------------------ save */
 
+/* A write of entry NAME failed: the system's reason where there is one
+   (a full disk says so), else libarchive's. */
+static int
+write_failed (struct archive *a, const char *name, berth_err_t *err)
+{
+  if (archive_errno (a) > 0)
+    return berth_error (err, archive_errno (a), "write `%s`", name);
+  return berth_error (err, 0, "write `%s`: %s", name, archive_error_string (a));
+}
+
 static int
 write_entry (struct archive *a, const char *name, const void *data, size_t len, berth_err_t *err)
 {
@@ -426,7 +436,7 @@ write_entry (struct archive *a, const char *name, const void *data, size_t len, 
   r = archive_write_header (a, e);
   archive_entry_free (e);
   if (r != ARCHIVE_OK || (len && archive_write_data (a, data, len) != (la_ssize_t)len))
-    return berth_error (err, 0, "write `%s`: %s", name, archive_error_string (a));
+    return write_failed (a, name, err);
   return 0;
 }
 
@@ -455,10 +465,10 @@ write_blob (struct archive *a, struct berth_store *s, const char *digest, json_t
   r = archive_write_header (a, e);
   archive_entry_free (e);
   if (r != ARCHIVE_OK)
-    return berth_error (err, 0, "write `%s`: %s", name, archive_error_string (a));
+    return write_failed (a, name, err);
   while ((n = read (fd, buf, sizeof (buf))) > 0)
     if (archive_write_data (a, buf, (size_t)n) != n)
-      return berth_error (err, 0, "write `%s`: %s", name, archive_error_string (a));
+      return write_failed (a, name, err);
   if (n < 0)
     return berth_error (err, errno, "read blob %s", digest);
   json_object_set_new (written, digest, json_true ());
@@ -563,7 +573,7 @@ berth_image_save_archive (struct berth_store *s, json_t *names, const char *path
     }
   if (archive_write_close (a) != ARCHIVE_OK)
     {
-      berth_error (err, 0, "%s: %s", tmp, archive_error_string (a));
+      write_failed (a, "the end of the archive", err);
       goto out;
     }
   if (rename (tmp, path) < 0)

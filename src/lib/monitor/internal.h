@@ -22,6 +22,7 @@ struct logger
   int max_files;    /* the log and its rotated files, at most */
   char *partial[3]; /* per stream: a line not yet ended */
   size_t plen[3];
+  long long full_until_ms; /* the disk was full: lines dropped until then */
 };
 
 struct monitor

@@ -50,8 +50,24 @@ log_write_line (struct logger *l, const char *stream, const char *data, size_t l
   if (l->size > 0 && l->size + (off_t)n + 1 > l->max_size)
     log_rotate (l);
   text[n] = '\n';
-  if (l->fd >= 0 && write_all (l->fd, text, n + 1) == 0)
-    l->size += (off_t)n + 1;
+  if (l->full_until_ms && monotonic_ms () < l->full_until_ms)
+    ; /* dropped: see below */
+  else if (l->fd >= 0 && write_all (l->fd, text, n + 1) == 0)
+    {
+      l->size += (off_t)n + 1;
+      l->full_until_ms = 0;
+    }
+  else if (l->fd >= 0)
+    {
+      /* A full disk: the line is lost (the container runs on, as under
+         docker), but not half of it, which would hide the lines before
+         it from `logs --tail` and run into the next one written.  Tried
+         again a second later, not at every line: a chatty container would
+         keep the file's end changing under its readers. */
+      if (ftruncate (l->fd, l->size) < 0)
+        l->size = lseek (l->fd, 0, SEEK_END);
+      l->full_until_ms = monotonic_ms () + 1000;
+    }
   free (text);
 }
 
