@@ -1039,6 +1039,45 @@ image untag docker.io/library/evimg:1"
   umount "$T/small"
 }
 
+# kill -9 of the CLI at a random point of COMMAND... (the name last).
+kill_cli_at_random() {
+  local p
+  "$BERTH" --root "$T/store" "$@" >/dev/null 2>&1 &
+  p=$!
+  sleep "0.0$((RANDOM % 9))"
+  kill -9 "$p" 2>/dev/null || true
+  wait "$p" 2>/dev/null || true
+}
+
+@test "kill -9 of the CLI in run -d, start and rm -f: ps tells the truth, rm -f removes everything, the others run on" {
+  B run -d --name keep busybox sleep 1000
+  keep=$(B inspect -f '{{.Id}}' keep)
+  for i in $(seq 12); do kill_cli_at_random run -d --name "k$i" busybox sleep 1000; done
+  # What ps lists is what there is: every directory a record, or reaped.
+  run B ps -a -q --no-trunc
+  [ "$status" -eq 0 ]
+  [ "$(echo "$output" | sort)" = "$(ls "$T/store/containers" | sort)" ]
+  B ps -a --format '{{.Names}}' | grep -v keep | xargs -r "$BERTH" --root "$T/store" stop -t 0 >/dev/null
+  for n in $(B ps -a --format '{{.Names}}' | grep -v keep); do kill_cli_at_random start "$n"; done
+  for n in $(B ps -a --format '{{.Names}}' | grep -v keep); do kill_cli_at_random rm -f "$n"; done
+  run B ps -a -q --no-trunc
+  [ "$(echo "$output" | sort)" = "$(ls "$T/store/containers" | sort)" ]
+  # Whatever each was left as, rm -f ends it.
+  B ps -a --format '{{.Names}}' | grep -v keep | xargs -r "$BERTH" --root "$T/store" rm -f >/dev/null
+  [ "$(B ps -a -q --no-trunc)" = "$keep" ]
+  [ "$(ls -A "$T/store/containers")" = "$keep" ]
+  [ "$(ls "$T/store/runtime")" = "$keep" ]
+  [ "$(ls "$T/store/holds")" = "$keep" ]
+  [ "$(ls "$T/store/netns")" = "$keep" ]
+  # A killed create's address lease goes at the next look at the network.
+  [ "$(B network inspect bridge | jq '.[0].Containers | length')" -eq 1 ]
+  [ "$(ls "$T/store/networks/bridge.ipam" | wc -l)" -eq 1 ]
+  [ "$(grep -c "$T/store/containers/" /proc/self/mountinfo)" -le 1 ]
+  [ "$(pgrep -fcx 'sleep 1000')" -eq 1 ]
+  [ "$(B exec keep echo ok)" = ok ]
+  B rm -f keep
+}
+
 @test "a name may look like the start of another container's ID (docker's rule: names match whole)" {
   B create --name first --network none busybox true
   id=$(B inspect -f '{{.Id}}' first)

@@ -187,6 +187,22 @@ left_as_before() {
   left_as_before
 }
 
+@test "net: kill -9 of a network's DNS server (dnsmasq): the containers run on, the next one on the network brings it back, rm leaves nothing" {
+  B network create --subnet 10.198.11.0/24 dnsnet
+  B run -d --name web --network dnsnet busybox sh -c "$(serve dns-back)"
+  pid=$(cat "$T/store/networks/dnsnet.dns/pid")
+  kill -9 "$pid"
+  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  [ "$(B inspect -f '{{.State.Status}}' web)" = running ]
+  run B run --rm --network dnsnet busybox wget -qO- http://web/
+  [ "$status" -eq 0 ]
+  [ "$output" = dns-back ]
+  [ "$(cat "$T/store/networks/dnsnet.dns/pid")" != "$pid" ]
+  B rm -f web
+  B network rm dnsnet
+  left_as_before
+}
+
 @test "net: rename of a running container: its network answers to the new name; a network connected while it ran is undone when it exits" {
   B network create rnet
   B network create --subnet 10.198.9.0/24 late

@@ -356,6 +356,7 @@ berth_engine_create (struct berth_engine *e, const struct berth_create_request *
 {
   char id[65], md[BERTH_DIGEST_LEN + 1];
   cleanup_free char *dir = NULL;
+  cleanup_close int making = -1;
   cleanup_free char *name = NULL;
   cleanup_free char *rootfs = NULL;
   cleanup_free char *hold = NULL;
@@ -410,11 +411,27 @@ berth_engine_create (struct berth_engine *e, const struct berth_create_request *
   random_hex (id, 32);
   dir = berth_engine_dir (e, id);
   rootfs = xasprintf ("%s/rootfs", dir);
-  if (mkdir (dir, 0711) < 0)
-    {
-      berth_error (err, errno, "mkdir `%s`", dir);
-      goto out;
-    }
+  /* Its lock, held until the record is written, is there from the
+     directory's first moment (made aside, then renamed): a directory with
+     no record and its lock free is what a killed create left, which
+     listing reaps. */
+  {
+    cleanup_free char *aside = xasprintf ("%s/containers/.new-%s", e->root, id);
+    cleanup_free char *lock = xasprintf ("%s/container.lock", aside);
+    if (mkdir (aside, 0711) < 0)
+      {
+        berth_error (err, errno, "mkdir `%s`", aside);
+        goto out;
+      }
+    making = open (lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (making < 0 || flock (making, LOCK_EX) < 0 || rename (aside, dir) < 0)
+      {
+        berth_error (err, errno, "make `%s`", dir);
+        unlink (lock);
+        rmdir (aside);
+        goto out;
+      }
+  }
   {
     static const char *subs[] = { "rootfs", "upper", "work" };
     for (size_t i = 0; i < ARRAY_SIZE (subs); i++)
@@ -694,7 +711,13 @@ static void
 runtime_delete (struct berth_engine *e, const char *id, json_t *rec)
 {
   berth_err_t e2 = NULL;
-  if (berth_container_delete (e->runtime_root, id, BERTH_DELETE_FORCE, NULL, &e2) < 0 && e2->status != ENOENT)
+  cleanup_free char *sdir = xasprintf ("%s/%s", e->runtime_root, id);
+  cleanup_free char *state = xasprintf ("%s/state.json", sdir);
+  /* A directory and no state: a create killed half-way (the monitor's),
+     whose cgroup only the spec names. */
+  if (access (sdir, F_OK) == 0 && access (state, F_OK) < 0 && errno == ENOENT)
+    runtime_purge (e, id, rec);
+  else if (berth_container_delete (e->runtime_root, id, BERTH_DELETE_FORCE, NULL, &e2) < 0 && e2->status != ENOENT)
     runtime_purge (e, id, rec);
   berth_error_release (&e2);
 }

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/base/events.h"
@@ -125,6 +127,69 @@ berth_engine_list (struct berth_engine *e, json_t **out, berth_err_t *err)
   return berth_engine_list_all (e, out, NULL, err);
 }
 
+/* A directory with no record whose create is gone (killed before it
+   wrote one: its lock is free, or it never took it a minute on) goes, with
+   its image hold; its address leases go with the directory.  A create
+   under way keeps its lock and is left alone. */
+static void
+reap_unmade (struct berth_engine *e, const char *id)
+{
+  /* (ID may be ".new-ID": a create killed before its directory was
+     renamed into place) */
+  cleanup_free char *dir = berth_engine_dir (e, id);
+  cleanup_free char *lock = xasprintf ("%s/container.lock", dir);
+  cleanup_free char *json = xasprintf ("%s/container.json", dir);
+  cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
+  cleanup_free char *hold = xasprintf ("%s/holds/%s", e->root, id);
+  cleanup_close int fd = open (lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  berth_err_t e2 = NULL;
+  /* No lock at all: a removal killed half-way (a create has its lock from
+     the start). */
+  if (fd >= 0 ? flock (fd, LOCK_EX | LOCK_NB) < 0 : errno != ENOENT)
+    return;
+  if (access (json, F_OK) == 0)
+    return; /* made after all, just now */
+  umount2 (rootfs, MNT_DETACH);
+  if (rm_rf_at (AT_FDCWD, dir, &e2) == 0)
+    {
+      /* The hold, and a copy of it the create was writing (ID.tmp.PID). */
+      cleanup_free char *holds = xasprintf ("%s/holds", e->root);
+      cleanup_dir DIR *d = opendir (holds);
+      struct dirent *de;
+      cleanup_free char *tmp = xasprintf ("%s.tmp.", id);
+      unlink (hold);
+      while (d && (de = readdir (d)))
+        if (str_has_prefix (de->d_name, tmp))
+          unlinkat (dirfd (d), de->d_name, 0);
+    }
+  berth_error_release (&e2);
+}
+
+/* Image holds of containers that are gone (a removal killed between the
+   directory and the hold; a create killed writing it, ID.tmp.PID): they
+   would keep the image from rmi for ever.  A create makes its directory
+   before its hold, so a hold with no directory is never one being made. */
+static void
+reap_holds (struct berth_engine *e)
+{
+  cleanup_free char *holds = xasprintf ("%s/holds", e->root);
+  cleanup_dir DIR *d = opendir (holds);
+  struct dirent *de;
+  while (d && (de = readdir (d)))
+    {
+      char id[65];
+      cleanup_free char *dir = NULL;
+      size_t n = strspn (de->d_name, "0123456789abcdef");
+      if (n != 64 || (de->d_name[64] != '\0' && !str_has_prefix (de->d_name + 64, ".tmp.")))
+        continue;
+      memcpy (id, de->d_name, 64);
+      id[64] = '\0';
+      dir = berth_engine_dir (e, id);
+      if (access (dir, F_OK) < 0 && errno == ENOENT)
+        unlinkat (dirfd (d), de->d_name, 0);
+    }
+}
+
 int
 berth_engine_list_all (struct berth_engine *e, json_t **out, json_t **broken, berth_err_t *err)
 {
@@ -140,15 +205,21 @@ berth_engine_list_all (struct berth_engine *e, json_t **out, json_t **broken, be
     {
       json_t *rec = NULL;
       berth_err_t e2 = NULL;
+      if (str_has_prefix (de->d_name, ".new-") && strlen (de->d_name) == 69)
+        reap_unmade (e, de->d_name);
       if (de->d_name[0] == '.' || strlen (de->d_name) != 64)
         continue;
       if (berth_engine_refresh (e, de->d_name, &rec, &e2) == 0)
         json_array_append_new (*out, rec);
-      /* No record yet is a container being made, not a broken one. */
-      else if (broken && e2->status != ENOENT)
+      /* No record yet is a container being made (or one a killed create
+         left), not a broken one. */
+      else if (e2->status == ENOENT)
+        reap_unmade (e, de->d_name);
+      else if (broken)
         json_array_append_new (*broken, json_pack ("{s:s,s:s}", "Id", de->d_name, "Error", e2->msg));
       berth_error_release (&e2);
     }
+  reap_holds (e);
   return 0;
 }
 

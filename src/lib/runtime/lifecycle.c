@@ -283,7 +283,17 @@ berth_container_delete (const char *root, const char *id, unsigned flags, berth_
     {
       if ((flags & BERTH_DELETE_FORCE) && (*err)->status == ENOENT)
         {
+          /* A create killed before it wrote the state leaves its
+             directory (its init exits as that create goes). */
           berth_error_release (err);
+          if (berth_validate_id (id, err) < 0)
+            return -1;
+          if (berth_state_remove (root, id, err) < 0)
+            {
+              if ((*err)->status != ENOENT)
+                return -1;
+              berth_error_release (err);
+            }
           return 0;
         }
       return -1;

@@ -288,6 +288,13 @@ static void __attribute__ ((noreturn)) container_init (struct init_ctx *c)
         berth_sync_fail (c->sync, &err);
     }
   berth_sync_send (c->sync, SYNC_READY, 0, NULL);
+  /* Only a container whose state is written waits for start: a create
+     killed before that leaves no init that nothing knows of. */
+  {
+    struct berth_sync_msg m;
+    if (berth_sync_expect (c->sync, SYNC_SAVED, &m, &err) < 0)
+      _exit (1);
+  }
   close (c->sync);
 
   /* Wait for `start`: it connects to the socket in the state directory. */
@@ -679,7 +686,7 @@ berth_process_backend_create (const struct berth_create_opts *o, const char *bun
   if (configure_init (&c, sync[0], pid, born_in_cgroup, err) < 0 || run_create_hooks (&c, sync[0], pid, err) < 0
       || save_created (&c, bundle, pid, err) < 0)
     goto fail;
-
+  berth_sync_send (sync[0], SYNC_SAVED, 0, NULL);
   close (sync[0]);
   close_joins (&c);
   berth_cgroup_free (c.cgroup);

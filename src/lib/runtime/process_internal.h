@@ -19,7 +19,8 @@ enum
   SYNC_CGROUP_DONE, /* parent -> init: in the container's cgroup */
   SYNC_MOUNTS_DONE, /* init -> parent: run prestart/createRuntime now */
   SYNC_HOOKS_DONE,  /* parent -> init */
-  SYNC_READY,       /* init -> parent: waiting for start */
+  SYNC_READY,       /* init -> parent: ready for start */
+  SYNC_SAVED,       /* parent -> init: the state is written, wait for start */
   SYNC_ERROR,       /* either way: data holds an encoded error */
 };
 
