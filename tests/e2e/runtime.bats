@@ -212,6 +212,8 @@ load helpers
   for i in $(seq 15); do R delete --force "k$i"; done
   [ -z "$(ls -A "$STATE")" ]
   [ "$(pgrep -fc "create k[0-9]")" -eq 0 ]
+  # Their cgroups too: create notes where it made one before anything else.
+  [ -z "$(find /sys/fs/cgroup -maxdepth 4 -type d -path '*/berth/k[0-9]*')" ]
 }
 
 @test "kill takes names and numbers; delete --force of a missing container succeeds" {

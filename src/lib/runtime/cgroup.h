@@ -37,6 +37,9 @@ struct berth_cgroup
 };
 
 int berth_cgroup_mode (void);
+/* In a container's state directory: {cgroupsPath, systemd}, what its
+   cgroup is made from, written by create before the cgroup and the state. */
+#define BERTH_CGROUP_NOTE "cgroup.json"
 /* cgroupsPath as the spec gives it ("/a/b", "a/b", "slice:prefix:name" with
    systemd) to a path under each hierarchy's root. */
 int berth_cgroup_resolve_path (const char *spec_path, const char *id, bool systemd, char **out, berth_err_t *err);

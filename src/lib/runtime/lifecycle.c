@@ -284,10 +284,21 @@ berth_container_delete (const char *root, const char *id, unsigned flags, berth_
       if ((flags & BERTH_DELETE_FORCE) && (*err)->status == ENOENT)
         {
           /* A create killed before it wrote the state leaves its
-             directory (its init exits as that create goes). */
+             directory (its init exits as that create goes) and its
+             cgroup, which it noted first. */
           berth_error_release (err);
           if (berth_validate_id (id, err) < 0)
             return -1;
+          {
+            cleanup_free char *note = xasprintf ("%s/%s/" BERTH_CGROUP_NOTE, root, id);
+            json_t *j = NULL;
+            berth_err_t e2 = NULL;
+            if (json_load_path (note, &j, &e2) == 0)
+              berth_cgroup_purge_spec (json_string_value (json_object_get (j, "cgroupsPath")), id,
+                                       json_is_true (json_object_get (j, "systemd")), &e2);
+            berth_error_release (&e2);
+            json_decref (j);
+          }
           if (berth_state_remove (root, id, err) < 0)
             {
               if ((*err)->status != ENOENT)

@@ -363,6 +363,20 @@ resolve_rootfs (const char *bundle, const char *root_path, char **out, berth_err
   return 0;
 }
 
+/* Where the cgroup will be, noted before it is made: a create killed
+   before it wrote the state leaves this for delete --force. */
+static int
+note_cgroup (const char *dir, const char *cgroups_path, bool systemd, berth_err_t *err)
+{
+  cleanup_free char *p = xasprintf ("%s/" BERTH_CGROUP_NOTE, dir);
+  json_t *j = json_pack ("{s:s?,s:b}", "cgroupsPath", cgroups_path, "systemd", systemd);
+  char *text = json_dumps (j, JSON_COMPACT);
+  int r = write_file_atomic (p, text, strlen (text), 0600, err);
+  json_decref (j);
+  free (text);
+  return r;
+}
+
 static int
 make_start_socket (int dirfd, const char *dir, berth_err_t *err)
 {
@@ -646,6 +660,7 @@ berth_process_backend_create (const struct berth_create_opts *o, const char *bun
     return -1;
   c.rootfs = rootfs;
   if (berth_state_lock (o->root, o->id, &dirfd, err) < 0
+      || note_cgroup (dir, spec->cgroups_path, o->systemd_cgroup, err) < 0
       || berth_cgroup_create_spec (spec->cgroups_path, o->id, o->systemd_cgroup, spec->resources, &c.cgroup, err) < 0
       || open_namespaces (&c, spec, err) < 0)
     goto fail;
