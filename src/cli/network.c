@@ -179,8 +179,7 @@ net_ls (int argc, char **argv)
       goto done;
     }
   /* The default network is always listed, made on first use. */
-  if (berth_net_get (cli.root, BERTH_NET_DEFAULT, &def, &err) < 0
-      || berth_net_list (cli.root, &list, &bad, &err) < 0)
+  if (berth_net_get (cli.root, BERTH_NET_DEFAULT, &def, &err) < 0 || berth_net_list (cli.root, &list, &bad, &err) < 0)
     {
       o = cli_error (&err);
       goto done;

@@ -690,9 +690,8 @@ berth_engine_exec_user (struct berth_engine *e, const char *id, const char *user
   return ret;
 }
 
-/* The runtime's side of a container that goes: its state, cgroup and
-   processes.  A state file that cannot be read is no reason to leave
-   them: they are found from the bundle's spec instead.  REC may be NULL
+/* The runtime's side of a container found from its bundle's spec rather
+   than its state (unreadable, or never written).  REC may be NULL
    (unreadable too): the cgroup driver is then this host's. */
 static void
 runtime_purge (struct berth_engine *e, const char *id, json_t *rec)
@@ -707,6 +706,9 @@ runtime_purge (struct berth_engine *e, const char *id, json_t *rec)
   berth_error_release (&e2);
 }
 
+/* The runtime's side of a container that goes: its state, cgroup and
+   processes.  A state file that cannot be read is no reason to leave
+   them. */
 static void
 runtime_delete (struct berth_engine *e, const char *id, json_t *rec)
 {

@@ -69,11 +69,11 @@ struct berth_create_request
   json_t *expose;
   const char *ip;
   json_t *aliases;
-  json_t *add_hosts;   /* "name:ip", ip may be host-gateway */
-  json_t *dns;         /* --dns servers (array of addresses) */
-  json_t *dns_search;  /* --dns-search domains ("." alone: none) */
-  json_t *dns_options; /* --dns-option entries */
-  json_t *log_config;  /* HostConfig.LogConfig.Config: max-size, max-file */
+  json_t *add_hosts;      /* "name:ip", ip may be host-gateway */
+  json_t *dns;            /* --dns servers (array of addresses) */
+  json_t *dns_search;     /* --dns-search domains ("." alone: none) */
+  json_t *dns_options;    /* --dns-option entries */
+  json_t *log_config;     /* HostConfig.LogConfig.Config: max-size, max-file */
   json_t *restart_policy; /* {Name, MaximumRetryCount} (berth_restart_policy_parse); NULL: no */
   json_t *healthcheck;    /* --health-*: {Test, Interval, Timeout, Retries, StartPeriod} (ns), any of them */
   bool no_healthcheck;

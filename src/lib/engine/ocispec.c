@@ -281,8 +281,8 @@ berth_ocispec_mount_option (const char *spec, json_t *volumes, json_t *tmpfs, be
         return berth_error (err, EINVAL, "--mount type=bind: source= must be an absolute host path");
       if (strcmp (type, "volume") == 0 && src && src[0] == '/')
         return berth_error (err, EINVAL, "--mount type=volume: source= is a volume name, not a path (type=bind)");
-      json_array_append_new (volumes, src ? json_sprintf ("%s:%s%s", src, dst, ro ? ":ro" : "")
-                                          : json_sprintf ("%s", dst));
+      json_array_append_new (volumes,
+                             src ? json_sprintf ("%s:%s%s", src, dst, ro ? ":ro" : "") : json_sprintf ("%s", dst));
     }
   else
     return berth_error (err, EINVAL, "--mount: type \"%s\" is not bind, volume or tmpfs", type);
@@ -638,7 +638,8 @@ spec_linux (json_t *spec, const struct berth_run_opts *o, berth_err_t *err)
   json_t *lin = json_object_get (spec, "linux"), *prof;
   int r;
   json_object_set_new (lin, "resources", json_pack ("{s:[{s:b,s:s}]}", "devices", "allow", 0, "access", "rwm"));
-  if (berth_ocispec_resources (o, json_object_get (lin, "resources"), err) < 0 || add_devices (spec, o->devices, err) < 0)
+  if (berth_ocispec_resources (o, json_object_get (lin, "resources"), err) < 0
+      || add_devices (spec, o->devices, err) < 0)
     return -1;
   if (o->privileged)
     {

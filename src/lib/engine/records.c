@@ -8,7 +8,6 @@
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "lib/base/events.h"
@@ -128,19 +127,18 @@ berth_engine_list (struct berth_engine *e, json_t **out, berth_err_t *err)
 }
 
 /* A directory with no record whose create is gone (killed before it
-   wrote one: its lock is free, or it never took it a minute on) goes, with
-   its image hold; its address leases go with the directory.  A create
-   under way keeps its lock and is left alone. */
+   wrote one: its lock is free) goes; its image hold goes with it
+   (reap_holds), its address leases at the next look at its networks.  A
+   create under way holds its lock and is left alone.  ID may be
+   ".new-ID": a create killed before its directory was renamed into
+   place. */
 static void
 reap_unmade (struct berth_engine *e, const char *id)
 {
-  /* (ID may be ".new-ID": a create killed before its directory was
-     renamed into place) */
   cleanup_free char *dir = berth_engine_dir (e, id);
   cleanup_free char *lock = xasprintf ("%s/container.lock", dir);
   cleanup_free char *json = xasprintf ("%s/container.json", dir);
   cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
-  cleanup_free char *hold = xasprintf ("%s/holds/%s", e->root, id);
   cleanup_close int fd = open (lock, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
   berth_err_t e2 = NULL;
   /* No lock at all: a removal killed half-way (a create has its lock from
@@ -150,18 +148,7 @@ reap_unmade (struct berth_engine *e, const char *id)
   if (access (json, F_OK) == 0)
     return; /* made after all, just now */
   umount2 (rootfs, MNT_DETACH);
-  if (rm_rf_at (AT_FDCWD, dir, &e2) == 0)
-    {
-      /* The hold, and a copy of it the create was writing (ID.tmp.PID). */
-      cleanup_free char *holds = xasprintf ("%s/holds", e->root);
-      cleanup_dir DIR *d = opendir (holds);
-      struct dirent *de;
-      cleanup_free char *tmp = xasprintf ("%s.tmp.", id);
-      unlink (hold);
-      while (d && (de = readdir (d)))
-        if (str_has_prefix (de->d_name, tmp))
-          unlinkat (dirfd (d), de->d_name, 0);
-    }
+  rm_rf_at (AT_FDCWD, dir, &e2);
   berth_error_release (&e2);
 }
 

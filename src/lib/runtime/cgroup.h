@@ -55,8 +55,8 @@ int berth_cgroup_create_spec (const char *spec_path, const char *id, bool system
 bool berth_systemd_booted (void);
 /* The unit and slice that "slice:prefix:name" names, by runc's rules;
    path_out (may be NULL) gets the scope's cgroup path. */
-int berth_systemd_parse_path (const char *spec_path, const char *id, char **slice_out, char **unit_out,
-                              char **path_out, berth_err_t *err);
+int berth_systemd_parse_path (const char *spec_path, const char *id, char **slice_out, char **unit_out, char **path_out,
+                              berth_err_t *err);
 int berth_cgroup_enter (struct berth_cgroup *cg, pid_t pid, berth_err_t *err);
 /* On a cgroup v2 host: the container's cgroup directory as an O_PATH fd,
    for clone3's CLONE_INTO_CGROUP; -1 elsewhere (v1 or hybrid). */
