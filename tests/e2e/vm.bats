@@ -38,6 +38,66 @@ no_vm_left() {
 
 vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
 
+# A guest kernel directory at DIR whose /init is not berth-agent but a
+# hostile stand-in that, on the agent's port, does MODE: flood (random
+# bytes), oversized (a frame announcing 2 GiB), silent (nothing).
+hostile_guest() { # dir mode
+  local r="$T/hostile-root"
+  rm -rf "$r" && mkdir -p "$r" "$1"
+  (cd "$r" && cpio -id --quiet < "$TOP/build/vm/initrd.img")
+  mkdir -p "$r/bin" && cp "$(command -v busybox)" "$r/bin/busybox"
+  cat > "$r/init" <<EOF
+#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+/bin/busybox mount -t sysfs sys /sys
+/bin/busybox mount -t devtmpfs dev /dev
+for m in \$(/bin/busybox cat /lib/modules/order); do /bin/busybox insmod /lib/modules/\$m; done
+port=
+while [ -z "\$port" ]; do
+  for p in /sys/class/virtio-ports/*; do
+    [ "\$(/bin/busybox cat \$p/name 2>/dev/null)" = berth.agent ] && port=/dev/\${p##*/}
+  done
+  /bin/busybox sleep 0.1
+done
+case $2 in
+  flood) exec /bin/busybox cat /dev/urandom > \$port ;;
+  oversized) /bin/busybox printf 'B\\001\\000\\000\\000\\000\\000\\000\\377\\377\\377\\177' > \$port ;;
+esac
+exec /bin/busybox sleep 100000
+EOF
+  chmod 755 "$r/init"
+  (cd "$r" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$1/initrd.img"
+  cp "$TOP/build/vm/vmlinux" "$1/"
+  rm -rf "$r"
+}
+
+@test "vm: a hostile guest agent (a flood of bytes, an oversized frame, silence) fails its container, is killed, leaves nothing; others run on" {
+  B run -d --name calm --isolation=vm --network none busybox sleep 1000
+  for mode in flood oversized silent; do
+    hostile_guest "$T/k-$mode" "$mode"
+    t0=$(date +%s)
+    run env BERTH_VM_DIR="$T/k-$mode" BERTH_VM_TEMPLATE=off BERTH_VM_BOOT_TIMEOUT=15 \
+      "$BERTH" --root "$T/store" run --rm --isolation=vm --network none busybox echo never
+    [ "$status" -eq 125 ]
+    case $mode in
+      flood) [[ "$output" == *"agent protocol: bad frame"* ]] ;;
+      oversized) [[ "$output" == *"agent protocol"*"1048576"* ]] ;;
+      silent) [[ "$output" == *"the VM did not answer within 15 s"* ]] ;;
+    esac
+    [[ "$output" != *never* ]]
+    [ $(($(date +%s) - t0)) -lt 90 ]
+    [ "$(B ps -a -q --no-trunc)" = "$(B inspect -f '{{.Id}}' calm)" ]
+  done
+  # Only calm's VM is left, and it still answers.
+  [ "$(ls "$T/store/runtime")" = "$(B inspect -f '{{.Id}}' calm)" ]
+  for p in $(pgrep -f qemu-system); do
+    ! ls -l /proc/$p/fd 2>/dev/null | grep -q "$T/k-" || false
+  done
+  [ "$(B exec calm echo ok)" = ok ]
+  B rm -f calm
+  no_vm_left
+}
+
 @test "vm: run --rm has the guest's kernel, the exit code, and leaves nothing" {
   run B run --rm --isolation=vm busybox sh -c 'uname -r; echo err >&2; exit 3'
   [ "$status" -eq 3 ]

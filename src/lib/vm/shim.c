@@ -169,6 +169,19 @@ shim_send_clock (struct shim *s)
   berth_error_release (&e);
 }
 
+/* How long a guest may take to boot and answer create: 30 s under KVM,
+   120 s under TCG (a slow host's first boot), or BERTH_VM_BOOT_TIMEOUT
+   seconds.  A guest that says nothing in that time is given up on. */
+static int
+boot_timeout_ms (const char *accel)
+{
+  const char *env = getenv ("BERTH_VM_BOOT_TIMEOUT");
+  int s = env ? atoi (env) : 0;
+  if (s > 0 && s <= 3600)
+    return s * 1000;
+  return strcmp (accel, "kvm") == 0 ? 30000 : 120000;
+}
+
 /* Waits for one frame from the agent during boot and create. */
 static int
 shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms, berth_err_t *err)
@@ -939,7 +952,7 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
     snprintf (kernel, sizeof (kernel), "%s", s->restore->guest_kernel);
   else
     {
-      if (shim_expect (s, 0, &f, strcmp (accel, "kvm") == 0 ? 30000 : 120000, &err) < 0)
+      if (shim_expect (s, 0, &f, boot_timeout_ms (accel), &err) < 0)
         goto fail;
       if (f.type != BERTH_F_READY)
         {
@@ -956,7 +969,7 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
         goto fail;
       ioctl (s->tty_slave, TIOCSCTTY, 0);
     }
-  if (shim_expect (s, 0, &f, s->restore ? (strcmp (accel, "kvm") == 0 ? 30000 : 120000) : 60000, &err) < 0)
+  if (shim_expect (s, 0, &f, s->restore ? boot_timeout_ms (accel) : 60000, &err) < 0)
     {
       if (s->restore)
         berth_error_wrap (&err, "restoring the VM from template %s", s->restore->key);
