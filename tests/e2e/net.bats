@@ -203,6 +203,21 @@ left_as_before() {
   left_as_before
 }
 
+@test "net: two network create of one subnet at once: exactly one wins, the other is refused naming it" {
+  B network create --subnet 10.198.12.0/24 ra > "$T/a" 2>&1 &
+  a=$!
+  B network create --subnet 10.198.12.0/24 rb > "$T/b" 2>&1 &
+  b=$!
+  sa=0 sb=0
+  wait "$a" || sa=$?
+  wait "$b" || sb=$?
+  [ $((sa == 0)) -ne $((sb == 0)) ]
+  cat "$T/a" "$T/b" | grep -q 'overlaps the network "r[ab]"'
+  [ "$(B network ls --format '{{.Name}}' | grep -c '^r[ab]$')" -eq 1 ]
+  B network rm "$(B network ls --format '{{.Name}}' | grep '^r[ab]$')"
+  left_as_before
+}
+
 @test "net: rename of a running container: its network answers to the new name; a network connected while it ran is undone when it exits" {
   B network create rnet
   B network create --subnet 10.198.9.0/24 late

@@ -223,6 +223,27 @@ push_debian() {
   [ -x "$T/store/layers/sha256/${layer#sha256:}/bin/busybox" ]
 }
 
+@test "pull and rmi of one image at once: whichever wins, the image is whole or gone" {
+  start_registry
+  B tag busybox "$REG/r/busybox:1"
+  B push --tls-verify=false "$REG/r/busybox:1"
+  # Nothing else names its blobs and layers: rmi takes them.
+  B rmi "$REG/r/busybox:1" busybox
+  for i in 1 2 3 4 5 6; do
+    B pull -q --tls-verify=false "$REG/r/busybox:1" >/dev/null 2>&1 &
+    p=$!
+    sleep "0.$((RANDOM % 3))"
+    B rmi "$REG/r/busybox:1" >/dev/null 2>&1 || true
+    wait "$p" || true
+    if B image inspect "$REG/r/busybox:1" >/dev/null 2>&1; then
+      B run --rm --network none "$REG/r/busybox:1" true
+    fi
+    [ -z "$(ls -A "$T/store/tmp")" ]
+  done
+  B pull -q --tls-verify=false "$REG/r/busybox:1"
+  B run --rm --network none "$REG/r/busybox:1" true
+}
+
 @test "skopeo and berth exchange images through the registry" {
   command -v skopeo >/dev/null || skip "skopeo is not installed"
   start_registry

@@ -98,6 +98,32 @@ EOF
   no_vm_left
 }
 
+@test "vm: kill -9 of the VM shim or of its virtiofsd: the container exits with the first cause as the reason, rm leaves nothing, others run on" {
+  B run -d --name calm --isolation=vm --network none busybox sleep 1000
+  mkdir "$T/vol"
+  for who in virtiofsd shim; do
+    B run -d --name "v-$who" --isolation=vm --network none -v "$T/vol:/vol" busybox sleep 1000
+    q=$(vm_pid "v-$who")
+    shim=$(awk '/^PPid/ {print $2}' "/proc/$q/status")
+    case $who in
+      virtiofsd) kill -9 "$(pgrep -P "$shim" -x virtiofsd)" ;;
+      shim) kill -9 "$shim" ;;
+    esac
+    for i in $(seq 100); do [ "$(B inspect -f '{{.State.Status}}' "v-$who")" = exited ] && break; sleep 0.1; done
+    [ "$(B inspect -f '{{.State.Status}}' "v-$who")" = exited ]
+    case $who in
+      virtiofsd) [ "$(B inspect -f '{{.State.Error}}' v-virtiofsd)" = "the VM's file server (virtiofsd) exited" ] ;;
+      shim) [ "$(B inspect -f '{{.State.Error}}' v-shim)" = "the VM shim was killed by signal 9" ] ;;
+    esac
+    for i in $(seq 50); do kill -0 "$q" 2>/dev/null || break; sleep 0.1; done
+    ! kill -0 "$q" 2>/dev/null
+    B rm "v-$who"
+  done
+  [ "$(B exec calm echo ok)" = ok ]
+  B rm -f calm
+  no_vm_left
+}
+
 @test "vm: run --rm has the guest's kernel, the exit code, and leaves nothing" {
   run B run --rm --isolation=vm busybox sh -c 'uname -r; echo err >&2; exit 3'
   [ "$status" -eq 3 ]

@@ -196,6 +196,7 @@ struct shim
   uint32_t next_sid;
   int exit_code;
   bool exited;
+  bool reason_set; /* exit-reason written: the first cause is the one kept */
   int sfd;
   const struct vm_template *restore; /* restored from it, else NULL (booted) */
   struct vm_jail jail;

@@ -42,6 +42,11 @@ shim_reason (struct shim *s, const char *fmt, ...)
   va_list ap;
   char buf[512];
   berth_err_t e = NULL;
+  /* What went wrong first is the reason; what follows from it (QEMU
+     killed because its file server died) is not. */
+  if (s->reason_set)
+    return;
+  s->reason_set = true;
   va_start (ap, fmt);
   vsnprintf (buf, sizeof (buf), fmt, ap);
   va_end (ap);
@@ -571,8 +576,10 @@ shim_signals (struct shim *s)
             }
           if (waitpid (s->qemu, &status, WNOHANG) == s->qemu)
             {
+              bool cause_known = s->reason_set;
               qemu_exited (s, status);
-              s->exit_code = WIFSIGNALED (status) ? 128 + WTERMSIG (status) : 255;
+              if (!cause_known)
+                s->exit_code = WIFSIGNALED (status) ? 128 + WTERMSIG (status) : 255;
             }
         }
     }
