@@ -40,7 +40,8 @@ vm_pid() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
 
 # A guest kernel directory at DIR whose /init is not berth-agent but a
 # hostile stand-in that, on the agent's port, does MODE: flood (random
-# bytes), oversized (a frame announcing 2 GiB), silent (nothing).
+# bytes), oversized (a frame announcing 2 GiB), outoforder (an answer to
+# create before it said ready), silent (nothing).
 hostile_guest() { # dir mode
   local r="$T/hostile-root"
   rm -rf "$r" && mkdir -p "$r" "$1"
@@ -62,6 +63,7 @@ done
 case $2 in
   flood) exec /bin/busybox cat /dev/urandom > \$port ;;
   oversized) /bin/busybox printf 'B\\001\\000\\000\\000\\000\\000\\000\\377\\377\\377\\177' > \$port ;;
+  outoforder) /bin/busybox printf 'B\\014\\000\\000\\000\\000\\000\\000\\002\\000\\000\\000{}' > \$port ;;
 esac
 exec /bin/busybox sleep 100000
 EOF
@@ -71,9 +73,9 @@ EOF
   rm -rf "$r"
 }
 
-@test "vm: a hostile guest agent (a flood of bytes, an oversized frame, silence) fails its container, is killed, leaves nothing; others run on" {
+@test "vm: a hostile guest agent (a flood of bytes, an oversized frame, frames out of order, silence) fails its container, is killed, leaves nothing; others run on" {
   B run -d --name calm --isolation=vm --network none busybox sleep 1000
-  for mode in flood oversized silent; do
+  for mode in flood oversized outoforder silent; do
     hostile_guest "$T/k-$mode" "$mode"
     t0=$(date +%s)
     run env BERTH_VM_DIR="$T/k-$mode" BERTH_VM_TEMPLATE=off BERTH_VM_BOOT_TIMEOUT=15 \
@@ -82,6 +84,7 @@ EOF
     case $mode in
       flood) [[ "$output" == *"agent protocol: bad frame"* ]] ;;
       oversized) [[ "$output" == *"agent protocol"*"1048576"* ]] ;;
+      outoforder) [[ "$output" == *"the VM's agent did not say ready"* ]] ;;
       silent) [[ "$output" == *"the VM did not answer within 15 s"* ]] ;;
     esac
     [[ "$output" != *never* ]]
