@@ -690,45 +690,21 @@ berth_engine_exec_user (struct berth_engine *e, const char *id, const char *user
   return ret;
 }
 
-/* The runtime's side of a container found from its bundle's spec rather
-   than its state (unreadable, or never written).  REC may be NULL
-   (unreadable too): the cgroup driver is then this host's. */
-static void
-runtime_purge (struct berth_engine *e, const char *id, json_t *rec)
-{
-  cleanup_free char *dir = berth_engine_dir (e, id);
-  const char *mgr = json_string_value (json_object_get (rec, "CgroupManager"));
-  berth_err_t e2 = NULL;
-  if (mgr == NULL && berth_engine_cgroup_manager (&mgr, &e2) < 0)
-    mgr = "cgroupfs";
-  berth_error_release (&e2);
-  berth_container_purge (e->runtime_root, id, dir, strcmp (mgr, "systemd") == 0, &e2);
-  berth_error_release (&e2);
-}
-
 /* The runtime's side of a container that goes: its state, cgroup and
-   processes.  A state file that cannot be read is no reason to leave
-   them. */
+   processes (--force takes them even when the state cannot be read). */
 static void
-runtime_delete (struct berth_engine *e, const char *id, json_t *rec)
+runtime_delete (struct berth_engine *e, const char *id)
 {
   berth_err_t e2 = NULL;
-  cleanup_free char *sdir = xasprintf ("%s/%s", e->runtime_root, id);
-  cleanup_free char *state = xasprintf ("%s/state.json", sdir);
-  /* A directory and no state: a create killed half-way (the monitor's),
-     whose cgroup only the spec names. */
-  if (access (sdir, F_OK) == 0 && access (state, F_OK) < 0 && errno == ENOENT)
-    runtime_purge (e, id, rec);
-  else if (berth_container_delete (e->runtime_root, id, BERTH_DELETE_FORCE, NULL, &e2) < 0 && e2->status != ENOENT)
-    runtime_purge (e, id, rec);
+  berth_container_delete (e->runtime_root, id, BERTH_DELETE_FORCE, NULL, &e2);
   berth_error_release (&e2);
 }
 
 /* SIGKILL to every process of a running container.  An unreadable
    runtime state would leave it running (stop and rm -f would wait for it
-   forever): its processes are then found from its spec's cgroup. */
+   forever): delete --force then kills its cgroup's processes. */
 static int
-kill_all (struct berth_engine *e, const char *id, json_t *rec)
+kill_all (struct berth_engine *e, const char *id)
 {
   berth_err_t e2 = NULL;
   json_t *st = NULL;
@@ -738,7 +714,7 @@ kill_all (struct berth_engine *e, const char *id, json_t *rec)
   if (berth_container_state (e->runtime_root, id, &st, &e2) < 0 && e2->status != ENOENT)
     {
       berth_error_release (&e2);
-      runtime_purge (e, id, rec);
+      runtime_delete (e, id);
       return 0;
     }
   berth_error_release (&e2);
@@ -758,7 +734,7 @@ berth_engine_cleanup (struct berth_engine *e, const char *id, json_t *rec, berth
   if (rec == NULL && berth_engine_load (e, id, &own, &e2) == 0)
     rec = own;
   berth_error_release (&e2);
-  runtime_delete (e, id, rec);
+  runtime_delete (e, id);
   berth_engine_net_stop (e, id, rec);
   json_decref (own);
   if (umount2 (rootfs, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
@@ -1172,7 +1148,7 @@ berth_engine_stop (struct berth_engine *e, const char *id, int timeout, berth_er
     }
   {
     /* It did not stop in time: kill everything in it. */
-    if (kill_all (e, id, NULL) == 0)
+    if (kill_all (e, id) == 0)
       berth_engine_event (e, id, NULL, "kill", json_pack ("{s:s}", "signal", "9"));
   }
   if (berth_engine_wait (e, id, &code, err) < 0)
@@ -1211,7 +1187,7 @@ remove_broken (struct berth_engine *e, const char *id, berth_err_t *err)
         nanosleep (&ts, NULL);
       }
   berth_error_release (&e2);
-  runtime_delete (e, id, NULL);
+  runtime_delete (e, id);
   umount2 (rootfs, MNT_DETACH);
   if (rm_rf_at (AT_FDCWD, dir, err) < 0)
     return -1;

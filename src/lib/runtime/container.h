@@ -51,14 +51,10 @@ enum
   BERTH_DELETE_STRICT = 1 << 1, /* runtime-spec: a created one is an error */
 };
 /* As runc: a stopped or created container goes (a created one's init is
-   killed first); a running one only with BERTH_DELETE_FORCE. */
+   killed first); a running one only with BERTH_DELETE_FORCE, which also
+   removes one whose state was never written or cannot be read (its
+   cgroup's processes killed). */
 int berth_container_delete (const char *root, const char *id, unsigned flags, berth_err_t *warning, berth_err_t *err);
-/* For an engine whose container's state file cannot be read (delete
-   fails naming it): what BUNDLE's config.json names is found without it,
-   its cgroup's processes killed and the cgroup removed, and the state
-   directory goes.  runc's CLI has no bundle at delete, so only the engine
-   can do this. */
-int berth_container_purge (const char *root, const char *id, const char *bundle, bool systemd, berth_err_t *err);
 int berth_container_state (const char *root, const char *id, json_t **out, berth_err_t *err);
 int berth_container_pause (const char *root, const char *id, bool pause, berth_err_t *err);
 int berth_container_update (const char *root, const char *id, json_t *resources, berth_err_t *err);

@@ -275,63 +275,51 @@ delete_loaded (const char *root, struct loaded *l, unsigned flags, berth_err_t *
   return berth_state_remove (root, st->id, err);
 }
 
+/* --force of a container whose state cannot be loaded: never written (a
+   create killed before it) or broken.  What create noted before making
+   the cgroup finds it: every process in it killed, the cgroup and the
+   directory removed.  Nothing there is no error. */
+static int
+delete_unloaded (const char *root, const char *id, berth_err_t *err)
+{
+  cleanup_free char *note = NULL;
+  cleanup_close int lock = -1;
+  json_t *j = NULL;
+  berth_err_t e2 = NULL;
+  int r;
+  if (berth_validate_id (id, err) < 0)
+    return -1;
+  if (berth_state_lock (root, id, &lock, err) < 0)
+    {
+      if ((*err)->status != ENOENT)
+        return -1;
+      berth_error_release (err);
+      return 0;
+    }
+  note = xasprintf ("%s/%s/" BERTH_CGROUP_NOTE, root, id);
+  r = json_load_path (note, &j, &e2);
+  berth_error_release (&e2); /* no note: a create killed before its cgroup */
+  if (r == 0)
+    r = berth_cgroup_purge_spec (json_string_value (json_object_get (j, "cgroupsPath")), id,
+                                 json_is_true (json_object_get (j, "systemd")), err);
+  json_decref (j);
+  if (r < 0)
+    return berth_error_wrap (err, "container `%s`: its cgroup", id);
+  return berth_state_remove (root, id, err);
+}
+
 int
 berth_container_delete (const char *root, const char *id, unsigned flags, berth_err_t *warning, berth_err_t *err)
 {
   cleanup_loaded struct loaded l = { 0 };
   if (load (root, id, &l, err) < 0)
     {
-      if ((flags & BERTH_DELETE_FORCE) && (*err)->status == ENOENT)
-        {
-          /* A create killed before it wrote the state leaves its
-             directory (its init exits as that create goes) and its
-             cgroup, which it noted first. */
-          berth_error_release (err);
-          if (berth_validate_id (id, err) < 0)
-            return -1;
-          {
-            cleanup_free char *note = xasprintf ("%s/%s/" BERTH_CGROUP_NOTE, root, id);
-            json_t *j = NULL;
-            berth_err_t e2 = NULL;
-            if (json_load_path (note, &j, &e2) == 0)
-              berth_cgroup_purge_spec (json_string_value (json_object_get (j, "cgroupsPath")), id,
-                                       json_is_true (json_object_get (j, "systemd")), &e2);
-            berth_error_release (&e2);
-            json_decref (j);
-          }
-          if (berth_state_remove (root, id, err) < 0)
-            {
-              if ((*err)->status != ENOENT)
-                return -1;
-              berth_error_release (err);
-            }
-          return 0;
-        }
-      return -1;
+      if (!(flags & BERTH_DELETE_FORCE))
+        return -1;
+      berth_error_release (err);
+      return delete_unloaded (root, id, err);
     }
   return delete_loaded (root, &l, flags, warning, err);
-}
-
-int
-berth_container_purge (const char *root, const char *id, const char *bundle, bool systemd, berth_err_t *err)
-{
-  cleanup_free char *config = xasprintf ("%s/config.json", bundle);
-  cleanup_close int lock = -1;
-  json_t *spec = NULL;
-  const char *cg_path;
-  int r;
-  if (berth_validate_id (id, err) < 0 || berth_state_lock (root, id, &lock, err) < 0)
-    return -1;
-  r = json_load_path (config, &spec, err);
-  if (r != 0)
-    return r < 0 ? -1 : berth_error (err, ENOENT, "`%s` is missing", config);
-  /* None: the default create gave it, by the same rules. */
-  cg_path = json_string_value (json_object_get (json_object_get (spec, "linux"), "cgroupsPath"));
-  r = berth_cgroup_purge_spec (cg_path, id, systemd, err);
-  json_decref (spec);
-  if (r < 0)
-    return berth_error_wrap (err, "container `%s`: its cgroup", id);
-  return berth_state_remove (root, id, err);
 }
 
 /* --------------------------------------------------------------------- run */

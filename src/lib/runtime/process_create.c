@@ -364,14 +364,17 @@ resolve_rootfs (const char *bundle, const char *root_path, char **out, berth_err
 }
 
 /* Where the cgroup will be, noted before it is made: a create killed
-   before it wrote the state leaves this for delete --force. */
+   before it wrote the state leaves this for delete --force.  No fsync on
+   the start path: the note is only needed while this host runs, and one
+   cut short can only be one from before the cgroup existed. */
 static int
-note_cgroup (const char *dir, const char *cgroups_path, bool systemd, berth_err_t *err)
+note_cgroup (int dirfd, const char *cgroups_path, bool systemd, berth_err_t *err)
 {
-  cleanup_free char *p = xasprintf ("%s/" BERTH_CGROUP_NOTE, dir);
   json_t *j = json_pack ("{s:s?,s:b}", "cgroupsPath", cgroups_path, "systemd", systemd);
   char *text = json_dumps (j, JSON_COMPACT);
-  int r = write_file_atomic (p, text, strlen (text), 0600, err);
+  int r = write_file_at (dirfd, BERTH_CGROUP_NOTE, text, strlen (text), err);
+  if (r < 0)
+    berth_error_wrap (err, "the container's state directory");
   json_decref (j);
   free (text);
   return r;
@@ -660,7 +663,7 @@ berth_process_backend_create (const struct berth_create_opts *o, const char *bun
     return -1;
   c.rootfs = rootfs;
   if (berth_state_lock (o->root, o->id, &dirfd, err) < 0
-      || note_cgroup (dir, spec->cgroups_path, o->systemd_cgroup, err) < 0
+      || note_cgroup (dirfd, spec->cgroups_path, o->systemd_cgroup, err) < 0
       || berth_cgroup_create_spec (spec->cgroups_path, o->id, o->systemd_cgroup, spec->resources, &c.cgroup, err) < 0
       || open_namespaces (&c, spec, err) < 0)
     goto fail;
