@@ -275,33 +275,42 @@ delete_loaded (const char *root, struct loaded *l, unsigned flags, berth_err_t *
   return berth_state_remove (root, st->id, err);
 }
 
-/* --force of a container whose state cannot be loaded: never written (a
-   create killed before it) or broken.  What create noted before making
-   the cgroup finds it: every process in it killed, the cgroup and the
-   directory removed.  Nothing there is no error. */
+/* --force of a container whose state cannot be loaded (*ERR says why):
+   never written (a create killed before it) or broken.  What create noted
+   before making the cgroup finds it: every process in it killed, the
+   cgroup and the directory removed.  A broken state with no note (a VM's,
+   whose shim only its state names) is left, with the load's error. */
 static int
 delete_unloaded (const char *root, const char *id, berth_err_t *err)
 {
-  cleanup_free char *note = NULL;
+  berth_err_t why = *err;
+  cleanup_free char *note = NULL, *state = NULL;
   cleanup_close int lock = -1;
   json_t *j = NULL;
-  berth_err_t e2 = NULL;
-  int r;
-  if (berth_validate_id (id, err) < 0)
-    return -1;
-  if (berth_state_lock (root, id, &lock, err) < 0)
+  int r = 0;
+  *err = NULL;
+  if (berth_validate_id (id, err) < 0 || berth_state_lock (root, id, &lock, err) < 0)
     {
+      berth_error_release (&why);
       if ((*err)->status != ENOENT)
         return -1;
       berth_error_release (err);
       return 0;
     }
   note = xasprintf ("%s/%s/" BERTH_CGROUP_NOTE, root, id);
-  r = json_load_path (note, &j, &e2);
-  berth_error_release (&e2); /* no note: a create killed before its cgroup */
-  if (r == 0)
+  state = xasprintf ("%s/%s/state.json", root, id);
+  if (json_load_path (note, &j, err) == 0)
     r = berth_cgroup_purge_spec (json_string_value (json_object_get (j, "cgroupsPath")), id,
                                  json_is_true (json_object_get (j, "systemd")), err);
+  else if (access (state, F_OK) == 0)
+    {
+      berth_error_release (err);
+      *err = why;
+      return -1;
+    }
+  else
+    berth_error_release (err); /* a create killed before its cgroup */
+  berth_error_release (&why);
   json_decref (j);
   if (r < 0)
     return berth_error_wrap (err, "container `%s`: its cgroup", id);
@@ -316,7 +325,6 @@ berth_container_delete (const char *root, const char *id, unsigned flags, berth_
     {
       if (!(flags & BERTH_DELETE_FORCE))
         return -1;
-      berth_error_release (err);
       return delete_unloaded (root, id, err);
     }
   return delete_loaded (root, &l, flags, warning, err);
