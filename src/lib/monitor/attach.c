@@ -115,7 +115,13 @@ signal_event (struct monitor *m, bool *exited)
       return;
     }
   if (waitpid (m->pid, &m->status, WNOHANG) == m->pid)
-    *exited = true;
+    {
+      *exited = true;
+      /* The kernel spaces memory.events' notifications 10 ms apart, so
+         the oom_kill one may not have come yet: read the count now, while
+         the cgroup is likelier still there. */
+      berth_oom_watch_update (&m->oom);
+    }
 }
 
 /* ctrl-p ctrl-q: the CLI lets go, the container runs on. */
@@ -206,20 +212,6 @@ client_index (struct monitor *m, int fd)
   return -1;
 }
 
-static void
-oom_event (struct monitor *m)
-{
-  long n = berth_cgroup_oom_read (m->oom_fd);
-  if (n < 0)
-    {
-      /* The cgroup is gone (a systemd scope ends with its last process). */
-      close (m->oom_fd);
-      m->oom_fd = -1;
-      return;
-    }
-  if (n > m->oom_kills)
-    m->oom_kills = n;
-}
 
 void
 monitor_relay (struct monitor *m)
@@ -227,7 +219,10 @@ monitor_relay (struct monitor *m)
   bool exited = false, stdin_open = m->attach && m->interactive;
   for (;;)
     {
-      struct pollfd p[4 + MONITOR_MAX_CLIENTS];
+      /* stdio 3, signals, listen, clients, OOM 2 */
+      struct pollfd p[7 + MONITOR_MAX_CLIENTS];
+      /* As polled: an update may close them mid-loop. */
+      int oom_fds[2] = { exited ? -1 : m->oom.fd, exited ? -1 : m->oom.parent_fd };
       int np = 0, r;
       int srcs[3] = { m->tty ? m->master : m->out[0], m->tty ? -1 : m->errp[0], stdin_open ? m->cli_in : -1 };
       for (int k = 0; k < 3; k++)
@@ -242,8 +237,9 @@ monitor_relay (struct monitor *m)
         if (m->client_reads[k])
           p[np++] = (struct pollfd){ .fd = m->clients[k], .events = POLLIN };
       /* cgroup v2 signals a changed memory.events with POLLPRI. */
-      if (m->oom_fd >= 0 && !exited)
-        p[np++] = (struct pollfd){ .fd = m->oom_fd, .events = POLLPRI };
+      for (int k = 0; k < 2; k++)
+        if (oom_fds[k] >= 0)
+          p[np++] = (struct pollfd){ .fd = oom_fds[k], .events = POLLPRI };
       r = poll (p, (nfds_t)np, exited ? 200 : -1);
       if (r < 0 && errno == EINTR)
         continue;
@@ -254,8 +250,8 @@ monitor_relay (struct monitor *m)
           int ci;
           if (!p[k].revents)
             continue;
-          if (p[k].fd == m->oom_fd)
-            oom_event (m);
+          if (p[k].fd == oom_fds[0] || p[k].fd == oom_fds[1])
+            berth_oom_watch_update (&m->oom);
           else if (p[k].fd == m->listen_fd)
             accept_client (m);
           else if ((ci = client_index (m, p[k].fd)) >= 0)

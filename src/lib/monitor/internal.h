@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "lib/engine/engine.h"
+#include "lib/runtime/cgroup.h"
 #include "lib/runtime/isolation.h"
 
 #define MONITOR_MAX_CLIENTS 16
@@ -49,10 +50,8 @@ struct monitor
   bool client_reads[MONITOR_MAX_CLIENTS];
   int n_clients;
   bool prev_ctrl_p; /* the last input byte was ctrl-p (detach keys) */
-  /* The container's OOM kill counter to poll (-1: none) and the most it
-     has said. */
-  int oom_fd;
-  long oom_kills;
+  /* The container's OOM kills, watched while it runs. */
+  struct berth_oom_watch oom;
   bool oom_killed;
 };
 

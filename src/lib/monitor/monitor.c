@@ -150,7 +150,7 @@ start_container (struct monitor *m, struct berth_net_ports *held, berth_err_t *e
     goto out;
   /* Watched from before it runs: a systemd scope's cgroup, and its count,
      go with the last process, which an OOM kill at once may be. */
-  m->oom_fd = berth_container_oom_watch (m->e->runtime_root, m->id);
+  berth_container_oom_watch (m->e->runtime_root, m->id, &m->oom);
   if (berth_container_start (m->e->runtime_root, m->id, &warning, err) < 0)
     goto out;
   ret = record_running (m, err);
@@ -254,7 +254,7 @@ health_start (struct monitor *m)
     return pid;
   {
     int drop[] = { m->cli_in, m->cli_out, m->cli_err, m->status_fd, m->listen_fd, m->master,
-                   m->out[0], m->errp[0], m->in[1],  m->sfd,       m->oom_fd };
+                   m->out[0], m->errp[0], m->in[1],  m->sfd,       m->oom.fd, m->oom.parent_fd };
     sigset_t none;
     for (size_t i = 0; i < ARRAY_SIZE (drop); i++)
       if (drop[i] >= 0)
@@ -286,7 +286,7 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
                        .master = -1,
                        .pid = -1,
                        .listen_fd = -1,
-                       .oom_fd = -1 };
+                       .oom = { .fd = -1, .parent_fd = -1, .kills = -1, .base = -1 } };
   struct berth_net_ports held = { .n = 0 };
   bool started = false;
   int exit_code = 255;
@@ -340,8 +340,7 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
          start); the record says it too. */
       json_object_set_new (st, "Error", json_string (err && err->msg ? err->msg : "unknown error"));
       exit_code = start_failure_code (err);
-      if (m.oom_fd >= 0)
-        close (m.oom_fd);
+      berth_oom_watch_close (&m.oom);
     }
   else
     {
@@ -367,15 +366,16 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
           json_object_set_new (json_object_get (m.rec, "State"), "Error", json_string (why));
       }
       {
-        /* The watch's last word (a cgroup still there answers through
-           it); without one, the backend's count (a VM's guest's). */
-        long kills = m.oom_fd >= 0 ? berth_cgroup_oom_read (m.oom_fd) : berth_container_oom_kills (e->runtime_root, id);
-        if (m.oom_fd >= 0)
-          {
-            close (m.oom_fd);
-            m.oom_fd = -1;
-          }
-        m.oom_killed = kills > 0 || m.oom_kills > 0;
+        /* The watch's last word; where it had none to give (never
+           watched, or a systemd scope that went), the backend's: systemd's
+           result for the scope, a VM's guest's count. */
+        long kills;
+        berth_oom_watch_update (&m.oom);
+        berth_oom_watch_close (&m.oom);
+        kills = m.oom.kills;
+        if (kills <= 0)
+          kills = berth_container_oom_kills (e->runtime_root, id);
+        m.oom_killed = kills > 0;
       }
       monitor_attach_close (&m);
     }

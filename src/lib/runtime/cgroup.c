@@ -741,22 +741,18 @@ berth_cgroup_is_frozen (struct berth_cgroup *cg)
   return str_has_prefix (state, "FROZEN");
 }
 
-int
-berth_cgroup_oom_watch (struct berth_cgroup *cg)
+static int
+oom_open (const char *dir, bool v2)
 {
-  const char *dir = berth_cgroup_dir_for (cg, cg->mode == CGROUP_V2 ? "" : "memory");
-  cleanup_free char *p = NULL;
-  if (dir == NULL)
-    return -1;
-  p = xasprintf ("%s/%s", dir, cg->mode == CGROUP_V2 ? "memory.events" : "memory.oom_control");
+  cleanup_free char *p = xasprintf ("%s/%s", dir, v2 ? "memory.events" : "memory.oom_control");
   return open (p, O_RDONLY | O_CLOEXEC);
 }
 
-long
-berth_cgroup_oom_read (int fd)
+static long
+oom_read (int fd)
 {
   char buf[512];
-  ssize_t n = pread (fd, buf, sizeof (buf) - 1, 0);
+  ssize_t n = fd < 0 ? -1 : pread (fd, buf, sizeof (buf) - 1, 0);
   const char *k;
   if (n < 0)
     return -1;
@@ -767,11 +763,84 @@ berth_cgroup_oom_read (int fd)
   return 0;
 }
 
+void
+berth_cgroup_oom_watch (struct berth_cgroup *cg, struct berth_oom_watch *w)
+{
+  bool v2 = cg->mode == CGROUP_V2;
+  const char *dir = berth_cgroup_dir_for (cg, v2 ? "" : "memory");
+  *w = (struct berth_oom_watch){ .fd = -1, .parent_fd = -1, .kills = -1, .base = -1 };
+  if (dir == NULL)
+    return;
+  w->fd = oom_open (dir, v2);
+  if (w->fd >= 0 && v2)
+    {
+      cleanup_free char *parent = xstrdup (dir);
+      char *slash = strrchr (parent, '/');
+      if (slash && slash != parent)
+        {
+          *slash = '\0';
+          w->parent_fd = oom_open (parent, true);
+        }
+    }
+  berth_oom_watch_update (w);
+}
+
+void
+berth_oom_watch_update (struct berth_oom_watch *w)
+{
+  long n = -1, p = -1, p2 = oom_read (w->parent_fd);
+  if (w->fd < 0)
+    return;
+  /* The parent read on both sides, so that a kill between the reads
+     cannot skew BASE. */
+  for (int tries = 0; tries < 3 && (tries == 0 || p != p2); tries++)
+    {
+      p = p2;
+      n = oom_read (w->fd);
+      p2 = oom_read (w->parent_fd);
+    }
+  if (p2 < 0 && w->parent_fd >= 0)
+    {
+      close (w->parent_fd);
+      w->parent_fd = -1;
+    }
+  if (n >= 0)
+    {
+      if (n > w->kills)
+        w->kills = n;
+      if (p >= 0 && p == p2)
+        w->base = p - n;
+      return;
+    }
+  if (p2 >= 0 && w->base >= 0 && p2 - w->base > w->kills)
+    w->kills = p2 - w->base;
+  w->gone = true;
+  berth_oom_watch_close (w);
+}
+
+void
+berth_oom_watch_close (struct berth_oom_watch *w)
+{
+  if (w->fd >= 0)
+    close (w->fd);
+  if (w->parent_fd >= 0)
+    close (w->parent_fd);
+  w->fd = w->parent_fd = -1;
+}
+
 long
 berth_cgroup_oom_kills (struct berth_cgroup *cg)
 {
-  cleanup_close int fd = berth_cgroup_oom_watch (cg);
-  return fd < 0 ? -1 : berth_cgroup_oom_read (fd);
+  bool v2 = cg->mode == CGROUP_V2;
+  const char *dir = berth_cgroup_dir_for (cg, v2 ? "" : "memory");
+  cleanup_close int fd = dir ? oom_open (dir, v2) : -1;
+  long n = oom_read (fd);
+  /* systemd removes a scope's cgroup with its last process, an OOM-killed
+     one too, and keeps the scope as failed with the result "oom-kill"
+     until it is reset (delete does): ask it. */
+  if (n < 0 && cg->unit && cg->mode == CGROUP_V2)
+    n = berth_systemd_oom_result (cg);
+  return n;
 }
 
 json_t *

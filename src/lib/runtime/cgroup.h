@@ -78,13 +78,25 @@ int berth_cgroup_is_frozen (struct berth_cgroup *cg);
 /* OOM kills in the container's cgroup so far: memory.events' oom_kill on
    v2, memory.oom_control's on v1; -1 where it cannot be read. */
 long berth_cgroup_oom_kills (struct berth_cgroup *cg);
-/* An fd on the file that counts them, for poll(POLLPRI) on v2 (the kernel
-   signals each change); -1 where there is none.  The count stays readable
-   through it only while the cgroup exists: a systemd scope goes as its
-   last process does, so the monitor watches rather than asks at the end. */
-int berth_cgroup_oom_watch (struct berth_cgroup *cg);
-/* The oom_kill count in an fd from berth_cgroup_oom_watch, -1 if gone. */
-long berth_cgroup_oom_read (int fd);
+/* OOM kills followed while the container runs.  The count stays readable
+   only while the cgroup exists, and a systemd scope goes as its last
+   process does, often before its monitor has read the last kill.  So on
+   v2 the parent's count (memory.events is hierarchical) is watched too,
+   with BASE what it counted besides this cgroup at the last look: when
+   the cgroup has gone, the parent's growth since then is its last kills
+   (another child's kill in the milliseconds between would count too). */
+struct berth_oom_watch
+{
+  int fd, parent_fd; /* poll(POLLPRI) both; -1 where there is none */
+  long kills;        /* -1: never read */
+  long base;         /* -1: unknown */
+  bool gone;         /* the cgroup went while watched */
+};
+/* Opens W's files (FD -1 where the controller is absent). */
+void berth_cgroup_oom_watch (struct berth_cgroup *cg, struct berth_oom_watch *w);
+/* Reads the counts again: on each POLLPRI and when the container ends. */
+void berth_oom_watch_update (struct berth_oom_watch *w);
+void berth_oom_watch_close (struct berth_oom_watch *w);
 /* The container's cgroup directory for one controller (NULL if absent). */
 const char *berth_cgroup_dir_for (struct berth_cgroup *cg, const char *controller);
 

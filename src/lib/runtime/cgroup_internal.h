@@ -28,5 +28,8 @@ int apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err);
 int berth_systemd_start_scope (struct berth_cgroup *cg, pid_t pid, berth_err_t *err);
 int berth_systemd_stop_scope (struct berth_cgroup *cg, berth_err_t *err);
 int berth_systemd_set_properties (struct berth_cgroup *cg, json_t *resources, berth_err_t *err);
+/* 1 when systemd says the scope ended on an OOM kill (its Result is
+   "oom-kill"), 0 when not or when it no longer knows the scope. */
+int berth_systemd_oom_result (struct berth_cgroup *cg);
 
 #endif

@@ -375,6 +375,30 @@ berth_systemd_stop_scope (struct berth_cgroup *cg, berth_err_t *err)
 }
 
 int
+berth_systemd_oom_result (struct berth_cgroup *cg)
+{
+  cleanup_bus sd_bus *bus = NULL;
+  cleanup_msg sd_bus_message *unit = NULL, *prop = NULL;
+  cleanup_bus_error sd_bus_error e = SD_BUS_ERROR_NULL;
+  const char *path = NULL, *result = NULL;
+  berth_err_t err = NULL;
+  if (open_bus (&bus, &err) < 0)
+    {
+      berth_error_release (&err);
+      return 0;
+    }
+  /* GetUnit fails for a scope systemd has let go: nothing to say then. */
+  if (sd_bus_call_method (bus, SD_DEST, SD_PATH, SD_MANAGER, "GetUnit", &e, &unit, "s", cg->unit) < 0
+      || sd_bus_message_read (unit, "o", &path) < 0
+      || sd_bus_call_method (bus, SD_DEST, path, "org.freedesktop.DBus.Properties", "Get", &e, &prop, "ss",
+                             "org.freedesktop.systemd1.Scope", "Result")
+             < 0
+      || sd_bus_message_read (prop, "v", "s", &result) < 0)
+    return 0;
+  return strcmp (result, "oom-kill") == 0;
+}
+
+int
 berth_systemd_set_properties (struct berth_cgroup *cg, json_t *resources, berth_err_t *err)
 {
   cleanup_bus sd_bus *bus = NULL;

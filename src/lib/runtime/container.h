@@ -71,11 +71,13 @@ int berth_container_describe (const char *root, const char *id, char **isolation
 /* Why the container ended on its own (a killed VM, a guest panic), given
    the wait status of its recorded pid; NULL: it did not. */
 char *berth_container_exit_reason (const char *root, const char *id, int wait_status);
-/* OOM kills in the container (its cgroup's count, a VM's guest's word),
-   -1 when unknown; the watch is an fd for poll(POLLPRI) whose count
-   berth_cgroup_oom_read reads, or -1 where the backend has none. */
+/* OOM kills in the container (its cgroup's count, systemd's word on a
+   scope that went, a VM's guest's word), -1 when unknown; the watch
+   follows them while it runs (cgroup.h), its fds -1 where the backend
+   has none. */
+struct berth_oom_watch;
 long berth_container_oom_kills (const char *root, const char *id);
-int berth_container_oom_watch (const char *root, const char *id);
+void berth_container_oom_watch (const char *root, const char *id, struct berth_oom_watch *w);
 
 struct berth_exec_request
 {

@@ -96,9 +96,9 @@ struct berth_isolation
      WAIT_STATUS is its recorded pid's. */
   char *(*exit_reason) (const char *root, struct berth_state *st, int wait_status);
   /* OOM kills in the container so far (-1: unknown); watch (NULL: none)
-     gives an fd to poll(POLLPRI) for them while it runs. */
+     follows them while it runs (cgroup.h). */
   long (*oom_kills) (const char *root, struct berth_state *st);
-  int (*oom_watch) (const char *root, struct berth_state *st);
+  void (*oom_watch) (const char *root, struct berth_state *st, struct berth_oom_watch *w);
   /* What inspect shows of the backend ({Accelerator, Kernel, ...}), or NULL. */
   json_t *(*describe) (struct berth_state *st);
   /* The engine's bundle: completes SPEC (built from an image) for this

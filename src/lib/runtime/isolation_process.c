@@ -393,11 +393,12 @@ process_oom_kills (const char *root, struct berth_state *st)
   return st->cgroup ? berth_cgroup_oom_kills (st->cgroup) : -1;
 }
 
-static int
-process_oom_watch (const char *root, struct berth_state *st)
+static void
+process_oom_watch (const char *root, struct berth_state *st, struct berth_oom_watch *w)
 {
   (void)root;
-  return st->cgroup ? berth_cgroup_oom_watch (st->cgroup) : -1;
+  if (st->cgroup)
+    berth_cgroup_oom_watch (st->cgroup, w);
 }
 
 const struct berth_isolation berth_process_isolation = {

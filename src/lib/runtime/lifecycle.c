@@ -559,17 +559,19 @@ berth_container_oom_kills (const char *root, const char *id)
   return l.iso->oom_kills ? l.iso->oom_kills (root, l.st) : -1;
 }
 
-int
-berth_container_oom_watch (const char *root, const char *id)
+void
+berth_container_oom_watch (const char *root, const char *id, struct berth_oom_watch *w)
 {
   cleanup_loaded struct loaded l = { 0 };
   berth_err_t e2 = NULL;
+  *w = (struct berth_oom_watch){ .fd = -1, .parent_fd = -1, .kills = -1, .base = -1 };
   if (load (root, id, &l, &e2) < 0)
     {
       berth_error_release (&e2);
-      return -1;
+      return;
     }
-  return l.iso->oom_watch ? l.iso->oom_watch (root, l.st) : -1;
+  if (l.iso->oom_watch)
+    l.iso->oom_watch (root, l.st, w);
 }
 
 /* -------------------------------------------------------------------- exec */
