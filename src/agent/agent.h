@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include "lib/vm/protocol.h"
+#include "lib/vm/request.h"
 #include "lib/runtime/container.h"
 #include "lib/base/terminal.h"
 #include "lib/base/utils.h"
@@ -87,7 +88,7 @@ extern struct member members[MAX_MEMBERS];
 
 /* Docker's embedded DNS server, relayed through the host (sockets.c). */
 extern int dns_fd;
-int make_dns_relay (json_t *on, berth_err_t *err);
+int make_dns_relay (bool on, berth_err_t *err);
 void dns_readable (void);
 void dns_answer (const struct berth_frame *f);
 
@@ -108,7 +109,7 @@ void boot (void);
 /* The VM's own identity, before any container process runs: host entropy
    into the kernel's RNG, the host's wall clock, a hostname.  A VM restored
    from a template starts with the template's (identity.c). */
-int apply_identity (json_t *identity, berth_err_t *err);
+int apply_identity (const struct berth_req_create *r, berth_err_t *err);
 struct proc *proc_new (uint32_t sid);
 struct proc *proc_by_sid (uint32_t sid);
 void closep (int *fd);
@@ -118,7 +119,7 @@ void stdio_install (const int child_fds[3]);
 void stdio_restore (int child_fds[3]);
 int stdio_finish (struct proc *p, int child_fds[3], int cons[2], int r, pid_t pid, uint32_t sid, berth_err_t *err);
 void maybe_finish (struct proc *p);
-int make_sockets (json_t *list, berth_err_t *err);
+int make_sockets (const struct berth_req_create *r, berth_err_t *err);
 void conn_done (int k);
 void socket_frame (struct berth_frame *f);
 void socket_accept (int idx);
@@ -126,14 +127,14 @@ const char *target_id (json_t *req, berth_err_t *err);
 struct member *member_by_sid (uint32_t sid);
 void member_free (struct member *m);
 void member_fail (struct member *m, berth_err_t *err);
-void member_begin (uint32_t sid, json_t *req);
+void member_begin (uint32_t sid, json_t *req, const struct berth_req_create *r);
 int loop_mount (const char *file, const char *target, berth_err_t *err);
 void member_create (struct member *m);
 void member_data (struct member *m, const void *data, size_t len);
-int write_files (json_t *files, const char *dir, berth_err_t *err);
-int mount_rootfs (json_t *req, berth_err_t *err);
+int write_files (const struct berth_req_file *files, size_t n, const char *dir, berth_err_t *err);
+int mount_rootfs (const struct berth_req_create *r, berth_err_t *err);
 int guest_create (uint32_t sid, const char *id, const char *bundle, json_t *config, pid_t *pid);
-int setup_network (json_t *list, berth_err_t *err);
+int setup_network (const struct berth_req_create *r, berth_err_t *err);
 void do_create (uint32_t sid, json_t *req);
 void do_start (uint32_t sid, json_t *req);
 void do_exec (uint32_t sid, json_t *req);

@@ -18,19 +18,14 @@
 #define CLOCK_WAIT_MS 5000
 
 static int
-reseed (const char *b64, berth_err_t *err)
+reseed (const unsigned char *data, size_t len, berth_err_t *err)
 {
-  cleanup_free unsigned char *data = NULL;
   cleanup_free struct rand_pool_info *info = NULL;
   cleanup_close int fd = -1;
-  size_t len = 0;
-  if (base64_decode (b64, strlen (b64), &data, &len) < 0 || len < 32 || len > 512)
-    return berth_error (err, EINVAL, "create: identity.entropy must be 32 to 512 bytes of base64");
   info = xmalloc (sizeof (*info) + len);
   info->entropy_count = (int)(len * 8);
   info->buf_size = (int)len;
   memcpy (info->buf, data, len);
-  explicit_bzero (data, len);
   fd = open ("/dev/urandom", O_WRONLY | O_CLOEXEC);
   if (fd < 0)
     return berth_error (err, errno, "open /dev/urandom");
@@ -62,13 +57,13 @@ sync_clock (berth_err_t *err)
         {
           json_t *j = NULL;
           struct timespec ts;
+          int r;
           if (berth_frame_json (&f, &j, err) < 0)
             return -1;
-          ts.tv_sec = (time_t)json_integer_value (json_object_get (j, "sec"));
-          ts.tv_nsec = (long)json_integer_value (json_object_get (j, "nsec"));
+          r = berth_req_clock (j, &ts, err);
           json_decref (j);
-          if (ts.tv_sec <= 0 || ts.tv_nsec < 0 || ts.tv_nsec >= 1000000000L)
-            return berth_error (err, EINVAL, "clock: a bad time from the host");
+          if (r < 0)
+            return -1;
           if (clock_settime (CLOCK_REALTIME, &ts) < 0)
             return berth_error (err, errno, "set the clock");
           return 0;
@@ -92,16 +87,11 @@ sync_clock (berth_err_t *err)
 }
 
 int
-apply_identity (json_t *identity, berth_err_t *err)
+apply_identity (const struct berth_req_create *r, berth_err_t *err)
 {
-  const char *entropy = json_string_value (json_object_get (identity, "entropy"));
-  const char *hostname = json_string_value (json_object_get (identity, "hostname"));
-  if (!json_is_object (identity) || entropy == NULL || hostname == NULL)
-    return berth_error (err, EINVAL, "create: identity needs entropy and hostname");
-  if (reseed (entropy, err) < 0)
+  const char *hostname = r->hostname;
+  if (reseed (r->entropy, r->entropy_len, err) < 0)
     return -1;
-  if (!*hostname || strlen (hostname) > 64)
-    return berth_error (err, EINVAL, "create: identity.hostname must be 1 to 64 bytes");
   if (sethostname (hostname, strlen (hostname)) < 0)
     return berth_error (err, errno, "set the VM's hostname `%s`", hostname);
   if (sync_clock (err) < 0)

@@ -39,11 +39,13 @@ member_by_sid (uint32_t sid)
 const char *
 target_id (json_t *req, berth_err_t *err)
 {
-  json_t *c = json_object_get (req, "container");
+  const char *c;
+  if (berth_req_target (req, &c, err) < 0)
+    return NULL;
   if (c == NULL)
     return CTR_ID;
-  for (int i = 0; json_is_string (c) && i < MAX_MEMBERS; i++)
-    if (members[i].used && !members[i].loading && strcmp (members[i].id, json_string_value (c)) == 0)
+  for (int i = 0; i < MAX_MEMBERS; i++)
+    if (members[i].used && !members[i].loading && strcmp (members[i].id, c) == 0)
       return members[i].id;
   berth_error (err, ESRCH, "no such container in this VM");
   return NULL;
@@ -77,22 +79,20 @@ member_fail (struct member *m, berth_err_t *err)
 }
 
 void
-member_begin (uint32_t sid, json_t *req)
+member_begin (uint32_t sid, json_t *req, const struct berth_req_create *r)
 {
   berth_err_t err = NULL;
   struct member *m = NULL;
-  json_t *size = json_object_get (req, "image_size");
   struct sysinfo si;
   cleanup_free char *dir = NULL, *img = NULL;
-  if (!created || !json_is_true (json_object_get (req, "member")) || member_by_sid (sid) || proc_by_sid (sid))
+  if (!created || member_by_sid (sid) || proc_by_sid (sid))
     {
       berth_error (&err, EINVAL, "create: %s", !created ? "the pod's container is not there" : "bad member request");
       return send_error (sid, &err);
     }
   sysinfo (&si);
   /* The image lives in guest memory: it must leave room for the rest. */
-  if (!json_is_integer (size) || json_integer_value (size) <= 0
-      || (unsigned long long)json_integer_value (size) > (unsigned long long)si.freeram * si.mem_unit / 2)
+  if ((unsigned long long)r->image_size > (unsigned long long)si.freeram * si.mem_unit / 2)
     {
       berth_error (&err, ENOMEM, "create: a pod member's image must fit in half of the VM's free memory");
       return send_error (sid, &err);
@@ -105,12 +105,9 @@ member_begin (uint32_t sid, json_t *req)
       berth_error (&err, EMFILE, "create: this VM has %d pod members already", MAX_MEMBERS);
       return send_error (sid, &err);
     }
-  *m = (struct member){ .used = true,
-                        .loading = true,
-                        .sid = sid,
-                        .image_fd = -1,
-                        .size = json_integer_value (size),
-                        .req = json_incref (req) };
+  *m = (struct member){
+    .used = true, .loading = true, .sid = sid, .image_fd = -1, .size = r->image_size, .req = json_incref (req)
+  };
   snprintf (m->id, sizeof (m->id), "m%d", next_member++);
   dir = xasprintf ("/run/berth/members/%s", m->id);
   img = xasprintf ("%s/image.erofs", dir);
@@ -177,15 +174,13 @@ member_create (struct member *m)
   cleanup_free char *files = xasprintf ("%s/files", dir);
   cleanup_free char *ovl = NULL;
   json_t *config = json_object_get (m->req, "config"), *mounts, *mt;
+  struct berth_req_file *fl = NULL;
+  size_t n_files = 0;
   pid_t pid = -1;
   size_t i;
+  int r;
   close (m->image_fd);
   m->image_fd = -1;
-  if (!json_is_object (config))
-    {
-      berth_error (&err, EINVAL, "create: config must be an object");
-      return member_fail (m, &err);
-    }
   if (mkdir_p (lower, 0755, &err) < 0 || mkdir_p (upper, 0755, &err) < 0 || mkdir_p (work, 0755, &err) < 0
       || mkdir_p (rootfs, 0755, &err) < 0 || loop_mount (img, lower, &err) < 0)
     return member_fail (m, &err);
@@ -196,7 +191,12 @@ member_create (struct member *m)
       return member_fail (m, &err);
     }
   unlink (img); /* the loop device holds it */
-  if (write_files (json_object_get (m->req, "files"), files, &err) < 0)
+  /* member_begin checked the request whole; its files are read again. */
+  r = berth_req_files (json_object_get (m->req, "files"), &fl, &n_files, &err);
+  if (r == 0)
+    r = write_files (fl, n_files, files, &err);
+  berth_req_files_free (fl, n_files);
+  if (r < 0)
     return member_fail (m, &err);
   /* Its small files (hosts, hostname, ...) are its own, not the pod's. */
   mounts = json_object_get (config, "mounts");

@@ -28,27 +28,16 @@
 /* -------------------------------------------------------- requests */
 
 int
-write_files (json_t *files, const char *dir, berth_err_t *err)
+write_files (const struct berth_req_file *files, size_t n, const char *dir, berth_err_t *err)
 {
-  const char *k;
-  json_t *v;
   if (mkdir_p (dir, 0755, err) < 0)
     return -1;
-  json_object_foreach (files, k, v)
-  {
-    cleanup_free char *p = NULL;
-    if (!json_is_string (v) || strchr (k, '/') || k[0] == '.' || !*k)
-      return berth_error (err, EINVAL, "create: files: bad entry `%s`", k);
-    p = xasprintf ("%s/%s", dir, k);
+  for (size_t i = 0; i < n; i++)
     {
-      cleanup_free unsigned char *data = NULL;
-      size_t len = 0;
-      if (base64_decode (json_string_value (v), json_string_length (v), &data, &len) < 0)
-        return berth_error (err, EINVAL, "create: files: `%s` is not base64", k);
-      if (write_file_at (AT_FDCWD, p, data, len, err) < 0)
+      cleanup_free char *p = xasprintf ("%s/%s", dir, files[i].name);
+      if (write_file_at (AT_FDCWD, p, files[i].data, files[i].len, err) < 0)
         return -1;
     }
-  }
   return 0;
 }
 
@@ -81,14 +70,11 @@ rebind_disk (berth_err_t *err)
 }
 
 int
-mount_rootfs (json_t *req, berth_err_t *err)
+mount_rootfs (const struct berth_req_create *r, berth_err_t *err)
 {
-  const char *dev = json_string_value (json_object_get (req, "rootfs_device"));
-  const char *fstype = json_string_value (json_object_get (req, "rootfs_fstype"));
-  if (dev == NULL || fstype == NULL)
-    return berth_error (err, EINVAL, "create: rootfs_device and rootfs_fstype are required");
-  if ((json_is_true (json_object_get (req, "restored")) && rebind_disk (err) < 0)
-      || mkdir_p ("/run/berth/lower", 0755, err) < 0 || mkdir_p (BUNDLE "/rootfs", 0755, err) < 0)
+  const char *dev = r->rootfs_device, *fstype = r->rootfs_fstype;
+  if ((r->restored && rebind_disk (err) < 0) || mkdir_p ("/run/berth/lower", 0755, err) < 0
+      || mkdir_p (BUNDLE "/rootfs", 0755, err) < 0)
     return -1;
   if (mount (dev, "/run/berth/lower", fstype, MS_RDONLY, NULL) < 0)
     return berth_error (err, errno, "mount the image (%s, %s)", dev, fstype);
@@ -103,7 +89,7 @@ mount_rootfs (json_t *req, berth_err_t *err)
              "lowerdir=/run/berth/lower,upperdir=/run/berth/rw/upper,workdir=/run/berth/rw/work")
       < 0)
     return berth_error (err, errno, "mount the container's overlay");
-  if (json_is_true (json_object_get (req, "shared")))
+  if (r->shared)
     {
       /* The host's shared directories, one subdirectory per mount. */
       if (load_lazy_module ("fuse", err) < 0 || load_lazy_module ("virtiofs", err) < 0
@@ -167,26 +153,17 @@ guest_create (uint32_t sid, const char *id, const char *bundle, json_t *config, 
 /* The NIC the host adopted from the container's network namespace: the
    same MAC, address and gateway the container would have had there. */
 int
-setup_network (json_t *list, berth_err_t *err)
+setup_network (const struct berth_req_create *r, berth_err_t *err)
 {
-  json_t *iface;
-  size_t i;
   if (berth_netdev_up ("lo", err) < 0)
     return -1;
-  if (json_array_size (list) == 0)
+  if (!r->has_iface)
     return 0;
-  if (!json_is_array (list) || json_array_size (list) > 1)
-    return berth_error (err, EINVAL, "create: network must be a list of at most one interface");
   if (load_lazy_module ("failover", err) < 0 || load_lazy_module ("net_failover", err) < 0
       || load_lazy_module ("virtio_net", err) < 0)
     return -1;
-  json_array_foreach (list, i, iface)
-  {
-    char name[24];
-    snprintf (name, sizeof (name), "eth%u", (unsigned)i);
-    if (!json_is_object (iface) || berth_netdev_configure (name, iface, err) < 0)
-      return berth_error_wrap (err, "the guest's network");
-  }
+  if (berth_netdev_configure ("eth0", &r->iface, err) < 0)
+    return berth_error_wrap (err, "the guest's network");
   return 0;
 }
 
@@ -194,29 +171,31 @@ void
 do_create (uint32_t sid, json_t *req)
 {
   berth_err_t err = NULL;
-  json_t *config = json_object_get (req, "config");
+  cleanup_req_create struct berth_req_create r = { 0 };
   pid_t pid = -1;
+  /* Every field read and checked before anything is done. */
+  if (berth_req_create (req, &r, &err) < 0)
+    return send_error (sid, &err);
+  /* Session 0 creates the VM's own container, any other a pod member. */
+  if ((sid != 0) != r.member)
+    {
+      berth_error (&err, EINVAL, "create: a pod member's create comes on its own session, the VM's on session 0");
+      return send_error (sid, &err);
+    }
   if (sid != 0)
-    return member_begin (sid, req);
+    return member_begin (sid, req, &r);
   trace_step ("create");
   if (created)
     {
       berth_error (&err, EEXIST, "create: the container exists already");
       return send_error (sid, &err);
     }
-  if (!json_is_object (config))
-    {
-      berth_error (&err, EINVAL, "create: config must be an object");
-      return send_error (sid, &err);
-    }
-  if (apply_identity (json_object_get (req, "identity"), &err) < 0
-      || write_files (json_object_get (req, "files"), "/run/berth/files", &err) < 0 || mount_rootfs (req, &err) < 0
-      || make_sockets (json_object_get (req, "sockets"), &err) < 0
-      || setup_network (json_object_get (req, "network"), &err) < 0
-      || make_dns_relay (json_object_get (req, "dns_relay"), &err) < 0)
+  if (apply_identity (&r, &err) < 0 || write_files (r.files, r.n_files, "/run/berth/files", &err) < 0
+      || mount_rootfs (&r, &err) < 0 || make_sockets (&r, &err) < 0 || setup_network (&r, &err) < 0
+      || make_dns_relay (r.dns_relay, &err) < 0)
     return send_error (sid, &err);
   trace_step ("root mounted");
-  if (guest_create (0, CTR_ID, BUNDLE, config, &pid) < 0)
+  if (guest_create (0, CTR_ID, BUNDLE, r.config, &pid) < 0)
     return;
   trace_step ("created");
   init_pid = pid;
@@ -265,17 +244,18 @@ void
 do_exec (uint32_t sid, json_t *req)
 {
   berth_err_t err = NULL;
-  json_t *process = json_object_get (req, "process");
+  json_t *process;
   struct proc *p;
   int child_fds[3], cons[2];
   pid_t pid = -1;
   int status = 0, r;
-  const char *id = target_id (req, &err);
-  if (id == NULL)
+  bool terminal;
+  const char *id;
+  if (berth_req_exec (req, &process, &terminal, &err) < 0 || (id = target_id (req, &err)) == NULL)
     return send_error (sid, &err);
-  if (!started || !json_is_object (process) || proc_by_sid (sid))
+  if (!started || proc_by_sid (sid))
     {
-      berth_error (&err, EINVAL, "exec: %s", !started ? "the container is not running" : "bad request");
+      berth_error (&err, EINVAL, "exec: %s", !started ? "the container is not running" : "session in use");
       return send_error (sid, &err);
     }
   p = proc_new (sid);
@@ -284,7 +264,7 @@ do_exec (uint32_t sid, json_t *req)
       berth_error (&err, EMFILE, "exec: too many processes");
       return send_error (sid, &err);
     }
-  if (stdio_prepare (p, json_is_true (json_object_get (process, "terminal")), child_fds, cons, &err) < 0)
+  if (stdio_prepare (p, terminal, child_fds, cons, &err) < 0)
     {
       proc_free (p);
       return send_error (sid, &err);
@@ -304,18 +284,13 @@ void
 do_signal (uint32_t sid, json_t *req)
 {
   berth_err_t err = NULL;
-  json_t *s = json_object_get (req, "signal");
-  int sig = (int)json_integer_value (s);
-  const char *id = target_id (req, &err);
-  if (id == NULL)
+  int sig;
+  bool all, own;
+  const char *id;
+  if (berth_req_signal (req, &sig, &all, &own, &err) < 0 || (id = target_id (req, &err)) == NULL)
     return send_error (sid, &err);
-  if (!json_is_integer (s) || sig < 1 || sig > 64)
-    {
-      berth_error (&err, EINVAL, "signal: bad signal number");
-      return send_error (sid, &err);
-    }
   /* "own": the session's own process (an exec), else the container. */
-  if (json_is_true (json_object_get (req, "own")))
+  if (own)
     {
       struct proc *p = proc_by_sid (sid);
       struct member *m = member_by_sid (sid);
@@ -337,7 +312,7 @@ do_signal (uint32_t sid, json_t *req)
       berth_error (&err, ESRCH, "signal: the container is not running");
       return send_error (sid, &err);
     }
-  if (berth_container_kill (STATE_ROOT, id, sig, json_is_true (json_object_get (req, "all")), &err) < 0)
+  if (berth_container_kill (STATE_ROOT, id, sig, all, &err) < 0)
     return send_error (sid, &err);
   send_ok (sid, NULL);
 }
@@ -348,15 +323,10 @@ void
 do_update (uint32_t sid, json_t *req)
 {
   berth_err_t err = NULL;
-  const char *id = target_id (req, &err);
-  json_t *res = json_object_get (req, "resources");
-  if (id == NULL)
+  json_t *res;
+  const char *id;
+  if (berth_req_update (req, &res, &err) < 0 || (id = target_id (req, &err)) == NULL)
     return send_error (sid, &err);
-  if (!json_is_object (res))
-    {
-      berth_error (&err, EINVAL, "update: resources must be an object");
-      return send_error (sid, &err);
-    }
   if (berth_container_update (STATE_ROOT, id, res, &err) < 0)
     return send_error (sid, &err);
   send_ok (sid, NULL);
@@ -366,8 +336,15 @@ void
 do_resize (uint32_t sid, json_t *req)
 {
   struct proc *p = proc_by_sid (sid);
-  struct winsize ws = { .ws_row = (unsigned short)json_integer_value (json_object_get (req, "rows")),
-                        .ws_col = (unsigned short)json_integer_value (json_object_get (req, "cols")) };
+  struct winsize ws = { 0 };
+  berth_err_t err = NULL;
+  /* No reply: the host sends resizes without waiting for one. */
+  if (berth_req_resize (req, &ws.ws_row, &ws.ws_col, &err) < 0)
+    {
+      logmsg ("%s", err->msg);
+      berth_error_release (&err);
+      return;
+    }
   if (p && p->master >= 0)
     ioctl (p->master, TIOCSWINSZ, &ws);
 }

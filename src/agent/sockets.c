@@ -28,31 +28,25 @@
 #include "agent/agent.h"
 
 int
-make_sockets (json_t *list, berth_err_t *err)
+make_sockets (const struct berth_req_create *r, berth_err_t *err)
 {
-  json_t *v;
-  size_t i;
-  if (list == NULL)
-    return 0;
-  if (!json_is_array (list) || json_array_size (list) > BERTH_MAX_SOCKETS)
-    return berth_error (err, EINVAL, "create: sockets must be an array of at most %d", BERTH_MAX_SOCKETS);
-  if (json_array_size (list) && mkdir_p ("/run/berth/sockets", 0755, err) < 0)
+  if (r->n_sockets && mkdir_p ("/run/berth/sockets", 0755, err) < 0)
     return -1;
-  json_array_foreach (list, i, v)
-  {
-    struct sockaddr_un addr = { .sun_family = AF_UNIX };
-    int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-      return berth_error (err, errno, "socket");
-    snprintf (addr.sun_path, sizeof (addr.sun_path), "/run/berth/sockets/s%zu", i);
-    if (bind (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0 || listen (fd, 64) < 0
-        || chmod (addr.sun_path, (mode_t)json_integer_value (json_object_get (v, "mode")) & 0777) < 0)
-      {
-        close (fd);
-        return berth_error (err, errno, "listen on %s", addr.sun_path);
-      }
-    sock_listen[n_socks++] = fd;
-  }
+  for (size_t i = 0; i < r->n_sockets; i++)
+    {
+      struct sockaddr_un addr = { .sun_family = AF_UNIX };
+      int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      if (fd < 0)
+        return berth_error (err, errno, "socket");
+      snprintf (addr.sun_path, sizeof (addr.sun_path), "/run/berth/sockets/s%zu", i);
+      if (bind (fd, (struct sockaddr *)&addr, sizeof (addr)) < 0 || listen (fd, 64) < 0
+          || chmod (addr.sun_path, r->socket_modes[i]) < 0)
+        {
+          close (fd);
+          return berth_error (err, errno, "listen on %s", addr.sun_path);
+        }
+      sock_listen[n_socks++] = fd;
+    }
   return 0;
 }
 
@@ -121,10 +115,10 @@ static struct
 } dns_q[64];
 
 int
-make_dns_relay (json_t *on, berth_err_t *err)
+make_dns_relay (bool on, berth_err_t *err)
 {
   struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons (53) };
-  if (!json_is_true (on))
+  if (!on)
     return 0;
   dns_fd = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (dns_fd < 0)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "lib/vm/protocol.h"
+#include "lib/vm/request.h"
 #include "lib/base/utils.h"
 
 static size_t
@@ -309,6 +310,154 @@ base64 (void **state)
       fail_msg ("\"%s\" decoded", bad[i]);
 }
 
+/* A create request as the host sends it, with FIELD set to VALUE (JSON
+   text; NULL removes it). */
+static json_t *
+create_with (const char *field, const char *value)
+{
+  json_t *req = json_pack ("{s:{s:s},s:{s:s},s:s,s:s,s:b,s:[{s:i}],s:[{s:s,s:s,s:i,s:s,s:i}],s:{s:s,s:s},s:b,s:b}",
+                           "config", "ociVersion", "1.0.2", "files", "hosts", "MTI3LjAuMC4xIGxvY2FsaG9zdAo=",
+                           "rootfs_device", "/dev/vda", "rootfs_fstype", "erofs", "shared", 1, "sockets", "mode",
+                           04755, "network", "mac", "02:42:ac:11:00:02", "address", "172.17.0.2", "prefix", 16,
+                           "gateway", "172.17.0.1", "mtu", 1500, "identity", "entropy",
+                           "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "hostname", "web", "restored", 0,
+                           "dns_relay", 1);
+  if (field && value)
+    {
+      json_t *v = json_loads (value, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+      assert_non_null (v);
+      json_object_set_new (req, field, v);
+    }
+  else if (field)
+    json_object_del (req, field);
+  return req;
+}
+
+static void
+create_requests (void **state)
+{
+  static const struct
+  {
+    const char *field, *value, *why;
+  } bad[] = {
+    { "config", "[]", "config must be an object" },
+    { "config", NULL, "config must be an object" },
+    { "files", "{\"../x\":\"eA==\"}", "bad entry" },
+    { "files", "{\".hidden\":\"eA==\"}", "bad entry" },
+    { "files", "{\"hosts\":\"not base64!\"}", "not base64" },
+    { "files", "{\"hosts\":\"a\\u0000b\"}", "bad entry" },
+    { "rootfs_device", "\"/dev/sda\"", "not a virtio disk" },
+    { "rootfs_device", "\"/dev/vd/../sda\"", "not a virtio disk" },
+    { "rootfs_fstype", "\"proc\"", "not an image file system" },
+    { "rootfs_fstype", NULL, "are required" },
+    { "shared", "\"yes\"", "shared must be true or false" },
+    { "identity", "{\"entropy\":\"AAEC\",\"hostname\":\"web\"}", "32 to 512 bytes" },
+    { "identity", "{\"entropy\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\",\"hostname\":\"\"}",
+      "hostname must be 1 to 64" },
+    { "identity", "{\"entropy\":\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\",\"hostname\":\"a\\u0000b\"}",
+      "hostname must be 1 to 64" },
+    { "identity", NULL, "identity needs entropy and hostname" },
+    { "sockets", "[{\"mode\":65536}]", "mode from 0 to 07777" },
+    { "sockets", "[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17]", "at most 16" },
+    { "network", "[{\"address\":\"10.0.0.2\",\"prefix\":33}]", "bad address or prefix" },
+    { "network", "[{\"address\":\"10.0.0.2\",\"prefix\":8,\"mac\":\"01:00:5e:00:00:01\"}]", "bad MAC" },
+    { "network", "[{\"address\":\"10.0.0.2\",\"prefix\":8,\"gateway\":\"10.0.0\"}]", "bad gateway" },
+    { "network", "[{},{}]", "at most one interface" },
+  };
+  struct berth_req_create r;
+  berth_err_t err = NULL;
+  json_t *req = create_with (NULL, NULL);
+  (void)state;
+  assert_int_equal (berth_req_create (req, &r, &err), 0);
+  assert_string_equal (r.hostname, "web");
+  assert_int_equal (r.entropy_len, 32);
+  assert_int_equal (r.n_files, 1);
+  assert_string_equal (r.files[0].name, "hosts");
+  assert_int_equal (r.files[0].len, strlen ("127.0.0.1 localhost\n"));
+  assert_int_equal (r.n_sockets, 1);
+  assert_int_equal (r.socket_modes[0], 0755); /* never set-id bits */
+  assert_true (r.has_iface && r.iface.has_gateway && r.iface.has_mac && r.iface.prefix == 16 && r.iface.mtu == 1500);
+  assert_true (r.shared && r.dns_relay && !r.restored && !r.member);
+  berth_req_create_clear (&r);
+  json_decref (req);
+  for (size_t i = 0; i < ARRAY_SIZE (bad); i++)
+    {
+      req = create_with (bad[i].field, bad[i].value);
+      if (berth_req_create (req, &r, &err) == 0)
+        fail_msg ("%s = %s was taken", bad[i].field, bad[i].value ?: "(none)");
+      if (strstr (err->msg, bad[i].why) == NULL)
+        fail_msg ("%s = %s: \"%s\" does not say \"%s\"", bad[i].field, bad[i].value ?: "(none)", err->msg,
+                  bad[i].why);
+      berth_error_release (&err);
+      berth_req_create_clear (&r);
+      json_decref (req);
+    }
+  /* A pod member's: config, files and the image's size, nothing else. */
+  req = json_pack ("{s:{},s:{},s:I,s:b}", "config", "files", "image_size", (json_int_t)4096, "member", 1);
+  assert_int_equal (berth_req_create (req, &r, &err), 0);
+  assert_true (r.member && r.image_size == 4096);
+  berth_req_create_clear (&r);
+  json_object_set_new (req, "image_size", json_integer (0));
+  assert_int_equal (berth_req_create (req, &r, &err), -1);
+  berth_error_release (&err);
+  berth_req_create_clear (&r);
+  json_decref (req);
+}
+
+static void
+other_requests (void **state)
+{
+  berth_err_t err = NULL;
+  int sig;
+  bool all, own, tty;
+  unsigned short rows, cols;
+  const char *id;
+  json_t *j, *obj;
+  struct timespec ts;
+  (void)state;
+#define REQ(text) (j = json_loads (text, JSON_ALLOW_NUL, NULL))
+  assert_int_equal (berth_req_signal (REQ ("{\"signal\":15,\"all\":true}"), &sig, &all, &own, &err), 0);
+  assert_true (sig == 15 && all && !own);
+  json_decref (j);
+  assert_int_equal (berth_req_signal (REQ ("{\"signal\":65}"), &sig, &all, &own, &err), -1);
+  berth_error_release (&err);
+  json_decref (j);
+  assert_int_equal (berth_req_signal (REQ ("{\"signal\":9,\"own\":1}"), &sig, &all, &own, &err), -1);
+  berth_error_release (&err);
+  json_decref (j);
+  assert_int_equal (berth_req_resize (REQ ("{\"rows\":45,\"cols\":123}"), &rows, &cols, &err), 0);
+  assert_true (rows == 45 && cols == 123);
+  json_decref (j);
+  assert_int_equal (berth_req_resize (REQ ("{\"rows\":65536,\"cols\":1}"), &rows, &cols, &err), -1);
+  berth_error_release (&err);
+  json_decref (j);
+  assert_int_equal (berth_req_exec (REQ ("{\"process\":{\"terminal\":true}}"), &obj, &tty, &err), 0);
+  assert_true (tty && json_is_object (obj));
+  json_decref (j);
+  assert_int_equal (berth_req_exec (REQ ("{\"process\":[]}"), &obj, &tty, &err), -1);
+  berth_error_release (&err);
+  json_decref (j);
+  assert_int_equal (berth_req_update (REQ ("{\"resources\":1}"), &obj, &err), -1);
+  berth_error_release (&err);
+  json_decref (j);
+  assert_int_equal (berth_req_target (REQ ("{}"), &id, &err), 0);
+  assert_null (id);
+  json_decref (j);
+  assert_int_equal (berth_req_target (REQ ("{\"container\":\"m1\"}"), &id, &err), 0);
+  assert_string_equal (id, "m1");
+  json_decref (j);
+  assert_int_equal (berth_req_target (REQ ("{\"container\":\"m\\u00001\"}"), &id, &err), -1);
+  berth_error_release (&err);
+  json_decref (j);
+  assert_int_equal (berth_req_clock (REQ ("{\"sec\":1796000000,\"nsec\":5}"), &ts, &err), 0);
+  assert_true (ts.tv_sec == 1796000000 && ts.tv_nsec == 5);
+  json_decref (j);
+  assert_int_equal (berth_req_clock (REQ ("{\"sec\":1,\"nsec\":1000000000}"), &ts, &err), -1);
+  berth_error_release (&err);
+  json_decref (j);
+#undef REQ
+}
+
 int
 main (void)
 {
@@ -319,6 +468,8 @@ main (void)
     cmocka_unit_test (reader_over_a_socket),
     cmocka_unit_test (fuzz),
     cmocka_unit_test (base64),
+    cmocka_unit_test (create_requests),
+    cmocka_unit_test (other_requests),
   };
   return cmocka_run_group_tests (tests, NULL, NULL);
 }

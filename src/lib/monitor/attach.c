@@ -212,7 +212,6 @@ client_index (struct monitor *m, int fd)
   return -1;
 }
 
-
 void
 monitor_relay (struct monitor *m)
 {

@@ -254,7 +254,7 @@ health_start (struct monitor *m)
     return pid;
   {
     int drop[] = { m->cli_in, m->cli_out, m->cli_err, m->status_fd, m->listen_fd, m->master,
-                   m->out[0], m->errp[0], m->in[1],  m->sfd,       m->oom.fd, m->oom.parent_fd };
+                   m->out[0], m->errp[0], m->in[1],   m->sfd,       m->oom.fd,    m->oom.parent_fd };
     sigset_t none;
     for (size_t i = 0; i < ARRAY_SIZE (drop); i++)
       if (drop[i] >= 0)

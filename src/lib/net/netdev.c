@@ -268,67 +268,94 @@ berth_netdev_adopt (const char *netns_path, json_t **ifaces, int *tap_fd, berth_
 }
 
 int
-berth_netdev_configure (const char *name, json_t *iface, berth_err_t *err)
+berth_netdev_config_parse (const char *name, json_t *iface, struct berth_netdev_config *cfg, berth_err_t *err)
+{
+  json_t *prefix = json_object_get (iface, "prefix"), *mtu = json_object_get (iface, "mtu");
+  json_t *gw = json_object_get (iface, "gateway"), *mac = json_object_get (iface, "mac");
+  *cfg = (struct berth_netdev_config){ 0 };
+  if (!json_is_object (iface))
+    return berth_error (err, EINVAL, "network: %s must be an object", name);
+  if (inet_pton (AF_INET, json_string_value (json_object_get (iface, "address")) ?: "", &cfg->addr) != 1
+      || !json_is_integer (prefix) || json_integer_value (prefix) < 1 || json_integer_value (prefix) > 32)
+    return berth_error (err, EINVAL, "network: a bad address or prefix for %s", name);
+  cfg->prefix = (int)json_integer_value (prefix);
+  /* Out of range is the driver's default, as adopt reports a veth's. */
+  if (mtu && !json_is_integer (mtu))
+    return berth_error (err, EINVAL, "network: a bad MTU for %s", name);
+  if (json_integer_value (mtu) >= 576 && json_integer_value (mtu) <= 65535)
+    cfg->mtu = (int)json_integer_value (mtu);
+  if (mac && !json_is_null (mac))
+    {
+      unsigned int b[6];
+      char end;
+      if (!json_is_string (mac)
+          || sscanf (json_string_value (mac), "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+                     &end)
+                 != 6
+          || (b[0] & 1))
+        return berth_error (err, EINVAL, "network: a bad MAC address for %s", name);
+      for (int i = 0; i < 6; i++)
+        cfg->mac[i] = (uint8_t)b[i];
+      cfg->has_mac = true;
+    }
+  if (gw && !json_is_null (gw) && !(json_is_string (gw) && json_string_length (gw) == 0))
+    {
+      if (!json_is_string (gw) || inet_pton (AF_INET, json_string_value (gw), &cfg->gateway) != 1)
+        return berth_error (err, EINVAL, "network: a bad gateway for %s", name);
+      cfg->has_gateway = true;
+    }
+  return 0;
+}
+
+int
+berth_netdev_configure (const char *name, const struct berth_netdev_config *cfg, berth_err_t *err)
 {
   cleanup_close int s = socket (AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   struct ifreq ifr;
   struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
-  struct in_addr addr, gw;
-  json_int_t prefix = json_integer_value (json_object_get (iface, "prefix"));
-  json_int_t mtu = json_integer_value (json_object_get (iface, "mtu"));
-  const char *gws = json_string_value (json_object_get (iface, "gateway"));
-  const char *mac = json_string_value (json_object_get (iface, "mac"));
   if (s < 0)
     return berth_error (err, errno, "socket");
-  if (inet_pton (AF_INET, json_string_value (json_object_get (iface, "address")) ?: "", &addr) != 1 || prefix < 1
-      || prefix > 32)
-    return berth_error (err, EINVAL, "network: a bad address or prefix for %s", name);
-  if (mtu >= 576 && mtu <= 65535)
+  if (cfg->mtu)
     {
       ifr_set (&ifr, name);
-      ifr.ifr_mtu = (int)mtu;
+      ifr.ifr_mtu = cfg->mtu;
       if (ifreq_ioctl (s, SIOCSIFMTU, &ifr, "set the MTU", err) < 0)
         return -1;
     }
   /* A VM restored from a template has the template's MAC in its NIC's
      migrated state, whatever QEMU's command line says: set it. */
-  if (mac)
+  if (cfg->has_mac)
     {
-      unsigned int b[6];
-      char end;
-      if (sscanf (mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6 || (b[0] & 1))
-        return berth_error (err, EINVAL, "network: a bad MAC address for %s", name);
       ifr_set (&ifr, name);
       ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
-      for (int i = 0; i < 6; i++)
-        ifr.ifr_hwaddr.sa_data[i] = (char)b[i];
+      memcpy (ifr.ifr_hwaddr.sa_data, cfg->mac, 6);
       if (ifreq_ioctl (s, SIOCSIFHWADDR, &ifr, "set the MAC address", err) < 0)
         return -1;
     }
   ifr_set (&ifr, name);
   sin->sin_family = AF_INET;
-  sin->sin_addr = addr;
+  sin->sin_addr = cfg->addr;
   if (ifreq_ioctl (s, SIOCSIFADDR, &ifr, "set the address", err) < 0)
     return -1;
   ifr_set (&ifr, name);
   sin->sin_family = AF_INET;
-  sin->sin_addr.s_addr = htonl ((uint32_t)(0xffffffffull << (32 - prefix)));
+  sin->sin_addr.s_addr = htonl ((uint32_t)(0xffffffffull << (32 - cfg->prefix)));
   if (ifreq_ioctl (s, SIOCSIFNETMASK, &ifr, "set the netmask", err) < 0 || set_flags (s, name, IFF_UP, 0, err) < 0)
     return -1;
-  if (gws && gws[0])
+  if (cfg->has_gateway)
     {
       struct rtentry rt;
+      char gws[INET_ADDRSTRLEN];
       memset (&rt, 0, sizeof (rt));
-      if (inet_pton (AF_INET, gws, &gw) != 1)
-        return berth_error (err, EINVAL, "network: a bad gateway for %s", name);
       ((struct sockaddr_in *)&rt.rt_dst)->sin_family = AF_INET;
       ((struct sockaddr_in *)&rt.rt_genmask)->sin_family = AF_INET;
       ((struct sockaddr_in *)&rt.rt_gateway)->sin_family = AF_INET;
-      ((struct sockaddr_in *)&rt.rt_gateway)->sin_addr = gw;
+      ((struct sockaddr_in *)&rt.rt_gateway)->sin_addr = cfg->gateway;
       rt.rt_flags = RTF_UP | RTF_GATEWAY;
       rt.rt_dev = (char *)name;
       if (ioctl (s, SIOCADDRT, &rt) < 0 && errno != EEXIST)
-        return berth_error (err, errno, "add the default route via %s", gws);
+        return berth_error (err, errno, "add the default route via %s",
+                            inet_ntop (AF_INET, &cfg->gateway, gws, sizeof (gws)) ?: "?");
     }
   return 0;
 }

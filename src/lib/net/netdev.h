@@ -12,6 +12,9 @@
 #define BERTH_NETDEV_H
 
 #include <jansson.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "lib/base/error.h"
 
@@ -25,8 +28,20 @@ int berth_netdev_adopt (const char *netns_path, json_t **ifaces, int *tap_fd, be
    since the guest's own 127.0.0.11 is the guest's loopback. */
 int berth_netdev_dns_socket (const char *netns_path, int *fd, berth_err_t *err);
 
-/* In the guest: configure NAME (up, address, route) as IFACE says. */
-int berth_netdev_configure (const char *name, json_t *iface, berth_err_t *err);
+/* One interface as berth_netdev_adopt lists it, read and checked. */
+struct berth_netdev_config
+{
+  struct in_addr addr, gateway;
+  bool has_gateway, has_mac;
+  int prefix;
+  int mtu; /* 0: the driver's */
+  uint8_t mac[6];
+};
+
+/* Reads IFACE ({mac, address, prefix, gateway, mtu}); NAME is for errors. */
+int berth_netdev_config_parse (const char *name, json_t *iface, struct berth_netdev_config *cfg, berth_err_t *err);
+/* In the guest: configure NAME (up, address, route) as CFG says. */
+int berth_netdev_configure (const char *name, const struct berth_netdev_config *cfg, berth_err_t *err);
 int berth_netdev_up (const char *name, berth_err_t *err);
 
 #endif

@@ -126,8 +126,10 @@ berth_systemd_parse_path (const char *spec_path, const char *id, char **slice_ou
   if (name[0] == '\0' || strchr (name, '/') || strchr (prefix, '/'))
     return berth_error (err, 0, "linux.cgroupsPath: \"%s\": the name must be non-empty and without '/'", spec_path);
   if (strlen (name) > strlen (".slice") && strcmp (name + strlen (name) - strlen (".slice"), ".slice") == 0)
-    return berth_error (err, 0, "linux.cgroupsPath: \"%s\": a slice as the container's own unit is not supported; "
-                        "give a scope name", spec_path);
+    return berth_error (err, 0,
+                        "linux.cgroupsPath: \"%s\": a slice as the container's own unit is not supported; "
+                        "give a scope name",
+                        spec_path);
   expanded = xstrdup ("");
   if (strcmp (slice, "-.slice") != 0)
     {
@@ -229,8 +231,7 @@ on_job_removed (sd_bus_message *m, void *userdata, sd_bus_error *ret_error)
   uint32_t id;
   const char *path, *unit, *result;
   (void)ret_error;
-  if (sd_bus_message_read (m, "uoss", &id, &path, &unit, &result) < 0 || w->path == NULL
-      || strcmp (path, w->path) != 0)
+  if (sd_bus_message_read (m, "uoss", &id, &path, &unit, &result) < 0 || w->path == NULL || strcmp (path, w->path) != 0)
     return 0;
   snprintf (w->result, sizeof (w->result), "%s", result);
   w->done = true;
@@ -269,8 +270,9 @@ run_job (sd_bus *bus, sd_bus_message *call, const char *what, const char *unit, 
   r = sd_bus_call (bus, call, SD_JOB_TIMEOUT_USEC, &e, &reply);
   if (r < 0)
     {
-      if (missing_ok && (sd_bus_error_has_name (&e, "org.freedesktop.systemd1.NoSuchUnit")
-                         || sd_bus_error_has_name (&e, "org.freedesktop.systemd1.NoSuchUnitError")))
+      if (missing_ok
+          && (sd_bus_error_has_name (&e, "org.freedesktop.systemd1.NoSuchUnit")
+              || sd_bus_error_has_name (&e, "org.freedesktop.systemd1.NoSuchUnitError")))
         return 0;
       return bus_fail (err, r, &e, what, unit);
     }
