@@ -115,9 +115,17 @@ $(B)/berth-runtime: $(RT_OBJ) $(RT_LIBS)
 	rm -f $@.full
 
 # The guest's PID 1: always static, there is no libc in the initramfs.
+# The tar code cp, export, diff and commit of a running VM container need
+# (image/pack, unpack, copy) is built again for it calling libarchive
+# directly, linked statically with the compressors Debian ships as .a.
 AGENT_LIBS := $(call layer_libs,vm net runtime base)
-$(B)/berth-agent: $(AGENT_OBJ) $(AGENT_LIBS)
-	$(CC) -o $@ $(AGENT_OBJ) $(AGENT_LIBS) -static $(shell pkg-config --static --libs $(RT_PKGS))
+AGENT_TAR_OBJ := $(patsubst %,$(B)/obj/agent-tar/%.o,pack unpack copy)
+AGENT_TAR_LIBS := -larchive -lnettle -lz -lbz2 -llzma
+$(B)/obj/agent-tar/%.o: src/lib/image/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -DBERTH_ARCHIVE_STATIC -MMD -MP -c -o $@ $<
+$(B)/berth-agent: $(AGENT_OBJ) $(AGENT_TAR_OBJ) $(AGENT_LIBS)
+	$(CC) -o $@ $(AGENT_OBJ) $(AGENT_TAR_OBJ) $(AGENT_LIBS) -static $(AGENT_TAR_LIBS) $(shell pkg-config --static --libs $(RT_PKGS))
 	strip $@
 
 $(B)/vm/vmlinuz: $(GUEST_KERNEL_DIR)/vmlinuz

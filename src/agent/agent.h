@@ -50,6 +50,13 @@ struct proc
   bool exited, tty;
   int status;
   long long exited_at;
+  char thaw[16]; /* a files helper's: the container it froze */
+};
+
+/* An extract request's fields (files.c). */
+struct berth_req_extract_args
+{
+  const char *dest, *src_base;
 };
 
 struct conn
@@ -139,6 +146,8 @@ void do_create (uint32_t sid, json_t *req);
 void do_start (uint32_t sid, json_t *req);
 void do_exec (uint32_t sid, json_t *req);
 void do_signal (uint32_t sid, json_t *req);
+void do_archive (uint32_t sid, json_t *req);
+void do_extract (uint32_t sid, json_t *req);
 void do_resize (uint32_t sid, json_t *req);
 void do_ps (uint32_t sid, json_t *req);
 long long read_ll (const char *path, const char *key);

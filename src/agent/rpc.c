@@ -563,6 +563,12 @@ handle_frame (struct berth_frame *f)
     case BERTH_F_RESIZE:
       do_resize (f->sid, j);
       break;
+    case BERTH_F_ARCHIVE:
+      do_archive (f->sid, j);
+      break;
+    case BERTH_F_EXTRACT:
+      do_extract (f->sid, j);
+      break;
     default:
       berth_error (&err, EPROTO, "unexpected %s frame", berth_frame_type_name (f->type));
       send_error (f->sid, &err);

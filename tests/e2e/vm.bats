@@ -465,15 +465,56 @@ EOF
   no_vm_left
 }
 
-@test "vm: cp, export and diff of a running VM container are refused with the reason; stopped, they see its image" {
-  B run -d --name vf --isolation=vm --network none busybox sleep 1000
-  run B export vf
-  [ "$status" -ne 0 ]
-  [[ "$output" == *"its files live in its guest"* ]]
-  run B cp vf:/etc/hostname -
-  [[ "$output" == *"its files live in its guest"* ]]
+@test "vm: cp, export, diff and commit of a running VM container go through its guest, never through a symlink out; stopped, they see its image" {
+  B run -d --name vf --isolation=vm --network none busybox sh -c \
+    'echo hello > /new.txt; rm /bin/vi; mkdir -p /tmp/d; echo x > /tmp/d/f; ln -s /.. /up; sleep 1000'
+  for i in $(seq 100); do B exec vf test -L /up 2>/dev/null && break; sleep 0.2; done
+  # diff: docker's A/C/D lines, from the guest's writable layer.
   run B diff vf
-  [[ "$output" == *"live in its guest"* ]]
+  [[ "$output" == *"A /new.txt"* ]]
+  [[ "$output" == *"C /bin"* ]]
+  [[ "$output" == *"D /bin/vi"* ]]
+  [[ "$output" == *"A /tmp/d/f"* ]]
+  # cp out: a file to a new name, a directory, a tar on stdout; a path
+  # through the symlink resolves inside the container's root.
+  B cp vf:/new.txt "$T/out.txt"
+  [ "$(cat "$T/out.txt")" = hello ]
+  mkdir "$T/outdir"
+  B cp vf:/tmp/d "$T/outdir"
+  [ "$(cat "$T/outdir/d/f")" = x ]
+  [ "$(B cp vf:/up/new.txt - | tar -xO)" = hello ]
+  run B cp vf:/nowhere -
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"could not find the file /nowhere"* ]]
+  # cp in: into a directory, to a new name, a tar stream, through the
+  # symlink (it stays in the root).
+  echo "from host" > "$T/in.txt"
+  B cp "$T/in.txt" vf:/tmp/
+  [ "$(B exec vf cat /tmp/in.txt)" = "from host" ]
+  B cp "$T/in.txt" vf:/renamed.txt
+  [ "$(B exec vf cat /renamed.txt)" = "from host" ]
+  tar -C "$T" -c in.txt | B cp - vf:/tmp/d
+  [ "$(B exec vf cat /tmp/d/in.txt)" = "from host" ]
+  B cp "$T/in.txt" vf:/up/up/planted.txt
+  [ "$(B exec vf cat /planted.txt)" = "from host" ]
+  run B cp "$T/in.txt" vf:/nowhere/x
+  [ "$status" -ne 0 ]
+  # export: the guest's view of its root, without /proc.
+  B export -o "$T/fs.tar" vf
+  tar -tf "$T/fs.tar" > "$T/fs.list"
+  grep -qx new.txt "$T/fs.list"
+  grep -qx bin/busybox "$T/fs.list"
+  ! grep -q '^proc/.' "$T/fs.list"
+  ! grep -qx bin/vi "$T/fs.list"
+  # commit: the guest's layer (whiteouts included), the container frozen
+  # in the guest meanwhile and running again after.
+  B commit -c 'CMD ["cat","/new.txt"]' vf vfcommitted:1
+  [ "$(B run --rm --network none vfcommitted:1)" = hello ]
+  [ "$(B run --rm --network none vfcommitted:1 sh -c 'test -e /bin/vi || echo no-vi')" = no-vi ]
+  [ "$(B exec vf cat /new.txt)" = hello ]
+  [ "$(B inspect -f '{{.State.Status}}' vf)" = running ]
+  B rmi vfcommitted:1
+  # A VM's writable layer is guest memory: stopped, its files are its image's.
   B stop -t 0 vf
   B export vf | tar -t | grep -qx bin/busybox
   [ -z "$(B diff vf)" ]

@@ -1,7 +1,7 @@
 /* libFuzzer: the host's requests as the guest agent reads them, from
    whatever reaches the agent's port.  The first byte picks the request
-   (create, exec, signal, resize, update, clock, or a body naming a pod
-   member), the rest is the frame's body.  What the agent would act on
+   (create, exec, signal, resize, update, clock, archive, extract, or a
+   body naming a pod member), the rest is the frame's body.  What the agent would act on
    must hold what the readers promise; the parts the runtime reads later
    (create's config, exec's process) go through its parsers too. */
 #include <stddef.h>
@@ -16,7 +16,7 @@
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
-#define CHECK(c)                                                                                                      \
+#define CHECK(c)                                                                                                       \
   do                                                                                                                   \
     {                                                                                                                  \
       if (!(c))                                                                                                        \
@@ -68,7 +68,7 @@ check_request (uint8_t which, json_t *req)
 {
   berth_err_t err = NULL;
   const char *id;
-  switch (which % 7)
+  switch (which % 9)
     {
     case 0:
       check_create (req);
@@ -112,6 +112,20 @@ check_request (uint8_t which, json_t *req)
         struct timespec ts;
         if (berth_req_clock (req, &ts, &err) == 0)
           CHECK (ts.tv_sec > 0 && ts.tv_nsec >= 0 && ts.tv_nsec < 1000000000L);
+        break;
+      }
+    case 6:
+      {
+        struct berth_req_archive a;
+        if (berth_req_archive (req, &a, &err) == 0 && a.what == BERTH_ARCHIVE_PATH)
+          CHECK (a.path && a.path[0] == '/' && a.owner >= -1);
+        break;
+      }
+    case 7:
+      {
+        const char *dest, *base;
+        if (berth_req_extract (req, &dest, &base, &err) == 0)
+          CHECK (dest[0] == '/' && (base == NULL || (*base && !strchr (base, '/') && strcmp (base, "..") != 0)));
         break;
       }
     default:

@@ -315,13 +315,12 @@ base64 (void **state)
 static json_t *
 create_with (const char *field, const char *value)
 {
-  json_t *req = json_pack ("{s:{s:s},s:{s:s},s:s,s:s,s:b,s:[{s:i}],s:[{s:s,s:s,s:i,s:s,s:i}],s:{s:s,s:s},s:b,s:b}",
-                           "config", "ociVersion", "1.0.2", "files", "hosts", "MTI3LjAuMC4xIGxvY2FsaG9zdAo=",
-                           "rootfs_device", "/dev/vda", "rootfs_fstype", "erofs", "shared", 1, "sockets", "mode",
-                           04755, "network", "mac", "02:42:ac:11:00:02", "address", "172.17.0.2", "prefix", 16,
-                           "gateway", "172.17.0.1", "mtu", 1500, "identity", "entropy",
-                           "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "hostname", "web", "restored", 0,
-                           "dns_relay", 1);
+  json_t *req = json_pack (
+      "{s:{s:s},s:{s:s},s:s,s:s,s:b,s:[{s:i}],s:[{s:s,s:s,s:i,s:s,s:i}],s:{s:s,s:s},s:b,s:b}", "config", "ociVersion",
+      "1.0.2", "files", "hosts", "MTI3LjAuMC4xIGxvY2FsaG9zdAo=", "rootfs_device", "/dev/vda", "rootfs_fstype", "erofs",
+      "shared", 1, "sockets", "mode", 04755, "network", "mac", "02:42:ac:11:00:02", "address", "172.17.0.2", "prefix",
+      16, "gateway", "172.17.0.1", "mtu", 1500, "identity", "entropy",
+      "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "hostname", "web", "restored", 0, "dns_relay", 1);
   if (field && value)
     {
       json_t *v = json_loads (value, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
@@ -386,8 +385,7 @@ create_requests (void **state)
       if (berth_req_create (req, &r, &err) == 0)
         fail_msg ("%s = %s was taken", bad[i].field, bad[i].value ?: "(none)");
       if (strstr (err->msg, bad[i].why) == NULL)
-        fail_msg ("%s = %s: \"%s\" does not say \"%s\"", bad[i].field, bad[i].value ?: "(none)", err->msg,
-                  bad[i].why);
+        fail_msg ("%s = %s: \"%s\" does not say \"%s\"", bad[i].field, bad[i].value ?: "(none)", err->msg, bad[i].why);
       berth_error_release (&err);
       berth_req_create_clear (&r);
       json_decref (req);
@@ -455,6 +453,31 @@ other_requests (void **state)
   assert_int_equal (berth_req_clock (REQ ("{\"sec\":1,\"nsec\":1000000000}"), &ts, &err), -1);
   berth_error_release (&err);
   json_decref (j);
+  {
+    struct berth_req_archive a;
+    const char *dest, *base;
+    assert_int_equal (berth_req_archive (REQ ("{\"what\":\"path\",\"path\":\"/etc\",\"owner\":1000}"), &a, &err), 0);
+    assert_true (a.what == BERTH_ARCHIVE_PATH && strcmp (a.path, "/etc") == 0 && a.owner == 1000);
+    json_decref (j);
+    assert_int_equal (berth_req_archive (REQ ("{\"what\":\"upper\",\"freeze\":true}"), &a, &err), 0);
+    assert_true (a.what == BERTH_ARCHIVE_UPPER && a.freeze);
+    json_decref (j);
+    assert_int_equal (berth_req_archive (REQ ("{\"what\":\"path\",\"path\":\"etc\"}"), &a, &err), -1);
+    berth_error_release (&err);
+    json_decref (j);
+    assert_int_equal (berth_req_archive (REQ ("{\"what\":\"everything\"}"), &a, &err), -1);
+    berth_error_release (&err);
+    json_decref (j);
+    assert_int_equal (berth_req_extract (REQ ("{\"dest\":\"/tmp\",\"src_base\":\"f.txt\"}"), &dest, &base, &err), 0);
+    assert_string_equal (base, "f.txt");
+    json_decref (j);
+    assert_int_equal (berth_req_extract (REQ ("{\"dest\":\"/tmp\",\"src_base\":\"../f\"}"), &dest, &base, &err), -1);
+    berth_error_release (&err);
+    json_decref (j);
+    assert_int_equal (berth_req_extract (REQ ("{\"dest\":\"/t\\u0000mp\"}"), &dest, &base, &err), -1);
+    berth_error_release (&err);
+    json_decref (j);
+  }
 #undef REQ
 }
 

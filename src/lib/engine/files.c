@@ -1,8 +1,8 @@
 /* A container's files from the host: export, diff, cp and commit.  They
    work on the container's root as the host sees it: the overlay of its
    image and its writable layer (mounted for the call when the container
-   is not running).  A running VM container's files live in its guest and
-   are refused with the reason.  Paths are resolved in the root
+   is not running).  A running VM container's files live in its guest:
+   its agent does the same work there (vm/client.c).  Paths are resolved in the root
    (open_in_root): nothing a container made, symlinks included, leads
    outside it. */
 #include <dirent.h>
@@ -21,16 +21,19 @@
 #include "lib/engine/engine.h"
 #include "lib/engine/records.h"
 #include "lib/image/image.h"
+#include "lib/image/copy.h"
 #include "lib/image/imgarchive.h"
 #include "lib/image/layer.h"
 #include "lib/image/pack.h"
 #include "lib/runtime/container.h"
+#include "lib/vm/vm.h"
 
 struct ctr_root
 {
-  int fd; /* O_PATH, the merged root */
+  int fd; /* O_PATH, the merged root; -1 for a running VM's */
   char *rootfs;
   bool mounted, running;
+  bool vm; /* running in a VM: its guest's agent does the work */
   json_t *rec;
 };
 
@@ -59,15 +62,10 @@ root_open (struct berth_engine *e, const char *id, const char *what, struct ctr_
   st = json_string_value (json_object_get (json_object_get (r->rec, "State"), "Status")) ?: "";
   iso = json_string_value (json_object_get (r->rec, "Isolation")) ?: "process";
   r->running = strcmp (st, "running") == 0;
-  if (r->running && strcmp (iso, "process") != 0)
-    {
-      berth_error (err, ENOTSUP,
-                   "%s: container %.12s runs in %s isolation: its files live in its guest until it stops (stop it "
-                   "first, or use exec)",
-                   what, id, iso);
-      root_close (r); /* ISO is the record's */
-      return -1;
-    }
+  /* A running VM's root is in its guest: the caller asks the agent. */
+  r->vm = r->running && strcmp (iso, "process") != 0;
+  if (r->vm)
+    return 0;
   /* Running: its root as its init sees it (the overlay is mounted in its
      own mount namespace); else the overlay, mounted for the call. */
   if (r->running)
@@ -100,7 +98,8 @@ berth_engine_export (struct berth_engine *e, const char *id, int out_fd, berth_e
   int ret;
   if (root_open (e, id, "export", &r, err) < 0)
     return -1;
-  ret = berth_pack_tree (r.fd, ".", "", out_fd, BERTH_PACK_ONE_FS, -1, err);
+  ret = r.vm ? berth_vm_archive (e->runtime_root, id, BERTH_VM_ARCHIVE_ROOT, out_fd, err)
+             : berth_pack_tree (r.fd, ".", "", out_fd, BERTH_PACK_ONE_FS, -1, err);
   root_close (&r);
   return ret;
 }
@@ -179,12 +178,50 @@ path_cmp (const void *a, const void *b)
                  json_string_value (json_object_get (*(json_t *const *)b, "Path")));
 }
 
+/* A running VM container's writable layer, from its guest as an OCI
+   layer, into a scratch directory *DIR_OUT in overlayfs's form (the
+   unpacker's): what its upper directory would be on a host. */
+static int
+vm_upper (struct berth_engine *e, const char *id, char **dir_out, berth_err_t *err)
+{
+  cleanup_free char *tmp = xasprintf ("%s/tmp", e->root);
+  cleanup_close int lfd = -1;
+  *dir_out = NULL;
+  if (mkdir_p (tmp, 0700, err) < 0)
+    return -1;
+  lfd = open (tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (lfd < 0)
+    return berth_error (err, errno, "a scratch file in `%s`", tmp);
+  if (berth_vm_archive (e->runtime_root, id, BERTH_VM_ARCHIVE_UPPER, lfd, err) < 0)
+    return -1;
+  if (lseek (lfd, 0, SEEK_SET) < 0)
+    return berth_error (err, errno, "rewind the writable layer");
+  *dir_out = xasprintf ("%s/diff-XXXXXX", tmp);
+  if (mkdtemp (*dir_out) == NULL)
+    {
+      int e2 = errno;
+      free (*dir_out);
+      *dir_out = NULL;
+      return berth_error (err, e2, "a scratch directory in `%s`", tmp);
+    }
+  if (berth_unpack_fd (lfd, *dir_out, NULL, NULL, err) < 0)
+    {
+      berth_err_t e2 = NULL;
+      rm_rf_at (AT_FDCWD, *dir_out, &e2);
+      berth_error_release (&e2);
+      free (*dir_out);
+      *dir_out = NULL;
+      return berth_error_wrap (err, "the writable layer of %.12s", id);
+    }
+  return 0;
+}
+
 int
 berth_engine_diff (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err)
 {
   cleanup_free char *dir = berth_engine_dir (e, id);
   cleanup_free char *upper = xasprintf ("%s/upper", dir);
-  cleanup_free char *lowers = NULL;
+  cleanup_free char *lowers = NULL, *scratch = NULL;
   cleanup_close int ufd = -1;
   struct diff d = { .err = err };
   json_t *rec = NULL;
@@ -195,12 +232,16 @@ berth_engine_diff (struct berth_engine *e, const char *id, json_t **out, berth_e
     return -1;
   iso = json_string_value (json_object_get (rec, "Isolation")) ?: "process";
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "";
+  /* A running VM's changes are in its guest: its agent sends them. */
   if (strcmp (st, "running") == 0 && strcmp (iso, "process") != 0)
     {
-      berth_error (err, ENOTSUP,
-                   "diff: container %.12s runs in %s isolation: its changes live in its guest until it stops", id, iso);
-      json_decref (rec); /* ISO is the record's */
-      return -1;
+      if (vm_upper (e, id, &scratch, err) < 0)
+        {
+          json_decref (rec);
+          return -1;
+        }
+      free (upper);
+      upper = xstrdup (scratch);
     }
   lowers = berth_engine_lowerdirs (e, rec, err);
   json_decref (rec);
@@ -241,59 +282,26 @@ out:
     close (d.lowers[i]);
   free (d.lowers);
   json_decref (d.out);
+  if (scratch)
+    {
+      berth_err_t e2 = NULL;
+      rm_rf_at (AT_FDCWD, scratch, &e2);
+      berth_error_release (&e2);
+    }
   return ret;
 }
 
 /* -------------------------------------------------------------------- cp */
 
-/* PATH's directory and last component; "/" is the root itself ("."). */
-static void
-split_path (const char *path, char **dir, char **base)
-{
-  cleanup_free char *p = xstrdup (path);
-  size_t n = strlen (p);
-  char *slash;
-  while (n > 1 && p[n - 1] == '/')
-    p[--n] = '\0';
-  slash = strrchr (p, '/');
-  if (strcmp (p, "/") == 0 || *p == '\0')
-    {
-      *dir = xstrdup ("/");
-      *base = xstrdup (".");
-      return;
-    }
-  *base = xstrdup (slash ? slash + 1 : p);
-  *dir = slash == NULL ? xstrdup ("/") : slash == p ? xstrdup ("/") : strndup (p, (size_t)(slash - p));
-}
-
 int
 berth_engine_cp_out (struct berth_engine *e, const char *id, const char *path, int out_fd, int owner, berth_err_t *err)
 {
   struct ctr_root r;
-  cleanup_free char *dir = NULL, *base = NULL;
-  cleanup_close int dfd = -1;
-  int ret = -1;
+  int ret;
   if (root_open (e, id, "cp", &r, err) < 0)
     return -1;
-  split_path (path, &dir, &base);
-  dfd = open_in_root (r.fd, dir, O_PATH | O_DIRECTORY, 0, err);
-  if (dfd < 0)
-    {
-      berth_error_wrap (err, "cp: %s:%s", id, path);
-      goto out;
-    }
-  if (strcmp (base, ".") != 0)
-    {
-      struct stat st;
-      if (fstatat (dfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        {
-          berth_error (err, errno, "cp: could not find the file %s in container %.12s", path, id);
-          goto out;
-        }
-    }
-  /* "DIR/." is the directory's contents (docker's rule), "/" the root's. */
-  ret = berth_pack_tree (dfd, base, strcmp (base, ".") == 0 ? "" : base, out_fd, 0, owner, err);
-out:
+  ret = r.vm ? berth_vm_copy_out (e->runtime_root, id, path, owner, out_fd, err)
+             : berth_copy_out (r.fd, path, out_fd, owner, id, err);
   root_close (&r);
   return ret;
 }
@@ -303,91 +311,11 @@ berth_engine_cp_in (struct berth_engine *e, const char *id, const char *dest, in
                     berth_err_t *err)
 {
   struct ctr_root r;
-  cleanup_close int dfd = -1;
-  cleanup_free char *dir = NULL, *base = NULL;
-  const char *rename_from = NULL, *rename_to = NULL;
-  char tmpname[64] = "";
-  struct stat st;
-  int ret = -1;
+  int ret;
   if (root_open (e, id, "cp", &r, err) < 0)
     return -1;
-  /* docker's rule: into DEST when it is a directory (a tar stream must
-     go into one), else DEST is the new name of SRC_BASE in its parent. */
-  dfd = open_in_root (r.fd, dest, O_PATH, 0, err);
-  if (dfd >= 0 && fstat (dfd, &st) == 0 && S_ISDIR (st.st_mode))
-    dir = xstrdup (dest);
-  else
-    {
-      if (dfd >= 0)
-        close (dfd);
-      dfd = -1;
-      berth_error_release (err);
-      if (src_base == NULL)
-        {
-          berth_error (err, ENOTDIR, "cp: the destination %s in %.12s must be a directory for a tar stream", dest, id);
-          goto out;
-        }
-      split_path (dest, &dir, &base);
-      rename_from = src_base;
-      rename_to = base;
-    }
-  if (dfd < 0)
-    dfd = open_in_root (r.fd, dir, O_PATH | O_DIRECTORY, 0, err);
-  if (dfd < 0)
-    {
-      berth_error_wrap (err, "cp: the destination directory %s in %.12s", dir, id);
-      goto out;
-    }
-  {
-    /* The layer unpacker writes the tar confined to the directory (no
-       entry may leave it, whatever it names); with a new name, into a
-       scratch directory first, then renamed into place. */
-    cleanup_free char *dest = NULL;
-    char diffid[BERTH_DIGEST_LEN + 1];
-    int64_t size;
-    cleanup_close int tfd = -1;
-    if (rename_from)
-      {
-        snprintf (tmpname, sizeof (tmpname), ".berth-cp-%d", (int)getpid ());
-        tfd = openat (dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (tfd < 0 || mkdirat (tfd, tmpname, 0700) < 0)
-          {
-            berth_error (err, errno, "cp: make a scratch directory in %s", dir);
-            tmpname[0] = '\0';
-            goto out;
-          }
-        dest = xasprintf ("/proc/self/fd/%d/%s", dfd, tmpname);
-      }
-    else
-      dest = xasprintf ("/proc/self/fd/%d", dfd);
-    if (berth_unpack_fd (in_fd, dest, diffid, &size, err) < 0)
-      {
-        berth_error_wrap (err, "cp into %.12s:%s", id, dir);
-        goto out;
-      }
-    if (rename_from)
-      {
-        /* "SRC/." is its contents: the scratch directory itself. */
-        cleanup_free char *from
-            = strcmp (rename_from, ".") == 0 ? xstrdup (tmpname) : xasprintf ("%s/%s", tmpname, rename_from);
-        cleanup_close int wfd = openat (dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (wfd < 0 || renameat (wfd, from, wfd, rename_to) < 0)
-          {
-            berth_error (err, errno, "cp: put %s in place as %s/%s", rename_from, dir, rename_to);
-            goto out;
-          }
-      }
-  }
-  ret = 0;
-out:
-  if (tmpname[0])
-    {
-      berth_err_t e2 = NULL;
-      cleanup_close int wfd = openat (dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (wfd >= 0)
-        rm_rf_at (wfd, tmpname, &e2);
-      berth_error_release (&e2);
-    }
+  ret = r.vm ? berth_vm_copy_in (e->runtime_root, id, dest, src_base, in_fd, err)
+             : berth_copy_in (r.fd, dest, in_fd, src_base, id, err);
   root_close (&r);
   return ret;
 }
@@ -425,34 +353,32 @@ berth_engine_commit (struct berth_engine *e, const char *id, json_t *config, con
   bool paused = false;
   int ret = -1;
   struct berth_image_commit c = { config, "berth commit", comment, author, name };
+  bool vm;
   if (berth_engine_refresh (e, id, &rec, err) < 0)
     return -1;
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "";
   iso = json_string_value (json_object_get (rec, "Isolation")) ?: "process";
-  if (strcmp (st, "running") == 0 && strcmp (iso, "process") != 0)
-    {
-      berth_error (err, ENOTSUP,
-                   "commit: container %.12s runs in %s isolation: its changes live in its guest until it stops", id,
-                   iso);
-      goto out;
-    }
+  /* A running VM's changes are in its guest: its agent sends them as the
+     layer, the container frozen in the guest meanwhile. */
+  vm = strcmp (st, "running") == 0 && strcmp (iso, "process") != 0;
   /* docker pauses a running container for the commit: one consistent
      layer. */
-  if (strcmp (st, "running") == 0 && !json_is_true (json_object_get (json_object_get (rec, "State"), "Paused")))
+  if (!vm && strcmp (st, "running") == 0 && !json_is_true (json_object_get (json_object_get (rec, "State"), "Paused")))
     {
       if (berth_container_pause (e->runtime_root, id, true, err) < 0)
         goto out;
       paused = true;
     }
-  {
-    cleanup_free char *upper = xasprintf ("%s/upper", dir);
-    ufd = open (upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (ufd < 0)
-      {
-        berth_error (err, errno, "commit: the writable layer of %.12s", id);
-        goto out;
-      }
-  }
+  if (!vm)
+    {
+      cleanup_free char *upper = xasprintf ("%s/upper", dir);
+      ufd = open (upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (ufd < 0)
+        {
+          berth_error (err, errno, "commit: the writable layer of %.12s", id);
+          goto out;
+        }
+    }
   if (mkdir_p (tmp, 0700, err) < 0)
     goto out;
   lfd = open (tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -461,7 +387,8 @@ berth_engine_commit (struct berth_engine *e, const char *id, json_t *config, con
       berth_error (err, errno, "commit: a scratch file in `%s`", tmp);
       goto out;
     }
-  if (berth_pack_tree (ufd, ".", "", lfd, BERTH_PACK_OVERLAY, -1, err) < 0)
+  if (vm ? berth_vm_archive (e->runtime_root, id, BERTH_VM_ARCHIVE_UPPER, lfd, err) < 0
+         : berth_pack_tree (ufd, ".", "", lfd, BERTH_PACK_OVERLAY, -1, err) < 0)
     goto out;
   if (paused)
     {

@@ -13,7 +13,7 @@
 #include "lib/image/store.h"
 
 /* Unpacks the archive on FD into DEST (an existing, empty directory).
-   diffid_out gets the sha256 of the uncompressed stream. */
+   diffid_out (unless NULL) gets the sha256 of the uncompressed stream. */
 int berth_unpack_fd (int fd, const char *dest, char *diffid_out, int64_t *size_out, berth_err_t *err);
 
 /* Unpacks blob BLOB into layers/sha256/<diff_id> unless already there.

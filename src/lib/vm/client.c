@@ -372,6 +372,136 @@ vm_spawn_relay (int fd, struct berth_frame_reader *rd, int slave, bool die_with_
   return relay;
 }
 
+/* ------------------------------------------------------------- files */
+
+#define STREAM_ERR_MAX 2048
+
+/* One helper session in the guest: REQ, then IN_FD's bytes as its stdin
+   (if IN_FD >= 0), its stdout to OUT_FD (if >= 0), its stderr kept for
+   the error, until its exit. */
+static int
+vm_stream (const char *root, const char *id, uint8_t type, json_t *req, int in_fd, int out_fd, berth_err_t *err)
+{
+  cleanup_free char *member = NULL;
+  cleanup_close int fd = member_connect (root, id, &member, err);
+  struct berth_frame_reader rd = { 0 };
+  struct berth_frame f;
+  char msg[STREAM_ERR_MAX + 1];
+  size_t msg_len = 0;
+  bool in_open = in_fd >= 0;
+  int code = -1, ret = -1;
+  if (fd < 0)
+    {
+      json_decref (req);
+      return -1;
+    }
+  if (member)
+    json_object_set_new (req, "container", json_string (member));
+  if (berth_frame_write_json (fd, type, 0, req, err) < 0 || vm_await_reply (fd, &rd, id, &f, err) < 0)
+    goto out;
+  while (code < 0)
+    {
+      struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = in_open ? in_fd : -1, .events = POLLIN } };
+      int r = berth_frame_next (&rd, &f, err);
+      if (r < 0)
+        goto out;
+      if (r == 1)
+        {
+          if (f.type == BERTH_F_STDOUT && out_fd >= 0 && write_all (out_fd, f.data, f.len) < 0)
+            {
+              berth_error (err, errno, "write the archive");
+              goto out;
+            }
+          if (f.type == BERTH_F_STDERR)
+            for (uint32_t k = 0; k < f.len && msg_len < STREAM_ERR_MAX; k++)
+              msg[msg_len++] = f.data[k] >= ' ' || f.data[k] == '\n' ? (char)f.data[k] : '?';
+          if (f.type == BERTH_F_EXIT && berth_frame_exit_code (&f, &code, err) < 0)
+            goto out;
+          continue;
+        }
+      if (poll (p, 2, -1) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          berth_error (err, errno, "poll");
+          goto out;
+        }
+      if (p[1].revents)
+        {
+          char buf[65536];
+          ssize_t n = read (in_fd, buf, sizeof (buf));
+          if (n < 0 && errno == EINTR)
+            continue;
+          if (n < 0)
+            {
+              berth_error (err, errno, "read the archive to copy");
+              goto out;
+            }
+          if ((n > 0 ? berth_frame_write (fd, BERTH_F_STDIN, 0, buf, (size_t)n, err)
+                     : berth_frame_write_json (fd, BERTH_F_STDIN_CLOSE, 0, json_object (), err))
+              < 0)
+            goto out;
+          in_open = n > 0;
+        }
+      if (p[0].revents)
+        {
+          r = berth_frame_fill (&rd, fd, err);
+          if (r < 0)
+            goto out;
+          if (r == 0)
+            {
+              berth_error_code (err, ESRCH, "container `%s`: the VM went away", id);
+              goto out;
+            }
+        }
+    }
+  while (msg_len && msg[msg_len - 1] == '\n')
+    msg_len--;
+  msg[msg_len] = '\0';
+  if (code != 0)
+    {
+      berth_error (err, EIO, "in the VM: %s", msg_len ? msg : "the helper failed");
+      goto out;
+    }
+  ret = 0;
+out:
+  berth_frame_reader_free (&rd);
+  return ret;
+}
+
+int
+berth_vm_archive (const char *root, const char *id, enum berth_vm_archive_what what, int out_fd, berth_err_t *err)
+{
+  json_t *req = what == BERTH_VM_ARCHIVE_UPPER ? json_pack ("{s:s,s:b}", "what", "upper", "freeze", 1)
+                                               : json_pack ("{s:s}", "what", "root");
+  return vm_stream (root, id, BERTH_F_ARCHIVE, req, -1, out_fd, err);
+}
+
+/* docker takes a relative container path as from the root. */
+static char *
+abs_path (const char *path)
+{
+  return path[0] == '/' ? xstrdup (path) : xasprintf ("/%s", path);
+}
+
+int
+berth_vm_copy_out (const char *root, const char *id, const char *path, int owner, int out_fd, berth_err_t *err)
+{
+  cleanup_free char *p = abs_path (path);
+  json_t *req = json_pack ("{s:s,s:s}", "what", "path", "path", p);
+  if (owner >= 0)
+    json_object_set_new (req, "owner", json_integer (owner));
+  return vm_stream (root, id, BERTH_F_ARCHIVE, req, -1, out_fd, err);
+}
+
+int
+berth_vm_copy_in (const char *root, const char *id, const char *dest, const char *src_base, int in_fd, berth_err_t *err)
+{
+  cleanup_free char *p = abs_path (dest);
+  return vm_stream (root, id, BERTH_F_EXTRACT, json_pack ("{s:s,s:s*}", "dest", p, "src_base", src_base), in_fd, -1,
+                    err);
+}
+
 int
 berth_vm_exec (const char *root, const char *id, const struct berth_exec_request *r, int *exit_status, berth_err_t *err)
 {

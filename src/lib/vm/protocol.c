@@ -18,7 +18,7 @@ static const char *const names[] = {
   [BERTH_F_ERROR] = "error",   [BERTH_F_STDOUT] = "stdout",     [BERTH_F_STDERR] = "stderr",
   [BERTH_F_EXIT] = "exit",     [BERTH_F_CONNECT] = "connect",   [BERTH_F_DATA] = "data",
   [BERTH_F_CLOSE] = "close",   [BERTH_F_CLOCK] = "clock",       [BERTH_F_DNS] = "dns",
-  [BERTH_F_UPDATE] = "update",
+  [BERTH_F_UPDATE] = "update", [BERTH_F_ARCHIVE] = "archive",   [BERTH_F_EXTRACT] = "extract",
 };
 
 const char *

@@ -60,7 +60,9 @@ enum berth_frame_type
   BERTH_F_CLOCK,       /* g->h {} asks the host's wall clock; h->g {sec, nsec} */
   BERTH_F_DNS,         /* either way, raw: a DNS query (g->h) or its answer (h->g) */
   BERTH_F_UPDATE,      /* h->g {resources, container?} -> OK {} */
-  BERTH_F_MAX_TYPE = BERTH_F_UPDATE,
+  BERTH_F_ARCHIVE,     /* h->g {what, path?, owner?, container?} -> OK {pid}, then a tar as STDOUT, EXIT */
+  BERTH_F_EXTRACT,     /* h->g {dest, src_base?, container?} -> OK {pid}; a tar as STDIN, then EXIT */
+  BERTH_F_MAX_TYPE = BERTH_F_EXTRACT,
 };
 
 struct berth_frame

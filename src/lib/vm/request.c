@@ -242,6 +242,61 @@ berth_req_update (json_t *req, json_t **resources, berth_err_t *err)
   return 0;
 }
 
+/* A path in the container as docker cp takes it: absolute, bounded, text. */
+static const char *
+container_path (json_t *v)
+{
+  const char *p = plain_string (v);
+  return p && p[0] == '/' && strlen (p) < 4096 ? p : NULL;
+}
+
+int
+berth_req_archive (json_t *req, struct berth_req_archive *out, berth_err_t *err)
+{
+  static const char *const names[] = { "root", "upper", "path" };
+  const char *what = plain_string (json_object_get (req, "what"));
+  json_t *owner = json_object_get (req, "owner");
+  size_t i;
+  *out = (struct berth_req_archive){ .owner = -1 };
+  for (i = 0; what && i < sizeof (names) / sizeof (*names); i++)
+    if (strcmp (what, names[i]) == 0)
+      break;
+  if (what == NULL || i == sizeof (names) / sizeof (*names))
+    return berth_error (err, EINVAL, "archive: what must be root, upper or path");
+  out->what = (enum berth_req_archive_what)i;
+  if (bool_field (req, "freeze", &out->freeze, err) < 0)
+    return berth_error_wrap (err, "archive");
+  if (out->what != BERTH_ARCHIVE_PATH)
+    return 0;
+  out->path = container_path (json_object_get (req, "path"));
+  if (out->path == NULL)
+    return berth_error (err, EINVAL, "archive: path must be an absolute path");
+  if (owner && (!json_is_integer (owner) || json_integer_value (owner) < 0 || json_integer_value (owner) > 0x7fffffff))
+    return berth_error (err, EINVAL, "archive: owner must be a uid");
+  if (owner)
+    out->owner = (int)json_integer_value (owner);
+  return 0;
+}
+
+int
+berth_req_extract (json_t *req, const char **dest, const char **src_base, berth_err_t *err)
+{
+  json_t *base = json_object_get (req, "src_base");
+  *dest = container_path (json_object_get (req, "dest"));
+  *src_base = NULL;
+  if (*dest == NULL)
+    return berth_error (err, EINVAL, "extract: dest must be an absolute path");
+  if (base && !json_is_null (base))
+    {
+      *src_base = plain_string (base);
+      /* "." (a directory's contents) or one name: the tar's top entry. */
+      if (*src_base == NULL || !**src_base || strchr (*src_base, '/') || strcmp (*src_base, "..") == 0
+          || strlen (*src_base) > 255)
+        return berth_error (err, EINVAL, "extract: src_base must be one name");
+    }
+  return 0;
+}
+
 int
 berth_req_clock (json_t *req, struct timespec *ts, berth_err_t *err)
 {

@@ -74,6 +74,27 @@ int berth_req_exec (json_t *req, json_t **process, bool *terminal, berth_err_t *
 /* update: {resources (an object), container?}; *RESOURCES is borrowed. */
 int berth_req_update (json_t *req, json_t **resources, berth_err_t *err);
 
+/* archive: what the host wants as a tar of a running container's files. */
+enum berth_req_archive_what
+{
+  BERTH_ARCHIVE_ROOT,  /* its root file system (export) */
+  BERTH_ARCHIVE_UPPER, /* its writable layer as an OCI layer (diff, commit) */
+  BERTH_ARCHIVE_PATH,  /* one path in its root (cp out) */
+};
+struct berth_req_archive
+{
+  enum berth_req_archive_what what;
+  const char *path; /* PATH's: absolute, borrowed */
+  int owner;        /* PATH's: -1, or the uid and gid every entry gets */
+  bool freeze;      /* UPPER's: the container frozen while it is read */
+};
+/* {what: "root"|"upper"|"path", path?, owner?, freeze?, container?} */
+int berth_req_archive (json_t *req, struct berth_req_archive *out, berth_err_t *err);
+
+/* extract: {dest (absolute), src_base?, container?}; the tar follows as
+   stdin.  *DEST and *SRC_BASE are borrowed; SRC_BASE is one name. */
+int berth_req_extract (json_t *req, const char **dest, const char **src_base, berth_err_t *err);
+
 /* clock: the host's {sec, nsec}, a time after the epoch. */
 int berth_req_clock (json_t *req, struct timespec *ts, berth_err_t *err);
 

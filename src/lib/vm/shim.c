@@ -488,6 +488,8 @@ shim_client_frame (struct shim *s, struct client *c, struct berth_frame *f)
     case BERTH_F_PS:
     case BERTH_F_STATS:
     case BERTH_F_UPDATE:
+    case BERTH_F_ARCHIVE:
+    case BERTH_F_EXTRACT:
       break;
     default:
       berth_frame_write_json (c->fd, BERTH_F_ERROR, 0,
@@ -497,8 +499,9 @@ shim_client_frame (struct shim *s, struct client *c, struct berth_frame *f)
     }
   if (f->type != BERTH_F_STDIN && f->type != BERTH_F_STDIN_CLOSE && f->type != BERTH_F_RESIZE)
     c->pending = f->type;
-  /* An exec or a pod member: its process goes with its client. */
-  if (f->type == BERTH_F_EXEC || f->type == BERTH_F_CREATE)
+  /* An exec, a pod member or a files helper: its process goes with its
+     client. */
+  if (f->type == BERTH_F_EXEC || f->type == BERTH_F_CREATE || f->type == BERTH_F_ARCHIVE || f->type == BERTH_F_EXTRACT)
     c->exec = true;
   if (berth_frame_write (s->agent, f->type, c->sid, f->data, f->len, &e) < 0)
     berth_error_release (&e);

@@ -67,6 +67,21 @@ int berth_vm_ps (const char *root, const char *id, char ***lines, berth_err_t *e
 int berth_vm_update (const char *root, const char *id, json_t *resources, berth_err_t *err);
 /* {memory, memory_limit, cpu_ns, pids, guest_memory_used} from the guest. */
 int berth_vm_stats (const char *root, const char *id, json_t **out, berth_err_t *err);
+/* A running VM container's files, through its guest's agent: a tar of
+   its root file system (export: what is on its root's own mount), or of
+   its writable layer as an OCI layer (whiteouts as .wh. files; the
+   container frozen while it is read), to OUT_FD. */
+enum berth_vm_archive_what
+{
+  BERTH_VM_ARCHIVE_ROOT,
+  BERTH_VM_ARCHIVE_UPPER,
+};
+int berth_vm_archive (const char *root, const char *id, enum berth_vm_archive_what what, int out_fd, berth_err_t *err);
+/* docker cp's rules (image/copy.h), applied in the guest to the root as
+   the container's init sees it (its volumes included). */
+int berth_vm_copy_out (const char *root, const char *id, const char *path, int owner, int out_fd, berth_err_t *err);
+int berth_vm_copy_in (const char *root, const char *id, const char *dest, const char *src_base, int in_fd,
+                      berth_err_t *err);
 /* Why the VM ended before the container exited (a killed QEMU, a guest
    panic), or NULL. */
 char *berth_vm_exit_reason (const char *root, const char *id);
