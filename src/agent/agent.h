@@ -147,6 +147,8 @@ void do_start (uint32_t sid, json_t *req);
 void do_exec (uint32_t sid, json_t *req);
 void do_signal (uint32_t sid, json_t *req);
 void do_archive (uint32_t sid, json_t *req);
+/* Thaws container ID (NULL: none) that a files helper froze. */
+void thaw_now (const char *id);
 void do_extract (uint32_t sid, json_t *req);
 void do_resize (uint32_t sid, json_t *req);
 void do_ps (uint32_t sid, json_t *req);

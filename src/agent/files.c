@@ -71,6 +71,17 @@ extract_child (const char *dest, const char *src_base, pid_t pid, berth_err_t *e
   return berth_copy_in (fd, dest, STDIN_FILENO, src_base, NULL, err);
 }
 
+void
+thaw_now (const char *id)
+{
+  berth_err_t err = NULL;
+  if (id && *id && berth_container_pause (STATE_ROOT, id, false, &err) < 0)
+    {
+      logmsg ("thaw %s: %s", id, err->msg);
+      berth_error_release (&err);
+    }
+}
+
 /* Forks the helper with a session's stdio; its exit ends the session as
    an exec's does.  THAW: a container to thaw when it ends, however. */
 static void
@@ -80,14 +91,13 @@ spawn_helper (uint32_t sid, int type, const void *req, const char *id, pid_t pid
   int child_fds[3], cons[2];
   struct proc *p = proc_new (sid);
   pid_t child;
-  if (p == NULL)
+  if (p == NULL || stdio_prepare (p, false, child_fds, cons, &err) < 0)
     {
-      berth_error (&err, EMFILE, "too many processes");
-      return send_error (sid, &err);
-    }
-  if (stdio_prepare (p, false, child_fds, cons, &err) < 0)
-    {
-      proc_free (p);
+      if (p)
+        proc_free (p);
+      else
+        berth_error (&err, EMFILE, "too many processes");
+      thaw_now (thaw);
       return send_error (sid, &err);
     }
   stdio_install (child_fds);
@@ -109,15 +119,7 @@ spawn_helper (uint32_t sid, int type, const void *req, const char *id, pid_t pid
   if (child < 0)
     berth_error (&err, errno, "fork");
   if (stdio_finish (p, child_fds, cons, child < 0 ? -1 : 0, child, sid, &err) < 0)
-    {
-      if (thaw)
-        {
-          berth_err_t e2 = NULL;
-          berth_container_pause (STATE_ROOT, thaw, false, &e2);
-          berth_error_release (&e2);
-        }
-      return;
-    }
+    return thaw_now (thaw);
   p->pid = child;
   if (thaw)
     snprintf (p->thaw, sizeof (p->thaw), "%s", thaw);

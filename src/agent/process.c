@@ -160,13 +160,8 @@ maybe_finish (struct proc *p)
         send_json (BERTH_F_EXIT, p->sid, j);
       }
     }
-    if (p->thaw[0])
-      {
-        berth_err_t e2 = NULL;
-        berth_container_pause (STATE_ROOT, p->thaw, false, &e2);
-        berth_error_release (&e2);
-        p->thaw[0] = '\0';
-      }
+    thaw_now (p->thaw);
+    p->thaw[0] = '\0';
     proc_free (p);
     /* A pod member whose init is gone: its container goes too. */
     if (m && !m->loading)

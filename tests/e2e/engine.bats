@@ -901,6 +901,10 @@ image untag docker.io/library/evimg:1"
   [ "$(cat "$T/secret")" = "host secret" ]
   tar -C "$T" -c in.txt | B cp - fc:/tmp/d
   [ "$(B exec fc cat /tmp/d/in.txt)" = "from host" ]
+  # A name that looks like a layer's whiteout is a file to cp, as to docker.
+  mkdir "$T/wh" && echo kept > "$T/wh/.wh.f"
+  tar -C "$T/wh" -c .wh.f | B cp - fc:/tmp/d
+  [ "$(B exec fc cat /tmp/d/.wh.f /tmp/d/f)" = "$(printf 'kept\nx')" ]
   run B cp "$T/in.txt" fc:/nowhere/x
   [ "$status" -ne 0 ]
   run -125 B cp "$T/in.txt" "$T/other"

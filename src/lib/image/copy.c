@@ -123,7 +123,7 @@ berth_copy_in (int rootfd, const char *dest, int in_fd, const char *src_base, co
       }
     else
       dest = xasprintf ("/proc/self/fd/%d", dfd);
-    if (berth_unpack_fd (in_fd, dest, NULL, NULL, err) < 0)
+    if (berth_unpack_plain (in_fd, dest, err) < 0)
       {
         berth_error_wrap (err, "cp into %s in %s", dir, who (id, whobuf));
         goto out;

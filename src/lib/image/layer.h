@@ -15,6 +15,9 @@
 /* Unpacks the archive on FD into DEST (an existing, empty directory).
    diffid_out (unless NULL) gets the sha256 of the uncompressed stream. */
 int berth_unpack_fd (int fd, const char *dest, char *diffid_out, int64_t *size_out, berth_err_t *err);
+/* The same for a plain tar (cp into a container): a name starting ".wh."
+   is a file of that name, not a whiteout. */
+int berth_unpack_plain (int fd, const char *dest, berth_err_t *err);
 
 /* Unpacks blob BLOB into layers/sha256/<diff_id> unless already there.
    With EXPECT_DIFFID the result must match it. */

@@ -116,8 +116,8 @@ struct dir_time
    reads in order here, so that a reviewer sees each path an entry can take
    to the disk without following it through helpers. */
 static int
-extract_entry (struct archive *a, struct archive_entry *e, int rootfd, struct dir_time **dirs, size_t *n_dirs,
-               berth_err_t *err)
+extract_entry (struct archive *a, struct archive_entry *e, int rootfd, bool layer, struct dir_time **dirs,
+               size_t *n_dirs, berth_err_t *err)
 {
   cleanup_free char *path = NULL;
   cleanup_free char *parent_path = NULL;
@@ -159,7 +159,8 @@ extract_entry (struct archive *a, struct archive_entry *e, int rootfd, struct di
       return berth_error (err, ENOTDIR, "layer entry \"%s\": parent is not a directory", archive_entry_pathname (e));
   }
 
-  if (str_has_prefix (base, ".wh."))
+  /* A layer's whiteouts; in a plain tar (cp) the name is just a name. */
+  if (layer && str_has_prefix (base, ".wh."))
     {
       if (strcmp (base, ".wh..wh..opq") == 0)
         {
@@ -283,8 +284,8 @@ extract_entry (struct archive *a, struct archive_entry *e, int rootfd, struct di
     }
 }
 
-int
-berth_unpack_fd (int fd, const char *dest, char *diffid_out, int64_t *size_out, berth_err_t *err)
+static int
+unpack (int fd, const char *dest, bool layer, char *diffid_out, int64_t *size_out, berth_err_t *err)
 {
   struct archive *outer, *inner;
   struct archive_entry *e;
@@ -326,7 +327,7 @@ berth_unpack_fd (int fd, const char *dest, char *diffid_out, int64_t *size_out, 
       goto out;
     }
   while ((r = archive_read_next_header (inner, &e)) == ARCHIVE_OK)
-    if (extract_entry (inner, e, rootfd, &dirs, &n_dirs, err) < 0)
+    if (extract_entry (inner, e, rootfd, layer, &dirs, &n_dirs, err) < 0)
       goto out;
   if (r != ARCHIVE_EOF)
     {
@@ -366,4 +367,16 @@ out:
   archive_read_free (inner);
   archive_read_free (outer);
   return ret;
+}
+
+int
+berth_unpack_fd (int fd, const char *dest, char *diffid_out, int64_t *size_out, berth_err_t *err)
+{
+  return unpack (fd, dest, true, diffid_out, size_out, err);
+}
+
+int
+berth_unpack_plain (int fd, const char *dest, berth_err_t *err)
+{
+  return unpack (fd, dest, false, NULL, NULL, err);
 }
