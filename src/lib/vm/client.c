@@ -377,11 +377,13 @@ vm_spawn_relay (int fd, struct berth_frame_reader *rd, int slave, bool die_with_
 #define STREAM_ERR_MAX 2048
 
 /* One helper session in the guest: REQ, then IN_FD's bytes as its stdin
-   (if IN_FD >= 0), its stdout to OUT_FD (if >= 0), its stderr kept for
-   the error, until its exit. */
+   (if IN_FD >= 0), its stdout to OUT_FD (if >= 0; at most MAX bytes when
+   MAX > 0), its stderr kept for the error, until its exit. */
 static int
-vm_stream (const char *root, const char *id, uint8_t type, json_t *req, int in_fd, int out_fd, berth_err_t *err)
+vm_stream (const char *root, const char *id, uint8_t type, json_t *req, int in_fd, int out_fd, long long max,
+           berth_err_t *err)
 {
+  long long sent = 0;
   cleanup_free char *member = NULL;
   cleanup_close int fd = member_connect (root, id, &member, err);
   struct berth_frame_reader rd = { 0 };
@@ -407,6 +409,13 @@ vm_stream (const char *root, const char *id, uint8_t type, json_t *req, int in_f
         goto out;
       if (r == 1)
         {
+          if (f.type == BERTH_F_STDOUT && max > 0 && (sent += f.len) > max)
+            {
+              berth_error (err, EFBIG,
+                           "container `%s`: its guest sent more than %lld MiB, more than its writable layer can hold",
+                           id, max >> 20);
+              goto out;
+            }
           if (f.type == BERTH_F_STDOUT && out_fd >= 0 && write_all (out_fd, f.data, f.len) < 0)
             {
               berth_error (err, errno, "write the archive");
@@ -472,9 +481,26 @@ out:
 int
 berth_vm_archive (const char *root, const char *id, enum berth_vm_archive_what what, int out_fd, berth_err_t *err)
 {
-  json_t *req = what == BERTH_VM_ARCHIVE_UPPER ? json_pack ("{s:s,s:b}", "what", "upper", "freeze", 1)
-                                               : json_pack ("{s:s}", "what", "root");
-  return vm_stream (root, id, BERTH_F_ARCHIVE, req, -1, out_fd, err);
+  long long max = 0;
+  if (what == BERTH_VM_ARCHIVE_UPPER)
+    {
+      /* The layer is a tmpfs in guest memory: a stream much longer than
+         that memory is a guest's flood, not its changes (twice, for tar's
+         headers of many small files). */
+      struct berth_state *st = NULL;
+      berth_err_t e2 = NULL;
+      if (berth_state_load (root, id, &st, &e2) == 0)
+        {
+          json_int_t mib = json_integer_value (json_object_get (st->backend, "memory_mib"));
+          max = mib > 0 ? (2 * (long long)mib + 64) << 20 : 0;
+          berth_state_free (st);
+        }
+      berth_error_release (&e2);
+    }
+  return vm_stream (root, id, BERTH_F_ARCHIVE,
+                    what == BERTH_VM_ARCHIVE_UPPER ? json_pack ("{s:s,s:b}", "what", "upper", "freeze", 1)
+                                                   : json_pack ("{s:s}", "what", "root"),
+                    -1, out_fd, max, err);
 }
 
 /* docker takes a relative container path as from the root. */
@@ -491,14 +517,14 @@ berth_vm_copy_out (const char *root, const char *id, const char *path, int owner
   json_t *req = json_pack ("{s:s,s:s}", "what", "path", "path", p);
   if (owner >= 0)
     json_object_set_new (req, "owner", json_integer (owner));
-  return vm_stream (root, id, BERTH_F_ARCHIVE, req, -1, out_fd, err);
+  return vm_stream (root, id, BERTH_F_ARCHIVE, req, -1, out_fd, 0, err);
 }
 
 int
 berth_vm_copy_in (const char *root, const char *id, const char *dest, const char *src_base, int in_fd, berth_err_t *err)
 {
   cleanup_free char *p = abs_path (dest);
-  return vm_stream (root, id, BERTH_F_EXTRACT, json_pack ("{s:s,s:s*}", "dest", p, "src_base", src_base), in_fd, -1,
+  return vm_stream (root, id, BERTH_F_EXTRACT, json_pack ("{s:s,s:s*}", "dest", p, "src_base", src_base), in_fd, -1, 0,
                     err);
 }
 
