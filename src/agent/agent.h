@@ -53,12 +53,6 @@ struct proc
   char thaw[16]; /* a files helper's: the container it froze */
 };
 
-/* An extract request's fields (files.c). */
-struct berth_req_extract_args
-{
-  const char *dest, *src_base;
-};
-
 struct conn
 {
   bool used, rd_done, wr_done;
@@ -74,6 +68,8 @@ struct member
   int image_fd;
   long long size, got;
   json_t *req;
+  struct berth_req_file *files; /* its create's, written at member_create */
+  size_t n_files;
 };
 
 extern struct proc procs[MAX_PROCS];
@@ -134,7 +130,8 @@ const char *target_id (json_t *req, berth_err_t *err);
 struct member *member_by_sid (uint32_t sid);
 void member_free (struct member *m);
 void member_fail (struct member *m, berth_err_t *err);
-void member_begin (uint32_t sid, json_t *req, const struct berth_req_create *r);
+/* Takes R's files (the request was read whole by berth_req_create). */
+void member_begin (uint32_t sid, json_t *req, struct berth_req_create *r);
 int loop_mount (const char *file, const char *target, berth_err_t *err);
 void member_create (struct member *m);
 void member_data (struct member *m, const void *data, size_t len);

@@ -68,6 +68,7 @@ member_free (struct member *m)
   rm_rf_at (AT_FDCWD, dir, &err);
   berth_error_release (&err);
   json_decref (m->req);
+  berth_req_files_free (m->files, m->n_files);
   memset (m, 0, sizeof (*m));
 }
 
@@ -79,7 +80,7 @@ member_fail (struct member *m, berth_err_t *err)
 }
 
 void
-member_begin (uint32_t sid, json_t *req, const struct berth_req_create *r)
+member_begin (uint32_t sid, json_t *req, struct berth_req_create *r)
 {
   berth_err_t err = NULL;
   struct member *m = NULL;
@@ -105,9 +106,15 @@ member_begin (uint32_t sid, json_t *req, const struct berth_req_create *r)
       berth_error (&err, EMFILE, "create: this VM has %d pod members already", MAX_MEMBERS);
       return send_error (sid, &err);
     }
-  *m = (struct member){
-    .used = true, .loading = true, .sid = sid, .image_fd = -1, .size = r->image_size, .req = json_incref (req)
-  };
+  *m = (struct member){ .used = true,
+                        .loading = true,
+                        .sid = sid,
+                        .image_fd = -1,
+                        .size = r->image_size,
+                        .req = json_incref (req),
+                        .files = steal_pointer (&r->files),
+                        .n_files = r->n_files };
+  r->n_files = 0;
   snprintf (m->id, sizeof (m->id), "m%d", next_member++);
   dir = xasprintf ("/run/berth/members/%s", m->id);
   img = xasprintf ("%s/image.erofs", dir);
@@ -174,11 +181,8 @@ member_create (struct member *m)
   cleanup_free char *files = xasprintf ("%s/files", dir);
   cleanup_free char *ovl = NULL;
   json_t *config = json_object_get (m->req, "config"), *mounts, *mt;
-  struct berth_req_file *fl = NULL;
-  size_t n_files = 0;
   pid_t pid = -1;
   size_t i;
-  int r;
   close (m->image_fd);
   m->image_fd = -1;
   if (mkdir_p (lower, 0755, &err) < 0 || mkdir_p (upper, 0755, &err) < 0 || mkdir_p (work, 0755, &err) < 0
@@ -191,12 +195,7 @@ member_create (struct member *m)
       return member_fail (m, &err);
     }
   unlink (img); /* the loop device holds it */
-  /* member_begin checked the request whole; its files are read again. */
-  r = berth_req_files (json_object_get (m->req, "files"), &fl, &n_files, &err);
-  if (r == 0)
-    r = write_files (fl, n_files, files, &err);
-  berth_req_files_free (fl, n_files);
-  if (r < 0)
+  if (write_files (m->files, m->n_files, files, &err) < 0)
     return member_fail (m, &err);
   /* Its small files (hosts, hostname, ...) are its own, not the pod's. */
   mounts = json_object_get (config, "mounts");

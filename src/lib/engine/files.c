@@ -51,19 +51,41 @@ root_close (struct ctr_root *r)
   r->rec = NULL;
 }
 
+/* Running in a VM: its files are in its guest, its agent does the work. */
+static bool
+in_guest (json_t *rec)
+{
+  const char *st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "";
+  const char *iso = json_string_value (json_object_get (rec, "Isolation")) ?: "process";
+  return strcmp (st, "running") == 0 && strcmp (iso, "process") != 0;
+}
+
+/* A nameless file under the root's tmp (gone with its last fd). */
+static int
+scratch_file (struct berth_engine *e, berth_err_t *err)
+{
+  cleanup_free char *tmp = xasprintf ("%s/tmp", e->root);
+  int fd;
+  if (mkdir_p (tmp, 0700, err) < 0)
+    return -1;
+  fd = open (tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return berth_error (err, errno, "a scratch file in `%s`", tmp);
+  return fd;
+}
+
 static int
 root_open (struct berth_engine *e, const char *id, const char *what, struct ctr_root *r, berth_err_t *err)
 {
   cleanup_free char *dir = berth_engine_dir (e, id);
-  const char *st, *iso;
   *r = (struct ctr_root){ .fd = -1 };
   if (berth_engine_refresh (e, id, &r->rec, err) < 0)
     return -1;
-  st = json_string_value (json_object_get (json_object_get (r->rec, "State"), "Status")) ?: "";
-  iso = json_string_value (json_object_get (r->rec, "Isolation")) ?: "process";
-  r->running = strcmp (st, "running") == 0;
+  r->running
+      = strcmp (json_string_value (json_object_get (json_object_get (r->rec, "State"), "Status")) ?: "", "running")
+        == 0;
   /* A running VM's root is in its guest: the caller asks the agent. */
-  r->vm = r->running && strcmp (iso, "process") != 0;
+  r->vm = in_guest (r->rec);
   if (r->vm)
     return 0;
   /* Running: its root as its init sees it (the overlay is mounted in its
@@ -185,13 +207,10 @@ static int
 vm_upper (struct berth_engine *e, const char *id, char **dir_out, berth_err_t *err)
 {
   cleanup_free char *tmp = xasprintf ("%s/tmp", e->root);
-  cleanup_close int lfd = -1;
+  cleanup_close int lfd = scratch_file (e, err);
   *dir_out = NULL;
-  if (mkdir_p (tmp, 0700, err) < 0)
-    return -1;
-  lfd = open (tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (lfd < 0)
-    return berth_error (err, errno, "a scratch file in `%s`", tmp);
+    return -1;
   if (berth_vm_archive (e->runtime_root, id, BERTH_VM_ARCHIVE_UPPER, lfd, err) < 0)
     return -1;
   if (lseek (lfd, 0, SEEK_SET) < 0)
@@ -225,15 +244,12 @@ berth_engine_diff (struct berth_engine *e, const char *id, json_t **out, berth_e
   cleanup_close int ufd = -1;
   struct diff d = { .err = err };
   json_t *rec = NULL;
-  const char *iso, *st;
   int ret = -1;
   *out = NULL;
   if (berth_engine_refresh (e, id, &rec, err) < 0)
     return -1;
-  iso = json_string_value (json_object_get (rec, "Isolation")) ?: "process";
-  st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "";
   /* A running VM's changes are in its guest: its agent sends them. */
-  if (strcmp (st, "running") == 0 && strcmp (iso, "process") != 0)
+  if (in_guest (rec))
     {
       if (vm_upper (e, id, &scratch, err) < 0)
         {
@@ -346,10 +362,9 @@ berth_engine_commit (struct berth_engine *e, const char *id, json_t *config, con
                      const char *name, char *md_out, berth_err_t *err)
 {
   cleanup_free char *dir = berth_engine_dir (e, id);
-  cleanup_free char *tmp = xasprintf ("%s/tmp", e->root);
   cleanup_close int ufd = -1, lfd = -1;
   json_t *rec = NULL;
-  const char *st, *iso;
+  const char *st;
   bool paused = false;
   int ret = -1;
   struct berth_image_commit c = { config, "berth commit", comment, author, name };
@@ -357,10 +372,9 @@ berth_engine_commit (struct berth_engine *e, const char *id, json_t *config, con
   if (berth_engine_refresh (e, id, &rec, err) < 0)
     return -1;
   st = json_string_value (json_object_get (json_object_get (rec, "State"), "Status")) ?: "";
-  iso = json_string_value (json_object_get (rec, "Isolation")) ?: "process";
   /* A running VM's changes are in its guest: its agent sends them as the
      layer, the container frozen in the guest meanwhile. */
-  vm = strcmp (st, "running") == 0 && strcmp (iso, "process") != 0;
+  vm = in_guest (rec);
   /* docker pauses a running container for the commit: one consistent
      layer. */
   if (!vm && strcmp (st, "running") == 0 && !json_is_true (json_object_get (json_object_get (rec, "State"), "Paused")))
@@ -379,12 +393,10 @@ berth_engine_commit (struct berth_engine *e, const char *id, json_t *config, con
           goto out;
         }
     }
-  if (mkdir_p (tmp, 0700, err) < 0)
-    goto out;
-  lfd = open (tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  lfd = scratch_file (e, err);
   if (lfd < 0)
     {
-      berth_error (err, errno, "commit: a scratch file in `%s`", tmp);
+      berth_error_wrap (err, "commit");
       goto out;
     }
   if (vm ? berth_vm_archive (e->runtime_root, id, BERTH_VM_ARCHIVE_UPPER, lfd, err) < 0

@@ -286,7 +286,7 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
                        .master = -1,
                        .pid = -1,
                        .listen_fd = -1,
-                       .oom = { .fd = -1, .parent_fd = -1, .kills = -1, .base = -1 } };
+                       .oom = BERTH_OOM_WATCH_INIT };
   struct berth_net_ports held = { .n = 0 };
   bool started = false;
   int exit_code = 255;
@@ -366,14 +366,16 @@ berth_monitor_main (struct berth_engine *e, const char *id, int status_fd, int r
           json_object_set_new (json_object_get (m.rec, "State"), "Error", json_string (why));
       }
       {
-        /* The watch's last word; where it had none to give (never
-           watched, or a systemd scope that went), the backend's: systemd's
-           result for the scope, a VM's guest's count. */
+        /* The watch's last word; where it had none to give, the
+           backend's: a VM's guest's count (never watched here), or
+           systemd's result for a scope that went with a SIGKILL'd init
+           (what an OOM kill under systemd 252 ends in) before the parent's
+           count could tell.  Not on every exit: that asks systemd. */
         long kills;
         berth_oom_watch_update (&m.oom);
         berth_oom_watch_close (&m.oom);
         kills = m.oom.kills;
-        if (kills <= 0)
+        if (kills < 0 || (kills == 0 && m.oom.gone && WIFSIGNALED (m.status) && WTERMSIG (m.status) == SIGKILL))
           kills = berth_container_oom_kills (e->runtime_root, id);
         m.oom_killed = kills > 0;
       }

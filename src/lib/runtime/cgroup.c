@@ -768,7 +768,7 @@ berth_cgroup_oom_watch (struct berth_cgroup *cg, struct berth_oom_watch *w)
 {
   bool v2 = cg->mode == CGROUP_V2;
   const char *dir = berth_cgroup_dir_for (cg, v2 ? "" : "memory");
-  *w = (struct berth_oom_watch){ .fd = -1, .parent_fd = -1, .kills = -1, .base = -1 };
+  *w = (struct berth_oom_watch)BERTH_OOM_WATCH_INIT;
   if (dir == NULL)
     return;
   w->fd = oom_open (dir, v2);
@@ -788,9 +788,10 @@ berth_cgroup_oom_watch (struct berth_cgroup *cg, struct berth_oom_watch *w)
 void
 berth_oom_watch_update (struct berth_oom_watch *w)
 {
-  long n = -1, p = -1, p2 = oom_read (w->parent_fd);
+  long n = -1, p = -1, p2;
   if (w->fd < 0)
     return;
+  p2 = oom_read (w->parent_fd);
   /* The parent read on both sides, so that a kill between the reads
      cannot skew BASE. */
   for (int tries = 0; tries < 3 && (tries == 0 || p != p2); tries++)

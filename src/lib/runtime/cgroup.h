@@ -92,6 +92,10 @@ struct berth_oom_watch
   long base;         /* -1: unknown */
   bool gone;         /* the cgroup went while watched */
 };
+#define BERTH_OOM_WATCH_INIT                                                                                           \
+  {                                                                                                                    \
+    .fd = -1, .parent_fd = -1, .kills = -1, .base = -1                                                                 \
+  }
 /* Opens W's files (FD -1 where the controller is absent). */
 void berth_cgroup_oom_watch (struct berth_cgroup *cg, struct berth_oom_watch *w);
 /* Reads the counts again: on each POLLPRI and when the container ends. */

@@ -564,7 +564,7 @@ berth_container_oom_watch (const char *root, const char *id, struct berth_oom_wa
 {
   cleanup_loaded struct loaded l = { 0 };
   berth_err_t e2 = NULL;
-  *w = (struct berth_oom_watch){ .fd = -1, .parent_fd = -1, .kills = -1, .base = -1 };
+  *w = (struct berth_oom_watch)BERTH_OOM_WATCH_INIT;
   if (load (root, id, &l, &e2) < 0)
     {
       berth_error_release (&e2);

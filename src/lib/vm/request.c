@@ -28,7 +28,7 @@ bool_field (json_t *req, const char *key, bool *out, berth_err_t *err)
 void
 berth_req_files_free (struct berth_req_file *files, size_t n)
 {
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; files && i < n; i++)
     {
       free (files[i].name);
       free (files[i].data);
