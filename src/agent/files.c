@@ -30,7 +30,7 @@ target (const char *id)
 {
   struct proc *p;
   if (strcmp (id, CTR_ID) == 0)
-    return started && init_pid > 0 ? init_pid : -1;
+    return started && (p = proc_by_sid (0)) && !p->exited ? p->pid : -1;
   for (int i = 0; i < MAX_MEMBERS; i++)
     if (members[i].used && !members[i].loading && strcmp (members[i].id, id) == 0 && (p = proc_by_sid (members[i].sid))
         && !p->exited)
@@ -128,6 +128,20 @@ job_target (uint32_t sid, json_t *req, struct job *j)
     {
       send_error (sid, &err);
       return -1;
+    }
+  /* The VM's own writable layer outlives its init until the VM goes:
+     the shim keeps it then (vm_shim_save_changes). */
+  if (!proc_by_sid (sid) && j->type == BERTH_F_ARCHIVE && j->a.what == BERTH_ARCHIVE_UPPER
+      && strcmp (j->id, CTR_ID) == 0 && started && target (j->id) <= 0)
+    {
+      j->pid = -1;
+      if (j->a.freeze)
+        {
+          berth_error (&err, EINVAL, "archive: nothing runs to freeze");
+          send_error (sid, &err);
+          return -1;
+        }
+      return 0;
     }
   if (proc_by_sid (sid) || (j->pid = target (j->id)) <= 0)
     {

@@ -1,5 +1,5 @@
 /* libFuzzer: the layer unpacker on hostile tar streams (plain, gzip or
-   zstd).  The invariant is the one layers rely on: nothing is written
+   zstd), as a layer and as a guest's changes.  The invariant is the one layers rely on: nothing is written
    outside the scratch root, whatever the entries name (.., absolute
    paths, symlinks, hardlinks, whiteouts). */
 #include <dirent.h>
@@ -59,6 +59,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   if (fd < 0 || write_all (fd, data, size) < 0 || lseek (fd, 0, SEEK_SET) < 0)
     abort ();
   if (berth_unpack_fd (fd, root, diffid, &n, &err) < 0)
+    berth_error_release (&err);
+  /* The same stream again as a VM guest's changes laid on what is there
+     (whiteouts delete, opaque directories are emptied): no more reach. */
+  if (lseek (fd, 0, SEEK_SET) < 0)
+    abort ();
+  if (berth_unpack_changes (fd, root, &err) < 0)
     berth_error_release (&err);
   close (fd);
   /* Only root and outside next to each other, outside as it was, and

@@ -157,7 +157,8 @@ prepare_bundle (struct berth_engine *e, const struct berth_isolation *iso, struc
                                        .cache_dir = cache,
                                        .kernel = r->kernel,
                                        .init = r->init,
-                                       .pod = pod };
+                                       .pod = pod,
+                                       .keep_changes = !r->auto_remove };
   int ret;
   for (size_t i = 0; i < img->n_layers; i++)
     layers[i] = berth_layer_path (e->store, img->layers[i].diffid);

@@ -194,6 +194,14 @@ int berth_engine_cp_in (struct berth_engine *e, const char *id, const char *dest
    (NULL: untagged); the new image's manifest digest in MD_OUT. */
 int berth_engine_commit (struct berth_engine *e, const char *id, json_t *config, const char *comment,
                          const char *author, const char *name, char *md_out, berth_err_t *err);
+/* A VM container that exited: the changes its guest kept (a shim's
+   changes.tar) laid on its writable layer on the host, where cp, diff,
+   export and commit of the stopped container find them. */
+int berth_engine_keep_vm_changes (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
+/* Before a VM container starts: with changes kept, its bundle names an
+   image of its own with them (built when they changed) instead of its
+   image's. */
+int berth_engine_vm_image (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err);
 /* The image config of the container's image (for commit --change). */
 int berth_engine_image_config (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err);
 

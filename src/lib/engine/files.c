@@ -28,6 +28,9 @@
 #include "lib/runtime/container.h"
 #include "lib/vm/vm.h"
 
+/* A VM container's image with the changes its earlier runs kept. */
+#define VM_CHANGED_IMAGE "rootfs.erofs"
+
 struct ctr_root
 {
   int fd; /* O_PATH, the merged root; -1 for a running VM's */
@@ -200,14 +203,34 @@ path_cmp (const void *a, const void *b)
                  json_string_value (json_object_get (*(json_t *const *)b, "Path")));
 }
 
-/* A running VM container's writable layer, from its guest as an OCI
-   layer, into a scratch directory *DIR_OUT in overlayfs's form (the
-   unpacker's): what its upper directory would be on a host. */
+/* Is directory PATH empty (or missing)? */
+static bool
+dir_empty (const char *path)
+{
+  cleanup_dir DIR *d = opendir (path);
+  struct dirent *de;
+  if (d == NULL)
+    return true;
+  while ((de = readdir (d)))
+    if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0)
+      return false;
+  return true;
+}
+
+/* A running VM container's writable layer into a scratch directory
+   *DIR_OUT (its upper/ in overlayfs's form, the unpacker's): what its
+   upper directory would be on a host.  The guest sends what changed
+   since this start; what earlier runs kept (the host's upper) lies
+   below it: both are laid, in order, on an overlay of the image. */
 static int
-vm_upper (struct berth_engine *e, const char *id, char **dir_out, berth_err_t *err)
+vm_upper (struct berth_engine *e, const char *id, json_t *rec, char **dir_out, berth_err_t *err)
 {
   cleanup_free char *tmp = xasprintf ("%s/tmp", e->root);
+  cleanup_free char *dir = berth_engine_dir (e, id);
+  cleanup_free char *kept = xasprintf ("%s/upper", dir);
+  cleanup_free char *s = NULL, *upper = NULL, *lowers = NULL, *data = NULL, *mnt = NULL;
   cleanup_close int lfd = scratch_file (e, err);
+  int ret = -1;
   *dir_out = NULL;
   if (lfd < 0)
     return -1;
@@ -215,24 +238,86 @@ vm_upper (struct berth_engine *e, const char *id, char **dir_out, berth_err_t *e
     return -1;
   if (lseek (lfd, 0, SEEK_SET) < 0)
     return berth_error (err, errno, "rewind the writable layer");
-  *dir_out = xasprintf ("%s/diff-XXXXXX", tmp);
-  if (mkdtemp (*dir_out) == NULL)
+  s = xasprintf ("%s/diff-XXXXXX", tmp);
+  if (mkdtemp (s) == NULL)
+    return berth_error (err, errno, "a scratch directory in `%s`", tmp);
+  upper = xasprintf ("%s/upper", s);
+  if (mkdir (upper, 0755) < 0)
     {
-      int e2 = errno;
-      free (*dir_out);
-      *dir_out = NULL;
-      return berth_error (err, e2, "a scratch directory in `%s`", tmp);
+      berth_error (err, errno, "mkdir `%s`", upper);
+      goto out;
     }
-  if (berth_unpack_fd (lfd, *dir_out, NULL, NULL, err) < 0)
+  if (dir_empty (kept))
+    {
+      if (berth_unpack_fd (lfd, upper, NULL, NULL, err) < 0)
+        goto out;
+    }
+  else
+    {
+      /* The kept changes copied (as a layer, whiteouts and all), then
+         this run's laid on them through an overlay of the image. */
+      cleanup_close int kfd = open (kept, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      cleanup_close int cfd = scratch_file (e, err);
+      cleanup_free char *work = xasprintf ("%s/work", s);
+      if (kfd < 0)
+        {
+          berth_error (err, errno, "open `%s`", kept);
+          goto out;
+        }
+      if (cfd < 0 || berth_pack_tree (kfd, ".", "", cfd, BERTH_PACK_OVERLAY, -1, err) < 0)
+        goto out;
+      if (lseek (cfd, 0, SEEK_SET) < 0)
+        {
+          berth_error (err, errno, "rewind the kept changes");
+          goto out;
+        }
+      if (berth_unpack_fd (cfd, upper, NULL, NULL, err) < 0)
+        goto out;
+      lowers = berth_engine_lowerdirs (e, rec, err);
+      if (lowers == NULL)
+        goto out;
+      mnt = xasprintf ("%s/root", s);
+      data = xasprintf ("lowerdir=%s,upperdir=%s,workdir=%s", lowers, upper, work);
+      if (mkdir (work, 0700) < 0 || mkdir (mnt, 0700) < 0)
+        {
+          berth_error (err, errno, "mkdir in `%s`", s);
+          goto out;
+        }
+      if (mount ("overlay", mnt, "overlay", 0, data) < 0)
+        {
+          berth_error (err, errno, "mount an overlay of %.12s's changes", id);
+          goto out;
+        }
+      ret = berth_unpack_changes (lfd, mnt, err);
+      umount2 (mnt, MNT_DETACH);
+      if (ret < 0)
+        goto out;
+      ret = -1;
+    }
+  *dir_out = steal_pointer (&upper);
+  ret = 0;
+out:
+  if (ret < 0)
     {
       berth_err_t e2 = NULL;
-      rm_rf_at (AT_FDCWD, *dir_out, &e2);
+      rm_rf_at (AT_FDCWD, s, &e2);
       berth_error_release (&e2);
-      free (*dir_out);
-      *dir_out = NULL;
       return berth_error_wrap (err, "the writable layer of %.12s", id);
     }
   return 0;
+}
+
+/* Removes the scratch directory vm_upper made (UPPER is in it). */
+static void
+vm_upper_done (char *upper)
+{
+  berth_err_t e2 = NULL;
+  char *slash = upper ? strrchr (upper, '/') : NULL;
+  if (slash == NULL)
+    return;
+  *slash = '\0';
+  rm_rf_at (AT_FDCWD, upper, &e2);
+  berth_error_release (&e2);
 }
 
 int
@@ -251,7 +336,7 @@ berth_engine_diff (struct berth_engine *e, const char *id, json_t **out, berth_e
   /* A running VM's changes are in its guest: its agent sends them. */
   if (in_guest (rec))
     {
-      if (vm_upper (e, id, &scratch, err) < 0)
+      if (vm_upper (e, id, rec, &scratch, err) < 0)
         {
           json_decref (rec);
           return -1;
@@ -298,12 +383,7 @@ out:
     close (d.lowers[i]);
   free (d.lowers);
   json_decref (d.out);
-  if (scratch)
-    {
-      berth_err_t e2 = NULL;
-      rm_rf_at (AT_FDCWD, scratch, &e2);
-      berth_error_release (&e2);
-    }
+  vm_upper_done (scratch);
   return ret;
 }
 
@@ -332,8 +412,82 @@ berth_engine_cp_in (struct berth_engine *e, const char *id, const char *dest, in
     return -1;
   ret = r.vm ? berth_vm_copy_in (e->runtime_root, id, dest, src_base, in_fd, err)
              : berth_copy_in (r.fd, dest, in_fd, src_base, id, err);
+  /* A stopped VM container's image with its changes is out of date. */
+  if (r.mounted)
+    {
+      cleanup_free char *dir = berth_engine_dir (e, id);
+      cleanup_free char *image = xasprintf ("%s/" VM_CHANGED_IMAGE, dir);
+      unlink (image);
+    }
   root_close (&r);
   return ret;
+}
+
+/* ----------------------------------------------------- a VM's changes */
+
+/* The image a VM container boots is read-only and its writable layer
+   lives in guest memory; what it changed is kept at its exit (its shim's
+   changes.tar) in its writable layer on the host, as a process
+   container's is, and its next start boots an image with them. */
+int
+berth_engine_keep_vm_changes (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
+{
+  cleanup_free char *dir = berth_engine_dir (e, id);
+  cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
+  cleanup_free char *image = xasprintf ("%s/" VM_CHANGED_IMAGE, dir);
+  cleanup_close int fd = -1;
+  int ret;
+  if (berth_vm_take_changes (e->runtime_root, id, &fd, err) < 0)
+    return -1;
+  if (fd < 0)
+    return 0;
+  if (berth_engine_mount_rootfs (e, id, rec, err) < 0)
+    return berth_error_wrap (err, "keep the changes of %.12s", id);
+  ret = berth_unpack_changes (fd, rootfs, err);
+  umount2 (rootfs, MNT_DETACH);
+  /* Out of date now, whatever was laid. */
+  unlink (image);
+  return ret < 0 ? berth_error_wrap (err, "keep the changes of %.12s", id) : 0;
+}
+
+int
+berth_engine_vm_image (struct berth_engine *e, const char *id, json_t *rec, berth_err_t *err)
+{
+  cleanup_free char *dir = berth_engine_dir (e, id);
+  cleanup_free char *upper = xasprintf ("%s/upper", dir);
+  cleanup_free char *rootfs = xasprintf ("%s/rootfs", dir);
+  cleanup_free char *image = xasprintf ("%s/" VM_CHANGED_IMAGE, dir);
+  cleanup_free char *cfg = xasprintf ("%s/config.json", dir);
+  json_t *spec = NULL, *an;
+  int r;
+  /* Unchanged: the image's own, shared by its containers. */
+  if (dir_empty (upper))
+    return 0;
+  if (access (image, F_OK) < 0)
+    {
+      if (berth_engine_mount_rootfs (e, id, rec, err) < 0)
+        return -1;
+      r = berth_vm_build_image (rootfs, image, err);
+      umount2 (rootfs, MNT_DETACH);
+      if (r < 0)
+        return berth_error_wrap (err, "the image of %.12s with its changes", id);
+    }
+  r = json_load_path (cfg, &spec, err);
+  if (r != 0)
+    return r > 0 ? berth_error (err, ENOENT, "`%s`", cfg) : -1;
+  an = json_object_get (spec, "annotations");
+  r = 0;
+  if (json_is_object (an)
+      && strcmp (json_string_value (json_object_get (an, BERTH_ANNOTATION_VM_IMAGE)) ?: "", image) != 0)
+    {
+      char *text;
+      json_object_set_new (an, BERTH_ANNOTATION_VM_IMAGE, json_string (image));
+      text = json_dumps (spec, JSON_INDENT (1));
+      r = write_file_atomic (cfg, text, strlen (text), 0600, err);
+      free (text);
+    }
+  json_decref (spec);
+  return r;
 }
 
 /* ---------------------------------------------------------------- commit */
@@ -363,6 +517,7 @@ berth_engine_commit (struct berth_engine *e, const char *id, json_t *config, con
 {
   cleanup_free char *dir = berth_engine_dir (e, id);
   cleanup_close int ufd = -1, lfd = -1;
+  cleanup_free char *scratch = NULL;
   json_t *rec = NULL;
   const char *st;
   bool paused = false;
@@ -383,24 +538,25 @@ berth_engine_commit (struct berth_engine *e, const char *id, json_t *config, con
         goto out;
       paused = true;
     }
-  if (!vm)
-    {
-      cleanup_free char *upper = xasprintf ("%s/upper", dir);
-      ufd = open (upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (ufd < 0)
-        {
-          berth_error (err, errno, "commit: the writable layer of %.12s", id);
-          goto out;
-        }
-    }
+  /* A running VM's changes are laid on what earlier runs kept. */
+  if (vm && vm_upper (e, id, rec, &scratch, err) < 0)
+    goto out;
+  {
+    cleanup_free char *upper = scratch ? xstrdup (scratch) : xasprintf ("%s/upper", dir);
+    ufd = open (upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (ufd < 0)
+      {
+        berth_error (err, errno, "commit: the writable layer of %.12s", id);
+        goto out;
+      }
+  }
   lfd = scratch_file (e, err);
   if (lfd < 0)
     {
       berth_error_wrap (err, "commit");
       goto out;
     }
-  if (vm ? berth_vm_archive (e->runtime_root, id, BERTH_VM_ARCHIVE_UPPER, lfd, err) < 0
-         : berth_pack_tree (ufd, ".", "", lfd, BERTH_PACK_OVERLAY, -1, err) < 0)
+  if (berth_pack_tree (ufd, ".", "", lfd, BERTH_PACK_OVERLAY, -1, err) < 0)
     goto out;
   if (paused)
     {
@@ -423,6 +579,7 @@ out:
       berth_container_pause (e->runtime_root, id, false, &e2);
       berth_error_release (&e2);
     }
+  vm_upper_done (scratch);
   json_decref (rec);
   return ret;
 }

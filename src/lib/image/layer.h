@@ -18,6 +18,10 @@ int berth_unpack_fd (int fd, const char *dest, char *diffid_out, int64_t *size_o
 /* The same for a plain tar (cp into a container): a name starting ".wh."
    is a file of that name, not a whiteout. */
 int berth_unpack_plain (int fd, const char *dest, berth_err_t *err);
+/* An OCI layer laid on DEST, a container's mounted root: a whiteout
+   deletes what it names, an opaque directory is emptied first (the
+   overlay records both), the rest as berth_unpack_fd. */
+int berth_unpack_changes (int fd, const char *dest, berth_err_t *err);
 
 /* Unpacks blob BLOB into layers/sha256/<diff_id> unless already there.
    With EXPECT_DIFFID the result must match it. */

@@ -4,6 +4,7 @@
 
 #include "lib/base/archive_dl.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -84,6 +85,29 @@ remove_existing (int parent, const char *name, bool keep_dir, berth_err_t *err)
   return 0;
 }
 
+/* Everything in directory PARENT goes (an opaque directory's changes
+   laid on a mounted overlay: what the image had there is hidden). */
+static int
+clear_dir (int parent, const char *path, berth_err_t *err)
+{
+  cleanup_dir DIR *d = NULL;
+  struct dirent *de;
+  int fd = openat (parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 || (d = fdopendir (fd)) == NULL)
+    {
+      int e = errno;
+      if (fd >= 0)
+        close (fd);
+      return berth_error (err, e, "layer entry \"%s\": open its directory", path);
+    }
+  while ((errno = 0, de = readdir (d)))
+    if (strcmp (de->d_name, ".") != 0 && strcmp (de->d_name, "..") != 0 && rm_rf_at (dirfd (d), de->d_name, err) < 0)
+      return berth_error_wrap (err, "layer entry \"%s\"", path);
+  if (errno)
+    return berth_error (err, errno, "layer entry \"%s\": read its directory", path);
+  return 0;
+}
+
 static int
 apply_xattrs (struct archive_entry *e, int fd, const char *path, berth_err_t *err)
 {
@@ -104,6 +128,13 @@ apply_xattrs (struct archive_entry *e, int fd, const char *path, berth_err_t *er
   return 0;
 }
 
+enum unpack_mode
+{
+  UNPACK_PLAIN,   /* a tar (cp): every name is a file's */
+  UNPACK_LAYER,   /* an OCI layer into a directory of its own, for overlayfs */
+  UNPACK_CHANGES, /* an OCI layer laid on a mounted root: whiteouts delete */
+};
+
 struct dir_time
 {
   char *path;
@@ -116,7 +147,7 @@ struct dir_time
    reads in order here, so that a reviewer sees each path an entry can take
    to the disk without following it through helpers. */
 static int
-extract_entry (struct archive *a, struct archive_entry *e, int rootfd, bool layer, struct dir_time **dirs,
+extract_entry (struct archive *a, struct archive_entry *e, int rootfd, enum unpack_mode how, struct dir_time **dirs,
                size_t *n_dirs, berth_err_t *err)
 {
   cleanup_free char *path = NULL;
@@ -159,12 +190,16 @@ extract_entry (struct archive *a, struct archive_entry *e, int rootfd, bool laye
       return berth_error (err, ENOTDIR, "layer entry \"%s\": parent is not a directory", archive_entry_pathname (e));
   }
 
-  /* A layer's whiteouts; in a plain tar (cp) the name is just a name. */
-  if (layer && str_has_prefix (base, ".wh."))
+  /* A layer's whiteouts; in a plain tar (cp) the name is just a name.
+     Changes laid on a mounted overlay delete: the overlay then records the
+     whiteout in its own way. */
+  if (how != UNPACK_PLAIN && str_has_prefix (base, ".wh."))
     {
       if (strcmp (base, ".wh..wh..opq") == 0)
         {
           char p[FD_PATH_MAX];
+          if (how == UNPACK_CHANGES)
+            return clear_dir (parent, path, err);
           if (setxattr (fd_path (parent, p), "trusted.overlay.opaque", "y", 1, 0) < 0)
             return berth_error (err, errno, "layer entry \"%s\": mark opaque", path);
           return 0;
@@ -174,6 +209,8 @@ extract_entry (struct archive *a, struct archive_entry *e, int rootfd, bool laye
         return berth_error (err, 0, "layer entry \"%s\": malformed whiteout", path);
       if (remove_existing (parent, base, false, err) < 0)
         return -1;
+      if (how == UNPACK_CHANGES)
+        return 0;
       if (mknodat (parent, base, S_IFCHR | 0, makedev (0, 0)) < 0)
         return berth_error (err, errno, "layer entry \"%s\": create whiteout", path);
       return 0;
@@ -285,7 +322,7 @@ extract_entry (struct archive *a, struct archive_entry *e, int rootfd, bool laye
 }
 
 static int
-unpack (int fd, const char *dest, bool layer, char *diffid_out, int64_t *size_out, berth_err_t *err)
+unpack (int fd, const char *dest, enum unpack_mode mode, char *diffid_out, int64_t *size_out, berth_err_t *err)
 {
   struct archive *outer, *inner;
   struct archive_entry *e;
@@ -327,7 +364,7 @@ unpack (int fd, const char *dest, bool layer, char *diffid_out, int64_t *size_ou
       goto out;
     }
   while ((r = archive_read_next_header (inner, &e)) == ARCHIVE_OK)
-    if (extract_entry (inner, e, rootfd, layer, &dirs, &n_dirs, err) < 0)
+    if (extract_entry (inner, e, rootfd, mode, &dirs, &n_dirs, err) < 0)
       goto out;
   if (r != ARCHIVE_EOF)
     {
@@ -372,11 +409,17 @@ out:
 int
 berth_unpack_fd (int fd, const char *dest, char *diffid_out, int64_t *size_out, berth_err_t *err)
 {
-  return unpack (fd, dest, true, diffid_out, size_out, err);
+  return unpack (fd, dest, UNPACK_LAYER, diffid_out, size_out, err);
 }
 
 int
 berth_unpack_plain (int fd, const char *dest, berth_err_t *err)
 {
-  return unpack (fd, dest, false, NULL, NULL, err);
+  return unpack (fd, dest, UNPACK_PLAIN, NULL, NULL, err);
+}
+
+int
+berth_unpack_changes (int fd, const char *dest, berth_err_t *err)
+{
+  return unpack (fd, dest, UNPACK_CHANGES, NULL, NULL, err);
 }

@@ -142,7 +142,9 @@ start_container (struct monitor *m, struct berth_net_ports *held, berth_err_t *e
   berth_err_t warning = NULL;
   int ret = -1;
   if (berth_engine_net_start (m->e, m->id, m->rec, held, err) < 0
-      || ((m->iso->flags & BERTH_ISOLATION_HOST_ROOTFS) && berth_engine_mount_rootfs (m->e, m->id, m->rec, err) < 0)
+      || ((m->iso->flags & BERTH_ISOLATION_HOST_ROOTFS) ? berth_engine_mount_rootfs (m->e, m->id, m->rec, err)
+                                                        : berth_engine_vm_image (m->e, m->id, m->rec, err))
+             < 0
       || stdio_prepare (m, cons, err) < 0)
     goto out;
   co.console_fd = cons[1];
@@ -181,6 +183,13 @@ set_finished (json_t *rec, void *arg, berth_err_t *err)
   json_t *st = json_object_get (rec, "State");
   berth_err_t e2 = NULL;
   (void)err;
+  /* Before the runtime's side goes: a VM's changes wait in it. */
+  if (f->started && !(f->m->iso->flags & BERTH_ISOLATION_HOST_ROOTFS)
+      && berth_engine_keep_vm_changes (f->m->e, f->m->id, rec, &e2) < 0)
+    {
+      json_object_set_new (json_object_get (f->m->rec, "State"), "Error", json_string (e2->msg));
+      berth_error_release (&e2);
+    }
   berth_engine_cleanup (f->m->e, f->m->id, rec, &e2);
   berth_error_release (&e2);
   json_object_set_new (st, "Status", json_string (f->started ? "exited" : "created"));

@@ -53,6 +53,9 @@ struct berth_isolation_prepare
   bool init;
   /* --network=container:X of a backend with OWN_KERNEL: X's id. */
   const char *pod;
+  /* The container outlives its exits (not --rm): a backend whose writes
+     live apart from the host keeps them when it exits. */
+  bool keep_changes;
 };
 
 struct berth_isolation

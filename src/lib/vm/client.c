@@ -203,6 +203,16 @@ berth_vm_stats (const char *root, const char *id, json_t **out, berth_err_t *err
   return 0;
 }
 
+int
+berth_vm_take_changes (const char *root, const char *id, int *fd, berth_err_t *err)
+{
+  cleanup_free char *p = xasprintf ("%s/%s/changes.tar", root, id);
+  *fd = open (p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (*fd < 0 && errno != ENOENT)
+    return berth_error (err, errno, "open `%s`", p);
+  return 0;
+}
+
 char *
 berth_vm_exit_reason (const char *root, const char *id)
 {

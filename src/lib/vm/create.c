@@ -246,7 +246,7 @@ struct vm_launch
   const char *dir, *kernel, *initrd;
   int dirfd, rootfd, kfd, ifd, console, tap, dns, vfs[2];
   json_t *guest, *files, *shares, *sockets, *ifaces;
-  bool fs, tty;
+  bool fs, tty, keep_changes;
   struct vm_machine m;
 };
 
@@ -305,7 +305,11 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
                         .restore = t,
                         .jail = jail,
                         .qemu_path = l->m.qemu,
-                        .dns = l->dns >= 0 ? VM_FD_DNS : -1 };
+                        .dns = l->dns >= 0 ? VM_FD_DNS : -1,
+                        .save_changes = l->keep_changes,
+                        /* The layer is a tmpfs in guest memory: twice
+                           that, for tar's headers of many small files. */
+                        .changes_max = (2 * (long long)l->m.mem_mib + 64) << 20 };
       int src[] = { agent[1],
                     l->rootfd,
                     l->kfd,
@@ -399,6 +403,8 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   l.kernel = kernel;
   l.initrd = initrd;
   l.tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
+  l.keep_changes
+      = strcmp (json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_KEEP_CHANGES)) ?: "", "true") == 0;
   l.dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (l.dirfd < 0)
     return berth_error (err, errno, "open `%s`", dir);

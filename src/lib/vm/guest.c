@@ -71,6 +71,7 @@ vm_guest_config (json_t *config, const char *bundle, const char *share_prefix, j
     json_object_del (an, BERTH_ANNOTATION_VM_INITRD);
     json_object_del (an, BERTH_ANNOTATION_VM_ACPI);
     json_object_del (an, BERTH_ANNOTATION_VM_POD);
+    json_object_del (an, BERTH_ANNOTATION_VM_KEEP_CHANGES);
   }
   nss = json_object_get (json_object_get (c, "linux"), "namespaces");
   *netns = NULL;

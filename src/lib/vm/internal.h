@@ -197,6 +197,10 @@ struct shim
   int exit_code;
   bool exited;
   bool reason_set; /* exit-reason written: the first cause is the one kept */
+  /* The container's changes are kept when it exits (changes.tar), at
+     most CHANGES_MAX bytes of them (0: no limit). */
+  bool save_changes;
+  long long changes_max;
   int sfd;
   const struct vm_template *restore; /* restored from it, else NULL (booted) */
   struct vm_jail jail;

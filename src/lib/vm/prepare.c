@@ -125,5 +125,7 @@ berth_vm_prepare (const struct berth_isolation_prepare *p, json_t *spec, berth_e
   json_object_set_new (an, BERTH_ANNOTATION_VM_IMAGE, json_string (image));
   if (p->pod)
     json_object_set_new (an, BERTH_ANNOTATION_VM_POD, json_string (p->pod));
+  else if (p->keep_changes)
+    json_object_set_new (an, BERTH_ANNOTATION_VM_KEEP_CHANGES, json_string ("true"));
   return 0;
 }

@@ -187,11 +187,11 @@ boot_timeout_ms (const char *accel)
   return strcmp (accel, "kvm") == 0 ? 30000 : 120000;
 }
 
-/* Waits for one frame from the agent during boot and create. */
+/* The agent's next frame, outside the loop (boot, create, the end);
+   a guest clock request is answered on the way. */
 static int
-shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms, berth_err_t *err)
+shim_next (struct shim *s, struct berth_frame *f, long long deadline, berth_err_t *err)
 {
-  long long deadline = monotonic_ms () + timeout_ms;
   for (;;)
     {
       struct pollfd p = { .fd = s->agent, .events = POLLIN };
@@ -201,17 +201,16 @@ shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms
         return -1;
       if (r == 1)
         {
-          /* The console of the container may speak before create is done. */
-          if (f->sid == sid && (f->type == BERTH_F_READY || f->type == BERTH_F_OK || f->type == BERTH_F_ERROR))
-            return 0;
           if (f->sid == 0 && f->type == BERTH_F_CLOCK)
-            shim_send_clock (s);
-          continue;
+            {
+              shim_send_clock (s);
+              continue;
+            }
+          return 0;
         }
       now = monotonic_ms ();
       if (now >= deadline)
-        return berth_error (err, ETIMEDOUT, "the VM did not answer within %d s (see %s/console.log)", timeout_ms / 1000,
-                            s->dir);
+        return berth_error (err, ETIMEDOUT, "the VM did not answer in time (see %s/console.log)", s->dir);
       r = poll (&p, 1, 100 < deadline - now ? 100 : (int)(deadline - now));
       if (r < 0 && errno != EINTR)
         return berth_error (err, errno, "poll");
@@ -230,7 +229,8 @@ shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms
             char pl[256];
             s->virtiofsd = 0;
             console_tail (s, pl, sizeof (pl));
-            return berth_error (err, ECHILD, "the VM's file server (virtiofsd) exited while starting: %s", pl);
+            return berth_error (err, ECHILD, "the VM's file server (virtiofsd) exited %s: %s",
+                                s->exited ? "at the end" : "while starting", pl);
           }
         if (waitpid (s->qemu, &status, WNOHANG) == s->qemu)
           {
@@ -239,9 +239,31 @@ shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms
             panic_line (s, pl, sizeof (pl));
             if (!pl[0])
               console_tail (s, pl, sizeof (pl));
-            return berth_error (err, ECHILD, "the VM stopped while starting: %s", pl[0] ? pl : "qemu exited");
+            return berth_error (err, ECHILD, "the VM stopped %s: %s", s->exited ? "at the end" : "while starting",
+                                pl[0] ? pl : "qemu exited");
           }
       }
+    }
+}
+
+/* Waits for one frame from the agent during boot and create; the
+   container's console may speak before create is done. */
+static int
+shim_expect (struct shim *s, uint32_t sid, struct berth_frame *f, int timeout_ms, berth_err_t *err)
+{
+  long long deadline = monotonic_ms () + timeout_ms;
+  for (;;)
+    {
+      if (shim_next (s, f, deadline, err) < 0)
+        {
+          if ((*err)->status != ETIMEDOUT)
+            return -1;
+          berth_error_release (err);
+          return berth_error (err, ETIMEDOUT, "the VM did not answer within %d s (see %s/console.log)",
+                              timeout_ms / 1000, s->dir);
+        }
+      if (f->sid == sid && (f->type == BERTH_F_READY || f->type == BERTH_F_OK || f->type == BERTH_F_ERROR))
+        return 0;
     }
 }
 
@@ -665,13 +687,88 @@ shim_client_readable (struct shim *s, int fd)
     client_drop (s, ci);
 }
 
-/* The container is done: power the guest off, then make sure.  Nothing in
-   the guest outlives it (the image is read-only, the writable layer
-   memory, shared files written through): a guest that halts instead of
-   powering off is not waited for long. */
+/* The container exited but its writable layer is still in the guest's
+   memory: kept as <dir>/changes.tar (written whole or not at all) for
+   the engine to lay onto the container's own layer on the host, so that
+   its next start, cp and commit see them, as docker's do.  A guest that
+   sends more than its memory could hold is cut off. */
+static int
+shim_save_changes (struct shim *s, berth_err_t *err)
+{
+  static const char tmp[] = "changes.tar.tmp";
+  uint32_t sid = ++s->next_sid;
+  long long sent = 0, deadline;
+  cleanup_close int out = -1;
+  char msg[512];
+  size_t msg_len = 0;
+  int code = -1;
+  struct berth_frame f;
+  if (berth_frame_write_json (s->agent, BERTH_F_ARCHIVE, sid, json_pack ("{s:s}", "what", "upper"), err) < 0
+      || shim_expect (s, sid, &f, 30000, err) < 0)
+    return -1;
+  if (f.type == BERTH_F_ERROR)
+    return vm_reply_error (&f, err);
+  out = openat (s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (out < 0)
+    return berth_error (err, errno, "create `%s/%s`", s->dir, tmp);
+  deadline = monotonic_ms () + 60000;
+  while (code < 0)
+    {
+      if (shim_next (s, &f, deadline, err) < 0)
+        goto fail;
+      if (f.sid != sid)
+        continue;
+      /* The guest is still sending: more time. */
+      deadline = monotonic_ms () + 60000;
+      if (f.type == BERTH_F_STDOUT)
+        {
+          if (s->changes_max > 0 && (sent += f.len) > s->changes_max)
+            {
+              berth_error (err, EFBIG, "the guest sent more than %lld MiB, more than its writable layer can hold",
+                           s->changes_max >> 20);
+              goto fail;
+            }
+          if (write_all (out, f.data, f.len) < 0)
+            {
+              berth_error (err, errno, "write `%s/%s`", s->dir, tmp);
+              goto fail;
+            }
+        }
+      else if (f.type == BERTH_F_STDERR)
+        for (uint32_t k = 0; k < f.len && msg_len < sizeof (msg) - 1; k++)
+          msg[msg_len++] = f.data[k] >= ' ' ? (char)f.data[k] : ' ';
+      else if (f.type == BERTH_F_EXIT && berth_frame_exit_code (&f, &code, err) < 0)
+        goto fail;
+    }
+  msg[msg_len] = '\0';
+  if (code != 0)
+    {
+      berth_error (err, EIO, "in the VM: %s", msg_len ? msg : "the helper failed");
+      goto fail;
+    }
+  if (fsync (out) < 0 || renameat (s->dirfd, tmp, s->dirfd, "changes.tar") < 0)
+    {
+      berth_error (err, errno, "keep `%s/changes.tar`", s->dir);
+      goto fail;
+    }
+  return 0;
+fail:
+  unlinkat (s->dirfd, tmp, 0);
+  return -1;
+}
+
+/* The container is done: its changes kept where asked, then the guest
+   powered off, and made sure of.  Nothing else in the guest outlives it
+   (the image is read-only, shared files written through): a guest that
+   halts instead of powering off is not waited for long. */
 static void __attribute__ ((noreturn)) shim_finish (struct shim *s)
 {
   berth_err_t e = NULL;
+  if (s->exited && !s->qemu_gone && s->save_changes && shim_save_changes (s, &e) < 0)
+    {
+      shim_reason (s, "its changes were not kept: %s", e->msg);
+      berth_error_release (&e);
+    }
   if (!s->qemu_gone)
     {
       berth_frame_write (s->agent, BERTH_F_SHUTDOWN, 0, "{}", 2, &e);

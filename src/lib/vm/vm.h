@@ -34,6 +34,11 @@
    annotations (io.kubernetes.cri.container-type "container" and
    io.kubernetes.cri.sandbox-id) say the same for Kubernetes pods. */
 #define BERTH_ANNOTATION_VM_POD "berth.vm.pod"
+/* "true": when the container exits, its writable layer (in the guest's
+   memory) is kept as changes.tar in its state directory
+   (berth_vm_take_changes), for the engine to keep as docker keeps a
+   stopped container's files. */
+#define BERTH_ANNOTATION_VM_KEEP_CHANGES "berth.vm.keep-changes"
 
 /* "kvm" when /dev/kvm is usable by QEMU (real hardware KVM), else "tcg". */
 const char *berth_vm_accel (void);
@@ -85,6 +90,10 @@ int berth_vm_copy_in (const char *root, const char *id, const char *dest, const 
 /* Why the VM ended before the container exited (a killed QEMU, a guest
    panic), or NULL. */
 char *berth_vm_exit_reason (const char *root, const char *id);
+/* The changes an exited container's shim kept (BERTH_ANNOTATION_VM_KEEP_CHANGES):
+   a tar of its writable layer as an OCI layer, open for reading in *FD;
+   *FD is -1 when there are none. */
+int berth_vm_take_changes (const char *root, const char *id, int *fd, berth_err_t *err);
 
 /* VM templates (template.c): where they are ($BERTH_VM_TEMPLATES, the
    host config's vm.templates, else /var/cache/berth/vm-templates), what
