@@ -129,6 +129,11 @@ load_lazy_module (const char *name, berth_err_t *err)
 {
   char path[128];
   int fd;
+  /* Loaded already (at boot, by the template): finit_module would read
+     and unpack the whole file again only to say EEXIST. */
+  snprintf (path, sizeof (path), "/sys/module/%s", name);
+  if (access (path, F_OK) == 0)
+    return 0;
   snprintf (path, sizeof (path), "%s.ko", name);
   fd = lazy_dir >= 0 ? openat (lazy_dir, path, O_RDONLY | O_CLOEXEC) : -1;
   if (lazy_dir < 0)
@@ -201,19 +206,6 @@ switch_root (void)
   load_modules ();
   trace_step ("modules");
   lazy_dir = open ("/lib/modules/lazy", O_PATH | O_DIRECTORY | O_CLOEXEC);
-  /* A VM with a NIC gets its driver at boot, so that a VM restored from a
-     template has it already (its MAC is set at create). */
-  if (has_virtio_device (1))
-    {
-      berth_err_t err = NULL;
-      if (load_lazy_module ("failover", &err) < 0 || load_lazy_module ("net_failover", &err) < 0
-          || load_lazy_module ("virtio_net", &err) < 0)
-        {
-          logmsg ("%s", err->msg);
-          berth_error_release (&err);
-        }
-      trace_step ("net modules");
-    }
   mkdir ("/newroot", 0755);
   if (mount ("tmpfs", "/newroot", "tmpfs", 0, "mode=0755") < 0)
     {
@@ -269,4 +261,18 @@ boot (void)
   }
   mkdir ("/run/berth", 0700);
   sethostname ("berth-vm", 8);
+  /* A VM with a NIC gets its driver at boot (sysfs is needed to see it),
+     so that a VM restored from a template has it already: ~40 ms under
+     TCG off every clone's create.  Its MAC is set at create. */
+  if (has_virtio_device (1))
+    {
+      berth_err_t err = NULL;
+      if (load_lazy_module ("failover", &err) < 0 || load_lazy_module ("net_failover", &err) < 0
+          || load_lazy_module ("virtio_net", &err) < 0)
+        {
+          logmsg ("%s", err->msg);
+          berth_error_release (&err);
+        }
+      trace_step ("net modules");
+    }
 }
