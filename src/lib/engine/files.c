@@ -288,11 +288,12 @@ vm_upper (struct berth_engine *e, const char *id, json_t *rec, char **dir_out, b
           berth_error (err, errno, "mount an overlay of %.12s's changes", id);
           goto out;
         }
-      ret = berth_unpack_changes (lfd, mnt, err);
-      umount2 (mnt, MNT_DETACH);
-      if (ret < 0)
-        goto out;
-      ret = -1;
+      {
+        int r = berth_unpack_changes (lfd, mnt, err);
+        umount2 (mnt, MNT_DETACH);
+        if (r < 0)
+          goto out;
+      }
     }
   *dir_out = steal_pointer (&upper);
   ret = 0;
