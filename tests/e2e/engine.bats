@@ -867,7 +867,14 @@ image untag docker.io/library/evimg:1"
   B run -d --name fc --network none busybox sh -c \
     "echo hello > /new.txt; rm /bin/vi; mkdir -p /tmp/d; echo x > /tmp/d/f; ln -s ../../../../$T /esc; ln -s /.. /up; sleep 1000"
   for i in $(seq 50); do B exec fc test -L /up 2>/dev/null && break; sleep 0.1; done
-  # diff: docker's A/C/D lines.
+  # diff: docker's A/C/D lines; nothing of the files berth mounts over
+  # /etc, nor a fresh container's /etc (docker's init layer).
+  B run -d --name fresh --network none busybox sleep 1000
+  [ -z "$(B diff fresh)" ]
+  B exec fresh sh -c 'echo x > /etc/mine'
+  [ "$(B diff fresh)" = "C /etc
+A /etc/mine" ]
+  B rm -f fresh
   run B diff fc
   [[ "$output" == *"A /new.txt"* ]]
   [[ "$output" == *"C /bin"* ]]

@@ -321,6 +321,47 @@ vm_upper_done (char *upper)
   berth_error_release (&e2);
 }
 
+/* The files berth mounts over the image's /etc. */
+static bool
+mounted_etc_file (const char *path)
+{
+  static const char *const mine[] = { "/etc/hostname", "/etc/hosts", "/etc/resolv.conf" };
+  for (size_t k = 0; k < ARRAY_SIZE (mine); k++)
+    if (strcmp (path, mine[k]) == 0)
+      return true;
+  return false;
+}
+
+/* Those files left their mountpoints in the writable layer where the
+   image had none, and /etc copied up for them: not the container's
+   changes (docker's are in its init layer, out of diff). */
+static void
+diff_drop_mountpoints (json_t *out)
+{
+  bool other_etc = false;
+  size_t i;
+  json_t *v;
+  for (i = json_array_size (out); i-- > 0;)
+    {
+      const char *path = json_string_value (json_object_get (json_array_get (out, i), "Path"));
+      if (json_integer_value (json_object_get (json_array_get (out, i), "Kind")) == 1 && mounted_etc_file (path))
+        json_array_remove (out, i);
+      else if (str_has_prefix (path, "/etc/"))
+        other_etc = true;
+    }
+  if (other_etc)
+    return;
+  json_array_foreach (out, i, v)
+  {
+    if (strcmp (json_string_value (json_object_get (v, "Path")), "/etc") == 0
+        && json_integer_value (json_object_get (v, "Kind")) == 0)
+      {
+        json_array_remove (out, i);
+        break;
+      }
+  }
+}
+
 int
 berth_engine_diff (struct berth_engine *e, const char *id, json_t **out, berth_err_t *err)
 {
@@ -365,6 +406,7 @@ berth_engine_diff (struct berth_engine *e, const char *id, json_t **out, berth_e
   /* No writable layer yet: nothing changed. */
   if (ufd >= 0 && diff_dir (&d, ufd, "", false) < 0)
     goto out;
+  diff_drop_mountpoints (d.out);
   {
     size_t n = json_array_size (d.out);
     json_t **items = xcalloc (n + 1, sizeof (json_t *));
