@@ -93,6 +93,11 @@ cmd_inspect (int argc, char **argv)
         {
           if (berth_engine_resolve (e, argv[i], id, &err) == 0 && berth_engine_refresh (e, id, &rec, &err) == 0)
             {
+              /* docker's inspect names a container as a path ("/web"):
+                 scripts strip the slash. */
+              const char *name = json_string_value (json_object_get (rec, "Name"));
+              if (name)
+                json_object_set_new (rec, "Name", json_sprintf ("/%s", name));
               json_array_append_new (out, rec);
               continue;
             }

@@ -1104,7 +1104,7 @@ kill_cli_at_random() {
   id=$(B inspect -f '{{.Id}}' first)
   B create --name "${id:0:1}" --network none busybox true
   B create --name "${id:0:2}" --network none busybox true
-  [ "$(B inspect -f '{{.Name}}' "${id:0:2}")" = "${id:0:2}" ]
+  [ "$(B inspect -f '{{.Name}}' "${id:0:2}")" = "/${id:0:2}" ]
   B rename "${id:0:2}" "${id:0:3}"
   [ "$(B inspect -f '{{.Id}}' "${id:0:3}")" != "$id" ]
   run B create --name first --network none busybox true
@@ -1177,10 +1177,11 @@ kill_cli_at_random() {
   [ "$(B inspect --format '{{index .Config.Labels "app"}}' i1)" = web ]
   [ "$(B inspect -f '{{.State.Pid}}' i1)" = "$(B inspect i1 | jq -r '.[0].State.Pid')" ]
   [ "$(B inspect -f '{{json .Config.Labels}}' i1)" = '{"app":"web"}' ]
-  [ "$(B inspect --type=container -f '{{.Name}}' i1)" = i1 ]
+  # docker's container name in inspect is a path.
+  [ "$(B inspect --type=container -f '{{.Name}}' i1)" = /i1 ]
   # One line per object, in the order asked.
   B volume create iv
-  [ "$(B inspect -f '{{.Name}}' i1 iv | tr '\n' ' ')" = "i1 iv " ]
+  [ "$(B inspect -f '{{.Name}}' i1 iv | tr '\n' ' ')" = "/i1 iv " ]
   [ "$(B volume inspect -f '{{.Name}}' iv)" = iv ]
   [ "$(B image inspect -f '{{.Os}}/{{.Architecture}}' busybox)" = linux/amd64 ]
   [ "$(B inspect --type image -f '{{index .RepoTags 0}}' busybox)" = busybox:latest ]

@@ -233,7 +233,7 @@ left_as_before() {
   # before the rename and the connect): both stay, and the late network's
   # address and interface are given back like the first one's.
   B stop -t 1 newname
-  [ "$(B inspect -f '{{.Name}} {{.State.Status}}' newname)" = "newname exited" ]
+  [ "$(B inspect -f '{{.Name}} {{.State.Status}}' newname)" = "/newname exited" ]
   [ "$(B inspect -f '{{json .NetworkSettings.Networks}}' newname | jq -r 'keys | join(" ")')" = "late rnet" ]
   id=$(B inspect -f '{{.Id}}' newname)
   [ ! -e "$T/store/networks/late.active/$id" ] && [ ! -e "$T/store/networks/late.dns/hosts/$id" ]
