@@ -25,10 +25,10 @@ files=
 for s in $suites; do files="$files tests/e2e/$s.bats"; done
 # shellcheck disable=SC2086
 bats --tap $files 2>&1 | tee "$out/e2e.tap"
-pass=$(grep -c '^ok ' "$out/e2e.tap")
-fail=$(grep -c '^not ok ' "$out/e2e.tap")
 skipped=$(grep -c '^ok .* # skip' "$out/e2e.tap")
-echo "e2e: $pass passed ($skipped of them skipped), $fail failed"
+pass=$(($(grep -c '^ok ' "$out/e2e.tap") - skipped))
+fail=$(grep -c '^not ok ' "$out/e2e.tap")
+echo "e2e: $pass passed, $fail failed, $skipped skipped"
 
 vpass=0
 if [ -x /check/shared/oci-validation/run-validation.sh ] && [ ! -e /check/suites ]; then
