@@ -42,7 +42,7 @@ LAYER_DEPS_base :=
 LAYER_DEPS_runtime := base
 LAYER_DEPS_image := base
 LAYER_DEPS_net := base
-LAYER_DEPS_vm := runtime net base
+LAYER_DEPS_vm := runtime net image base
 LAYER_DEPS_engine := vm image net runtime base
 LAYER_DEPS_monitor := engine vm image net runtime base
 layer_obj = $(patsubst src/%.c,$(B)/obj/%.o,$(wildcard src/lib/$(1)/*.c))
@@ -107,7 +107,7 @@ endif
 # every create/run/exec, and a smaller copy is a faster one.
 # berth-runtime never touches images, the engine or the monitor: it links
 # without them.
-RT_LIBS := $(call layer_libs,vm net runtime base)
+RT_LIBS := $(call layer_libs,vm image net runtime base)
 $(B)/berth-runtime: $(RT_OBJ) $(RT_LIBS)
 	$(CC) $(LDFLAGS) -o $@.full $(RT_OBJ) $(RT_LIBS) $(RT_LDLIBS)
 	objcopy --only-keep-debug $@.full $@.debug

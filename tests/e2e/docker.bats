@@ -146,3 +146,21 @@ YAML
   [ -z "$(dk ps -aq)" ]
   [ -z "$(dk network ls -q --filter name=bcberth)" ]
 }
+
+@test "docker: a berth-vm container's changes are where Docker looks: cp, diff, commit and its next start" {
+  dk run --name chg --runtime berth-vm busybox sh -c 'echo kept > /kept.txt; rm /bin/vi; cat /again.txt 2>/dev/null || true'
+  [ "$(dk cp chg:/kept.txt - | tar -xO)" = kept ]
+  run dk diff chg
+  [[ "$output" == *"A /kept.txt"* ]]
+  [[ "$output" == *"D /bin/vi"* ]]
+  dk commit chg chg-img:1
+  [ "$(dk run --rm --runtime berth-vm chg-img:1 sh -c 'cat /kept.txt; test -e /bin/vi || echo no-vi')" = "kept
+no-vi" ]
+  # Docker's own cp into the stopped container, then its next start
+  # boots both.
+  echo again > "$DT/again.txt"
+  dk cp "$DT/again.txt" chg:/again.txt
+  [ "$(dk start -a chg)" = again ]
+  dk rm chg
+  dk rmi chg-img:1
+}

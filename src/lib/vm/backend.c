@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lib/base/utils.h"
+#include "lib/image/layer.h"
 #include "lib/runtime/hooks.h"
 #include "lib/runtime/isolation.h"
 #include "lib/runtime/spec.h"
@@ -223,11 +224,41 @@ vm_isolation_delete (const char *root, struct berth_state *st, berth_err_t *err)
   return berth_backend_signal (st, SIGKILL, err);
 }
 
+/* A bundle from another engine (Docker, containerd, podman: no image of
+   berth's): the changes its guest kept at exit are written into the
+   bundle's rootfs, where runc's container would have written them, so
+   that the engine's cp, diff, commit and next start see them.  Best
+   effort: the container goes either way. */
+static void
+vm_write_back (const char *root, struct berth_state *st)
+{
+  json_t *r = json_object_get (st->config, "root");
+  const char *rp = json_string_value (json_object_get (r, "path"));
+  cleanup_free char *rootfs = NULL;
+  cleanup_close int fd = -1;
+  berth_err_t e = NULL;
+  if (st->bundle == NULL || json_is_true (json_object_get (r, "readonly"))
+      || json_object_get (json_object_get (st->config, "annotations"), BERTH_ANNOTATION_VM_IMAGE))
+    return;
+  if (berth_vm_take_changes (root, st->id, &fd, &e) < 0 || fd < 0)
+    {
+      berth_error_release (&e);
+      return;
+    }
+  rootfs = rp && rp[0] == '/' ? xstrdup (rp) : xasprintf ("%s/%s", st->bundle, rp ? rp : "rootfs");
+  if (berth_unpack_changes (fd, rootfs, &e) < 0)
+    {
+      berth_debug ("container %s: its changes were not all written back to %s: %s", st->id, rootfs, e->msg);
+      berth_error_release (&e);
+    }
+}
+
 static int
 vm_isolation_release (const char *root, struct berth_state *st, berth_err_t *err)
 {
   const char *pod = json_string_value (json_object_get (st->backend, "pod"));
   json_t *uid = json_object_get (st->backend, "jail_uid");
+  vm_write_back (root, st);
   if (pod)
     berth_vm_member_release (root, pod, st->id);
   else if (json_is_integer (uid))

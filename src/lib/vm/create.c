@@ -403,8 +403,12 @@ berth_vm_create (const struct berth_create_opts *o, const char *bundle, const ch
   l.kernel = kernel;
   l.initrd = initrd;
   l.tty = json_is_true (json_object_get (json_object_get (config, "process"), "terminal"));
+  /* Another engine's bundle: its rootfs gets them back at delete, where
+     runc's container would have written them (vm_write_back). */
   l.keep_changes
-      = strcmp (json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_KEEP_CHANGES)) ?: "", "true") == 0;
+      = image == NULL
+        || strcmp (json_string_value (json_object_get (annotations, BERTH_ANNOTATION_VM_KEEP_CHANGES)) ?: "", "true")
+               == 0;
   l.dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (l.dirfd < 0)
     return berth_error (err, errno, "open `%s`", dir);
