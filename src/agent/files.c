@@ -130,7 +130,7 @@ job_target (uint32_t sid, json_t *req, struct job *j)
       return -1;
     }
   /* The VM's own writable layer outlives its init until the VM goes:
-     the shim keeps it then (vm_shim_save_changes). */
+     the shim keeps it then (shim_save_changes). */
   if (!proc_by_sid (sid) && j->type == BERTH_F_ARCHIVE && j->a.what == BERTH_ARCHIVE_UPPER
       && strcmp (j->id, CTR_ID) == 0 && started && target (j->id) <= 0)
     {
