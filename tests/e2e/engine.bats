@@ -660,6 +660,7 @@ container rename ev2
 container destroy ev2
 image tag docker.io/library/evimg:1
 image untag docker.io/library/evimg:1"
+  echo "$output" # shown when the comparison fails
   [ "$output" = "$expected" ]
   # Attributes: the exit code, the signal, labels; filters combine.
   [ "$(B events --until 0s --filter container=ev1 --filter event=die --format '{{.Actor.Attributes.exitCode}}')" = 3 ]

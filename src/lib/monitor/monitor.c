@@ -205,6 +205,13 @@ set_finished (json_t *rec, void *arg, berth_err_t *err)
   if (json_object_get (json_object_get (f->m->rec, "State"), "Error"))
     json_object_set (st, "Error", json_object_get (json_object_get (f->m->rec, "State"), "Error"));
   json_object_del (rec, "MonitorPid");
+  /* In the journal before the record says exited: `stop`, which waits
+     for that, writes its own event after these (docker's kill, die, stop). */
+  if (f->started && f->m->oom_killed)
+    berth_engine_event (f->m->e, f->m->id, rec, "oom", NULL);
+  if (f->started)
+    berth_engine_event (f->m->e, f->m->id, rec, "die",
+                        json_pack ("{s:o}", "exitCode", json_sprintf ("%d", f->exit_code)));
   return 0;
 }
 
@@ -218,10 +225,6 @@ finish (struct monitor *m, bool started, int exit_code, struct berth_net_ports *
     {
       json_decref (m->rec);
       m->rec = rec;
-      if (started && m->oom_killed)
-        berth_engine_event (m->e, m->id, rec, "oom", NULL);
-      if (started)
-        berth_engine_event (m->e, m->id, rec, "die", json_pack ("{s:o}", "exitCode", json_sprintf ("%d", exit_code)));
     }
   else
     {
