@@ -233,7 +233,6 @@ static void
 vm_write_back (const char *root, struct berth_state *st)
 {
   json_t *r = json_object_get (st->config, "root");
-  const char *rp = json_string_value (json_object_get (r, "path"));
   cleanup_free char *rootfs = NULL;
   cleanup_close int fd = -1;
   berth_err_t e = NULL;
@@ -245,7 +244,7 @@ vm_write_back (const char *root, struct berth_state *st)
       berth_error_release (&e);
       return;
     }
-  rootfs = rp && rp[0] == '/' ? xstrdup (rp) : xasprintf ("%s/%s", st->bundle, rp ? rp : "rootfs");
+  rootfs = vm_bundle_rootfs (st->config, st->bundle);
   if (berth_unpack_changes (fd, rootfs, &e) < 0)
     {
       berth_debug ("container %s: its changes were not all written back to %s: %s", st->id, rootfs, e->msg);

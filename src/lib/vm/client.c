@@ -384,7 +384,41 @@ vm_spawn_relay (int fd, struct berth_frame_reader *rd, int slave, bool die_with_
 
 /* ------------------------------------------------------------- files */
 
-#define STREAM_ERR_MAX 2048
+int
+vm_sink_frame (struct vm_sink *k, const struct berth_frame *f, berth_err_t *err)
+{
+  if (f->type == BERTH_F_STDOUT)
+    {
+      if (k->max > 0 && (k->sent += f->len) > k->max)
+        return berth_error (err, EFBIG, "%s: its guest sent more than %lld MiB, more than its writable layer can hold",
+                            k->what, k->max >> 20);
+      if (k->out_fd >= 0 && write_all (k->out_fd, f->data, f->len) < 0)
+        return berth_error (err, errno, "%s: write the archive", k->what);
+    }
+  else if (f->type == BERTH_F_STDERR)
+    for (uint32_t i = 0; i < f->len && k->msg_len < sizeof (k->msg) - 1; i++)
+      k->msg[k->msg_len++] = f->data[i] >= ' ' || f->data[i] == '\n' ? (char)f->data[i] : '?';
+  else if (f->type == BERTH_F_EXIT && berth_frame_exit_code (f, &k->code, err) < 0)
+    return -1;
+  return 0;
+}
+
+int
+vm_sink_result (struct vm_sink *k, berth_err_t *err)
+{
+  while (k->msg_len && k->msg[k->msg_len - 1] == '\n')
+    k->msg_len--;
+  k->msg[k->msg_len] = '\0';
+  if (k->code != 0)
+    return berth_error (err, EIO, "in the VM: %s", k->msg_len ? k->msg : "the helper failed");
+  return 0;
+}
+
+long long
+vm_layer_max (long mem_mib)
+{
+  return mem_mib > 0 ? (2 * (long long)mem_mib + 64) << 20 : 0;
+}
 
 /* One helper session in the guest: REQ, then IN_FD's bytes as its stdin
    (if IN_FD >= 0), its stdout to OUT_FD (if >= 0; at most MAX bytes when
@@ -393,15 +427,14 @@ static int
 vm_stream (const char *root, const char *id, uint8_t type, json_t *req, int in_fd, int out_fd, long long max,
            berth_err_t *err)
 {
-  long long sent = 0;
   cleanup_free char *member = NULL;
   cleanup_close int fd = member_connect (root, id, &member, err);
+  cleanup_free char *what = xasprintf ("container `%s`", id);
   struct berth_frame_reader rd = { 0 };
   struct berth_frame f;
-  char msg[STREAM_ERR_MAX + 1];
-  size_t msg_len = 0;
+  struct vm_sink k = { .out_fd = out_fd, .max = max, .what = what, .code = -1 };
   bool in_open = in_fd >= 0;
-  int code = -1, ret = -1;
+  int ret = -1;
   if (fd < 0)
     {
       json_decref (req);
@@ -411,7 +444,7 @@ vm_stream (const char *root, const char *id, uint8_t type, json_t *req, int in_f
     json_object_set_new (req, "container", json_string (member));
   if (berth_frame_write_json (fd, type, 0, req, err) < 0 || vm_await_reply (fd, &rd, id, &f, err) < 0)
     goto out;
-  while (code < 0)
+  while (k.code < 0)
     {
       struct pollfd p[2] = { { .fd = fd, .events = POLLIN }, { .fd = in_open ? in_fd : -1, .events = POLLIN } };
       int r = berth_frame_next (&rd, &f, err);
@@ -419,22 +452,7 @@ vm_stream (const char *root, const char *id, uint8_t type, json_t *req, int in_f
         goto out;
       if (r == 1)
         {
-          if (f.type == BERTH_F_STDOUT && max > 0 && (sent += f.len) > max)
-            {
-              berth_error (err, EFBIG,
-                           "container `%s`: its guest sent more than %lld MiB, more than its writable layer can hold",
-                           id, max >> 20);
-              goto out;
-            }
-          if (f.type == BERTH_F_STDOUT && out_fd >= 0 && write_all (out_fd, f.data, f.len) < 0)
-            {
-              berth_error (err, errno, "write the archive");
-              goto out;
-            }
-          if (f.type == BERTH_F_STDERR)
-            for (uint32_t k = 0; k < f.len && msg_len < STREAM_ERR_MAX; k++)
-              msg[msg_len++] = f.data[k] >= ' ' || f.data[k] == '\n' ? (char)f.data[k] : '?';
-          if (f.type == BERTH_F_EXIT && berth_frame_exit_code (&f, &code, err) < 0)
+          if (vm_sink_frame (&k, &f, err) < 0)
             goto out;
           continue;
         }
@@ -474,15 +492,7 @@ vm_stream (const char *root, const char *id, uint8_t type, json_t *req, int in_f
             }
         }
     }
-  while (msg_len && msg[msg_len - 1] == '\n')
-    msg_len--;
-  msg[msg_len] = '\0';
-  if (code != 0)
-    {
-      berth_error (err, EIO, "in the VM: %s", msg_len ? msg : "the helper failed");
-      goto out;
-    }
-  ret = 0;
+  ret = vm_sink_result (&k, err);
 out:
   berth_frame_reader_free (&rd);
   return ret;
@@ -501,8 +511,7 @@ berth_vm_archive (const char *root, const char *id, enum berth_vm_archive_what w
       berth_err_t e2 = NULL;
       if (berth_state_load (root, id, &st, &e2) == 0)
         {
-          json_int_t mib = json_integer_value (json_object_get (st->backend, "memory_mib"));
-          max = mib > 0 ? (2 * (long long)mib + 64) << 20 : 0;
+          max = vm_layer_max ((long)json_integer_value (json_object_get (st->backend, "memory_mib")));
           berth_state_free (st);
         }
       berth_error_release (&e2);

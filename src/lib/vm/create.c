@@ -35,13 +35,19 @@
 #include "lib/vm/internal.h"
 #include "lib/vm/vm.h"
 
+char *
+vm_bundle_rootfs (json_t *config, const char *bundle)
+{
+  const char *rp = json_string_value (json_object_get (json_object_get (config, "root"), "path"));
+  return rp && rp[0] == '/' ? xstrdup (rp) : xasprintf ("%s/%s", bundle, rp ? rp : "rootfs");
+}
+
 /* A bundle from Docker or containerd: its rootfs becomes this container's
    own image, in its state directory. */
 static int
 bundle_image (json_t *config, const char *bundle, const char *dir, char **built, berth_err_t *err)
 {
-  const char *rp = json_string_value (json_object_get (json_object_get (config, "root"), "path"));
-  cleanup_free char *rootfs = rp && rp[0] == '/' ? xstrdup (rp) : xasprintf ("%s/%s", bundle, rp ? rp : "rootfs");
+  cleanup_free char *rootfs = vm_bundle_rootfs (config, bundle);
   *built = xasprintf ("%s/rootfs.erofs", dir);
   return berth_vm_build_image (rootfs, *built, err);
 }
@@ -307,9 +313,7 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
                         .qemu_path = l->m.qemu,
                         .dns = l->dns >= 0 ? VM_FD_DNS : -1,
                         .save_changes = l->keep_changes,
-                        /* The layer is a tmpfs in guest memory: twice
-                           that, for tar's headers of many small files. */
-                        .changes_max = (2 * (long long)l->m.mem_mib + 64) << 20 };
+                        .changes_max = vm_layer_max (l->m.mem_mib) };
       int src[] = { agent[1],
                     l->rootfd,
                     l->kfd,

@@ -219,6 +219,32 @@ struct shim
 
 typedef int (*reply_parser) (const struct berth_frame *f, void *out, berth_err_t *err);
 
+/* A bundle's rootfs directory (config.json's root.path, absolute or
+   under BUNDLE). */
+char *vm_bundle_rootfs (json_t *config, const char *bundle);
+/* The most a guest may send as its writable layer: the layer is a tmpfs
+   in its MEM_MIB of memory; twice that, for tar's headers of many small
+   files, plus 64 MiB. */
+long long vm_layer_max (long mem_mib);
+
+/* What a helper session in the guest sends back (archive, extract): its
+   stdout into OUT_FD (-1: dropped), at most MAX bytes (0: no limit), its
+   stderr kept for the error, its exit code. */
+struct vm_sink
+{
+  int out_fd;
+  long long max, sent;
+  const char *what; /* names the sender in errors */
+  char msg[2049];
+  size_t msg_len;
+  int code; /* -1 until its exit */
+};
+/* Takes one frame of the session: -1 with *ERR on a flood or a failed
+   write. */
+int vm_sink_frame (struct vm_sink *k, const struct berth_frame *f, berth_err_t *err);
+/* After its exit: 0 when it succeeded, else its stderr as the error. */
+int vm_sink_result (struct vm_sink *k, berth_err_t *err);
+
 /* Shared between the backend's files. */
 /* A process that stands on the host for one in the guest: it carries
    the session's stdio (on SLAVE, a pty, when there is one) and exits with

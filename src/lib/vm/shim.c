@@ -697,11 +697,9 @@ shim_save_changes (struct shim *s, berth_err_t *err)
 {
   static const char tmp[] = "changes.tar.tmp";
   uint32_t sid = ++s->next_sid;
-  long long sent = 0, deadline;
   cleanup_close int out = -1;
-  char msg[512];
-  size_t msg_len = 0;
-  int code = -1;
+  struct vm_sink k = { .max = s->changes_max, .what = "the container's changes", .code = -1 };
+  long long deadline;
   struct berth_frame f;
   if (berth_frame_write_json (s->agent, BERTH_F_ARCHIVE, sid, json_pack ("{s:s}", "what", "upper"), err) < 0
       || shim_expect (s, sid, &f, 30000, err) < 0)
@@ -711,8 +709,9 @@ shim_save_changes (struct shim *s, berth_err_t *err)
   out = openat (s->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (out < 0)
     return berth_error (err, errno, "create `%s/%s`", s->dir, tmp);
+  k.out_fd = out;
   deadline = monotonic_ms () + 60000;
-  while (code < 0)
+  while (k.code < 0)
     {
       if (shim_next (s, &f, deadline, err) < 0)
         goto fail;
@@ -720,32 +719,11 @@ shim_save_changes (struct shim *s, berth_err_t *err)
         continue;
       /* The guest is still sending: more time. */
       deadline = monotonic_ms () + 60000;
-      if (f.type == BERTH_F_STDOUT)
-        {
-          if (s->changes_max > 0 && (sent += f.len) > s->changes_max)
-            {
-              berth_error (err, EFBIG, "the guest sent more than %lld MiB, more than its writable layer can hold",
-                           s->changes_max >> 20);
-              goto fail;
-            }
-          if (write_all (out, f.data, f.len) < 0)
-            {
-              berth_error (err, errno, "write `%s/%s`", s->dir, tmp);
-              goto fail;
-            }
-        }
-      else if (f.type == BERTH_F_STDERR)
-        for (uint32_t k = 0; k < f.len && msg_len < sizeof (msg) - 1; k++)
-          msg[msg_len++] = f.data[k] >= ' ' ? (char)f.data[k] : ' ';
-      else if (f.type == BERTH_F_EXIT && berth_frame_exit_code (&f, &code, err) < 0)
+      if (vm_sink_frame (&k, &f, err) < 0)
         goto fail;
     }
-  msg[msg_len] = '\0';
-  if (code != 0)
-    {
-      berth_error (err, EIO, "in the VM: %s", msg_len ? msg : "the helper failed");
-      goto fail;
-    }
+  if (vm_sink_result (&k, err) < 0)
+    goto fail;
   if (fsync (out) < 0 || renameat (s->dirfd, tmp, s->dirfd, "changes.tar") < 0)
     {
       berth_error (err, errno, "keep `%s/changes.tar`", s->dir);
