@@ -271,6 +271,7 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
   json_t *req;
   char **argv;
   pid_t shim, parent;
+  long long disk;
 
   if (l->m.qemu == NULL)
     return berth_error (err, ENOENT, "VM isolation needs QEMU: %s is not in PATH", vm_qemu_binary ());
@@ -283,7 +284,17 @@ vm_launch (struct vm_launch *l, pid_t *pid_out, json_t **vm_out, berth_err_t *er
       vm_jail_release (&jail);
       return -1;
     }
-  if (vm_template_get (&l->m, l->kernel, l->kfd, l->initrd, l->ifd, &t, &why) == 0)
+  {
+    struct stat st;
+    if (fstat (l->rootfd, &st) < 0)
+      {
+        berth_error (err, errno, "stat the VM's disk");
+        vm_jail_release (&jail);
+        return -1;
+      }
+    disk = st.st_size;
+  }
+  if (vm_template_get (&l->m, l->kernel, l->kfd, l->initrd, l->ifd, disk, &t, &why) == 0)
     berth_debug ("container %s: its VM boots cold: %s", o->id, why);
   else
     berth_debug ("container %s: its VM is restored from template %s (%s memory)", o->id, t->key,

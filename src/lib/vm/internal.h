@@ -145,11 +145,14 @@ char *vm_config_string (const char *key);
 void vm_machine_init (struct vm_machine *m, json_t *config, const char *kernel, bool fs, bool net);
 void vm_machine_release (struct vm_machine *m);
 enum vm_template_mode vm_template_mode (const char **why);
+/* A template's placeholder disk: a clone's disk may be no larger. */
+#define VM_TEMPLATE_DISK_MAX (1LL << 40)
 /* A template for M, made first if there is none (under a lock: one maker
    at a time), checked, and this VM's RAM made from it: 1 and *T.  0 when
-   the VM must boot cold, *WHY saying why.  Never fails otherwise. */
+   the VM must boot cold (also for a disk of DISK_BYTES larger than
+   VM_TEMPLATE_DISK_MAX), *WHY saying why.  Never fails otherwise. */
 int vm_template_get (const struct vm_machine *m, const char *kernel, int kernel_fd, const char *initrd, int initrd_fd,
-                     struct vm_template **t, char **why);
+                     long long disk_bytes, struct vm_template **t, char **why);
 void vm_template_free (struct vm_template *t);
 /* Copies the template's RAM (SRC_FD) into the VM's (RAM_FD), checking its
    digest; a mismatch removes the template and fails with status EBADMSG

@@ -34,10 +34,9 @@
 #include "lib/vm/protocol.h"
 #include "lib/vm/vm.h"
 
-#define TEMPLATE_FORMAT 1
+#define TEMPLATE_FORMAT 2
 #define PAGE 4096
 #define CHUNK (1 << 20)
-#define PLACEHOLDER_DISK (1 << 20)
 #define QMP_TIMEOUT_MS 30000
 
 char *
@@ -245,7 +244,8 @@ struct maker
 };
 
 /* QEMU for the template: the layout of enum vm_fd, with a placeholder
-   disk the guest never probes (its driver loads at create). */
+   disk of zeros (sparse: it costs nothing), as large as any clone's disk
+   may be: a clone's kernel keeps the size its driver read here. */
 static int
 maker_spawn (struct maker *mk, const struct vm_machine *m, int kfd, int ifd, int ram, berth_err_t *err)
 {
@@ -254,7 +254,7 @@ maker_spawn (struct maker *mk, const struct vm_machine *m, int kfd, int ifd, int
   int agent[2], qmp[2];
   cleanup_strv char **argv = NULL;
   cleanup_close int disk_ro = -1;
-  if (disk < 0 || ftruncate (disk, PLACEHOLDER_DISK) < 0 || log < 0)
+  if (disk < 0 || ftruncate (disk, VM_TEMPLATE_DISK_MAX) < 0 || log < 0)
     return berth_error (err, errno, "the template's placeholder disk and log");
   {
     /* QEMU takes a read-only drive's fd only if it is open read-only. */
@@ -888,7 +888,7 @@ fail:
 
 int
 vm_template_get (const struct vm_machine *m, const char *kernel, int kernel_fd, const char *initrd, int initrd_fd,
-                 struct vm_template **out, char **why)
+                 long long disk_bytes, struct vm_template **out, char **why)
 {
   const char *mode_why;
   enum vm_template_mode mode = vm_template_mode (&mode_why);
@@ -907,6 +907,12 @@ vm_template_get (const struct vm_machine *m, const char *kernel, int kernel_fd, 
   if (m->fs)
     {
       *why = xstrdup ("it shares host directories: QEMU 7.2 cannot save a VM with vhost-user-fs (virtiofs)");
+      return 0;
+    }
+  if (disk_bytes > VM_TEMPLATE_DISK_MAX)
+    {
+      *why = xasprintf ("its image's disk (%lld bytes) is larger than a template's placeholder disk (%lld bytes)",
+                        disk_bytes, (long long)VM_TEMPLATE_DISK_MAX);
       return 0;
     }
   inputs = template_inputs (m, kernel_fd, initrd_fd, why);
