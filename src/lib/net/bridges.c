@@ -89,21 +89,22 @@ net_bridge_up (const char *root, struct berth_nl *nl, json_t *net, berth_err_t *
   return 0;
 }
 
+/* Entries of PATH, but for one named EXCEPT. */
 static int
-count_dir (const char *path)
+count_dir (const char *path, const char *except)
 {
   cleanup_dir DIR *d = opendir (path);
   struct dirent *de;
   int n = 0;
   while (d && (de = readdir (d)))
-    if (de->d_name[0] != '.')
+    if (de->d_name[0] != '.' && (except == NULL || strcmp (de->d_name, except) != 0))
       n++;
   return n;
 }
 
-/* Containers on any network of this root. */
+/* Containers on any network of this root, but for EXCEPT. */
 static int
-root_users (const char *root)
+root_users (const char *root, const char *except)
 {
   json_t *all = NULL, *bad = NULL, *n;
   size_t i;
@@ -119,7 +120,7 @@ root_users (const char *root)
   json_array_foreach (all, i, n)
   {
     cleanup_free char *ad = net_active_dir (root, json_string_value (json_object_get (n, "Name")));
-    users += count_dir (ad);
+    users += count_dir (ad, except);
   }
   json_decref (all);
   json_decref (bad);
@@ -152,23 +153,24 @@ table_holds_only (const char *br)
   return hit && strchr (el, '"') == hit && strchr (hit + strlen (ours), '"') == NULL;
 }
 
-/* The last container on NET is gone: its bridge, dnsmasq and nft
-   elements go, and the table with them when nothing else is left in it
-   (one nft run instead of one per element). */
+/* The last container on NET (but for LEAVING, which is on its way out)
+   is gone: its bridge, dnsmasq and nft elements go, and the table with
+   them when nothing else is left in it (one nft run instead of one per
+   element). */
 void
-net_bridge_down_if_unused (const char *root, struct berth_nl *nl, json_t *net)
+net_bridge_down_if_unused (const char *root, struct berth_nl *nl, json_t *net, const char *leaving)
 {
   const char *br = json_string_value (json_object_get (net, "Bridge"));
   const char *name = json_string_value (json_object_get (net, "Name"));
   cleanup_free char *ad = net_active_dir (root, name);
   berth_err_t e2 = NULL;
-  if (count_dir (ad) > 0)
+  if (count_dir (ad, leaving) > 0)
     return;
   net_dns_stop (root, name);
   if (nl)
     berth_nl_link_del (nl, br, &e2);
   berth_error_release (&e2);
-  if (root_users (root) == 0 && table_holds_only (br))
+  if (root_users (root, leaving) == 0 && table_holds_only (br))
     net_nft_run ("delete table " NFT_TABLE, true, &e2);
   else
     {
