@@ -6,6 +6,8 @@
 #   cold      the same with BERTH_VM_TEMPLATE=off: the guest kernel boots
 #   nojail    from a template with BERTH_VM_JAIL=off: QEMU as root in the
 #             host's namespaces (the jail's cost is template/nojail)
+#   nonet     from a template with --network none: no bridge, veth or NIC
+#             (what the default network costs is template - nonet)
 #   bare      QEMU booting the same kernel, same machine and accelerator,
 #             with an initramfs whose init powers off at once (the floor
 #             of a boot)
@@ -75,16 +77,18 @@ B run --rm busybox true >/dev/null # the image in the store
 t0=$(date +%s%N)
 B run --rm --isolation=vm busybox true 2>/dev/null
 first=$(ms "$t0")
-: > "$tmp/template"; : > "$tmp/cold"; : > "$tmp/bare"; : > "$tmp/process"; : > "$tmp/nojail"
+: > "$tmp/template"; : > "$tmp/cold"; : > "$tmp/bare"; : > "$tmp/process"; : > "$tmp/nojail"; : > "$tmp/nonet"
+B run --rm --isolation=vm --network none busybox true 2>/dev/null # its template (no NIC)
 for i in $(seq "$N"); do
-  order="template nojail cold bare process"
-  [ $((i % 2)) = 0 ] && order="process bare cold nojail template"
+  order="template nojail nonet cold bare process"
+  [ $((i % 2)) = 0 ] && order="process bare cold nonet nojail template"
   for e in $order; do
     t0=$(date +%s%N)
     case $e in
       template) B run --rm --isolation=vm busybox true 2>/dev/null ;;
       cold) BERTH_VM_TEMPLATE=off B run --rm --isolation=vm busybox true 2>/dev/null ;;
       nojail) BERTH_VM_JAIL=off B run --rm --isolation=vm busybox true 2>/dev/null ;;
+      nonet) B run --rm --isolation=vm --network none busybox true 2>/dev/null ;;
       bare) bare ;;
       process) B run --rm busybox true ;;
     esac
@@ -92,17 +96,19 @@ for i in $(seq "$N"); do
   done
 done
 tpl=$(median < "$tmp/template") cold=$(median < "$tmp/cold") bare=$(median < "$tmp/bare") proc=$(median < "$tmp/process")
-nojail=$(median < "$tmp/nojail")
+nojail=$(median < "$tmp/nojail") nonet=$(median < "$tmp/nonet")
 echo "kernel $kernel, $N runs each, medians:"
 echo "  berth run --rm --isolation=vm busybox true, from a template   ${tpl} ms"
 echo "  the same, cold (BERTH_VM_TEMPLATE=off)                         ${cold} ms"
 echo "  bare QEMU boot to poweroff (the floor of a boot)               ${bare} ms"
 echo "  berth run --rm busybox true (process)                          ${proc} ms"
 echo "  from a template with QEMU unjailed (BERTH_VM_JAIL=off)         ${nojail} ms"
+echo "  from a template with --network none                            ${nonet} ms"
 echo "  the first VM run, which made the template                      ${first} ms"
 echo "  ratio template/bare: $(ratio "$tpl" "$bare")   (goal <= 0.4)"
 echo "  ratio cold/bare:     $(ratio "$cold" "$bare")"
 echo "  ratio template/cold: $(ratio "$tpl" "$cold")"
+echo "  ratio nonet/bare:    $(ratio "$nonet" "$bare")   (the default network's cost: $((tpl - nonet)) ms)"
 echo "  the jail's cost: $(( (tpl - nojail) * 100 / nojail ))%   (template/nojail $(ratio "$tpl" "$nojail"); goal <= 5%)"
 
 if command -v dockerd >/dev/null && command -v docker >/dev/null; then
