@@ -137,7 +137,10 @@ void member_create (struct member *m);
 void member_data (struct member *m, const void *data, size_t len);
 int write_files (const struct berth_req_file *files, size_t n, const char *dir, berth_err_t *err);
 int mount_rootfs (const struct berth_req_create *r, berth_err_t *err);
-int guest_create (uint32_t sid, const char *id, const char *bundle, json_t *config, pid_t *pid);
+/* SECCOMP_BPF (LEN bytes, or NULL): the config's linux.seccomp as the
+   host compiled it. */
+int guest_create (uint32_t sid, const char *id, const char *bundle, json_t *config, const void *seccomp_bpf, size_t len,
+                  pid_t *pid);
 int setup_network (const struct berth_req_create *r, berth_err_t *err);
 void do_create (uint32_t sid, json_t *req);
 void do_start (uint32_t sid, json_t *req);

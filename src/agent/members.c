@@ -221,7 +221,7 @@ member_create (struct member *m)
           nss, json_pack ("{s:s,s:o}", "type", "network", "path", json_sprintf ("/proc/%d/ns/net", (int)init_pid)));
   }
   m->loading = false;
-  if (guest_create (m->sid, m->id, bundle, config, &pid) < 0)
+  if (guest_create (m->sid, m->id, bundle, config, NULL, 0, &pid) < 0)
     {
       member_free (m); /* guest_create answered */
       return;

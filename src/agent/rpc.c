@@ -96,7 +96,8 @@ mount_rootfs (const struct berth_req_create *r, berth_err_t *err)
    root at BUNDLE/rootfs), its stdio on session SID's process.  On failure
    the error has been sent to SID. */
 int
-guest_create (uint32_t sid, const char *id, const char *bundle, json_t *config, pid_t *pid)
+guest_create (uint32_t sid, const char *id, const char *bundle, json_t *config, const void *seccomp_bpf, size_t len,
+              pid_t *pid)
 {
   berth_err_t err = NULL;
   cleanup_free char *path = xasprintf ("%s/config.json", bundle);
@@ -132,7 +133,9 @@ guest_create (uint32_t sid, const char *id, const char *bundle, json_t *config, 
                                    .bundle = bundle,
                                    .console_fd = cons[1],
                                    .isolation = "process",
-                                   .sysctls_checked = true };
+                                   .sysctls_checked = true,
+                                   .seccomp_bpf = seccomp_bpf,
+                                   .seccomp_bpf_len = len };
     r = berth_container_create (&o, pid, &err);
   }
   if (stdio_finish (p, child_fds, cons, r, *pid, sid, &err) < 0)
@@ -186,7 +189,7 @@ do_create (uint32_t sid, json_t *req)
       || make_dns_relay (r.dns_relay, &err) < 0)
     return send_error (sid, &err);
   trace_step ("root mounted");
-  if (guest_create (0, CTR_ID, BUNDLE, r.config, &pid) < 0)
+  if (guest_create (0, CTR_ID, BUNDLE, r.config, r.seccomp_bpf, r.seccomp_bpf_len, &pid) < 0)
     return;
   trace_step ("created");
   init_pid = pid;

@@ -405,6 +405,39 @@ EOF
   no_vm_left
 }
 
+@test "vm: seccomp in the guest denies what it denies in process isolation: docker's default, a profile of one's own (compiled by the host), one with flags (built in the guest), unconfined" {
+  # A profile the host compiles for the guest (no flags, no notify).
+  cat > "$T/deny.json" <<'EOF'
+{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64"],
+ "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":1},
+             {"names":["getcwd"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}
+EOF
+  jq '.flags = ["SECCOMP_FILTER_FLAG_LOG"]' "$T/deny.json" > "$T/flagged.json"
+  probe='mkdir /tmp/x 2>&1; /bin/pwd 2>&1; grep Seccomp: /proc/self/status; echo done'
+  for iso in process vm; do
+    run B run --rm --isolation=$iso --security-opt seccomp="$T/deny.json" busybox sh -c "$probe"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"can't create directory '/tmp/x': Operation not permitted"* ]]
+    [[ "$output" == *"getcwd: Permission denied"* ]] # its errno 13
+    [[ "$output" == *$'Seccomp:\t2\ndone'* ]]
+    eval "deny_$iso=\$output"
+    run B run --rm --isolation=$iso --security-opt seccomp="$T/flagged.json" busybox sh -c "$probe"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *"can't create directory '/tmp/x': Operation not permitted"* ]]
+    [[ "$output" == *"getcwd: Permission denied"* ]]
+    # docker's default profile: a filter, which lets mkdir and getcwd be.
+    run B run --rm --isolation=$iso busybox sh -c "$probe"
+    [ "$status" -eq 0 ]
+    [[ "$output" == *$'/\nSeccomp:\t2\ndone'* ]]
+    [[ "$output" != *"can't create directory"* ]]
+    run B run --rm --isolation=$iso --security-opt seccomp=unconfined busybox sh -c "$probe"
+    [[ "$output" == *$'Seccomp:\t0\ndone'* ]]
+  done
+  # The VM's warning aside, the same words.
+  [ "$(grep -v 'TCG' <<<"$deny_vm")" = "$deny_process" ]
+  no_vm_left
+}
+
 @test "vm: pause stops the whole VM, unpause resumes it; stop still ends it" {
   B run -d --name vp --isolation=vm --network none busybox sh -c 'trap "exit 7" TERM; while true; do echo tick; sleep 0.1; done'
   for i in $(seq 100); do [ -n "$(B logs vp)" ] && break; sleep 0.1; done

@@ -362,6 +362,10 @@ create_requests (void **state)
     { "network", "[{\"address\":\"10.0.0.2\",\"prefix\":8,\"mac\":\"01:00:5e:00:00:01\"}]", "bad MAC" },
     { "network", "[{\"address\":\"10.0.0.2\",\"prefix\":8,\"gateway\":\"10.0.0\"}]", "bad gateway" },
     { "network", "[{},{}]", "at most one interface" },
+    { "seccomp_bpf", "\"AAECAwQFBg==\"", "1 to 4096 BPF instructions" }, /* 7 bytes */
+    { "seccomp_bpf", "\"\"", "1 to 4096 BPF instructions" },
+    { "seccomp_bpf", "\"not base64!\"", "1 to 4096 BPF instructions" },
+    { "seccomp_bpf", "8", "1 to 4096 BPF instructions" },
   };
   struct berth_req_create r;
   berth_err_t err = NULL;
@@ -377,6 +381,13 @@ create_requests (void **state)
   assert_int_equal (r.socket_modes[0], 0755); /* never set-id bits */
   assert_true (r.has_iface && r.iface.has_gateway && r.iface.has_mac && r.iface.prefix == 16 && r.iface.mtu == 1500);
   assert_true (r.shared && r.dns_relay && !r.restored && !r.member);
+  assert_null (r.seccomp_bpf);
+  berth_req_create_clear (&r);
+  json_decref (req);
+  /* The host's compiled seccomp program: whole instructions. */
+  req = create_with ("seccomp_bpf", "\"AAECAwQFBgc=\"");
+  assert_int_equal (berth_req_create (req, &r, &err), 0);
+  assert_true (r.seccomp_bpf_len == 8 && r.seccomp_bpf[7] == 7);
   berth_req_create_clear (&r);
   json_decref (req);
   for (size_t i = 0; i < ARRAY_SIZE (bad); i++)

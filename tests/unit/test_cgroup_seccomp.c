@@ -3,8 +3,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <linux/bpf.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "lib/runtime/cgroup.h"
 #include "lib/runtime/cgroup_bpf.h"
@@ -40,14 +44,14 @@ systemd_unit_names (void **state)
   } good[] = {
     { NULL, "system.slice", "berth-id1.scope", "/system.slice/berth-id1.scope" },
     { ":p:n", "system.slice", "p-n.scope", "/system.slice/p-n.scope" },
-    { "kubepods-burstable-pod12.slice:cri-containerd:abc", "kubepods-burstable-pod12.slice",
-      "cri-containerd-abc.scope", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12.slice/cri-containerd-abc.scope" },
+    { "kubepods-burstable-pod12.slice:cri-containerd:abc", "kubepods-burstable-pod12.slice", "cri-containerd-abc.scope",
+      "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod12.slice/cri-containerd-abc.scope" },
     { "-.slice:p:n", "-.slice", "p-n.scope", "/p-n.scope" },
     { "machine.slice::n", "machine.slice", "n.scope", "/machine.slice/n.scope" },
   };
-  static const char *bad[] = { "a--b.slice:p:n", "-a.slice:p:n", "a-.slice:p:n", "noslice:p:n", ".slice:p:n",
-                               "a/b.slice:p:n", "system.slice:p", "system.slice:p:n:x", "system.slice:p:",
-                               "system.slice:p:n.slice", "system.slice:p:a/b" };
+  static const char *bad[] = { "a--b.slice:p:n",  "-a.slice:p:n",           "a-.slice:p:n",      "noslice:p:n",
+                               ".slice:p:n",      "a/b.slice:p:n",          "system.slice:p",    "system.slice:p:n:x",
+                               "system.slice:p:", "system.slice:p:n.slice", "system.slice:p:a/b" };
   berth_err_t err = NULL;
   for (size_t i = 0; i < ARRAY_SIZE (good); i++)
     {
@@ -137,14 +141,66 @@ seccomp_profiles (void **state)
   json_decref (bad_op);
 }
 
+/* A program compiled in one place (a VM's host) and loaded as is in
+   another (its guest) denies what the profile denies; profiles that need
+   libseccomp's own load are left to it. */
+static void
+seccomp_exported (void **state)
+{
+  json_error_t jerr;
+  berth_err_t err = NULL;
+  void *bpf = NULL;
+  size_t len = 0;
+  pid_t pid;
+  int status;
+  json_t *deny = json_loads ("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"architectures\":[\"SCMP_ARCH_X86_64\"],"
+                             "\"syscalls\":[{\"names\":[\"getcwd\"],\"action\":\"SCMP_ACT_ERRNO\",\"errnoRet\":13}]}",
+                             0, &jerr);
+  json_t *flagged
+      = json_loads ("{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"flags\":[\"SECCOMP_FILTER_FLAG_LOG\"]}", 0, &jerr);
+  json_t *notify = json_loads (
+      "{\"defaultAction\":\"SCMP_ACT_ALLOW\",\"syscalls\":[{\"names\":[\"mkdir\"],\"action\":\"SCMP_ACT_NOTIFY\"}]}", 0,
+      &jerr);
+  json_t *broken = json_loads ("{\"defaultAction\":\"SCMP_ACT_NOPE\"}", 0, &jerr);
+  (void)state;
+  assert_int_equal (berth_seccomp_export (deny, &bpf, &len, &err), 1);
+  assert_true (len > 0 && len % 8 == 0);
+  pid = fork ();
+  assert_true (pid >= 0);
+  if (pid == 0)
+    {
+      char buf[256];
+      berth_err_t e2 = NULL;
+      if (berth_seccomp_load_program (bpf, len, &e2) < 0)
+        _exit (2);
+      /* Denied with the profile's errno; everything else still works. */
+      _exit (getcwd (buf, sizeof (buf)) == NULL && errno == 13 && getpid () > 0 ? 0 : 1);
+    }
+  assert_int_equal (waitpid (pid, &status, 0), pid);
+  assert_true (WIFEXITED (status));
+  assert_int_equal (WEXITSTATUS (status), 0);
+  free (bpf);
+  assert_int_equal (berth_seccomp_export (flagged, &bpf, &len, &err), 0);
+  assert_null (bpf);
+  assert_int_equal (berth_seccomp_export (notify, &bpf, &len, &err), 0);
+  assert_int_equal (berth_seccomp_export (broken, &bpf, &len, &err), 0);
+  assert_null (err);
+  /* Not a whole number of instructions: refused before the kernel. */
+  assert_int_equal (berth_seccomp_load_program ("1234567", 7, &err), -1);
+  berth_error_release (&err);
+  json_decref (deny);
+  json_decref (flagged);
+  json_decref (notify);
+  json_decref (broken);
+}
+
 int
 main (void)
 {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test (cgroup_paths),
-    cmocka_unit_test (systemd_unit_names),
-    cmocka_unit_test (device_filter_program),
-    cmocka_unit_test (seccomp_profiles),
+    cmocka_unit_test (cgroup_paths),          cmocka_unit_test (systemd_unit_names),
+    cmocka_unit_test (device_filter_program), cmocka_unit_test (seccomp_profiles),
+    cmocka_unit_test (seccomp_exported),
   };
   return cmocka_run_group_tests_name ("cgroup_seccomp", tests, NULL, NULL);
 }

@@ -33,6 +33,10 @@ struct berth_create_opts
      config had there; in the guest the container shares the VM's network
      namespace on purpose. */
   bool sysctls_checked;
+  /* A VM's guest: linux.seccomp as its host compiled it
+     (berth_seccomp_export), loaded as is by the container's process. */
+  const void *seccomp_bpf;
+  size_t seccomp_bpf_len;
   /* Receives what the config asked for that was left out (capabilities
      this kernel does not know), as one warning; NULL: not wanted. */
   berth_err_t *warning;

@@ -287,16 +287,17 @@ berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, be
       snprintf (pid, sizeof (pid), "%d", (int)getpid ());
       env_put (&p->env, "LISTEN_PID", pid);
     }
-  if (o->seccomp && berth_seccomp_build (o->seccomp, &filter, err) < 0)
+  if (o->seccomp && o->seccomp_bpf == NULL && berth_seccomp_build (o->seccomp, &filter, err) < 0)
     return -1;
 
   if (p->has_caps && drop_bounding (p->caps[CAP_SET_BOUNDING], err) < 0)
     goto out;
   /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
      user change below may take away: load it now (runc does the same). */
-  if (filter && !p->no_new_privileges)
+  if ((filter || o->seccomp_bpf) && !p->no_new_privileges)
     {
-      if (berth_seccomp_load (filter, &notify_fd, err) < 0)
+      if (filter ? berth_seccomp_load (filter, &notify_fd, err) < 0
+                 : berth_seccomp_load_program (o->seccomp_bpf, o->seccomp_bpf_len, err) < 0)
         goto out;
       seccomp_loaded = true;
     }
@@ -328,6 +329,8 @@ berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, be
   if (berth_find_executable (p->args[0], p->env, &exe, err) < 0)
     goto out;
   if (filter && !seccomp_loaded && berth_seccomp_load (filter, &notify_fd, err) < 0)
+    goto out;
+  if (o->seccomp_bpf && !seccomp_loaded && berth_seccomp_load_program (o->seccomp_bpf, o->seccomp_bpf_len, err) < 0)
     goto out;
   /* The notify fd goes to whoever waits for our exec; it passes it on to
      linux.seccomp.listenerPath with the container's state. */

@@ -11,7 +11,11 @@
 
 struct berth_exec_opts
 {
-  json_t *seccomp;   /* linux.seccomp or NULL */
+  json_t *seccomp; /* linux.seccomp or NULL */
+  /* linux.seccomp compiled already (berth_seccomp_export): loaded as is,
+     instead of SECCOMP.  NULL: SECCOMP is built here. */
+  const void *seccomp_bpf;
+  size_t seccomp_bpf_len;
   int preserve_fds;  /* fds 3 .. 3+n-1 reach the process */
   bool create_cwd;   /* the init creates a missing cwd, as runc does */
   bool setgroups_ok; /* false in a user namespace whose setgroups is denied */

@@ -318,6 +318,8 @@ static void __attribute__ ((noreturn)) container_init (struct init_ctx *c)
     goto fail_start;
   {
     struct berth_exec_opts eo = { .seccomp = s->seccomp,
+                                  .seccomp_bpf = s->seccomp ? c->o->seccomp_bpf : NULL,
+                                  .seccomp_bpf_len = c->o->seccomp_bpf_len,
                                   .preserve_fds = c->o->preserve_fds,
                                   .create_cwd = true,
                                   .setgroups_ok = true,

@@ -1,7 +1,12 @@
 #include "lib/runtime/seccomp.h"
 
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "lib/base/utils.h"
 
@@ -286,6 +291,67 @@ berth_seccomp_load (scmp_filter_ctx ctx, int *notify_fd, berth_err_t *err)
       if (*notify_fd < 0)
         *notify_fd = -1;
     }
+  return 0;
+}
+
+int
+berth_seccomp_export (json_t *sec, void **bpf, size_t *len, berth_err_t *err)
+{
+  scmp_filter_ctx ctx = NULL;
+  berth_err_t e2 = NULL;
+  cleanup_close int fd = -1;
+  json_t *v;
+  size_t i;
+  off_t size;
+  int r;
+  *bpf = NULL;
+  *len = 0;
+  if (json_array_size (json_object_get (sec, "flags")) > 0)
+    return 0;
+  json_array_foreach (json_object_get (sec, "syscalls"), i, v)
+  {
+    const char *a = json_string_value (json_object_get (v, "action"));
+    if (a && strcmp (a, "SCMP_ACT_NOTIFY") == 0)
+      return 0;
+  }
+  if (berth_seccomp_build (sec, &ctx, &e2) < 0)
+    {
+      berth_error_release (&e2);
+      return 0;
+    }
+  fd = memfd_create ("berth-seccomp", MFD_CLOEXEC);
+  if (fd < 0)
+    {
+      seccomp_release (ctx);
+      return berth_error (err, errno, "memfd_create");
+    }
+  r = seccomp_export_bpf (ctx, fd);
+  seccomp_release (ctx);
+  if (r < 0)
+    return berth_error (err, -r, "export the seccomp filter");
+  size = lseek (fd, 0, SEEK_END);
+  if (size <= 0 || size % sizeof (struct sock_filter) != 0 || size > BPF_MAXINSNS * (off_t)sizeof (struct sock_filter))
+    return berth_error (err, EINVAL, "the exported seccomp filter has %lld bytes", (long long)size);
+  *bpf = xmalloc ((size_t)size);
+  if (pread (fd, *bpf, (size_t)size, 0) != size)
+    {
+      free (*bpf);
+      *bpf = NULL;
+      return berth_error (err, errno ?: EIO, "read the exported seccomp filter");
+    }
+  *len = (size_t)size;
+  return 1;
+}
+
+int
+berth_seccomp_load_program (const void *bpf, size_t len, berth_err_t *err)
+{
+  struct sock_fprog prog
+      = { .len = (unsigned short)(len / sizeof (struct sock_filter)), .filter = (struct sock_filter *)bpf };
+  if (len == 0 || len % sizeof (struct sock_filter) != 0 || len > BPF_MAXINSNS * sizeof (struct sock_filter))
+    return berth_error (err, EINVAL, "a seccomp program of %zu bytes", len);
+  if (syscall (SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+    return berth_error (err, errno, "load the seccomp filter");
   return 0;
 }
 

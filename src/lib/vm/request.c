@@ -121,6 +121,24 @@ network (json_t *list, struct berth_req_create *r, berth_err_t *err)
   return 0;
 }
 
+/* A classic BPF program: 8-byte records, at most BPF_MAXINSNS (4096). */
+static int
+seccomp_program (json_t *v, struct berth_req_create *r, berth_err_t *err)
+{
+  const char *b64 = plain_string (v);
+  if (v == NULL)
+    return 0;
+  if (b64 == NULL || base64_decode (b64, strlen (b64), &r->seccomp_bpf, &r->seccomp_bpf_len) < 0
+      || r->seccomp_bpf_len == 0 || r->seccomp_bpf_len % 8 != 0 || r->seccomp_bpf_len > 4096 * 8)
+    {
+      free (r->seccomp_bpf);
+      r->seccomp_bpf = NULL;
+      r->seccomp_bpf_len = 0;
+      return berth_error (err, EINVAL, "seccomp_bpf must be base64 of 1 to 4096 BPF instructions");
+    }
+  return 0;
+}
+
 static int
 create_fields (json_t *req, struct berth_req_create *r, berth_err_t *err)
 {
@@ -161,6 +179,7 @@ create_fields (json_t *req, struct berth_req_create *r, berth_err_t *err)
   return identity (json_object_get (req, "identity"), r, err) < 0
                  || sockets (json_object_get (req, "sockets"), r, err) < 0
                  || network (json_object_get (req, "network"), r, err) < 0
+                 || seccomp_program (json_object_get (req, "seccomp_bpf"), r, err) < 0
              ? -1
              : 0;
 }
@@ -178,6 +197,7 @@ void
 berth_req_create_clear (struct berth_req_create *r)
 {
   berth_req_files_free (r->files, r->n_files);
+  free (r->seccomp_bpf);
   explicit_bzero (r->entropy, sizeof (r->entropy));
   *r = (struct berth_req_create){ 0 };
 }

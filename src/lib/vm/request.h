@@ -46,6 +46,10 @@ struct berth_req_create
   size_t n_sockets;
   bool has_iface;
   struct berth_netdev_config iface;
+  /* The config's linux.seccomp as the host compiled it (sock_filter
+     records), or NULL: the guest builds it. */
+  unsigned char *seccomp_bpf;
+  size_t seccomp_bpf_len;
 };
 
 /* REQ, a create frame's body, into *OUT (berth_req_create_clear frees it,
