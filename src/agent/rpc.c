@@ -45,9 +45,9 @@ write_files (const struct berth_req_file *files, size_t n, const char *dir, bert
    template's placeholder disk: all zeros, and at least as large as any
    disk a clone may have (the host boots larger ones cold), so the size the
    driver keeps covers this VM's disk.  What the kernel cached of the
-   placeholder (the partition scan's sectors) must not be read as this
-   disk: dropped.  Binding the driver again would do both, at ~80 ms under
-   TCG. */
+   placeholder must not be read as this disk: the partition scan's pages
+   go at the disk's last close, and whatever else did not is dropped here.
+   Binding the driver again did both, at ~80 ms under TCG. */
 static int
 forget_placeholder (const char *dev, berth_err_t *err)
 {

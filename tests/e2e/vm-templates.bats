@@ -273,3 +273,27 @@ EOF
   [ -z "$(ls -A "$STATE")" ]
   [ "$(keys | wc -l)" -eq 1 ]
 }
+
+@test "templates: a clone's disk is read as its own, not the placeholder's; a disk larger than the placeholder boots cold" {
+  # The clone's kernel kept the size its driver read of the template's
+  # placeholder (1 TiB of zeros): a clone reads its own image, whatever its
+  # size below that.
+  run B run --rm --isolation=vm busybox sh -c 'head -c 4 /bin/busybox | od -An -c; cat /sys/block/vda/size'
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"177   E   L   F"* ]]
+  [[ "$output" == *2147483648* ]] # 1 TiB in sectors: the placeholder's
+  # An image one byte over 1 TiB (sparse: an erofs and zeros after it).
+  mkdir -p "$BUNDLE"
+  cp -a "$ROOTFS" "$BUNDLE/rootfs"
+  mkfs.erofs --quiet "$T/big.erofs" "$ROOTFS"
+  truncate -s $(( (1 << 40) + 4096 )) "$T/big.erofs"
+  chmod 644 "$T/big.erofs"
+  (cd "$BUNDLE" && "$BERTH_RUNTIME" spec)
+  cfg ".process.terminal = false | .process.args = [\"sh\", \"-c\", \"cat /etc/passwd | head -1\"] | .annotations = {\"berth.vm.image\": \"$T/big.erofs\"}"
+  R() { (cd "$BUNDLE" && "$BERTH_RUNTIME" --root "$STATE" "$@"); }
+  run R --debug --log "$T/log.json" --log-format json --isolation=vm run big
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"root:x:0:0"* ]]
+  grep '"level":"debug"' "$T/log.json" | grep -q "boots cold: its image's disk (1099511631872 bytes) is larger than a template's placeholder disk"
+  [ -z "$(ls -A "$STATE")" ]
+}
