@@ -153,7 +153,7 @@ idle() { # label
     q=$(B inspect "$id" | jq '.[0].VM.Pid') s=$(B inspect "$id" | jq '.[0].State.Pid')
     total=$((total + $(pss "$q") + $(pss "$s")))
   done
-  echo "  $1: $((total / IDLE / 1024)) MiB PSS (QEMU + shim) per container, $(B inspect "${ids[0]}" | jq -r '.[0].VM.Start') start"
+  echo "  $1: $(awk -v t="$total" -v n="$IDLE" 'BEGIN {printf "%.1f", t / n / 1024}') MiB PSS (QEMU + shim) per container, $(B inspect "${ids[0]}" | jq -r '.[0].VM.Start') start"
   B rm -f "${ids[@]}" >/dev/null
 }
 echo "host memory of $IDLE idle VM containers:"

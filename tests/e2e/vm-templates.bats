@@ -143,6 +143,11 @@ qemu_of() { B inspect "$1" | jq -r '.[0].VM.Pid'; }
   done
   ino() { stat -L -c %i "/proc/$1/fd/$(ls -l "/proc/$1/fd" | awk '/memfd:berth-vm-ram/ {print $9; exit}')"; }
   [ "$(ino "$q1")" != "$(ino "$q2")" ]
+  # Under TCG no transparent huge pages for QEMU (a translation buffer
+  # resident in whole 2 MiB pages); under KVM they back the guest's RAM.
+  thp=1
+  B info | grep -q '^VM Accelerator: tcg' && thp=0
+  grep -q "^THP_enabled:[[:space:]]*$thp\$" "/proc/$q1/status"
   # Shared (opt-in): one sealed memfd for both, which no writer can change,
   # QEMU's side included.
   export BERTH_VM_TEMPLATE=shared

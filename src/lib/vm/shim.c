@@ -3,6 +3,7 @@
    control socket that the other verbs (client.c) use. */
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
@@ -1004,6 +1005,14 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
       dup2 (null, 0);
       dup2 (cons_log >= 0 ? cons_log : null, 1);
       dup2 (cons_log >= 0 ? cons_log : null, 2);
+      /* Under TCG, transparent huge pages bought nothing measurable and
+         cost ~3.5 MiB of each idle VM: QEMU madvises its translation
+         buffer for them, and a huge page is resident whole once touched
+         (10 idle clones: 83 -> 79 MiB PSS each).  Under KVM they back the
+         guest's RAM, where they pay.  A kernel without the knob (before
+         3.15) runs QEMU as it always did. */
+      if (strcmp (accel, "kvm") != 0 && prctl (PR_SET_THP_DISABLE, 1, 0, 0, 0) < 0 && errno != EINVAL)
+        _exit (127);
       execv (s->qemu_path, argv);
       {
         berth_err_t e = NULL;
@@ -1077,6 +1086,9 @@ void __attribute__ ((noreturn)) vm_shim_main (struct shim *s, int report, char *
     close (report);
   }
   shim_drop_privileges ();
+  /* What setting the VM up took (the request, the template's buffers) is
+     free now: back to the host, for the shim lives as long as the VM. */
+  malloc_trim (0);
   s->stdin_open = true;
   shim_send_size (s);
   shim_loop (s);
