@@ -18,7 +18,7 @@ int berth_seccomp_load (scmp_filter_ctx ctx, int *notify_fd, berth_err_t *err);
    records, in *BPF, *LEN bytes): 1.  0 when it cannot be loaded as a bare
    program (flags, SCMP_ACT_NOTIFY rules: they need libseccomp's load) or
    does not build (the loader then builds it and says why); -1 on other
-   failures.  A VM's host compiles a guest's filter so: ~40 ms of the
+   failures.  A VM's host compiles a guest's filter so: ~12-20 ms of the
    guest's start under TCG, ~1 ms here. */
 int berth_seccomp_export (json_t *seccomp, void **bpf, size_t *len, berth_err_t *err);
 /* Loads such a program into the calling thread, as seccomp_load does. */
