@@ -49,9 +49,10 @@ void net_dns_stop (const char *root, const char *name);
 int net_netns_create (const char *path, berth_err_t *err);
 void net_netns_remove (const char *path);
 char *net_active_dir (const char *root, const char *name);
-/* The last container on NET is gone: its bridge, dnsmasq and nft
-   elements go, and the table with them when nothing else is left in it
-   (one nft run instead of one per element). */
+/* The last container on NET (but for LEAVING, whose mark goes after its
+   links) is gone: its bridge, dnsmasq and nft elements go, and the table
+   with them when nothing else is left in it (one nft run instead of one
+   per element). */
 void net_bridge_down_if_unused (const char *root, struct berth_nl *nl, json_t *net, const char *leaving);
 int net_bridge_up (const char *root, struct berth_nl *nl, json_t *net, berth_err_t *err);
 

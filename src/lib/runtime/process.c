@@ -235,13 +235,21 @@ passwd_home (uid_t uid)
   return xstrdup ("/");
 }
 
+/* The filter, built here (FILTER) or compiled already (O's program). */
+static int
+load_seccomp (scmp_filter_ctx filter, const struct berth_exec_opts *o, int *notify_fd, berth_err_t *err)
+{
+  return filter ? berth_seccomp_load (filter, notify_fd, err)
+                : berth_seccomp_load_program (o->seccomp_bpf, o->seccomp_bpf_len, err);
+}
+
 int
 berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, berth_err_t *err)
 {
   scmp_filter_ctx filter = NULL;
   cleanup_free char *exe = NULL;
   int notify_fd = -1;
-  bool seccomp_loaded = false;
+  bool seccomp_loaded = false, seccomp = false;
   int ret = -1;
 
   if (p->args == NULL || p->args[0] == NULL)
@@ -289,15 +297,15 @@ berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, be
     }
   if (o->seccomp && o->seccomp_bpf == NULL && berth_seccomp_build (o->seccomp, &filter, err) < 0)
     return -1;
+  seccomp = filter || o->seccomp_bpf;
 
   if (p->has_caps && drop_bounding (p->caps[CAP_SET_BOUNDING], err) < 0)
     goto out;
   /* Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
      user change below may take away: load it now (runc does the same). */
-  if ((filter || o->seccomp_bpf) && !p->no_new_privileges)
+  if (seccomp && !p->no_new_privileges)
     {
-      if (filter ? berth_seccomp_load (filter, &notify_fd, err) < 0
-                 : berth_seccomp_load_program (o->seccomp_bpf, o->seccomp_bpf_len, err) < 0)
+      if (load_seccomp (filter, o, &notify_fd, err) < 0)
         goto out;
       seccomp_loaded = true;
     }
@@ -328,9 +336,7 @@ berth_process_exec (struct berth_process *p, const struct berth_exec_opts *o, be
   /* Look the command up before seccomp: the filter may deny stat. */
   if (berth_find_executable (p->args[0], p->env, &exe, err) < 0)
     goto out;
-  if (filter && !seccomp_loaded && berth_seccomp_load (filter, &notify_fd, err) < 0)
-    goto out;
-  if (o->seccomp_bpf && !seccomp_loaded && berth_seccomp_load_program (o->seccomp_bpf, o->seccomp_bpf_len, err) < 0)
+  if (seccomp && !seccomp_loaded && load_seccomp (filter, o, &notify_fd, err) < 0)
     goto out;
   /* The notify fd goes to whoever waits for our exec; it passes it on to
      linux.seccomp.listenerPath with the container's state. */

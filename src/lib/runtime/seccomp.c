@@ -323,12 +323,12 @@ berth_seccomp_export (json_t *sec, void **bpf, size_t *len, berth_err_t *err)
   if (fd < 0)
     {
       seccomp_release (ctx);
-      return berth_error (err, errno, "memfd_create");
+      return berth_error (err, errno, "compile the seccomp filter: memfd_create");
     }
   r = seccomp_export_bpf (ctx, fd);
   seccomp_release (ctx);
   if (r < 0)
-    return berth_error (err, -r, "export the seccomp filter");
+    return berth_error (err, -r, "compile the seccomp filter: seccomp_export_bpf");
   size = lseek (fd, 0, SEEK_END);
   if (size <= 0 || size % sizeof (struct sock_filter) != 0 || size > BPF_MAXINSNS * (off_t)sizeof (struct sock_filter))
     return berth_error (err, EINVAL, "the exported seccomp filter has %lld bytes", (long long)size);
