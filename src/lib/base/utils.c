@@ -291,6 +291,13 @@ int
 write_file_atomic (const char *path, const void *data, size_t len, mode_t mode, berth_err_t *err)
 {
   cleanup_free char *tmp = xasprintf ("%s.tmp.%d", path, getpid ());
+  return write_file_atomic_via (path, tmp, data, len, mode, err);
+}
+
+int
+write_file_atomic_via (const char *path, const char *tmp, const void *data, size_t len, mode_t mode,
+                       berth_err_t *err)
+{
   cleanup_close int fd = -1;
 
   fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);

@@ -68,6 +68,9 @@ int write_all (int fd, const void *data, size_t len);
 /* temp file + fsync + rename: readers, and a crash, see the old or the new
    content, never a partial one. */
 int write_file_atomic (const char *path, const void *data, size_t len, mode_t mode, berth_err_t *err);
+/* The same, through the temporary file TMP (in PATH's directory). */
+int write_file_atomic_via (const char *path, const char *tmp, const void *data, size_t len, mode_t mode,
+                           berth_err_t *err);
 
 /* Loads a JSON record through an O_CLOEXEC fd.  Returns 1, with no error,
    when the file does not exist: "missing" is decided by the open itself, so

@@ -50,6 +50,11 @@ dns_names_write (const char *root, const char *name, const char *id, const char 
                  json_t *ep, berth_err_t *err)
 {
   cleanup_free char *p = xasprintf ("%s/networks/%s.dns/hosts/%s", root, name, id);
+  /* A dot file: dnsmasq skips those.  A dnsmasq starting up reads every
+     other file of the directory, a temporary one too, and keeps its
+     names for good (no event ever removes a file it saw only then): a
+     renamed container answered to its old name on as well. */
+  cleanup_free char *tmp = xasprintf ("%s/networks/%s.dns/hosts/.%s.tmp.%d", root, name, id, (int)getpid ());
   cleanup_free char *line = xasprintf ("%s %s %.12s", ipstr, ctr_name, id);
   json_t *al = json_object_get (ep, "Aliases"), *a;
   size_t k;
@@ -64,7 +69,7 @@ dns_names_write (const char *root, const char *name, const char *id, const char 
     free (line);
     line = l2;
   }
-  return write_file_atomic (p, line, strlen (line), 0644, err);
+  return write_file_atomic_via (p, tmp, line, strlen (line), 0644, err);
 }
 
 static int
