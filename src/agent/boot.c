@@ -25,6 +25,8 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "lib/runtime/cgroup.h"
+#include "lib/runtime/spec.h"
 
 /* ------------------------------------------------------------- boot */
 
@@ -250,14 +252,20 @@ boot (void)
   mount_or_log ("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
   mount_or_log ("cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
   {
-    /* Controllers for the container's cgroup, below the root. */
-    int fd = open ("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
-    const char *c[] = { "+cpu", "+cpuset", "+memory", "+pids", "+io" };
-    for (size_t i = 0; fd >= 0 && i < ARRAY_SIZE (c); i++)
-      if (write (fd, c[i], strlen (c[i])) < 0)
-        logmsg ("enable %s: %s", c[i], strerror (errno));
-    if (fd >= 0)
-      close (fd);
+    /* What every container's create starts with, done before a template
+       is saved so that no clone pays for it (~40 ms under TCG): the
+       cgroup parent with its controllers, the default device filter
+       (berth's and docker's: a container's own devices load their own),
+       the loopback up. */
+    berth_err_t err = NULL;
+    json_t *spec = berth_spec_default (false);
+    json_t *res = json_object_get (json_object_get (spec, "linux"), "resources");
+    if (berth_cgroup_prepare (json_object_get (res, "devices"), &err) < 0 || berth_netdev_up ("lo", &err) < 0)
+      {
+        logmsg ("%s", err->msg);
+        berth_error_release (&err);
+      }
+    json_decref (spec);
   }
   mkdir ("/run/berth", 0700);
   sethostname ("berth-vm", 8);

@@ -467,8 +467,15 @@ EOF
 
 @test "vm: update changes the limits of the container's cgroup in the guest; not beyond the VM" {
   B run -d --name vu --isolation=vm --network none busybox sleep 1000
+  # The device filter (the one the template's agent loaded ahead): /dev/null
+  # opens, /dev/mem does not, even made by the container itself.
+  devices='mknod /tmp/n c 1 3 && echo x > /tmp/n && echo null-ok; mknod /tmp/m c 1 1 && head -c1 /tmp/m; rm -f /tmp/n /tmp/m'
+  run B exec vu sh -c "$devices"
+  [[ "$output" == *null-ok*"/tmp/m: Operation not permitted"* ]]
   B update -m 100m --pids-limit 30 --cpus 0.5 vu
   [ "$(B exec vu cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max 2>/dev/null | tr '\n' ' ')" = "104857600 30 50000 100000 " ]
+  run B exec vu sh -c "$devices"
+  [[ "$output" == *null-ok*"/tmp/m: Operation not permitted"* ]]
   [ "$(B inspect -f '{{.HostConfig.Memory}}' vu)" = 104857600 ]
   run B update -m 1g vu
   [ "$status" -eq 1 ]

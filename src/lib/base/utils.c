@@ -295,8 +295,7 @@ write_file_atomic (const char *path, const void *data, size_t len, mode_t mode, 
 }
 
 int
-write_file_atomic_via (const char *path, const char *tmp, const void *data, size_t len, mode_t mode,
-                       berth_err_t *err)
+write_file_atomic_via (const char *path, const char *tmp, const void *data, size_t len, mode_t mode, berth_err_t *err)
 {
   cleanup_close int fd = -1;
 

@@ -142,7 +142,7 @@ berth_cgroup_resolve_path (const char *spec_path, const char *id, bool systemd, 
 {
   if (spec_path == NULL || spec_path[0] == '\0')
     {
-      *out = xasprintf ("/berth/%s", id);
+      *out = xasprintf (BERTH_CGROUP_PARENT "/%s", id);
       return 0;
     }
   if (systemd && strchr (spec_path, ':'))
@@ -322,6 +322,46 @@ copy_parent_cpuset (const char *dir, berth_err_t *err)
   return 0;
 }
 
+/* Whether WORD is one of LIST's words (spaces and newlines between). */
+static bool
+word_in_list (const char *list, const char *word)
+{
+  size_t n = strlen (word);
+  for (const char *p = list; (p = strstr (p, word)) != NULL; p += n)
+    if ((p == list || p[-1] == ' ' || p[-1] == '\n') && (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+      return true;
+  return false;
+}
+
+/* Hands every controller DIR has down to its children (best effort: one
+   the kernel refuses is left off, and whoever needs it names it).  Only
+   those not handed down yet: each write of subtree_control costs the
+   kernel a pass over the subtree, ~1 ms a controller in a TCG guest,
+   where every container's create went through all of them twice. */
+static void
+enable_subtree_v2 (const char *dir)
+{
+  cleanup_free char *ctrls = NULL, *on = NULL;
+  cleanup_free char *cf = xasprintf ("%s/cgroup.controllers", dir);
+  cleanup_free char *sf = xasprintf ("%s/cgroup.subtree_control", dir);
+  berth_err_t err = NULL;
+  char *save = NULL;
+  if (read_file_at (AT_FDCWD, cf, &ctrls, NULL, &err) < 0 || read_file_at (AT_FDCWD, sf, &on, NULL, &err) < 0)
+    {
+      berth_error_release (&err);
+      return;
+    }
+  for (char *c = strtok_r (ctrls, " \n", &save); c; c = strtok_r (NULL, " \n", &save))
+    {
+      cleanup_free char *plus = NULL;
+      if (word_in_list (on, c))
+        continue;
+      plus = xasprintf ("+%s", c);
+      cg_write (dir, "cgroup.subtree_control", plus, &err);
+      berth_error_release (&err);
+    }
+}
+
 /* mkdir -p that records how deep the new directories start, so destroy
    removes exactly what create made. */
 static int
@@ -338,24 +378,9 @@ make_cgroup_dir (const char *root, const char *rel, bool cpuset, bool v2, berth_
         return berth_error (err, errno, "mkdir `%s`", path);
       if (cpuset && copy_parent_cpuset (path, err) < 0)
         return -1;
+      /* Controllers must be enabled in every ancestor. */
       if (v2)
-        {
-          /* Controllers must be enabled in every ancestor. */
-          cleanup_free char *ctrls = NULL;
-          cleanup_free char *cf = xasprintf ("%s/cgroup.controllers", path);
-          if (read_file_at (AT_FDCWD, cf, &ctrls, NULL, err) == 0)
-            {
-              char *save = NULL;
-              for (char *c = strtok_r (ctrls, " \n", &save); c; c = strtok_r (NULL, " \n", &save))
-                {
-                  cleanup_free char *plus = xasprintf ("+%s", c);
-                  if (cg_write (path, "cgroup.subtree_control", plus, err) < 0)
-                    berth_error_release (err);
-                }
-            }
-          else
-            berth_error_release (err);
-        }
+        enable_subtree_v2 (path);
       *s = '/';
     }
   if (mkdir (path, 0755) < 0 && errno != EEXIST)
@@ -365,23 +390,16 @@ make_cgroup_dir (const char *root, const char *rel, bool cpuset, bool v2, berth_
   return 0;
 }
 
-static void
-enable_root_controllers_v2 (const char *root)
+int
+berth_cgroup_prepare (json_t *devices, berth_err_t *err)
 {
-  cleanup_free char *ctrls = NULL;
-  cleanup_free char *cf = xasprintf ("%s/cgroup.controllers", root);
-  berth_err_t err = NULL;
-  if (read_file_at (AT_FDCWD, cf, &ctrls, NULL, &err) == 0)
-    {
-      char *save = NULL;
-      for (char *c = strtok_r (ctrls, " \n", &save); c; c = strtok_r (NULL, " \n", &save))
-        {
-          cleanup_free char *plus = xasprintf ("+%s", c);
-          cg_write (root, "cgroup.subtree_control", plus, &err);
-          berth_error_release (&err);
-        }
-    }
-  berth_error_release (&err);
+  if (berth_cgroup_mode () != CGROUP_V2)
+    return 0;
+  enable_subtree_v2 (CGROUP_ROOT);
+  if (mkdir (CGROUP_ROOT BERTH_CGROUP_PARENT, 0755) < 0 && errno != EEXIST)
+    return berth_error (err, errno, "mkdir `%s`", CGROUP_ROOT BERTH_CGROUP_PARENT);
+  enable_subtree_v2 (CGROUP_ROOT BERTH_CGROUP_PARENT);
+  return devices_preload_v2 (devices, err);
 }
 
 int
@@ -417,7 +435,7 @@ berth_cgroup_create (const char *rel_path, json_t *resources, struct berth_cgrou
       d->controllers = xstrdup (h[i].controllers);
       d->path = xasprintf ("%s%s", h[i].mountpoint, joined);
       if (h[i].v2 && cg->mode == CGROUP_V2)
-        enable_root_controllers_v2 (h[i].mountpoint);
+        enable_subtree_v2 (h[i].mountpoint);
       if (make_cgroup_dir (h[i].mountpoint, joined, strstr (h[i].controllers, "cpuset") != NULL,
                            h[i].v2 && cg->mode == CGROUP_V2, err)
           < 0)

@@ -43,6 +43,14 @@ int berth_cgroup_mode (void);
 /* cgroupsPath as the spec gives it ("/a/b", "a/b", "slice:prefix:name" with
    systemd) to a path under each hierarchy's root. */
 int berth_cgroup_resolve_path (const char *spec_path, const char *id, bool systemd, char **out, berth_err_t *err);
+/* The parent of containers' cgroups when the spec names none. */
+#define BERTH_CGROUP_PARENT "/berth"
+/* On a cgroup v2 host, the work every container's cgroup below
+   BERTH_CGROUP_PARENT would start with, done once: the parent made with
+   the root's controllers and its own handed down, and the device filter
+   for DEVICES (linux.resources.devices) loaded and kept.  For the VM
+   agent, whose template then holds both for every clone. */
+int berth_cgroup_prepare (json_t *devices, berth_err_t *err);
 /* Makes the directories and applies RESOURCES; on failure nothing is left. */
 int berth_cgroup_create (const char *rel_path, json_t *resources, struct berth_cgroup **out, berth_err_t *err);
 /* A container's cgroup from its spec: with SYSTEMD on a host whose PID 1

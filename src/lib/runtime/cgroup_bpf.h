@@ -15,7 +15,10 @@ struct bpf_insn;
 int berth_bpf_devices_program (json_t *rules, const char **extra, size_t n_extra, struct bpf_insn **out,
                                berth_err_t *err);
 /* Loads the program and attaches it to the cgroup at DIR, replacing what
-   berth attached before. */
+   berth attached before.  The last program loaded is kept, and attached
+   again where the next rules make the same one. */
 int berth_cgroup_bpf_devices (const char *dir, json_t *rules, const char **extra, size_t n_extra, berth_err_t *err);
+/* Loads (and keeps) the program for RULES without attaching it anywhere. */
+int berth_cgroup_bpf_devices_load (json_t *rules, const char **extra, size_t n_extra, berth_err_t *err);
 
 #endif

@@ -24,6 +24,8 @@ int cg_writef (const char *dir, const char *file, berth_err_t *err, const char *
    the order runc writes them. */
 int apply_v1 (struct berth_cgroup *cg, json_t *res, berth_err_t *err);
 int apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err);
+/* Loads (and keeps) the device filter apply_v2 would attach for DEVICES. */
+int devices_preload_v2 (json_t *devices, berth_err_t *err);
 /* cgroup_systemd.c: the scope over D-Bus. */
 int berth_systemd_start_scope (struct berth_cgroup *cg, pid_t pid, berth_err_t *err);
 int berth_systemd_stop_scope (struct berth_cgroup *cg, berth_err_t *err);

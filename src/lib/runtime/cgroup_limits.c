@@ -319,6 +319,12 @@ apply_io_max (const char *dir, json_t *blkio, const char *key, const char *what,
 }
 
 int
+devices_preload_v2 (json_t *devices, berth_err_t *err)
+{
+  return berth_cgroup_bpf_devices_load (devices, default_device_rules, ARRAY_SIZE (default_device_rules), err);
+}
+
+int
 apply_v2 (struct berth_cgroup *cg, json_t *res, berth_err_t *err)
 {
   const char *dir = cg->dirs[0].path;
