@@ -209,6 +209,38 @@ berth_nl_link_set (struct berth_nl *nl, const char *name, bool up, int master_in
   return 0;
 }
 
+static void *
+link_del_thread (void *data)
+{
+  struct berth_nl_del *d = data;
+  struct berth_nl *nl = NULL;
+  berth_err_t e2 = NULL;
+  if (berth_nl_open (-1, &nl, &e2) == 0)
+    berth_nl_link_del (nl, d->name, &e2);
+  berth_error_release (&e2);
+  berth_nl_close (nl);
+  return NULL;
+}
+
+void
+berth_nl_link_del_begin (struct berth_nl_del *d, struct berth_nl *nl, const char *name)
+{
+  berth_err_t e2 = NULL;
+  snprintf (d->name, sizeof (d->name), "%s", name);
+  d->threaded = pthread_create (&d->thread, NULL, link_del_thread, d) == 0;
+  if (!d->threaded && nl)
+    berth_nl_link_del (nl, d->name, &e2);
+  berth_error_release (&e2);
+}
+
+void
+berth_nl_link_del_end (struct berth_nl_del *d)
+{
+  if (d->threaded)
+    pthread_join (d->thread, NULL);
+  d->threaded = false;
+}
+
 int
 berth_nl_link_del (struct berth_nl *nl, const char *name, berth_err_t *err)
 {
