@@ -70,7 +70,8 @@ bare() {
 }
 ms() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
+# Three decimals, rounded (bc's scale truncates: 0.409 printed .40).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f\n", a / b }'; }
 
 B run --rm busybox true >/dev/null # the image in the store
 # Its erofs image, built once, and the template, made on this first run.
