@@ -25,6 +25,9 @@
 #define STATE_ROOT "/run/berth/state"
 #define BUNDLE "/run/berth/bundle"
 #define CTR_ID "ctr"
+/* The VM's NIC, when it has one, and its IPv6 switch. */
+#define NIC "eth0"
+#define NIC_IPV6_OFF "/proc/sys/net/ipv6/conf/eth0/disable_ipv6"
 #define MAX_PROCS 64
 #define MAX_CONNS 64
 /* Free page reporting (QEMU's virtio-balloon, free-page-reporting=on):

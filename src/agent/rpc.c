@@ -156,7 +156,11 @@ setup_network (const struct berth_req_create *r, berth_err_t *err)
   if (load_lazy_module ("failover", err) < 0 || load_lazy_module ("net_failover", err) < 0
       || load_lazy_module ("virtio_net", err) < 0)
     return -1;
-  if (berth_netdev_configure ("eth0", &r->iface, err) < 0)
+  if (berth_netdev_configure (NIC, &r->iface, err) < 0)
+    return berth_error_wrap (err, "the guest's network");
+  /* IPv6 back (off since boot, see boot.c): a link-local address of the
+     container's MAC, as its interface would have had in a namespace. */
+  if (access (NIC_IPV6_OFF, F_OK) == 0 && write_file_at (AT_FDCWD, NIC_IPV6_OFF, "0", 1, err) < 0)
     return berth_error_wrap (err, "the guest's network");
   return 0;
 }

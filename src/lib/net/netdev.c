@@ -329,8 +329,16 @@ berth_netdev_configure (const char *name, const struct berth_netdev_config *cfg,
       ifr_set (&ifr, name);
       ifr.ifr_hwaddr.sa_family = ARPHRD_ETHER;
       memcpy (ifr.ifr_hwaddr.sa_data, cfg->mac, 6);
-      if (ifreq_ioctl (s, SIOCSIFHWADDR, &ifr, "set the MAC address", err) < 0)
-        return -1;
+      /* Most drivers (virtio-net among them) take a new MAC while up;
+         the others only while down, and are brought up below. */
+      if (ioctl (s, SIOCSIFHWADDR, &ifr) < 0)
+        {
+          if (errno != EBUSY)
+            return berth_error (err, errno, "set the MAC address (%s)", name);
+          if (set_flags (s, name, 0, IFF_UP, err) < 0
+              || ifreq_ioctl (s, SIOCSIFHWADDR, &ifr, "set the MAC address", err) < 0)
+            return -1;
+        }
     }
   ifr_set (&ifr, name);
   sin->sin_family = AF_INET;
