@@ -1,7 +1,6 @@
-# Every name that appears in a directory (created or moved in), a line
-# each, until killed: what a daemon reading the directory (dnsmasq's
-# --hostsdir) could see at any moment.  Writes DIR/../NAME.ready once it
-# watches.
+# Every name that appears in DIR (created or moved in), a line each,
+# until killed: what a daemon reading the directory (dnsmasq's --hostsdir)
+# could see at any moment.  Creates the file READY once it watches.
 import ctypes, os, struct, sys
 d, ready = sys.argv[1], sys.argv[2]
 libc = ctypes.CDLL(None, use_errno=True)

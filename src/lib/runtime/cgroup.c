@@ -164,6 +164,17 @@ berth_cgroup_resolve_path (const char *spec_path, const char *id, bool systemd, 
   return 0;
 }
 
+/* Whether WORD is one of LIST's words (spaces and newlines between). */
+static bool
+word_in_list (const char *list, const char *word)
+{
+  size_t n = strlen (word);
+  for (const char *p = list; (p = strstr (p, word)) != NULL; p += n)
+    if ((p == list || p[-1] == ' ' || p[-1] == '\n') && (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
+      return true;
+  return false;
+}
+
 int
 cg_write (const char *dir, const char *file, const char *value, berth_err_t *err)
 {
@@ -176,18 +187,12 @@ cg_write (const char *dir, const char *file, const char *value, berth_err_t *err
       cleanup_free char *have = NULL;
       cleanup_free char *cf = xasprintf ("%s/cgroup.controllers", dir);
       berth_err_t e2 = NULL;
-      if (strcmp (ctrl, "cgroup") != 0 && read_file_at (AT_FDCWD, cf, &have, NULL, &e2) == 0)
-        {
-          char *save = NULL;
-          bool found = false;
-          for (char *c = strtok_r (have, " \n", &save); c && !found; c = strtok_r (NULL, " \n", &save))
-            found = strcmp (c, ctrl) == 0;
-          if (!found)
-            return berth_error (err, ENOENT,
-                                "%s: the %s controller is not delegated to %s (its parent's cgroup.subtree_control "
-                                "lacks it)",
-                                file, ctrl, dir);
-        }
+      if (strcmp (ctrl, "cgroup") != 0 && read_file_at (AT_FDCWD, cf, &have, NULL, &e2) == 0
+          && !word_in_list (have, ctrl))
+        return berth_error (err, ENOENT,
+                            "%s: the %s controller is not delegated to %s (its parent's cgroup.subtree_control "
+                            "lacks it)",
+                            file, ctrl, dir);
       berth_error_release (&e2);
       errno = ENOENT;
     }
@@ -320,17 +325,6 @@ copy_parent_cpuset (const char *dir, berth_err_t *err)
         return -1;
     }
   return 0;
-}
-
-/* Whether WORD is one of LIST's words (spaces and newlines between). */
-static bool
-word_in_list (const char *list, const char *word)
-{
-  size_t n = strlen (word);
-  for (const char *p = list; (p = strstr (p, word)) != NULL; p += n)
-    if ((p == list || p[-1] == ' ' || p[-1] == '\n') && (p[n] == '\0' || p[n] == ' ' || p[n] == '\n'))
-      return true;
-  return false;
 }
 
 /* Hands every controller DIR has down to its children (best effort: one

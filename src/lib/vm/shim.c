@@ -754,7 +754,7 @@ static void __attribute__ ((noreturn)) shim_finish (struct shim *s)
     }
   if (s->exited)
     vm_kill_qemu (s);
-  if (!s->qemu_gone)
+  else if (!s->qemu_gone)
     {
       berth_frame_write (s->agent, BERTH_F_SHUTDOWN, 0, "{}", 2, &e);
       berth_error_release (&e);
