@@ -153,23 +153,24 @@ table_holds_only (const char *br)
   return hit && strchr (el, '"') == hit && strchr (hit + strlen (ours), '"') == NULL;
 }
 
-/* The last container on NET (but for LEAVING, which is on its way out)
-   is gone: its bridge, dnsmasq and nft elements go, and the table with
-   them when nothing else is left in it (one nft run instead of one per
-   element). */
+/* Whether NET's last container is LEAVING (or it has none): its bridge
+   goes then. */
+bool
+net_bridge_unused (const char *root, json_t *net, const char *leaving)
+{
+  cleanup_free char *ad = net_active_dir (root, json_string_value (json_object_get (net, "Name")));
+  return count_dir (ad, leaving) == 0;
+}
+
+/* What an unused bridge held but the link (which the caller deletes):
+   its dnsmasq and nft elements, and the table with them when nothing
+   else is left in it (one nft run instead of one per element). */
 void
-net_bridge_down_if_unused (const char *root, struct berth_nl *nl, json_t *net, const char *leaving)
+net_bridge_release (const char *root, json_t *net, const char *leaving)
 {
   const char *br = json_string_value (json_object_get (net, "Bridge"));
-  const char *name = json_string_value (json_object_get (net, "Name"));
-  cleanup_free char *ad = net_active_dir (root, name);
   berth_err_t e2 = NULL;
-  if (count_dir (ad, leaving) > 0)
-    return;
-  net_dns_stop (root, name);
-  if (nl)
-    berth_nl_link_del (nl, br, &e2);
-  berth_error_release (&e2);
+  net_dns_stop (root, json_string_value (json_object_get (net, "Name")));
   if (root_users (root, leaving) == 0 && table_holds_only (br))
     net_nft_run ("delete table " NFT_TABLE, true, &e2);
   else

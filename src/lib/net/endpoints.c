@@ -143,13 +143,17 @@ endpoint_remove (const char *root, struct berth_nl *host, const char *id, json_t
   if (access (mark, F_OK) < 0 && errno == ENOENT)
     return;
   {
-    /* The veth (usually gone already with the container's namespace,
-       freed just before) and the bridge at once: each deletion waits
-       ~30-50 ms for RCU, and one after the other was ~100 ms of every
-       solitary container's exit. */
+    /* The veth (its peer's namespace was freed just before, but the
+       kernel deletes that pair later, in the background) and, where this
+       was the bridge's last container, the bridge in one request, while
+       the bridge's dnsmasq and nft elements go. */
+    const char *br = json_string_value (json_object_get (net, "Bridge"));
+    const char *links[2] = { veth, br };
+    bool last = br && net_bridge_unused (root, net, id);
     struct berth_nl_del d;
-    berth_nl_link_del_begin (&d, host, veth);
-    net_bridge_down_if_unused (root, host, net, id);
+    berth_nl_links_del_begin (&d, host, links, last ? 2 : 1);
+    if (last)
+      net_bridge_release (root, net, id);
     berth_nl_link_del_end (&d);
   }
   unlink (mark);

@@ -53,7 +53,8 @@ char *net_active_dir (const char *root, const char *name);
    links) is gone: its bridge, dnsmasq and nft elements go, and the table
    with them when nothing else is left in it (one nft run instead of one
    per element). */
-void net_bridge_down_if_unused (const char *root, struct berth_nl *nl, json_t *net, const char *leaving);
+bool net_bridge_unused (const char *root, json_t *net, const char *leaving);
+void net_bridge_release (const char *root, json_t *net, const char *leaving);
 int net_bridge_up (const char *root, struct berth_nl *nl, json_t *net, berth_err_t *err);
 
 #endif

@@ -209,6 +209,55 @@ berth_nl_link_set (struct berth_nl *nl, const char *name, bool up, int master_in
   return 0;
 }
 
+static int
+link_set_group (struct berth_nl *nl, const char *name, uint32_t group)
+{
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct nlmsghdr *nlh = new_msg (buf, RTM_NEWLINK, 0);
+  struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header (nlh, sizeof (*ifm));
+  ifm->ifi_family = AF_UNSPEC;
+  mnl_attr_put_strz (nlh, IFLA_IFNAME, name);
+  mnl_attr_put_u32 (nlh, IFLA_GROUP, group);
+  return nl_talk (nl, nlh, NULL, NULL);
+}
+
+static int
+group_del (struct berth_nl *nl, uint32_t group)
+{
+  char buf[MNL_SOCKET_BUFFER_SIZE];
+  struct nlmsghdr *nlh = new_msg (buf, RTM_DELLINK, 0);
+  struct ifinfomsg *ifm = mnl_nlmsg_put_extra_header (nlh, sizeof (*ifm));
+  ifm->ifi_family = AF_UNSPEC;
+  mnl_attr_put_u32 (nlh, IFLA_GROUP, group);
+  return nl_talk (nl, nlh, NULL, NULL);
+}
+
+static void
+links_del (struct berth_nl *nl, struct berth_nl_del *d)
+{
+  berth_err_t e2 = NULL;
+  if (d->n > 1)
+    {
+      /* A group no one else uses: random, high bit set (the groups people
+         set by hand are small numbers), never 0 (the kernel's default). */
+      uint32_t group;
+      int tagged = 0;
+      random_bytes (&group, sizeof (group));
+      group |= 0x80000000u;
+      for (int i = 0; i < d->n; i++)
+        tagged += link_set_group (nl, d->names[i], group) == 0;
+      if (tagged > 1 && group_del (nl, group) == 0)
+        return;
+    }
+  /* One link, one left (the other gone already), or a kernel that would
+     not delete the group: each by its name. */
+  for (int i = 0; i < d->n; i++)
+    {
+      berth_nl_link_del (nl, d->names[i], &e2);
+      berth_error_release (&e2);
+    }
+}
+
 static void *
 link_del_thread (void *data)
 {
@@ -216,21 +265,21 @@ link_del_thread (void *data)
   struct berth_nl *nl = NULL;
   berth_err_t e2 = NULL;
   if (berth_nl_open (-1, &nl, &e2) == 0)
-    berth_nl_link_del (nl, d->name, &e2);
+    links_del (nl, d);
   berth_error_release (&e2);
   berth_nl_close (nl);
   return NULL;
 }
 
 void
-berth_nl_link_del_begin (struct berth_nl_del *d, struct berth_nl *nl, const char *name)
+berth_nl_links_del_begin (struct berth_nl_del *d, struct berth_nl *nl, const char *const *names, int n)
 {
-  berth_err_t e2 = NULL;
-  snprintf (d->name, sizeof (d->name), "%s", name);
+  d->n = n < 2 ? n : 2;
+  for (int i = 0; i < d->n; i++)
+    snprintf (d->names[i], sizeof (d->names[i]), "%s", names[i]);
   d->threaded = pthread_create (&d->thread, NULL, link_del_thread, d) == 0;
   if (!d->threaded && nl)
-    berth_nl_link_del (nl, d->name, &e2);
-  berth_error_release (&e2);
+    links_del (nl, d);
 }
 
 void
