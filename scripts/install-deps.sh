@@ -3,7 +3,7 @@
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 PKGS="build-essential pkg-config libjansson-dev libseccomp-dev libcap-dev libcmocka-dev
-  libarchive-dev nettle-dev zlib1g-dev libbz2-dev liblzma-dev libssl-dev libcurl4-openssl-dev busybox-static bats jq bc file procps util-linux
+  libarchive-dev nettle-dev zlib1g-dev libbz2-dev liblzma-dev libssl-dev libcurl4-openssl-dev libxxhash-dev busybox-static bats jq bc file procps util-linux
   python3 curl zstd xz-utils openssl skopeo umoci docker-registry apache2-utils debootstrap docker.io
   qemu-system-x86 erofs-utils cpio lz4 libmnl-dev libnftables-dev libsystemd-dev nftables dnsmasq-base iproute2 podman
   clang-14 libclang-rt-14-dev debhelper man-db bash-completion

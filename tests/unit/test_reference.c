@@ -88,6 +88,23 @@ digests (void **state)
   assert_false (berth_digest_valid ("md5:d41d8cd98f00b204e9800998ecf8427e"));
 }
 
+/* XXH3-128 as xxhsum -H2 prints it, whole or fed in pieces. */
+static void
+checksums (void **state)
+{
+  char out[BERTH_CHECKSUM_LEN + 1];
+  struct berth_checksum *h = berth_checksum_new ();
+  (void)state;
+  berth_checksum_final (h, out);
+  assert_string_equal (out, "xxh3-128:99aa06d3014798d86001c324468d497f");
+  h = berth_checksum_new ();
+  berth_checksum_update (h, "a", 1);
+  berth_checksum_update (h, "bc", 2);
+  berth_checksum_final (h, out);
+  assert_string_equal (out, "xxh3-128:06b05ab6733a618578af5f94892f3950");
+  berth_checksum_free (NULL);
+}
+
 int
 main (void)
 {
@@ -95,6 +112,7 @@ main (void)
     cmocka_unit_test (normalisation),
     cmocka_unit_test (familiar_names),
     cmocka_unit_test (digests),
+    cmocka_unit_test (checksums),
   };
   return cmocka_run_group_tests_name ("reference", tests, NULL, NULL);
 }

@@ -6,6 +6,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+/* Inlined: no library to link or load at run time (the agent and
+   berth-runtime are static). */
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 struct berth_sha256
 {
@@ -60,6 +64,53 @@ berth_sha256_free (struct berth_sha256 *h)
   if (h == NULL)
     return;
   EVP_MD_CTX_free (h->ctx);
+  free (h);
+}
+
+struct berth_checksum
+{
+  XXH3_state_t *st;
+};
+
+struct berth_checksum *
+berth_checksum_new (void)
+{
+  struct berth_checksum *h = xcalloc (1, sizeof (*h));
+  h->st = XXH3_createState ();
+  if (h->st == NULL)
+    abort (); /* as xmalloc */
+  XXH3_128bits_reset (h->st);
+  return h;
+}
+
+void
+berth_checksum_update (struct berth_checksum *h, const void *data, size_t len)
+{
+  XXH3_128bits_update (h->st, data, len);
+}
+
+void
+berth_checksum_final (struct berth_checksum *h, char *out)
+{
+  static const char hex[] = "0123456789abcdef";
+  XXH128_canonical_t c;
+  XXH128_canonicalFromHash (&c, XXH3_128bits_digest (h->st));
+  strcpy (out, "xxh3-128:");
+  for (unsigned i = 0; i < sizeof (c.digest); i++)
+    {
+      out[9 + 2 * i] = hex[c.digest[i] >> 4];
+      out[10 + 2 * i] = hex[c.digest[i] & 15];
+    }
+  out[BERTH_CHECKSUM_LEN] = '\0';
+  berth_checksum_free (h);
+}
+
+void
+berth_checksum_free (struct berth_checksum *h)
+{
+  if (h == NULL)
+    return;
+  XXH3_freeState (h->st);
   free (h);
 }
 
