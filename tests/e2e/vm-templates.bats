@@ -84,6 +84,8 @@ EOF
   [[ "$output" == *"$key"*"256M"* ]]
   B vm template rm "$key"
   [ -z "$(keys)" ]
+  # Its lock file with it (a waiter re-locks the path's new one).
+  [ ! -e "$T/templates/$key.lock" ]
   run -1 B vm template rm "$key"
   [[ "$output" == *"no template"* ]]
   run -1 B vm template rm ../etc
@@ -207,6 +209,8 @@ except PermissionError:
   [ "$(keys | wc -l)" -eq 1 ]
   k=$(keys)
   [ "$k" != "$k1" ]
+  # Removed and superseded ones leave no lock file.
+  [ "$(cd "$T/templates" && ls -- *.lock)" = "$k.lock" ]
   # One byte of RAM changed, in either half: found, rebuilt, and the
   # container runs.
   for parity in 0 1; do
@@ -260,7 +264,7 @@ EOF
   [ "$status" -eq 0 ]
   [[ "$output" == *ran* ]]
   [[ "$output" == *"boots cold: no usable template"*"No space left on device"* ]]
-  [ -z "$(ls "$T/small" | grep -v '\.lock$')" ]
+  [ -z "$(ls -A "$T/small")" ]
   umount "$T/small"
 }
 

@@ -583,6 +583,7 @@ meta_load (int dirfd, json_t **meta, berth_err_t *err)
 }
 
 static int lock_key (int top, const char *key, berth_err_t *err);
+static void unlock_removed (int top, const char *key, int lock);
 static void template_discard (int top, const char *key);
 
 /* Shared memory: the sealed copy of a template's RAM is held open by the
@@ -881,26 +882,54 @@ template_supersede (int top, const char *key, json_t *inputs)
         }
       berth_debug ("VM template %s is superseded by %s: removed", name, key);
       template_discard (top, name);
+      unlock_removed (top, name, steal_fd (&lock));
     }
   json_decref (mine);
 }
 
+/* <key>.lock, locked.  Whoever removes a template removes its lock file
+   too, holding it (unlock_removed): a berth that waited on the file it had
+   opened finds it is no longer the one at the path once it gets the lock,
+   and locks the path's new file instead, so that two never hold two files
+   of one key. */
 static int
 lock_key (int top, const char *key, berth_err_t *err)
 {
   char name[64];
-  int fd;
   snprintf (name, sizeof (name), "%s.lock", key);
-  fd = openat (top, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return berth_error (err, errno, "open the template's lock");
-  while (flock (fd, LOCK_EX) < 0)
-    if (errno != EINTR)
-      {
-        close (fd);
-        return berth_error (err, errno, "lock the template");
-      }
-  return fd;
+  for (;;)
+    {
+      struct stat held, there;
+      int fd = openat (top, name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+      if (fd < 0)
+        return berth_error (err, errno, "open the template's lock");
+      while (flock (fd, LOCK_EX) < 0)
+        if (errno != EINTR)
+          {
+            close (fd);
+            return berth_error (err, errno, "lock the template");
+          }
+      if (fstat (fd, &held) < 0)
+        {
+          close (fd);
+          return berth_error (err, errno, "stat the template's lock");
+        }
+      if (fstatat (top, name, &there, AT_SYMLINK_NOFOLLOW) == 0 && there.st_ino == held.st_ino
+          && there.st_dev == held.st_dev)
+        return fd;
+      close (fd);
+    }
+}
+
+/* The template KEY is gone: its lock file goes too, while LOCK (its
+   lock) is held. */
+static void
+unlock_removed (int top, const char *key, int lock)
+{
+  char name[80];
+  snprintf (name, sizeof (name), "%s.lock", key);
+  unlinkat (top, name, 0);
+  close (lock);
 }
 
 /* Opens the template if it is good; otherwise makes it (once, under the
@@ -943,6 +972,10 @@ template_acquire (int top, const char *key, const struct vm_machine *m, int kfd,
 fail:
   *why = xasprintf ("no usable template: %s", err ? err->msg : "unknown error");
   berth_error_release (&err);
+  /* Nothing made (a full disk, a QEMU that died): nothing of the key
+     stays, its lock file included. */
+  if (lock >= 0 && faccessat (top, key, F_OK, AT_SYMLINK_NOFOLLOW) < 0)
+    unlock_removed (top, key, steal_fd (&lock));
   return 0;
 }
 
@@ -1087,7 +1120,6 @@ berth_vm_template_remove (const char *key, berth_err_t *err)
   if (lock < 0)
     return -1;
   template_discard (top, key);
-  /* The lock file stays: a berth waiting on it must lock the file the
-     next one opens. */
+  unlock_removed (top, key, steal_fd (&lock));
   return 0;
 }
