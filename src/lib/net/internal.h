@@ -49,10 +49,11 @@ void net_dns_stop (const char *root, const char *name);
 int net_netns_create (const char *path, berth_err_t *err);
 void net_netns_remove (const char *path);
 char *net_active_dir (const char *root, const char *name);
-/* The last container on NET (but for LEAVING, whose mark goes after its
-   links) is gone: its bridge, dnsmasq and nft elements go, and the table
-   with them when nothing else is left in it (one nft run instead of one
-   per element). */
+/* Whether NET's last container is LEAVING (whose mark goes after its
+   links), or it has none: then its bridge goes (the caller deletes the
+   link, with the leaving veth in one request), and release takes its
+   dnsmasq and nft elements, and the table with them when nothing else is
+   left in it (one nft run instead of one per element). */
 bool net_bridge_unused (const char *root, json_t *net, const char *leaving);
 void net_bridge_release (const char *root, json_t *net, const char *leaving);
 int net_bridge_up (const char *root, struct berth_nl *nl, json_t *net, berth_err_t *err);

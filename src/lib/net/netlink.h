@@ -30,10 +30,11 @@ int berth_nl_link_del (struct berth_nl *nl, const char *name, berth_err_t *err);
 /* The deletion of links in the host's namespace, from a thread of its own
    (its own socket) between begin and end: a deletion waits out RCU grace
    periods after the kernel lets go of rtnl (~20 ms for a veth, ~45 for a
-   bridge), which the caller spends on other work meanwhile.  Two or more
-   links go in one request (tagged with a group of their own, then the
-   group deleted): the kernel then unregisters them together and waits
-   once, where two requests waited ~70 ms even side by side.  Best effort,
+   bridge), which the caller spends on other work meanwhile.  N <= 2: two
+   links (a veth and its bridge) go in one request (tagged with a group of
+   their own, then the group deleted): the kernel then unregisters them
+   together and waits once, where two requests waited ~70 ms even side by
+   side.  Best effort,
    as teardowns delete (a link may be gone already); without a thread the
    deletion happens in begin, on NL. */
 struct berth_nl_del
