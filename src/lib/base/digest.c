@@ -41,20 +41,29 @@ berth_sha256_update (struct berth_sha256 *h, const void *data, size_t len)
   EVP_DigestUpdate (h->ctx, data, len);
 }
 
+/* "ALGO:" and N bytes in lowercase hex, terminated. */
+static void
+digest_format (char *out, const char *algo, const unsigned char *md, size_t n)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t at = strlen (algo);
+  memcpy (out, algo, at);
+  out[at++] = ':';
+  for (size_t i = 0; i < n; i++)
+    {
+      out[at++] = hex[md[i] >> 4];
+      out[at++] = hex[md[i] & 15];
+    }
+  out[at] = '\0';
+}
+
 void
 berth_sha256_final (struct berth_sha256 *h, char *out)
 {
   unsigned char md[32];
   unsigned int n = 0;
   EVP_DigestFinal_ex (h->ctx, md, &n);
-  strcpy (out, "sha256:");
-  for (unsigned i = 0; i < 32; i++)
-    {
-      static const char hex[] = "0123456789abcdef";
-      out[7 + 2 * i] = hex[md[i] >> 4];
-      out[8 + 2 * i] = hex[md[i] & 15];
-    }
-  out[BERTH_DIGEST_LEN] = '\0';
+  digest_format (out, "sha256", md, sizeof (md));
   berth_sha256_free (h);
 }
 
@@ -92,16 +101,9 @@ berth_checksum_update (struct berth_checksum *h, const void *data, size_t len)
 void
 berth_checksum_final (struct berth_checksum *h, char *out)
 {
-  static const char hex[] = "0123456789abcdef";
   XXH128_canonical_t c;
   XXH128_canonicalFromHash (&c, XXH3_128bits_digest (h->st));
-  strcpy (out, "xxh3-128:");
-  for (unsigned i = 0; i < sizeof (c.digest); i++)
-    {
-      out[9 + 2 * i] = hex[c.digest[i] >> 4];
-      out[10 + 2 * i] = hex[c.digest[i] & 15];
-    }
-  out[BERTH_CHECKSUM_LEN] = '\0';
+  digest_format (out, "xxh3-128", c.digest, sizeof (c.digest));
   berth_checksum_free (h);
 }
 
