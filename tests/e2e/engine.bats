@@ -1036,7 +1036,9 @@ A /etc/mine" ]
   mkdir "$T/small"
   mount -t tmpfs -o size=24m tmpfs "$T/small"
   S() { BERTH_ROOT="$T/small" "$BERTH" "$@"; }
-  S run -d --name chat --network none busybox sh -c 'i=0; while :; do i=$((i+1)); echo "line $i padding padding padding"; done'
+  # Its log never rotates here: with the default (10m, 2 files) a rotation
+  # due just as the disk filled deleted 10 MiB and let create succeed.
+  S run -d --name chat --network none --log-opt max-size=1g busybox sh -c 'i=0; while :; do i=$((i+1)); echo "line $i padding padding padding"; done'
   # Its log takes most of the room, a file the rest (the log gives back the
   # part of a line that did not fit, so it alone never leaves 0).
   for i in $(seq 300); do [ "$(df --output=avail "$T/small" | tail -1)" -lt 1024 ] && break; sleep 0.1; done
